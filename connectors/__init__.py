@@ -1,0 +1,1 @@
+"""CRM connectors: the embedded local CRM, Salesforce and HubSpot, behind one protocol."""

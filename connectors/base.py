@@ -1,0 +1,74 @@
+"""The connector registry: `type:` in config -> connector class, imported only when chosen.
+
+Each connector module defines `CONFIG` (a pydantic model with `extra="forbid"` and a `type`
+literal) and `open_connector(config, state_dir)`. Vendor SDKs are extras; a missing one is named.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kamrules.config import LoadedConfig
+from kamrules.errors import ValidationFailed
+from kamrules.protocol import Connector
+from kamrules.yamlsrc import problems_from
+
+
+@dataclass(frozen=True)
+class ConnectorType:
+    module: str
+    extra: str | None
+    sdk: str | None
+
+
+CONNECTORS: dict[str, ConnectorType] = {
+    "local": ConnectorType("connectors.local", None, None),
+    "salesforce": ConnectorType("connectors.salesforce", "salesforce", "simple_salesforce"),
+    "hubspot": ConnectorType("connectors.hubspot", "hubspot", "hubspot"),
+}
+
+
+def _module(kind: str, loaded: LoadedConfig) -> Any:
+    spec = CONNECTORS.get(kind)
+    if spec is None:
+        raise ValidationFailed([loaded.problem(
+            ("crm", "type"),
+            f"unknown CRM type {kind!r}; valid types: {', '.join(sorted(CONNECTORS))}",
+        )])
+    if spec.sdk is not None:
+        try:
+            importlib.import_module(spec.sdk)
+        except ImportError:
+            raise ValidationFailed([loaded.problem(
+                ("crm", "type"),
+                f"the {kind} connector needs its SDK: pip install 'kamrules[{spec.extra}]'",
+            )]) from None
+    return importlib.import_module(spec.module)
+
+
+def connector_config(loaded: LoadedConfig) -> Any:
+    """The `crm:` section validated by its connector's model, errors located in the config."""
+    section = loaded.config.crm
+    kind = section.get("type") if isinstance(section, dict) else None
+    if not isinstance(kind, str):
+        raise ValidationFailed([loaded.problem(
+            ("crm",), f"crm needs a type: one of {', '.join(sorted(CONNECTORS))}")])
+    module = _module(kind, loaded)
+    raw_crm = loaded.raw.get("crm") if isinstance(loaded.raw, dict) else None
+    try:
+        return module.CONFIG.model_validate(section)
+    except ValidationError as exc:
+        problems = problems_from(exc, raw_crm if raw_crm is not None else section,
+                                 str(loaded.file or "(default config)"), module.CONFIG)
+        raise ValidationFailed(problems) from None
+
+
+def open_connector(loaded: LoadedConfig, state_dir: Path | None = None) -> Connector:
+    config = connector_config(loaded)
+    module = _module(config.type, loaded)
+    return module.open_connector(config, loaded.base_dir, state_dir or loaded.state_dir)

@@ -1,0 +1,259 @@
+"""The embedded local CRM: a SQLite file of canonical records and the tasks written back.
+
+It is the default CRM (no credentials): created and seeded with the demo portfolio on first
+use, or loaded from a CSV export with `kamrules import-csv`. A partial unique index makes a
+second open task with one fingerprint impossible, whatever happens to a run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from contextlib import closing
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from kamrules.model import RECORD_KINDS, RecordWarning, Snapshot, Task
+from kamrules.plan import Change, ChangeResult
+from kamrules.protocol import Progress, no_progress
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    account_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    owner_id TEXT,
+    due TEXT,
+    priority TEXT NOT NULL,
+    status TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    created TEXT,
+    completed TEXT,
+    resolution TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_open_task ON tasks(fingerprint) WHERE status = 'open';
+CREATE INDEX IF NOT EXISTS task_status ON tasks(status, completed);
+"""
+
+
+class LocalConfig(BaseModel):
+    """`crm: {type: local}`: where the database lives and what a new one is seeded with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["local"] = "local"
+    path: str = ".kamrules/crm.sqlite"
+    seed: Literal["demo", "empty"] = "demo"
+    demo_accounts: int = 300
+
+
+CONFIG = LocalConfig
+
+
+def record_key(kind: str, record: dict[str, Any], index: int) -> str:
+    """Records without their own id (plans, team, surveys) get a stable synthetic one."""
+    if "id" in record and record["id"] is not None:
+        return str(record["id"])
+    return f"{record.get('account_id')}:{kind}:{index}"
+
+
+class LocalCrm:
+    """The local CRM as a connector (see kamrules.protocol.Connector)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.executescript(SCHEMA)
+
+    @property
+    def api_calls(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- records ---------------------------------------------------------------------------
+
+    def is_empty(self) -> bool:
+        return self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
+
+    def insert_records(self, kind: str, records: Iterable[dict[str, Any]], replace: bool = True) -> int:
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        rows = [
+            (kind, record_key(kind, r, i), r.get("account_id", r.get("id")) if kind == "accounts"
+             else r.get("account_id"), json.dumps(r, default=str, ensure_ascii=False))
+            for i, r in enumerate(records)
+        ]
+        self.db.execute("BEGIN")
+        self.db.executemany(f"{verb} INTO records (kind, id, account_id, data) VALUES (?,?,?,?)", rows)
+        self.db.execute("COMMIT")
+        return len(rows)
+
+    def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
+        """Every record, validated; a record that does not validate is skipped with a warning."""
+        warnings: list[RecordWarning] = []
+        parts: dict[str, list[Any]] = {}
+        total = self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        done = 0
+        for kind, model in RECORD_KINDS.items():
+            good = []
+            for rid, data in self.db.execute(
+                "SELECT id, data FROM records WHERE kind = ? ORDER BY id", (kind,)
+            ):
+                done += 1
+                if done % 5000 == 0:
+                    progress("pull", done, total)
+                try:
+                    good.append(model.model_validate_json(data))
+                except ValidationError as exc:
+                    warnings.append(RecordWarning(kind=kind, record_id=rid, message=_brief(exc)))
+            parts[kind] = good
+        progress("pull", total, total)
+        snapshot = Snapshot(as_of=as_of, warnings=warnings, **parts)
+        return drop_orphans(snapshot)
+
+    # --- tasks -----------------------------------------------------------------------------
+
+    def list_tasks(self, completed_since: date) -> list[Task]:
+        rows = self.db.execute(
+            "SELECT * FROM tasks WHERE status = 'open' OR (status = 'completed' AND completed >= ?)",
+            (completed_since.isoformat(),),
+        )
+        columns = [c[0] for c in rows.description]
+        return [_task_from_row(dict(zip(columns, row, strict=True))) for row in rows]
+
+    def all_tasks(self) -> list[Task]:
+        rows = self.db.execute("SELECT * FROM tasks ORDER BY id")
+        columns = [c[0] for c in rows.description]
+        return [_task_from_row(dict(zip(columns, row, strict=True))) for row in rows]
+
+    def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
+        writes = [c for c in changes if c.writes]
+        results = []
+        for i, change in enumerate(writes, 1):
+            results.append(self._apply_one(change))
+            if i % 500 == 0:
+                progress("write", i, len(writes))
+        progress("write", len(writes), len(writes))
+        return results
+
+    def _apply_one(self, change: Change) -> ChangeResult:
+        t = change.task
+        try:
+            if change.action == "create":
+                cur = self.db.execute(
+                    "INSERT INTO tasks (fingerprint, account_id, subject, body, owner_id, due,"
+                    " priority, status, evidence, created) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (t.fingerprint, t.account_id, t.subject, t.body, t.owner_id, _iso(t.due),
+                     t.priority, "open", json.dumps(t.evidence), _iso(t.created)),
+                )
+                crm_id = str(cur.lastrowid)
+            elif change.action == "update":
+                self.db.execute(
+                    "UPDATE tasks SET subject=?, body=?, owner_id=?, priority=?, evidence=?"
+                    " WHERE id=? AND status='open'",
+                    (t.subject, t.body, t.owner_id, t.priority, json.dumps(t.evidence),
+                     int(t.crm_id or 0)),
+                )
+                crm_id = t.crm_id
+            else:
+                self.db.execute(
+                    "UPDATE tasks SET status='closed', resolution=? WHERE id=? AND status='open'",
+                    (change.reason, int(t.crm_id or 0)),
+                )
+                crm_id = t.crm_id
+        except sqlite3.Error as exc:
+            return ChangeResult(fingerprint=change.fingerprint, action=change.action, ok=False,
+                                error=f"{type(exc).__name__}: {exc}")
+        return ChangeResult(fingerprint=change.fingerprint, action=change.action, ok=True,
+                            crm_id=crm_id)
+
+    def complete_task(self, crm_id: str, on: date) -> None:
+        """What an account manager does by hand: mark a task done."""
+        self.db.execute(
+            "UPDATE tasks SET status='completed', completed=? WHERE id=?", (on.isoformat(), crm_id)
+        )
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _task_from_row(row: dict[str, Any]) -> Task:
+    return Task(
+        fingerprint=row["fingerprint"],
+        account_id=row["account_id"],
+        subject=row["subject"],
+        body=row["body"],
+        owner_id=row["owner_id"],
+        due=row["due"],
+        priority=row["priority"],
+        status=row["status"],
+        evidence=json.loads(row["evidence"] or "{}"),
+        crm_id=str(row["id"]),
+        created=row["created"],
+        completed=row["completed"],
+    )
+
+
+def _brief(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(x) for x in err["loc"]) or "record"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def drop_orphans(snapshot: Snapshot) -> Snapshot:
+    """Records that point at an account the snapshot lacks are skipped with a warning."""
+    ids = {a.id for a in snapshot.accounts}
+    for kind in RECORD_KINDS:
+        if kind in ("accounts", "users"):
+            continue
+        kept = []
+        for record in getattr(snapshot, kind):
+            if record.account_id in ids:
+                kept.append(record)
+            else:
+                rid = getattr(record, "id", None) or record.account_id
+                snapshot.warnings.append(RecordWarning(
+                    kind=kind, record_id=str(rid),
+                    message=f"refers to account {record.account_id!r}, which does not exist"))
+        setattr(snapshot, kind, kept)
+    return snapshot
+
+
+def open_connector(config: LocalConfig, base_dir: Path, state_dir: Path) -> LocalCrm:
+    path = Path(config.path).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    crm = LocalCrm(path)
+    if config.seed == "demo" and crm.is_empty():
+        from connectors.demo import demo_portfolio
+
+        for kind, records in demo_portfolio(date.today(), config.demo_accounts).items():
+            crm.insert_records(kind, records)
+    return crm
+
+
+def open_database(path: Path) -> LocalCrm:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)):
+        pass
+    return LocalCrm(path)

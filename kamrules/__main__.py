@@ -1,0 +1,7 @@
+"""`python -m kamrules` runs the CLI."""
+
+from __future__ import annotations
+
+from kamrules.cli import main
+
+main()

@@ -1,0 +1,334 @@
+"""The `kamrules` command: wires config, connector, packs and the run; prints what happened."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
+
+from kamrules import __version__
+from kamrules.config import LoadedConfig, load_config, load_configured_packs
+from kamrules.errors import ExitCode, KamError, ValidationFailed
+from kamrules.facts import REGISTRY
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _as_of(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-23") from None
+
+
+class KamGroup(click.Group):
+    """Turns the user's mistakes into one clear message and a named exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KamError as exc:
+            if isinstance(exc, ValidationFailed):
+                for problem in exc.problems:
+                    err.print(f"[red]error[/red] {problem}", markup=True, highlight=False)
+                err.print(f"{len(exc.problems)} problem(s) found.")
+            else:
+                err.print(f"[red]error[/red] {exc}")
+            ctx.exit(int(exc.exit_code))
+
+
+@click.group(cls=KamGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kamrules")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path),
+    help="Config file. Default: ./kamrules.yaml if present, else the embedded local CRM "
+    "with the built-in kam-core pack.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Key Account Management rules for your CRM.
+
+    Pulls key-account data from the CRM (Salesforce, HubSpot or the embedded local CRM),
+    evaluates rule packs and writes the findings back as tasks, without ever duplicating one.
+
+    \b
+    Exit codes: 0 success, 1 some writes failed, 2 usage/config/pack error,
+    3 another run holds the lock, 4 the CRM refused or failed.
+    """
+    ctx.obj = {"config_path": config_path}
+
+
+def _loaded(ctx: click.Context) -> LoadedConfig:
+    return load_config(ctx.obj["config_path"])
+
+
+@contextmanager
+def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    if not enabled or not err.is_terminal:
+        yield lambda step, done, total: None
+        return
+    bars: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description:<9}"), BarColumn(), TaskProgressColumn(),
+                  console=err, transient=True) as progress:
+        def update(step: str, done: int, total: int | None) -> None:
+            if step not in bars:
+                bars[step] = progress.add_task(step, total=total)
+            progress.update(bars[step], completed=done, total=total)
+
+        yield update
+
+
+def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool) -> None:
+    from connectors.base import open_connector
+    from kamrules.state import StateStore
+    from kamrules.sync import run
+
+    loaded = _loaded(ctx)
+    packs = load_configured_packs(loaded)
+    connector = open_connector(loaded)
+    state = StateStore(loaded.state_dir)
+    day = _as_of(as_of)
+    run_id = state.start_run(date.today().isoformat(), day.isoformat(), "plan" if dry_run else "run")
+    try:
+        with progress_display(not as_json) as progress:
+            report = run(connector, packs, loaded, day, dry_run, progress)
+    finally:
+        connector.close()
+    state.finish_run(run_id, report.model_dump(mode="json"))
+    state.close()
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _print_report(report, dry_run)
+    ctx.exit(report.exit_code)
+
+
+def _print_report(report: Any, dry_run: bool) -> None:
+    verb = "would" if dry_run else ""
+    shown = [c for c in report.changes if c.action != "keep" or not c.ok]
+    if shown:
+        table = Table(title="Changes" + (" (dry run: nothing written)" if dry_run else ""))
+        for column in ("action", "fingerprint", "owner", "subject", "note"):
+            table.add_column(column, overflow="fold")
+        for c in shown:
+            note = c.error if not c.ok else c.reason
+            action = c.action if c.ok else f"{c.action} FAILED"
+            table.add_row(action, c.fingerprint, c.owner_id or "", c.subject, note or "")
+        out.print(table)
+    for w in report.warnings:
+        err.print(f"[yellow]warning[/yellow] skipped {w.kind} {w.record_id}: {w.message}")
+    counts = ", ".join(f"{n} {verb + ' be ' if verb else ''}{k}".replace("  ", " ")
+                       for k, n in report.counts.items() if n)
+    out.print(
+        f"{report.accounts} accounts, {report.findings} findings as of {report.as_of}: "
+        f"{counts or 'nothing to do'}; {len(report.warnings)} warnings; "
+        f"{report.api_calls} API calls."
+    )
+
+
+AS_OF = click.option("--as-of", "as_of", metavar="DATE",
+                     help="Evaluate as of this date (YYYY-MM-DD). Default: today.")
+JSON = click.option("--json", "as_json", is_flag=True,
+                    help="Print the run report as JSON (counts and every task change).")
+
+
+@cli.command("run")
+@AS_OF
+@JSON
+@click.pass_context
+def run_cmd(ctx: click.Context, as_of: str | None, as_json: bool) -> None:
+    """Pull, evaluate and write tasks back to the CRM."""
+    _run(ctx, as_of, as_json, dry_run=False)
+
+
+@cli.command("plan")
+@AS_OF
+@JSON
+@click.pass_context
+def plan_cmd(ctx: click.Context, as_of: str | None, as_json: bool) -> None:
+    """Like run, but write nothing: print every change it would make."""
+    _run(ctx, as_of, as_json, dry_run=True)
+
+
+@cli.command("validate")
+@click.argument("packs", nargs=-1, required=False)
+@click.pass_context
+def validate_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
+    """Check rule packs (folders or built-in names) and the config; report every problem."""
+    from kamrules.loader import load_packs, resolve_pack
+
+    if packs:
+        loaded_packs = load_packs([resolve_pack(p, Path.cwd()) for p in packs])
+    else:
+        loaded_packs = load_configured_packs(_loaded(ctx))
+    for pack in loaded_packs:
+        out.print(f"{pack.id} {pack.version}: {len(pack.rules)} rules, {len(pack.params)} params, ok")
+
+
+@cli.command("rules")
+@click.argument("packs", nargs=-1, required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]),
+              default="table", show_default=True, help="Output format.")
+@click.pass_context
+def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
+    """List the rules of the configured packs (or of the PACKS given)."""
+    from kamrules.conditions import describe
+    from kamrules.docs import pack_markdown
+    from kamrules.loader import load_packs, resolve_pack
+
+    if packs:
+        loaded_packs = load_packs([resolve_pack(p, Path.cwd()) for p in packs])
+    else:
+        loaded_packs = load_configured_packs(_loaded(ctx))
+    if fmt == "markdown":
+        click.echo("\n".join(pack_markdown(p) for p in loaded_packs), nl=False)
+        return
+    if fmt == "json":
+        click.echo(json.dumps([
+            {"pack": p.id, "id": r.id, "title": r.title, "severity": r.severity,
+             "principles": r.principles, "enabled": r.id not in p.disabled and r.enabled,
+             "when": describe(r.when, p.values)}
+            for p in loaded_packs for r in p.rules
+        ], indent=2))
+        return
+    table = Table()
+    for column in ("pack", "id", "severity", "principles", "title", "fires when"):
+        table.add_column(column, overflow="fold")
+    for p in loaded_packs:
+        for r in p.rules:
+            off = "" if r.enabled and r.id not in p.disabled else " (disabled)"
+            table.add_row(p.id, r.id + off, r.severity, ", ".join(r.principles), r.title,
+                          describe(r.when, p.values))
+    out.print(table)
+
+
+@cli.command("facts")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def facts_cmd(as_json: bool) -> None:
+    """List every fact rules can read: name, type, unit and meaning."""
+    specs = sorted(REGISTRY.values(), key=lambda s: s.name)
+    if as_json:
+        click.echo(json.dumps([
+            {"name": s.name, "type": s.type, "unit": s.unit, "meaning": s.meaning,
+             "principles": list(s.principles)} for s in specs], indent=2))
+        return
+    table = Table()
+    for column in ("fact", "type", "unit", "meaning"):
+        table.add_column(column, overflow="fold")
+    for s in specs:
+        table.add_row(s.name, s.type, s.unit, s.meaning)
+    out.print(table)
+
+
+@cli.command("explain")
+@click.argument("account")
+@AS_OF
+@click.pass_context
+def explain_cmd(ctx: click.Context, account: str, as_of: str | None) -> None:
+    """Every rule for one ACCOUNT (id or exact name): holds or not, and the facts why."""
+    from connectors.base import open_connector
+    from kamrules.conditions import describe
+    from kamrules.engine import Engine, evidence_facts
+    from kamrules.facts import account_views, facts_for
+    from kamrules.template import show
+
+    loaded = _loaded(ctx)
+    packs = load_configured_packs(loaded)
+    connector = open_connector(loaded)
+    try:
+        snapshot = connector.pull(_as_of(as_of))
+    finally:
+        connector.close()
+    view = next((v for v in account_views(snapshot)
+                 if account in (v.account.id, v.account.name)), None)
+    if view is None:
+        raise KamError(f"no account with id or name {account!r}")
+    facts = facts_for(view)
+    holding = set(Engine(packs).matches(facts))
+    out.print(f"[bold]{view.account.name}[/bold] ({view.account.id}) as of {snapshot.as_of}"
+              f"{' - key account' if view.account.is_key else ''}")
+    for pack in packs:
+        for rule in pack.active_rules:
+            holds = f"{pack.id}|{rule.id}" in holding
+            mark = "[red]HOLDS[/red]" if holds else "[green]ok[/green]   "
+            out.print(f"{mark} {rule.id} {rule.title}")
+            out.print(f"        when {describe(rule.when, pack.values)}")
+            values = ", ".join(f"{n}={show(facts.get(n))}" for n in evidence_facts(rule))
+            out.print(f"        facts: {values}")
+
+
+@cli.command("history")
+@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def history_cmd(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Past runs: when, outcome, counts and API calls."""
+    from kamrules.state import StateStore
+
+    store = StateStore(_loaded(ctx).state_dir)
+    runs = store.history(limit)
+    store.close()
+    if as_json:
+        click.echo(json.dumps(runs, indent=2))
+        return
+    table = Table()
+    for column in ("run", "started", "as of", "mode", "outcome", "counts", "API calls"):
+        table.add_column(column)
+    for r in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items() if v)
+        table.add_row(str(r["id"]), r["started"], r["as_of"], r["mode"], r["outcome"] or "",
+                      counts, str(r["api_calls"] or 0))
+    out.print(table)
+
+
+@cli.command("import-csv")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_context
+def import_csv_cmd(ctx: click.Context, directory: Path) -> None:
+    """Load a CSV export (accounts.csv, contacts.csv, ...) into the local CRM."""
+    from connectors.base import open_connector
+    from connectors.csv_import import import_directory
+
+    loaded = _loaded(ctx)
+    if loaded.config.crm.get("type", "local") != "local":
+        raise KamError("import-csv loads into the local CRM; the config names another CRM type")
+    loaded.config.crm = {**loaded.config.crm, "seed": "empty"}
+    crm = open_connector(loaded)
+    try:
+        result = import_directory(crm, directory)
+    finally:
+        crm.close()
+    for problem in result.problems:
+        err.print(f"[yellow]warning[/yellow] {problem}")
+    for kind, n in result.loaded.items():
+        out.print(f"{kind}: {n} records loaded")
+    if result.problems:
+        out.print(f"{len(result.problems)} rows skipped")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="kamrules", standalone_mode=True)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+__all__ = ["ExitCode", "cli", "main"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The canonical, CRM-agnostic records every connector maps its data to.
+
+Connectors build these; facts, the engine and reconciliation see nothing else.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ActivityType = Literal["meeting", "call", "email", "note", "gift"]
+Direction = Literal["inbound", "outbound", "internal"]
+DealType = Literal["new", "upsell", "renewal"]
+CasePriority = Literal["low", "medium", "high", "critical"]
+TEAM_ROLES: tuple[str, ...] = (
+    "account_manager", "executive_sponsor", "field_rep", "service", "technical", "finance", "other"
+)
+TeamRole = Literal[
+    "account_manager", "executive_sponsor", "field_rep", "service", "technical", "finance", "other"
+]
+Severity = Literal["info", "low", "medium", "high", "critical"]
+SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
+TaskStatus = Literal["open", "completed", "closed"]
+
+
+class Record(BaseModel):
+    """Base of every canonical record: unknown fields are a connector bug, not data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class User(Record):
+    id: str
+    name: str
+    email: str | None = None
+
+
+class RevenuePoint(Record):
+    year: int
+    amount: float
+
+
+class Account(Record):
+    id: str
+    name: str
+    owner_id: str | None = None
+    is_key: bool = False
+    tier: str | None = None
+    key_reason: str | None = None
+    industry: str | None = None
+    regions: list[str] = Field(default_factory=list)
+    revenue: list[RevenuePoint] = Field(default_factory=list)
+    potential: float | None = None
+    customer_since: date | None = None
+    preferred_supplier: Literal["preferred", "approved", "lost", "unknown"] | None = None
+
+
+class Contact(Record):
+    id: str
+    account_id: str
+    name: str
+    title: str | None = None
+    department: str | None = None
+    buying_role: str | None = None
+    is_primary: bool = False
+    region: str | None = None
+    created: date | None = None
+
+
+class Deal(Record):
+    id: str
+    account_id: str
+    name: str = ""
+    stage: str | None = None
+    amount: float | None = None
+    type: DealType = "new"
+    created: date
+    close_date: date | None = None
+    is_closed: bool = False
+    is_won: bool = False
+
+
+class Activity(Record):
+    id: str
+    account_id: str
+    type: ActivityType
+    date: date
+    direction: Direction = "outbound"
+    subject: str = ""
+    body: str = ""
+    owner_id: str | None = None
+    contact_ids: list[str] = Field(default_factory=list)
+    amount: float | None = None
+
+
+class Case(Record):
+    id: str
+    account_id: str
+    subject: str = ""
+    priority: CasePriority = "medium"
+    category: str | None = None
+    opened: date
+    closed: date | None = None
+    owner_id: str | None = None
+    escalated: bool = False
+
+
+class RiskMeasure(Record):
+    kind: str
+    reviewed: date | None = None
+
+
+class AccountPlan(Record):
+    account_id: str
+    horizon_years: float | None = None
+    objectives: str | None = None
+    objectives_reviewed: date | None = None
+    customer_goals: str | None = None
+    pain_points: str | None = None
+    selection_criteria: str | None = None
+    decision_process: str | None = None
+    risk_reviewed: date | None = None
+    risk_measures: list[RiskMeasure] = Field(default_factory=list)
+    relationship_reviewed: date | None = None
+
+
+class TeamMember(Record):
+    account_id: str
+    user_id: str
+    role: TeamRole
+    region: str | None = None
+
+
+class Survey(Record):
+    account_id: str
+    date: date
+    kind: Literal["csat", "nps"] = "csat"
+    score: float
+
+
+class Contract(Record):
+    account_id: str
+    end_date: date
+    start_date: date | None = None
+    renewal_status: Literal["none", "in_progress", "renewed", "lost"] = "none"
+
+
+class RecordWarning(Record):
+    """A CRM record that was skipped or defaulted, and why."""
+
+    kind: str
+    record_id: str
+    message: str
+
+
+class Snapshot(Record):
+    """Everything a connector pulled for one run, as of one date."""
+
+    as_of: date
+    users: list[User] = Field(default_factory=list)
+    accounts: list[Account] = Field(default_factory=list)
+    contacts: list[Contact] = Field(default_factory=list)
+    deals: list[Deal] = Field(default_factory=list)
+    activities: list[Activity] = Field(default_factory=list)
+    cases: list[Case] = Field(default_factory=list)
+    plans: list[AccountPlan] = Field(default_factory=list)
+    team: list[TeamMember] = Field(default_factory=list)
+    surveys: list[Survey] = Field(default_factory=list)
+    contracts: list[Contract] = Field(default_factory=list)
+    warnings: list[RecordWarning] = Field(default_factory=list)
+
+
+# Record kinds by their snapshot attribute, used by connectors, CSV import and tests.
+RECORD_KINDS: dict[str, type[Record]] = {
+    "users": User,
+    "accounts": Account,
+    "contacts": Contact,
+    "deals": Deal,
+    "activities": Activity,
+    "cases": Case,
+    "plans": AccountPlan,
+    "team": TeamMember,
+    "surveys": Survey,
+    "contracts": Contract,
+}
+
+
+class Task(Record):
+    """A task kamrules owns in the CRM, identified by its fingerprint `pack/rule/account`."""
+
+    fingerprint: str
+    account_id: str
+    subject: str
+    body: str
+    owner_id: str | None = None
+    due: date | None = None
+    priority: Literal["low", "normal", "high"] = "normal"
+    status: TaskStatus = "open"
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    crm_id: str | None = None
+    created: date | None = None
+    completed: date | None = None

@@ -1,0 +1,63 @@
+"""The local state store: run history (a cache and a record, never the only copy of a task)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started TEXT NOT NULL,
+    finished TEXT,
+    as_of TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    outcome TEXT,
+    exit_code INTEGER,
+    counts TEXT,
+    api_calls INTEGER,
+    warnings INTEGER,
+    report TEXT
+);
+"""
+
+
+class StateStore:
+    def __init__(self, state_dir: Path):
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(state_dir / "state.sqlite", timeout=30, isolation_level=None)
+        self.db.executescript(SCHEMA)
+
+    def start_run(self, started: str, as_of: str, mode: str) -> int:
+        cur = self.db.execute(
+            "INSERT INTO runs (started, as_of, mode, outcome) VALUES (?,?,?,'running')",
+            (started, as_of, mode),
+        )
+        return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, report: dict[str, Any]) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished=?, outcome=?, exit_code=?, counts=?, api_calls=?, warnings=?,"
+            " report=? WHERE id=?",
+            (report["finished"], report["outcome"], report["exit_code"],
+             json.dumps(report["counts"]), report["api_calls"], len(report["warnings"]),
+             json.dumps(report, default=str), run_id),
+        )
+
+    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, started, finished, as_of, mode, outcome, exit_code, counts, api_calls,"
+            " warnings FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        columns = [c[0] for c in rows.description]
+        out = []
+        for row in rows:
+            item = dict(zip(columns, row, strict=True))
+            item["counts"] = json.loads(item["counts"] or "{}")
+            out.append(item)
+        return out
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,140 @@
+"""One run: pull -> derive facts -> evaluate -> reconcile -> apply (skipped by `plan`)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kamrules.config import LoadedConfig, policy_resolver
+from kamrules.engine import Engine
+from kamrules.errors import ExitCode
+from kamrules.facts import account_views, facts_for
+from kamrules.findings import Finding
+from kamrules.loader import LoadedPack
+from kamrules.model import RecordWarning
+from kamrules.plan import Change, ChangeResult
+from kamrules.protocol import Connector, Progress, no_progress
+from kamrules.reconcile import Desired, Scope, reconcile
+from kamrules.tasks import Directory, build_task
+
+COUNTED = ("created", "kept", "updated", "closed", "failed", "held", "suppressed", "snoozed")
+PAST = {"create": "created", "keep": "kept", "update": "updated", "close": "closed",
+        "held": "held", "suppressed": "suppressed", "snoozed": "snoozed"}
+
+
+class ChangeReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str
+    fingerprint: str
+    account_id: str
+    subject: str
+    owner_id: str | None
+    severity: str | None
+    reason: str = ""
+    ok: bool = True
+    error: str | None = None
+    crm_id: str | None = None
+
+
+class RunReport(BaseModel):
+    """What a run did (or, for `plan`, would do): counts, each change, warnings, API calls."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: str
+    as_of: date
+    started: str
+    finished: str = ""
+    outcome: str = "ok"
+    exit_code: int = 0
+    accounts: int = 0
+    findings: int = 0
+    counts: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
+    api_calls: int = 0
+    warnings: list[RecordWarning] = Field(default_factory=list)
+    changes: list[ChangeReport] = Field(default_factory=list)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def evaluate(
+    snapshot: Any, packs: list[LoadedPack], progress: Progress = no_progress
+) -> tuple[list[Finding], set[str]]:
+    """Findings of all active rules over every account; also the ids that were evaluated."""
+    engine = Engine(packs)
+    findings: list[Finding] = []
+    evaluated: set[str] = set()
+    total = len(snapshot.accounts)
+    for i, view in enumerate(account_views(snapshot), 1):
+        facts = facts_for(view)
+        findings.extend(engine.findings_for(view.account.id, facts))
+        evaluated.add(view.account.id)
+        if i % 1000 == 0:
+            progress("evaluate", i, total)
+    progress("evaluate", total, total)
+    return findings, evaluated
+
+
+def run(
+    connector: Connector,
+    packs: list[LoadedPack],
+    loaded: LoadedConfig,
+    as_of: date,
+    dry_run: bool,
+    progress: Progress = no_progress,
+    snoozed: dict[str, str] | None = None,
+) -> RunReport:
+    report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=_now())
+    snapshot = connector.pull(as_of, progress)
+    report.accounts = len(snapshot.accounts)
+    report.warnings = list(snapshot.warnings)
+    findings, evaluated = evaluate(snapshot, packs, progress)
+    report.findings = len(findings)
+
+    directory = Directory.from_snapshot(snapshot, loaded.config.sales_ops_owner)
+    rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
+    desired = []
+    for f in findings:
+        pack, rule = rules[(f.pack_id, f.rule_id)]
+        desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
+
+    policy_for = policy_resolver(loaded, packs)
+    longest = max([loaded.config.lifecycle.renotify_after_days]
+                  + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
+    existing = connector.list_tasks(as_of - timedelta(days=longest))
+    scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=snoozed or {})
+    changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
+
+    results: list[ChangeResult] = []
+    if not dry_run:
+        results = connector.apply(changes, progress)
+    report.api_calls = connector.api_calls
+    _fill(report, changes, results)
+    report.finished = _now()
+    return report
+
+
+def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult]) -> None:
+    """Counts and per-change detail; connectors return one result per write, in order."""
+    counts: Counter[str] = Counter()
+    pending = iter(results)
+    for change in changes:
+        result = next(pending, None) if change.writes and results else None
+        ok = result.ok if result is not None else True
+        counts[PAST[change.action] if ok else "failed"] += 1
+        report.changes.append(ChangeReport(
+            action=change.action, fingerprint=change.fingerprint,
+            account_id=change.task.account_id, subject=change.task.subject,
+            owner_id=change.task.owner_id, severity=change.severity, reason=change.reason,
+            ok=ok, error=result.error if result else None,
+            crm_id=(result.crm_id if result else None) or change.task.crm_id,
+        ))
+    report.counts = {k: counts.get(k, 0) for k in COUNTED}
+    if counts.get("failed"):
+        report.outcome, report.exit_code = "partial", int(ExitCode.PARTIAL_FAILURE)

@@ -1,0 +1,189 @@
+"""YAML loading that remembers where every node came from, and pydantic errors located by it.
+
+ruamel's round-trip loader keeps line and column on every mapping and sequence; `locate` walks a
+pydantic error `loc` down the same document, skipping the tags pydantic adds for unions.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from kamrules.errors import Location, Problem, ValidationFailed
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse a YAML file keeping positions; syntax errors become located problems."""
+    yaml = YAML(typ="rt")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValidationFailed([Problem(Location(str(path)), "", f"cannot read: {exc.strerror}")])
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        loc = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path))
+        raise ValidationFailed([Problem(loc, "", f"invalid YAML: {exc.problem}")]) from None
+
+
+def locate(root: Any, loc: Sequence[int | str], file: str) -> Location:
+    """The file:line:column of the deepest node of `loc` that exists in the document."""
+    node = root
+    line, col = 1, 1
+    if isinstance(node, CommentedMap | CommentedSeq) and node.lc.line is not None:
+        line, col = node.lc.line + 1, node.lc.col + 1
+    for i, key in enumerate(loc):
+        if _is_tag(node, key, loc[i + 1:]):
+            continue
+        if isinstance(node, CommentedMap) and key in node:
+            kl, kc = node.lc.key(key)
+            line, col = kl + 1, kc + 1
+            node = node[key]
+        elif isinstance(node, CommentedSeq) and isinstance(key, int) and 0 <= key < len(node):
+            il, ic = node.lc.item(key)
+            line, col = il + 1, ic + 1
+            node = node[key]
+        # else: a union tag or a missing key; stay at the parent.
+    return Location(file, line, col)
+
+
+def _is_tag(node: Any, key: int | str, rest: Sequence[int | str]) -> bool:
+    """A union tag pydantic put in `loc`: the next step is a key of this same mapping."""
+    if not isinstance(node, dict) or isinstance(key, int) or not rest:
+        return False
+    nxt = rest[0]
+    child = node.get(key)
+    return nxt in node and not (isinstance(child, dict) and nxt in child)
+
+
+def dotted(loc: Sequence[int | str], root: Any = None) -> str:
+    """`rules[2].when.all[0]`: the error path as a user reads it, union tags left out."""
+    out = ""
+    node = root
+    for i, key in enumerate(loc):
+        if root is not None and _is_tag(node, key, loc[i + 1:]):
+            continue
+        if isinstance(key, int):
+            out += f"[{key}]"
+            node = node[key] if isinstance(node, list) and 0 <= key < len(node) else None
+        elif root is not None and not (isinstance(node, dict) and key in node):
+            continue  # a union tag pydantic inserted
+        else:
+            out += f".{key}" if out else str(key)
+            node = node.get(key) if isinstance(node, dict) else None
+    return out
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _model_at(model: type[BaseModel], root: Any, loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """Best effort: the model class that owns the node at loc (for 'valid keys are ...')."""
+    from typing import get_args, get_origin
+
+    current: Any = model
+    node = root
+    for key in loc:
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and 0 <= key < len(node) else None
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(key)
+        if field is None:
+            continue
+        node = node.get(key) if isinstance(node, dict) else None
+        ann = field.annotation
+        candidates = [ann]
+        while candidates:
+            c = candidates.pop()
+            if isinstance(c, type) and issubclass(c, BaseModel):
+                current = c
+                break
+            if get_origin(c) is not None or get_args(c):
+                candidates.extend(get_args(c))
+        else:
+            current = None
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def node_at(root: Any, loc: Sequence[int | str]) -> Any:
+    """The document node at a pydantic loc (union tags skipped), or None."""
+    node = root
+    for i, key in enumerate(loc):
+        if _is_tag(node, key, loc[i + 1:]):
+            continue
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        elif isinstance(node, dict) and isinstance(key, str):
+            continue
+        else:
+            return None
+    return node
+
+
+KeyHint = Callable[[Any], list[str] | None]
+
+
+def problems_from(
+    exc: ValidationError,
+    root: Any,
+    file: str,
+    model: type[BaseModel] | None = None,
+    key_hint: KeyHint | None = None,
+) -> list[Problem]:
+    """Turn every pydantic error into a located, readable problem.
+
+    `key_hint(node)` may name the valid keys of a mapping where the model can't (unions).
+    """
+    problems = []
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            holder = node_at(root, loc[:-1])
+            if not isinstance(holder, dict):  # loc ended in a union tag
+                holder = node_at(root, loc[:-2])
+            hinted = key_hint(holder) if key_hint else None
+            parent = _model_at(model, root, loc[:-1]) if model and hinted is None else None
+            valid = hinted or (_field_names(parent) if parent else [])
+            message = f"unknown key {loc[-1]!r}"
+            if valid:
+                message += f"; valid keys: {', '.join(valid)}"
+                close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+                if close:
+                    message += f" (did you mean {close[0]!r}?)"
+        elif err["type"] == "missing":
+            message = f"missing required key {loc[-1]!r}"
+        elif err["type"] == "literal_error":
+            message = f"{message}, got {err.get('input')!r}"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        problems.append(Problem(locate(root, loc, file), dotted(loc, root), message))
+    return problems
+
+
+def closest(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean X?)' or '' - for messages about unknown names."""
+    match = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def plain(node: Any) -> Any:
+    """ruamel containers to plain dicts and lists (for hashing and JSON)."""
+    if isinstance(node, dict):
+        return {str(k): plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [plain(v) for v in node]
+    return node
