@@ -83,6 +83,9 @@ class LocalCrm:
     def api_calls(self) -> int:
         return 0
 
+    def commit(self) -> None:
+        return None  # the local CRM is always pulled whole: no bookmarks
+
     def close(self) -> None:
         self.db.close()
 

@@ -33,6 +33,10 @@ class Connector(Protocol):
         """Write the creates, updates and closes: one result per write, in order; never fatal."""
         ...
 
+    def commit(self) -> None:
+        """Called once the run's writes all succeeded: commit incremental-pull bookmarks."""
+        ...
+
     @property
     def api_calls(self) -> int:
         """CRM API calls made so far by this connector (0 for the local CRM)."""

@@ -114,8 +114,10 @@ def run(
     results: list[ChangeResult] = []
     if not dry_run:
         results = connector.apply(changes, progress)
-    report.api_calls = connector.api_calls
     _fill(report, changes, results)
+    if not dry_run and report.counts["failed"] == 0:
+        connector.commit()
+    report.api_calls = connector.api_calls
     report.finished = _now()
     return report
 
