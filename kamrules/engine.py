@@ -4,11 +4,13 @@ The measured pitfalls (design doc) decide the shape: every account is asserted a
 every rule sees it), one at a time, and retracted right after its actions ran (flat memory, no
 spurious MessageObservedException); there is one Host per process with its dispatch timers
 disabled, so every action runs synchronously in the caller's thread under one lock; a rule's
-condition is compiled as one flat `$and` per DNF conjunction, since `$nex` under `$or` hangs.
+condition is compiled as one flat `$and` per DNF conjunction, since `$nex` under `$or` hangs,
+and each conjunction starts with a test of a constant field (see ANCHOR_KEY).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Iterable, Iterator
@@ -17,9 +19,9 @@ from typing import Any
 from durable import engine as durable
 
 from kamrules.conditions import Conjunction, Leaf, dnf, facts_read, rule_condition, scope_condition
+from kamrules.facts import REGISTRY
 from kamrules.findings import Finding
 from kamrules.loader import LoadedPack
-from kamrules.facts import REGISTRY
 from kamrules.pack import Rule, placeholders
 
 _LOCK = threading.Lock()
@@ -79,9 +81,14 @@ def _compile_leaf(leaf: Leaf) -> list[dict[str, Any]]:
     return [{_COMPARE[leaf.op]: {leaf.fact: leaf.value}}]
 
 
+# Every message carries this constant and every conjunction tests it first: a conjunction made
+# only of `$nex` tests (or `$nex` beside `$ex` on `id`) never returns from assert_fact.
+ANCHOR_KEY = "kamrules_fact"
+
+
 def compile_conjunction(conj: Conjunction) -> dict[str, Any]:
-    tests = [t for leaf in conj for t in _compile_leaf(leaf)]
-    return {"$and": tests} if tests else {"$ex": {"$account": 1}}
+    tests = [{ANCHOR_KEY: 1}] + [t for leaf in conj for t in _compile_leaf(leaf)]
+    return {"$and": tests}
 
 
 def evidence_facts(rule: Rule) -> list[str]:
@@ -128,6 +135,7 @@ class Engine:
             return []
         message = {k: v for k, v in facts.items() if v is not None}
         message["id"] = f"a{next(_RULESET_IDS)}"
+        message[ANCHOR_KEY] = 1
         hits: list[str] = []
         with _LOCK:
             host = _host()
@@ -138,10 +146,8 @@ class Engine:
                 pass  # no rule holds: no finding
             finally:
                 host.sink = None
-                try:
+                with contextlib.suppress(durable.MessageNotHandledException):
                     host.retract_fact(self._name, message)
-                except durable.MessageNotHandledException:
-                    pass
         return sorted(set(hits))
 
     def evaluate(self, facts_by_account: dict[str, dict[str, Any]]) -> Iterator[Finding]:

@@ -7,7 +7,6 @@ optional `rules/*.yaml` (each a list of rules) and `tests/*.yaml` (its test case
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +49,9 @@ class LoadedPack:
 
 def builtin_dir() -> Path:
     """Where the built-in packs live: the source tree, or the installed package data."""
-    source = Path(__file__).resolve().parent.parent / "rulesets"
-    if source.is_dir():
-        return source
-    return Path(str(resources.files("kamrules._builtin")))
+    here = Path(__file__).resolve().parent
+    source = here.parent / "rulesets"
+    return source if source.is_dir() else here / "_builtin"
 
 
 def builtin_packs() -> list[str]:

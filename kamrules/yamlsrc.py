@@ -25,7 +25,8 @@ def load_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValidationFailed([Problem(Location(str(path)), "", f"cannot read: {exc.strerror}")])
+        message = f"cannot read: {exc.strerror}"
+        raise ValidationFailed([Problem(Location(str(path)), "", message)]) from None
     try:
         return yaml.load(text)
     except MarkedYAMLError as exc:
@@ -86,7 +87,9 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return sorted(f.alias or name for name, f in model.model_fields.items())
 
 
-def _model_at(model: type[BaseModel], root: Any, loc: Sequence[int | str]) -> type[BaseModel] | None:
+def _model_at(
+    model: type[BaseModel], root: Any, loc: Sequence[int | str]
+) -> type[BaseModel] | None:
     """Best effort: the model class that owns the node at loc (for 'valid keys are ...')."""
     from typing import get_args, get_origin
 
@@ -122,9 +125,9 @@ def node_at(root: Any, loc: Sequence[int | str]) -> Any:
     for i, key in enumerate(loc):
         if _is_tag(node, key, loc[i + 1:]):
             continue
-        if isinstance(node, dict) and key in node:
-            node = node[key]
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        in_map = isinstance(node, dict) and key in node
+        in_seq = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+        if in_map or in_seq:
             node = node[key]
         elif isinstance(node, dict) and isinstance(key, str):
             continue

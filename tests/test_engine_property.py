@@ -1,0 +1,115 @@
+"""The durable_rules engine and the reference evaluator agree on random rules and facts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kamrules.engine import Engine
+from kamrules.loader import LoadedPack
+from kamrules.pack import AllCondition, AnyCondition, FactCondition, NotCondition, ParamRef, Rule
+from kamrules.reconcile import Policy  # noqa: F401  (import check: core modules load together)
+from tests.reference import holds
+
+# A small fact universe: two ints, a float, a flag and a text, each sometimes missing.
+NUMS = st.integers(min_value=-3, max_value=3)
+FLOATS = st.sampled_from([-1.5, 0.0, 0.5, 2.25, 3.0])
+TEXTS = st.sampled_from(["a", "b", "c"])
+FACT_VALUES = {"n1": NUMS, "n2": NUMS, "f1": FLOATS, "b1": st.booleans(), "s1": TEXTS}
+PARAMS = {"p_num": 1, "p_list": ["a", "c"]}
+
+
+def _leaf() -> st.SearchStrategy[FactCondition]:
+    numeric = st.tuples(
+        st.sampled_from(["n1", "n2", "f1"]),
+        st.sampled_from(["eq", "ne", "lt", "le", "gt", "ge"]),
+        st.one_of(NUMS, FLOATS, st.just(ParamRef(param="p_num"))),
+    )
+    flag = st.tuples(st.just("b1"), st.sampled_from(["eq", "ne"]), st.booleans())
+    text = st.tuples(st.just("s1"), st.sampled_from(["eq", "ne"]), TEXTS)
+    member = st.tuples(
+        st.just("s1"), st.sampled_from(["in", "not_in"]),
+        st.one_of(st.lists(TEXTS, min_size=0, max_size=3), st.just(ParamRef(param="p_list"))),
+    )
+    exists = st.tuples(st.sampled_from(sorted(FACT_VALUES)), st.just("exists"), st.booleans())
+
+    def build(t: tuple[str, str, Any]) -> FactCondition:
+        fact, op, value = t
+        return FactCondition.model_validate({"fact": fact, op: value})
+
+    return st.one_of(numeric, flag, text, member, exists).map(build)
+
+
+CONDITIONS = st.recursive(
+    _leaf(),
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=3).map(lambda cs: AllCondition(all=cs)),
+        st.lists(children, min_size=1, max_size=3).map(lambda cs: AnyCondition(any=cs)),
+        children.map(lambda c: NotCondition.model_validate({"not": c})),
+    ),
+    max_leaves=6,
+)
+FACTS = st.fixed_dictionaries(
+    {name: st.one_of(st.none(), values) for name, values in FACT_VALUES.items()}
+)
+
+
+def _pack(conditions: list[Any]) -> LoadedPack:
+    rules = [
+        Rule.model_validate({
+            "id": f"PROP-{i:03d}", "title": "random", "severity": "low", "rationale": "random",
+            "scope": "all_accounts", "when": cond,
+            "task": {"subject": "s", "body": "b"},
+        })
+        for i, cond in enumerate(conditions)
+    ]
+    return LoadedPack(id="prop", version="1", description="random", directory=Path("."),
+                      params={}, values=dict(PARAMS), rules=rules, lifecycle=None)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    conditions=st.lists(CONDITIONS, min_size=1, max_size=4),
+    accounts=st.lists(FACTS, min_size=1, max_size=8),
+)
+def test_engine_agrees_with_reference(conditions: list[Any], accounts: list[dict[str, Any]]) -> None:
+    pack = _pack(conditions)
+    engine = Engine([pack])
+    for facts in accounts:
+        expected = sorted(
+            f"prop|{rule.id}" for rule in pack.rules if holds(rule.when, facts, PARAMS)
+        )
+        assert engine.matches(facts) == expected, (facts, [r.when for r in pack.rules])
+
+
+def test_key_account_scope_limits_rules_to_key_accounts() -> None:
+    rule = Rule.model_validate({
+        "id": "SCOPE-001", "title": "t", "severity": "low", "rationale": "r",
+        "when": {"fact": "n1", "gt": 0}, "task": {"subject": "s", "body": "b"},
+    })
+    pack = LoadedPack(id="scope", version="1", description="d", directory=Path("."), params={},
+                      values={}, rules=[rule], lifecycle=None)  # type: ignore[arg-type]
+    engine = Engine([pack])
+    assert engine.matches({"is_key": True, "n1": 1}) == ["scope|SCOPE-001"]
+    assert engine.matches({"is_key": False, "n1": 1}) == []
+    assert engine.matches({"n1": 1}) == []
+
+
+def test_every_account_sees_every_rule_and_nothing_leaks_between_accounts() -> None:
+    """Facts, not events: two rules matching one account both fire; the next account starts clean."""
+    rules = [
+        Rule.model_validate({
+            "id": f"MANY-{i:03d}", "title": "t", "severity": "low", "rationale": "r",
+            "scope": "all_accounts", "when": {"fact": "n1", "ge": i},
+            "task": {"subject": "s", "body": "b"},
+        })
+        for i in range(30)
+    ]
+    pack = LoadedPack(id="many", version="1", description="d", directory=Path("."), params={},
+                      values={}, rules=rules, lifecycle=None)  # type: ignore[arg-type]
+    engine = Engine([pack])
+    for n in (29, 0, 5, 29, -1):
+        assert len(engine.matches({"n1": n})) == max(n + 1, 0)

@@ -1,0 +1,86 @@
+"""The embedded local CRM: bad records skipped with warnings, CSV import, one open task per fingerprint."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from connectors.local import LocalCrm
+from kamrules.model import Task
+from tests.conftest import Workspace
+
+
+def test_bad_records_are_skipped_with_warnings_and_other_accounts_evaluated(
+    workspace_factory: Callable[..., Workspace], demo_records: dict
+) -> None:
+    records = {k: list(v) for k, v in demo_records.items()}
+    records["contacts"] = records["contacts"] + [
+        {"id": "BAD-1", "account_id": "ACC-000001", "name": "No date", "created": "yesterday"},
+        {"id": "BAD-2", "account_id": "NOPE", "name": "Orphan"},
+    ]
+    records["accounts"] = records["accounts"] + [{"id": "BAD-ACC", "is_key": "perhaps"}]
+    ws = workspace_factory(records)
+    report = ws.run_json()
+    warned = {(w["kind"], w["record_id"]) for w in report["warnings"]}
+    assert {("contacts", "BAD-1"), ("contacts", "BAD-2"), ("accounts", "BAD-ACC")} <= warned
+    assert report["accounts"] == 300 and report["counts"]["created"] > 100
+    proc = ws.cli("run", "--as-of", "2026-11-01")
+    assert "skipped contacts BAD-2: refers to account 'NOPE', which does not exist" in proc.stderr
+
+
+def test_one_open_task_per_fingerprint_is_enforced_by_the_database(tmp_path: Path) -> None:
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    row = ("p/R/A", "A", "s", "b", None, None, "normal", "open", "{}", None)
+    sql = ("INSERT INTO tasks (fingerprint, account_id, subject, body, owner_id, due, priority,"
+           " status, evidence, created) VALUES (?,?,?,?,?,?,?,?,?,?)")
+    crm.db.execute(sql, row)
+    with pytest.raises(sqlite3.IntegrityError):
+        crm.db.execute(sql, row)
+    crm.db.execute("UPDATE tasks SET status='completed'")
+    crm.db.execute(sql, row)  # a new open one after the first was completed is fine
+
+
+def test_csv_import_loads_good_rows_and_reports_bad_ones(workspace_factory: Callable[..., Workspace]) -> None:
+    ws = workspace_factory(None)
+    export = ws.root / "export"
+    export.mkdir()
+    (export / "accounts.csv").write_text(
+        "id,name,owner_id,is_key,regions,revenue,customer_since\n"
+        "A1,Acme Steel,U1,true,north;south,2024:900000;2025:1200000,2019-05-01\n"
+        "A2,Bolt Ltd,U2,maybe,,,\n"
+    )
+    (export / "contacts.csv").write_text(
+        "id,account_id,name,department,buying_role,is_primary,created\n"
+        "C1,A1,Ana,purchasing,decision_maker,true,2026-01-10\n"
+        "C2,A1,Ben,logistics,,false,not-a-date\n"
+    )
+    proc = ws.cli("import-csv", str(export))
+    assert "accounts: 1 records loaded" in proc.stdout
+    assert f"{export / 'accounts.csv'}:3:" in proc.stderr and "is_key" in proc.stderr
+    assert f"{export / 'contacts.csv'}:3:" in proc.stderr and "created" in proc.stderr
+    report = ws.run_json()
+    assert report["accounts"] == 1
+    fps = {c["fingerprint"] for c in report["changes"]}
+    assert "kam-core/KAM-REL-004/A1" in fps  # one contact only
+    data = json.loads(ws.crm().db.execute(
+        "SELECT data FROM records WHERE kind='accounts' AND id='A1'").fetchone()[0])
+    assert data["revenue"] == [{"year": 2024, "amount": 900000.0}, {"year": 2025, "amount": 1200000.0}]
+
+
+def test_completing_a_task_by_hand_is_read_back(tmp_path: Path) -> None:
+    from kamrules.plan import Change
+
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    t = Task(fingerprint="p/R/A", account_id="A", subject="s", body="b", evidence={"x": 1})
+    [result] = crm.apply([Change(action="create", fingerprint=t.fingerprint, task=t)])
+    assert result.ok
+    crm.complete_task(result.crm_id or "", date(2026, 10, 30))
+    [back] = crm.list_tasks(date(2026, 10, 1))
+    assert back.status == "completed" and back.completed == date(2026, 10, 30)
+    assert back.evidence == {"x": 1}
+    assert crm.list_tasks(date(2026, 10, 31)) == []

@@ -1,0 +1,153 @@
+"""Packs and configs fail with every problem located at file:line:column, all at once."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kamrules.errors import ValidationFailed
+from kamrules.loader import builtin_dir, load_pack
+from tests.conftest import Workspace
+
+GOOD_RULE = """\
+- id: MY-001
+  title: Few contacts
+  severity: high
+  principles: [P09]
+  rationale: Thin.
+  when: {fact: contacts, lt: {param: min_contacts}}
+  task:
+    subject: "{account_name}: {contacts} contacts"
+    body: "{evidence}"
+"""
+
+
+PARAMS = "  min_contacts: {default: 3, description: d}\n"
+
+
+def write_pack(root: Path, rules: str, params: str = PARAMS) -> Path:
+    root.mkdir(parents=True)
+    (root / "pack.yaml").write_text(
+        f"id: mine\nversion: '1.0'\ndescription: test pack\nparams:\n{params}"
+    )
+    (root / "rules").mkdir()
+    (root / "rules" / "a.yaml").write_text(rules)
+    return root
+
+
+def test_builtin_pack_is_valid() -> None:
+    pack = load_pack(builtin_dir() / "kam-core")
+    assert pack.id == "kam-core" and len(pack.rules) >= 40
+
+
+def test_pack_broken_in_two_places_names_both(tmp_path: Path, workspace: Workspace) -> None:
+    broken = GOOD_RULE.replace("severity: high", "severity: hihg").replace(
+        "{fact: contacts, lt:", "{fact: contacts, lower_than:")
+    pack = write_pack(tmp_path / "p", broken)
+    proc = workspace.cli("validate", str(pack), check=False)
+    assert proc.returncode == 2
+    rules_file = str(pack / "rules" / "a.yaml")
+    assert f"{rules_file}:3:" in proc.stderr and "hihg" in proc.stderr
+    assert f"{rules_file}:6:" in proc.stderr and "lower_than" in proc.stderr
+    assert "valid keys: fact, eq, ne, lt, le, gt, ge, in, not_in, exists" in proc.stderr
+    assert "2 problem(s)" in proc.stderr
+
+
+WHEN = "{fact: contacts, lt: {param: min_contacts}}"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("fact: contacts, lt", "fact: contacs, lt"),
+         "unknown fact 'contacs' (did you mean 'contacts'?)"),
+        (("{param: min_contacts}", "{param: min_contact}"), "unknown param 'min_contact'"),
+        (("{account_name}", "{account.__class__}"), "is not a plain name"),
+        (("{account_name}", "{acount_name}"), "unknown placeholder {acount_name}"),
+        ((WHEN, "{fact: tier, lt: 3}"), "'lt' needs a number fact"),
+        ((WHEN, "{fact: contacts, eq: 'many'}"), "compared with 'many'"),
+        ((WHEN, "{fact: contacts, lt: 3, gt: 1}"), "exactly one operator"),
+        ((WHEN, "{every: []}"), "expected a condition"),
+        (("id: MY-001", "id: my rule"), "String should match pattern"),
+        (("principles: [P09]", "principles: [9]"), "principles"),
+    ],
+)
+def test_each_mistake_is_reported_with_its_line(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    pack = write_pack(tmp_path / "p", GOOD_RULE.replace(*change))
+    with pytest.raises(ValidationFailed) as exc:
+        load_pack(pack)
+    text = str(exc.value)
+    assert expected in text
+    assert re.search(r"a\.yaml:\d+:\d+:", text)
+
+
+def test_duplicate_rule_ids_are_refused_with_both_places(tmp_path: Path) -> None:
+    pack = write_pack(tmp_path / "p", GOOD_RULE + GOOD_RULE)
+    with pytest.raises(ValidationFailed) as exc:
+        load_pack(pack)
+    assert "duplicate rule id 'MY-001'; first defined at" in str(exc.value)
+    assert "a.yaml:10:" in str(exc.value)
+
+
+def test_yaml_syntax_error_is_located(tmp_path: Path) -> None:
+    pack = write_pack(tmp_path / "p", GOOD_RULE.replace("title: Few contacts", "title: [unclosed"))
+    with pytest.raises(ValidationFailed) as exc:
+        load_pack(pack)
+    assert "invalid YAML" in str(exc.value) and "a.yaml:" in str(exc.value)
+
+
+def test_config_errors_are_located_and_stop_before_any_pull(workspace: Workspace) -> None:
+    (workspace.root / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\n"
+        "packs: [kam-core]\n"
+        "overrides:\n  kam-core:\n    params: {min_contact: 4}\n    disable: [KAM-XXX-001]\n"
+        "lifecycle: {close_resolvd: true}\n"
+    )
+    proc = workspace.cli("run", check=False)
+    assert proc.returncode == 2
+    assert "kamrules.yaml:7:13: lifecycle.close_resolvd: unknown key" in proc.stderr
+    proc = workspace.cli("run", check=False)
+    (workspace.root / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\n"
+        "overrides:\n  kam-core:\n    params: {min_contact: 4}\n    disable: [KAM-XXX-001]\n"
+    )
+    proc = workspace.cli("run", check=False)
+    assert proc.returncode == 2
+    assert ("kamrules.yaml:4:14: overrides.kam-core.params.min_contact:"
+            " pack 'kam-core' has no param") in proc.stderr
+    assert ("kamrules.yaml:5:15: overrides.kam-core.disable.0:"
+            " pack 'kam-core' has no rule 'KAM-XXX-001'") in proc.stderr
+    assert workspace.crm().all_tasks() == []
+
+
+def test_unknown_crm_type_names_the_valid_ones(workspace: Workspace) -> None:
+    (workspace.root / "kamrules.yaml").write_text("crm: {type: dynamics}\n")
+    proc = workspace.cli("run", check=False)
+    assert proc.returncode == 2
+    assert "unknown CRM type 'dynamics'; valid types: hubspot, local, salesforce" in proc.stderr
+
+
+def test_param_override_of_the_wrong_type_is_refused(workspace: Workspace) -> None:
+    (workspace.root / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\n"
+        "overrides:\n  kam-core:\n    params: {min_contacts: many}\n"
+    )
+    proc = workspace.cli("validate", check=False)
+    assert proc.returncode == 2
+    assert "param 'min_contacts' takes a value like 5, got 'many'" in proc.stderr
+
+
+def test_example_configs_load(tmp_path: Path) -> None:
+    from kamrules.config import load_config, load_configured_packs
+
+    root = Path(__file__).resolve().parent.parent / "config"
+    for example in sorted(root.glob("local*.example.yaml")):
+        copy = tmp_path / example.name
+        shutil.copy(example, copy)
+        loaded = load_config(copy)
+        assert load_configured_packs(loaded)
