@@ -17,7 +17,7 @@ from rich.table import Table
 
 from kamrules import __version__
 from kamrules.config import LoadedConfig, load_config, load_configured_packs
-from kamrules.errors import ExitCode, KamError, ValidationFailed
+from kamrules.errors import CasesFailed, ExitCode, KamError, ValidationFailed
 from kamrules.facts import REGISTRY
 
 out = Console(highlight=False, soft_wrap=True)
@@ -176,6 +176,39 @@ def validate_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
         loaded_packs = load_configured_packs(_loaded(ctx))
     for pack in loaded_packs:
         out.print(f"{pack.id} {pack.version}: {len(pack.rules)} rules, {len(pack.params)} params, ok")
+
+
+@cli.command("test")
+@click.argument("packs", nargs=-1, required=False)
+@click.pass_context
+def test_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
+    """Run the YAML test cases of rule packs (folders or built-in names)."""
+    from collections import Counter
+
+    from kamrules.loader import resolve_pack
+    from kamrules.packtest import test_pack
+
+    if packs:
+        dirs = [resolve_pack(p, Path.cwd()) for p in packs]
+    else:
+        dirs = [p.directory for p in load_configured_packs(_loaded(ctx))]
+    failed = 0
+    for pack_dir in dirs:
+        pack, results = test_pack(pack_dir)
+        per_rule: Counter[str] = Counter()
+        for item, errors in results:
+            for rule in (*item.case.fires, *item.case.silent):
+                per_rule[rule] += 1
+            if errors:
+                failed += 1
+                out.print(f"[red]FAIL[/red] {item.location} {item.case.name}")
+                for e in errors:
+                    out.print(f"       {e}")
+        untested = [r.id for r in pack.rules if per_rule[r.id] == 0]
+        out.print(f"{pack.id}: {len(results)} cases, {len(results) - sum(1 for _, e in results if e)}"
+                  f" passed; rules without a case: {', '.join(untested) or 'none'}")
+    if failed:
+        raise CasesFailed(f"{failed} case(s) failed")
 
 
 @cli.command("rules")

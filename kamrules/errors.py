@@ -65,3 +65,9 @@ class LockedError(KamError):
     """Another run holds the lock for this config and CRM."""
 
     exit_code = ExitCode.LOCKED
+
+
+class CasesFailed(KamError):
+    """Some pack test cases failed."""
+
+    exit_code = ExitCode.PARTIAL_FAILURE

@@ -1,0 +1,85 @@
+"""kam-core's own YAML cases, collected by pytest, and proof that they pin every threshold."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kamrules.docs import pack_markdown
+from kamrules.loader import builtin_dir, load_pack
+from kamrules.packtest import PackCase, case_facts, cases_of, run_case, run_cases, with_params
+
+PACK_DIR = builtin_dir() / "kam-core"
+CASES = cases_of(PACK_DIR)
+PRINCIPLES = Path(__file__).resolve().parents[2] / "shared" / "kam" / "PRINCIPLES.md"
+
+
+@pytest.mark.parametrize("item", CASES, ids=[c.id for c in CASES])
+def test_case(item: PackCase) -> None:
+    errors = run_case(load_pack(PACK_DIR), item)
+    assert not errors, f"{item.location}: " + "; ".join(errors)
+
+
+def test_every_rule_has_a_firing_and_a_silent_case() -> None:
+    pack = load_pack(PACK_DIR)
+    for rule in pack.rules:
+        fires = [c for c in CASES if rule.id in c.case.fires]
+        silent = [c for c in CASES if rule.id in c.case.silent]
+        assert fires and silent, rule.id
+        assert len(fires) + len(silent) >= 2
+
+
+def test_changing_any_threshold_by_one_breaks_a_case() -> None:
+    pack = load_pack(PACK_DIR)
+    facts = {c.id: case_facts(c) for c in CASES}
+    numeric = {n: v for n, v in pack.values.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)}
+    assert len(numeric) >= 30
+    unpinned = []
+    for name, value in sorted(numeric.items()):
+        for delta in (-1, 1):
+            mutated = with_params(pack, {name: value + delta})
+            if not any(errors for _, errors in run_cases(mutated, CASES, facts)):
+                unpinned.append(f"{name}{delta:+d}")
+    assert unpinned == []
+
+
+def test_every_principle_is_enforced_by_a_rule() -> None:
+    pack = load_pack(PACK_DIR)
+    cited = {p for r in pack.rules for p in r.principles}
+    assert cited == {f"P{i:02d}" for i in range(1, 41)}
+    if PRINCIPLES.is_file():
+        listed = set(re.findall(r"^\| (P\d\d) \|", PRINCIPLES.read_text(), re.M))
+        assert listed <= cited
+
+
+def test_generated_readme_is_current() -> None:
+    pack = load_pack(PACK_DIR)
+    committed = (PACK_DIR / "README.md").read_text()
+    assert committed == pack_markdown(pack), (
+        "rulesets/kam-core/README.md is stale: run "
+        "`kamrules rules kam-core --format markdown > rulesets/kam-core/README.md`"
+    )
+
+
+def test_kamrules_test_command_reports_and_fails_on_a_broken_case(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    copy = tmp_path / "kam-core"
+    shutil.copytree(PACK_DIR, copy)
+    root = Path(__file__).resolve().parent.parent
+    env = {"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"}
+    ok = subprocess.run([sys.executable, "-m", "kamrules", "test", str(copy)], capture_output=True,
+                        text=True, env=env, cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"kam-core: {len(CASES)} cases, {len(CASES)} passed" in ok.stdout
+    rules = copy / "rules" / "relationship.yaml"
+    rules.write_text(rules.read_text().replace("{param: min_contacts}", "4"))
+    bad = subprocess.run([sys.executable, "-m", "kamrules", "test", str(copy)], capture_output=True,
+                         text=True, env=env, cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "FAIL" in bad.stdout and "KAM-REL-004 should fire but does not" in bad.stdout
