@@ -7,6 +7,7 @@ are the language's: a comparison on a missing fact is false; `not` negates the w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -148,7 +149,7 @@ def describe(cond: Condition, params: dict[str, Any] | None = None) -> str:
         operand = cond.operand
         shown = (
             f"{operand.param}" if isinstance(operand, ParamRef) and params is None
-            else repr(resolve(operand, params or {}))
+            else json.dumps(resolve(operand, params or {}), ensure_ascii=False)
         )
         words = {"eq": "=", "ne": "≠", "lt": "<", "le": "≤", "gt": ">", "ge": "≥",
                  "in": "in", "not_in": "not in"}
