@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from kamrules.faults import checkpoint
 from kamrules.model import RECORD_KINDS, RecordWarning, Snapshot, Task
 from kamrules.plan import Change, ChangeResult
 from kamrules.protocol import Progress, no_progress
@@ -66,8 +66,15 @@ CONFIG = LocalConfig
 def record_key(kind: str, record: dict[str, Any], index: int) -> str:
     """Records without their own id (plans, team, surveys) get a stable synthetic one."""
     if "id" in record and record["id"] is not None:
-        return str(record["id"])
+        return _text(record["id"]) or ""
     return f"{record.get('account_id')}:{kind}:{index}"
+
+
+def _text(value: Any) -> str | None:
+    """A key column's value as text, whatever a CRM export put there."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
 
 
 class LocalCrm:
@@ -97,8 +104,9 @@ class LocalCrm:
     def insert_records(self, kind: str, records: Iterable[dict[str, Any]], replace: bool = True) -> int:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         rows = [
-            (kind, record_key(kind, r, i), r.get("account_id", r.get("id")) if kind == "accounts"
-             else r.get("account_id"), json.dumps(r, default=str, ensure_ascii=False))
+            (kind, record_key(kind, r, i),
+             _text(r.get("id") if kind == "accounts" else r.get("account_id")),
+             json.dumps(r, default=str, ensure_ascii=False))
             for i, r in enumerate(records)
         ]
         self.db.execute("BEGIN")
@@ -126,8 +134,7 @@ class LocalCrm:
                     warnings.append(RecordWarning(kind=kind, record_id=rid, message=_brief(exc)))
             parts[kind] = good
         progress("pull", total, total)
-        snapshot = Snapshot(as_of=as_of, warnings=warnings, **parts)
-        return drop_orphans(snapshot)
+        return Snapshot(as_of=as_of, warnings=warnings, **parts)
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -149,6 +156,7 @@ class LocalCrm:
         results = []
         for i, change in enumerate(writes, 1):
             results.append(self._apply_one(change))
+            checkpoint("write")
             if i % 500 == 0:
                 progress("write", i, len(writes))
         progress("write", len(writes), len(writes))
@@ -222,25 +230,6 @@ def _brief(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-def drop_orphans(snapshot: Snapshot) -> Snapshot:
-    """Records that point at an account the snapshot lacks are skipped with a warning."""
-    ids = {a.id for a in snapshot.accounts}
-    for kind in RECORD_KINDS:
-        if kind in ("accounts", "users"):
-            continue
-        kept = []
-        for record in getattr(snapshot, kind):
-            if record.account_id in ids:
-                kept.append(record)
-            else:
-                rid = getattr(record, "id", None) or record.account_id
-                snapshot.warnings.append(RecordWarning(
-                    kind=kind, record_id=str(rid),
-                    message=f"refers to account {record.account_id!r}, which does not exist"))
-        setattr(snapshot, kind, kept)
-    return snapshot
-
-
 def open_connector(config: LocalConfig, base_dir: Path, state_dir: Path) -> LocalCrm:
     path = Path(config.path).expanduser()
     if not path.is_absolute():
@@ -254,9 +243,3 @@ def open_connector(config: LocalConfig, base_dir: Path, state_dir: Path) -> Loca
             crm.insert_records(kind, records)
     return crm
 
-
-def open_database(path: Path) -> LocalCrm:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(path)):
-        pass
-    return LocalCrm(path)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,8 @@ class KamGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except KamError as exc:
             if isinstance(exc, ValidationFailed):
                 for problem in exc.problems:
@@ -47,6 +51,12 @@ class KamGroup(click.Group):
             else:
                 err.print(f"[red]error[/red] {exc}")
             ctx.exit(int(exc.exit_code))
+        except Exception as exc:
+            if os.environ.get("KAMRULES_DEBUG"):
+                raise
+            err.print(f"[red]internal error[/red] {type(exc).__name__}: {exc}")
+            err.print("This is a bug in kamrules; set KAMRULES_DEBUG=1 to see the traceback.")
+            ctx.exit(int(ExitCode.INTERNAL))
 
 
 @click.group(cls=KamGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,29 +101,48 @@ def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None],
         yield update
 
 
-def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool) -> None:
+def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
+         lock_wait: float | None = None) -> None:
     from connectors.base import open_connector
+    from kamrules.config import crm_section
+    from kamrules.lock import RunLock, lock_path
+    from kamrules.snooze import load_snoozes
     from kamrules.state import StateStore
     from kamrules.sync import run
 
     loaded = _loaded(ctx)
     packs = load_configured_packs(loaded)
-    connector = open_connector(loaded)
-    state = StateStore(loaded.state_dir)
+    snoozes = load_snoozes(loaded.snoozes_path)
     day = _as_of(as_of)
-    run_id = state.start_run(date.today().isoformat(), day.isoformat(), "plan" if dry_run else "run")
-    try:
-        with progress_display(not as_json) as progress:
-            report = run(connector, packs, loaded, day, dry_run, progress)
-    finally:
-        connector.close()
-    state.finish_run(run_id, report.model_dump(mode="json"))
-    state.close()
+    wait = loaded.config.lock_wait_seconds if lock_wait is None else lock_wait
+    # A plan writes nothing, so it never waits for a run; a run holds the CRM's lock.
+    lock = RunLock(lock_path(loaded.state_dir, crm_section(loaded)), wait)
+    with contextlib.nullcontext() if dry_run else lock:
+        if lock.took_over:
+            err.print(f"[yellow]warning[/yellow] the previous run (pid {lock.took_over.get('pid')},"
+                      f" started {lock.took_over.get('started')}) did not finish; taking over")
+        connector = open_connector(loaded)
+        state = StateStore(loaded.state_dir)
+        run_id = state.start_run(_now(), day.isoformat(), "plan" if dry_run else "run")
+        try:
+            with progress_display(not as_json) as progress:
+                report = run(connector, packs, loaded, day, dry_run, progress, snoozes)
+        except BaseException as exc:
+            state.fail_run(run_id, _now(), f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            connector.close()
+        state.finish_run(run_id, report.model_dump(mode="json"))
+        state.close()
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     else:
         _print_report(report, dry_run)
     ctx.exit(report.exit_code)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _print_report(report: Any, dry_run: bool) -> None:
@@ -148,10 +177,13 @@ JSON = click.option("--json", "as_json", is_flag=True,
 @cli.command("run")
 @AS_OF
 @JSON
+@click.option("--lock-wait", type=float, metavar="SECONDS",
+              help="How long to wait for another run on the same CRM to finish (default: "
+              "lock_wait_seconds in the config, 30).")
 @click.pass_context
-def run_cmd(ctx: click.Context, as_of: str | None, as_json: bool) -> None:
+def run_cmd(ctx: click.Context, as_of: str | None, as_json: bool, lock_wait: float | None) -> None:
     """Pull, evaluate and write tasks back to the CRM."""
-    _run(ctx, as_of, as_json, dry_run=False)
+    _run(ctx, as_of, as_json, dry_run=False, lock_wait=lock_wait)
 
 
 @cli.command("plan")
@@ -325,6 +357,91 @@ def history_cmd(ctx: click.Context, limit: int, as_json: bool) -> None:
         table.add_row(str(r["id"]), r["started"], r["as_of"], r["mode"], r["outcome"] or "",
                       counts, str(r["api_calls"] or 0))
     out.print(table)
+
+
+@cli.group("snooze")
+def snooze_group() -> None:
+    """Exceptions for one account and rule (or one account, or one rule), with an expiry.
+
+    Kept in snoozes.yaml beside the config (a file to version); expired snoozes stop applying
+    by themselves; snoozed findings are reported as snoozed.
+    """
+
+
+@snooze_group.command("add")
+@click.option("--account", help="Account id (omit to snooze the rule for every account).")
+@click.option("--rule", help="Rule id, e.g. KAM-REL-004, or pack/rule (omit for every rule).")
+@click.option("--reason", required=True, help="Why: shown in the run report.")
+@click.option("--by", "requested_by", required=True, help="Who asked for it.")
+@click.option("--until", "until", metavar="DATE", help="Last day it applies (YYYY-MM-DD).")
+@click.option("--days", type=click.IntRange(1, 3650), help="Or: how many days from today.")
+@click.pass_context
+def snooze_add(ctx: click.Context, account: str | None, rule: str | None, reason: str,
+               requested_by: str, until: str | None, days: int | None) -> None:
+    """Add a snooze."""
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from kamrules.snooze import Snooze, load_snoozes, save_snoozes
+
+    if (until is None) == (days is None):
+        raise click.UsageError("give exactly one of --until DATE or --days N")
+    end = _as_of(until) if until else date.today() + timedelta(days=days or 0)
+    loaded = _loaded(ctx)
+    if rule:
+        known = {r.id for p in load_configured_packs(loaded) for r in p.rules}
+        known |= {f"{p.id}/{r.id}" for p in load_configured_packs(loaded) for r in p.rules}
+        if rule not in known:
+            raise KamError(f"no rule {rule!r} in the configured packs")
+    try:
+        new = Snooze(account=account, rule=rule, reason=reason, requested_by=requested_by,
+                     until=end, created=date.today())
+    except ValidationError as exc:
+        raise KamError(exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")) from None
+    snoozes = load_snoozes(loaded.snoozes_path) + [new]
+    save_snoozes(loaded.snoozes_path, snoozes)
+    out.print(f"added #{len(snoozes)}: {new.describe()}")
+
+
+@snooze_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def snooze_list(ctx: click.Context, as_json: bool) -> None:
+    """List snoozes, numbered, with whether each is still active."""
+    from kamrules.snooze import load_snoozes
+
+    snoozes = load_snoozes(_loaded(ctx).snoozes_path)
+    today = date.today()
+    if as_json:
+        click.echo(json.dumps([{**s.model_dump(mode="json"), "active": s.active(today)}
+                               for s in snoozes], indent=2))
+        return
+    if not snoozes:
+        out.print("no snoozes")
+    for i, s in enumerate(snoozes, 1):
+        state = "active " if s.active(today) else "expired"
+        out.print(f"#{i} {state} {s.describe()}")
+
+
+@snooze_group.command("remove")
+@click.argument("numbers", nargs=-1, type=int)
+@click.option("--expired", is_flag=True, help="Remove every expired snooze.")
+@click.pass_context
+def snooze_remove(ctx: click.Context, numbers: tuple[int, ...], expired: bool) -> None:
+    """Remove snoozes by their number in `snooze list`, or all expired ones."""
+    from kamrules.snooze import load_snoozes, save_snoozes
+
+    loaded = _loaded(ctx)
+    snoozes = load_snoozes(loaded.snoozes_path)
+    bad = [n for n in numbers if not 1 <= n <= len(snoozes)]
+    if bad or not (numbers or expired):
+        raise click.UsageError(f"give snooze numbers from 1 to {len(snoozes)}, or --expired")
+    today = date.today()
+    keep = [s for i, s in enumerate(snoozes, 1)
+            if i not in numbers and not (expired and not s.active(today))]
+    save_snoozes(loaded.snoozes_path, keep)
+    out.print(f"removed {len(snoozes) - len(keep)}; {len(keep)} left")
 
 
 @cli.command("import-csv")

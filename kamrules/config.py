@@ -43,6 +43,8 @@ class Config(UserModel):
     packs: list[str] = Field(default_factory=lambda: ["kam-core"], min_length=1)
     overrides: dict[str, PackOverride] = Field(default_factory=dict)
     state_dir: str = ".kamrules"
+    snoozes_file: str = "snoozes.yaml"
+    lock_wait_seconds: float = Field(default=30.0, ge=0)
     sales_ops_owner: str | None = None
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
@@ -58,6 +60,10 @@ class LoadedConfig:
     @property
     def state_dir(self) -> Path:
         return (self.base_dir / self.config.state_dir).resolve()
+
+    @property
+    def snoozes_path(self) -> Path:
+        return (self.base_dir / self.config.snoozes_file).resolve()
 
     def problem(self, loc: tuple[str | int, ...], message: str) -> Problem:
         if self.file is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,6 +26,10 @@ from kamrules.loader import LoadedPack
 from kamrules.pack import Rule, placeholders
 
 _LOCK = threading.Lock()
+# durable_rules' JSON reader rejects exponent notation (1e-05, 1e+30: "error code 204"), which
+# Python writes for floats below 1e-4 or from 1e16 in magnitude. Numbers are brought into the
+# range it reads: tiny ones to +-0.0001, huge ones to integers (which it reads at any size).
+TINY, HUGE = 1e-4, 1e15
 _RULESET_IDS = itertools.count()
 _COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 
@@ -68,7 +73,22 @@ def _expand_in(conj: Conjunction) -> list[Conjunction]:
     return out
 
 
+def engine_value(value: Any) -> Any:
+    """A fact or constant as durable_rules can read it (see TINY, HUGE)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if abs(value) >= HUGE:
+            return int(value)
+        if 0 < abs(value) < TINY:
+            return math.copysign(TINY, value)
+    elif isinstance(value, list | tuple):
+        return [engine_value(v) for v in value]
+    return value
+
+
 def _compile_leaf(leaf: Leaf) -> list[dict[str, Any]]:
+    leaf = Leaf(leaf.fact, leaf.op, engine_value(leaf.value))
     if leaf.op == "eq":
         return [{leaf.fact: leaf.value}]
     if leaf.op == "exists":
@@ -133,7 +153,8 @@ class Engine:
         """Keys (`pack|rule`) of the rules that hold for one account's facts."""
         if self._empty:
             return []
-        message = {k: v for k, v in facts.items() if v is not None}
+        message = {k: engine_value(v) for k, v in facts.items() if v is not None}
+        message = {k: v for k, v in message.items() if v is not None}
         message["id"] = f"a{next(_RULESET_IDS)}"
         message[ANCHOR_KEY] = 1
         hits: list[str] = []

@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     USAGE = 2
     LOCKED = 3
     CRM_ERROR = 4
+    INTERNAL = 5
 
 
 @dataclass(frozen=True, order=True)

@@ -28,7 +28,7 @@ TaskStatus = Literal["open", "completed", "closed"]
 class Record(BaseModel):
     """Base of every canonical record: unknown fields are a connector bug, not data."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class User(Record):

@@ -46,6 +46,13 @@ class StateStore:
              json.dumps(report, default=str), run_id),
         )
 
+    def fail_run(self, run_id: int, finished: str, message: str) -> None:
+        """A run that stopped on an error: recorded as such, with the message."""
+        self.db.execute(
+            "UPDATE runs SET finished=?, outcome='error', report=? WHERE id=?",
+            (finished, json.dumps({"error": message}), run_id),
+        )
+
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT id, started, finished, as_of, mode, outcome, exit_code, counts, api_calls,"

@@ -8,16 +8,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kamrules.cleaning import clean
 from kamrules.config import LoadedConfig, policy_resolver
 from kamrules.engine import Engine
 from kamrules.errors import ExitCode
 from kamrules.facts import account_views, facts_for
+from kamrules.faults import checkpoint
 from kamrules.findings import Finding
 from kamrules.loader import LoadedPack
 from kamrules.model import RecordWarning
 from kamrules.plan import Change, ChangeResult
 from kamrules.protocol import Connector, Progress, no_progress
 from kamrules.reconcile import Desired, Scope, reconcile
+from kamrules.snooze import Snooze, snoozed
 from kamrules.tasks import Directory, build_task
 
 COUNTED = ("created", "kept", "updated", "closed", "failed", "held", "suppressed", "snoozed")
@@ -88,14 +91,16 @@ def run(
     as_of: date,
     dry_run: bool,
     progress: Progress = no_progress,
-    snoozed: dict[str, str] | None = None,
+    snoozes: list[Snooze] | None = None,
 ) -> RunReport:
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=_now())
-    snapshot = connector.pull(as_of, progress)
+    snapshot = clean(connector.pull(as_of, progress))
+    checkpoint("pulled")
     report.accounts = len(snapshot.accounts)
     report.warnings = list(snapshot.warnings)
     findings, evaluated = evaluate(snapshot, packs, progress)
     report.findings = len(findings)
+    checkpoint("evaluated")
 
     directory = Directory.from_snapshot(snapshot, loaded.config.sales_ops_owner)
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
@@ -108,12 +113,15 @@ def run(
     longest = max([loaded.config.lifecycle.renotify_after_days]
                   + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
-    scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=snoozed or {})
+    paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
+    scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused)
     changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
+    checkpoint("reconciled")
 
     results: list[ChangeResult] = []
     if not dry_run:
         results = connector.apply(changes, progress)
+        checkpoint("applied")
     _fill(report, changes, results)
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()

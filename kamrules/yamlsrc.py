@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from kamrules.errors import Location, Problem, ValidationFailed
 
@@ -33,6 +33,14 @@ def load_yaml(path: Path) -> Any:
         mark = exc.problem_mark
         loc = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path))
         raise ValidationFailed([Problem(loc, "", f"invalid YAML: {exc.problem}")]) from None
+    except YAMLError as exc:  # e.g. a control character the reader refuses
+        position = getattr(exc, "position", 0) or 0
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise ValidationFailed(
+            [Problem(Location(str(path), line, column), "", f"invalid YAML: {reason}")]
+        ) from None
 
 
 def locate(root: Any, loc: Sequence[int | str], file: str) -> Location:

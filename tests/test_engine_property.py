@@ -16,7 +16,7 @@ from tests.reference import holds
 
 # A small fact universe: two ints, a float, a flag and a text, each sometimes missing.
 NUMS = st.integers(min_value=-3, max_value=3)
-FLOATS = st.sampled_from([-1.5, 0.0, 0.5, 2.25, 3.0])
+FLOATS = st.sampled_from([-1.5, 0.0, 0.5, 2.25, 3.0, 1e-05, -2e-07, 1e20])  # exponent notation too
 TEXTS = st.sampled_from(["a", "b", "c"])
 FACT_VALUES = {"n1": NUMS, "n2": NUMS, "f1": FLOATS, "b1": st.booleans(), "s1": TEXTS}
 PARAMS = {"p_num": 1, "p_list": ["a", "c"]}

@@ -1,0 +1,43 @@
+"""Bad CRM input made harmless before facts see it: dangling references and duplicate ids.
+
+Connectors already skip records that do not validate; this pass, shared by every connector,
+skips what only the whole snapshot can show. Each skipped record becomes a warning.
+"""
+
+from __future__ import annotations
+
+from kamrules.model import RECORD_KINDS, RecordWarning, Snapshot
+
+
+def clean(snapshot: Snapshot) -> Snapshot:
+    """Drop records that refer to a missing account, and repeated ids of one kind."""
+    warnings = snapshot.warnings
+    seen: set[str] = set()
+    accounts = []
+    for account in snapshot.accounts:
+        if account.id in seen:
+            warnings.append(RecordWarning(kind="accounts", record_id=account.id,
+                                          message="duplicate account id; the first one is used"))
+            continue
+        seen.add(account.id)
+        accounts.append(account)
+    snapshot.accounts = accounts
+    for kind in RECORD_KINDS:
+        if kind in ("accounts", "users"):
+            continue
+        kept, ids = [], set()
+        for record in getattr(snapshot, kind):
+            rid = getattr(record, "id", None)
+            if record.account_id not in seen:
+                warnings.append(RecordWarning(
+                    kind=kind, record_id=str(rid or record.account_id),
+                    message=f"refers to account {record.account_id!r}, which does not exist"))
+            elif rid is not None and rid in ids:
+                warnings.append(RecordWarning(kind=kind, record_id=str(rid),
+                                              message="duplicate id; the first one is used"))
+            else:
+                if rid is not None:
+                    ids.add(rid)
+                kept.append(record)
+        setattr(snapshot, kind, kept)
+    return snapshot
