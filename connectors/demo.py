@@ -172,7 +172,8 @@ def _late_delivery(b: Bundle, rng: random.Random, anchor: date) -> None:
 def _revenue_sliding(b: Bundle, rng: random.Random, anchor: date) -> None:
     rev = b["account"]["revenue"]
     rev[-1]["amount"] = round(rev[-2]["amount"] * 0.82, -3)
-    b["plans"][0]["risk_reviewed"] = _d(anchor, 200)
+    for plan in b["plans"]:
+        plan["risk_reviewed"] = _d(anchor, 200)
 
 
 def _disengaging(b: Bundle, rng: random.Random, anchor: date) -> None:
@@ -181,7 +182,8 @@ def _disengaging(b: Bundle, rng: random.Random, anchor: date) -> None:
 
 
 def _satisfaction_falling(b: Bundle, rng: random.Random, anchor: date) -> None:
-    b["surveys"][-1]["score"] = 6.1
+    if b["surveys"]:
+        b["surveys"][-1]["score"] = 6.1
 
 
 def _renewal_missing(b: Bundle, rng: random.Random, anchor: date) -> None:
@@ -370,11 +372,17 @@ def _other_account(rng: random.Random, ids: _Ids, acc_id: str, name: str, anchor
 
 
 def _names(rng: random.Random) -> Iterator[str]:
+    """Unique company names; past the 3,200 combinations, numbered ones (for big portfolios)."""
     seen = {n for n, _ in STORIES}
+    tries = 0
     while True:
         name = f"{rng.choice(STEMS)}{rng.choice(STEMS).lower()} {rng.choice(TRADES)}"
+        tries += 1
+        if name in seen and tries > 50:
+            name = f"{name} {len(seen) + 1}"
         if name not in seen:
             seen.add(name)
+            tries = 0
             yield name
 
 

@@ -49,6 +49,9 @@ CREATE INDEX IF NOT EXISTS task_status ON tasks(status, completed);
 """
 
 
+WRITE_BATCH = 200
+
+
 class LocalConfig(BaseModel):
     """`crm: {type: local}`: where the database lives and what a new one is seeded with."""
 
@@ -153,13 +156,16 @@ class LocalCrm:
 
     def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
         writes = [c for c in changes if c.writes]
-        results = []
-        for i, change in enumerate(writes, 1):
-            results.append(self._apply_one(change))
-            checkpoint("write")
-            if i % 500 == 0:
-                progress("write", i, len(writes))
-        progress("write", len(writes), len(writes))
+        results: list[ChangeResult] = []
+        for start in range(0, len(writes), WRITE_BATCH):
+            # One transaction per batch: a crash loses only uncommitted writes, which the
+            # next run's reconciliation makes again.
+            self.db.execute("BEGIN IMMEDIATE")
+            for change in writes[start:start + WRITE_BATCH]:
+                results.append(self._apply_one(change))
+                checkpoint("write")
+            self.db.execute("COMMIT")
+            progress("write", len(results), len(writes))
         return results
 
     def _apply_one(self, change: Change) -> ChangeResult:

@@ -49,13 +49,34 @@ class FactSpec:
     func: Callable[[AccountView], FactValue]
 
 
+WORD = re.compile(r"\w+")
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(WORD.findall(text.lower()))
+
+
 @dataclass
 class Portfolio:
     """What facts need to know about all accounts: revenue ranks and key-account names."""
 
     sorted_revenue: list[float] = field(default_factory=list)
     key_account_names: dict[str, str] = field(default_factory=dict)
-    name_pattern: re.Pattern[str] | None = None
+    # first word of a key account's name -> the names (as word tuples) starting with it
+    name_index: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
+
+    def names_in(self, text: str) -> set[tuple[str, ...]]:
+        """The key-account names a text mentions, matched on whole words, ignoring case.
+
+        A word-index lookup, so the cost grows with the text, not with the number of names.
+        """
+        words = _words(text)
+        found = set()
+        for i, word in enumerate(words):
+            for name in self.name_index.get(word, ()):
+                if words[i:i + len(name)] == name:
+                    found.add(name)
+        return found
 
 
 @dataclass
@@ -374,15 +395,15 @@ def _longest_unconfirmed(v: AccountView) -> FactValue:
     "Outbound emails and notes in the last 365 days that name another key account.", ["P29"],
 )
 def _confidential(v: AccountView) -> FactValue:
-    pattern = v.portfolio.name_pattern
-    if pattern is None:
+    names = v.portfolio.key_account_names
+    if not names:
         return 0
-    own = v.account.name.lower()
+    own = _words(v.account.name)
     count = 0
     for a in v.activities:
         if a.type in WRITTEN and a.direction == "outbound" and v.within(a.date, 365):
-            names = {m.lower() for m in pattern.findall(f"{a.subject}\n{a.body}")}
-            if names - {own}:
+            found = v.portfolio.names_in(f"{a.subject}\n{a.body}")
+            if found - {own}:
                 count += 1
     return count
 
@@ -621,13 +642,12 @@ def portfolio_context(snapshot: Snapshot) -> Portfolio:
     """Portfolio-wide context: sorted revenues for percentiles, key-account names for P29."""
     revenues = sorted(_last_year_revenue(a, snapshot.as_of) or 0.0 for a in snapshot.accounts)
     names = {a.id: a.name for a in snapshot.accounts if a.is_key and len(a.name.strip()) >= 3}
-    pattern = None
-    if names:
-        alternatives = "|".join(
-            re.escape(n.strip()) for n in sorted(names.values(), key=len, reverse=True)
-        )
-        pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
-    return Portfolio(sorted_revenue=revenues, key_account_names=names, name_pattern=pattern)
+    index: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for name in names.values():
+        words = _words(name)
+        if words:
+            index[words[0]].add(words)
+    return Portfolio(sorted_revenue=revenues, key_account_names=names, name_index=dict(index))
 
 
 def account_views(snapshot: Snapshot) -> Iterator[AccountView]:
