@@ -43,6 +43,9 @@ class KamGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(0)
         except KamError as exc:
             if isinstance(exc, ValidationFailed):
                 for problem in exc.problems:
@@ -148,7 +151,14 @@ def _now() -> str:
 def _print_report(report: Any, dry_run: bool) -> None:
     verb = "would" if dry_run else ""
     shown = [c for c in report.changes if c.action != "keep" or not c.ok]
-    if shown:
+    if shown and not out.is_terminal:  # logs and pipes: one plain line per change
+        if dry_run:
+            click.echo("dry run: nothing written")
+        for c in shown:
+            action = c.action if c.ok else f"{c.action}-FAILED"
+            note = (c.error if not c.ok else c.reason) or ""
+            click.echo("\t".join((action, c.fingerprint, c.owner_id or "", c.subject, note)))
+    elif shown:
         table = Table(title="Changes" + (" (dry run: nothing written)" if dry_run else ""))
         for column in ("action", "fingerprint", "owner", "subject", "note"):
             table.add_column(column, overflow="fold")
