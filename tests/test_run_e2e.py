@@ -98,3 +98,29 @@ def test_default_config_seeds_the_demo_crm(tmp_path) -> None:  # noqa: ANN001
     report = json.loads(ws.cli("plan", "--json").stdout)
     assert report["accounts"] == 300
     assert (tmp_path / ".kamrules" / "crm.sqlite").is_file()
+
+
+def test_alert_limits_from_config_hold_back_and_report(workspace_factory) -> None:  # noqa: ANN001
+    from connectors.demo import demo_portfolio
+    from tests.conftest import ANCHOR
+
+    ws = workspace_factory(demo_portfolio(ANCHOR),
+                           "alerts: {max_new_tasks_per_owner: 3, min_severity: low}\n")
+    report = ws.run_json()
+    created = [c for c in report["changes"] if c["action"] == "create"]
+    held = [c for c in report["changes"] if c["action"] == "held"]
+    per_owner: dict[str, int] = {}
+    for c in created:
+        per_owner[c["owner_id"]] = per_owner.get(c["owner_id"], 0) + 1
+    assert max(per_owner.values()) == 3
+    assert report["counts"]["held"] == len(held) > 0
+    assert all(c["severity"] != "info" for c in created)
+    assert any(c["reason"].startswith("below the minimum severity") for c in held)
+    assert any("new tasks this run" in c["reason"] for c in held)
+    # the most severe go first: nothing critical is held while something lower was created
+    rank = ["info", "low", "medium", "high", "critical"]
+    for owner in per_owner:
+        made = [rank.index(c["severity"]) for c in created if c["owner_id"] == owner]
+        capped = [rank.index(c["severity"]) for c in held
+                  if c["owner_id"] == owner and "new tasks" in c["reason"]]
+        assert not capped or min(made) >= max(capped)
