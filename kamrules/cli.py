@@ -336,7 +336,7 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None) -> None:
     out.print(f"[bold]{view.account.name}[/bold] ({view.account.id}) as of {snapshot.as_of}"
               f"{' - key account' if view.account.is_key else ''}")
     for pack in packs:
-        for rule in pack.active_rules:
+        for rule in sorted(pack.active_rules, key=lambda r: r.id):
             holds = f"{pack.id}|{rule.id}" in holding
             mark = "[red]HOLDS[/red]" if holds else "[green]ok[/green]   "
             out.print(f"{mark} {rule.id} {rule.title}")
