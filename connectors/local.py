@@ -142,15 +142,16 @@ class LocalCrm:
     # --- tasks -----------------------------------------------------------------------------
 
     def list_tasks(self, completed_since: date) -> list[Task]:
-        rows = self.db.execute(
+        return self._tasks(
             "SELECT * FROM tasks WHERE status = 'open' OR (status = 'completed' AND completed >= ?)",
             (completed_since.isoformat(),),
         )
-        columns = [c[0] for c in rows.description]
-        return [_task_from_row(dict(zip(columns, row, strict=True))) for row in rows]
 
     def all_tasks(self) -> list[Task]:
-        rows = self.db.execute("SELECT * FROM tasks ORDER BY id")
+        return self._tasks("SELECT * FROM tasks ORDER BY id", ())
+
+    def _tasks(self, sql: str, args: tuple[Any, ...]) -> list[Task]:
+        rows = self.db.execute(sql, args)
         columns = [c[0] for c in rows.description]
         return [_task_from_row(dict(zip(columns, row, strict=True))) for row in rows]
 

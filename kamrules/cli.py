@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from kamrules import __version__
 from kamrules.config import LoadedConfig, load_config, load_configured_packs
 from kamrules.errors import CasesFailed, ExitCode, KamError, ValidationFailed
 from kamrules.facts import REGISTRY
+from kamrules.loader import LoadedPack
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -87,6 +88,15 @@ def _loaded(ctx: click.Context) -> LoadedConfig:
     return load_config(ctx.obj["config_path"])
 
 
+def _packs(ctx: click.Context, refs: tuple[str, ...]) -> list[LoadedPack]:
+    """The packs named on the command line (folders or built-in names), else the config's."""
+    from kamrules.loader import load_packs, resolve_pack
+
+    if refs:
+        return load_packs([resolve_pack(ref, Path.cwd()) for ref in refs])
+    return load_configured_packs(_loaded(ctx))
+
+
 @contextmanager
 def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
     """A progress bar on stderr when it is a terminal; silent otherwise."""
@@ -111,7 +121,7 @@ def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
     from kamrules.lock import RunLock, lock_path
     from kamrules.snooze import load_snoozes
     from kamrules.state import StateStore
-    from kamrules.sync import run
+    from kamrules.sync import now_iso, run
 
     loaded = _loaded(ctx)
     packs = load_configured_packs(loaded)
@@ -126,12 +136,12 @@ def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
                       f" started {lock.took_over.get('started')}) did not finish; taking over")
         connector = open_connector(loaded)
         state = StateStore(loaded.state_dir)
-        run_id = state.start_run(_now(), day.isoformat(), "plan" if dry_run else "run")
+        run_id = state.start_run(now_iso(), day.isoformat(), "plan" if dry_run else "run")
         try:
             with progress_display(not as_json) as progress:
                 report = run(connector, packs, loaded, day, dry_run, progress, snoozes)
         except BaseException as exc:
-            state.fail_run(run_id, _now(), f"{type(exc).__name__}: {exc}")
+            state.fail_run(run_id, now_iso(), f"{type(exc).__name__}: {exc}")
             raise
         finally:
             connector.close()
@@ -142,10 +152,6 @@ def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
     else:
         _print_report(report, dry_run)
     ctx.exit(report.exit_code)
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _print_report(report: Any, dry_run: bool) -> None:
@@ -210,13 +216,7 @@ def plan_cmd(ctx: click.Context, as_of: str | None, as_json: bool) -> None:
 @click.pass_context
 def validate_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
     """Check rule packs (folders or built-in names) and the config; report every problem."""
-    from kamrules.loader import load_packs, resolve_pack
-
-    if packs:
-        loaded_packs = load_packs([resolve_pack(p, Path.cwd()) for p in packs])
-    else:
-        loaded_packs = load_configured_packs(_loaded(ctx))
-    for pack in loaded_packs:
+    for pack in _packs(ctx, packs):
         out.print(f"{pack.id} {pack.version}: {len(pack.rules)} rules, {len(pack.params)} params, ok")
 
 
@@ -227,16 +227,11 @@ def test_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
     """Run the YAML test cases of rule packs (folders or built-in names)."""
     from collections import Counter
 
-    from kamrules.loader import resolve_pack
-    from kamrules.packtest import test_pack
+    from kamrules.packtest import cases_of, run_cases
 
-    if packs:
-        dirs = [resolve_pack(p, Path.cwd()) for p in packs]
-    else:
-        dirs = [p.directory for p in load_configured_packs(_loaded(ctx))]
     failed = 0
-    for pack_dir in dirs:
-        pack, results = test_pack(pack_dir)
+    for pack in _packs(ctx, packs):
+        results = run_cases(pack, cases_of(pack.directory))
         per_rule: Counter[str] = Counter()
         for item, errors in results:
             for rule in (*item.case.fires, *item.case.silent):
@@ -262,12 +257,8 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     """List the rules of the configured packs (or of the PACKS given)."""
     from kamrules.conditions import describe
     from kamrules.docs import pack_markdown
-    from kamrules.loader import load_packs, resolve_pack
 
-    if packs:
-        loaded_packs = load_packs([resolve_pack(p, Path.cwd()) for p in packs])
-    else:
-        loaded_packs = load_configured_packs(_loaded(ctx))
+    loaded_packs = _packs(ctx, packs)
     if fmt == "markdown":
         click.echo("\n".join(pack_markdown(p) for p in loaded_packs), nl=False)
         return
@@ -400,8 +391,8 @@ def snooze_add(ctx: click.Context, account: str | None, rule: str | None, reason
     end = _as_of(until) if until else date.today() + timedelta(days=days or 0)
     loaded = _loaded(ctx)
     if rule:
-        known = {r.id for p in load_configured_packs(loaded) for r in p.rules}
-        known |= {f"{p.id}/{r.id}" for p in load_configured_packs(loaded) for r in p.rules}
+        rules = [(p.id, r.id) for p in load_configured_packs(loaded) for r in p.rules]
+        known = {r for _, r in rules} | {f"{p}/{r}" for p, r in rules}
         if rule not in known:
             raise KamError(f"no rule {rule!r} in the configured packs")
     try:

@@ -21,7 +21,7 @@ from pydantic import Field, ValidationError, model_validator
 from kamrules.engine import Engine
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.facts import account_views, facts_for
-from kamrules.loader import LoadedPack, load_pack
+from kamrules.loader import LoadedPack
 from kamrules.model import RECORD_KINDS, Snapshot
 from kamrules.pack import UserModel
 from kamrules.yamlsrc import load_yaml, locate, plain, problems_from
@@ -195,12 +195,3 @@ def run_cases(pack: LoadedPack, items: list[PackCase],
         given = facts.get(item.id) if facts is not None else None
         results.append((item, run_case(pack, item, engines[key], given)))
     return results
-
-
-def test_pack(pack_dir: Path) -> tuple[LoadedPack, list[tuple[PackCase, list[str]]]]:
-    """Load a pack and run all its cases."""
-    pack = load_pack(pack_dir)
-    return pack, run_cases(pack, cases_of(pack_dir))
-
-
-test_pack.__test__ = False  # type: ignore[attr-defined]  # not a pytest test

@@ -62,7 +62,8 @@ class RunReport(BaseModel):
     changes: list[ChangeReport] = Field(default_factory=list)
 
 
-def _now() -> str:
+def now_iso() -> str:
+    """The current UTC time as an ISO timestamp (run history, reports)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -93,7 +94,7 @@ def run(
     progress: Progress = no_progress,
     snoozes: list[Snooze] | None = None,
 ) -> RunReport:
-    report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=_now())
+    report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     snapshot = clean(connector.pull(as_of, progress))
     checkpoint("pulled")
     report.accounts = len(snapshot.accounts)
@@ -126,7 +127,7 @@ def run(
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls
-    report.finished = _now()
+    report.finished = now_iso()
     return report
 
 
