@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kamrules.faults import checkpoint
 from kamrules.model import RECORD_KINDS, RecordWarning, Snapshot, Task
@@ -124,22 +124,19 @@ class LocalCrm:
         total = self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         done = 0
         for kind, model in RECORD_KINDS.items():
-            rows = self.db.execute(
+            good = []
+            for rid, data in self.db.execute(
                 "SELECT id, data FROM records WHERE kind = ? ORDER BY id", (kind,)
-            ).fetchall()
-            try:  # fast path: the whole kind in one validation call
-                parts[kind] = TypeAdapter(list[model]).validate_json(  # type: ignore[valid-type]
-                    "[" + ",".join(data for _, data in rows) + "]")
-            except ValidationError:  # some record is bad: validate one by one to name it
-                good = []
-                for rid, data in rows:
-                    try:
-                        good.append(model.model_validate_json(data))
-                    except ValidationError as exc:
-                        warnings.append(RecordWarning(kind=kind, record_id=rid, message=_brief(exc)))
-                parts[kind] = good
-            done += len(rows)
-            progress("pull", done, total)
+            ):
+                done += 1
+                if done % 5000 == 0:
+                    progress("pull", done, total)
+                try:
+                    good.append(model.model_validate_json(data))
+                except ValidationError as exc:
+                    warnings.append(RecordWarning(kind=kind, record_id=rid, message=_brief(exc)))
+            parts[kind] = good
+        progress("pull", total, total)
         return Snapshot(as_of=as_of, warnings=warnings, **parts)
 
     # --- tasks -----------------------------------------------------------------------------
