@@ -48,6 +48,7 @@ class Scope:
     accounts: set[str]
     packs: set[str]
     snoozed: dict[str, str] = field(default_factory=dict)
+    rules: set[str] | None = None  # active `pack/rule`s; None: every rule of the packs
 
 
 def materially_changed(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> bool:
@@ -117,7 +118,10 @@ def reconcile(
     for fp, tasks in open_by_fp.items():
         if fp in wanted:
             continue
-        if policy_for(fp).close_resolved:
+        rule = fp.rsplit("/", 1)[0]
+        if scope.rules is not None and rule not in scope.rules:
+            changes += [_close(t, "the rule is disabled or no longer in the pack") for t in tasks]
+        elif policy_for(fp).close_resolved:
             changes += [_close(t, "resolved: the rule no longer holds") for t in tasks]
         else:
             changes += [Change(action="keep", fingerprint=fp, task=t,

@@ -115,7 +115,8 @@ def run(
                   + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
     paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
-    scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused)
+    scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
+                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
     changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
     checkpoint("reconciled")
 

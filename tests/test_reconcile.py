@@ -102,3 +102,13 @@ def test_materially_changed() -> None:
     assert materially_changed({"a": "x"}, {"a": "y"}, 0.2)
     assert materially_changed({"a": 1}, {"a": 1, "b": 2}, 0.2)
     assert materially_changed({"a": None}, {"a": 3}, 0.2)
+
+
+def test_tasks_of_a_disabled_rule_are_closed_saying_so() -> None:
+    existing = [task("p/R1/A1", crm_id="7"), task("p/R2/A1", crm_id="8")]
+    scope = Scope(accounts={"A1"}, packs={"p"}, rules={"p/R2"})
+    changes = reconcile([], existing, scope, lambda fp: Policy(close_resolved=False), AS_OF)
+    by_fp = {c.fingerprint: c for c in changes}
+    assert by_fp["p/R1/A1"].action == "close"
+    assert by_fp["p/R1/A1"].reason == "the rule is disabled or no longer in the pack"
+    assert by_fp["p/R2/A1"].action == "keep"  # resolved, but the policy leaves it open
