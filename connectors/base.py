@@ -7,6 +7,7 @@ literal) and `open_connector(config, state_dir)`. Vendor SDKs are extras; a miss
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +34,22 @@ CONNECTORS: dict[str, ConnectorType] = {
 }
 
 
+def _present(spec: ConnectorType) -> bool:
+    return importlib.util.find_spec(spec.module) is not None
+
+
 def _module(kind: str, loaded: LoadedConfig) -> Any:
     spec = CONNECTORS.get(kind)
     if spec is None:
         raise ValidationFailed([loaded.problem(
             ("crm", "type"),
             f"unknown CRM type {kind!r}; valid types: {', '.join(sorted(CONNECTORS))}",
+        )])
+    if importlib.util.find_spec(spec.module) is None:
+        raise ValidationFailed([loaded.problem(
+            ("crm", "type"),
+            f"the {kind} connector is not part of this version of kamrules yet;"
+            f" available: {', '.join(k for k, v in sorted(CONNECTORS.items()) if _present(v))}",
         )])
     if spec.sdk is not None:
         try:

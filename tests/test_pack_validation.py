@@ -151,3 +151,17 @@ def test_example_configs_load(tmp_path: Path) -> None:
         shutil.copy(example, copy)
         loaded = load_config(copy)
         assert load_configured_packs(loaded)
+
+
+def test_a_connector_type_that_is_not_installed_is_a_clear_error(workspace: Workspace) -> None:
+    import importlib.util
+
+    from connectors.base import CONNECTORS
+
+    missing = [k for k, v in CONNECTORS.items() if importlib.util.find_spec(v.module) is None]
+    for kind in missing:
+        (workspace.root / "kamrules.yaml").write_text(f"crm: {{type: {kind}}}\n")
+        proc = workspace.cli("plan", check=False)
+        assert proc.returncode == 2
+        assert f"the {kind} connector is not part of this version" in proc.stderr
+        assert "internal error" not in proc.stderr
