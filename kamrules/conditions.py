@@ -14,7 +14,6 @@ from typing import Any
 
 from kamrules.pack import (
     AllCondition,
-    AnyCondition,
     Condition,
     FactCondition,
     NotCondition,
@@ -111,36 +110,6 @@ def facts_read(cond: Condition) -> Iterator[str]:
             yield from facts_read(child)
 
 
-def leaf_holds(leaf: Leaf, facts: dict[str, Any]) -> bool:
-    """Evaluate one leaf in Python (used by `explain` to say which tests held)."""
-    value = facts.get(leaf.fact)
-    if leaf.op == "exists":
-        return value is not None
-    if leaf.op == "missing":
-        return value is None
-    if value is None:
-        return False
-    target = leaf.value
-    match leaf.op:
-        case "eq":
-            return value == target
-        case "ne":
-            return value != target
-        case "lt":
-            return value < target
-        case "le":
-            return value <= target
-        case "gt":
-            return value > target
-        case "ge":
-            return value >= target
-        case "in":
-            return value in target
-        case "not_in":
-            return value not in target
-    raise ValueError(f"unknown operator {leaf.op}")
-
-
 def describe(cond: Condition, params: dict[str, Any] | None = None) -> str:
     """The condition in words, for generated docs and explanations."""
     if isinstance(cond, FactCondition):
@@ -164,5 +133,3 @@ def describe(cond: Condition, params: dict[str, Any] | None = None) -> str:
     )
     return inner
 
-
-__all__ = ["AnyCondition", "Leaf", "dnf", "facts_read", "leaf_holds", "rule_condition"]

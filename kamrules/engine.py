@@ -145,16 +145,15 @@ class Engine:
             with _LOCK:
                 _host().set_rulesets({self._name: definition})
 
-    @property
-    def rule_count(self) -> int:
-        return len(self._rules)
-
     def matches(self, facts: dict[str, Any]) -> list[str]:
         """Keys (`pack|rule`) of the rules that hold for one account's facts."""
         if self._empty:
             return []
-        message = {k: engine_value(v) for k, v in facts.items() if v is not None}
-        message = {k: v for k, v in message.items() if v is not None}
+        message = {}
+        for name, value in facts.items():
+            value = engine_value(value)
+            if value is not None:  # unknown facts are absent: `$nex` tests them
+                message[name] = value
         message["id"] = f"a{next(_RULESET_IDS)}"
         message[ANCHOR_KEY] = 1
         hits: list[str] = []
@@ -170,11 +169,6 @@ class Engine:
                 with contextlib.suppress(durable.MessageNotHandledException):
                     host.retract_fact(self._name, message)
         return sorted(set(hits))
-
-    def evaluate(self, facts_by_account: dict[str, dict[str, Any]]) -> Iterator[Finding]:
-        """Findings for every account, in account then rule order."""
-        for account_id, facts in facts_by_account.items():
-            yield from self.findings_for(account_id, facts)
 
     def findings_for(self, account_id: str, facts: dict[str, Any]) -> Iterator[Finding]:
         for key in self.matches(facts):

@@ -95,24 +95,19 @@ def _field_names(model: type[BaseModel]) -> list[str]:
     return sorted(f.alias or name for name, f in model.model_fields.items())
 
 
-def _model_at(
-    model: type[BaseModel], root: Any, loc: Sequence[int | str]
-) -> type[BaseModel] | None:
+def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
     """Best effort: the model class that owns the node at loc (for 'valid keys are ...')."""
     from typing import get_args, get_origin
 
     current: Any = model
-    node = root
     for key in loc:
         if isinstance(key, int):
-            node = node[key] if isinstance(node, list) and 0 <= key < len(node) else None
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return None
         field = current.model_fields.get(key)
         if field is None:
             continue
-        node = node.get(key) if isinstance(node, dict) else None
         ann = field.annotation
         candidates = [ann]
         while candidates:
@@ -167,7 +162,7 @@ def problems_from(
             if not isinstance(holder, dict):  # loc ended in a union tag
                 holder = node_at(root, loc[:-2])
             hinted = key_hint(holder) if key_hint else None
-            parent = _model_at(model, root, loc[:-1]) if model and hinted is None else None
+            parent = _model_at(model, loc[:-1]) if model and hinted is None else None
             valid = hinted or (_field_names(parent) if parent else [])
             message = f"unknown key {loc[-1]!r}"
             if valid:
