@@ -1,0 +1,77 @@
+"""Secrets in connector configs: named by an environment variable or a file, never written inline.
+
+`SecretRef` is what a user writes (`{env: SF_PASSWORD}` or `{file: ~/.kamrules/key.pem}`); its
+value is read only when a connector opens, and `Secret` never shows it in str, repr or JSON.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class SecretError(Exception):
+    """A secret could not be read; the message names where it was looked for, never a value."""
+
+
+class Secret:
+    """A secret value that prints as `***`: safe in reprs, logs and tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+class SecretRef(BaseModel):
+    """Where a secret lives: exactly one of `env` (a variable name) or `file` (a path)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env (a variable name) or file (a path)")
+        return self
+
+    def where(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"file {self.file}"
+
+    def read(self, base_dir: Path) -> Secret:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise SecretError(f"environment variable {self.env} is not set or empty")
+            return Secret(value)
+        path = Path(str(self.file)).expanduser()
+        if not path.is_absolute():
+            path = base_dir / path
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+        if not value:
+            raise SecretError(f"secret file {path} is empty")
+        return Secret(value)
+
+
+def redact(text: str, secrets: list[Secret]) -> str:
+    """`text` with every secret's value replaced by ***: for messages built from CRM replies."""
+    for secret in secrets:
+        value = secret.reveal()
+        if value:
+            text = text.replace(value, "***")
+    return text

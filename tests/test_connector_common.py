@@ -1,0 +1,69 @@
+"""The pieces the remote connectors share: secrets, backoff and the incremental record cache."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from connectors.cache import RecordCache, utc_now
+from connectors.retry import Backoff, RetrySettings
+from connectors.secret import SecretError, SecretRef, redact
+
+
+def test_secret_from_env_never_shows_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KR_TEST_TOKEN", "pat-na1-s3cr3t")
+    secret = SecretRef(env="KR_TEST_TOKEN").read(Path("."))
+    assert secret.reveal() == "pat-na1-s3cr3t"
+    assert "s3cr3t" not in repr(secret) and "s3cr3t" not in str(secret) and "s3cr3t" not in f"{secret}"
+    assert redact("401: token pat-na1-s3cr3t rejected", [secret]) == "401: token *** rejected"
+
+
+def test_secret_from_file_relative_to_config(tmp_path: Path) -> None:
+    (tmp_path / "key").write_text("abc\n")
+    assert SecretRef(file="key").read(tmp_path).reveal() == "abc"
+
+
+def test_secret_errors_say_where_not_what(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KR_MISSING", raising=False)
+    with pytest.raises(SecretError, match="KR_MISSING is not set"):
+        SecretRef(env="KR_MISSING").read(tmp_path)
+    with pytest.raises(SecretError, match="cannot read secret file"):
+        SecretRef(file="nope").read(tmp_path)
+    with pytest.raises(ValidationError, match="exactly one"):
+        SecretRef(env="A", file="b")
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        SecretRef.model_validate({"value": "inline-secret"})
+
+
+def test_backoff_grows_is_capped_and_honours_retry_after() -> None:
+    backoff = Backoff(RetrySettings(base_seconds=1, max_seconds=8), rng=random.Random(1))
+    for attempt in range(10):
+        assert 0 <= backoff.delay(attempt) <= min(8, 2 ** attempt)
+    assert backoff.delay(0, at_least=10) == 10
+    seen = [backoff.delay(3) for _ in range(200)]
+    assert max(seen) > 4  # jitter spreads over the whole window
+
+
+def test_cache_bookmark_is_staged_until_commit(tmp_path: Path) -> None:
+    cache = RecordCache(tmp_path / "c.sqlite")
+    lookback = timedelta(minutes=10)
+    assert cache.since("Account", "Id,Name", lookback, None) is None
+    cache.replace("Account", [("1", {"Id": "1", "Name": "A"}), ("2", {"Id": "2", "Name": "B"})])
+    start = utc_now()
+    cache.stage("Account", "Id,Name", start, full=True)
+    assert cache.since("Account", "Id,Name", lookback, None) is None  # not committed yet
+    cache.commit()
+    assert cache.since("Account", "Id,Name", lookback, None) == start - lookback
+    # a changed field list voids the stream: the next pull is full
+    assert cache.since("Account", "Id,Name,Type", lookback, None) is None
+    # a full refresh is due after full_every
+    assert cache.since("Account", "Id,Name", lookback, timedelta(0)) is None
+    cache.upsert("Account", [("2", {"Id": "2", "Name": "B2"}), ("3", {"Id": "3", "Name": "C"})])
+    cache.delete("Account", ["1"])
+    assert [r["Name"] for r in cache.rows("Account")] == ["B2", "C"]
+    cache.replace("Account", [("9", {"Id": "9"})])
+    assert cache.count("Account") == 1
