@@ -38,6 +38,22 @@ class AlertSettings(UserModel):
     min_severity: Severity = "info"
 
 
+class HealthWeights(UserModel):
+    """Points a finding of each severity takes off an account's health score of 100."""
+
+    critical: int = Field(default=40, ge=0)
+    high: int = Field(default=20, ge=0)
+    medium: int = Field(default=8, ge=0)
+    low: int = Field(default=3, ge=0)
+    info: int = Field(default=0, ge=0)
+
+
+class ReportSettings(UserModel):
+    """`report:`: how the portfolio report scores account health."""
+
+    health_weights: HealthWeights = Field(default_factory=HealthWeights)
+
+
 class Config(UserModel):
     crm: dict[str, Any] = Field(default_factory=lambda: {"type": "local"})
     packs: list[str] = Field(default_factory=lambda: ["kam-core"], min_length=1)
@@ -48,6 +64,7 @@ class Config(UserModel):
     sales_ops_owner: str | None = None
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
 
 
 @dataclass

@@ -66,5 +66,13 @@ class StateStore:
             out.append(item)
         return out
 
+    def reports(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The stored reports of finished runs and plans, oldest first, each with its run id."""
+        rows = self.db.execute(
+            "SELECT id, report FROM runs WHERE outcome IN ('ok', 'partial') AND report IS NOT NULL"
+            " ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [{**json.loads(report), "id": run_id} for run_id, report in reversed(rows)]
+
     def close(self) -> None:
         self.db.close()

@@ -1,0 +1,176 @@
+"""The portfolio report: its numbers agree with the run, it is self-contained, and it renders."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import date, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.demo import demo_portfolio
+from kamrules.model import Snapshot
+from kamrules.portfolio import build_report, health
+from tests.conftest import ANCHOR, Workspace
+
+SMALL = demo_portfolio(ANCHOR, accounts=120)
+KEY_IDS = {a["id"] for a in SMALL["accounts"] if a.get("is_key")}
+
+
+class Rows(HTMLParser):
+    """Collects the heatmap rows (account, revenue) and every http(s) resource the page loads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[dict[str, str]] = []
+        self.remote: list[str] = []
+        self.cells: list[str] = []
+        self._in_sev = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "tr" and "account-row" in (a.get("class") or ""):
+            self.rows.append({k: v or "" for k, v in a.items()})
+        for key in ("src", "href"):
+            if (a.get(key) or "").startswith(("http:", "https:", "//")):
+                self.remote.append(a[key] or "")
+        self._in_sev = tag == "span" and "sev " in (a.get("class") or "") + " "
+        if self._in_sev:
+            self.cells.append("")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_sev:
+            self.cells[-1] += data
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_sev = False
+
+
+def two_runs(ws: Workspace) -> dict[str, Any]:
+    ws.run_json("--as-of", (ANCHOR - timedelta(days=7)).isoformat())
+    return ws.run_json()
+
+
+def report_json(ws: Workspace, *args: str) -> dict[str, Any]:
+    return json.loads(ws.cli("report", "--format", "json", "-o", "-", *args).stdout)
+
+
+def test_report_numbers_agree_with_the_run(workspace_factory: Callable[..., Workspace]) -> None:
+    ws = workspace_factory(SMALL)
+    run = two_runs(ws)
+    crm = ws.crm()
+    done = next(t for t in crm.all_tasks() if t.status == "open")
+    crm.complete_task(done.crm_id or "", ANCHOR)
+    report = report_json(ws)  # defaults to the latest run's date
+    assert report["as_of"] == ANCHOR.isoformat()
+    s = report["summary"]
+    assert s["accounts_evaluated"] == run["accounts"]
+    assert s["findings"] == run["findings"]
+    assert s["key_accounts"] == len(KEY_IDS) == len(report["accounts"])
+    assert {a["id"] for a in report["accounts"]} == KEY_IDS
+    open_after_run = run["counts"]["created"] + run["counts"]["kept"] + run["counts"]["updated"]
+    assert s["open_tasks"] == open_after_run - 1  # one was completed by hand since
+    assert sum(len(a["findings"]) for a in report["accounts"] + report["other_accounts"]) == run["findings"]
+    changes = s["changes"]
+    created = sorted(c["fingerprint"] for c in run["changes"] if c["action"] == "create")
+    closed = sorted(c["fingerprint"] for c in run["changes"] if c["action"] == "close")
+    assert sorted(changes["created"]) == created and sorted(changes["closed"]) == closed
+    assert changes["completed_by_hand"] == [done.fingerprint]
+    assert changes["previous_as_of"] == (ANCHOR - timedelta(days=7)).isoformat()
+    serious = [a for a in report["accounts"]
+               if not any(f["severity"] in ("high", "critical") for f in a["findings"])]
+    assert s["key_accounts_without_serious"] == len(serious)
+    # every account's trend has the earlier run and this date, the last point its health now
+    for a in report["accounts"]:
+        assert [p["as_of"] for p in a["trend"]] == [(ANCHOR - timedelta(days=7)).isoformat(),
+                                                    ANCHOR.isoformat()]
+        assert a["trend"][-1]["health"] == a["health"]
+
+
+def test_health_weights_come_from_the_config(workspace_factory: Callable[..., Workspace]) -> None:
+    ws = workspace_factory(SMALL, "report:\n  health_weights: {critical: 100, high: 0, medium: 0,"
+                                  " low: 0, info: 0}\n")
+    report = report_json(ws, "--as-of", ANCHOR.isoformat())
+    for a in report["accounts"]:
+        assert a["health"] == (0 if any(f["severity"] == "critical" for f in a["findings"]) else 100)
+    bad = workspace_factory(SMALL, "report:\n  health_weights: {critcal: 50}\n")
+    proc = bad.cli("report", check=False)
+    assert proc.returncode == 2 and "critcal" in proc.stdout + proc.stderr
+
+
+def test_health_score_and_trend_from_history(demo_snapshot: Snapshot, kam_core: Any) -> None:
+    weights = {"critical": 40, "high": 20, "medium": 8, "low": 3, "info": 0}
+    assert health([], weights) == 100
+    assert health(["critical", "high", "medium", "low"], weights) == 29
+    assert health(["critical"] * 3, weights) == 0
+    some_key = next(a.id for a in demo_snapshot.accounts if a.is_key)
+    earlier = {"mode": "run", "as_of": "2026-10-01", "changes": [
+        {"action": "create", "fingerprint": f"kam-core/X/{some_key}", "account_id": some_key,
+         "severity": "critical"},
+        {"action": "close", "fingerprint": f"kam-core/Y/{some_key}", "account_id": some_key,
+         "severity": None}]}
+    later_plan = {"mode": "plan", "as_of": "2026-12-01", "changes": []}  # after as_of: ignored
+    report = build_report(demo_snapshot, [], [kam_core], [], [earlier, later_plan], weights, "now")
+    row = next(a for a in report.accounts if a.id == some_key)
+    assert [(p.as_of, p.health) for p in row.trend] == [(date(2026, 10, 1), 60), (ANCHOR, 100)]
+    assert report.summary.changes.run_as_of == date(2026, 10, 1)
+
+
+def test_html_is_self_contained_with_one_row_per_key_account(
+    workspace_factory: Callable[..., Workspace]
+) -> None:
+    ws = workspace_factory(SMALL)
+    two_runs(ws)
+    ws.cli("report", "-o", "out.html")
+    page = (ws.root / "out.html").read_text()
+    parser = Rows()
+    parser.feed(page)
+    key_names = sorted(a["name"].lower() for a in SMALL["accounts"] if a.get("is_key"))
+    assert sorted(r["data-name"] for r in parser.rows) == key_names
+    assert parser.remote == []
+    assert not re.search(r"@import|url\(|<link|<iframe|<img", page)
+    # colour is never the only signal: every severity mark carries a symbol or a word
+    assert parser.cells and all(c.strip() for c in parser.cells)
+    assert "@media print" in page
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(chromium() is None and not os.environ.get("KAMRULES_REQUIRE_CHROMIUM"),
+                    reason="Chromium is not installed (apt-get install chromium); .ci/run installs it")
+def test_report_renders_in_headless_chromium(
+    workspace_factory: Callable[..., Workspace], tmp_path: Path
+) -> None:
+    ws = workspace_factory(SMALL)
+    two_runs(ws)
+    ws.cli("report", "-o", "report.html")
+    page = ws.root / "report.html"
+    flags = [chromium() or "", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--enable-logging=stderr", "--v=0"]
+    dom = subprocess.run(
+        [*flags, f"--user-data-dir={tmp_path / 'profile1'}", "--dump-dom",
+         page.as_uri() + "#sort=revenue"], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    assert 'data-ready="yes"' in dom.stdout  # the script ran to its end
+    parser = Rows()
+    parser.feed(dom.stdout)
+    assert len(parser.rows) == len(KEY_IDS)
+    revenue = [float(r["data-revenue"]) for r in parser.rows]
+    assert revenue == sorted(revenue, reverse=True) and revenue != sorted(revenue)  # sorted by JS
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [*flags, f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1400,2000",
+         f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and shot.stat().st_size > 20_000, done.stderr[-2000:]
