@@ -386,15 +386,18 @@ def _names(rng: random.Random) -> Iterator[str]:
             yield name
 
 
-def demo_portfolio(anchor: date, accounts: int = 300, seed: int = 7) -> dict[str, list[dict]]:
-    """The whole portfolio as canonical record dicts keyed like kamrules.model.RECORD_KINDS."""
+RELATED = ("contacts", "deals", "activities", "cases", "plans", "team", "surveys", "contracts")
+
+
+def demo_batches(anchor: date, accounts: int = 300, seed: int = 7,
+                 batch: int = 10_000) -> Iterator[dict[str, list[dict]]]:
+    """The portfolio `batch` accounts at a time (users with the first), so a million-account
+    portfolio can be written without holding it; together the batches are `demo_portfolio`."""
     rng = random.Random(seed)
     ids = _Ids()
     names = _names(random.Random(seed + 1))
     key_count = max(len(STORIES), round(accounts * 0.133)) if accounts >= 60 else accounts // 4
-    out: dict[str, list[dict]] = {"users": _users(), "accounts": [], "contacts": [], "deals": [],
-                                  "activities": [], "cases": [], "plans": [], "team": [],
-                                  "surveys": [], "contracts": []}
+    out: dict[str, list[dict]] = {"users": _users(), "accounts": [], **{k: [] for k in RELATED}}
     for n in range(accounts):
         acc_id = f"ACC-{n + 1:06d}"
         if n < key_count:
@@ -411,7 +414,19 @@ def demo_portfolio(anchor: date, accounts: int = 300, seed: int = 7) -> dict[str
             bundle = _other_account(rng, ids, acc_id, next(names), anchor,
                                     repeat_buyer=(n - key_count) % 37 == 5)
         out["accounts"].append(bundle["account"])
-        for kind in ("contacts", "deals", "activities", "cases", "plans", "team", "surveys",
-                     "contracts"):
+        for kind in RELATED:
             out[kind].extend(bundle[kind])
-    return out
+        if len(out["accounts"]) == batch:
+            yield out
+            out = {"users": [], "accounts": [], **{k: [] for k in RELATED}}
+    if out["accounts"] or out["users"]:
+        yield out
+
+
+def demo_portfolio(anchor: date, accounts: int = 300, seed: int = 7) -> dict[str, list[dict]]:
+    """The whole portfolio as canonical record dicts keyed like kamrules.model.RECORD_KINDS."""
+    merged: dict[str, list[dict]] = {}
+    for part in demo_batches(anchor, accounts, seed):
+        for kind, rows in part.items():
+            merged.setdefault(kind, []).extend(rows)
+    return merged

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kamrules.faults import checkpoint
-from kamrules.model import RECORD_KINDS, RecordWarning, Snapshot, Task
+from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot, Task
 from kamrules.plan import Change, ChangeResult
 from kamrules.protocol import Progress, no_progress
 
@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_task ON tasks(fingerprint) WHERE status = 'open';
 CREATE INDEX IF NOT EXISTS task_status ON tasks(status, completed);
+CREATE INDEX IF NOT EXISTS record_account ON records(kind, account_id);
 """
 
 
@@ -123,21 +124,66 @@ class LocalCrm:
         parts: dict[str, list[Any]] = {}
         total = self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
         done = 0
-        for kind, model in RECORD_KINDS.items():
-            good = []
-            for rid, data in self.db.execute(
-                "SELECT id, data FROM records WHERE kind = ? ORDER BY id", (kind,)
-            ):
-                done += 1
-                if done % 5000 == 0:
-                    progress("pull", done, total)
-                try:
-                    good.append(model.model_validate_json(data))
-                except ValidationError as exc:
-                    warnings.append(RecordWarning(kind=kind, record_id=rid, message=_brief(exc)))
-            parts[kind] = good
+        for kind in RECORD_KINDS:
+            rows = self.db.execute("SELECT id, data FROM records WHERE kind = ? ORDER BY id", (kind,))
+            parts[kind] = self._validated(kind, rows, warnings)
+            done += len(parts[kind])
+            progress("pull", done, total)
         progress("pull", total, total)
         return Snapshot(as_of=as_of, warnings=warnings, **parts)
+
+    def pull_accounts(self, as_of: date) -> Iterator[Account]:
+        for (data,) in self.db.execute("SELECT data FROM records WHERE kind = 'accounts'"):
+            try:
+                yield Account.model_validate_json(data)
+            except ValidationError:
+                continue  # pull_chunks reports it
+
+    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
+        """Accounts in id order, `size` at a time, with their records found through an index."""
+        warnings: list[RecordWarning] = []
+        users = self._validated(
+            "users", self.db.execute("SELECT id, data FROM records WHERE kind = 'users'"), warnings)
+        warnings += self._orphans()
+        ids = [r[0] for r in self.db.execute("SELECT id FROM records WHERE kind = 'accounts' ORDER BY id")]
+        for start in range(0, max(len(ids), 1), size):
+            chunk = ids[start:start + size]
+            members = set(chunk)
+            parts: dict[str, list[Any]] = {"users": users}
+            for kind in RECORD_KINDS:
+                if kind == "users":
+                    continue
+                rows = self.db.execute(
+                    "SELECT id, account_id, data FROM records WHERE kind = ?"
+                    " AND account_id BETWEEN ? AND ?", (kind, chunk[0], chunk[-1])) if chunk else []
+                # a record of an account that is not in the CRM falls in some id range too;
+                # _orphans has reported it already
+                parts[kind] = self._validated(
+                    kind, ((rid, data) for rid, account, data in rows if account in members), warnings)
+            yield Snapshot(as_of=as_of, warnings=warnings, **parts)
+            warnings = []
+            progress("pull", start + len(chunk), len(ids))
+
+    def _validated(self, kind: str, rows: Iterable[tuple[str, str]],
+                   warnings: list[RecordWarning]) -> list[Any]:
+        model = RECORD_KINDS[kind]
+        good = []
+        for rid, data in rows:
+            try:
+                good.append(model.model_validate_json(data))
+            except ValidationError as exc:
+                warnings.append(RecordWarning(kind=kind, record_id=rid, message=_brief(exc)))
+        return good
+
+    def _orphans(self) -> list[RecordWarning]:
+        """Records whose account is not in the CRM at all: no chunk holds them."""
+        rows = self.db.execute(
+            "SELECT r.kind, r.id, r.account_id FROM records r WHERE r.kind NOT IN ('accounts', 'users')"
+            " AND NOT EXISTS (SELECT 1 FROM records a WHERE a.kind = 'accounts' AND a.id = r.account_id)"
+            " ORDER BY r.kind, r.id")
+        return [RecordWarning(kind=kind, record_id=rid,
+                              message=f"refers to account {account!r}, which does not exist")
+                for kind, rid, account in rows]
 
     # --- tasks -----------------------------------------------------------------------------
 

@@ -151,7 +151,8 @@ class Engine:
             return []
         message = {}
         for name, value in facts.items():
-            value = engine_value(value)
+            if type(value) is float:  # only floats need mapping; facts are scalars
+                value = engine_value(value)
             if value is not None:  # unknown facts are absent: `$nex` tests them
                 message[name] = value
         message["id"] = f"a{next(_RULESET_IDS)}"

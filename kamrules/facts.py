@@ -638,10 +638,18 @@ def _contract_end(v: AccountView) -> FactValue:
 # --- derivation ------------------------------------------------------------------------------
 
 
-def portfolio_context(snapshot: Snapshot) -> Portfolio:
-    """Portfolio-wide context: sorted revenues for percentiles, key-account names for P29."""
-    revenues = sorted(_last_year_revenue(a, snapshot.as_of) or 0.0 for a in snapshot.accounts)
-    names = {a.id: a.name for a in snapshot.accounts if a.is_key and len(a.name.strip()) >= 3}
+def portfolio_context(accounts: Iterable[Account], as_of: date) -> Portfolio:
+    """Portfolio-wide context: sorted revenues for percentiles, key-account names for P29.
+
+    One pass over every account, so a streamed run can build it before the first chunk.
+    """
+    revenues: list[float] = []
+    names: dict[str, str] = {}
+    for a in accounts:
+        revenues.append(_last_year_revenue(a, as_of) or 0.0)
+        if a.is_key and len(a.name.strip()) >= 3:
+            names[a.id] = a.name
+    revenues.sort()
     index: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     for name in names.values():
         words = _words(name)
@@ -650,10 +658,15 @@ def portfolio_context(snapshot: Snapshot) -> Portfolio:
     return Portfolio(sorted_revenue=revenues, key_account_names=names, name_index=dict(index))
 
 
-def account_views(snapshot: Snapshot) -> Iterator[AccountView]:
-    """One view per account, with records dated after as_of left out."""
+def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Iterator[AccountView]:
+    """One view per account, with records dated after as_of left out.
+
+    `portfolio` is the context of the whole portfolio when the snapshot is one chunk of it;
+    by default the snapshot is the whole portfolio.
+    """
     as_of = snapshot.as_of
-    portfolio = portfolio_context(snapshot)
+    if portfolio is None:
+        portfolio = portfolio_context(snapshot.accounts, as_of)
     grouped: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for d in snapshot.deals:
         if d.created <= as_of:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Protocol, runtime_checkable
 
-from kamrules.model import Snapshot, Task
+from kamrules.model import Account, Snapshot, Task
 from kamrules.plan import Change, ChangeResult
 
 # progress(step, done, total): connectors call it on long work; the CLI draws it.
@@ -43,4 +43,21 @@ class Connector(Protocol):
         ...
 
     def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class StreamingConnector(Connector, Protocol):
+    """A connector that can hand over the portfolio in chunks, so memory does not grow with it.
+
+    A run uses these when a connector has them, else one `pull` as a single chunk.
+    """
+
+    def pull_accounts(self, as_of: date) -> Iterator[Account]:
+        """Every account that validates (for the portfolio context), without related records."""
+        ...
+
+    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
+        """Snapshots of up to `size` accounts each with all their related records (and the users);
+        warnings for records that belong to no chunk come with the first."""
         ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,13 +13,13 @@ from kamrules.cleaning import clean
 from kamrules.config import LoadedConfig, policy_resolver
 from kamrules.engine import Engine
 from kamrules.errors import ExitCode
-from kamrules.facts import account_views, facts_for
+from kamrules.facts import Portfolio, account_views, facts_for, portfolio_context
 from kamrules.faults import checkpoint
 from kamrules.findings import Finding
 from kamrules.loader import LoadedPack
-from kamrules.model import RecordWarning
+from kamrules.model import RecordWarning, Snapshot
 from kamrules.plan import Change, ChangeResult
-from kamrules.protocol import Connector, Progress, no_progress
+from kamrules.protocol import Connector, Progress, StreamingConnector, no_progress
 from kamrules.reconcile import Desired, Scope, reconcile
 from kamrules.snooze import Snooze, snoozed
 from kamrules.tasks import Directory, build_task
@@ -85,6 +86,23 @@ def evaluate(
     return findings, evaluated
 
 
+CHUNK_ACCOUNTS = 5000
+
+
+def pulled(connector: Connector, as_of: date, progress: Progress = no_progress,
+           size: int = CHUNK_ACCOUNTS) -> tuple[Portfolio, Iterator[Snapshot]]:
+    """The portfolio context and the portfolio in cleaned chunks of accounts.
+
+    A streaming connector hands over `size` accounts at a time, so memory holds one chunk;
+    any other connector's single pull is one chunk.
+    """
+    if isinstance(connector, StreamingConnector):
+        portfolio = portfolio_context(connector.pull_accounts(as_of), as_of)
+        return portfolio, (clean(c) for c in connector.pull_chunks(as_of, size, progress))
+    snapshot = clean(connector.pull(as_of, progress))
+    return portfolio_context(snapshot.accounts, as_of), iter([snapshot])
+
+
 def run(
     connector: Connector,
     packs: list[LoadedPack],
@@ -93,22 +111,27 @@ def run(
     dry_run: bool,
     progress: Progress = no_progress,
     snoozes: list[Snooze] | None = None,
+    chunk_size: int = CHUNK_ACCOUNTS,
 ) -> RunReport:
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
-    snapshot = clean(connector.pull(as_of, progress))
+    portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     checkpoint("pulled")
-    report.accounts = len(snapshot.accounts)
-    report.warnings = list(snapshot.warnings)
-    findings, evaluated = evaluate(snapshot, packs, progress)
-    report.findings = len(findings)
-    checkpoint("evaluated")
-
-    directory = Directory.from_snapshot(snapshot, loaded.config.sales_ops_owner)
+    engine = Engine(packs)
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
-    desired = []
-    for f in findings:
-        pack, rule = rules[(f.pack_id, f.rule_id)]
-        desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
+    desired: list[Desired] = []
+    evaluated: set[str] = set()
+    for chunk in chunks:
+        report.warnings += chunk.warnings
+        directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
+        for view in account_views(chunk, portfolio):
+            for f in engine.findings_for(view.account.id, facts_for(view)):
+                pack, rule = rules[(f.pack_id, f.rule_id)]
+                desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
+            evaluated.add(view.account.id)
+        progress("evaluate", len(evaluated), None)
+    report.accounts = len(evaluated)
+    report.findings = len(desired)
+    checkpoint("evaluated")
 
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]

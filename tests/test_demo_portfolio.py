@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 
 from connectors.demo import demo_portfolio
 from kamrules.loader import LoadedPack
@@ -52,3 +53,14 @@ def test_demo_is_deterministic_and_sized() -> None:
     assert 35 <= sum(1 for x in a["accounts"] if x["is_key"]) <= 45
     small = demo_portfolio(ANCHOR, accounts=80)
     assert len(small["accounts"]) == 80
+
+
+def test_batches_make_the_same_portfolio(anchor: date) -> None:
+    from connectors.demo import demo_batches
+
+    whole = demo_portfolio(anchor, accounts=130)
+    parts = list(demo_batches(anchor, accounts=130, batch=50))
+    assert [len(p["accounts"]) for p in parts] == [50, 50, 30]
+    assert parts[0]["users"] and not parts[1]["users"]
+    for kind, rows in whole.items():
+        assert [r for p in parts for r in p[kind]] == rows

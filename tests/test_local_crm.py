@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,64 @@ def test_completing_a_task_by_hand_is_read_back(tmp_path: Path) -> None:
     assert back.status == "completed" and back.completed == date(2026, 10, 30)
     assert back.evidence == {"x": 1}
     assert crm.list_tasks(date(2026, 10, 31)) == []
+
+
+class WholePull:
+    """The local CRM seen as a connector that can only pull everything at once."""
+
+    def __init__(self, crm: LocalCrm):
+        self.crm = crm
+        self.api_calls = 0
+
+    def pull(self, as_of: date, progress: Any = None) -> Any:
+        return self.crm.pull(as_of)
+
+    def list_tasks(self, completed_since: date) -> list[Task]:
+        return self.crm.list_tasks(completed_since)
+
+    def apply(self, changes: Any, progress: Any = None) -> list[Any]:
+        raise AssertionError("a plan writes nothing")
+
+    def commit(self) -> None:
+        raise AssertionError("a plan commits nothing")
+
+    def close(self) -> None:
+        self.crm.close()
+
+
+@pytest.mark.parametrize("size", [1, 7, 5000])
+def test_a_run_in_chunks_equals_a_run_over_one_pull(
+    size: int, workspace_factory: Callable[..., Workspace], demo_records: dict
+) -> None:
+    from kamrules.config import load_config
+    from kamrules.loader import builtin_dir, load_pack
+    from kamrules.protocol import StreamingConnector
+    from kamrules.sync import run
+
+    records = {k: list(v) for k, v in demo_records.items() if k != "accounts"}
+    records["accounts"] = [a for a in demo_records["accounts"] if a["id"] < "ACC-000060"]
+    records["accounts"].append({"id": "ACC-000007X", "is_key": "perhaps"})  # inside a chunk's id range
+    records["contacts"] += [{"id": "ORPHAN-1", "account_id": "ACC-000008X", "name": "In a range"},
+                            {"id": "ORPHAN-2", "account_id": "ZZZ", "name": "After every account"}]
+    ws = workspace_factory(records)
+    ws.run_json()  # existing tasks, some completed by hand, so reconciliation has work to do
+    crm = ws.crm()
+    for task in crm.all_tasks()[::5]:
+        crm.complete_task(task.crm_id or "", date(2026, 10, 30))
+    assert isinstance(crm, StreamingConnector) and not isinstance(WholePull(crm), StreamingConnector)
+    packs = [load_pack(builtin_dir() / "kam-core")]
+    loaded = load_config(ws.root / "kamrules.yaml")
+    day = date(2026, 11, 20)
+    chunked = run(crm, packs, loaded, day, dry_run=True, chunk_size=size)
+    whole = run(WholePull(crm), packs, loaded, day, dry_run=True)
+
+    def key(report: Any) -> tuple[Any, ...]:
+        return (report.accounts, report.findings, report.counts,
+                sorted((c.action, c.fingerprint, c.subject, c.owner_id) for c in report.changes),
+                sorted((w.kind, w.record_id, w.message) for w in report.warnings))
+
+    assert key(chunked) == key(whole)
+    assert chunked.accounts == 59 and chunked.findings > 20
+    warned = {(w.kind, w.record_id) for w in chunked.warnings}
+    assert {("accounts", "ACC-000007X"), ("contacts", "ORPHAN-1"), ("contacts", "ORPHAN-2")} <= warned
+    assert {c.action for c in chunked.changes} >= {"keep", "suppressed"}
