@@ -78,7 +78,8 @@ def connect(config: SalesforceConfig, base_dir: Path, state_dir: Path,
     kwargs = {"sleep": sleep} if sleep is not None else {}
     client = SfClient(sf, config.retry, config.api_budget_share, list(secrets.values()), reauth,
                       timeout=config.timeout_seconds, page_size=config.page_size, **kwargs)
-    client.calls["login"] += 1
+    if config.auth.method != "session":
+        client.calls["login"] += 1
     try:
         describe = Describe({name: client.describe(name) for name in objects_needed(mapping)})
     except SfError:

@@ -48,7 +48,7 @@ def read_secrets(config: SalesforceConfig, base_dir: Path) -> dict[str, Secret]:
 
 
 def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
-          secrets: dict[str, Secret]) -> tuple[Any, Callable[[], None]]:
+          secrets: dict[str, Secret]) -> tuple[Any, Callable[[], int]]:
     """A logged-in `Salesforce` object and a function that logs in again (for 401s)."""
     from simple_salesforce import Salesforce
     from simple_salesforce.exceptions import SalesforceError
@@ -100,19 +100,20 @@ def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
 
     sf = attempt()
 
-    def reauth() -> None:
+    def reauth() -> int:
+        """Log in again; the number of API calls that took (0: the token source was re-read)."""
         if isinstance(auth, SessionAuth):  # a refresher may have rotated the token source
             fresh = auth.session_id.read(base_dir)
             secrets["session_id"] = fresh
             values.append(fresh)
             sf.session_id = fresh.reveal()
             sf._generate_headers()
-            sf.headers["Authorization"] = "Bearer " + fresh.reveal()
-            return
+            return 0
         new = attempt()
         sf.session_id, sf.sf_instance = new.session_id, new.sf_instance
         sf.headers = new.headers
         sf.base_url = new.base_url
+        return 1
     return sf, reauth
 
 

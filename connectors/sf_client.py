@@ -50,7 +50,7 @@ class SfClient:
     """A thin, careful HTTP layer over a logged-in simple-salesforce `Salesforce` object."""
 
     def __init__(self, sf: Any, retry: RetrySettings, budget_share: float, secrets: list[Secret],
-                 reauth: Callable[[], None] | None, timeout: float = 120.0,
+                 reauth: Callable[[], int] | None, timeout: float = 120.0,
                  sleep: Callable[[float], None] = time.sleep, page_size: int = 2000):
         self.sf = sf
         self.backoff = Backoff(retry, sleep=sleep)
@@ -124,8 +124,7 @@ class SfClient:
             code, message = error_of(resp)
             if resp.status_code == 401 and code == "INVALID_SESSION_ID" and not reauthed \
                     and self.reauth is not None:
-                self.calls["login"] += 1
-                self.reauth()
+                self.calls["login"] += self.reauth()
                 reauthed = True
                 continue
             retry_after = float(resp.headers.get("Retry-After", "0") or 0)
