@@ -66,3 +66,52 @@ def test_run_twice_creates_tasks_once_and_second_run_writes_nothing(
     assert org.calls["write"] == writes_mid  # the run made no write call at all
     fps = [json.loads(t["Description"].rsplit("kamrules:", 1)[1])["fp"] for t in org.tasks()]
     assert len(fps) == len(set(fps)) == created + 1
+
+
+def _leaks(ws_root: Path, secret: str, *texts: str) -> list[str]:
+    """Where the secret shows up: in any of the texts, or any file under the workspace."""
+    found = [f"output {i}" for i, t in enumerate(texts) if secret in t]
+    for path in ws_root.rglob("*"):
+        if path.is_file() and path.name != "kamrules.yaml" and secret.encode() in path.read_bytes():
+            found.append(str(path))
+    return found
+
+
+def test_expired_session_and_crm_failure_exit_4_and_never_show_the_token(
+        tmp_path: Path, fake_org: FakeServer, tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    org = fake_org.org
+    ws = sf_workspace(tmp_path / "ws", fake_org, tls_cert[0])
+    org.token = "00DFAKE!a-newer-token"  # the configured one has expired: every call answers 401
+    expired = ws.cli("run", "--as-of", "2026-11-01", "--json", check=False)
+    assert expired.returncode == 4, expired.stderr
+    assert "INVALID_SESSION_ID" in expired.stderr and "Traceback" not in expired.stderr
+    assert org.calls["describe"] == 2  # the first describe, once more after re-reading the token
+
+    org.token = TOKEN
+    # the org fails on every query: retried, then a clean CRM error; the 5xx body echoes the token
+    org.fail_next("query", 500, [{"message": f"internal error for session {TOKEN}",
+                                  "errorCode": "UNKNOWN_EXCEPTION"}], times=10)
+    failing = ws.cli("run", "--as-of", "2026-11-01", "--json", check=False)
+    assert failing.returncode == 4, failing.stderr
+    assert "UNKNOWN_EXCEPTION" in failing.stderr and "***" in failing.stderr
+    assert org.calls["write"] == 0
+    history = ws.cli("history", "--json").stdout
+    assert _leaks(ws.root, TOKEN, expired.stdout, expired.stderr, failing.stdout, failing.stderr,
+                  history) == []
+
+
+def test_mapping_that_does_not_fit_the_org_fails_before_any_data_moves(
+        tmp_path: Path, fake_org: FakeServer, tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    org = fake_org.org
+    del org.fields["KAM_Survey__c"]
+    org.fields["Opportunity"].discard("StageName")
+    org.fields["Account"].discard("KAM_Tier__c")  # optional: left empty, noted
+    ws = sf_workspace(tmp_path / "ws", fake_org, tls_cert[0],
+                      extra_crm="  fingerprint_field: Kamrules_Fingerprint__c\n")
+    proc = ws.cli("plan", "--as-of", "2026-11-01", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert "object KAM_Survey__c does not exist" in proc.stderr
+    assert "field Opportunity.StageName does not exist" in proc.stderr
+    assert "Task.Kamrules_Fingerprint__c does not exist" in proc.stderr
+    assert "KAM_Tier__c" not in proc.stderr and "Traceback" not in proc.stderr
+    assert org.calls["query"] == 0  # describe only
