@@ -60,6 +60,8 @@ class FakeOrg:
         self.page_size = page_size
         self.child_page = 200
         self.log: list[tuple[str, str]] = []
+        self.returned: Counter[str] = Counter()  # rows answered per object (for call budgets)
+        self.soql: list[str] = []
         self._metadata(fingerprint_field)
 
     def _metadata(self, fingerprint_field: str | None) -> None:
@@ -113,6 +115,7 @@ class FakeOrg:
 
     def run_query(self, soql: str, include_deleted: bool) -> list[dict[str, Any]]:
         q = Parser(soql, self._semi).query()
+        self.soql.append(soql)
         if q.obj not in self.fields:
             raise LookupError(f"sObject type '{q.obj}' is not supported.")
         for name in q.fields:
@@ -122,6 +125,7 @@ class FakeOrg:
                 and (q.where is None or q.where(r))]
         if q.limit is not None:
             rows = rows[:q.limit]
+        self.returned[q.obj] += len(rows)
         out = []
         for r in rows:
             rec = {"attributes": {"type": q.obj, "url": f"/services/data/v60.0/sobjects/{q.obj}/{r['Id']}"}}
