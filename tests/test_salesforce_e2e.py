@@ -115,3 +115,14 @@ def test_mapping_that_does_not_fit_the_org_fails_before_any_data_moves(
     assert "Task.Kamrules_Fingerprint__c does not exist" in proc.stderr
     assert "KAM_Tier__c" not in proc.stderr and "Traceback" not in proc.stderr
     assert org.calls["query"] == 0  # describe only
+
+
+def test_api_budget_from_sforce_limit_info_stops_the_run_cleanly(
+        tmp_path: Path, fake_org: FakeServer, tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    org = fake_org.org
+    org.api_used, org.api_limit = 9_980, 20_000  # another integration used most of today's half
+    ws = sf_workspace(tmp_path / "ws", fake_org, tls_cert[0], extra_crm="  api_budget_share: 0.5\n")
+    proc = ws.cli("run", "--as-of", "2026-11-01", "--json", check=False)
+    assert proc.returncode == 4, proc.stderr
+    assert "API budget reached" in proc.stderr and "of 20000" in proc.stderr
+    assert org.api_used == 10_000 and org.calls["write"] == 0
