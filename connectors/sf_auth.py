@@ -103,7 +103,10 @@ def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
     def reauth() -> int:
         """Log in again; the number of API calls that took (0: the token source was re-read)."""
         if isinstance(auth, SessionAuth):  # a refresher may have rotated the token source
-            fresh = auth.session_id.read(base_dir)
+            try:
+                fresh = auth.session_id.read(base_dir)
+            except SecretError as exc:
+                raise CrmError(f"Salesforce session expired; {exc}") from None
             secrets["session_id"] = fresh
             values.append(fresh)
             sf.session_id = fresh.reveal()
