@@ -1,0 +1,164 @@
+"""Pulling an org's key-account data: selective SOQL per stream, paged (children too), Bulk API 2.0
+for big streams, and incremental pulls merged into the record cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from connectors.cache import RecordCache
+from connectors.sf_client import SfClient
+from connectors.sf_config import SalesforceConfig
+from connectors.sf_mapping import Resolved, to_records
+from kamrules.model import RecordWarning, Snapshot
+from kamrules.protocol import Progress, no_progress
+
+
+def soql_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def soql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Puller:
+    """Pulls every stream of the mapping into the cache (or memory) and maps it to a Snapshot."""
+
+    def __init__(self, client: SfClient, config: SalesforceConfig, streams: list[Resolved],
+                 cache: RecordCache | None, exclude_tasks: str):
+        self.client = client
+        self.config = config
+        self.streams = streams
+        self.cache = cache
+        self.exclude_tasks = exclude_tasks
+        self.memory: dict[str, list[dict[str, Any]]] = {}
+        self.modes: dict[str, str] = {}  # stream -> full | incremental | bulk..., for reports/tests
+
+    # --- SOQL --------------------------------------------------------------------------------
+
+    def where(self, r: Resolved, part: str, since: datetime | None) -> str:
+        key = f"({self.config.key_account_filter})"
+        clauses: list[str] = []
+        if part == "key":
+            clauses.append(key)
+        elif part == "other":
+            clauses.append(f"NOT {key}")
+        elif r.spec.scope == "key_accounts" and r.spec.account_field:
+            clauses.append(f"{r.spec.account_field} IN (SELECT Id FROM Account WHERE {key})")
+        if r.spec.where:
+            clauses.append(f"({r.spec.where})")
+        if r.spec.exclude_kamrules_tasks:
+            clauses.append(self.exclude_tasks)
+        if since is not None:
+            clauses.append(f"SystemModstamp > {soql_time(since)}")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+    def soql(self, r: Resolved, part: str, since: datetime | None) -> str:
+        light = part == "other"
+        deleted = ", IsDeleted" if since is not None else ""
+        return f"SELECT {r.select(light)}{deleted} FROM {r.spec.object}{self.where(r, part, since)}"
+
+    # --- pulling -----------------------------------------------------------------------------
+
+    def parts(self) -> Iterator[tuple[Resolved, str, str]]:
+        """(stream, part, cache name): accounts come as key accounts and the light rest."""
+        for r in self.streams:
+            if r.spec.kind == "accounts":
+                yield r, "key", f"{r.spec.name}.key"
+                yield r, "other", f"{r.spec.name}.other"
+            else:
+                yield r, "all", r.spec.name
+
+    def pull_rows(self, run_start: datetime, progress: Progress = no_progress) -> None:
+        cfg = self.config
+        lookback = timedelta(minutes=cfg.lookback_minutes)
+        full_every = timedelta(days=cfg.full_refresh_days) if cfg.full_refresh_days is not None else None
+        key_before = self._ids("accounts.key")
+        force_full = False
+        for done, (r, part, name) in enumerate(self.parts(), 1):
+            light = part == "other"
+            shape = f"{r.select(light)} | {self.where(r, part, None)}"
+            since = None
+            if self.cache is not None and cfg.incremental and r.spec.incremental and not force_full:
+                since = self.cache.since(name, shape, lookback, full_every)
+            rows, deleted, mode = self._fetch(r, part, since)
+            self.modes[name] = mode
+            if self.cache is None:
+                self.memory[name] = rows
+            else:
+                if since is None:
+                    self.cache.replace(name, ((row["Id"], row) for row in rows))
+                else:
+                    self.cache.upsert(name, ((row["Id"], row) for row in rows))
+                    self.cache.delete(name, deleted)
+                self.cache.stage(name, shape, run_start, full=since is None)
+            if name.endswith(".other") and self.cache is not None:
+                # an account that stopped being key is now in the light stream
+                self.cache.delete(name.replace(".other", ".key"), [row["Id"] for row in rows])
+            if name.endswith(".key") and self.cache is not None:
+                self.cache.delete(name.replace(".key", ".other"), [row["Id"] for row in rows])
+                # new key accounts: their older children were never pulled, so pull all again
+                force_full = bool(self._ids(name) - key_before) and bool(key_before)
+            progress("pull", done, None)
+
+    def _ids(self, name: str) -> set[str]:
+        if self.cache is None:
+            return {row["Id"] for row in self.memory.get(name, [])}
+        return {row["Id"] for row in self.cache.rows(name)}
+
+    def _fetch(self, r: Resolved, part: str, since: datetime | None
+               ) -> tuple[list[dict[str, Any]], list[str], str]:
+        soql = self.soql(r, part, since)
+        incremental = since is not None
+        rows: list[dict[str, Any]] = []
+        pages = self.client.query_pages(soql, include_deleted=incremental)
+        first = next(pages)
+        mode = "incremental" if incremental else "full"
+        if first.get("totalSize", 0) > self.config.bulk_threshold and not r.has_children:
+            pages.close()
+            for chunk in self.client.bulk_query(soql, include_deleted=incremental):
+                rows.extend(chunk)
+            mode = "bulk-" + mode
+        else:
+            rows.extend(_plain(first["records"]))
+            for page in pages:
+                rows.extend(_plain(page["records"]))
+        deleted = [row["Id"] for row in rows if str(row.get("IsDeleted", "")).lower() == "true"
+                   or row.get("IsDeleted") is True]
+        live = [row for row in rows if row["Id"] not in set(deleted)] if deleted else rows
+        return live, deleted, mode
+
+    def rows(self, name: str) -> list[dict[str, Any]]:
+        if self.cache is None:
+            return self.memory.get(name, [])
+        return list(self.cache.rows(name))
+
+    # --- mapping -----------------------------------------------------------------------------
+
+    def snapshot(self, as_of: date) -> Snapshot:
+        parts: dict[str, list[Any]] = {}
+        warnings: list[RecordWarning] = []
+        key_ids = self._ids("accounts.key")
+        for r, part, name in self.parts():
+            rows = self.rows(name)
+            if part == "all" and r.spec.scope == "key_accounts" and r.spec.account_field:
+                field = r.spec.account_field
+                rows = [row for row in rows if row.get(field) in key_ids]
+            extra = {"is_key": part == "key"} if part in ("key", "other") else None
+            good, bad = to_records(r, rows, as_of, light=part == "other", extra=extra)
+            parts.setdefault(r.spec.kind, []).extend(good)
+            warnings.extend(bad)
+        return Snapshot(as_of=as_of, warnings=warnings, **parts)
+
+
+def _plain(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Records without their `attributes` blocks (type and URL), which the cache need not keep."""
+    for rec in records:
+        rec.pop("attributes", None)
+        for value in rec.values():
+            if isinstance(value, dict):
+                for child in value.get("records", []):
+                    child.pop("attributes", None)
+    return records

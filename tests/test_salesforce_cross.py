@@ -1,0 +1,64 @@
+"""The same demo portfolio gives the same findings through Salesforce as through the local CRM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors import salesforce
+from connectors.sf_config import SalesforceConfig
+from kamrules.loader import LoadedPack
+from kamrules.model import Snapshot
+from kamrules.sync import evaluate
+from tests.conftest import ANCHOR, ROOT
+from tests.fake_salesforce import FakeServer
+from tests.sf_fixtures import ENV, TOKEN, fake_org, tls_cert  # noqa: F401
+
+
+def sf_config(server: FakeServer, cert: Path, **extra: Any) -> SalesforceConfig:
+    return SalesforceConfig.model_validate({
+        "type": "salesforce", "ca_bundle": str(cert),
+        "auth": {"method": "session", "session_id": {"env": ENV}, "instance_url": server.url},
+        "retry": {"attempts": 3, "base_seconds": 0, "max_seconds": 0}, **extra})
+
+
+def fingerprints(snapshot: Snapshot, pack: LoadedPack) -> set[str]:
+    return {f.fingerprint for f in evaluate(snapshot, [pack])[0]}
+
+
+def test_findings_match_the_local_crm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      fake_org: FakeServer, tls_cert: tuple[Path, Path],  # noqa: F811
+                                      demo_snapshot: Snapshot, kam_core: LoadedPack) -> None:
+    monkeypatch.setenv(ENV, TOKEN)
+    local = fingerprints(demo_snapshot, kam_core)
+
+    # default mapping: children of key accounts only, every account's revenue
+    conn = salesforce.open_connector(sf_config(fake_org, tls_cert[0], incremental=False),
+                                     tmp_path, tmp_path / "state")
+    snap = conn.pull(ANCHOR)
+    conn.close()
+    assert snap.warnings == []
+    assert len(snap.accounts) == len(demo_snapshot.accounts)
+    key_ids = {a.id for a in demo_snapshot.accounts if a.is_key}
+    assert {a.id for a in snap.accounts if a.is_key} == key_ids
+    remote = fingerprints(snap, kam_core)
+    assert {fp for fp in local if fp.rsplit("/", 1)[1] in key_ids} == \
+        {fp for fp in remote if fp.rsplit("/", 1)[1] in key_ids}
+    # the Pareto rule sees every account's revenue without their children
+    assert any("/KAM-ID-005/" in fp for fp in remote)
+    missed = local - remote
+    assert missed and all(fp.rsplit("/", 1)[1] not in key_ids for fp in missed)
+
+    # deals and activities of every account (scope all_accounts): identical findings
+    text = (ROOT / "config" / "salesforce.mapping.yaml").read_text()
+    for name in ("deals", "tasks", "events"):
+        text = text.replace(f"  - name: {name}\n", f"  - name: {name}\n    scope: all_accounts\n")
+    (tmp_path / "wide.yaml").write_text(text)
+    conn = salesforce.open_connector(
+        sf_config(fake_org, tls_cert[0], incremental=False, mapping="wide.yaml"),
+        tmp_path, tmp_path / "state")
+    wide = conn.pull(ANCHOR)
+    conn.close()
+    assert fingerprints(wide, kam_core) == local

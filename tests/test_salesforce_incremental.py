@@ -1,0 +1,88 @@
+"""Incremental pulls: a SystemModstamp bookmark per stream, committed only after write-back,
+capped at the run's start with a lookback; and the API-call budget of a whole run."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors import salesforce
+from connectors.cache import RecordCache
+from kamrules.model import Snapshot
+from tests.conftest import ANCHOR
+from tests.fake_salesforce import FakeServer, sf_time
+from tests.sf_budget import minimal_calls
+from tests.sf_fixtures import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
+from tests.test_salesforce_cross import sf_config
+
+
+def contact(snap: Snapshot, cid: str):  # noqa: ANN201
+    return next((c for c in snap.contacts if c.id == cid), None)
+
+
+def test_incremental_pull_merges_changes_and_deletes_and_commits_only_on_success(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_org: FakeServer,  # noqa: F811
+        tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    monkeypatch.setenv(ENV, TOKEN)
+    org = fake_org.org
+    state = tmp_path / "state"
+
+    def pull() -> tuple[Snapshot, dict[str, str]]:
+        conn = salesforce.open_connector(sf_config(fake_org, tls_cert[0], lookback_minutes=5),
+                                         tmp_path, state)
+        snap = conn.pull(ANCHOR)
+        modes = dict(conn.puller.modes)
+        conn.commit() if committing else None
+        conn.close()
+        return snap, modes
+
+    committing = True
+    before = datetime.now(UTC)
+    first, modes = pull()
+    assert set(modes.values()) == {"full"}
+    bookmarks = RecordCache(state / "salesforce-cache.sqlite").bookmarks()
+    assert all(before <= datetime.fromisoformat(b) <= datetime.now(UTC) for b in bookmarks.values())
+
+    contacts = {c["Id"]: c for c in org.objects["Contact"]}
+    renamed, gone = first.contacts[0].id, first.contacts[1].id
+    contacts[renamed].update(Name="Renamed Person", SystemModstamp=sf_time())
+    contacts[gone].update(IsDeleted=True, SystemModstamp=sf_time())
+    org.soql.clear()
+
+    committing = False  # a run whose writes failed: the bookmarks stay where they were
+    second, modes = pull()
+    assert modes["contacts"] == "incremental" and modes["plans"] == "full"  # plans: children
+    assert contact(second, renamed).name == "Renamed Person" and contact(second, gone) is None
+    assert len(second.contacts) == len(first.contacts) - 1
+    assert len(second.activities) == len(first.activities)  # unchanged rows come from the cache
+    since = [q for q in org.soql if "FROM Contact" in q][0].rsplit("SystemModstamp > ", 1)[1]
+    moment = datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert moment <= before - timedelta(minutes=5) + timedelta(seconds=2)  # lookback applied
+    assert RecordCache(state / "salesforce-cache.sqlite").bookmarks() == bookmarks
+
+    # an account that becomes key: its older children were never pulled, so they are now
+    other = next(a for a in org.objects["Account"] if a["Type"] != "Key Account"
+                 and any(c["AccountId"] == a["Id"] for c in org.objects["Contact"]))
+    other.update(Type="Key Account", SystemModstamp=sf_time())
+    committing = True
+    third, modes = pull()
+    assert modes["contacts"] == "full"
+    assert any(c.account_id == other["Id"] for c in third.contacts)
+    assert next(a for a in third.accounts if a.id == other["Id"]).is_key
+
+
+def test_a_run_uses_no_more_than_1_2_times_the_minimal_api_calls(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_org: FakeServer,  # noqa: F811
+        tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    monkeypatch.setenv(ENV, TOKEN)
+    org = fake_org.org
+    org.page_size = 200  # small pages, so the portfolio spans many of them
+    ws = sf_workspace(tmp_path / "ws", fake_org, tls_cert[0], extra_crm="  page_size: 200\n")
+    report = ws.run_json()
+    written = report["counts"]["created"]
+    minimal = minimal_calls(org, written, page=200)
+    assert report["api_calls"] == sum(org.calls.values())
+    assert sum(org.calls.values()) <= 1.2 * minimal, (dict(org.calls), minimal)
+    assert org.calls["write"] == -(-written // 200)
