@@ -62,6 +62,10 @@ class RateLimiter:
     def done(self) -> None:
         self.ends.append(self.clock())
 
+    def saturate(self) -> None:
+        """The server says the window is full (calls made elsewhere count too): wait a whole window."""
+        self.ends = deque([self.clock()] * self.budget)
+
 
 class HubSpotApi:
     """One HubSpot portal: the SDK's generated APIs behind limits, retries and counters."""
@@ -93,6 +97,11 @@ class HubSpotApi:
         self.timeout = timeout
         self.calls: Counter[str] = Counter()
         self.retries = 0
+        self.throttled = 0
+
+    @staticmethod
+    def _policy(exc: Exception) -> str:
+        return str(_json(getattr(exc, "body", b"") or b"").get("policyName", ""))
 
     @property
     def total_calls(self) -> int:
@@ -119,6 +128,11 @@ class HubSpotApi:
                 if search:
                     self.search_limiter.done()
             retry_after, final = problem
+            if getattr(failure, "status", None) == 429 and final is None:
+                self.throttled += 1
+                (
+                    self.search_limiter if search and self._policy(failure) == "SECONDLY" else self.limiter
+                ).saturate()
             attempt += 1
             if final is not None or attempt >= self.attempts:
                 raise final or self._gave_up(failure, endpoint)
