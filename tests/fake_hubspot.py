@@ -878,3 +878,25 @@ def _matches(row: dict[str, Any], f: dict[str, Any]) -> bool:
     if op == "CONTAINS_TOKEN":
         return str(f.get("value", "")).lower() in str(value or "").lower().split()
     raise ValueError(f"operator {op} not supported by the fake")
+
+
+def minimal_calls(fake: FakeHubSpot, created: int, tasks_before: int = 0) -> dict[str, int]:
+    """The fewest calls a full run can make at HubSpot's largest page and batch sizes, by step."""
+
+    def up(n: int, size: int) -> int:
+        return -(-n // size)
+
+    companies = len(fake.objects["companies"])
+    related = ("contacts", "deals", "meetings", "calls", "emails", "notes", "tickets")
+    linked = {t: len({o for c in fake.links.get(("companies", t), {}).values() for o in c}) for t in related}
+    return {
+        "metadata (properties, pipelines, owners)": len(related) + 1 + 2 + up(len(fake.owners), 500),
+        "company pages (100)": up(companies, 100),
+        "company associations (1,000)": len(related) * up(companies, 1000),
+        "batch reads (100)": sum(up(n, 100) for n in linked.values()),
+        "engagement-contact associations (1,000)": sum(
+            up(linked[t], 1000) for t in ("meetings", "calls", "emails", "notes")
+        ),
+        "task list pages (100)": max(1, up(tasks_before, 100)),
+        "task batch creates (100)": up(created, 100),
+    }
