@@ -216,3 +216,46 @@ def test_values_that_do_not_parse_are_record_warnings(hs: HsWorkspace) -> None:
     assert "kam_potential: 'lots' is not a number" in by_id[ids["accounts"]["ACC-000005"]]["message"]
     assert "createdate: 'last tuesday' is not a date" in by_id[contact]["message"]
     assert by_id[contact]["kind"] == "hubspot contacts"
+
+
+def test_incremental_pull_sees_changes_and_commits_bookmarks_only_after_writes(hs: HsWorkspace) -> None:
+    from connectors.cache import RecordCache
+
+    hs.write_config(extra_crm="  lookback_minutes: 0\n")
+    code, _ = hs.run_json()
+    assert code == 0
+    cache_file = hs.root / "state" / "hubspot-cache.sqlite"
+    marks = RecordCache(cache_file).bookmarks()
+    assert set(marks) >= {"companies", "contacts", "meetings", "tickets"}
+    ids = hs.fake.ids  # type: ignore[attr-defined]
+    baltic, danube = ids["accounts"]["ACC-000002"], ids["accounts"]["ACC-000005"]
+    new = hs.fake.add(
+        "contacts",
+        {
+            "firstname": "Nova",
+            "lastname": "Kontakt",
+            "kam_department": "finance",
+            "createdate": "2026-10-20T10:00:00.000Z",
+        },
+    )
+    hs.fake.link("companies", baltic, "contacts", new, [280])
+    hs.fake.update("companies", danube, {"hs_is_target_account": "false"})
+    hs.fake.failures = [
+        (
+            "POST /crm/v3/objects/tasks/batch/update",
+            400,
+            {"status": "error", "message": "Property values were not valid", "category": "VALIDATION_ERROR"},
+        )
+    ]
+    calls = dict(hs.fake.calls)
+    code, failed = hs.run_json()
+    assert code == 1 and failed["counts"]["failed"] > 0
+    searched = hs.fake.calls["GET /crm/v3/objects/companies"] == calls["GET /crm/v3/objects/companies"]
+    assert searched and hs.fake.calls["POST /crm/v3/objects/companies/search"] > 0  # incremental
+    assert RecordCache(cache_file).bookmarks() == marks  # not committed: the run's writes failed
+    code, report = hs.run_json()
+    assert code == 0
+    actions = {c["fingerprint"]: (c["action"], c["subject"]) for c in report["changes"]}
+    assert actions[f"kam-core/KAM-REL-004/{baltic}"] == ("update", "Baltic Foods: only 3 contacts")
+    assert "close" in {a for fp, (a, _) in actions.items() if fp.endswith(f"/{danube}")}  # no longer key
+    assert RecordCache(cache_file).bookmarks()["companies"] > marks["companies"]
