@@ -194,3 +194,19 @@ def test_task_marker_round_trips(portal: tuple[FakeHubSpot, str]) -> None:
         back.owner_id,
     ) == (task.fingerprint, acc, "text", {"contacts": 2}, "high", ANCHOR, "101")
     assert read_marker(fake.tasks()[0]["properties"]["hs_task_body"]) == (task.fingerprint, {"contacts": 2})
+
+
+def test_connection_errors_are_retried_then_reported_without_the_token() -> None:
+    import socket
+
+    from connectors.hs_http import HubSpotError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    slept: list[float] = []
+    conn = connector(f"http://127.0.0.1:{port}", budget=20, window=0.25, sleep=slept.append)
+    with pytest.raises(HubSpotError) as caught:
+        conn.pull(ANCHOR)
+    assert "after 4 tries" in str(caught.value) and TOKEN not in str(caught.value)
+    assert conn.api_calls == 4 and len(slept) >= 3
