@@ -1,0 +1,475 @@
+"""HubSpot rows (all values strings) -> canonical records; a value that does not parse skips its
+record with a warning naming the property and the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from connectors.hs_config import EngagementMap, Mapping
+from kamrules.model import (
+    Account,
+    AccountPlan,
+    Activity,
+    Case,
+    Contact,
+    Contract,
+    Deal,
+    RecordWarning,
+    RevenuePoint,
+    RiskMeasure,
+    Snapshot,
+    Survey,
+    TeamMember,
+    User,
+)
+
+ENGAGEMENTS = ("meetings", "calls", "emails", "notes")
+ACTIVITY_TYPE = {"meetings": "meeting", "calls": "call", "emails": "email", "notes": "note"}
+Row = dict[str, Any]
+
+
+class BadValue(ValueError):
+    """One property value that does not parse as what the mapping expects."""
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def parse_float(value: Any) -> float | None:
+    if _blank(value):
+        return None
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        raise BadValue(f"{value!r} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise BadValue(f"{value!r} is not a finite number")
+    return number
+
+
+def parse_bool(value: Any) -> bool | None:
+    if _blank(value):
+        return None
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise BadValue(f"{value!r} is not true or false")
+
+
+def parse_date(value: Any) -> date | None:
+    """HubSpot dates: `YYYY-MM-DD`, ISO datetimes (`...Z`) or epoch milliseconds, as UTC dates."""
+    if _blank(value):
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC).date()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadValue(f"{value!r} is not a date") from None
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+
+
+@dataclass
+class Stage:
+    label: str
+    is_closed: bool
+    is_won: bool
+
+
+def stages_from(pipelines: dict[str, Any]) -> dict[tuple[str, str], Stage]:
+    """(pipeline id, stage id) -> stage label and closed/won, from GET /crm/v3/pipelines/{type}."""
+    out: dict[tuple[str, str], Stage] = {}
+    for pipeline in pipelines.get("results", []):
+        for stage in pipeline.get("stages", []):
+            meta = stage.get("metadata") or {}
+            closed = str(meta.get("isClosed", "")).lower() == "true" or meta.get("ticketState") == "CLOSED"
+            try:
+                won = closed and float(meta.get("probability") or 0) >= 1.0
+            except ValueError:
+                won = False
+            stage_info = Stage(stage.get("label") or stage["id"], closed, won)
+            out[(str(pipeline["id"]), str(stage["id"]))] = stage_info
+            out.setdefault(("*", str(stage["id"])), stage_info)
+    return out
+
+
+@dataclass
+class Raw:
+    """Everything pulled, as HubSpot sent it: rows by type, and company associations."""
+
+    owners: list[Row] = field(default_factory=list)
+    rows: dict[str, dict[str, Row]] = field(default_factory=dict)
+    # company id -> object type -> [(to id, association type ids)]
+    company_links: dict[str, dict[str, list[tuple[str, list[int]]]]] = field(default_factory=dict)
+    # engagement type -> engagement id -> contact ids
+    contact_links: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    deal_stages: dict[tuple[str, str], Stage] = field(default_factory=dict)
+    ticket_stages: dict[tuple[str, str], Stage] = field(default_factory=dict)
+
+
+class Mapper:
+    """Builds a Snapshot from `Raw` following the mapping; never raises for one bad record."""
+
+    def __init__(self, mapping: Mapping, key_property: str | None = None, key_value: str | None = None):
+        self.m = mapping
+        self.key_property = key_property or mapping.companies.key_account
+        self.key_value = (key_value or mapping.companies.key_account_value).lower()
+        self.warnings: list[RecordWarning] = []
+
+    def value(self, field_name: str, raw: Any) -> str | None:
+        """A HubSpot option value translated by `values:` (unknown ones pass through, lowercased)."""
+        if _blank(raw):
+            return None
+        text = str(raw).strip()
+        table = self.m.values.get(field_name, {})
+        return table.get(text, text.lower() if table else text)
+
+    def snapshot(self, raw: Raw, as_of: date) -> Snapshot:
+        snap = Snapshot(as_of=as_of)
+        snap.users = [u for u in (self._guard("owners", o.get("id"), self.user, o) for o in raw.owners) if u]
+        companies = raw.rows.get("companies", {})
+        for cid in sorted(companies, key=_id_key):
+            parts = self._guard("companies", cid, self.company, companies[cid], as_of)
+            if parts is None:
+                continue
+            account, plan, team, surveys, contracts = parts
+            snap.accounts.append(account)
+            snap.plans += [plan] if plan else []
+            snap.team += team
+            snap.surveys += surveys
+            snap.contracts += contracts
+        owner_of = self._owners_of(raw)
+        for kind, build in (("contacts", self.contact), ("deals", self.deal), ("tickets", self.case)):
+            target = {"contacts": snap.contacts, "deals": snap.deals, "tickets": snap.cases}[kind]
+            for oid, (company, primary) in sorted(
+                owner_of.get(kind, {}).items(), key=lambda i: _id_key(i[0])
+            ):
+                row = raw.rows.get(kind, {}).get(oid)
+                if row is not None:
+                    record = self._guard(kind, oid, build, row, company, primary, raw)
+                    if record is not None:
+                        target.append(record)
+        for kind in ENGAGEMENTS:
+            spec: EngagementMap = getattr(self.m, kind)
+            for oid, (company, _) in sorted(owner_of.get(kind, {}).items(), key=lambda i: _id_key(i[0])):
+                row = raw.rows.get(kind, {}).get(oid)
+                if row is not None:
+                    contacts = raw.contact_links.get(kind, {}).get(oid, [])
+                    record = self._guard(kind, oid, self.activity, row, kind, spec, company, contacts)
+                    if record is not None:
+                        snap.activities.append(record)
+        snap.warnings = self.warnings
+        return snap
+
+    def _owners_of(self, raw: Raw) -> dict[str, dict[str, tuple[str, bool]]]:
+        """Each related object's one company: the primary association if any, else the lowest id."""
+        out: dict[str, dict[str, tuple[str, bool]]] = {}
+        primary_type = self.m.contacts.primary_association_type
+        for cid in sorted(raw.company_links, key=_id_key):
+            for kind, links in raw.company_links[cid].items():
+                mine = out.setdefault(kind, {})
+                for to_id, types in links:
+                    primary = kind == "contacts" and primary_type is not None and primary_type in types
+                    if to_id not in mine or (primary and not mine[to_id][1]):
+                        mine[to_id] = (cid, primary)
+        return out
+
+    def _guard(self, kind: str, rid: Any, build: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return build(*args)
+        except (BadValue, ValidationError, KeyError, TypeError) as exc:
+            message = _brief(exc)
+            self.warnings.append(RecordWarning(kind=f"hubspot {kind}", record_id=str(rid), message=message))
+            return None
+
+    # --- one record each -------------------------------------------------------------------
+
+    def user(self, owner: Row) -> User:
+        name = " ".join(p for p in (owner.get("firstName"), owner.get("lastName")) if p) or owner.get("email")
+        return User(id=str(owner["id"]), name=name or str(owner["id"]), email=owner.get("email"))
+
+    def company(
+        self, row: Row, as_of: date
+    ) -> tuple[Account, AccountPlan | None, list[TeamMember], list[Survey], list[Contract]]:
+        p, c = row.get("properties") or {}, self.m.companies
+        cid = str(row["id"])
+        get = _getter(p)
+        revenue = _revenue(get(c.revenue_history))
+        if not revenue and (amount := _prop_float(get, c.annual_revenue)) is not None:
+            revenue = [RevenuePoint(year=as_of.year - 1, amount=amount)]
+        key_raw = p.get(self.key_property)
+        account = Account(
+            id=cid,
+            name=get(c.name) or f"(company {cid})",
+            owner_id=get(c.owner_id) or None,
+            is_key=str(key_raw or "").strip().lower() == self.key_value if not _blank(key_raw) else False,
+            tier=self.value("tier", get(c.tier)),
+            key_reason=get(c.key_reason) or None,
+            industry=self.value("industry", get(c.industry)),
+            regions=_split(get(c.regions)),
+            revenue=revenue,
+            potential=_prop_float(get, c.potential),
+            customer_since=_prop_date(get, c.customer_since),
+            preferred_supplier=self.value("preferred_supplier", get(c.preferred_supplier)),
+        )
+        return (
+            account,
+            self._plan(cid, get),
+            self._team(cid, get),
+            self._surveys(cid, get),
+            self._contracts(cid, get),
+        )
+
+    def _plan(self, cid: str, get: Callable[[str | None], Any]) -> AccountPlan | None:
+        pm = self.m.plans
+        if pm is None:
+            return None
+        values = {f: get(prop) for f, prop in pm if prop}
+        if all(_blank(v) for v in values.values()):
+            return None
+        dates = ("objectives_reviewed", "risk_reviewed", "relationship_reviewed")
+        return AccountPlan(
+            account_id=cid,
+            horizon_years=_prop_float(get, pm.horizon_years),
+            risk_measures=_measures(values.get("risk_measures")),
+            **{f: _named(parse_date, f, values.get(f)) for f in dates},
+            **{
+                f: values.get(f) or None
+                for f in (
+                    "objectives",
+                    "customer_goals",
+                    "pain_points",
+                    "selection_criteria",
+                    "decision_process",
+                )
+            },
+        )
+
+    def _team(self, cid: str, get: Callable[[str | None], Any]) -> list[TeamMember]:
+        if self.m.extras is None:
+            return []
+        out = []
+        for item in _split(get(self.m.extras.team)):
+            parts = item.split(":")
+            if len(parts) < 2:
+                raise BadValue(f"team entry {item!r} is not ownerId:role[:region]")
+            out.append(
+                TeamMember(
+                    account_id=cid,
+                    user_id=parts[0],
+                    role=self.value("team_role", parts[1]),
+                    region=parts[2] if len(parts) > 2 and parts[2] else None,
+                )
+            )
+        return out
+
+    def _surveys(self, cid: str, get: Callable[[str | None], Any]) -> list[Survey]:
+        if self.m.extras is None:
+            return []
+        out = []
+        for item in _split(get(self.m.extras.surveys)):
+            parts = item.split(":")
+            if len(parts) != 3:
+                raise BadValue(f"survey entry {item!r} is not YYYY-MM-DD:kind:score")
+            day = parse_date(parts[0])
+            score = parse_float(parts[2])
+            if day is None or score is None:
+                raise BadValue(f"survey entry {item!r} lacks a date or score")
+            out.append(Survey(account_id=cid, date=day, kind=parts[1].strip().lower(), score=score))
+        return out
+
+    def _contracts(self, cid: str, get: Callable[[str | None], Any]) -> list[Contract]:
+        x = self.m.extras
+        if x is None:
+            return []
+        end = _prop_date(get, x.contract_end)
+        if end is None:
+            return []
+        return [
+            Contract(
+                account_id=cid,
+                end_date=end,
+                start_date=_prop_date(get, x.contract_start),
+                renewal_status=self.value("renewal_status", get(x.renewal_status)) or "none",
+            )
+        ]
+
+    def contact(self, row: Row, company: str, primary: bool, raw: Raw) -> Contact:
+        p, c = row.get("properties") or {}, self.m.contacts
+        get = _getter(p)
+        name = " ".join(x for x in (get(c.first_name), get(c.last_name)) if x) or f"(contact {row['id']})"
+        return Contact(
+            id=str(row["id"]),
+            account_id=company,
+            name=name,
+            title=get(c.title) or None,
+            department=get(c.department) or None,
+            buying_role=self.value("buying_role", (get(c.buying_role) or "").split(";")[0]),
+            is_primary=primary,
+            region=get(c.region) or None,
+            created=_prop_date(get, c.created),
+        )
+
+    def deal(self, row: Row, company: str, primary: bool, raw: Raw) -> Deal:
+        p, d = row.get("properties") or {}, self.m.deals
+        get = _getter(p)
+        stage_id = str(get(d.stage) or "")
+        stage = raw.deal_stages.get((str(get(d.pipeline) or ""), stage_id)) or raw.deal_stages.get(
+            ("*", stage_id)
+        )
+        if stage is None:
+            raise BadValue(f"{d.stage}: {stage_id!r} is no stage of any deal pipeline")
+        created = _prop_date(get, d.created)
+        if created is None:
+            raise BadValue(f"{d.created}: empty")
+        return Deal(
+            id=str(row["id"]),
+            account_id=company,
+            name=get(d.name) or "",
+            stage=stage.label,
+            amount=_prop_float(get, d.amount),
+            type=self.value("deal_type", get(d.type)) or "new",
+            created=created,
+            close_date=_prop_date(get, d.close_date) if stage.is_closed else None,
+            is_closed=stage.is_closed,
+            is_won=stage.is_won,
+        )
+
+    def case(self, row: Row, company: str, primary: bool, raw: Raw) -> Case:
+        p, t = row.get("properties") or {}, self.m.tickets
+        get = _getter(p)
+        stage_id = str(get(t.stage) or "")
+        stage = raw.ticket_stages.get((str(get(t.pipeline) or ""), stage_id)) or raw.ticket_stages.get(
+            ("*", stage_id)
+        )
+        if stage is None:
+            raise BadValue(f"{t.stage}: {stage_id!r} is no stage of any ticket pipeline")
+        opened = _prop_date(get, t.opened)
+        if opened is None:
+            raise BadValue(f"{t.opened}: empty")
+        closed = None
+        if stage.is_closed:
+            closed = _prop_date(get, t.closed) or _prop_date(get, t.modified) or opened
+        return Case(
+            id=str(row["id"]),
+            account_id=company,
+            subject=get(t.subject) or "",
+            priority=self.value("ticket_priority", get(t.priority)) or "medium",
+            category=self.value("ticket_category", get(t.category)),
+            opened=opened,
+            closed=closed,
+            owner_id=get(t.owner_id) or None,
+            escalated=bool(_prop_bool(get, t.escalated)),
+        )
+
+    def activity(
+        self, row: Row, kind: str, spec: EngagementMap, company: str, contacts: list[str]
+    ) -> Activity:
+        p = row.get("properties") or {}
+        get = _getter(p)
+        day = _prop_date(get, spec.date)
+        if day is None:
+            raise BadValue(f"{spec.date}: empty")
+        activity_type, direction = ACTIVITY_TYPE[kind], "outbound"
+        gift = _prop_float(get, spec.gift_amount)
+        if kind == "notes":
+            direction = "internal"
+        if gift is not None:
+            activity_type, direction = "gift", "outbound"
+        if spec.direction and not _blank(get(spec.direction)):
+            direction = self.value(f"{kind}_direction", get(spec.direction)) or direction
+        return Activity(
+            id=str(row["id"]),
+            account_id=company,
+            type=activity_type,
+            date=day,
+            direction=direction,
+            subject=get(spec.subject) or "",
+            body=get(spec.body) or "",
+            owner_id=get(spec.owner_id) or None,
+            contact_ids=sorted(contacts, key=_id_key),
+            amount=gift,
+        )
+
+
+# --- small parsers ---------------------------------------------------------------------------------
+
+
+def _getter(props: dict[str, Any]) -> Callable[[str | None], Any]:
+    def get(name: str | None) -> Any:
+        if name is None:
+            return None
+        value = props.get(name)
+        return None if _blank(value) else value
+
+    return get
+
+
+def _named(parse: Callable[[Any], Any], name: str | None, value: Any) -> Any:
+    try:
+        return parse(value)
+    except BadValue as exc:
+        raise BadValue(f"{name}: {exc}") from None
+
+
+def _prop_float(get: Callable[[str | None], Any], name: str | None) -> float | None:
+    return _named(parse_float, name, get(name))
+
+
+def _prop_date(get: Callable[[str | None], Any], name: str | None) -> date | None:
+    return _named(parse_date, name, get(name))
+
+
+def _prop_bool(get: Callable[[str | None], Any], name: str | None) -> bool | None:
+    return _named(parse_bool, name, get(name))
+
+
+def _split(value: Any) -> list[str]:
+    return [] if _blank(value) else [x.strip() for x in str(value).split(";") if x.strip()]
+
+
+def _revenue(value: Any) -> list[RevenuePoint]:
+    points = []
+    for item in _split(value):
+        year, _, amount = item.partition(":")
+        try:
+            points.append(RevenuePoint(year=int(year), amount=float(amount)))
+        except ValueError:
+            raise BadValue(f"revenue history entry {item!r} is not YEAR:AMOUNT") from None
+    return points
+
+
+def _measures(value: Any) -> list[RiskMeasure]:
+    out = []
+    for item in _split(value):
+        kind, _, reviewed = item.partition("@")
+        out.append(
+            RiskMeasure(kind=kind.strip(), reviewed=_named(parse_date, "risk measure", reviewed or None))
+        )
+    return out
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    return (int(value), "") if str(value).isdigit() else (1 << 62, str(value))
+
+
+def _brief(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(x) for x in e['loc']) or 'record'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:3]
+        ]
+        return "; ".join(parts)
+    return str(exc)

@@ -1,0 +1,182 @@
+"""HubSpot as a kamrules CRM (hubspot-api-client): pull, read tasks back, write tasks, in budget.
+
+Pull: companies by list pages of 100 (or, incrementally, by search on the modification date),
+every association through the v4 batch read, related objects by batch reads of 100, raw rows
+cached in `state_dir` so each run maps whole accounts. Bookmarks commit only after the run's
+writes all succeeded. Mapped properties that do not exist are reported at the start of the pull.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+from connectors.cache import RecordCache, utc_now
+from connectors.hs_config import CONFIG, HubSpotConfig, Mapping, load_mapping
+from connectors.hs_http import HubSpotApi
+from connectors.hs_mapping import ENGAGEMENTS, Mapper, Raw, stages_from
+from connectors.hs_pull import Reader
+from connectors.hs_tasks import TaskStore
+from connectors.secret import SecretError
+from kamrules.errors import KamError
+from kamrules.model import RecordWarning, Snapshot, Task
+from kamrules.plan import Change, ChangeResult
+from kamrules.protocol import Progress, no_progress
+
+__all__ = ["CONFIG", "HubSpotConnector", "open_connector"]
+RELATED = ("contacts", "deals", *ENGAGEMENTS, "tickets")
+
+
+class HubSpotConnector:
+    """The HubSpot connector (see kamrules.protocol.Connector)."""
+
+    def __init__(self, config: HubSpotConfig, mapping: Mapping, api: HubSpotApi, cache: RecordCache | None):
+        self.config = config
+        self.mapping = mapping
+        self.api = api
+        self.reader = Reader(api)
+        self.tasks = TaskStore(api, config.fingerprint_property)
+        self.cache = cache
+
+    @property
+    def api_calls(self) -> int:
+        return self.api.total_calls
+
+    @property
+    def calls_by_endpoint(self) -> dict[str, int]:
+        return dict(self.api.calls)
+
+    def commit(self) -> None:
+        if self.cache is not None:
+            self.cache.commit()
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+    # --- pull ----------------------------------------------------------------------------------
+
+    def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
+        started = utc_now()
+        warnings = self.check_properties()
+        raw = Raw(
+            deal_stages=stages_from(self.reader.pipelines("deals")),
+            ticket_stages=stages_from(self.reader.pipelines("tickets")),
+        )
+        raw.owners = self.reader.owners()
+        progress("pull", 1, len(RELATED) + 2)
+        companies = self._rows("companies", None, started)
+        raw.rows["companies"] = companies
+        company_ids = sorted(companies, key=_id_order)
+        for step, kind in enumerate(RELATED, 2):
+            links = self.reader.associations("companies", kind, company_ids)
+            for cid, to in links.items():
+                raw.company_links.setdefault(cid, {})[kind] = to
+            wanted = sorted({t for to in links.values() for t, _ in to}, key=_id_order)
+            raw.rows[kind] = self._rows(kind, wanted, started)
+            if kind in ENGAGEMENTS:
+                found = sorted(raw.rows[kind], key=_id_order)
+                raw.contact_links[kind] = {
+                    eid: [t for t, _ in to]
+                    for eid, to in self.reader.associations(kind, "contacts", found).items()
+                }
+            progress("pull", step, len(RELATED) + 2)
+        mapper = Mapper(self.mapping, self.config.key_account_property, self.config.key_account_value)
+        snapshot = mapper.snapshot(raw, as_of)
+        snapshot.warnings = warnings + snapshot.warnings
+        progress("pull", len(RELATED) + 2, len(RELATED) + 2)
+        return snapshot
+
+    def _rows(self, kind: str, wanted: list[str] | None, started: object) -> dict[str, dict]:
+        """The rows of one object type: all companies (wanted=None) or the wanted ids."""
+        props = self.mapping.properties(kind)
+        if kind == "companies" and self.config.key_account_property:
+            props = sorted(set(props) | {self.config.key_account_property})
+        shape = ",".join(props)
+        modified = getattr(self.mapping, kind).modified
+        since = None
+        if self.cache is not None and self.config.incremental:
+            full_every = (
+                timedelta(days=self.config.full_refresh_days)
+                if self.config.full_refresh_days is not None
+                else None
+            )
+            since = self.cache.since(kind, shape, timedelta(minutes=self.config.lookback_minutes), full_every)
+        if since is None:
+            rows = (
+                self.reader.list_all(kind, props)
+                if wanted is None
+                else self.reader.batch_read(kind, wanted, props)
+            )
+            if self.cache is not None:
+                self.cache.replace(kind, ((r["id"], r) for r in rows))
+                self.cache.stage(kind, shape, started, full=True)  # type: ignore[arg-type]
+            return {r["id"]: r for r in rows}
+        assert self.cache is not None
+        changed = self.reader.modified_since(kind, modified, since, props)
+        self.cache.upsert(kind, ((r["id"], r) for r in changed))
+        cached = {r["id"]: r for r in self.cache.rows(kind)}
+        if wanted is not None:
+            missing = [i for i in wanted if i not in cached]
+            if missing:
+                fresh = self.reader.batch_read(kind, missing, props)
+                self.cache.upsert(kind, ((r["id"], r) for r in fresh))
+                cached.update({r["id"]: r for r in fresh})
+            cached = {i: cached[i] for i in wanted if i in cached}
+        self.cache.stage(kind, shape, started, full=False)  # type: ignore[arg-type]
+        return cached
+
+    def check_properties(self) -> list[RecordWarning]:
+        """A warning per mapped property HubSpot does not have, naming the closest that exist."""
+        warnings = []
+        for kind in ("companies", *RELATED):
+            props = self.mapping.properties(kind)
+            if kind == "companies" and self.config.key_account_property:
+                props.append(self.config.key_account_property)
+            existing = self.reader.property_names(kind)
+            have = set(existing)
+            for name in sorted(set(props) - have):
+                close = difflib.get_close_matches(name, existing, n=5, cutoff=0.5)
+                custom = sorted(n for n in existing if not n.startswith("hs_"))[:30]
+                hint = f"similar: {', '.join(close)}" if close else f"some that exist: {', '.join(custom)}"
+                warnings.append(
+                    RecordWarning(
+                        kind="hubspot mapping",
+                        record_id=f"{kind}.{name}",
+                        message=f"{kind} have no property {name!r}; the field it maps stays empty ({hint})",
+                    )
+                )
+        return warnings
+
+    # --- tasks ---------------------------------------------------------------------------------
+
+    def list_tasks(self, completed_since: date) -> list[Task]:
+        return self.tasks.list_tasks(completed_since)
+
+    def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
+        return self.tasks.apply(changes, progress)
+
+
+def _id_order(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (1 << 62, value)
+
+
+def open_connector(config: HubSpotConfig, base_dir: Path, state_dir: Path) -> HubSpotConnector:
+    try:
+        token = config.access_token.read(base_dir)
+    except SecretError as exc:
+        raise KamError(f"crm.access_token: {exc}") from None
+    mapping, _ = load_mapping(config.mapping, base_dir)
+    api = HubSpotApi(
+        token,
+        config.base_url,
+        config.requests_per_10s,
+        config.search_per_second,
+        config.retry,
+        window=config.rate_window_seconds,
+        timeout=config.timeout_seconds,
+    )
+    cache = RecordCache(state_dir / "hubspot-cache.sqlite") if config.incremental else None
+    return HubSpotConnector(config, mapping, api, cache)
