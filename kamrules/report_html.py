@@ -9,9 +9,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from kamrules.facts import REGISTRY
 from kamrules.portfolio import WORST_FIRST, AccountRow, FindingRow, PortfolioReport, TaskRow, TrendPoint
-from kamrules.template import show
+from kamrules.tasks import evidence_items
 
 SYMBOL = {"critical": "▲▲", "high": "▲", "medium": "◆", "low": "●", "info": "○"}
 LABEL = {"critical": "critical", "high": "high", "medium": "medium", "low": "low", "info": "info"}
@@ -206,13 +205,12 @@ def _owners(report: PortfolioReport) -> str:
 
 
 def _evidence(evidence: dict[str, Any]) -> str:
-    items = []
-    for name, value in evidence.items():
-        spec = REGISTRY.get(name)
-        unit = f" {spec.unit}" if spec and spec.unit not in ("flag", "text", "count") else ""
-        meaning = f' <span class="meta">— {escape(spec.meaning)}</span>' if spec else ""
-        items.append(f"<li><code>{escape(name)}</code> = {escape(show(value))}{escape(unit)}{meaning}</li>")
-    return f'<ul class="evidence">{"".join(items)}</ul>'
+    items = "".join(
+        f"<li><code>{escape(name)}</code> = {escape(value)}{escape(' ' + unit if unit else '')}"
+        + (f' <span class="meta">— {escape(meaning)}</span>' if meaning else "") + "</li>"
+        for name, value, unit, meaning in evidence_items(evidence)
+    )
+    return f'<ul class="evidence">{items}</ul>'
 
 
 def _task_cell(task: TaskRow | None) -> str:

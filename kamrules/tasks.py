@@ -50,15 +50,22 @@ class Directory:
         return next((m.user_id for m in self.team.get(account.id, []) if m.role == role), None)
 
 
-def evidence_text(evidence: dict[str, Any]) -> str:
-    """Evidence as a bulleted list: each fact, its value and what it means."""
-    lines = []
+def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Each evidence fact as (name, value, unit or "", meaning or ""), for any rendering."""
+    items = []
     for name, value in evidence.items():
         spec = REGISTRY.get(name)
-        unit = f" {spec.unit}" if spec and spec.unit not in ("flag", "text", "count") else ""
-        meaning = f" ({spec.meaning})" if spec else ""
-        lines.append(f"- {name}: {show(value)}{unit}{meaning}")
-    return "\n".join(lines)
+        unit = spec.unit if spec and spec.unit not in ("flag", "text", "count") else ""
+        items.append((name, show(value), unit, spec.meaning if spec else ""))
+    return items
+
+
+def evidence_text(evidence: dict[str, Any]) -> str:
+    """Evidence as a bulleted list: each fact, its value and what it means."""
+    return "\n".join(
+        f"- {name}: {value}{' ' + unit if unit else ''}{f' ({meaning})' if meaning else ''}"
+        for name, value, unit, meaning in evidence_items(evidence)
+    )
 
 
 def build_task(
