@@ -55,7 +55,8 @@ def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     items = []
     for name, value in evidence.items():
         spec = REGISTRY.get(name)
-        unit = spec.unit if spec and spec.unit not in ("flag", "text", "count") else ""
+        unitless = value is None or spec is None or spec.unit in ("flag", "text", "count")
+        unit = "" if unitless else spec.unit
         items.append((name, show(value), unit, spec.meaning if spec else ""))
     return items
 
