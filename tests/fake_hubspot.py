@@ -948,11 +948,12 @@ def minimal_calls(
     incremental run instead searches each type for its `changed` records (one page of 200 even
     when nothing changed) and batch-reads only the `uncached` ones: records newly associated with
     a company that neither the cache nor the search delta holds. Both read every company's
-    associations and every engagement's contacts: HubSpot has no association change feed (an
-    association change leaves both records' modification date alone), so a run that keeps
-    accounts whole must re-read them. Both read back every task (list pages of 100: the list
-    is consistent where search lags) and write `created` and `updated` (updates and closes)
-    tasks in batches of 100.
+    associations and every engagement's contacts: HubSpot has no association change feed (v4
+    association reads take no date filter, and an association change does not in general touch
+    either record's modification date), so a run that keeps accounts whole must re-read them.
+    Both read the metadata (8 property lists, 2 pipelines, owners by 500), read back every task
+    in the portal (list pages of 100: the list is consistent where search lags) and write
+    `created` and `updated` (updates and closes) tasks in batches of 100.
     """
 
     def up(n: int, size: int) -> int:
