@@ -7,12 +7,13 @@ and a loader that turns the canonical demo portfolio into HubSpot objects.
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -455,6 +456,35 @@ class FakeHubSpot:
     def tasks(self) -> list[dict[str, Any]]:
         return list(self.objects["tasks"].values())
 
+    def backdate(self, seconds: float) -> None:
+        """Every record's last modification moved `seconds` into the past (a portal older than the run)."""
+        for kind, objs in self.objects.items():
+            if kind == "tasks":
+                continue
+            name = MODIFIED.get(kind, "hs_lastmodifieddate")
+            for obj in objs.values():
+                stamp = datetime.fromisoformat(obj["properties"][name].replace("Z", "+00:00"))
+                old = (stamp - timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
+                obj["properties"][name] = obj["updatedAt"] = old.replace("+00:00", "Z")
+
+    def modify_share(self, kinds: tuple[str, ...], share: float, seed: int) -> dict[str, list[str]]:
+        """Edit one property of a random `share` of each kind's records (at least one), as users would.
+
+        Deterministic for a seed and portal; every edit stamps the record's modification date.
+        Returns the edited ids by kind.
+        """
+        rng = random.Random(seed)
+        edited: dict[str, list[str]] = {}
+        for kind in kinds:
+            ids = sorted(self.objects[kind], key=int)
+            if not ids:
+                continue
+            chosen = sorted(rng.sample(ids, max(1, round(len(ids) * share))), key=int)
+            for oid in chosen:
+                self.update(kind, oid, _edit(kind, self.objects[kind][oid]["properties"], rng))
+            edited[kind] = chosen
+        return edited
+
     def complete_task(self, oid: str, day: str) -> None:
         """What an account manager does by hand in HubSpot."""
         self.update("tasks", oid, {"hs_task_status": "COMPLETED", "hs_task_completion_date": _dt(day)})
@@ -880,23 +910,72 @@ def _matches(row: dict[str, Any], f: dict[str, Any]) -> bool:
     raise ValueError(f"operator {op} not supported by the fake")
 
 
-def minimal_calls(fake: FakeHubSpot, created: int, tasks_before: int = 0) -> dict[str, int]:
-    """The fewest calls a full run can make at HubSpot's largest page and batch sizes, by step."""
+def _edit(kind: str, props: dict[str, Any], rng: random.Random) -> dict[str, str]:
+    """One user-like property edit of a record of `kind`."""
+    if kind == "contacts":
+        return {"hs_buying_role": rng.choice(["", *ROLE_OUT.values()])}
+    if kind == "deals":
+        return {"dealstage": rng.choice([sid for sid, *_ in DEAL_STAGES])}
+    if kind == "tickets":
+        return {"hs_ticket_priority": rng.choice(list(PRIORITY_OUT.values())), "kam_escalated": "false"}
+    field = {"meetings": "hs_meeting_body", "calls": "hs_call_body", "emails": "hs_email_text"}
+    return {field.get(kind, "hs_note_body"): f"edited {rng.randrange(1_000_000)}"}
+
+
+RELATED = ("contacts", "deals", "meetings", "calls", "emails", "notes", "tickets")
+ENGAGEMENT_TYPES = ("meetings", "calls", "emails", "notes")
+# HubSpot's largest page and batch sizes (developers.hubspot.com), independent of the connector's own.
+LIST_PAGE, BATCH, ASSOC_BATCH, SEARCH_PAGE, OWNER_PAGE = 100, 100, 1000, 200, 500
+
+
+def linked_ids(fake: FakeHubSpot) -> dict[str, set[str]]:
+    """Per related type, the ids of the records associated with some company."""
+    return {t: {o for c in fake.links.get(("companies", t), {}).values() for o in c} for t in RELATED}
+
+
+def minimal_calls(
+    fake: FakeHubSpot,
+    created: int,
+    tasks_before: int = 0,
+    *,
+    updated: int = 0,
+    changed: dict[str, int] | None = None,
+    uncached: dict[str, int] | None = None,
+) -> dict[str, int]:
+    """The fewest calls a run can make at HubSpot's largest page and batch sizes, by step.
+
+    A full run (`changed` None) lists the companies and batch-reads every associated record. An
+    incremental run instead searches each type for its `changed` records (one page of 200 even
+    when nothing changed) and batch-reads only the `uncached` ones: records newly associated with
+    a company that neither the cache nor the search delta holds. Both read every company's
+    associations and every engagement's contacts: HubSpot has no association change feed (v4
+    association reads take no date filter, and an association change does not in general touch
+    either record's modification date), so a run that keeps accounts whole must re-read them.
+    Both read the metadata (8 property lists, 2 pipelines, owners by 500), read back every task
+    in the portal (list pages of 100: the list is consistent where search lags) and write
+    `created` and `updated` (updates and closes) tasks in batches of 100.
+    """
 
     def up(n: int, size: int) -> int:
         return -(-n // size)
 
     companies = len(fake.objects["companies"])
-    related = ("contacts", "deals", "meetings", "calls", "emails", "notes", "tickets")
-    linked = {t: len({o for c in fake.links.get(("companies", t), {}).values() for o in c}) for t in related}
-    return {
-        "metadata (properties, pipelines, owners)": len(related) + 1 + 2 + up(len(fake.owners), 500),
-        "company pages (100)": up(companies, 100),
-        "company associations (1,000)": len(related) * up(companies, 1000),
-        "batch reads (100)": sum(up(n, 100) for n in linked.values()),
-        "engagement-contact associations (1,000)": sum(
-            up(linked[t], 1000) for t in ("meetings", "calls", "emails", "notes")
-        ),
-        "task list pages (100)": max(1, up(tasks_before, 100)),
-        "task batch creates (100)": up(created, 100),
-    }
+    linked = {t: len(ids) for t, ids in linked_ids(fake).items()}
+    metadata = len(RELATED) + 1 + 2 + up(len(fake.owners), OWNER_PAGE)  # property lists, pipelines
+    steps = {"metadata (properties, pipelines, owners)": metadata}
+    if changed is None:
+        steps["company pages (100)"] = up(companies, LIST_PAGE)
+    else:
+        steps["search pages (200)"] = sum(
+            max(1, up(changed.get(t, 0), SEARCH_PAGE)) for t in ("companies", *RELATED)
+        )
+    steps["company associations (1,000)"] = len(RELATED) * up(companies, ASSOC_BATCH)
+    reads = linked if changed is None else (uncached or {})
+    steps["batch reads (100)"] = sum(up(n, BATCH) for n in reads.values())
+    steps["engagement-contact associations (1,000)"] = sum(
+        up(linked[t], ASSOC_BATCH) for t in ENGAGEMENT_TYPES
+    )
+    steps["task list pages (100)"] = max(1, up(tasks_before, LIST_PAGE))
+    steps["task batch creates (100)"] = up(created, BATCH)
+    steps["task batch updates (100)"] = up(updated, BATCH)
+    return steps

@@ -88,6 +88,65 @@ def test_full_run_stays_in_budget_and_makes_the_minimal_number_of_calls(
     assert conn.api.limiter.waited > 0  # the budget did bind: >20 calls in 0.25 s were held back
 
 
+def test_incremental_runs_make_the_minimal_number_of_calls(
+    portal: tuple[FakeHubSpot, str], tmp_path: Path
+) -> None:
+    """Unchanged: one empty search per type, no writes; edited: the edits' search pages. Both
+    re-read every association, which is how a deal moved to another company (HubSpot leaves
+    both records' modification dates alone) reaches the snapshot."""
+    from connectors.cache import RecordCache
+    from tests.fake_hubspot import RELATED
+
+    fake, url = portal
+    fake.backdate(3600)  # older than the 15 min lookback
+
+    def run(changed: dict[str, int] | None) -> tuple[HubSpotConnector, dict[str, int], Any]:
+        time.sleep(0.25)  # a fresh limiter knows nothing of the last run's window: let it drain
+        conn = connector(url, budget=20, window=0.25)
+        conn.cache = RecordCache(tmp_path / "cache.sqlite")
+        tasks_before, calls = len(fake.tasks()), sum(fake.calls.values())
+        snapshot = conn.pull(ANCHOR)
+        findings, _ = evaluate(snapshot, [load_pack(builtin_dir() / "kam-core")])
+        known = {t.fingerprint for t in conn.list_tasks(date(2026, 1, 1))}
+        new = [f for f in findings if f.fingerprint not in known]
+        conn.apply([Change(action="create", fingerprint=f.fingerprint, task=_task(f)) for f in new])
+        conn.commit()
+        conn.close()
+        minimal = minimal_calls(fake, len(new), tasks_before, changed=changed, uncached={})
+        assert sum(fake.calls.values()) - calls == conn.api_calls
+        assert conn.api_calls == sum(minimal.values()), (conn.calls_by_endpoint, minimal)
+        return conn, minimal, snapshot
+
+    run(None)
+    writes = fake.writes
+    conn, minimal, _ = run({})  # nothing changed
+    assert fake.writes == writes  # no write call at all
+    assert conn.calls_by_endpoint.get("GET /crm/v3/objects/companies", 0) == 0  # searched, not listed
+    assert minimal["search pages (200)"] == 1 + len(RELATED) and minimal["batch reads (100)"] == 0
+
+    edited = fake.modify_share(RELATED, 0.3, seed=3)
+    assert len(edited["contacts"]) > 200  # two search pages
+    contact = edited["contacts"][0]
+    role = fake.objects["contacts"][contact]["properties"]["hs_buying_role"]
+    deals = fake.links[("companies", "deals")]
+    source = next(c for c, to in deals.items() if to)
+    deal = next(iter(deals[source]))
+    target = next(c for c in fake.objects["companies"] if c != source)
+    del deals[source][deal], fake.links[("deals", "companies")][deal][source]
+    fake.link("companies", target, "deals", deal, [342])  # moved, no modification date touched
+    _, minimal, snapshot = run({k: len(v) for k, v in edited.items()})
+    assert minimal["search pages (200)"] > 1 + len(RELATED)  # some types took two pages
+    assert fake.refused == {}
+    assert next(c for c in snapshot.contacts if c.id == contact).buying_role == _role(role)
+    assert next(d for d in snapshot.deals if d.id == deal).account_id == target
+
+
+def _role(hubspot: str) -> str | None:
+    from tests.fake_hubspot import ROLE_OUT
+
+    return {v: k for k, v in ROLE_OUT.items()}.get(hubspot)
+
+
 def _task(f: Any) -> Any:
     from kamrules.model import Task
 
