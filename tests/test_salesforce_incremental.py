@@ -3,6 +3,8 @@ capped at the run's start with a lookback; and the API-call budget of a whole ru
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,9 +13,9 @@ import pytest
 from connectors import salesforce
 from connectors.cache import RecordCache
 from kamrules.model import Snapshot
-from tests.conftest import ANCHOR
+from tests.conftest import ANCHOR, ROOT
 from tests.fake_salesforce import FakeServer, sf_time
-from tests.sf_budget import minimal_calls
+from tests.sf_budget import in_scope, minimal_calls, readback_rows
 from tests.sf_fixtures import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
 from tests.test_salesforce_cross import sf_config
 
@@ -80,9 +82,30 @@ def test_a_run_uses_no_more_than_1_2_times_the_minimal_api_calls(
     org = fake_org.org
     org.page_size = 200  # small pages, so the portfolio spans many of them
     ws = sf_workspace(tmp_path / "ws", fake_org, tls_cert[0], extra_crm="  page_size: 200\n")
+    rows, readback = in_scope(org), readback_rows(org)
     report = ws.run_json()
     written = report["counts"]["created"]
-    minimal = minimal_calls(org, written, page=200)
+    minimal = minimal_calls(rows, written, readback, page=200)
     assert report["api_calls"] == sum(org.calls.values())
     assert sum(org.calls.values()) <= 1.2 * minimal, (dict(org.calls), minimal)
     assert org.calls["write"] == -(-written // 200)
+    # the yardstick comes from the org's records, not from what the connector read
+    assert rows["Account"] == len(org.objects["Account"]) and rows["Task"] < len(org.objects["Task"])
+    assert minimal == 14 + sum(-(-n // 200) for n in rows.values()) + 1 + -(-written // 200)
+
+
+def test_bench_incremental_runs_stay_near_the_minimal_calls() -> None:
+    """bench/salesforce_calls at a tiny size, small pages: full, unchanged and 1%-changed rows."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "salesforce_calls"),
+                           "--key-accounts", "40", "--page-size", "200"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    rows = {cols[1].split(" (")[0]: cols for line in proc.stdout.splitlines()[1:]
+            if len(cols := line.split(" | ")) == 10}
+    assert set(rows) == {"full", "unchanged", "1% changed"}, proc.stdout
+    for label in ("unchanged", "1% changed"):
+        calls, minimal = int(rows[label][4].split(" (")[0]), int(rows[label][6])
+        assert calls <= 1.2 * minimal and float(rows[label][7]) <= 1.2, rows[label]
+        assert int(rows[label][2]) < int(rows["full"][2]) / 5  # deltas, not everything again
+    assert rows["unchanged"][3].startswith("0 ") and "write" not in rows["unchanged"][4]
+    assert int(rows["1% changed"][3].split(" ")[0]) > 0  # the changes moved some findings
