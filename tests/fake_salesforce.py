@@ -133,7 +133,8 @@ class FakeOrg:
             for sub in q.children:
                 child, fk = CHILD_FK[sub.obj]
                 kids = [{"attributes": {"type": child}, **{f: c.get(f) for f in sub.fields}}
-                        for c in self.children_of(child, fk, r["Id"])]
+                        for c in self.children_of(child, fk, r["Id"])
+                        if include_deleted or not c.get("IsDeleted")]
                 rec[sub.obj] = self._child_block(kids) if kids else None
             out.append(rec)
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -51,11 +51,27 @@ def test_incremental_pull_merges_changes_and_deletes_and_commits_only_on_success
     renamed, gone = first.contacts[0].id, first.contacts[1].id
     contacts[renamed].update(Name="Renamed Person", SystemModstamp=sf_time())
     contacts[gone].update(IsDeleted=True, SystemModstamp=sf_time())
+    # risk measures are children of plans whose changes leave the plan's SystemModstamp alone
+    plans = {p["Id"]: p["Account__c"] for p in org.objects["KAM_Account_Plan__c"]}
+    measures = [m for m in org.objects["KAM_Risk_Measure__c"] if m["Plan__c"] in plans]
+    edited = measures[0]
+    removed = next(m for m in measures if m["Plan__c"] != edited["Plan__c"])
+    edited.update(Reviewed__c="2026-10-30", SystemModstamp=sf_time())
+    removed.update(IsDeleted=True, SystemModstamp=sf_time())
     org.soql.clear()
 
     committing = False  # a run whose writes failed: the bookmarks stay where they were
     second, modes = pull()
-    assert modes["contacts"] == "incremental" and modes["plans"] == "full"  # plans: children
+    assert modes["contacts"] == "incremental" and modes["plans"] == "incremental"
+    reread = [q for q in org.soql if "FROM KAM_Account_Plan__c" in q and "Id IN (" in q]
+    assert len(reread) == 1 and all(f"'{m['Plan__c']}'" in reread[0] for m in (edited, removed))
+    assert reread[0].split("Id IN (")[1].count(",") == 1  # those two plans, no others
+    plan_of = {p.account_id: p for p in second.plans}
+    earlier = {p.account_id: p for p in first.plans}
+    assert len(second.plans) == len(first.plans)
+    assert date(2026, 10, 30) in [m.reviewed for m in plan_of[plans[edited["Plan__c"]]].risk_measures]
+    gone_plan = plans[removed["Plan__c"]]
+    assert len(plan_of[gone_plan].risk_measures) == len(earlier[gone_plan].risk_measures) - 1
     assert contact(second, renamed).name == "Renamed Person" and contact(second, gone) is None
     assert len(second.contacts) == len(first.contacts) - 1
     assert len(second.activities) == len(first.activities)  # unchanged rows come from the cache
