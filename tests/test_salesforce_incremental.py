@@ -105,6 +105,7 @@ def test_a_run_uses_no_more_than_1_2_times_the_minimal_api_calls(
     assert report["api_calls"] == sum(org.calls.values())
     assert sum(org.calls.values()) <= 1.2 * minimal, (dict(org.calls), minimal)
     assert org.calls["write"] == -(-written // 200)
+    assert sum(org.returned.values()) == sum(rows.values())  # each row in scope read once
     # the yardstick comes from the org's records, not from what the connector read
     assert rows["Account"] == len(org.objects["Account"]) and rows["Task"] < len(org.objects["Task"])
     assert minimal == 14 + sum(-(-n // 200) for n in rows.values()) + 1 + -(-written // 200)
