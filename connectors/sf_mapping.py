@@ -62,6 +62,9 @@ class StreamSpec(_Strict):
     scope: Literal["key_accounts", "all_accounts"] = "key_accounts"
     where: str | None = None
     incremental: bool = True
+    # child records whose changes leave the parent's SystemModstamp alone (custom children, e.g.
+    # risk measures of a plan): an incremental pull also asks each child object what changed
+    watch_children: bool = False
     exclude_kamrules_tasks: bool = False
     light_fields: list[str] = Field(default_factory=list)
     fields: dict[str, str | FieldSpec]
@@ -109,6 +112,9 @@ class Describe:
         self.children = {name: {c["relationshipName"]: c["childSObject"]
                                 for c in d.get("childRelationships", []) if c.get("relationshipName")}
                          for name, d in objects.items() if d is not None}
+        self.links = {name: {c["relationshipName"]: c.get("field")
+                             for c in d.get("childRelationships", []) if c.get("relationshipName")}
+                      for name, d in objects.items() if d is not None}
 
     def has(self, obj: str, field: str) -> bool:
         return field in self.fields.get(obj, set())
@@ -127,6 +133,7 @@ class Resolved:
         self.readers: dict[str, Reader] = {}
         self.light: dict[str, Reader] = {}
         self.light_columns: list[str] = []
+        self.child_links: list[tuple[str, str]] = []  # (child object, its field naming the parent)
 
     @property
     def has_children(self) -> bool:
@@ -227,6 +234,11 @@ def _reader(spec: FieldSpec, obj: str, describe: Describe, r: Resolved, where: s
                 cols.append(col)
                 subs[name] = _value_reader(col, sub)
         r.subqueries.append(f"(SELECT {', '.join(dict.fromkeys(cols or ['Id']))} FROM {rel})")
+        link = describe.links.get(obj, {}).get(rel)
+        if link:
+            r.child_links.append((child, link))
+        elif r.spec.watch_children:
+            errors.append(f"{where}: describe names no parent field for {obj}.{rel} (watch_children)")
         single = spec.field is not None
 
         def read_children(row: dict[str, Any], as_of: date) -> Any:

@@ -14,6 +14,8 @@ from connectors.sf_mapping import Resolved, to_records
 from kamrules.model import RecordWarning, Snapshot
 from kamrules.protocol import Progress, no_progress
 
+ID_CHUNK = 200  # parent ids per `Id IN (...)` re-read: the query stays well inside a URL
+
 
 def soql_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -38,7 +40,8 @@ class Puller:
 
     # --- SOQL --------------------------------------------------------------------------------
 
-    def where(self, r: Resolved, part: str, since: datetime | None) -> str:
+    def where(self, r: Resolved, part: str, since: datetime | None,
+              ids: list[str] | None = None) -> str:
         key = f"({self.config.key_account_filter})"
         clauses: list[str] = []
         if part == "key":
@@ -53,12 +56,15 @@ class Puller:
             clauses.append(self.exclude_tasks)
         if since is not None:
             clauses.append(f"SystemModstamp > {soql_time(since)}")
+        if ids is not None:
+            clauses.append(f"Id IN ({', '.join(soql_string(i) for i in ids)})")
         return (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
-    def soql(self, r: Resolved, part: str, since: datetime | None) -> str:
+    def soql(self, r: Resolved, part: str, since: datetime | None, ids: list[str] | None = None) -> str:
         light = part == "other"
         deleted = ", IsDeleted" if since is not None else ""
-        return f"SELECT {r.select(light)}{deleted} FROM {r.spec.object}{self.where(r, part, since)}"
+        where = self.where(r, part, since, ids)
+        return f"SELECT {r.select(light)}{deleted} FROM {r.spec.object}{where}"
 
     # --- pulling -----------------------------------------------------------------------------
 
@@ -84,6 +90,8 @@ class Puller:
             if self.cache is not None and cfg.incremental and r.spec.incremental and not force_full:
                 since = self.cache.since(name, shape, lookback, full_every)
             rows, deleted, mode = self._fetch(r, part, since)
+            if since is not None and r.spec.watch_children and part != "other":
+                rows.extend(self._changed_parents(r, part, since, {row["Id"] for row in rows} | set(deleted)))
             self.modes[name] = mode
             if self.cache is None:
                 self.memory[name] = rows
@@ -102,6 +110,23 @@ class Puller:
                 # new key accounts: their older children were never pulled, so pull all again
                 force_full = bool(self._ids(name) - key_before) and bool(key_before)
             progress("pull", done, None)
+
+    def _changed_parents(self, r: Resolved, part: str, since: datetime, have: set[str]
+                         ) -> list[dict[str, Any]]:
+        """Parents (with all their children) of child records changed or deleted since `since`,
+        other than those in `have`: one query per child object, then the parents by id."""
+        ids: set[str] = set()
+        for child, link in r.child_links:
+            soql = f"SELECT {link} FROM {child} WHERE SystemModstamp > {soql_time(since)}"
+            for page in self.client.query_pages(soql, include_deleted=True):
+                ids.update(str(row[link]) for row in page["records"] if row.get(link))
+        wanted = sorted(ids - have)
+        rows: list[dict[str, Any]] = []
+        for start in range(0, len(wanted), ID_CHUNK):
+            soql = self.soql(r, part, None, wanted[start:start + ID_CHUNK])
+            for page in self.client.query_pages(soql):
+                rows.extend(_plain(page["records"]))
+        return rows
 
     def _ids(self, name: str) -> set[str]:
         if self.cache is None:

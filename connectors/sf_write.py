@@ -30,17 +30,22 @@ class TaskWriter:
         self.config = config
         self.fp_field = config.fingerprint_field
 
-    def marker_filter(self) -> str:
-        """The SOQL condition that finds kamrules' tasks (long text is not filterable)."""
-        if self.fp_field:
-            return f"{self.fp_field} != null"
+    def prefix_filter(self) -> str:
+        """Tasks whose subject starts with `subject_prefix` (long text is not filterable)."""
         prefix = self.config.subject_prefix.replace("%", "\\%").replace("_", "\\_")
         return f"Subject LIKE {soql_string(prefix + '%')}"
 
+    def marker_filter(self) -> str:
+        """The SOQL condition that finds kamrules' tasks. With a fingerprint field, tasks
+        written before it was configured carry only the subject prefix: they are found too."""
+        if self.fp_field:
+            return f"({self.fp_field} != null OR {self.prefix_filter()})"
+        return self.prefix_filter()
+
     def not_ours(self) -> str:
         if self.fp_field:
-            return f"{self.fp_field} = null"
-        return f"(NOT {self.marker_filter()})"
+            return f"({self.fp_field} = null AND (NOT {self.prefix_filter()}))"
+        return f"(NOT {self.prefix_filter()})"
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -72,9 +77,8 @@ class TaskWriter:
             status = "closed" if CLOSED_NOTE in text else "completed"
             when = row.get("CompletedDateTime") or row.get("LastModifiedDate")
             completed = str(when)[:10] if when else None
-        subject = str(row.get("Subject") or "")
-        if not self.fp_field:
-            subject = subject.removeprefix(self.config.subject_prefix)
+        # without the field (or on a task written before it was configured) the subject is marked
+        subject = str(row.get("Subject") or "").removeprefix(self.config.subject_prefix)
         return Task(
             fingerprint=fp, account_id=row["WhatId"], subject=subject, body=text,
             owner_id=row.get("OwnerId"), due=row.get("ActivityDate"),
@@ -91,7 +95,8 @@ class TaskWriter:
         if change.action == "close":
             note = f"{CLOSED_NOTE} {change.reason}".strip()
             body = add_marker(f"{strip_marker(t.body)}\n\n{note}", t.fingerprint, t.evidence)
-            return {"Id": t.crm_id, "Status": self.config.completed_status, "Description": body}
+            closed = {"Id": t.crm_id, "Status": self.config.completed_status, "Description": body}
+            return {**closed, self.fp_field: t.fingerprint} if self.fp_field else closed
         record: dict[str, Any] = {
             "Subject": subject[:255], "Description": add_marker(t.body, t.fingerprint, t.evidence),
             "OwnerId": t.owner_id, "Priority": PRIORITY_TO_SF[t.priority],
@@ -99,10 +104,10 @@ class TaskWriter:
         if change.action == "create":
             record.update(WhatId=t.account_id, Status=self.config.open_status,
                           ActivityDate=t.due.isoformat() if t.due else None)
-            if self.fp_field:
-                record[self.fp_field] = t.fingerprint
         else:
             record["Id"] = t.crm_id
+        if self.fp_field:  # an update fills it on a task written before the field was configured
+            record[self.fp_field] = t.fingerprint
         return {k: v for k, v in record.items() if v is not None}
 
     def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:

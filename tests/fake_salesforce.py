@@ -60,7 +60,7 @@ class FakeOrg:
         self.page_size = page_size
         self.child_page = 200
         self.log: list[tuple[str, str]] = []
-        self.returned: Counter[str] = Counter()  # rows answered per object (for call budgets)
+        self.returned: Counter[str] = Counter()  # rows sent per object (query pages, bulk results)
         self.soql: list[str] = []
         self._metadata(fingerprint_field)
 
@@ -125,7 +125,6 @@ class FakeOrg:
                 and (q.where is None or q.where(r))]
         if q.limit is not None:
             rows = rows[:q.limit]
-        self.returned[q.obj] += len(rows)
         out = []
         for r in rows:
             rec = {"attributes": {"type": q.obj, "url": f"/services/data/v60.0/sobjects/{q.obj}/{r['Id']}"}}
@@ -133,7 +132,8 @@ class FakeOrg:
             for sub in q.children:
                 child, fk = CHILD_FK[sub.obj]
                 kids = [{"attributes": {"type": child}, **{f: c.get(f) for f in sub.fields}}
-                        for c in self.children_of(child, fk, r["Id"])]
+                        for c in self.children_of(child, fk, r["Id"])
+                        if include_deleted or not c.get("IsDeleted")]
                 rec[sub.obj] = self._child_block(kids) if kids else None
             out.append(rec)
         return out
@@ -165,6 +165,8 @@ class FakeOrg:
     def page(self, rows: list[dict[str, Any]], pos: int, size: int, child: bool) -> dict[str, Any]:
         size = self.child_page if child else size
         chunk = rows[pos:pos + size]
+        if chunk and not child:
+            self.returned[chunk[0]["attributes"]["type"]] += len(chunk)
         done = pos + size >= len(rows)
         body: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": chunk}
         if not done:
@@ -286,6 +288,8 @@ class FakeOrg:
         start = int(query.get("locator", ["0"])[0])
         size = int(query.get("maxRecords", ["100000"])[0])
         chunk = rows[start:start + size]
+        if chunk:
+            self.returned[chunk[0]["attributes"]["type"]] += len(chunk)
         out = io.StringIO()
         cols = [k for k in (rows[0] if rows else {}) if k != "attributes"]
         writer = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore", lineterminator="\n")

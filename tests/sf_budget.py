@@ -1,16 +1,73 @@
-"""The API-call yardstick of issue #4: per object pulled, its records over the page size, plus
-tasks written over 200, rounded up, plus a constant for login, describes and the task read-back."""
+"""The API-call yardstick of issues #4 and #7: the fewest calls the REST API allows for a run.
+
+It is derived from record counts in the org and page sizes, never from what the connector did:
+per object the mapping reads, the rows in scope (all users and accounts; other objects only
+under key accounts; kamrules' own tasks left out) over the page size, at least one query page
+each (an empty delta is still one call); plus the kamrules tasks read back over the page size
+(at least one page), plus tasks written over 200 (sObject Collections), plus one describe per
+object the mapping names (the mapping is checked before any data moves) and the logins.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
 
+from connectors.sf_mapping import load_mapping, objects_needed
 from tests.fake_salesforce import FakeOrg
 
-TASK_READBACK = "Task"
+KEY_ACCOUNT = "Key Account"
+WRITE_BATCH = 200
 
 
-def minimal_calls(org: FakeOrg, written: int, page: int = 2000, login: int = 0) -> int:
-    pulled = sum(math.ceil(n / page) for obj, n in org.returned.items() if obj != TASK_READBACK)
-    readback = max(1, math.ceil(org.returned.get(TASK_READBACK, 0) / page))
-    return pulled + math.ceil(written / 200) + login + org.calls["describe"] + readback
+def is_ours(row: dict[str, Any]) -> bool:
+    """A task kamrules wrote: its body carries the marker (with or without a fingerprint field)."""
+    return "kamrules:" in str(row.get("Description") or "")
+
+
+def streams() -> list[tuple[str, str | None, bool]]:
+    """(object, account field or None for every row, whether kamrules' tasks are left out)."""
+    out = []
+    for s in load_mapping(None).streams:
+        field = None if s.scope == "all_accounts" or s.kind == "accounts" else s.account_field
+        out.append((s.object, field, s.exclude_kamrules_tasks))
+    return out
+
+
+def in_scope(org: FakeOrg, rows: Iterable[tuple[str, dict[str, Any]]] | None = None) -> Counter[str]:
+    """Rows per object that a run must read: all of them, or of `rows` (object, row) only."""
+    key_ids = {a["Id"] for a in org.objects["Account"]
+               if a.get("Type") == KEY_ACCOUNT and not a.get("IsDeleted")}
+    rules = {}
+    for obj, field, exclude in streams():
+        rules.setdefault(obj, []).append((field, exclude))
+    if rows is None:
+        rows = ((obj, row) for obj in rules for row in org.objects.get(obj, []))
+    counts: Counter[str] = Counter({obj: 0 for obj in rules})
+    for obj, row in rows:
+        for field, exclude in rules.get(obj, []):
+            if row.get("IsDeleted") or (exclude and is_ours(row)):
+                continue
+            if field is None or row.get(field) in key_ids:
+                counts[obj] += 1
+                break
+    return counts
+
+
+def readback_rows(org: FakeOrg) -> int:
+    """kamrules' tasks in the org: what the read-back before reconciliation returns at most."""
+    return sum(1 for t in org.objects["Task"] if is_ours(t) and not t.get("IsDeleted"))
+
+
+def describes() -> int:
+    return len(objects_needed(load_mapping(None)))
+
+
+def minimal_calls(rows: Counter[str], written: int, readback: int, page: int = 2000,
+                  login: int = 0) -> int:
+    """The fewest calls for `rows` to read per object, `readback` tasks and `written` writes."""
+    pulled = sum(max(1, math.ceil(n / page)) for n in rows.values())
+    return (pulled + max(1, math.ceil(readback / page)) + math.ceil(written / WRITE_BATCH)
+            + describes() + login)

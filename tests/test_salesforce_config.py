@@ -11,7 +11,7 @@ from connectors.sf_mapping import Describe, MappingError, load_mapping, objects_
 from kamrules.config import load_config
 from kamrules.model import RECORD_KINDS
 from tests.conftest import ROOT
-from tests.fake_salesforce import FakeOrg
+from tests.fake_salesforce import CHILD_FK, FakeOrg
 
 
 def test_example_config_validates_with_the_salesforce_model() -> None:
@@ -28,13 +28,15 @@ def test_shipped_mapping_covers_every_record_kind_and_resolves_against_a_full_or
     org = FakeOrg()
     describe = Describe({name: {"fields": [{"name": f} for f in org.fields.get(name, ())],
                                 "childRelationships": [
-                                    {"relationshipName": r, "childSObject": c}
+                                    {"relationshipName": r, "childSObject": c, "field": CHILD_FK[r][1]}
                                     for r, c in org.relationships.get(name, {}).items()]}
                          if name in org.fields else None for name in objects_needed(mapping)})
     streams, errors, notes = resolve(mapping, describe)
     assert errors == [] and notes == []
     tasks = next(s for s in streams if s.spec.name == "tasks")
     assert "(SELECT RelationId FROM TaskWhoRelations)" in tasks.select()
+    plans = next(s for s in streams if s.spec.name == "plans")
+    assert plans.spec.watch_children and plans.child_links == [("KAM_Risk_Measure__c", "Plan__c")]
     accounts = next(s for s in streams if s.spec.name == "accounts")
     assert accounts.select(light=True) == "Id, Name, OwnerId, KAM_Revenue_History__c, SystemModstamp"
 

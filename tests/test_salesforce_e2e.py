@@ -126,3 +126,42 @@ def test_api_budget_from_sforce_limit_info_stops_the_run_cleanly(
     assert proc.returncode == 4, proc.stderr
     assert "API budget reached" in proc.stderr and "of 20000" in proc.stderr
     assert org.api_used == 10_000 and org.calls["write"] == 0
+
+
+def test_switching_to_a_fingerprint_field_adopts_the_tasks_marked_by_subject(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_org: FakeServer,  # noqa: F811
+        tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    from connectors import salesforce
+    from tests.conftest import ANCHOR
+    from tests.test_salesforce_cross import sf_config
+
+    org = fake_org.org
+    field = "Kamrules_Fingerprint__c"
+    ws = sf_workspace(tmp_path / "ws", fake_org, tls_cert[0])
+    created = ws.run_json()["counts"]["created"]
+    legacy = org.tasks()
+    assert len(legacy) == created > 100 and all(t["Subject"].startswith("[kamrules] ") for t in legacy)
+
+    # the admin creates the field and configures it; one legacy task has been reassigned by hand
+    org.fields["Task"].add(field)
+    reassigned = legacy[0]
+    reassigned["OwnerId"] = "USR-someone-else"
+    ws = sf_workspace(tmp_path / "ws", fake_org, tls_cert[0], extra_crm=f"  fingerprint_field: {field}\n")
+    second = ws.run_json()["counts"]
+    assert second["created"] == 0 and second["closed"] == 0 and second["failed"] == 0
+    assert second["updated"] == 1 and second["kept"] == created - 1
+    assert len(org.tasks()) == created  # no duplicate of any legacy task
+    fp = json.loads(reassigned["Description"].rsplit("kamrules:", 1)[1])["fp"]
+    assert reassigned[field] == fp and not reassigned["Subject"].startswith("[kamrules] ")
+    assert all(not t.get(field) for t in legacy[1:])  # kept without a write
+
+    third = ws.run_json()["counts"]
+    assert third["created"] == 0 and third["updated"] == 0 and third["kept"] == created
+
+    # legacy tasks are kamrules' own, never read as the account's activities
+    conn = salesforce.open_connector(sf_config(fake_org, tls_cert[0], fingerprint_field=field,
+                                               incremental=False), tmp_path, tmp_path / "state")
+    snap = conn.pull(ANCHOR)
+    conn.close()
+    ours = {t["Id"] for t in org.tasks()}
+    assert snap.activities and not ours & {a.id for a in snap.activities}
