@@ -387,6 +387,9 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     from kamrules.state import StateStore
     from kamrules.sync import evaluate, now_iso
 
+    path = Path(output or f"kamrules-report.{fmt}")
+    if output != "-" and not os.access(path.parent, os.W_OK):  # before the long part
+        raise click.BadParameter(f"cannot write into {path.parent}", param_hint="--output")
     loaded = _loaded(ctx)
     packs = load_configured_packs(loaded)
     store = StateStore(loaded.state_dir)
@@ -410,8 +413,10 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     if output == "-":
         click.echo(text)
         return
-    path = Path(output or f"kamrules-report.{fmt}")
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {path}: {exc.strerror}", param_hint="--output") from None
     s = report.summary
     out.print(f"wrote {path}: {s.key_accounts} key accounts as of {report.as_of},"
               f" {s.share_without_serious:.0%} with no high or critical finding;"

@@ -174,3 +174,12 @@ def test_report_renders_in_headless_chromium(
         [*flags, f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1400,2000",
          f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and shot.stat().st_size > 20_000, done.stderr[-2000:]
+
+
+def test_unwritable_output_is_a_usage_error_before_any_pull(
+    workspace_factory: Callable[..., Workspace]
+) -> None:
+    ws = workspace_factory(SMALL)
+    proc = ws.cli("report", "-o", "no/such/dir/r.html", check=False)
+    assert proc.returncode == 2 and "cannot write into no/such/dir" in proc.stderr
+    assert not (ws.root / "state" / "state.sqlite").exists()  # stopped before touching anything
