@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from kamrules import __version__
 from kamrules.config import LoadedConfig, load_config, load_configured_packs
@@ -24,8 +25,15 @@ from kamrules.errors import CasesFailed, ExitCode, KamError, ValidationFailed
 from kamrules.facts import REGISTRY
 from kamrules.loader import LoadedPack
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# No markup: CRM text such as a "[kamrules] ..." subject must print as it is; labels are styled
+# through `labelled`.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """`label message` with only the label styled."""
+    return Text.assemble((label, style), " ", message)
 
 
 def _as_of(value: str | None) -> date:
@@ -51,15 +59,15 @@ class KamGroup(click.Group):
         except KamError as exc:
             if isinstance(exc, ValidationFailed):
                 for problem in exc.problems:
-                    err.print(f"[red]error[/red] {problem}", markup=True, highlight=False)
+                    err.print(labelled("error", "red", str(problem)))
                 err.print(f"{len(exc.problems)} problem(s) found.")
             else:
-                err.print(f"[red]error[/red] {exc}")
+                err.print(labelled("error", "red", str(exc)))
             ctx.exit(int(exc.exit_code))
         except Exception as exc:
             if os.environ.get("KAMRULES_DEBUG"):
                 raise
-            err.print(f"[red]internal error[/red] {type(exc).__name__}: {exc}")
+            err.print(labelled("internal error", "red", f"{type(exc).__name__}: {exc}"))
             err.print("This is a bug in kamrules; set KAMRULES_DEBUG=1 to see the traceback.")
             ctx.exit(int(ExitCode.INTERNAL))
 
@@ -136,8 +144,9 @@ def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
     lock = RunLock(lock_path(loaded.state_dir, crm_section(loaded)), wait)
     with contextlib.nullcontext() if dry_run else lock:
         if lock.took_over:
-            err.print(f"[yellow]warning[/yellow] the previous run (pid {lock.took_over.get('pid')},"
-                      f" started {lock.took_over.get('started')}) did not finish; taking over")
+            err.print(labelled("warning", "yellow",
+                               f"the previous run (pid {lock.took_over.get('pid')}, started"
+                               f" {lock.took_over.get('started')}) did not finish; taking over"))
         connector = open_connector(loaded)
         state = StateStore(loaded.state_dir)
         run_id = state.start_run(now_iso(), day.isoformat(), "plan" if dry_run else "run")
@@ -178,7 +187,7 @@ def _print_report(report: Any, dry_run: bool) -> None:
             table.add_row(action, c.fingerprint, c.owner_id or "", c.subject, note or "")
         out.print(table)
     for w in report.warnings:
-        err.print(f"[yellow]warning[/yellow] skipped {w.kind} {w.record_id}: {w.message}")
+        err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
     counts = ", ".join(f"{n} {verb + ' be ' if verb else ''}{k}".replace("  ", " ")
                        for k, n in report.counts.items() if n)
     out.print(
@@ -242,7 +251,7 @@ def test_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
                 per_rule[rule] += 1
             if errors:
                 failed += 1
-                out.print(f"[red]FAIL[/red] {item.location} {item.case.name}")
+                out.print(labelled("FAIL", "red", f"{item.location} {item.case.name}"))
                 for e in errors:
                     out.print(f"       {e}")
         untested = [r.id for r in pack.rules if per_rule[r.id] == 0]
@@ -328,13 +337,13 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None) -> None:
         raise KamError(f"no account with id or name {account!r}")
     facts = facts_for(view)
     holding = set(Engine(packs).matches(facts))
-    out.print(f"[bold]{view.account.name}[/bold] ({view.account.id}) as of {snapshot.as_of}"
-              f"{' - key account' if view.account.is_key else ''}")
+    out.print(Text.assemble((view.account.name, "bold"), f" ({view.account.id}) as of {snapshot.as_of}"
+                            f"{' - key account' if view.account.is_key else ''}"))
     for pack in packs:
         for rule in sorted(pack.active_rules, key=lambda r: r.id):
             holds = f"{pack.id}|{rule.id}" in holding
-            mark = "[red]HOLDS[/red]" if holds else "[green]ok[/green]   "
-            out.print(f"{mark} {rule.id} {rule.title}")
+            mark = labelled("HOLDS", "red", "") if holds else labelled("ok   ", "green", "")
+            out.print(mark + Text(f"{rule.id} {rule.title}"))
             out.print(f"        when {describe(rule.when, pack.values)}")
             values = ", ".join(f"{n}={show(facts.get(n))}" for n in evidence_facts(rule))
             out.print(f"        facts: {values}")
@@ -526,7 +535,7 @@ def import_csv_cmd(ctx: click.Context, directory: Path) -> None:
     finally:
         crm.close()
     for problem in result.problems:
-        err.print(f"[yellow]warning[/yellow] {problem}")
+        err.print(labelled("warning", "yellow", str(problem)))
     for kind, n in result.loaded.items():
         out.print(f"{kind}: {n} records loaded")
     if result.problems:
