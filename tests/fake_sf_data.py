@@ -4,12 +4,12 @@ them (the inverse of config/salesforce.mapping.yaml), loaded into a FakeOrg.
 Buying roles and primary contacts are contact roles on opportunities (OpportunityContactRole),
 not the custom Contact fields: each on the account's main opportunity (open, else the latest
 closed), a decision-maker also as Business User on another one (the most senior role wins), and
-a contact without a role as Decision Maker on an opportunity closed long ago (too old to count).
+any other contact as Decision Maker on an opportunity closed long ago (too old to count).
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tests.conftest import ANCHOR
@@ -131,6 +131,6 @@ def load_contact_roles(org: FakeOrg, records: dict[str, list[dict[str, Any]]]) -
             org.add("OpportunityContactRole", {"ContactId": c["id"], "OpportunityId": other["id"],
                                                "Role": "Business User", "IsPrimary": False})
         old = next((d for d in mine if d["is_closed"] and (d.get("close_date") or "9") < OLD), None)
-        if not role and old is not None and date.fromisoformat(old["created"]) < ANCHOR:
+        if role not in ("decision_maker", "economic_buyer") and old is not None:
             org.add("OpportunityContactRole", {"ContactId": c["id"], "OpportunityId": old["id"],
                                                "Role": "Decision Maker", "IsPrimary": False})
