@@ -265,7 +265,8 @@ def resolve(mapping: Mapping, describe: Describe) -> tuple[list[Resolved], list[
             to_account = describe.relationship_of(target, field)
             if to_account is None:
                 errors.append(f"stream {s.name}: account_field {s.object}.{s.account_field} is no lookup")
-            r.account_path = f"{rel}.{to_account}"
+            else:
+                r.account_path = f"{rel}.{to_account}"
         for name in s.light_fields:
             if name not in s.fields:
                 errors.append(f"stream {s.name}: light field {name} is not one of its fields")

@@ -246,3 +246,21 @@ def test_the_contact_role_object_and_filter_are_checked_before_any_data_moves(
     with pytest.raises(MappingError, match="object OpportunityContactRole does not exist"):
         salesforce.open_connector(sf_config(fake_org, tls_cert[0]), tmp_path, tmp_path / "state")
     assert org.calls["query"] == 0 and org.calls["describe"] > 0
+
+
+def test_roles_read_through_bulk_api_match_the_rest_pull(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_org: FakeServer,  # noqa: F811
+        tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    monkeypatch.setenv(ENV, TOKEN)
+    org = fake_org.org
+    keys = {a["Id"] for a in org.objects["Account"] if a["Type"] == "Key Account"}
+    opp = next(o["Id"] for o in org.objects["Opportunity"] if o["AccountId"] in keys)
+    for i in range(2100):  # roles of contacts kamrules does not pull (another account's): ignored
+        org.add("OpportunityContactRole", {"ContactId": f"003ELSEWHERE{i:05d}", "OpportunityId": opp,
+                                           "Role": "Other", "IsPrimary": False})
+    rest, modes = pull(fake_org, tls_cert[0], tmp_path / "rest", incremental=False)
+    assert modes["contact_roles"] == "full"
+    bulk, modes = pull(fake_org, tls_cert[0], tmp_path / "bulk", incremental=False, bulk_threshold=2000)
+    assert modes["contact_roles"] == "bulk-full"  # CSV: Opportunity.AccountId column, "true"/""
+    assert bulk.contacts == rest.contacts and bulk.warnings == rest.warnings == []
+    assert any(c.buying_role for c in bulk.contacts) and any(c.is_primary for c in bulk.contacts)
