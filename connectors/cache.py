@@ -92,6 +92,9 @@ class RecordCache:
                                        (stream,)):
             yield json.loads(data)
 
+    def ids(self, stream: str) -> set[str]:
+        return {i for (i,) in self.db.execute("SELECT id FROM rows WHERE stream = ?", (stream,))}
+
     def count(self, stream: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM rows WHERE stream = ?", (stream,)).fetchone()[0]
 

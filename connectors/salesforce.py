@@ -15,8 +15,15 @@ from connectors.secret import redact
 from connectors.sf_auth import http_session, login, read_secrets
 from connectors.sf_client import SfClient, SfError
 from connectors.sf_config import SalesforceConfig
-from connectors.sf_mapping import Describe, MappingError, load_mapping, objects_needed, resolve
-from connectors.sf_pull import Puller
+from connectors.sf_mapping import (
+    Describe,
+    MappingError,
+    load_mapping,
+    objects_needed,
+    parents_needed,
+    resolve,
+)
+from connectors.sf_pull import Puller, on_path
 from connectors.sf_write import TaskWriter
 from kamrules.model import RecordWarning, Snapshot, Task
 from kamrules.plan import Change, ChangeResult
@@ -82,10 +89,19 @@ def connect(config: SalesforceConfig, base_dir: Path, state_dir: Path,
         client.calls["login"] += 1
     try:
         describe = Describe({name: client.describe(name) for name in objects_needed(mapping)})
+        describe.add({name: client.describe(name) for name in parents_needed(mapping, describe)})
     except SfError:
         session.close()
         raise
     streams, errors, notes = resolve(mapping, describe)
+    for r in streams:
+        if r.account_path and r.spec.scope == "key_accounts":
+            try:
+                on_path(config.key_account_filter, r.account_path)
+            except ValueError as exc:
+                errors.append(f"stream {r.spec.name}: key_account_filter cannot be applied through"
+                              f" {r.account_path} ({exc}); give the stream scope: all_accounts or"
+                              " a filter without a subquery")
     if config.fingerprint_field and not describe.has("Task", config.fingerprint_field):
         errors.append(f"fingerprint_field: Task.{config.fingerprint_field} does not exist; create"
                       " it (Text, 255, External ID) or remove the setting")

@@ -17,6 +17,9 @@ from kamrules.model import RECORD_KINDS, RecordWarning
 
 Convert = Literal["text", "date", "bool", "float", "split", "revenue"]
 DEFAULT_MAPPING = "salesforce.mapping.yaml"
+# a stream kind that is no canonical record: contacts' roles on opportunities, merged into contacts
+CONTACT_ROLES = "contact_roles"
+ROLE_FIELDS = ("contact_id", "deal_id", "account_id", "role")
 
 
 class MappingError(KamError):
@@ -52,13 +55,23 @@ class FieldSpec(_Strict):
         return self
 
 
+class RoleRules(_Strict):
+    """How a contact's roles on opportunities become its one canonical `buying_role`."""
+
+    # canonical roles, most senior first: a contact with several roles gets the most senior one
+    seniority: list[str] = Field(min_length=1)
+    # a closed opportunity still counts this many days after its close date (null: always)
+    recent_days: int | None = Field(default=365, ge=0)
+
+
 class StreamSpec(_Strict):
     """One SOQL query: an object, how it links to Account, and its canonical fields."""
 
     name: str = Field(pattern=r"^[a-z_]+$")
-    kind: Literal[tuple(RECORD_KINDS)]  # type: ignore[valid-type]
+    kind: Literal[(*RECORD_KINDS, CONTACT_ROLES)]  # type: ignore[valid-type]
     object: str
-    account_field: str | None = None
+    # the Account id field, or a one-hop relationship path to it (`Opportunity.AccountId`)
+    account_field: str | None = Field(default=None, pattern=r"^\w+(\.\w+)?$")
     scope: Literal["key_accounts", "all_accounts"] = "key_accounts"
     where: str | None = None
     incremental: bool = True
@@ -66,8 +79,30 @@ class StreamSpec(_Strict):
     # risk measures of a plan): an incremental pull also asks each child object what changed
     watch_children: bool = False
     exclude_kamrules_tasks: bool = False
+    # rows can be deleted for good (not via the recycle bin, so an incremental pull never sees
+    # them go): after an incremental pull a COUNT() query checks the cache, a mismatch re-reads
+    hard_deletes: bool = False
     light_fields: list[str] = Field(default_factory=list)
     fields: dict[str, str | FieldSpec]
+    roles: RoleRules | None = None
+
+    @model_validator(mode="after")
+    def _contact_roles(self) -> StreamSpec:
+        if self.kind != CONTACT_ROLES:
+            if self.roles is not None:
+                raise ValueError(f"roles is only for kind {CONTACT_ROLES}")
+            return self
+        missing = [f for f in ROLE_FIELDS if f not in self.fields]
+        if missing or self.roles is None:
+            raise ValueError(f"a {CONTACT_ROLES} stream needs fields {', '.join(ROLE_FIELDS)} and roles"
+                             + (f" (missing: {', '.join(missing)})" if missing else ""))
+        role = self.fields["role"]
+        if not isinstance(role, FieldSpec) or not role.values:
+            raise ValueError("the role field needs `values`: the org's Role values -> canonical roles")
+        unranked = sorted({str(v) for v in role.values.values()} - set(self.roles.seniority))
+        if unranked:
+            raise ValueError(f"roles.seniority does not rank {', '.join(unranked)}")
+        return self
 
 
 class Mapping(_Strict):
@@ -115,9 +150,49 @@ class Describe:
         self.links = {name: {c["relationshipName"]: c.get("field")
                              for c in d.get("childRelationships", []) if c.get("relationshipName")}
                       for name, d in objects.items() if d is not None}
+        # lookups: relationship name -> (the field holding the id, the object it refers to)
+        self.parents = {name: {f["relationshipName"]: (f["name"], (f.get("referenceTo") or [None])[0])
+                               for f in d.get("fields", []) if f.get("relationshipName")}
+                        for name, d in objects.items() if d is not None}
+
+    def add(self, objects: dict[str, dict[str, Any] | None]) -> None:
+        """Describe results of more objects (the parents that relationship fields reach)."""
+        more = Describe(objects)
+        for attr in ("fields", "children", "links", "parents"):
+            getattr(self, attr).update(getattr(more, attr))
+
+    def parent(self, obj: str, relationship: str) -> str | None:
+        """The object a relationship name of `obj` (`Opportunity` on OpportunityContactRole) reaches."""
+        return self.parents.get(obj, {}).get(relationship, (None, None))[1]
+
+    def relationship_of(self, obj: str, field: str) -> str | None:
+        """The relationship name of a lookup field (`AccountId` -> `Account`)."""
+        return next((rel for rel, (name, _) in self.parents.get(obj, {}).items() if name == field), None)
 
     def has(self, obj: str, field: str) -> bool:
+        """A field of `obj`, or `Relationship.Field` one lookup away."""
+        if "." in field:
+            rel, _, name = field.partition(".")
+            target = self.parent(obj, rel)
+            return target is not None and self.has(target, name)
         return field in self.fields.get(obj, set())
+
+
+def parents_needed(mapping: Mapping, describe: Describe) -> list[str]:
+    """Objects that the mapping's relationship fields reach and that were not described yet."""
+    names: list[str] = []
+    for s in mapping.streams:
+        paths = [s.account_field or ""]
+        for raw in s.fields.values():
+            spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
+            if not spec.children:
+                paths += [spec.field] if isinstance(spec.field, str) else list(spec.field or [])
+        for path in paths:
+            if "." in path:
+                target = describe.parent(s.object, path.partition(".")[0])
+                if target and target not in describe.fields:
+                    names.append(target)
+    return list(dict.fromkeys(names))
 
 
 Reader = Callable[[dict[str, Any], date], Any]
@@ -134,6 +209,9 @@ class Resolved:
         self.light: dict[str, Reader] = {}
         self.light_columns: list[str] = []
         self.child_links: list[tuple[str, str]] = []  # (child object, its field naming the parent)
+        self.cols: dict[str, str] = {}  # canonical field -> the column it reads
+        # with a dotted account_field: the relationship path to the Account (`Opportunity.Account`)
+        self.account_path: str | None = None
 
     @property
     def has_children(self) -> bool:
@@ -173,11 +251,22 @@ def resolve(mapping: Mapping, describe: Describe) -> tuple[list[Resolved], list[
         for canon, raw in s.fields.items():
             spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
             where = f"stream {s.name}: {canon}"
+            before = len(r.columns)
             reader = _reader(spec, s.object, describe, r, where, errors, notes)
             if reader is not None:
                 r.readers[canon] = reader
-        if s.account_field and "." not in s.account_field and not describe.has(s.object, s.account_field):
+            if len(r.columns) > before:
+                r.cols[canon] = r.columns[-1]
+        if s.account_field and not describe.has(s.object, s.account_field):
             errors.append(f"stream {s.name}: account_field {s.object}.{s.account_field} does not exist")
+        elif s.account_field and "." in s.account_field:
+            rel, _, field = s.account_field.partition(".")
+            target = describe.parent(s.object, rel) or ""
+            to_account = describe.relationship_of(target, field)
+            if to_account is None:
+                errors.append(f"stream {s.name}: account_field {s.object}.{s.account_field} is no lookup")
+            else:
+                r.account_path = f"{rel}.{to_account}"
         for name in s.light_fields:
             if name not in s.fields:
                 errors.append(f"stream {s.name}: light field {name} is not one of its fields")

@@ -3,6 +3,7 @@ for big streams, and incremental pulls merged into the record cache."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from connectors.cache import RecordCache
 from connectors.sf_client import SfClient
 from connectors.sf_config import SalesforceConfig
-from connectors.sf_mapping import Resolved, to_records
+from connectors.sf_mapping import CONTACT_ROLES, Resolved, to_records
+from connectors.sf_roles import merge_roles
 from kamrules.model import RecordWarning, Snapshot
 from kamrules.protocol import Progress, no_progress
 
@@ -23,6 +25,39 @@ def soql_time(moment: datetime) -> str:
 
 def soql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+SOQL_TOKEN = re.compile(r"'(?:[^'\\]|\\.)*'|-?[0-9][0-9A-Za-z:.+\-]*|[A-Za-z_][A-Za-z0-9_.]*(?::\d+)?"
+                        r"|!=|<>|<=|>=|\S")
+WORD = re.compile(r"[A-Za-z_]")
+OPERATORS = {"=", "!=", "<>", "<", ">", "<=", ">=", "LIKE", "IN", "NOT", "INCLUDES", "EXCLUDES"}
+KEYWORDS = OPERATORS | {"AND", "OR"}
+
+
+def on_path(condition: str, path: str) -> str:
+    """A SOQL condition on Account, rewritten to reach it through a relationship path:
+    `Type = 'Key Account'` on `Opportunity.Account` is `Opportunity.Account.Type = 'Key Account'`.
+
+    A field is a name before a comparison operator, or the argument of a function
+    (`CALENDAR_YEAR(CreatedDate) = 2024`). A condition with a subquery cannot be rewritten
+    (SOQL allows no relationship on the left of a semi-join): ValueError.
+    """
+    found = list(SOQL_TOKEN.finditer(condition))
+    tokens = [m.group() for m in found]
+    if any(t.upper() == "SELECT" for t in tokens):
+        raise ValueError("it has a subquery")
+
+    def name(i: int) -> bool:
+        return 0 <= i < len(tokens) and bool(WORD.match(tokens[i])) and tokens[i].upper() not in KEYWORDS
+
+    text, pos = "", 0
+    for i, m in enumerate(found):
+        after = tokens[i + 1].upper() if i + 1 < len(tokens) else ""
+        argument = i >= 2 and tokens[i - 1] == "(" and name(i - 2) and after == ")"
+        if name(i) and (after in OPERATORS or argument):
+            text += condition[pos:m.start()] + f"{path}."
+            pos = m.start()
+    return text + condition[pos:]
 
 
 class Puller:
@@ -48,6 +83,9 @@ class Puller:
             clauses.append(key)
         elif part == "other":
             clauses.append(f"NOT {key}")
+        elif r.spec.scope == "key_accounts" and r.account_path:
+            # SOQL has no relationship on the left of a semi-join: filter through the path
+            clauses.append(f"({on_path(self.config.key_account_filter, r.account_path)})")
         elif r.spec.scope == "key_accounts" and r.spec.account_field:
             clauses.append(f"{r.spec.account_field} IN (SELECT Id FROM Account WHERE {key})")
         if r.spec.where:
@@ -92,6 +130,10 @@ class Puller:
             rows, deleted, mode = self._fetch(r, part, since)
             if since is not None and r.spec.watch_children and part != "other":
                 rows.extend(self._changed_parents(r, part, since, {row["Id"] for row in rows} | set(deleted)))
+            if since is not None and r.spec.hard_deletes and self.cache is not None and self._count(
+                    r, part) != len(self._ids(name) - set(deleted) | {row["Id"] for row in rows}):
+                rows, deleted, mode = self._fetch(r, part, None)  # some went for good: read all again
+                since, mode = None, mode + " (count changed)"
             self.modes[name] = mode
             if self.cache is None:
                 self.memory[name] = rows
@@ -128,10 +170,15 @@ class Puller:
                 rows.extend(_plain(page["records"]))
         return rows
 
+    def _count(self, r: Resolved, part: str) -> int:
+        """How many rows the org has in the stream's scope now: one COUNT() query."""
+        soql = f"SELECT COUNT() FROM {r.spec.object}{self.where(r, part, None)}"
+        return int(next(self.client.query_pages(soql)).get("totalSize", 0))
+
     def _ids(self, name: str) -> set[str]:
         if self.cache is None:
             return {row["Id"] for row in self.memory.get(name, [])}
-        return {row["Id"] for row in self.cache.rows(name)}
+        return self.cache.ids(name)
 
     def _fetch(self, r: Resolved, part: str, since: datetime | None
                ) -> tuple[list[dict[str, Any]], list[str], str]:
@@ -166,24 +213,37 @@ class Puller:
         parts: dict[str, list[Any]] = {}
         warnings: list[RecordWarning] = []
         key_ids = self._ids("accounts.key")
+        roles: list[tuple[Resolved, list[dict[str, Any]]]] = []
         for r, part, name in self.parts():
             rows = self.rows(name)
             if part == "all" and r.spec.scope == "key_accounts" and r.spec.account_field:
                 field = r.spec.account_field
                 rows = [row for row in rows if row.get(field) in key_ids]
+            if r.spec.kind == CONTACT_ROLES:
+                roles.append((r, rows))
+                continue
             extra = {"is_key": part == "key"} if part in ("key", "other") else None
             good, bad = to_records(r, rows, as_of, light=part == "other", extra=extra)
             parts.setdefault(r.spec.kind, []).extend(good)
+            warnings.extend(bad)
+        if roles:
+            parts["contacts"], bad = merge_roles(parts.get("contacts", []), parts.get("deals", []),
+                                                 roles, as_of)
             warnings.extend(bad)
         return Snapshot(as_of=as_of, warnings=warnings, **parts)
 
 
 def _plain(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Records without their `attributes` blocks (type and URL), which the cache need not keep."""
+    """Records without their `attributes` blocks (type and URL), which the cache need not keep;
+    parent fields (`"Opportunity": {"AccountId": ...}`) flat as Bulk API CSV has them
+    (`"Opportunity.AccountId"`)."""
     for rec in records:
         rec.pop("attributes", None)
-        for value in rec.values():
-            if isinstance(value, dict):
+        for key, value in list(rec.items()):
+            if isinstance(value, dict) and "records" in value:
                 for child in value.get("records", []):
                     child.pop("attributes", None)
+            elif isinstance(value, dict):
+                del rec[key]
+                rec.update({f"{key}.{k}": v for k, v in value.items() if k != "attributes"})
     return records

@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 import json
+import re
 import ssl
 import threading
 from collections import Counter
@@ -26,6 +27,12 @@ from tests.fake_soql import Parser, Query
 CHILD_FK = {"TaskWhoRelations": ("TaskWhoRelation", "TaskId"),
             "EventWhoRelations": ("EventWhoRelation", "EventId"),
             "Risk_Measures__r": ("KAM_Risk_Measure__c", "Plan__c")}
+# lookup fields: object -> {field: (relationship name, object it refers to)}
+REFERENCES = {"OpportunityContactRole": {"OpportunityId": ("Opportunity", "Opportunity"),
+                                         "ContactId": ("Contact", "Contact")},
+              "Opportunity": {"AccountId": ("Account", "Account")},
+              "Contact": {"AccountId": ("Account", "Account")}}
+DOTTED = re.compile(r"'(?:[^'\\]|\\.)*'|\b([A-Za-z_]\w*\.[A-Za-z_][\w.]*)")
 STANDARD = ["Id", "SystemModstamp", "IsDeleted", "CreatedDate", "LastModifiedDate", "Name"]
 TASK_FIELDS = ["Subject", "Description", "WhatId", "WhoId", "OwnerId", "ActivityDate", "Priority",
                "Status", "IsClosed", "CompletedDateTime", "AccountId", "Type"]
@@ -38,6 +45,26 @@ def sf_time(moment: datetime | None = None) -> str:
 
 def error(status: int, code: str, message: str) -> tuple[int, Any]:
     return status, [{"message": message, "errorCode": code}]
+
+
+class _Count(list):  # type: ignore[type-arg]
+    """What `SELECT COUNT() FROM ...` answers: no records, only totalSize."""
+
+    def __init__(self, total: int):
+        super().__init__()
+        self.total = total
+
+
+class _View:
+    """A row as WHERE predicates see it: `Rel.Field` names follow the lookups."""
+
+    def __init__(self, org: FakeOrg, obj: str, row: dict[str, Any]):
+        self.org, self.obj, self.row = org, obj, row
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if "." in name:
+            return self.org.follow(self.obj, self.row, name)
+        return self.row.get(name, default)
 
 
 class FakeOrg:
@@ -79,8 +106,9 @@ class FakeOrg:
                         sub = FieldSpec(field=sub) if isinstance(sub, str) else sub
                         cf.update([sub.field] if isinstance(sub.field, str) else sub.field or [])
                 elif spec.field:
-                    names.update([spec.field] if isinstance(spec.field, str) else spec.field)
-            if s.account_field:
+                    names.update(f for f in ([spec.field] if isinstance(spec.field, str) else spec.field)
+                                 if "." not in f)
+            if s.account_field and "." not in s.account_field:
                 names.add(s.account_field)
         self.fields.setdefault("Task", set(STANDARD)).update(TASK_FIELDS)
         self.fields["Account"].add("Type")
@@ -113,22 +141,68 @@ class FakeOrg:
         rows = [r for r in self.objects.get(q.obj, []) if not r.get("IsDeleted")]
         return {r.get(q.fields[0]) for r in rows if q.where is None or q.where(r)}
 
+    # --- lookups (relationship fields) ---------------------------------------------------------
+
+    def by_id(self, obj: str, rid: Any) -> dict[str, Any] | None:
+        index = getattr(self, "_by_id", {})
+        rows = self.objects.get(obj, [])
+        if obj not in index or index[obj][0] != len(rows):
+            index[obj] = (len(rows), {r["Id"]: r for r in rows})
+            self._by_id = index
+        return index[obj][1].get(rid)
+
+    def follow(self, obj: str, row: dict[str, Any] | None, path: str) -> Any:
+        """`Opportunity.Account.Type` from a row of `obj`, through its lookups (None when unset)."""
+        rel, _, rest = path.partition(".")
+        if not rest:
+            return None if row is None else row.get(rel)
+        link = next(((f, target) for f, (name, target) in REFERENCES.get(obj, {}).items()
+                     if name == rel), None)
+        if row is None or link is None:
+            return None
+        return self.follow(link[1], self.by_id(link[1], row.get(link[0])), rest)
+
+    def has_field(self, obj: str, path: str) -> bool:
+        rel, _, rest = path.partition(".")
+        if not rest:
+            return path in self.fields.get(obj, set())
+        target = next((t for name, t in REFERENCES.get(obj, {}).values() if name == rel), None)
+        return target is not None and self.has_field(target, rest)
+
+    def describe_of(self, obj: str) -> dict[str, Any]:
+        """The describe result the org answers for `obj` (fields, lookups, child relationships)."""
+        refs = REFERENCES.get(obj, {})
+        fields = [{"name": f, **({"relationshipName": refs[f][0], "referenceTo": [refs[f][1]]}
+                                 if f in refs else {})} for f in sorted(self.fields[obj])]
+        rels = [{"relationshipName": rel, "childSObject": child, "field": CHILD_FK[rel][1]}
+                for rel, child in self.relationships.get(obj, {}).items()]
+        return {"name": obj, "fields": fields, "childRelationships": rels}
+
     def run_query(self, soql: str, include_deleted: bool) -> list[dict[str, Any]]:
         q = Parser(soql, self._semi).query()
         self.soql.append(soql)
         if q.obj not in self.fields:
             raise LookupError(f"sObject type '{q.obj}' is not supported.")
         for name in q.fields:
-            if name not in self.fields[q.obj]:
+            if not self.has_field(q.obj, name):
                 raise KeyError(f"No such column '{name}' on entity '{q.obj}'.")
+        dotted = any(m.group(1) for m in DOTTED.finditer(soql))
         rows = [r for r in self.objects[q.obj] if (include_deleted or not r.get("IsDeleted"))
-                and (q.where is None or q.where(r))]
+                and (q.where is None or q.where(_View(self, q.obj, r) if dotted else r))]
         if q.limit is not None:
             rows = rows[:q.limit]
+        if q.count:
+            return _Count(len(rows))
         out = []
         for r in rows:
             rec = {"attributes": {"type": q.obj, "url": f"/services/data/v60.0/sobjects/{q.obj}/{r['Id']}"}}
-            rec.update({f: r.get(f) for f in q.fields})
+            for f in q.fields:
+                if "." in f:  # a parent's field comes nested under its relationship name
+                    rel, _, name = f.partition(".")
+                    parent = rec.setdefault(rel, {"attributes": {"type": rel}})
+                    parent[name] = self.follow(q.obj, r, f)
+                else:
+                    rec[f] = r.get(f)
             for sub in q.children:
                 child, fk = CHILD_FK[sub.obj]
                 kids = [{"attributes": {"type": child}, **{f: c.get(f) for f in sub.fields}}
@@ -168,7 +242,8 @@ class FakeOrg:
         if chunk and not child:
             self.returned[chunk[0]["attributes"]["type"]] += len(chunk)
         done = pos + size >= len(rows)
-        body: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": chunk}
+        body: dict[str, Any] = {"totalSize": getattr(rows, "total", len(rows)), "done": done,
+                                "records": chunk}
         if not done:
             body["nextRecordsUrl"] = self._cursor(rows, pos + size, child)
         return body
@@ -259,10 +334,7 @@ class FakeOrg:
             obj = rest[1]
             if obj not in self.fields:
                 return *error(404, "NOT_FOUND", "The requested resource does not exist"), {}
-            rels = [{"relationshipName": rel, "childSObject": child, "field": CHILD_FK[rel][1]}
-                    for rel, child in self.relationships.get(obj, {}).items()]
-            return 200, {"name": obj, "fields": [{"name": f} for f in sorted(self.fields[obj])],
-                         "childRelationships": rels}, {}
+            return 200, self.describe_of(obj), {}
         if rest[:2] == ["composite", "sobjects"]:
             return 200, self.write(method, json.loads(body)), {}
         if rest[:2] == ["jobs", "query"]:
@@ -291,7 +363,8 @@ class FakeOrg:
         if chunk:
             self.returned[chunk[0]["attributes"]["type"]] += len(chunk)
         out = io.StringIO()
-        cols = [k for k in (rows[0] if rows else {}) if k != "attributes"]
+        chunk = [_flat(r) for r in chunk]
+        cols = [k for k in (_flat(rows[0]) if rows else {}) if k != "attributes"]
         writer = csv.DictWriter(out, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for r in chunk:
@@ -300,6 +373,17 @@ class FakeOrg:
         locator = str(start + size) if start + size < len(rows) else "null"
         return 200, out.getvalue(), {"Sforce-Locator": locator, "Content-Type": "text/csv",
                                      "Sforce-NumberOfRecords": str(len(chunk))}
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as Bulk API CSV has it: parent fields as `Opportunity.AccountId` columns."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, dict) and k != "attributes":
+            out.update({f"{k}.{sub}": x for sub, x in v.items() if sub != "attributes"})
+        else:
+            out[k] = v
+    return out
 
 
 def make_handler(org: FakeOrg) -> type[BaseHTTPRequestHandler]:

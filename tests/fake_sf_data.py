@@ -1,10 +1,18 @@
 """The demo portfolio's canonical records as Salesforce rows, shaped as the shipped mapping reads
-them (the inverse of config/salesforce.mapping.yaml), loaded into a FakeOrg."""
+them (the inverse of config/salesforce.mapping.yaml), loaded into a FakeOrg.
+
+Buying roles and primary contacts are contact roles on opportunities (OpportunityContactRole),
+not the custom Contact fields: each on the account's main opportunity (open, else the latest
+closed), a decision-maker also as Business User on another one (the most senior role wins), and
+any other contact as Decision Maker on an opportunity closed long ago (too old to count).
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from tests.conftest import ANCHOR
 from tests.fake_salesforce import FakeOrg
 
 DEAL_TYPE = {"new": "New Business", "upsell": "Upsell", "renewal": "Renewal"}
@@ -13,6 +21,9 @@ ROLE = {"account_manager": "Account Manager", "executive_sponsor": "Executive Sp
         "field_rep": "Sales Rep", "service": "Service", "technical": "Technical",
         "finance": "Finance", "other": "Other"}
 STATUS = {"preferred": "Preferred", "approved": "Approved", "lost": "Lost", "unknown": "Unknown"}
+BUYING_ROLE = {"decision_maker": "Decision Maker", "economic_buyer": "Economic Buyer",
+               "influencer": "Influencer", "user": "Business User", "gatekeeper": "Technical Buyer"}
+OLD = (ANCHOR - timedelta(days=400)).isoformat()  # closed before this: beyond recent_days (365)
 RENEWAL = {"none": "None", "in_progress": "In Progress", "renewed": "Renewed", "lost": "Lost"}
 
 
@@ -44,8 +55,8 @@ def load_demo(org: FakeOrg, records: dict[str, list[dict[str, Any]]]) -> None:
     for c in records["contacts"]:
         org.add("Contact", {
             "Id": c["id"], "AccountId": c["account_id"], "Name": c["name"], "Title": c.get("title"),
-            "Department": c.get("department"), "KAM_Buying_Role__c": c.get("buying_role"),
-            "KAM_Is_Primary__c": bool(c.get("is_primary")), "KAM_Region__c": c.get("region"),
+            "Department": c.get("department"), "KAM_Buying_Role__c": None,
+            "KAM_Is_Primary__c": False, "KAM_Region__c": c.get("region"),
             "CreatedDate": stamp(c.get("created")),
         })
     for d in records["deals"]:
@@ -55,6 +66,7 @@ def load_demo(org: FakeOrg, records: dict[str, list[dict[str, Any]]]) -> None:
             "CreatedDate": stamp(d["created"]), "CloseDate": d.get("close_date"),
             "IsClosed": d["is_closed"], "IsWon": d["is_won"],
         })
+    load_contact_roles(org, records)
     for a in records["activities"]:
         meeting = a["type"] == "meeting"
         obj, rel, fk = ("Event", "EventWhoRelation", "EventId") if meeting else \
@@ -97,3 +109,28 @@ def load_demo(org: FakeOrg, records: dict[str, list[dict[str, Any]]]) -> None:
     for s in records["surveys"]:
         org.add("KAM_Survey__c", {"Account__c": s["account_id"], "Survey_Date__c": s["date"],
                                   "Kind__c": s.get("kind", "csat").upper(), "Score__c": s["score"]})
+
+
+def load_contact_roles(org: FakeOrg, records: dict[str, list[dict[str, Any]]]) -> None:
+    """The contacts' buying roles and primary flags as OpportunityContactRole rows."""
+    deals: dict[str, list[dict[str, Any]]] = {}
+    for d in records["deals"]:
+        deals.setdefault(d["account_id"], []).append(d)
+    for c in records["contacts"]:
+        mine = deals.get(c["account_id"], [])
+        if not mine:
+            continue
+        main = max(mine, key=lambda d: (not d["is_closed"], d.get("close_date") or "", d["id"]))
+        role = c.get("buying_role")
+        if role or c.get("is_primary"):
+            org.add("OpportunityContactRole", {"ContactId": c["id"], "OpportunityId": main["id"],
+                                               "Role": BUYING_ROLE.get(role or ""),
+                                               "IsPrimary": bool(c.get("is_primary"))})
+        other = next((d for d in mine if d is not main), None)
+        if role in ("decision_maker", "economic_buyer") and other is not None:
+            org.add("OpportunityContactRole", {"ContactId": c["id"], "OpportunityId": other["id"],
+                                               "Role": "Business User", "IsPrimary": False})
+        old = next((d for d in mine if d["is_closed"] and (d.get("close_date") or "9") < OLD), None)
+        if role not in ("decision_maker", "economic_buyer") and old is not None:
+            org.add("OpportunityContactRole", {"ContactId": c["id"], "OpportunityId": old["id"],
+                                               "Role": "Decision Maker", "IsPrimary": False})

@@ -2,10 +2,11 @@
 
 It is derived from record counts in the org and page sizes, never from what the connector did:
 per object the mapping reads, the rows in scope (all users and accounts; other objects only
-under key accounts; kamrules' own tasks left out) over the page size, at least one query page
-each (an empty delta is still one call); plus the kamrules tasks read back over the page size
-(at least one page), plus tasks written over 200 (sObject Collections), plus one describe per
-object the mapping names (the mapping is checked before any data moves) and the logins.
+under key accounts, contact roles by their opportunity's account; kamrules' own tasks left out)
+over the page size, at least one query page each (an empty delta is still one call); plus the
+kamrules tasks read back over the page size (at least one page), plus tasks written over 200
+(sObject Collections), plus one describe per object the mapping names (the mapping is checked
+before any data moves) and the logins.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def in_scope(org: FakeOrg, rows: Iterable[tuple[str, dict[str, Any]]] | None = N
         for field, exclude in rules.get(obj, []):
             if row.get("IsDeleted") or (exclude and is_ours(row)):
                 continue
-            if field is None or row.get(field) in key_ids:
+            account = org.follow(obj, row, field) if field and "." in field else row.get(field or "")
+            if field is None or account in key_ids:
                 counts[obj] += 1
                 break
     return counts

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from connectors.base import connector_config
-from connectors.sf_mapping import Describe, MappingError, load_mapping, objects_needed, resolve
+from connectors.sf_mapping import CONTACT_ROLES, Describe, MappingError, load_mapping, objects_needed, resolve
 from kamrules.config import load_config
 from kamrules.model import RECORD_KINDS
 from tests.conftest import ROOT
-from tests.fake_salesforce import CHILD_FK, FakeOrg
+from tests.fake_salesforce import FakeOrg
 
 
 def test_example_config_validates_with_the_salesforce_model() -> None:
@@ -24,15 +24,16 @@ def test_example_config_validates_with_the_salesforce_model() -> None:
 
 def test_shipped_mapping_covers_every_record_kind_and_resolves_against_a_full_org() -> None:
     mapping = load_mapping(None)
-    assert {s.kind for s in mapping.streams} == set(RECORD_KINDS)
+    assert {s.kind for s in mapping.streams} == set(RECORD_KINDS) | {CONTACT_ROLES}
     org = FakeOrg()
-    describe = Describe({name: {"fields": [{"name": f} for f in org.fields.get(name, ())],
-                                "childRelationships": [
-                                    {"relationshipName": r, "childSObject": c, "field": CHILD_FK[r][1]}
-                                    for r, c in org.relationships.get(name, {}).items()]}
-                         if name in org.fields else None for name in objects_needed(mapping)})
+    describe = Describe({name: org.describe_of(name) if name in org.fields else None
+                         for name in objects_needed(mapping)})
     streams, errors, notes = resolve(mapping, describe)
     assert errors == [] and notes == []
+    roles = next(s for s in streams if s.spec.kind == CONTACT_ROLES)
+    assert roles.select() == ("Id, ContactId, OpportunityId, Opportunity.AccountId, Role, IsPrimary,"
+                              " SystemModstamp")
+    assert roles.account_path == "Opportunity.Account" and roles.spec.hard_deletes
     tasks = next(s for s in streams if s.spec.name == "tasks")
     assert "(SELECT RelationId FROM TaskWhoRelations)" in tasks.select()
     plans = next(s for s in streams if s.spec.name == "plans")

@@ -42,6 +42,15 @@ def test_findings_match_the_local_crm(tmp_path: Path, monkeypatch: pytest.Monkey
     assert snap.warnings == []
     assert len(snap.accounts) == len(demo_snapshot.accounts)
     key_ids = {a.id for a in demo_snapshot.accounts if a.is_key}
+    # buying roles and primary contacts came from contact roles on opportunities alone: the
+    # custom Contact fields are empty, yet every key-account contact has the local CRM's role
+    org = fake_org.org
+    assert all(c["KAM_Buying_Role__c"] is None and not c["KAM_Is_Primary__c"]
+               for c in org.objects["Contact"])
+    assert any(r["Role"] == "Business User" for r in org.objects["OpportunityContactRole"])
+    who = {(c.id, c.buying_role, c.is_primary) for c in demo_snapshot.contacts if c.account_id in key_ids}
+    assert {(c.id, c.buying_role, c.is_primary) for c in snap.contacts} == who
+    assert any(role for _, role, _ in who) and any(primary for _, _, primary in who)
     assert {a.id for a in snap.accounts if a.is_key} == key_ids
     remote = fingerprints(snap, kam_core)
     assert {fp for fp in local if fp.rsplit("/", 1)[1] in key_ids} == \
