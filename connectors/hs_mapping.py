@@ -1,5 +1,6 @@
 """HubSpot rows (all values strings) -> canonical records; a value that does not parse skips its
-record with a warning naming the property and the value.
+record with a warning naming the property and the value. Plans, surveys and contracts come from
+company properties, or from the records of custom objects when the mapping names one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.hs_config import EngagementMap, Mapping
+from connectors.hs_config import PLAN_FIELDS, EngagementMap, Mapping
 from kamrules.model import (
     Account,
     AccountPlan,
@@ -122,10 +123,17 @@ class Raw:
 class Mapper:
     """Builds a Snapshot from `Raw` following the mapping; never raises for one bad record."""
 
-    def __init__(self, mapping: Mapping, key_property: str | None = None, key_value: str | None = None):
+    def __init__(
+        self,
+        mapping: Mapping,
+        key_property: str | None = None,
+        key_value: str | None = None,
+        sources: dict[str, str] | None = None,
+    ):
         self.m = mapping
         self.key_property = key_property or mapping.companies.key_account
         self.key_value = (key_value or mapping.companies.key_account_value).lower()
+        self.sources = sources or {}  # section (plans, surveys, contracts) -> custom objectTypeId
         self.warnings: list[RecordWarning] = []
 
     def value(self, field_name: str, raw: Any) -> str | None:
@@ -170,8 +178,57 @@ class Mapper:
                     record = self._guard(kind, oid, self.activity, row, kind, spec, company, contacts)
                     if record is not None:
                         snap.activities.append(record)
+        self._custom_records(raw, owner_of, snap)
         snap.warnings = self.warnings
         return snap
+
+    def _custom_records(
+        self, raw: Raw, owner_of: dict[str, dict[str, tuple[str, bool]]], snap: Snapshot
+    ) -> None:
+        """Plans, surveys and contracts from the custom objects the mapping names."""
+        builders: dict[str, Callable[[Row, str], Any]] = {
+            "plans": self.plan_record,
+            "surveys": self.survey_record,
+            "contracts": self.contract_record,
+        }
+        for section, type_id in sorted(self.sources.items()):
+            rows = raw.rows.get(type_id, {})
+            records = []
+            for oid, (company, _) in sorted(owner_of.get(type_id, {}).items(), key=lambda i: _id_key(i[0])):
+                if oid in rows:
+                    record = self._guard(section, oid, builders[section], rows[oid], company)
+                    if record is not None:
+                        records.append((oid, record))
+            if section == "plans":
+                snap.plans += self._latest_plans(records, rows)
+            else:
+                getattr(snap, section).extend(r for _, r in records)
+
+    def _latest_plans(
+        self, records: list[tuple[str, AccountPlan]], rows: dict[str, Row]
+    ) -> list[AccountPlan]:
+        """One plan per company: its most recently modified plan record; the others are warnings."""
+        modified = self.m.plans.modified if self.m.plans else "hs_lastmodifieddate"
+        by_company: dict[str, list[tuple[str, AccountPlan]]] = {}
+        for oid, plan in records:
+            by_company.setdefault(plan.account_id, []).append((oid, plan))
+        out = []
+        for company, plans in sorted(by_company.items(), key=lambda i: _id_key(i[0])):
+            plans.sort(
+                key=lambda p: (_stamp((rows[p[0]].get("properties") or {}).get(modified)), _id_key(p[0]))
+            )
+            chosen, plan = plans[-1]
+            out.append(plan)
+            for oid, _ in plans[:-1]:
+                self.warnings.append(
+                    RecordWarning(
+                        kind="hubspot plans",
+                        record_id=oid,
+                        message=f"company {company} has {len(plans)} account plans; only the most"
+                        f" recently modified one ({chosen}) is used",
+                    )
+                )
+        return out
 
     def _owners_of(self, raw: Raw) -> dict[str, dict[str, tuple[str, bool]]]:
         """Each related object's one company: the primary association if any, else the lowest id."""
@@ -224,19 +281,21 @@ class Mapper:
             customer_since=_prop_date(get, c.customer_since),
             preferred_supplier=self.value("preferred_supplier", get(c.preferred_supplier)),
         )
+        plan = self._plan(cid, get) if self.m.plans is not None and not self.m.plans.object else None
         return (
             account,
-            self._plan(cid, get),
+            plan,
             self._team(cid, get),
             self._surveys(cid, get),
             self._contracts(cid, get),
         )
 
     def _plan(self, cid: str, get: Callable[[str | None], Any]) -> AccountPlan | None:
+        """The plan the mapped properties hold (a company's or a plan record's); None when all are empty."""
         pm = self.m.plans
         if pm is None:
             return None
-        values = {f: get(prop) for f, prop in pm if prop}
+        values = {f: get(getattr(pm, f)) for f in PLAN_FIELDS}
         if all(_blank(v) for v in values.values()):
             return None
         dates = ("objectives_reviewed", "risk_reviewed", "relationship_reviewed")
@@ -305,6 +364,42 @@ class Mapper:
                 renewal_status=self.value("renewal_status", get(x.renewal_status)) or "none",
             )
         ]
+
+    # --- records of custom objects ------------------------------------------------------------
+
+    def plan_record(self, row: Row, company: str) -> AccountPlan | None:
+        return self._plan(company, _getter(row.get("properties") or {}))
+
+    def survey_record(self, row: Row, company: str) -> Survey:
+        s = self.m.surveys
+        assert s is not None
+        get = _getter(row.get("properties") or {})
+        day, score = _prop_date(get, s.date), _prop_float(get, s.score)
+        if day is None:
+            raise BadValue(f"{s.date}: empty")
+        if score is None:
+            raise BadValue(f"{s.score}: empty")
+        kind = (self.value("survey_kind", get(s.kind)) or "csat").lower()
+        if kind not in ("csat", "nps"):
+            raise BadValue(f"{s.kind}: {get(s.kind)!r} is not csat or nps (values.survey_kind translates)")
+        return Survey(account_id=company, date=day, kind=kind, score=score)
+
+    def contract_record(self, row: Row, company: str) -> Contract:
+        c = self.m.contracts
+        assert c is not None
+        get = _getter(row.get("properties") or {})
+        end = _prop_date(get, c.end_date)
+        if end is None:
+            raise BadValue(f"{c.end_date}: empty")
+        status = (self.value("renewal_status", get(c.renewal_status)) or "none").lower()
+        if status not in ("none", "in_progress", "renewed", "lost"):
+            raise BadValue(
+                f"{c.renewal_status}: {get(c.renewal_status)!r} is not none, in_progress, renewed or lost"
+                " (values.renewal_status translates)"
+            )
+        return Contract(
+            account_id=company, end_date=end, start_date=_prop_date(get, c.start_date), renewal_status=status
+        )
 
     def contact(self, row: Row, company: str, primary: bool, raw: Raw) -> Contact:
         p, c = row.get("properties") or {}, self.m.contacts
@@ -459,6 +554,20 @@ def _measures(value: Any) -> list[RiskMeasure]:
             RiskMeasure(kind=kind.strip(), reviewed=_named(parse_date, "risk measure", reviewed or None))
         )
     return out
+
+
+def _stamp(value: Any) -> str:
+    """A modification date as a sortable UTC ISO string ('' when missing or unreadable)."""
+    if _blank(value):
+        return ""
+    text = str(value).strip()
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC).isoformat()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        return ""
+    return (moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def _id_key(value: str) -> tuple[int, str]:

@@ -165,6 +165,39 @@ CUSTOM = {
     "tickets": ["kam_escalated"],
 }
 MODIFIED = {"contacts": "lastmodifieddate"}
+PORTAL_ID = 4711123
+# Custom objects load_portfolio can put plans, surveys and contracts in, instead of company
+# properties: section -> (object name, plural label, its properties, the first is the display one).
+CUSTOM_OBJECTS = {
+    "plans": (
+        "account_plans",
+        "Account plans",
+        [
+            "plan_name",
+            "horizon_years",
+            "objectives",
+            "objectives_reviewed",
+            "customer_goals",
+            "pain_points",
+            "selection_criteria",
+            "decision_process",
+            "risk_reviewed",
+            "risk_measures",
+            "relationship_reviewed",
+        ],
+    ),
+    "surveys": (
+        "customer_surveys",
+        "Customer surveys",
+        ["survey_name", "survey_date", "survey_kind", "survey_score"],
+    ),
+    "contracts": (
+        "kam_contracts",
+        "Contracts",
+        ["contract_name", "start_date", "end_date", "renewal_status"],
+    ),
+}
+CUSTOM_STANDARD = ["hs_object_id", "hs_createdate", "hs_lastmodifieddate", "hubspot_owner_id"]
 
 
 def now_iso() -> str:
@@ -212,6 +245,7 @@ class FakeHubSpot:
         self.links: dict[tuple[str, str], dict[str, dict[str, list[int]]]] = {}
         self.owners: list[dict[str, Any]] = []
         self.properties: dict[str, list[str]] = {t: STANDARD.get(t, []) + CUSTOM.get(t, []) for t in TYPES}
+        self.schemas: dict[str, dict[str, Any]] = {}  # objectTypeId -> custom object schema
         self.calls: Counter[str] = Counter()
         self.writes = 0
         self.refused: Counter[str] = Counter()
@@ -281,13 +315,98 @@ class FakeHubSpot:
         obj["properties"][MODIFIED.get(kind, "hs_lastmodifieddate")] = stamp
         obj["updatedAt"] = stamp
 
-    def link(self, from_kind: str, from_id: str, to_kind: str, to_id: str, types: list[int]) -> None:
+    def link(
+        self, from_kind: str, from_id: str, to_kind: str, to_id: str, types: list[int] | None = None
+    ) -> None:
+        """Associate two records; custom objects use their schema's association ids."""
+        if types is None:
+            types = [self.association_id(from_kind, to_kind)]
         self.links.setdefault((from_kind, to_kind), {}).setdefault(from_id, {})[to_id] = types
         back = self.links.setdefault((to_kind, from_kind), {}).setdefault(to_id, {})
-        back.setdefault(from_id, [t + 1 if t % 2 == 0 else t - 1 for t in types])
+        if from_kind in self.schemas or to_kind in self.schemas:
+            back.setdefault(from_id, [self.association_id(to_kind, from_kind)])
+        else:
+            back.setdefault(from_id, [t + 1 if t % 2 == 0 else t - 1 for t in types])
 
-    def load_portfolio(self, records: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, str]]:
-        """The canonical demo portfolio as HubSpot objects; returns canonical id -> HubSpot id maps."""
+    def define_object(self, name: str, plural: str, properties: list[str]) -> str:
+        """A custom object (POST /crm/v3/schemas): its objectTypeId, associated with companies."""
+        number = 7_000_001 + len(self.schemas)
+        type_id = f"2-{number}"
+        stamp = now_iso()
+        self.objects[type_id] = {}
+        self.properties[type_id] = CUSTOM_STANDARD + properties
+        base = 100 + 2 * len(self.schemas)
+        self.schemas[type_id] = {
+            "id": str(number),
+            "objectTypeId": type_id,
+            "fullyQualifiedName": f"p{PORTAL_ID}_{name}",
+            "name": name,
+            "labels": {"singular": plural.rstrip("s"), "plural": plural},
+            "metaType": "PORTAL_SPECIFIC",
+            "primaryDisplayProperty": properties[0],
+            "requiredProperties": [properties[0]],
+            "searchableProperties": [properties[0]],
+            "secondaryDisplayProperties": [],
+            "archived": False,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "properties": [self._property(type_id, n) for n in properties],
+            "associations": [
+                {
+                    "id": str(base),
+                    "fromObjectTypeId": type_id,
+                    "toObjectTypeId": "0-2",
+                    "name": f"{name}_to_company",
+                },
+                {
+                    "id": str(base + 1),
+                    "fromObjectTypeId": "0-2",
+                    "toObjectTypeId": type_id,
+                    "name": f"company_to_{name}",
+                },
+            ],
+        }
+        return type_id
+
+    def association_id(self, from_kind: str, to_kind: str) -> int:
+        """The USER_DEFINED association type id a custom object's schema gives one direction."""
+        custom = from_kind if from_kind in self.schemas else to_kind
+        ids = {"companies": "0-2"}
+        for a in self.schemas[custom]["associations"]:
+            if a["fromObjectTypeId"] == ids.get(from_kind, from_kind) and a["toObjectTypeId"] == ids.get(
+                to_kind, to_kind
+            ):
+                return int(a["id"])
+        raise KeyError(f"no association between {from_kind} and {to_kind}")
+
+    def kind_of(self, name: str) -> str | None:
+        """The object type a path names: a standard name, or a custom object by any accepted name."""
+        if name in TYPES:
+            return name
+        for type_id, schema in self.schemas.items():
+            names = {type_id, schema["fullyQualifiedName"], f"p_{schema['name']}"}
+            if name.casefold() in {n.casefold() for n in names}:
+                return type_id
+        return None
+
+    def _property(self, kind: str, name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "label": name.replace("_", " ").title(),
+            "type": "string",
+            "fieldType": "text",
+            "groupName": f"{kind}_information",
+            "hubspotDefined": name in STANDARD.get(kind, []) or name in CUSTOM_STANDARD,
+        }
+
+    def load_portfolio(
+        self, records: dict[str, list[dict[str, Any]]], custom: tuple[str, ...] = ()
+    ) -> dict[str, dict[str, str]]:
+        """The canonical demo portfolio as HubSpot objects; returns canonical id -> HubSpot id maps.
+
+        `custom` names sections (plans, surveys, contracts) loaded as records of custom objects
+        (`CUSTOM_OBJECTS`, their ids under "objects") instead of company properties.
+        """
         users = {u["id"]: str(101 + i) for i, u in enumerate(records["users"])}
         for u in records["users"]:
             first, _, last = u["name"].partition(" ")
@@ -311,19 +430,19 @@ class FakeHubSpot:
                 users[uid] = str(900 + len(users))  # a user HubSpot has no owner for
             return users[uid]
 
-        plans = {p["account_id"]: p for p in records["plans"]}
+        plans = {p["account_id"]: p for p in records["plans"] if "plans" not in custom}
         team: dict[str, list[str]] = {}
         for t in records["team"]:
             team.setdefault(t["account_id"], []).append(
                 ":".join([owner(t["user_id"]), t["role"]] + ([t["region"]] if t.get("region") else []))
             )
         surveys: dict[str, list[str]] = {}
-        for s in records["surveys"]:
+        for s in records["surveys"] if "surveys" not in custom else []:
             surveys.setdefault(s["account_id"], []).append(
                 f"{s['date']}:{s.get('kind', 'csat')}:{_num(s['score'])}"
             )
         contracts = {}
-        for c in records["contracts"]:
+        for c in records["contracts"] if "contracts" not in custom else []:
             contracts.setdefault(c["account_id"], c)
         companies: dict[str, str] = {}
         for a in records["accounts"]:
@@ -417,7 +536,20 @@ class FakeHubSpot:
                 },
             )
             self.link("companies", companies[c["account_id"]], "tickets", tid, [UNLABELED["tickets"]])
-        return {"accounts": companies, "users": users, "contacts": contacts}
+        objects = {section: self._load_custom(section, records[section], companies) for section in custom}
+        return {"accounts": companies, "users": users, "contacts": contacts, "objects": objects}
+
+    def _load_custom(
+        self, section: str, rows: list[dict[str, Any]], companies: dict[str, str]
+    ) -> dict[str, str]:
+        """One section's records as a new custom object's records; returns its name, id and type."""
+        name, plural, props = CUSTOM_OBJECTS[section]
+        type_id = self.define_object(name, plural, props)
+        for i, row in enumerate(rows):
+            values = {props[0]: f"{plural[:-1]} {i + 1}", **_custom_values(section, row)}
+            oid = self.add(type_id, values)
+            self.link("companies", companies[row["account_id"]], type_id, oid)
+        return {"type_id": type_id, "name": f"p_{name}", "fqn": f"p{PORTAL_ID}_{name}"}
 
     @staticmethod
     def _activity(a: dict[str, Any], owner: Callable[[str | None], str]) -> tuple[str, dict[str, Any]]:
@@ -594,6 +726,19 @@ class FakeHubSpot:
     def dispatch(
         self, method: str, parts: list[str], query: dict[str, list[str]], payload: dict[str, Any]
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if parts in (["crm-object-schemas", "v3", "schemas"], ["crm", "v3", "schemas"]) and method == "GET":
+            return 200, {"results": list(self.schemas.values())}, {}
+        if parts[:3] in (
+            ["crm", "v3", "objects"],
+            ["crm", "v3", "properties"],
+            ["crm", "v4", "associations"],
+        ):
+            named = parts[3:5] if parts[1] == "v4" else parts[3:4]
+            kinds = [self.kind_of(n) for n in named]
+            unknown = next((n for n, k in zip(named, kinds, strict=True) if k is None), None)
+            if unknown is not None:
+                return 400, _error(f"Unable to infer object type from: {unknown}", "VALIDATION_ERROR"), {}
+            parts = [*parts[:3], *[k for k in kinds if k], *parts[3 + len(named) :]]
         if parts[:3] == ["crm", "v3", "objects"] and len(parts) == 4 and method == "GET":
             return self.list_page(parts[3], query)
         if parts[:3] == ["crm", "v3", "objects"] and len(parts) == 6 and parts[4] == "batch":
@@ -607,21 +752,7 @@ class FakeHubSpot:
         if parts == ["crm", "v3", "owners"]:
             return self.page(self.owners, query, 500)
         if parts[:3] == ["crm", "v3", "properties"]:
-            return (
-                200,
-                {
-                    "results": [
-                        {
-                            "name": n,
-                            "label": n.replace("_", " ").title(),
-                            "type": "string",
-                            "hubspotDefined": n in STANDARD.get(parts[3], []),
-                        }
-                        for n in self.properties.get(parts[3], [])
-                    ]
-                },
-                {},
-            )
+            return 200, {"results": [self._property(parts[3], n) for n in self.properties[parts[3]]]}, {}
         if parts[:3] == ["crm", "v3", "pipelines"]:
             return 200, self.pipelines(parts[3]), {}
         return 404, _error(f"Unknown endpoint {'/'.join(parts)}", "OBJECT_NOT_FOUND"), {}
@@ -761,6 +892,7 @@ class FakeHubSpot:
         if len(inputs) > 1000:
             return 400, _error("Batch input must be at most 1000 items", "VALIDATION_ERROR"), {}
         links = self.links.get((from_kind, to_kind), {})
+        custom = from_kind in self.schemas or to_kind in self.schemas
         results, errors = [], []
         for item in inputs:
             fid = str(item["id"])
@@ -783,9 +915,9 @@ class FakeHubSpot:
                             "toObjectId": int(tid),
                             "associationTypes": [
                                 {
-                                    "category": "HUBSPOT_DEFINED",
+                                    "category": "USER_DEFINED" if custom else "HUBSPOT_DEFINED",
                                     "typeId": t,
-                                    "label": "Primary" if t in (1, 2) else None,
+                                    "label": "Primary" if t in (1, 2) and not custom else None,
                                 }
                                 for t in types
                             ],
@@ -877,6 +1009,28 @@ class FakeHubSpot:
         }
 
 
+def _custom_values(section: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A canonical plan, survey or contract as the properties of its custom object."""
+    if section == "surveys":
+        return {
+            "survey_date": row["date"],
+            "survey_kind": str(row.get("kind", "csat")).upper(),
+            "survey_score": _num(row["score"]),
+        }
+    if section == "contracts":
+        return {
+            "start_date": row.get("start_date"),
+            "end_date": row["end_date"],
+            "renewal_status": str(row.get("renewal_status") or "none").upper(),
+        }
+    plan = {k: v for k, v in row.items() if k != "account_id"}
+    plan["horizon_years"] = _num(plan.get("horizon_years"))
+    plan["risk_measures"] = ";".join(
+        f"{m['kind']}@{m.get('reviewed') or ''}" for m in plan.get("risk_measures") or []
+    )
+    return plan
+
+
 def _millis(value: Any) -> float:
     if value in (None, ""):
         return float("-inf")
@@ -928,9 +1082,11 @@ ENGAGEMENT_TYPES = ("meetings", "calls", "emails", "notes")
 LIST_PAGE, BATCH, ASSOC_BATCH, SEARCH_PAGE, OWNER_PAGE = 100, 100, 1000, 200, 500
 
 
-def linked_ids(fake: FakeHubSpot) -> dict[str, set[str]]:
-    """Per related type, the ids of the records associated with some company."""
-    return {t: {o for c in fake.links.get(("companies", t), {}).values() for o in c} for t in RELATED}
+def linked_ids(fake: FakeHubSpot, custom: tuple[str, ...] = ()) -> dict[str, set[str]]:
+    """Per related type (and custom object type read), the ids of the records associated with some company."""
+    return {
+        t: {o for c in fake.links.get(("companies", t), {}).values() for o in c} for t in (*RELATED, *custom)
+    }
 
 
 def minimal_calls(
@@ -941,6 +1097,7 @@ def minimal_calls(
     updated: int = 0,
     changed: dict[str, int] | None = None,
     uncached: dict[str, int] | None = None,
+    custom: tuple[str, ...] = (),
 ) -> dict[str, int]:
     """The fewest calls a run can make at HubSpot's largest page and batch sizes, by step.
 
@@ -953,23 +1110,27 @@ def minimal_calls(
     either record's modification date), so a run that keeps accounts whole must re-read them.
     Both read the metadata (8 property lists, 2 pipelines, owners by 500), read back every task
     in the portal (list pages of 100: the list is consistent where search lags) and write
-    `created` and `updated` (updates and closes) tasks in batches of 100.
+    `created` and `updated` (updates and closes) tasks in batches of 100. `custom` custom object
+    types (plans, surveys, contracts) are read like related types, after one schemas call and
+    their property lists; with none, nothing changes.
     """
 
     def up(n: int, size: int) -> int:
         return -(-n // size)
 
     companies = len(fake.objects["companies"])
-    linked = {t: len(ids) for t, ids in linked_ids(fake).items()}
-    metadata = len(RELATED) + 1 + 2 + up(len(fake.owners), OWNER_PAGE)  # property lists, pipelines
+    kinds = (*RELATED, *custom)
+    linked = {t: len(ids) for t, ids in linked_ids(fake, custom).items()}
+    metadata = len(kinds) + 1 + 2 + up(len(fake.owners), OWNER_PAGE)  # property lists, pipelines
+    metadata += 1 if custom else 0  # the schemas, to resolve the mapping's custom objects
     steps = {"metadata (properties, pipelines, owners)": metadata}
     if changed is None:
         steps["company pages (100)"] = up(companies, LIST_PAGE)
     else:
         steps["search pages (200)"] = sum(
-            max(1, up(changed.get(t, 0), SEARCH_PAGE)) for t in ("companies", *RELATED)
+            max(1, up(changed.get(t, 0), SEARCH_PAGE)) for t in ("companies", *kinds)
         )
-    steps["company associations (1,000)"] = len(RELATED) * up(companies, ASSOC_BATCH)
+    steps["company associations (1,000)"] = len(kinds) * up(companies, ASSOC_BATCH)
     reads = linked if changed is None else (uncached or {})
     steps["batch reads (100)"] = sum(up(n, BATCH) for n in reads.values())
     steps["engagement-contact associations (1,000)"] = sum(
