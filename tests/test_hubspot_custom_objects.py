@@ -263,3 +263,25 @@ def test_custom_objects_pull_minimally_and_incrementally(
     assert conn.calls_by_endpoint[f"POST /crm/v3/objects/{surveys}/batch/read"] == 1
     assert len(third.surveys) == len(again.surveys) + 1
     assert set(custom) | set(RELATED) <= set(RecordCache(tmp_path / "cache.sqlite").bookmarks())
+
+
+def test_sections_sharing_one_object_under_different_names_read_it_once() -> None:
+    from connectors.hs_objects import resolve
+
+    schema = {
+        "id": "123456",  # an older response: no objectTypeId, no company association
+        "fullyQualifiedName": "p4711_kam_records",
+        "name": "kam_records",
+        "labels": {"plural": "KAM records"},
+        "associations": [{"id": "7", "fromObjectTypeId": "2-123456", "toObjectTypeId": "0-1"}],
+    }
+    mapping = Mapping.model_validate(
+        {
+            "plans": {"object": "p_kam_records", "objectives": "goals"},
+            "contracts": {"object": "2-123456", "end_date": "ends_on"},
+        }
+    )
+    [(type_id, obj)] = resolve(mapping, [schema], "m.yaml").items()
+    assert type_id == "2-123456" and obj.sections == ["plans", "contracts"]
+    assert {"goals", "ends_on", "hs_lastmodifieddate"} <= obj.properties
+    assert not obj.linked_to_companies  # reported as a warning at the start of the pull
