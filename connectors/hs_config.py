@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from connectors.retry import RetrySettings
 from connectors.secret import SecretRef
@@ -51,6 +60,27 @@ CONFIG = HubSpotConfig
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    def property_names(self) -> list[str]:
+        """The HubSpot properties this section reads (what `object` names is an object, not one)."""
+        return [v for f, v in self if isinstance(v, str) and f not in NOT_PROPERTIES]
+
+
+NOT_PROPERTIES = ("key_account_value", "object")
+# What the CRM API accepts for a custom object: its objectTypeId, `p_<name>` or `p<portal id>_<name>`.
+CUSTOM_OBJECT = re.compile(r"^(2-\d+|p\d*_[A-Za-z][A-Za-z0-9_]*)$")
+
+
+def _custom_object(value: str) -> str:
+    if not CUSTOM_OBJECT.match(value):
+        raise ValueError(
+            f"{value!r} is no custom object name: use its objectTypeId (2-123456), p_<name>"
+            " or its fully qualified name (p<portal id>_<name>)"
+        )
+    return value
+
+
+CustomObjectName = Annotated[str, AfterValidator(_custom_object)]
 
 
 class CompanyMap(Section):
@@ -119,8 +149,14 @@ class TicketMap(Section):
 
 
 class PlanMap(Section):
-    """Account-plan fields as company properties (one plan per company)."""
+    """Account-plan fields: company properties (one plan per company), or the properties of a custom
+    object's records when `object` names one (the most recently modified record of a company is its plan).
+    """
 
+    object: CustomObjectName | None = Field(
+        default=None, description="custom object holding the plans; null: company properties"
+    )
+    modified: str = Field(default="hs_lastmodifieddate", description="with `object`: its bookmark property")
     horizon_years: str | None = "kam_plan_horizon_years"
     objectives: str | None = "kam_plan_objectives"
     objectives_reviewed: str | None = "kam_plan_objectives_reviewed"
@@ -131,6 +167,42 @@ class PlanMap(Section):
     risk_reviewed: str | None = "kam_plan_risk_reviewed"
     risk_measures: str | None = Field(default="kam_plan_risk_measures", description="`kind@YYYY-MM-DD;...`")
     relationship_reviewed: str | None = "kam_plan_relationship_reviewed"
+
+    def property_names(self) -> list[str]:
+        fields = PLAN_FIELDS + (("modified",) if self.object else ())
+        return [v for f in fields if isinstance(v := getattr(self, f), str)]
+
+
+PLAN_FIELDS = tuple(f for f in PlanMap.model_fields if f not in ("object", "modified"))
+
+
+class SurveyMap(Section):
+    """Surveys as records of a custom object, one record per survey (replaces `extras.surveys`)."""
+
+    object: CustomObjectName
+    date: str = "survey_date"
+    kind: str | None = Field(
+        default="survey_kind", description="csat | nps, translated by values.survey_kind"
+    )
+    score: str = "survey_score"
+    modified: str = "hs_lastmodifieddate"
+
+
+class ContractMap(Section):
+    """Contracts as records of a custom object, any number per company (replaces `extras.contract_*`)."""
+
+    object: CustomObjectName
+    start_date: str | None = "start_date"
+    end_date: str = "end_date"
+    renewal_status: str | None = Field(
+        default="renewal_status", description="translated by values.renewal_status"
+    )
+    modified: str = "hs_lastmodifieddate"
+
+
+# A custom-object section and the `extras` fields holding the same records as company properties.
+EXTRAS_OF = {"surveys": ("surveys",), "contracts": ("contract_start", "contract_end", "renewal_status")}
+CUSTOM_SECTIONS = ("plans", "surveys", "contracts")
 
 
 class ExtrasMap(Section):
@@ -176,21 +248,50 @@ class Mapping(Section):
     tickets: TicketMap = Field(default_factory=TicketMap)
     plans: PlanMap | None = Field(default_factory=PlanMap)
     extras: ExtrasMap | None = Field(default_factory=ExtrasMap)
+    surveys: SurveyMap | None = Field(default=None, description="surveys from a custom object")
+    contracts: ContractMap | None = Field(default=None, description="contracts from a custom object")
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("surveys", "contracts")
+    @classmethod
+    def _one_source(cls, value: Any, info: ValidationInfo) -> Any:
+        """Records come from a custom object or from company properties, never from both."""
+        extras = info.data.get("extras")
+        if value is None or extras is None:
+            return value
+        named = [
+            f for f in EXTRAS_OF[str(info.field_name)] if f in extras.model_fields_set and getattr(extras, f)
+        ]
+        if named:
+            raise ValueError(
+                f"{info.field_name} come from custom object {value.object}, and extras.{named[0]} names a"
+                f" company property for them too: set extras.{named[0]} to null (one source each)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _drop_replaced_extras(self) -> Mapping:
+        """A custom-object section switches off the company-property defaults it replaces."""
+        for section, fields in EXTRAS_OF.items():
+            if getattr(self, section) is not None and self.extras is not None:
+                self.extras = self.extras.model_copy(update=dict.fromkeys(fields))
+        return self
 
     def properties(self, section: str) -> list[str]:
         """Every HubSpot property one object type's mapping reads (companies include plans etc.)."""
         parts: list[Section | None] = [getattr(self, section)]
         if section == "companies":
-            parts += [self.plans, self.extras]
-        names: list[str] = []
-        for part in parts:
-            if part is None:
-                continue
-            for field, value in part:
-                if isinstance(value, str) and field != "key_account_value":
-                    names.append(value)
-        return sorted(set(names))
+            parts += [self.plans if self.plans is not None and not self.plans.object else None, self.extras]
+        return sorted({name for part in parts if part is not None for name in part.property_names()})
+
+    def custom_sources(self) -> dict[str, PlanMap | SurveyMap | ContractMap]:
+        """Section -> its mapping, for each of plans, surveys and contracts read from a custom object."""
+        out: dict[str, PlanMap | SurveyMap | ContractMap] = {}
+        for section in CUSTOM_SECTIONS:
+            spec = getattr(self, section)
+            if spec is not None and spec.object:
+                out[section] = spec
+        return out
 
 
 def load_mapping(path: str | None, base_dir: Path) -> tuple[Mapping, str]:

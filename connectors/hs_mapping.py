@@ -1,17 +1,35 @@
 """HubSpot rows (all values strings) -> canonical records; a value that does not parse skips its
-record with a warning naming the property and the value.
+record with a warning naming the property and the value. Plans, surveys and contracts come from
+company properties, or from the records of custom objects when the mapping names one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.hs_config import EngagementMap, Mapping
+from connectors.hs_config import PLAN_FIELDS, EngagementMap, Mapping
+from connectors.hs_values import (
+    BadValue,
+    blank,
+    brief,
+    getter,
+    id_key,
+    named,
+    parse_date,
+    parse_float,
+    prop_bool,
+    prop_date,
+    prop_float,
+    revenue_points,
+    risk_measures,
+    split,
+    stamp,
+)
 from kamrules.model import (
     Account,
     AccountPlan,
@@ -22,7 +40,6 @@ from kamrules.model import (
     Deal,
     RecordWarning,
     RevenuePoint,
-    RiskMeasure,
     Snapshot,
     Survey,
     TeamMember,
@@ -32,53 +49,6 @@ from kamrules.model import (
 ENGAGEMENTS = ("meetings", "calls", "emails", "notes")
 ACTIVITY_TYPE = {"meetings": "meeting", "calls": "call", "emails": "email", "notes": "note"}
 Row = dict[str, Any]
-
-
-class BadValue(ValueError):
-    """One property value that does not parse as what the mapping expects."""
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() == "")
-
-
-def parse_float(value: Any) -> float | None:
-    if _blank(value):
-        return None
-    try:
-        number = float(str(value).replace(",", "").strip())
-    except ValueError:
-        raise BadValue(f"{value!r} is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise BadValue(f"{value!r} is not a finite number")
-    return number
-
-
-def parse_bool(value: Any) -> bool | None:
-    if _blank(value):
-        return None
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "1"):
-        return True
-    if text in ("false", "no", "0"):
-        return False
-    raise BadValue(f"{value!r} is not true or false")
-
-
-def parse_date(value: Any) -> date | None:
-    """HubSpot dates: `YYYY-MM-DD`, ISO datetimes (`...Z`) or epoch milliseconds, as UTC dates."""
-    if _blank(value):
-        return None
-    text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC).date()
-    try:
-        if len(text) == 10:
-            return date.fromisoformat(text)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadValue(f"{value!r} is not a date") from None
-    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
 @dataclass
@@ -122,15 +92,22 @@ class Raw:
 class Mapper:
     """Builds a Snapshot from `Raw` following the mapping; never raises for one bad record."""
 
-    def __init__(self, mapping: Mapping, key_property: str | None = None, key_value: str | None = None):
+    def __init__(
+        self,
+        mapping: Mapping,
+        key_property: str | None = None,
+        key_value: str | None = None,
+        sources: dict[str, str] | None = None,
+    ):
         self.m = mapping
         self.key_property = key_property or mapping.companies.key_account
         self.key_value = (key_value or mapping.companies.key_account_value).lower()
+        self.sources = sources or {}  # section (plans, surveys, contracts) -> custom objectTypeId
         self.warnings: list[RecordWarning] = []
 
     def value(self, field_name: str, raw: Any) -> str | None:
         """A HubSpot option value translated by `values:` (unknown ones pass through, lowercased)."""
-        if _blank(raw):
+        if blank(raw):
             return None
         text = str(raw).strip()
         table = self.m.values.get(field_name, {})
@@ -140,7 +117,7 @@ class Mapper:
         snap = Snapshot(as_of=as_of)
         snap.users = [u for u in (self._guard("owners", o.get("id"), self.user, o) for o in raw.owners) if u]
         companies = raw.rows.get("companies", {})
-        for cid in sorted(companies, key=_id_key):
+        for cid in sorted(companies, key=id_key):
             parts = self._guard("companies", cid, self.company, companies[cid], as_of)
             if parts is None:
                 continue
@@ -153,9 +130,7 @@ class Mapper:
         owner_of = self._owners_of(raw)
         for kind, build in (("contacts", self.contact), ("deals", self.deal), ("tickets", self.case)):
             target = {"contacts": snap.contacts, "deals": snap.deals, "tickets": snap.cases}[kind]
-            for oid, (company, primary) in sorted(
-                owner_of.get(kind, {}).items(), key=lambda i: _id_key(i[0])
-            ):
+            for oid, (company, primary) in sorted(owner_of.get(kind, {}).items(), key=lambda i: id_key(i[0])):
                 row = raw.rows.get(kind, {}).get(oid)
                 if row is not None:
                     record = self._guard(kind, oid, build, row, company, primary, raw)
@@ -163,21 +138,70 @@ class Mapper:
                         target.append(record)
         for kind in ENGAGEMENTS:
             spec: EngagementMap = getattr(self.m, kind)
-            for oid, (company, _) in sorted(owner_of.get(kind, {}).items(), key=lambda i: _id_key(i[0])):
+            for oid, (company, _) in sorted(owner_of.get(kind, {}).items(), key=lambda i: id_key(i[0])):
                 row = raw.rows.get(kind, {}).get(oid)
                 if row is not None:
                     contacts = raw.contact_links.get(kind, {}).get(oid, [])
                     record = self._guard(kind, oid, self.activity, row, kind, spec, company, contacts)
                     if record is not None:
                         snap.activities.append(record)
+        self._custom_records(raw, owner_of, snap)
         snap.warnings = self.warnings
         return snap
+
+    def _custom_records(
+        self, raw: Raw, owner_of: dict[str, dict[str, tuple[str, bool]]], snap: Snapshot
+    ) -> None:
+        """Plans, surveys and contracts from the custom objects the mapping names."""
+        builders: dict[str, Callable[[Row, str], Any]] = {
+            "plans": self.plan_record,
+            "surveys": self.survey_record,
+            "contracts": self.contract_record,
+        }
+        for section, type_id in sorted(self.sources.items()):
+            rows = raw.rows.get(type_id, {})
+            records = []
+            for oid, (company, _) in sorted(owner_of.get(type_id, {}).items(), key=lambda i: id_key(i[0])):
+                if oid in rows:
+                    record = self._guard(section, oid, builders[section], rows[oid], company)
+                    if record is not None:
+                        records.append((oid, record))
+            if section == "plans":
+                snap.plans += self._latest_plans(records, rows)
+            else:
+                getattr(snap, section).extend(r for _, r in records)
+
+    def _latest_plans(
+        self, records: list[tuple[str, AccountPlan]], rows: dict[str, Row]
+    ) -> list[AccountPlan]:
+        """One plan per company: its most recently modified plan record; the others are warnings."""
+        modified = self.m.plans.modified if self.m.plans else "hs_lastmodifieddate"
+        by_company: dict[str, list[tuple[str, AccountPlan]]] = {}
+        for oid, plan in records:
+            by_company.setdefault(plan.account_id, []).append((oid, plan))
+        out = []
+        for company, plans in sorted(by_company.items(), key=lambda i: id_key(i[0])):
+            plans.sort(
+                key=lambda p: (stamp((rows[p[0]].get("properties") or {}).get(modified)), id_key(p[0]))
+            )
+            chosen, plan = plans[-1]
+            out.append(plan)
+            for oid, _ in plans[:-1]:
+                self.warnings.append(
+                    RecordWarning(
+                        kind="hubspot plans",
+                        record_id=oid,
+                        message=f"company {company} has {len(plans)} account plans; only the most"
+                        f" recently modified one ({chosen}) is used",
+                    )
+                )
+        return out
 
     def _owners_of(self, raw: Raw) -> dict[str, dict[str, tuple[str, bool]]]:
         """Each related object's one company: the primary association if any, else the lowest id."""
         out: dict[str, dict[str, tuple[str, bool]]] = {}
         primary_type = self.m.contacts.primary_association_type
-        for cid in sorted(raw.company_links, key=_id_key):
+        for cid in sorted(raw.company_links, key=id_key):
             for kind, links in raw.company_links[cid].items():
                 mine = out.setdefault(kind, {})
                 for to_id, types in links:
@@ -190,7 +214,7 @@ class Mapper:
         try:
             return build(*args)
         except (BadValue, ValidationError, KeyError, TypeError) as exc:
-            message = _brief(exc)
+            message = brief(exc)
             self.warnings.append(RecordWarning(kind=f"hubspot {kind}", record_id=str(rid), message=message))
             return None
 
@@ -205,46 +229,48 @@ class Mapper:
     ) -> tuple[Account, AccountPlan | None, list[TeamMember], list[Survey], list[Contract]]:
         p, c = row.get("properties") or {}, self.m.companies
         cid = str(row["id"])
-        get = _getter(p)
-        revenue = _revenue(get(c.revenue_history))
-        if not revenue and (amount := _prop_float(get, c.annual_revenue)) is not None:
+        get = getter(p)
+        revenue = revenue_points(get(c.revenue_history))
+        if not revenue and (amount := prop_float(get, c.annual_revenue)) is not None:
             revenue = [RevenuePoint(year=as_of.year - 1, amount=amount)]
         key_raw = p.get(self.key_property)
         account = Account(
             id=cid,
             name=get(c.name) or f"(company {cid})",
             owner_id=get(c.owner_id) or None,
-            is_key=str(key_raw or "").strip().lower() == self.key_value if not _blank(key_raw) else False,
+            is_key=str(key_raw or "").strip().lower() == self.key_value if not blank(key_raw) else False,
             tier=self.value("tier", get(c.tier)),
             key_reason=get(c.key_reason) or None,
             industry=self.value("industry", get(c.industry)),
-            regions=_split(get(c.regions)),
+            regions=split(get(c.regions)),
             revenue=revenue,
-            potential=_prop_float(get, c.potential),
-            customer_since=_prop_date(get, c.customer_since),
+            potential=prop_float(get, c.potential),
+            customer_since=prop_date(get, c.customer_since),
             preferred_supplier=self.value("preferred_supplier", get(c.preferred_supplier)),
         )
+        plan = self._plan(cid, get) if self.m.plans is not None and not self.m.plans.object else None
         return (
             account,
-            self._plan(cid, get),
+            plan,
             self._team(cid, get),
             self._surveys(cid, get),
             self._contracts(cid, get),
         )
 
     def _plan(self, cid: str, get: Callable[[str | None], Any]) -> AccountPlan | None:
+        """The plan the mapped properties hold (a company's or a plan record's); None when all are empty."""
         pm = self.m.plans
         if pm is None:
             return None
-        values = {f: get(prop) for f, prop in pm if prop}
-        if all(_blank(v) for v in values.values()):
+        values = {f: get(getattr(pm, f)) for f in PLAN_FIELDS}
+        if all(blank(v) for v in values.values()):
             return None
         dates = ("objectives_reviewed", "risk_reviewed", "relationship_reviewed")
         return AccountPlan(
             account_id=cid,
-            horizon_years=_prop_float(get, pm.horizon_years),
-            risk_measures=_measures(values.get("risk_measures")),
-            **{f: _named(parse_date, f, values.get(f)) for f in dates},
+            horizon_years=prop_float(get, pm.horizon_years),
+            risk_measures=risk_measures(values.get("risk_measures")),
+            **{f: named(parse_date, f, values.get(f)) for f in dates},
             **{
                 f: values.get(f) or None
                 for f in (
@@ -261,7 +287,7 @@ class Mapper:
         if self.m.extras is None:
             return []
         out = []
-        for item in _split(get(self.m.extras.team)):
+        for item in split(get(self.m.extras.team)):
             parts = item.split(":")
             if len(parts) < 2:
                 raise BadValue(f"team entry {item!r} is not ownerId:role[:region]")
@@ -279,7 +305,7 @@ class Mapper:
         if self.m.extras is None:
             return []
         out = []
-        for item in _split(get(self.m.extras.surveys)):
+        for item in split(get(self.m.extras.surveys)):
             parts = item.split(":")
             if len(parts) != 3:
                 raise BadValue(f"survey entry {item!r} is not YYYY-MM-DD:kind:score")
@@ -294,21 +320,57 @@ class Mapper:
         x = self.m.extras
         if x is None:
             return []
-        end = _prop_date(get, x.contract_end)
+        end = prop_date(get, x.contract_end)
         if end is None:
             return []
         return [
             Contract(
                 account_id=cid,
                 end_date=end,
-                start_date=_prop_date(get, x.contract_start),
+                start_date=prop_date(get, x.contract_start),
                 renewal_status=self.value("renewal_status", get(x.renewal_status)) or "none",
             )
         ]
 
+    # --- records of custom objects ------------------------------------------------------------
+
+    def plan_record(self, row: Row, company: str) -> AccountPlan | None:
+        return self._plan(company, getter(row.get("properties") or {}))
+
+    def survey_record(self, row: Row, company: str) -> Survey:
+        s = self.m.surveys
+        assert s is not None
+        get = getter(row.get("properties") or {})
+        day, score = prop_date(get, s.date), prop_float(get, s.score)
+        if day is None:
+            raise BadValue(f"{s.date}: empty")
+        if score is None:
+            raise BadValue(f"{s.score}: empty")
+        kind = (self.value("survey_kind", get(s.kind)) or "csat").lower()
+        if kind not in ("csat", "nps"):
+            raise BadValue(f"{s.kind}: {get(s.kind)!r} is not csat or nps (values.survey_kind translates)")
+        return Survey(account_id=company, date=day, kind=kind, score=score)
+
+    def contract_record(self, row: Row, company: str) -> Contract:
+        c = self.m.contracts
+        assert c is not None
+        get = getter(row.get("properties") or {})
+        end = prop_date(get, c.end_date)
+        if end is None:
+            raise BadValue(f"{c.end_date}: empty")
+        status = (self.value("renewal_status", get(c.renewal_status)) or "none").lower()
+        if status not in ("none", "in_progress", "renewed", "lost"):
+            raise BadValue(
+                f"{c.renewal_status}: {get(c.renewal_status)!r} is not none, in_progress, renewed or lost"
+                " (values.renewal_status translates)"
+            )
+        return Contract(
+            account_id=company, end_date=end, start_date=prop_date(get, c.start_date), renewal_status=status
+        )
+
     def contact(self, row: Row, company: str, primary: bool, raw: Raw) -> Contact:
         p, c = row.get("properties") or {}, self.m.contacts
-        get = _getter(p)
+        get = getter(p)
         name = " ".join(x for x in (get(c.first_name), get(c.last_name)) if x) or f"(contact {row['id']})"
         return Contact(
             id=str(row["id"]),
@@ -319,19 +381,19 @@ class Mapper:
             buying_role=self.value("buying_role", (get(c.buying_role) or "").split(";")[0]),
             is_primary=primary,
             region=get(c.region) or None,
-            created=_prop_date(get, c.created),
+            created=prop_date(get, c.created),
         )
 
     def deal(self, row: Row, company: str, primary: bool, raw: Raw) -> Deal:
         p, d = row.get("properties") or {}, self.m.deals
-        get = _getter(p)
+        get = getter(p)
         stage_id = str(get(d.stage) or "")
         stage = raw.deal_stages.get((str(get(d.pipeline) or ""), stage_id)) or raw.deal_stages.get(
             ("*", stage_id)
         )
         if stage is None:
             raise BadValue(f"{d.stage}: {stage_id!r} is no stage of any deal pipeline")
-        created = _prop_date(get, d.created)
+        created = prop_date(get, d.created)
         if created is None:
             raise BadValue(f"{d.created}: empty")
         return Deal(
@@ -339,29 +401,29 @@ class Mapper:
             account_id=company,
             name=get(d.name) or "",
             stage=stage.label,
-            amount=_prop_float(get, d.amount),
+            amount=prop_float(get, d.amount),
             type=self.value("deal_type", get(d.type)) or "new",
             created=created,
-            close_date=_prop_date(get, d.close_date) if stage.is_closed else None,
+            close_date=prop_date(get, d.close_date) if stage.is_closed else None,
             is_closed=stage.is_closed,
             is_won=stage.is_won,
         )
 
     def case(self, row: Row, company: str, primary: bool, raw: Raw) -> Case:
         p, t = row.get("properties") or {}, self.m.tickets
-        get = _getter(p)
+        get = getter(p)
         stage_id = str(get(t.stage) or "")
         stage = raw.ticket_stages.get((str(get(t.pipeline) or ""), stage_id)) or raw.ticket_stages.get(
             ("*", stage_id)
         )
         if stage is None:
             raise BadValue(f"{t.stage}: {stage_id!r} is no stage of any ticket pipeline")
-        opened = _prop_date(get, t.opened)
+        opened = prop_date(get, t.opened)
         if opened is None:
             raise BadValue(f"{t.opened}: empty")
         closed = None
         if stage.is_closed:
-            closed = _prop_date(get, t.closed) or _prop_date(get, t.modified) or opened
+            closed = prop_date(get, t.closed) or prop_date(get, t.modified) or opened
         return Case(
             id=str(row["id"]),
             account_id=company,
@@ -371,24 +433,24 @@ class Mapper:
             opened=opened,
             closed=closed,
             owner_id=get(t.owner_id) or None,
-            escalated=bool(_prop_bool(get, t.escalated)),
+            escalated=bool(prop_bool(get, t.escalated)),
         )
 
     def activity(
         self, row: Row, kind: str, spec: EngagementMap, company: str, contacts: list[str]
     ) -> Activity:
         p = row.get("properties") or {}
-        get = _getter(p)
-        day = _prop_date(get, spec.date)
+        get = getter(p)
+        day = prop_date(get, spec.date)
         if day is None:
             raise BadValue(f"{spec.date}: empty")
         activity_type, direction = ACTIVITY_TYPE[kind], "outbound"
-        gift = _prop_float(get, spec.gift_amount)
+        gift = prop_float(get, spec.gift_amount)
         if kind == "notes":
             direction = "internal"
         if gift is not None:
             activity_type, direction = "gift", "outbound"
-        if spec.direction and not _blank(get(spec.direction)):
+        if spec.direction and not blank(get(spec.direction)):
             direction = self.value(f"{kind}_direction", get(spec.direction)) or direction
         return Activity(
             id=str(row["id"]),
@@ -399,77 +461,6 @@ class Mapper:
             subject=get(spec.subject) or "",
             body=get(spec.body) or "",
             owner_id=get(spec.owner_id) or None,
-            contact_ids=sorted(contacts, key=_id_key),
+            contact_ids=sorted(contacts, key=id_key),
             amount=gift,
         )
-
-
-# --- small parsers ---------------------------------------------------------------------------------
-
-
-def _getter(props: dict[str, Any]) -> Callable[[str | None], Any]:
-    def get(name: str | None) -> Any:
-        if name is None:
-            return None
-        value = props.get(name)
-        return None if _blank(value) else value
-
-    return get
-
-
-def _named(parse: Callable[[Any], Any], name: str | None, value: Any) -> Any:
-    try:
-        return parse(value)
-    except BadValue as exc:
-        raise BadValue(f"{name}: {exc}") from None
-
-
-def _prop_float(get: Callable[[str | None], Any], name: str | None) -> float | None:
-    return _named(parse_float, name, get(name))
-
-
-def _prop_date(get: Callable[[str | None], Any], name: str | None) -> date | None:
-    return _named(parse_date, name, get(name))
-
-
-def _prop_bool(get: Callable[[str | None], Any], name: str | None) -> bool | None:
-    return _named(parse_bool, name, get(name))
-
-
-def _split(value: Any) -> list[str]:
-    return [] if _blank(value) else [x.strip() for x in str(value).split(";") if x.strip()]
-
-
-def _revenue(value: Any) -> list[RevenuePoint]:
-    points = []
-    for item in _split(value):
-        year, _, amount = item.partition(":")
-        try:
-            points.append(RevenuePoint(year=int(year), amount=float(amount)))
-        except ValueError:
-            raise BadValue(f"revenue history entry {item!r} is not YEAR:AMOUNT") from None
-    return points
-
-
-def _measures(value: Any) -> list[RiskMeasure]:
-    out = []
-    for item in _split(value):
-        kind, _, reviewed = item.partition("@")
-        out.append(
-            RiskMeasure(kind=kind.strip(), reviewed=_named(parse_date, "risk measure", reviewed or None))
-        )
-    return out
-
-
-def _id_key(value: str) -> tuple[int, str]:
-    return (int(value), "") if str(value).isdigit() else (1 << 62, str(value))
-
-
-def _brief(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        parts = [
-            f"{'.'.join(str(x) for x in e['loc']) or 'record'}: {e['msg']}"
-            for e in exc.errors(include_url=False)[:3]
-        ]
-        return "; ".join(parts)
-    return str(exc)

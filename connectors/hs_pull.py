@@ -134,6 +134,13 @@ class Reader:
         )
         return [p["name"] for p in body.get("results", [])]
 
+    def schemas(self) -> list[dict[str, Any]]:
+        """The portal's custom object definitions (GET /crm-object-schemas/v3/schemas, one call)."""
+        _, body = self.api.call(
+            "GET /crm-object-schemas/v3/schemas", self.crm.schemas.core_api.get_all, archived=False
+        )
+        return list(body.get("results", []))
+
     def pipelines(self, object_type: str) -> dict[str, Any]:
         _, body = self.api.call(
             f"GET /crm/v3/pipelines/{object_type}", self.crm.pipelines.pipelines_api.get_all, object_type

@@ -13,8 +13,8 @@ from datetime import date
 from typing import Any
 
 from connectors.hs_http import DailyLimitReached, HubSpotApi, HubSpotError
-from connectors.hs_mapping import BadValue, parse_date
 from connectors.hs_pull import PAGE, chunks
+from connectors.hs_values import BadValue, parse_date
 from kamrules.faults import checkpoint
 from kamrules.marker import add_marker, read_marker, strip_marker
 from kamrules.model import Task

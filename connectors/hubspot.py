@@ -4,6 +4,8 @@ Pull: companies by list pages of 100 (or, incrementally, by search on the modifi
 every association through the v4 batch read, related objects by batch reads of 100, raw rows
 cached in `state_dir` so each run maps whole accounts. Bookmarks commit only after the run's
 writes all succeeded. Mapped properties that do not exist are reported at the start of the pull.
+Custom objects the mapping names (plans, surveys, contracts) are resolved against the portal's
+schemas first, and then pulled like any related object.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from connectors.cache import RecordCache, utc_now
 from connectors.hs_config import CONFIG, HubSpotConfig, Mapping, load_mapping
 from connectors.hs_http import HubSpotApi
 from connectors.hs_mapping import ENGAGEMENTS, Mapper, Raw, stages_from
+from connectors.hs_objects import CustomObject, resolve
 from connectors.hs_pull import Reader
 from connectors.hs_tasks import TaskStore
 from connectors.secret import SecretError
@@ -32,9 +35,18 @@ RELATED = ("contacts", "deals", *ENGAGEMENTS, "tickets")
 class HubSpotConnector:
     """The HubSpot connector (see kamrules.protocol.Connector)."""
 
-    def __init__(self, config: HubSpotConfig, mapping: Mapping, api: HubSpotApi, cache: RecordCache | None):
+    def __init__(
+        self,
+        config: HubSpotConfig,
+        mapping: Mapping,
+        api: HubSpotApi,
+        cache: RecordCache | None,
+        mapping_file: str = "mapping",
+    ):
         self.config = config
         self.mapping = mapping
+        self.mapping_file = mapping_file
+        self.objects: dict[str, CustomObject] = {}
         self.api = api
         self.reader = Reader(api)
         self.tasks = TaskStore(api, config.fingerprint_property)
@@ -60,17 +72,19 @@ class HubSpotConnector:
 
     def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
         started = utc_now()
+        self.objects = self.custom_objects()
         warnings = self.check_properties()
         raw = Raw(
             deal_stages=stages_from(self.reader.pipelines("deals")),
             ticket_stages=stages_from(self.reader.pipelines("tickets")),
         )
         raw.owners = self.reader.owners()
-        progress("pull", 1, len(RELATED) + 2)
+        kinds = [*RELATED, *self.objects]
+        progress("pull", 1, len(kinds) + 2)
         companies = self._rows("companies", None, started)
         raw.rows["companies"] = companies
         company_ids = sorted(companies, key=_id_order)
-        for step, kind in enumerate(RELATED, 2):
+        for step, kind in enumerate(kinds, 2):
             links = self.reader.associations("companies", kind, company_ids)
             for cid, to in links.items():
                 raw.company_links.setdefault(cid, {})[kind] = to
@@ -82,20 +96,36 @@ class HubSpotConnector:
                     eid: [t for t, _ in to]
                     for eid, to in self.reader.associations(kind, "contacts", found).items()
                 }
-            progress("pull", step, len(RELATED) + 2)
-        mapper = Mapper(self.mapping, self.config.key_account_property, self.config.key_account_value)
+            progress("pull", step, len(kinds) + 2)
+        sources = {section: t for t, obj in self.objects.items() for section in obj.sections}
+        mapper = Mapper(
+            self.mapping, self.config.key_account_property, self.config.key_account_value, sources
+        )
         snapshot = mapper.snapshot(raw, as_of)
         snapshot.warnings = warnings + snapshot.warnings
-        progress("pull", len(RELATED) + 2, len(RELATED) + 2)
+        progress("pull", len(kinds) + 2, len(kinds) + 2)
         return snapshot
 
-    def _rows(self, kind: str, wanted: list[str] | None, started: object) -> dict[str, dict]:
-        """The rows of one object type: all companies (wanted=None) or the wanted ids."""
+    def custom_objects(self) -> dict[str, CustomObject]:
+        """The custom objects the mapping reads, by objectTypeId; one schemas call, none without any."""
+        if not self.mapping.custom_sources():
+            return {}
+        return resolve(self.mapping, self.reader.schemas(), self.mapping_file)
+
+    def _shape(self, kind: str) -> tuple[list[str], str]:
+        """The properties one object type's rows are read with, and its modification-date property."""
+        if kind in self.objects:
+            obj = self.objects[kind]
+            return sorted(obj.properties), obj.modified
         props = self.mapping.properties(kind)
         if kind == "companies" and self.config.key_account_property:
             props = sorted(set(props) | {self.config.key_account_property})
+        return props, getattr(self.mapping, kind).modified
+
+    def _rows(self, kind: str, wanted: list[str] | None, started: object) -> dict[str, dict]:
+        """The rows of one object type: all companies (wanted=None) or the wanted ids."""
+        props, modified = self._shape(kind)
         shape = ",".join(props)
-        modified = getattr(self.mapping, kind).modified
         since = None
         if self.cache is not None and self.config.incremental:
             full_every = (
@@ -131,21 +161,28 @@ class HubSpotConnector:
     def check_properties(self) -> list[RecordWarning]:
         """A warning per mapped property HubSpot does not have, naming the closest that exist."""
         warnings = []
-        for kind in ("companies", *RELATED):
-            props = self.mapping.properties(kind)
-            if kind == "companies" and self.config.key_account_property:
-                props.append(self.config.key_account_property)
+        for kind in ("companies", *RELATED, *self.objects):
+            props, _ = self._shape(kind)
             existing = self.reader.property_names(kind)
             have = set(existing)
+            obj = self.objects.get(kind)
+            what = f"custom object {obj.name} ({kind}) has" if obj else f"{kind} have"
             for name in sorted(set(props) - have):
-                close = difflib.get_close_matches(name, existing, n=5, cutoff=0.5)
-                custom = sorted(n for n in existing if not n.startswith("hs_"))[:30]
-                hint = f"similar: {', '.join(close)}" if close else f"some that exist: {', '.join(custom)}"
+                hint = _names_hint(name, existing)
                 warnings.append(
                     RecordWarning(
                         kind="hubspot mapping",
-                        record_id=f"{kind}.{name}",
-                        message=f"{kind} have no property {name!r}; the field it maps stays empty ({hint})",
+                        record_id=f"{obj.name if obj else kind}.{name}",
+                        message=f"{what} no property {name!r}; the field it maps stays empty ({hint})",
+                    )
+                )
+            if obj is not None and not obj.linked_to_companies:
+                warnings.append(
+                    RecordWarning(
+                        kind="hubspot mapping",
+                        record_id=obj.name,
+                        message=f"{what} no association with companies in its schema;"
+                        f" its records cannot be matched to accounts ({', '.join(obj.sections)} stay empty)",
                     )
                 )
         return warnings
@@ -159,6 +196,16 @@ class HubSpotConnector:
         return self.tasks.apply(changes, progress)
 
 
+def _names_hint(name: str, existing: list[str]) -> str:
+    """The closest property names, and the non-`hs_` ones that exist (all of them when few)."""
+    close = difflib.get_close_matches(name, existing, n=5, cutoff=0.5)
+    custom = sorted(n for n in existing if not n.startswith("hs_"))
+    parts = [f"similar: {', '.join(close)}"] if close else []
+    if not close or len(custom) <= 30:
+        parts.append(f"{'some' if len(custom) > 30 else 'those'} that exist: {', '.join(custom[:30])}")
+    return "; ".join(parts)
+
+
 def _id_order(value: str) -> tuple[int, str]:
     return (int(value), "") if value.isdigit() else (1 << 62, value)
 
@@ -168,7 +215,7 @@ def open_connector(config: HubSpotConfig, base_dir: Path, state_dir: Path) -> Hu
         token = config.access_token.read(base_dir)
     except SecretError as exc:
         raise KamError(f"crm.access_token: {exc}") from None
-    mapping, _ = load_mapping(config.mapping, base_dir)
+    mapping, where = load_mapping(config.mapping, base_dir)
     api = HubSpotApi(
         token,
         config.base_url,
@@ -179,4 +226,4 @@ def open_connector(config: HubSpotConfig, base_dir: Path, state_dir: Path) -> Hu
         timeout=config.timeout_seconds,
     )
     cache = RecordCache(state_dir / "hubspot-cache.sqlite") if config.incremental else None
-    return HubSpotConnector(config, mapping, api, cache)
+    return HubSpotConnector(config, mapping, api, cache, where)

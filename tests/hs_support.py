@@ -59,7 +59,53 @@ class HsWorkspace:
         return proc.returncode, report
 
 
-def start_fake(records: dict[str, list[dict[str, Any]]], **kw: Any) -> tuple[FakeHubSpot, str, dict]:
+def start_fake(
+    records: dict[str, list[dict[str, Any]]], custom: tuple[str, ...] = (), **kw: Any
+) -> tuple[FakeHubSpot, str, dict]:
     fake = FakeHubSpot(token=TOKEN, **kw)
-    ids = fake.load_portfolio(records)
+    ids = fake.load_portfolio(records, custom)
     return fake, fake.start(), ids
+
+
+PLAN_PROPERTIES = {  # canonical plan field -> property of the fake's account_plans object
+    f: f
+    for f in (
+        "horizon_years",
+        "objectives",
+        "objectives_reviewed",
+        "customer_goals",
+        "pain_points",
+        "selection_criteria",
+        "decision_process",
+        "risk_reviewed",
+        "risk_measures",
+        "relationship_reviewed",
+    )
+}
+
+
+def custom_mapping(objects: dict[str, str], **sections: Any) -> str:
+    """The shipped mapping with plans, surveys or contracts read from the named custom objects.
+
+    `objects` maps a section to the name the mapping gives its object (objectTypeId, p_name or
+    fully qualified name); `sections` overrides or adds whole sections.
+    """
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    data = yaml.load((ROOT / "config" / "hubspot.mapping.yaml").read_text())
+    if "plans" in objects:
+        data["plans"] = {"object": objects["plans"], **PLAN_PROPERTIES}
+    if "surveys" in objects:
+        data["extras"]["surveys"] = None
+        data["surveys"] = {"object": objects["surveys"]}  # the default property names
+    if "contracts" in objects:
+        for key in ("contract_start", "contract_end", "renewal_status"):
+            data["extras"][key] = None
+        data["contracts"] = {"object": objects["contracts"]}
+    data.update(sections)
+    out = StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()

@@ -52,3 +52,54 @@ def test_a_bad_mapping_file_is_a_located_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationFailed, match=r"m.yaml:3"):
         load_mapping("m.yaml", tmp_path)
     assert Mapping().companies.name == "name"
+
+
+def test_custom_object_sections_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text("companies:\n  name: name\nsurveys:\n  object: customer_surveys\n")
+    with pytest.raises(
+        ValidationFailed, match=r"m.yaml:4:\d+: surveys.object: 'customer_surveys' is no custom"
+    ):
+        load_mapping("m.yaml", tmp_path)
+    (tmp_path / "m.yaml").write_text("extras:\n  surveys: kam_surveys\nsurveys:\n  object: p_surveys\n")
+    with pytest.raises(ValidationFailed, match=r"m.yaml:3:\d+: surveys: .*set extras.surveys to null"):
+        load_mapping("m.yaml", tmp_path)
+    (tmp_path / "m.yaml").write_text("contracts: {object: 2-123456, end_date: ends_on}\n")
+    mapping, _ = load_mapping("m.yaml", tmp_path)  # no extras written: the object replaces their defaults
+    assert mapping.extras is not None and mapping.extras.contract_end is None
+    assert mapping.extras.surveys == "kam_surveys"
+
+
+def test_a_custom_object_source_replaces_the_company_properties() -> None:
+    shipped, _ = load_mapping(None, ROOT)
+    assert shipped.custom_sources() == {}
+    mapping = Mapping.model_validate(
+        {
+            "plans": {"object": "p_account_plans", "objectives": "goals"},
+            "surveys": {"object": "2-123456"},
+            "contracts": {"object": "p4711_contracts", "end_date": "ends_on"},
+        }
+    )
+    assert set(mapping.custom_sources()) == {"plans", "surveys", "contracts"}
+    companies = mapping.properties("companies")
+    assert not [p for p in companies if p.startswith("kam_plan") or p == "goals"]
+    assert {"kam_surveys", "kam_contract_end_date", "kam_renewal_status"}.isdisjoint(companies)
+    assert "kam_account_team" in companies  # the team still comes from the company
+    assert mapping.plans is not None and "goals" in mapping.plans.property_names()
+    assert "hs_lastmodifieddate" in mapping.plans.property_names()  # the bookmark of its pulls
+    assert mapping.contracts is not None and mapping.contracts.property_names() == [
+        "start_date",
+        "ends_on",
+        "renewal_status",
+        "hs_lastmodifieddate",
+    ]
+
+
+def test_the_documented_custom_object_mapping_loads() -> None:
+    from ruamel.yaml import YAML
+
+    text = (ROOT / "docs" / "hubspot.md").read_text()
+    section = text[text.index("### Plans, surveys and contracts from a custom object") :]
+    block = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml\n") + 8)]
+    mapping = Mapping.model_validate(YAML(typ="safe").load(block))
+    assert set(mapping.custom_sources()) == {"plans", "surveys", "contracts"}
+    assert mapping.extras is not None and mapping.extras.team == "kam_account_team"

@@ -1,5 +1,6 @@
 """HubSpot end to end through the CLI against the fake portal: idempotent runs, the same findings
-as the local CRM, per-record batch failures, human vs kamrules completion, secrets never shown.
+as the local CRM (also with plans and surveys in custom objects), per-record batch failures,
+human vs kamrules completion, secrets never shown.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from tests.conftest import make_workspace
 from tests.fake_hubspot import FakeHubSpot
-from tests.hs_support import TOKEN, HsWorkspace, start_fake
+from tests.hs_support import TOKEN, HsWorkspace, custom_mapping, start_fake
 
 
 @pytest.fixture
@@ -60,13 +61,9 @@ def test_run_twice_second_run_writes_nothing(hs: HsWorkspace) -> None:
     assert "search" in " ".join(hs.fake.calls)  # the second pull was incremental
 
 
-def test_same_findings_as_the_local_crm(
-    hs: HsWorkspace, tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]
-) -> None:
-    local = make_workspace(tmp_path / "local", demo_records)
-    local_plan = local.run_json(command="plan")
+def _assert_same_plan(hs: HsWorkspace, local_plan: dict[str, Any]) -> dict[str, Any]:
     code, hs_plan = hs.run_json("plan")
-    assert code == 0
+    assert code == 0, hs_plan
     to_hs = hs.fake.ids["accounts"]  # type: ignore[attr-defined]
 
     def translated(change: dict[str, Any]) -> tuple[str, str]:
@@ -79,6 +76,58 @@ def test_same_findings_as_the_local_crm(
     assert got == expected
     assert hs_plan["accounts"] == local_plan["accounts"] and hs_plan["findings"] == local_plan["findings"]
     assert hs_plan["warnings"] == []
+    return hs_plan
+
+
+def test_same_findings_as_the_local_crm(
+    hs: HsWorkspace, tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]
+) -> None:
+    local = make_workspace(tmp_path / "local", demo_records)
+    _assert_same_plan(hs, local.run_json(command="plan"))
+    assert not any("schemas" in e for e in hs.fake.calls)  # no custom object mapped: no schemas call
+
+
+def test_same_findings_with_plans_and_surveys_in_custom_objects(
+    tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]
+) -> None:
+    """Plans and surveys (several per company) as records of custom objects, named once by
+    p_<name> and once by objectTypeId; contracts stay company properties. Same findings."""
+    fake, url, ids = start_fake(demo_records, custom=("plans", "surveys"), window=1.0)
+    fake.ids = ids  # type: ignore[attr-defined]
+    try:
+        ws = HsWorkspace(tmp_path / "hs", fake, url)
+        ws.write_config(extra_crm="  mapping: custom.mapping.yaml\n")
+        plans, surveys = ids["objects"]["plans"], ids["objects"]["surveys"]
+        mapping = custom_mapping({"plans": plans["name"], "surveys": surveys["type_id"]})
+        (ws.root / "custom.mapping.yaml").write_text(mapping)
+        per_company = [len(v) for v in fake.links[("companies", surveys["type_id"])].values()]
+        assert max(per_company) >= 2 and sum(per_company) == len(demo_records["surveys"])
+        assert not any(c["properties"].get("kam_surveys") for c in fake.objects["companies"].values())
+        assert not any(c["properties"].get("kam_plan_objectives") for c in fake.objects["companies"].values())
+
+        local = make_workspace(tmp_path / "local", demo_records)
+        local_plan = local.run_json(command="plan")
+        assert any(
+            "satisfaction" in c["subject"].lower() or "survey" in c["subject"].lower()
+            for c in local_plan["changes"]
+        )  # survey rules do fire: the comparison covers them
+        _assert_same_plan(ws, local_plan)
+        assert fake.calls["GET /crm-object-schemas/v3/schemas"] == 1
+        assert fake.calls[f"POST /crm/v4/associations/companies/{surveys['type_id']}/batch/read"] == 1
+        assert fake.calls[f"POST /crm/v3/objects/{plans['type_id']}/batch/read"] == 1
+        assert fake.calls[f"GET /crm/v3/properties/{plans['type_id']}"] == 1
+
+        code, run = ws.run_json()  # and the same again incrementally: a search per custom object
+        assert code == 0 and run["warnings"] == []
+        code, again = ws.run_json()
+        assert (
+            code == 0
+            and again["counts"]["created"] == 0
+            and again["counts"]["kept"] == run["counts"]["created"]
+        )
+        assert fake.calls[f"POST /crm/v3/objects/{surveys['type_id']}/search"] == 1
+    finally:
+        fake.stop()
 
 
 def test_mixed_batch_results_are_per_record(hs: HsWorkspace) -> None:

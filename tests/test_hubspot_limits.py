@@ -142,7 +142,7 @@ def test_incremental_runs_make_the_minimal_number_of_calls(
 
 
 def _role(hubspot: str) -> str | None:
-    from tests.fake_hubspot import ROLE_OUT
+    from tests.fake_hs_data import ROLE_OUT
 
     return {v: k for k, v in ROLE_OUT.items()}.get(hubspot)
 

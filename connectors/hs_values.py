@@ -1,0 +1,153 @@
+"""HubSpot property values (always strings) parsed carefully: numbers, booleans, dates (ISO or
+epoch milliseconds, as UTC), `;`-separated lists and the compact text forms the mapping documents.
+A value that does not parse raises `BadValue` naming the property and the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from kamrules.model import RevenuePoint, RiskMeasure
+
+Getter = Callable[[str | None], Any]
+
+
+class BadValue(ValueError):
+    """One property value that does not parse as what the mapping expects."""
+
+
+def blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def parse_float(value: Any) -> float | None:
+    if blank(value):
+        return None
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        raise BadValue(f"{value!r} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise BadValue(f"{value!r} is not a finite number")
+    return number
+
+
+def parse_bool(value: Any) -> bool | None:
+    if blank(value):
+        return None
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise BadValue(f"{value!r} is not true or false")
+
+
+def parse_date(value: Any) -> date | None:
+    """HubSpot dates: `YYYY-MM-DD`, ISO datetimes (`...Z`) or epoch milliseconds, as UTC dates."""
+    if blank(value):
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC).date()
+    try:
+        if len(text) == 10:
+            return date.fromisoformat(text)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadValue(f"{value!r} is not a date") from None
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+
+
+def getter(props: dict[str, Any]) -> Getter:
+    """A row's property reader: None for an unmapped property or a blank value."""
+
+    def get(name: str | None) -> Any:
+        if name is None:
+            return None
+        value = props.get(name)
+        return None if blank(value) else value
+
+    return get
+
+
+def named(parse: Callable[[Any], Any], name: str | None, value: Any) -> Any:
+    """`parse(value)`, a failure naming the property."""
+    try:
+        return parse(value)
+    except BadValue as exc:
+        raise BadValue(f"{name}: {exc}") from None
+
+
+def prop_float(get: Getter, name: str | None) -> float | None:
+    return named(parse_float, name, get(name))
+
+
+def prop_date(get: Getter, name: str | None) -> date | None:
+    return named(parse_date, name, get(name))
+
+
+def prop_bool(get: Getter, name: str | None) -> bool | None:
+    return named(parse_bool, name, get(name))
+
+
+def split(value: Any) -> list[str]:
+    """A `;`-separated list (HubSpot's multiple checkboxes), blanks left out."""
+    return [] if blank(value) else [x.strip() for x in str(value).split(";") if x.strip()]
+
+
+def revenue_points(value: Any) -> list[RevenuePoint]:
+    """`2024:1200000;2025:1350000`."""
+    points = []
+    for item in split(value):
+        year, _, amount = item.partition(":")
+        try:
+            points.append(RevenuePoint(year=int(year), amount=float(amount)))
+        except ValueError:
+            raise BadValue(f"revenue history entry {item!r} is not YEAR:AMOUNT") from None
+    return points
+
+
+def risk_measures(value: Any) -> list[RiskMeasure]:
+    """`kind@YYYY-MM-DD;...` (the date may be empty)."""
+    out = []
+    for item in split(value):
+        kind, _, reviewed = item.partition("@")
+        out.append(
+            RiskMeasure(kind=kind.strip(), reviewed=named(parse_date, "risk measure", reviewed or None))
+        )
+    return out
+
+
+def stamp(value: Any) -> str:
+    """A modification date as a sortable UTC ISO string ('' when missing or unreadable)."""
+    if blank(value):
+        return ""
+    text = str(value).strip()
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC).isoformat()
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        return ""
+    return (moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def id_key(value: str) -> tuple[int, str]:
+    """HubSpot ids in numeric order (any non-numeric one after them)."""
+    return (int(value), "") if str(value).isdigit() else (1 << 62, str(value))
+
+
+def brief(exc: Exception) -> str:
+    """A record warning's message: the parse failure, or the first validation errors."""
+    if isinstance(exc, ValidationError):
+        parts = [
+            f"{'.'.join(str(x) for x in e['loc']) or 'record'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:3]
+        ]
+        return "; ".join(parts)
+    return str(exc)
