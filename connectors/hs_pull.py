@@ -40,8 +40,8 @@ class Reader:
         self.api = api
         self.crm = api.client.crm
 
-    def list_all(self, object_type: str, properties: list[str]) -> list[Row]:
-        rows: list[Row] = []
+    def each(self, object_type: str, properties: list[str]) -> Iterator[Row]:
+        """Every record of a type through the list endpoint, a page of 100 a call."""
         after: str | None = None
         while True:
             kwargs: dict[str, Any] = {"limit": PAGE, "properties": properties, "archived": False}
@@ -53,10 +53,13 @@ class Reader:
                 object_type,
                 **kwargs,
             )
-            rows += [_slim(r) for r in body.get("results", [])]
+            yield from (_slim(r) for r in body.get("results", []))
             after = _after(body)
             if not after:
-                return rows
+                return
+
+    def list_all(self, object_type: str, properties: list[str]) -> list[Row]:
+        return list(self.each(object_type, properties))
 
     def batch_read(self, object_type: str, ids: list[str], properties: list[str]) -> list[Row]:
         rows: list[Row] = []

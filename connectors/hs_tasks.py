@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from connectors.hs_http import DailyLimitReached, HubSpotApi, HubSpotError
-from connectors.hs_pull import PAGE, chunks
+from connectors.hs_pull import Reader, chunks
 from connectors.hs_values import BadValue, parse_date
 from kamrules.faults import checkpoint
 from kamrules.marker import add_marker, read_marker, strip_marker
@@ -53,23 +53,15 @@ class TaskStore:
         """Every open kamrules task and those completed since the date, by listing (search lags)."""
         properties = TASK_PROPERTIES + ([self.fp_property] if self.fp_property else [])
         out: list[Task] = []
-        after: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"limit": PAGE, "properties": properties, "archived": False}
-            if after:
-                kwargs["after"] = after
-            _, body = self.api.call(
-                "GET /crm/v3/objects/tasks", self.crm.objects.basic_api.get_page, "tasks", **kwargs
-            )
-            for row in body.get("results", []):
-                task = task_from_row(row)
-                if task is not None and (
-                    task.status == "open" or (task.completed or date.min) >= completed_since
-                ):
-                    out.append(task)
-            after = ((body.get("paging") or {}).get("next") or {}).get("after")
-            if not after:
-                return out
+        # the list endpoint, not search: search lags behind writes, and a task missed after a
+        # crash would be created twice
+        for row in Reader(self.api).each("tasks", properties):
+            task = task_from_row(row)
+            if task is not None and (
+                task.status == "open" or (task.completed or date.min) >= completed_since
+            ):
+                out.append(task)
+        return out
 
     # --- write -------------------------------------------------------------------------------
 
