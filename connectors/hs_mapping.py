@@ -387,12 +387,7 @@ class Mapper:
     def deal(self, row: Row, company: str, primary: bool, raw: Raw) -> Deal:
         p, d = row.get("properties") or {}, self.m.deals
         get = getter(p)
-        stage_id = str(get(d.stage) or "")
-        stage = raw.deal_stages.get((str(get(d.pipeline) or ""), stage_id)) or raw.deal_stages.get(
-            ("*", stage_id)
-        )
-        if stage is None:
-            raise BadValue(f"{d.stage}: {stage_id!r} is no stage of any deal pipeline")
+        stage = _stage(raw.deal_stages, get, d.pipeline, d.stage, "deal")
         created = prop_date(get, d.created)
         if created is None:
             raise BadValue(f"{d.created}: empty")
@@ -412,12 +407,7 @@ class Mapper:
     def case(self, row: Row, company: str, primary: bool, raw: Raw) -> Case:
         p, t = row.get("properties") or {}, self.m.tickets
         get = getter(p)
-        stage_id = str(get(t.stage) or "")
-        stage = raw.ticket_stages.get((str(get(t.pipeline) or ""), stage_id)) or raw.ticket_stages.get(
-            ("*", stage_id)
-        )
-        if stage is None:
-            raise BadValue(f"{t.stage}: {stage_id!r} is no stage of any ticket pipeline")
+        stage = _stage(raw.ticket_stages, get, t.pipeline, t.stage, "ticket")
         opened = prop_date(get, t.opened)
         if opened is None:
             raise BadValue(f"{t.opened}: empty")
@@ -464,3 +454,13 @@ class Mapper:
             contact_ids=sorted(contacts, key=id_key),
             amount=gift,
         )
+
+
+def _stage(stages: dict[tuple[str, str], Stage], get: Any, pipeline: str, stage_property: str,
+           what: str) -> Stage:
+    """A deal's or ticket's pipeline stage: its own pipeline's, else any pipeline's with that id."""
+    stage_id = str(get(stage_property) or "")
+    stage = stages.get((str(get(pipeline) or ""), stage_id)) or stages.get(("*", stage_id))
+    if stage is None:
+        raise BadValue(f"{stage_property}: {stage_id!r} is no stage of any {what} pipeline")
+    return stage
