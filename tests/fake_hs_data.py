@@ -221,6 +221,20 @@ def error_body(message: str, category: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+
+def rate_limited(limit: str, policy: str, group: str | None = None) -> dict[str, Any]:
+    """HubSpot's 429 body for one of its limits (`policyName` tells which)."""
+    body: dict[str, Any] = {
+        "status": "error",
+        "message": f"You have reached your {limit} limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": str(uuid.uuid4()),
+        "policyName": policy,
+    }
+    if group is not None:
+        body["groupName"] = group
+    return body
+
 def load_portfolio(
     fake: FakeHubSpot, records: dict[str, list[dict[str, Any]]], custom: tuple[str, ...] = ()
 ) -> dict[str, dict[str, str]]:

@@ -14,7 +14,6 @@ import json
 import random
 import threading
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,6 +32,7 @@ from tests.fake_hs_data import (
     error_body,
     load_portfolio,
     now_iso,
+    rate_limited,
     user_edit,
 )
 from tests.fake_hs_endpoints import Endpoints
@@ -292,34 +292,14 @@ class FakeHubSpot(Endpoints):
         now = time.monotonic()
         if self.daily_after is not None and sum(self.calls.values()) > self.daily_after:
             self.refused["DAILY"] += 1
-            return (
-                429,
-                {
-                    "status": "error",
-                    "message": "You have reached your daily limit.",
-                    "errorType": "RATE_LIMIT",
-                    "correlationId": str(uuid.uuid4()),
-                    "policyName": "DAILY",
-                    "groupName": "api",
-                },
-                {},
-            )
+            return 429, rate_limited("daily", "DAILY", group="api"), {}
         while self.arrivals and self.arrivals[0] <= now - self.window:
             self.arrivals.popleft()
         if len(self.arrivals) >= self.budget:
             self.refused["TEN_SECONDLY_ROLLING"] += 1
-            return (
-                429,
-                {
-                    "status": "error",
-                    "message": "You have reached your ten_secondly_rolling limit.",
-                    "errorType": "RATE_LIMIT",
-                    "correlationId": str(uuid.uuid4()),
-                    "policyName": "TEN_SECONDLY_ROLLING",
-                    "groupName": "publicapi:private-app",
-                },
-                {"Retry-After": self.retry_after},
-            )
+            body = rate_limited("ten_secondly_rolling", "TEN_SECONDLY_ROLLING",
+                                group="publicapi:private-app")
+            return 429, body, {"Retry-After": self.retry_after}
         self.arrivals.append(now)
         self.max_in_window = max(self.max_in_window, len(self.arrivals))
         if path.endswith("/search"):
@@ -327,17 +307,7 @@ class FakeHubSpot(Endpoints):
                 self.search_arrivals.popleft()
             if len(self.search_arrivals) >= self.search_budget:
                 self.refused["SECONDLY"] += 1
-                return (
-                    429,
-                    {
-                        "status": "error",
-                        "message": "You have reached your secondly limit.",
-                        "errorType": "RATE_LIMIT",
-                        "correlationId": str(uuid.uuid4()),
-                        "policyName": "SECONDLY",
-                    },
-                    {"Retry-After": self.retry_after},
-                )
+                return 429, rate_limited("secondly", "SECONDLY"), {"Retry-After": self.retry_after}
             self.search_arrivals.append(now)
         for i, (prefix, status, body) in enumerate(self.failures):
             if endpoint.startswith(prefix):
