@@ -410,7 +410,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     since = min([day - timedelta(days=loaded.config.lifecycle.renotify_after_days), *earlier[-1:]])
     connector = open_connector(loaded)
     try:
-        with progress_display(output not in (None, "-") or fmt == "html") as progress:
+        with progress_display(output != "-") as progress:
             snapshot = clean(connector.pull(day, progress))
             findings, _ = evaluate(snapshot, packs, progress)
         tasks = connector.list_tasks(since)
