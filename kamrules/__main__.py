@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from kamrules.cli import main
+from kamrules.cli.main import main
 
 main()

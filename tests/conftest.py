@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from connectors.demo import demo_portfolio
-from connectors.local import LocalCrm
-from kamrules.loader import LoadedPack, builtin_dir, load_pack
+from kamrules.connectors.local.crm import LocalCrm
+from kamrules.connectors.local.demo import demo_portfolio
+from kamrules.language.loader import LoadedPack, builtin_dir, load_pack
 from kamrules.model import Snapshot
 
 ANCHOR = date(2026, 11, 1)

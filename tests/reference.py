@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kamrules.pack import AllCondition, AnyCondition, FactCondition, NotCondition, ParamRef
+from kamrules.language.pack import AllCondition, AnyCondition, FactCondition, NotCondition, ParamRef
 
 
 def holds(cond: Any, facts: dict[str, Any], params: dict[str, Any]) -> bool:

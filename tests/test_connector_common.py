@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from connectors.cache import RecordCache, utc_now
-from connectors.retry import Backoff, RetrySettings
-from connectors.secret import SecretError, SecretRef, redact
+from kamrules.connectors.cache import RecordCache, utc_now
+from kamrules.connectors.retry import Backoff, RetrySettings
+from kamrules.connectors.secret import SecretError, SecretRef, redact
 
 
 def test_secret_from_env_never_shows_its_value(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from kamrules.marker import read_marker
+from kamrules.protocol.marker import read_marker
 from tests.conftest import ANCHOR, ROOT
-from tests.fake_salesforce import FakeServer
-from tests.hs_support import TOKEN as HS_TOKEN
-from tests.hs_support import TOKEN_ENV as HS_ENV
-from tests.hs_support import HsWorkspace, start_fake
-from tests.sf_fixtures import ENV as SF_ENV
-from tests.sf_fixtures import TOKEN as SF_TOKEN
-from tests.sf_fixtures import new_org, sf_workspace, tls_cert  # noqa: F401  (fixture)
+from tests.support.hubspot_workspace import TOKEN as HS_TOKEN
+from tests.support.hubspot_workspace import TOKEN_ENV as HS_ENV
+from tests.support.hubspot_workspace import HsWorkspace, start_fake
+from tests.support.salesforce import FakeServer
+from tests.support.salesforce_workspace import ENV as SF_ENV
+from tests.support.salesforce_workspace import TOKEN as SF_TOKEN
+from tests.support.salesforce_workspace import new_org, sf_workspace, tls_cert  # noqa: F401  (fixture)
 
 Fingerprints = Callable[[], Counter[str]]
 

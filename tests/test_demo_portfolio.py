@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from connectors.demo import demo_portfolio
-from kamrules.loader import LoadedPack
+from kamrules.connectors.local.demo import demo_portfolio
+from kamrules.language.loader import LoadedPack
 from kamrules.model import Snapshot
-from kamrules.sync import evaluate
+from kamrules.run.sync import evaluate
 from tests.conftest import ANCHOR
 
 
@@ -56,7 +56,7 @@ def test_demo_is_deterministic_and_sized() -> None:
 
 
 def test_batches_make_the_same_portfolio(anchor: date) -> None:
-    from connectors.demo import demo_batches
+    from kamrules.connectors.local.demo import demo_batches
 
     whole = demo_portfolio(anchor, accounts=130)
     parts = list(demo_batches(anchor, accounts=130, batch=50))

@@ -8,10 +8,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kamrules.engine import Engine
-from kamrules.loader import LoadedPack
-from kamrules.pack import AllCondition, AnyCondition, FactCondition, NotCondition, ParamRef, Rule
-from kamrules.reconcile import Policy  # noqa: F401  (import check: core modules load together)
+from kamrules.evaluation.engine import Engine
+from kamrules.language.loader import LoadedPack
+from kamrules.language.pack import AllCondition, AnyCondition, FactCondition, NotCondition, ParamRef, Rule
+from kamrules.writeback.reconcile import Policy  # noqa: F401  (import check: core modules load together)
 from tests.reference import holds
 
 # A small fact universe: two ints, a float, a flag and a text, each sometimes missing.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from kamrules.facts import REGISTRY, derive
+from kamrules.evaluation.facts import REGISTRY, derive
 from kamrules.model import Snapshot
 
 AS_OF = date(2026, 11, 1)

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from connectors.base import connector_config
-from connectors.hs_config import HubSpotConfig, Mapping, load_mapping
-from kamrules.config import load_config
+from kamrules.cli.wiring import connector_config
+from kamrules.connectors.hubspot.config import HubSpotConfig, Mapping, load_mapping
 from kamrules.errors import ValidationFailed
+from kamrules.run.config import load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from connectors.cache import RecordCache
-from connectors.hs_config import HubSpotConfig, Mapping
-from connectors.hs_http import HubSpotApi
-from connectors.hubspot import HubSpotConnector
-from connectors.secret import Secret
+from kamrules.connectors.cache import RecordCache
+from kamrules.connectors.hubspot.config import HubSpotConfig, Mapping
+from kamrules.connectors.hubspot.connector import HubSpotConnector
+from kamrules.connectors.hubspot.http import HubSpotApi
+from kamrules.connectors.secret import Secret
 from kamrules.errors import KamError
 from tests.conftest import ANCHOR
-from tests.fake_hubspot import RELATED, FakeHubSpot, minimal_calls
-from tests.hs_support import TOKEN, HsWorkspace, custom_mapping, start_fake
+from tests.support.hubspot import RELATED, FakeHubSpot, minimal_calls
+from tests.support.hubspot_workspace import TOKEN, HsWorkspace, custom_mapping, start_fake
 
 SECTIONS = ("plans", "surveys", "contracts")
 
@@ -266,7 +266,7 @@ def test_custom_objects_pull_minimally_and_incrementally(
 
 
 def test_sections_sharing_one_object_under_different_names_read_it_once() -> None:
-    from connectors.hs_objects import resolve
+    from kamrules.connectors.hubspot.objects import resolve
 
     schema = {
         "id": "123456",  # an older response: no objectTypeId, no company association

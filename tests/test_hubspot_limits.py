@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from connectors.hs_config import HubSpotConfig, load_mapping
-from connectors.hs_http import HubSpotApi, RateLimiter
-from connectors.hubspot import HubSpotConnector
-from connectors.secret import Secret
-from kamrules.loader import builtin_dir, load_pack
-from kamrules.marker import read_marker
-from kamrules.plan import Change
-from kamrules.sync import evaluate
+from kamrules.connectors.hubspot.config import HubSpotConfig, load_mapping
+from kamrules.connectors.hubspot.connector import HubSpotConnector
+from kamrules.connectors.hubspot.http import HubSpotApi, RateLimiter
+from kamrules.connectors.secret import Secret
+from kamrules.language.loader import builtin_dir, load_pack
+from kamrules.protocol.changes import Change
+from kamrules.protocol.marker import read_marker
+from kamrules.run.sync import evaluate
 from tests.conftest import ANCHOR
-from tests.fake_hubspot import FakeHubSpot, minimal_calls
-from tests.hs_support import TOKEN, start_fake
+from tests.support.hubspot import FakeHubSpot, minimal_calls
+from tests.support.hubspot_workspace import TOKEN, start_fake
 
 
 def connector(
@@ -94,8 +94,8 @@ def test_incremental_runs_make_the_minimal_number_of_calls(
     """Unchanged: one empty search per type, no writes; edited: the edits' search pages. Both
     re-read every association, which is how a deal moved to another company (HubSpot leaves
     both records' modification dates alone) reaches the snapshot."""
-    from connectors.cache import RecordCache
-    from tests.fake_hubspot import RELATED
+    from kamrules.connectors.cache import RecordCache
+    from tests.support.hubspot import RELATED
 
     fake, url = portal
     fake.backdate(3600)  # older than the 15 min lookback
@@ -142,7 +142,7 @@ def test_incremental_runs_make_the_minimal_number_of_calls(
 
 
 def _role(hubspot: str) -> str | None:
-    from tests.fake_hs_data import ROLE_OUT
+    from tests.support.hubspot_data import ROLE_OUT
 
     return {v: k for k, v in ROLE_OUT.items()}.get(hubspot)
 
@@ -195,12 +195,12 @@ def test_search_keeps_to_its_own_per_second_budget(portal: tuple[FakeHubSpot, st
 
 def test_search_past_10000_results_is_cut_by_date(portal: tuple[FakeHubSpot, str]) -> None:
     fake, url = portal
-    import tests.fake_hubspot as fh
+    import tests.support.hubspot as fh
 
     conn = connector(url, budget=20, window=0.25)
     for i, obj in enumerate(sorted(fake.objects["emails"].values(), key=lambda o: int(o["id"]))):
         obj["properties"]["hs_lastmodifieddate"] = str(1_700_000_000_000 + i // 3)
-    import connectors.hs_pull as pull
+    import kamrules.connectors.hubspot.pull as pull
 
     old = pull.SEARCH_CAP
     pull.SEARCH_CAP = 400  # the real cap is 10,000; the same logic at a small scale
@@ -258,7 +258,7 @@ def test_task_marker_round_trips(portal: tuple[FakeHubSpot, str]) -> None:
 def test_connection_errors_are_retried_then_reported_without_the_token() -> None:
     import socket
 
-    from connectors.hs_http import HubSpotError
+    from kamrules.connectors.hubspot.http import HubSpotError
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from connectors.local import LocalCrm
+from kamrules.connectors.local.crm import LocalCrm
 from kamrules.model import Task
 from tests.conftest import Workspace
 
@@ -74,7 +74,7 @@ def test_csv_import_loads_good_rows_and_reports_bad_ones(workspace_factory: Call
 
 
 def test_completing_a_task_by_hand_is_read_back(tmp_path: Path) -> None:
-    from kamrules.plan import Change
+    from kamrules.protocol.changes import Change
 
     crm = LocalCrm(tmp_path / "crm.sqlite")
     t = Task(fingerprint="p/R/A", account_id="A", subject="s", body="b", evidence={"x": 1})
@@ -114,10 +114,10 @@ class WholePull:
 def test_a_run_in_chunks_equals_a_run_over_one_pull(
     size: int, workspace_factory: Callable[..., Workspace], demo_records: dict
 ) -> None:
-    from kamrules.config import load_config
-    from kamrules.loader import builtin_dir, load_pack
-    from kamrules.protocol import StreamingConnector
-    from kamrules.sync import run
+    from kamrules.language.loader import builtin_dir, load_pack
+    from kamrules.protocol.connector import StreamingConnector
+    from kamrules.run.config import load_config
+    from kamrules.run.sync import run
 
     records = {k: list(v) for k, v in demo_records.items() if k != "accounts"}
     records["accounts"] = [a for a in demo_records["accounts"] if a["id"] < "ACC-000060"]

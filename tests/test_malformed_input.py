@@ -10,15 +10,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.demo import demo_portfolio
-from connectors.local import LocalCrm
-from kamrules.cleaning import clean
-from kamrules.engine import Engine
+from kamrules.connectors.local.crm import LocalCrm
+from kamrules.connectors.local.demo import demo_portfolio
 from kamrules.errors import ValidationFailed
-from kamrules.facts import account_views, facts_for
-from kamrules.loader import builtin_dir, load_pack
+from kamrules.evaluation.engine import Engine
+from kamrules.evaluation.facts import account_views, facts_for
+from kamrules.language.loader import builtin_dir, load_pack
 from kamrules.model import RECORD_KINDS
-from kamrules.tasks import Directory, build_task
+from kamrules.run.cleaning import clean
+from kamrules.writeback.tasks import Directory, build_task
 from tests.conftest import ANCHOR
 
 BASE = demo_portfolio(ANCHOR, accounts=16)
@@ -141,7 +141,7 @@ def _yamlish() -> st.SearchStrategy[Any]:
 @settings(max_examples=300, deadline=None)
 @given(doc=_yamlish())
 def test_random_configs_fail_only_with_located_problems(doc: Any, tmp_path_factory: Any) -> None:
-    from kamrules.config import load_config, load_configured_packs
+    from kamrules.run.config import load_config, load_configured_packs
 
     path = tmp_path_factory.mktemp("cfg") / "kamrules.yaml"
     path.write_text(json.dumps(doc))  # JSON is YAML

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from kamrules.docs import pack_markdown
-from kamrules.loader import builtin_dir, load_pack
-from kamrules.packtest import PackCase, case_facts, cases_of, run_case, run_cases, with_params
+from kamrules.language.docs import pack_markdown
+from kamrules.language.loader import builtin_dir, load_pack
+from kamrules.language.packtest import PackCase, case_facts, cases_of, run_case, run_cases, with_params
 
 PACK_DIR = builtin_dir() / "kam-core"
 CASES = cases_of(PACK_DIR)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kamrules.errors import ValidationFailed
-from kamrules.loader import builtin_dir, load_pack
+from kamrules.language.loader import builtin_dir, load_pack
 from tests.conftest import Workspace
 
 GOOD_RULE = """\
@@ -143,7 +143,7 @@ def test_param_override_of_the_wrong_type_is_refused(workspace: Workspace) -> No
 
 
 def test_example_configs_load(tmp_path: Path) -> None:
-    from kamrules.config import load_config, load_configured_packs
+    from kamrules.run.config import load_config, load_configured_packs
 
     root = Path(__file__).resolve().parent.parent / "config"
     for example in sorted(root.glob("local*.example.yaml")):

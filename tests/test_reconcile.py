@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from kamrules.model import Task
-from kamrules.reconcile import Desired, Limits, Policy, Scope, materially_changed, reconcile
+from kamrules.writeback.reconcile import Desired, Limits, Policy, Scope, materially_changed, reconcile
 
 AS_OF = date(2026, 11, 1)
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from connectors.demo import demo_portfolio
+from kamrules.connectors.local.demo import demo_portfolio
 from kamrules.model import Snapshot
-from kamrules.portfolio import build_report, health
+from kamrules.report.portfolio import build_report, health
 from tests.conftest import ANCHOR, Workspace
 
 SMALL = demo_portfolio(ANCHOR, accounts=120)

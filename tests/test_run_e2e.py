@@ -101,7 +101,7 @@ def test_default_config_seeds_the_demo_crm(tmp_path) -> None:  # noqa: ANN001
 
 
 def test_alert_limits_from_config_hold_back_and_report(workspace_factory) -> None:  # noqa: ANN001
-    from connectors.demo import demo_portfolio
+    from kamrules.connectors.local.demo import demo_portfolio
     from tests.conftest import ANCHOR
 
     ws = workspace_factory(demo_portfolio(ANCHOR),

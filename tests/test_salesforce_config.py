@@ -6,12 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import connector_config
-from connectors.sf_mapping import CONTACT_ROLES, Describe, MappingError, load_mapping, objects_needed, resolve
-from kamrules.config import load_config
+from kamrules.cli.wiring import connector_config
+from kamrules.connectors.salesforce.mapping import (
+    CONTACT_ROLES,
+    Describe,
+    MappingError,
+    load_mapping,
+    objects_needed,
+    resolve,
+)
 from kamrules.model import RECORD_KINDS
+from kamrules.run.config import load_config
 from tests.conftest import ROOT
-from tests.fake_salesforce import FakeOrg
+from tests.support.salesforce import FakeOrg
 
 
 def test_example_config_validates_with_the_salesforce_model() -> None:

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from connectors import salesforce
-from connectors.sf_config import SalesforceConfig
-from kamrules.loader import LoadedPack
+from kamrules.connectors.salesforce import connector as salesforce
+from kamrules.connectors.salesforce.config import SalesforceConfig
+from kamrules.language.loader import LoadedPack
 from kamrules.model import Snapshot
-from kamrules.sync import evaluate
+from kamrules.run.sync import evaluate
 from tests.conftest import ANCHOR, ROOT
-from tests.fake_salesforce import FakeServer
-from tests.sf_fixtures import ENV, TOKEN, fake_org, tls_cert  # noqa: F401
+from tests.support.salesforce import FakeServer
+from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, tls_cert  # noqa: F401
 
 
 def sf_config(server: FakeServer, cert: Path, **extra: Any) -> SalesforceConfig:

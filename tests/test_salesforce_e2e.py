@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_salesforce import FakeServer
-from tests.sf_fixtures import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
+from tests.support.salesforce import FakeServer
+from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("session_env")
 
@@ -131,7 +131,7 @@ def test_api_budget_from_sforce_limit_info_stops_the_run_cleanly(
 def test_switching_to_a_fingerprint_field_adopts_the_tasks_marked_by_subject(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_org: FakeServer,  # noqa: F811
         tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
-    from connectors import salesforce
+    from kamrules.connectors.salesforce import connector as salesforce
     from tests.conftest import ANCHOR
     from tests.test_salesforce_cross import sf_config
 

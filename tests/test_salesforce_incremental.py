@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from connectors import salesforce
-from connectors.cache import RecordCache
+from kamrules.connectors.cache import RecordCache
+from kamrules.connectors.salesforce import connector as salesforce
 from kamrules.model import Snapshot
 from tests.conftest import ANCHOR, ROOT
-from tests.fake_salesforce import FakeServer, sf_time
-from tests.sf_budget import in_scope, minimal_calls, readback_rows
-from tests.sf_fixtures import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
+from tests.support.salesforce import FakeServer, sf_time
+from tests.support.salesforce_budget import in_scope, minimal_calls, readback_rows
+from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
 from tests.test_salesforce_cross import sf_config
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from connectors import salesforce
-from connectors.sf_mapping import (
+from kamrules.connectors.salesforce import connector as salesforce
+from kamrules.connectors.salesforce.mapping import (
     CONTACT_ROLES,
     Describe,
     FieldSpec,
@@ -22,13 +22,13 @@ from connectors.sf_mapping import (
     objects_needed,
     resolve,
 )
-from connectors.sf_pull import on_path
-from connectors.sf_roles import merge_roles
-from kamrules.facts import DECISION_ROLES
+from kamrules.connectors.salesforce.pull import on_path
+from kamrules.connectors.salesforce.roles import merge_roles
+from kamrules.evaluation.facts.registry import DECISION_ROLES
 from kamrules.model import Contact, Deal
 from tests.conftest import ANCHOR, ROOT
-from tests.fake_salesforce import FakeOrg, FakeServer, sf_time
-from tests.sf_fixtures import ENV, TOKEN, fake_org, tls_cert  # noqa: F401
+from tests.support.salesforce import FakeOrg, FakeServer, sf_time
+from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, tls_cert  # noqa: F401
 from tests.test_salesforce_cross import sf_config
 
 # Salesforce's standard Role picklist of OpportunityContactRole and the canonical role of each

@@ -10,15 +10,15 @@ import pytest
 import responses
 from pydantic import ValidationError
 
-from connectors.retry import RetrySettings
-from connectors.secret import Secret
-from connectors.sf_auth import login, read_secrets
-from connectors.sf_client import BudgetExceeded, SfClient, SfError
-from connectors.sf_config import SalesforceConfig
-from connectors.sf_write import TaskWriter
+from kamrules.connectors.retry import RetrySettings
+from kamrules.connectors.salesforce.auth import login, read_secrets
+from kamrules.connectors.salesforce.client import BudgetExceeded, SfClient, SfError
+from kamrules.connectors.salesforce.config import SalesforceConfig
+from kamrules.connectors.salesforce.write import TaskWriter
+from kamrules.connectors.secret import Secret
 from kamrules.errors import CrmError
 from kamrules.model import Task
-from kamrules.plan import Change
+from kamrules.protocol.changes import Change
 
 PASSWORD, TOKEN, SESSION = "hunter2-pw", "tok-XYZ-secret", "00Dxx!session-abc"
 HOST = "https://acme.my.salesforce.com"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.demo import demo_portfolio
+from kamrules.connectors.local.demo import demo_portfolio
 from tests.conftest import ANCHOR, ROOT, Workspace
 
 SMALL = demo_portfolio(ANCHOR, accounts=80)
@@ -110,8 +110,8 @@ def test_two_runs_started_together_never_duplicate(
 def test_a_held_lock_makes_a_second_run_exit_3_with_who_holds_it(
     workspace_factory: Callable[..., Workspace]
 ) -> None:
-    from kamrules.config import crm_section, load_config
-    from kamrules.lock import RunLock, lock_path
+    from kamrules.run.config import crm_section, load_config
+    from kamrules.run.lock import RunLock, lock_path
 
     ws = workspace_factory(SMALL)
     loaded = load_config(ws.root / "kamrules.yaml")

@@ -1,0 +1,1 @@
+"""The HubSpot connector (hubspot-api-client): config, HTTP, mapping, custom objects, pull, tasks."""

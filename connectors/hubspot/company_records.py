@@ -1,0 +1,148 @@
+"""Plans, team, surveys and contracts of a company: from its properties or from custom-object records."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kamrules.connectors.hubspot.config import PLAN_FIELDS, Mapping
+from kamrules.connectors.hubspot.values import (
+    BadValue,
+    blank,
+    getter,
+    named,
+    parse_date,
+    parse_float,
+    prop_date,
+    prop_float,
+    risk_measures,
+    split,
+)
+from kamrules.model import (
+    AccountPlan,
+    Contract,
+    Survey,
+    TeamMember,
+)
+
+Row = dict[str, Any]
+
+
+class CompanyRecords:
+    """The records around a company that are not CRM objects of their own in HubSpot's standard model."""
+
+    m: Mapping
+
+    def value(self, field_name: str, raw: Any) -> str | None:  # implemented by the Mapper
+        raise NotImplementedError
+
+    def _plan(self, cid: str, get: Callable[[str | None], Any]) -> AccountPlan | None:
+        """The plan the mapped properties hold (a company's or a plan record's); None when all are empty."""
+        pm = self.m.plans
+        if pm is None:
+            return None
+        values = {f: get(getattr(pm, f)) for f in PLAN_FIELDS}
+        if all(blank(v) for v in values.values()):
+            return None
+        dates = ("objectives_reviewed", "risk_reviewed", "relationship_reviewed")
+        return AccountPlan(
+            account_id=cid,
+            horizon_years=prop_float(get, pm.horizon_years),
+            risk_measures=risk_measures(values.get("risk_measures")),
+            **{f: named(parse_date, f, values.get(f)) for f in dates},
+            **{
+                f: values.get(f) or None
+                for f in (
+                    "objectives",
+                    "customer_goals",
+                    "pain_points",
+                    "selection_criteria",
+                    "decision_process",
+                )
+            },
+        )
+
+    def _team(self, cid: str, get: Callable[[str | None], Any]) -> list[TeamMember]:
+        if self.m.extras is None:
+            return []
+        out = []
+        for item in split(get(self.m.extras.team)):
+            parts = item.split(":")
+            if len(parts) < 2:
+                raise BadValue(f"team entry {item!r} is not ownerId:role[:region]")
+            out.append(
+                TeamMember(
+                    account_id=cid,
+                    user_id=parts[0],
+                    role=self.value("team_role", parts[1]),
+                    region=parts[2] if len(parts) > 2 and parts[2] else None,
+                )
+            )
+        return out
+
+    def _surveys(self, cid: str, get: Callable[[str | None], Any]) -> list[Survey]:
+        if self.m.extras is None:
+            return []
+        out = []
+        for item in split(get(self.m.extras.surveys)):
+            parts = item.split(":")
+            if len(parts) != 3:
+                raise BadValue(f"survey entry {item!r} is not YYYY-MM-DD:kind:score")
+            day = parse_date(parts[0])
+            score = parse_float(parts[2])
+            if day is None or score is None:
+                raise BadValue(f"survey entry {item!r} lacks a date or score")
+            out.append(Survey(account_id=cid, date=day, kind=parts[1].strip().lower(), score=score))
+        return out
+
+    def _contracts(self, cid: str, get: Callable[[str | None], Any]) -> list[Contract]:
+        x = self.m.extras
+        if x is None:
+            return []
+        end = prop_date(get, x.contract_end)
+        if end is None:
+            return []
+        return [
+            Contract(
+                account_id=cid,
+                end_date=end,
+                start_date=prop_date(get, x.contract_start),
+                renewal_status=self.value("renewal_status", get(x.renewal_status)) or "none",
+            )
+        ]
+
+    # --- records of custom objects ------------------------------------------------------------
+
+    def plan_record(self, row: Row, company: str) -> AccountPlan | None:
+        return self._plan(company, getter(row.get("properties") or {}))
+
+    def survey_record(self, row: Row, company: str) -> Survey:
+        s = self.m.surveys
+        assert s is not None
+        get = getter(row.get("properties") or {})
+        day, score = prop_date(get, s.date), prop_float(get, s.score)
+        if day is None:
+            raise BadValue(f"{s.date}: empty")
+        if score is None:
+            raise BadValue(f"{s.score}: empty")
+        kind = (self.value("survey_kind", get(s.kind)) or "csat").lower()
+        if kind not in ("csat", "nps"):
+            raise BadValue(f"{s.kind}: {get(s.kind)!r} is not csat or nps (values.survey_kind translates)")
+        return Survey(account_id=company, date=day, kind=kind, score=score)
+
+    def contract_record(self, row: Row, company: str) -> Contract:
+        c = self.m.contracts
+        assert c is not None
+        get = getter(row.get("properties") or {})
+        end = prop_date(get, c.end_date)
+        if end is None:
+            raise BadValue(f"{c.end_date}: empty")
+        status = (self.value("renewal_status", get(c.renewal_status)) or "none").lower()
+        if status not in ("none", "in_progress", "renewed", "lost"):
+            raise BadValue(
+                f"{c.renewal_status}: {get(c.renewal_status)!r} is not none, in_progress, renewed or lost"
+                " (values.renewal_status translates)"
+            )
+        return Contract(
+            account_id=company, end_date=end, start_date=prop_date(get, c.start_date), renewal_status=status
+        )

@@ -1,0 +1,204 @@
+"""HubSpot calls through hubspot-api-client: a client-side rate limiter, retries and call counts.
+
+Every call goes through `HubSpotApi.call`, which waits for the 10-second budget (and the search
+budget), counts the call, retries connection errors, 5xx and TEN_SECONDLY 429s with backoff, and
+turns a DAILY 429 into `DailyLimitReached`. Responses are read raw (`_preload_content=False`) and
+parsed as JSON: property values stay the strings HubSpot sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kamrules.connectors.retry import Backoff, RetrySettings
+from kamrules.connectors.secret import Secret, redact
+from kamrules.errors import CrmError
+
+
+class HubSpotError(CrmError):
+    """HubSpot refused a call; the message is HubSpot's own, with the token redacted."""
+
+    def __init__(self, message: str, status: int | None = None, body: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.body = body or {}
+
+
+class DailyLimitReached(HubSpotError):
+    """The account's daily API limit is spent: stop the run, keep what was done."""
+
+
+@dataclass
+class RateLimiter:
+    """At most `budget` calls in any `window` seconds, counted from when each call *ended*.
+
+    A call's arrival at the server lies between its start and its end, so counting ends makes
+    the server's own sliding-window count never exceed the budget.
+    """
+
+    budget: int
+    window: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    ends: deque[float] = field(default_factory=deque)
+    waited: float = 0.0
+
+    def acquire(self) -> None:
+        while True:
+            now = self.clock()
+            while self.ends and self.ends[0] <= now - self.window:
+                self.ends.popleft()
+            if len(self.ends) < self.budget:
+                return
+            pause = self.ends[0] + self.window - now + 1e-4
+            self.waited += pause
+            self.sleep(pause)
+
+    def done(self) -> None:
+        self.ends.append(self.clock())
+
+    def saturate(self) -> None:
+        """The server says the window is full (calls made elsewhere count too): wait a whole window."""
+        self.ends = deque([self.clock()] * self.budget)
+
+
+class HubSpotApi:
+    """One HubSpot portal: the SDK's generated APIs behind limits, retries and counters."""
+
+    def __init__(
+        self,
+        token: Secret,
+        base_url: str,
+        budget: int,
+        search_per_second: int,
+        retry: RetrySettings,
+        window: float = 10.0,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        from hubspot import HubSpot
+        from urllib3.util.retry import Retry
+
+        self._token = token
+        self.client = HubSpot(
+            access_token=token.reveal(),
+            host=base_url.rstrip("/"),
+            retry=Retry(total=0, redirect=0, raise_on_status=False),
+        )
+        self.limiter = RateLimiter(budget, window, sleep=sleep)
+        self.search_limiter = RateLimiter(search_per_second, window / 10.0, sleep=sleep)
+        self.backoff = Backoff(retry, sleep=sleep)
+        self.attempts = retry.attempts
+        self.timeout = timeout
+        self.calls: Counter[str] = Counter()
+        self.retries = 0
+        self.throttled = 0
+
+    @staticmethod
+    def _policy(exc: Exception) -> str:
+        return str(_json(getattr(exc, "body", b"") or b"").get("policyName", ""))
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def call(
+        self, endpoint: str, fn: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """(status, JSON body) of one API call, after waiting, counting and retrying."""
+        kwargs.update(_preload_content=False, _request_timeout=self.timeout)
+        attempt = 0
+        while True:
+            self.limiter.acquire()
+            if search:
+                self.search_limiter.acquire()
+            self.calls[endpoint] += 1
+            try:
+                response = fn(*args, **kwargs)
+                return response.status, _json(response.data)
+            except Exception as exc:  # noqa: BLE001 - classified below, never leaked raw
+                problem, failure = self._classify(exc), exc
+            finally:
+                self.limiter.done()
+                if search:
+                    self.search_limiter.done()
+            retry_after, final = problem
+            if getattr(failure, "status", None) == 429 and final is None:
+                self.throttled += 1
+                (
+                    self.search_limiter if search and self._policy(failure) == "SECONDLY" else self.limiter
+                ).saturate()
+            attempt += 1
+            if final is not None or attempt >= self.attempts:
+                raise final or self._gave_up(failure, endpoint)
+            self.retries += 1
+            self.backoff.wait(attempt - 1, at_least=retry_after)
+
+    def _classify(self, exc: Exception) -> tuple[float, HubSpotError | None]:
+        """(Retry-After floor, error to raise now or None to retry)."""
+        status = getattr(exc, "status", None)
+        if status is None or not hasattr(exc, "body"):  # urllib3: refused, reset, timed out
+            return 0.0, None
+        body = _json(getattr(exc, "body", b"") or b"")
+        message = self.redact(str(body.get("message") or getattr(exc, "reason", "") or "no message"))
+        if status == 429:
+            policy = str(body.get("policyName", ""))
+            if policy == "DAILY":
+                return 0.0, DailyLimitReached(
+                    f"HubSpot daily API limit reached (429 DAILY): {message}", status, body
+                )
+            return _retry_after(exc), None
+        if status >= 500:
+            return _retry_after(exc), None
+        if status == 401:
+            return 0.0, HubSpotError(
+                f"HubSpot refused the access token (401 {body.get('category', 'UNAUTHORIZED')}):"
+                f" {message} Check the private app's token and that it is not rotated or revoked.",
+                status,
+                body,
+            )
+        if status == 403:
+            return 0.0, HubSpotError(
+                f"HubSpot denied access (403 {body.get('category', 'FORBIDDEN')}): {message}"
+                " The private app probably lacks a scope (see docs/hubspot.md).",
+                status,
+                body,
+            )
+        return 0.0, HubSpotError(
+            f"HubSpot answered {status} {body.get('category', '')}: {message}", status, body
+        )
+
+    def _gave_up(self, exc: Exception, endpoint: str) -> HubSpotError:
+        status = getattr(exc, "status", None)
+        what = f"HTTP {status}" if status else type(exc).__name__
+        return HubSpotError(
+            self.redact(f"HubSpot unreachable or failing on {endpoint} after {self.attempts} tries ({what})"),
+            status,
+        )
+
+    def redact(self, text: str) -> str:
+        return redact(text, [self._token])
+
+
+def _retry_after(exc: Exception) -> float:
+    headers = getattr(exc, "headers", None) or {}
+    value = headers.get("Retry-After") or headers.get("retry-after") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else 1.0
+    except ValueError:
+        return 1.0
+
+
+def _json(data: bytes | str) -> dict[str, Any]:
+    if not data:
+        return {}
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {"results": value}

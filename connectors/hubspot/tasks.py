@@ -1,0 +1,255 @@
+"""kamrules' tasks in HubSpot: read back by their body marker, written in batches of 100.
+
+The fingerprint and evidence travel as the marker line of `hs_task_body` (and in
+`fingerprint_property` when the admin made one). A task kamrules closed carries a
+"Closed by kamrules" line above the marker, so it reads back as `closed`, not as `completed`
+by a person (which suppresses the finding until renotify_after_days).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from kamrules.connectors.hubspot.http import DailyLimitReached, HubSpotApi, HubSpotError
+from kamrules.connectors.hubspot.pull import Reader, chunks
+from kamrules.connectors.hubspot.values import BadValue, parse_date
+from kamrules.model import Task
+from kamrules.protocol.changes import Change, ChangeResult
+from kamrules.protocol.connector import Progress, no_progress
+from kamrules.protocol.faults import checkpoint
+from kamrules.protocol.marker import add_marker, read_marker, strip_marker
+
+WRITE_BATCH = 100
+TASK_TO_COMPANY = 192
+CLOSED_NOTE = "Closed by kamrules:"
+PRIORITY_OUT = {"low": "LOW", "normal": "MEDIUM", "high": "HIGH"}
+PRIORITY_IN = {v: k for k, v in PRIORITY_OUT.items()}
+TASK_PROPERTIES = [
+    "hs_task_subject",
+    "hs_task_body",
+    "hs_task_status",
+    "hs_task_priority",
+    "hs_timestamp",
+    "hubspot_owner_id",
+    "hs_task_completion_date",
+    "hs_createdate",
+    "hs_lastmodifieddate",
+]
+
+
+class TaskStore:
+    """Reads and writes kamrules' HubSpot tasks through one `HubSpotApi`."""
+
+    def __init__(self, api: HubSpotApi, fingerprint_property: str | None = None):
+        self.api = api
+        self.fp_property = fingerprint_property
+        self.crm = api.client.crm
+
+    # --- read back ---------------------------------------------------------------------------
+
+    def list_tasks(self, completed_since: date) -> list[Task]:
+        """Every open kamrules task and those completed since the date, by listing (search lags)."""
+        properties = TASK_PROPERTIES + ([self.fp_property] if self.fp_property else [])
+        out: list[Task] = []
+        # the list endpoint, not search: search lags behind writes, and a task missed after a
+        # crash would be created twice
+        for row in Reader(self.api).each("tasks", properties):
+            task = task_from_row(row)
+            if task is not None and (
+                task.status == "open" or (task.completed or date.min) >= completed_since
+            ):
+                out.append(task)
+        return out
+
+    # --- write -------------------------------------------------------------------------------
+
+    def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
+        writes = [c for c in changes if c.writes]
+        results: dict[int, ChangeResult] = {}
+        creates = [i for i, c in enumerate(writes) if c.action == "create"]
+        updates = [i for i, c in enumerate(writes) if c.action != "create"]
+        stopped: str | None = None
+        for kind, indexes in (("create", creates), ("update", updates)):
+            for part in chunks(indexes, WRITE_BATCH):  # type: ignore[arg-type]
+                if stopped is None:
+                    try:
+                        results.update(self._batch(kind, [(i, writes[i]) for i in part]))
+                    except DailyLimitReached as exc:
+                        stopped = f"not written: {exc}"
+                    except HubSpotError as exc:
+                        if exc.status in (401, 403):
+                            raise
+                        results.update({i: _failed(writes[i], str(exc)) for i in part})
+                if stopped is not None:
+                    results.update({i: _failed(writes[i], stopped) for i in part if i not in results})
+                progress("write", len(results), len(writes))
+        return [results[i] for i in range(len(writes))]
+
+    def _batch(self, kind: str, items: list[tuple[int, Change]]) -> dict[int, ChangeResult]:
+        if kind == "create":
+            inputs = [self._create_input(c) for _, c in items]
+            try:
+                status, body = self.api.call(
+                    "POST /crm/v3/objects/tasks/batch/create",
+                    self.crm.objects.batch_api.create,
+                    "tasks",
+                    {"inputs": inputs},
+                )
+            finally:
+                checkpoint("write")
+            return self._create_results(items, body)
+        inputs = [{"id": c.task.crm_id, "properties": self._update_props(c)} for _, c in items]
+        try:
+            status, body = self.api.call(
+                "POST /crm/v3/objects/tasks/batch/update",
+                self.crm.objects.batch_api.update,
+                "tasks",
+                {"inputs": inputs},
+            )
+        finally:
+            checkpoint("write")
+        return self._update_results(items, body)
+
+    def _create_input(self, change: Change) -> dict[str, Any]:
+        t = change.task
+        props = {
+            "hs_task_subject": t.subject,
+            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence),
+            "hs_task_status": "NOT_STARTED",
+            "hs_task_priority": PRIORITY_OUT[t.priority],
+            "hs_timestamp": f"{(t.due or t.created or date.today()).isoformat()}T09:00:00.000Z",
+        }
+        if t.owner_id:
+            props["hubspot_owner_id"] = t.owner_id
+        if self.fp_property:
+            props[self.fp_property] = t.fingerprint
+        return {
+            "properties": props,
+            "associations": [
+                {
+                    "to": {"id": t.account_id},
+                    "types": [
+                        {"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": TASK_TO_COMPANY}
+                    ],
+                }
+            ],
+        }
+
+    def _update_props(self, change: Change) -> dict[str, Any]:
+        t = change.task
+        if change.action == "close":
+            note = f"{CLOSED_NOTE} {change.reason or 'resolved'}"
+            body = f"{_plain(t.body)}\n\n{note}"
+            return {
+                "hs_task_status": "COMPLETED",
+                "hs_task_body": add_marker(body, t.fingerprint, t.evidence),
+            }
+        props = {
+            "hs_task_subject": t.subject,
+            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence),
+            "hs_task_priority": PRIORITY_OUT[t.priority],
+        }
+        if t.owner_id:
+            props["hubspot_owner_id"] = t.owner_id
+        return props
+
+    def _create_results(
+        self, items: list[tuple[int, Change]], body: dict[str, Any]
+    ) -> dict[int, ChangeResult]:
+        """Created tasks matched back by the fingerprint in their body; the rest failed (207)."""
+        by_fp: dict[str, str] = {}
+        for row in body.get("results", []):
+            marker = read_marker((row.get("properties") or {}).get("hs_task_body"))
+            if marker:
+                by_fp[marker[0]] = str(row["id"])
+        errors = _error_text(body)
+        out = {}
+        for i, c in items:
+            crm_id = by_fp.get(c.fingerprint)
+            out[i] = (
+                ChangeResult(fingerprint=c.fingerprint, action=c.action, ok=True, crm_id=crm_id)
+                if crm_id
+                else _failed(c, errors or "HubSpot did not return this task")
+            )
+        return out
+
+    def _update_results(
+        self, items: list[tuple[int, Change]], body: dict[str, Any]
+    ) -> dict[int, ChangeResult]:
+        done = {str(r["id"]) for r in body.get("results", [])}
+        failed: dict[str, str] = {}
+        for err in body.get("errors", []):
+            context = err.get("context") or {}
+            for key in ("ids", "id", "objectId"):
+                for rid in context.get(key, []) or []:
+                    failed[str(rid)] = self.api.redact(
+                        f"{err.get('category', 'ERROR')}: {err.get('message', '')}"
+                    )
+        errors = _error_text(body)
+        out = {}
+        for i, c in items:
+            rid = str(c.task.crm_id)
+            if rid in done and rid not in failed:
+                out[i] = ChangeResult(fingerprint=c.fingerprint, action=c.action, ok=True, crm_id=rid)
+            else:
+                out[i] = _failed(c, failed.get(rid) or errors or "HubSpot did not return this task")
+        return out
+
+
+def _failed(change: Change, error: str) -> ChangeResult:
+    return ChangeResult(
+        fingerprint=change.fingerprint, action=change.action, ok=False, crm_id=change.task.crm_id, error=error
+    )
+
+
+def _error_text(body: dict[str, Any]) -> str:
+    return "; ".join(f"{e.get('category', 'ERROR')}: {e.get('message', '')}" for e in body.get("errors", []))[
+        :500
+    ]
+
+
+def _plain(body: str) -> str:
+    """A task body without its marker or an earlier closing note."""
+    lines = strip_marker(body).split("\n")
+    return "\n".join(line for line in lines if not line.startswith(CLOSED_NOTE)).rstrip()
+
+
+def task_from_row(row: dict[str, Any]) -> Task | None:
+    """A kamrules task from a HubSpot task row, or None when it carries no valid marker."""
+    p = row.get("properties") or {}
+    raw_body = p.get("hs_task_body") or ""
+    marker = read_marker(raw_body)
+    if marker is None:
+        return None
+    fingerprint, evidence = marker
+    if fingerprint.count("/") < 2:
+        return None
+    status = "open"
+    completed = None
+    try:
+        if p.get("hs_task_status") == "COMPLETED":
+            closed_by_us = any(line.startswith(CLOSED_NOTE) for line in strip_marker(raw_body).split("\n"))
+            status = "closed" if closed_by_us else "completed"
+            completed = parse_date(p.get("hs_task_completion_date")) or parse_date(
+                p.get("hs_lastmodifieddate")
+            )
+        due = parse_date(p.get("hs_timestamp"))
+        created = parse_date(p.get("hs_createdate"))
+    except BadValue:
+        return None
+    return Task(
+        fingerprint=fingerprint,
+        account_id=fingerprint.rsplit("/", 1)[1],
+        subject=p.get("hs_task_subject") or "",
+        body=_plain(raw_body),
+        owner_id=p.get("hubspot_owner_id") or None,
+        due=due,
+        priority=PRIORITY_IN.get(str(p.get("hs_task_priority") or "").upper(), "normal"),
+        status=status,
+        evidence=evidence,
+        crm_id=str(row["id"]),
+        created=created,
+        completed=completed,
+    )

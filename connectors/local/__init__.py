@@ -1,0 +1,1 @@
+"""The embedded local CRM (SQLite), its demo portfolio and CSV import."""

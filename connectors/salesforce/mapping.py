@@ -1,0 +1,380 @@
+"""The Salesforce field mapping: loaded from YAML, checked against the org's describe results,
+and applied to raw rows to make canonical records (bad rows become warnings, never errors)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from ruamel.yaml import YAML
+
+from kamrules.connectors.salesforce.values import CONVERTERS
+from kamrules.errors import KamError
+from kamrules.inputs.shipped import shipped_file
+from kamrules.model import RECORD_KINDS, RecordWarning
+
+Convert = Literal["text", "date", "bool", "float", "split", "revenue"]
+DEFAULT_MAPPING = "salesforce.mapping.yaml"
+# a stream kind that is no canonical record: contacts' roles on opportunities, merged into contacts
+CONTACT_ROLES = "contact_roles"
+ROLE_FIELDS = ("contact_id", "deal_id", "account_id", "role")
+
+
+class MappingError(KamError):
+    """The mapping does not fit the org (unknown objects or fields) or is malformed: exit 2."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldSpec(_Strict):
+    """One canonical field: an API name (or candidates), a constant, or a child subquery."""
+
+    field: str | list[str] | None = None
+    const: Any = None
+    optional: bool = False
+    convert: Convert = "text"
+    values: dict[str, Any] | None = None
+    default: Any = None
+    children: str | None = None
+    object: str | None = None
+    fields: dict[str, str | FieldSpec] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldSpec:
+        sources = [k for k in ("field", "const", "children") if k in self.model_fields_set]
+        if self.children is not None and "field" in sources:
+            sources.remove("field")  # a child subquery's own field
+        if len(sources) != 1:
+            raise ValueError("give exactly one of field, const or children")
+        if self.children and (not self.object or (self.field is None) == (self.fields is None)):
+            raise ValueError("a children field needs object and one of field or fields")
+        return self
+
+
+class RoleRules(_Strict):
+    """How a contact's roles on opportunities become its one canonical `buying_role`."""
+
+    # canonical roles, most senior first: a contact with several roles gets the most senior one
+    seniority: list[str] = Field(min_length=1)
+    # a closed opportunity still counts this many days after its close date (null: always)
+    recent_days: int | None = Field(default=365, ge=0)
+
+
+class StreamSpec(_Strict):
+    """One SOQL query: an object, how it links to Account, and its canonical fields."""
+
+    name: str = Field(pattern=r"^[a-z_]+$")
+    kind: Literal[(*RECORD_KINDS, CONTACT_ROLES)]  # type: ignore[valid-type]
+    object: str
+    # the Account id field, or a one-hop relationship path to it (`Opportunity.AccountId`)
+    account_field: str | None = Field(default=None, pattern=r"^\w+(\.\w+)?$")
+    scope: Literal["key_accounts", "all_accounts"] = "key_accounts"
+    where: str | None = None
+    incremental: bool = True
+    # child records whose changes leave the parent's SystemModstamp alone (custom children, e.g.
+    # risk measures of a plan): an incremental pull also asks each child object what changed
+    watch_children: bool = False
+    exclude_kamrules_tasks: bool = False
+    # rows can be deleted for good (not via the recycle bin, so an incremental pull never sees
+    # them go): after an incremental pull a COUNT() query checks the cache, a mismatch re-reads
+    hard_deletes: bool = False
+    light_fields: list[str] = Field(default_factory=list)
+    fields: dict[str, str | FieldSpec]
+    roles: RoleRules | None = None
+
+    @model_validator(mode="after")
+    def _contact_roles(self) -> StreamSpec:
+        if self.kind != CONTACT_ROLES:
+            if self.roles is not None:
+                raise ValueError(f"roles is only for kind {CONTACT_ROLES}")
+            return self
+        missing = [f for f in ROLE_FIELDS if f not in self.fields]
+        if missing or self.roles is None:
+            raise ValueError(f"a {CONTACT_ROLES} stream needs fields {', '.join(ROLE_FIELDS)} and roles"
+                             + (f" (missing: {', '.join(missing)})" if missing else ""))
+        role = self.fields["role"]
+        if not isinstance(role, FieldSpec) or not role.values:
+            raise ValueError("the role field needs `values`: the org's Role values -> canonical roles")
+        unranked = sorted({str(v) for v in role.values.values()} - set(self.roles.seniority))
+        if unranked:
+            raise ValueError(f"roles.seniority does not rank {', '.join(unranked)}")
+        return self
+
+
+class Mapping(_Strict):
+    version: Literal[1] = 1
+    streams: list[StreamSpec]
+
+
+def load_mapping(path: Path | None) -> Mapping:
+    """The admin's mapping file, or the one shipped in the package."""
+    if path is None:
+        text, where = shipped_file(DEFAULT_MAPPING)
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise MappingError(f"cannot read mapping file {path}: {exc.strerror}") from None
+        where = str(path)
+    try:
+        return Mapping.model_validate(YAML(typ="safe").load(text))
+    except ValidationError as exc:
+        lines = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
+                 for e in exc.errors(include_url=False)]
+        raise MappingError("the Salesforce mapping is not valid:\n" + "\n".join(lines)) from None
+    except Exception as exc:  # YAML syntax
+        raise MappingError(f"{where}: not valid YAML: {exc}") from None
+
+
+# --- checking against the org --------------------------------------------------------------
+
+
+class Describe:
+    """What describe calls told about the org: each object's fields and child relationships."""
+
+    def __init__(self, objects: dict[str, dict[str, Any] | None]):
+        self.fields = {name: {f["name"] for f in d.get("fields", [])}
+                       for name, d in objects.items() if d is not None}
+        self.children = {name: {c["relationshipName"]: c["childSObject"]
+                                for c in d.get("childRelationships", []) if c.get("relationshipName")}
+                         for name, d in objects.items() if d is not None}
+        self.links = {name: {c["relationshipName"]: c.get("field")
+                             for c in d.get("childRelationships", []) if c.get("relationshipName")}
+                      for name, d in objects.items() if d is not None}
+        # lookups: relationship name -> (the field holding the id, the object it refers to)
+        self.parents = {name: {f["relationshipName"]: (f["name"], (f.get("referenceTo") or [None])[0])
+                               for f in d.get("fields", []) if f.get("relationshipName")}
+                        for name, d in objects.items() if d is not None}
+
+    def add(self, objects: dict[str, dict[str, Any] | None]) -> None:
+        """Describe results of more objects (the parents that relationship fields reach)."""
+        more = Describe(objects)
+        for attr in ("fields", "children", "links", "parents"):
+            getattr(self, attr).update(getattr(more, attr))
+
+    def parent(self, obj: str, relationship: str) -> str | None:
+        """The object a relationship name of `obj` (`Opportunity` on OpportunityContactRole) reaches."""
+        return self.parents.get(obj, {}).get(relationship, (None, None))[1]
+
+    def relationship_of(self, obj: str, field: str) -> str | None:
+        """The relationship name of a lookup field (`AccountId` -> `Account`)."""
+        return next((rel for rel, (name, _) in self.parents.get(obj, {}).items() if name == field), None)
+
+    def has(self, obj: str, field: str) -> bool:
+        """A field of `obj`, or `Relationship.Field` one lookup away."""
+        if "." in field:
+            rel, _, name = field.partition(".")
+            target = self.parent(obj, rel)
+            return target is not None and self.has(target, name)
+        return field in self.fields.get(obj, set())
+
+
+def parents_needed(mapping: Mapping, describe: Describe) -> list[str]:
+    """Objects that the mapping's relationship fields reach and that were not described yet."""
+    names: list[str] = []
+    for s in mapping.streams:
+        paths = [s.account_field or ""]
+        for raw in s.fields.values():
+            spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
+            if not spec.children:
+                paths += [spec.field] if isinstance(spec.field, str) else list(spec.field or [])
+        for path in paths:
+            if "." in path:
+                target = describe.parent(s.object, path.partition(".")[0])
+                if target and target not in describe.fields:
+                    names.append(target)
+    return list(dict.fromkeys(names))
+
+
+Reader = Callable[[dict[str, Any], date], Any]
+
+
+class Resolved:
+    """A stream checked against the org: its SELECT list and one reader per canonical field."""
+
+    def __init__(self, spec: StreamSpec):
+        self.spec = spec
+        self.columns: list[str] = []
+        self.subqueries: list[str] = []
+        self.readers: dict[str, Reader] = {}
+        self.light: dict[str, Reader] = {}
+        self.light_columns: list[str] = []
+        self.child_links: list[tuple[str, str]] = []  # (child object, its field naming the parent)
+        self.cols: dict[str, str] = {}  # canonical field -> the column it reads
+        # with a dotted account_field: the relationship path to the Account (`Opportunity.Account`)
+        self.account_path: str | None = None
+
+    @property
+    def has_children(self) -> bool:
+        return bool(self.subqueries)
+
+    def select(self, light: bool = False) -> str:
+        base = self.light_columns if light else self.columns
+        cols = list(dict.fromkeys(["Id", *base, "SystemModstamp"]))
+        return ", ".join(cols + ([] if light else self.subqueries))
+
+    def shape(self, light: bool = False) -> str:
+        return self.select(light)
+
+
+def objects_needed(mapping: Mapping) -> list[str]:
+    names: list[str] = ["Account", "Task"]
+    for s in mapping.streams:
+        names.append(s.object)
+        for spec in s.fields.values():
+            if isinstance(spec, FieldSpec) and spec.children and spec.object:
+                names.append(spec.object)
+    return list(dict.fromkeys(names))
+
+
+def resolve(mapping: Mapping, describe: Describe) -> tuple[list[Resolved], list[str], list[str]]:
+    """Streams with concrete columns; the errors (missing objects or required fields), and notes
+    about optional fields the org lacks (left empty)."""
+    out: list[Resolved] = []
+    errors: list[str] = []
+    notes: list[str] = []
+    for s in mapping.streams:
+        if s.object not in describe.fields:
+            errors.append(f"stream {s.name}: object {s.object} does not exist or is not visible "
+                          "to the integration user")
+            continue
+        r = Resolved(s)
+        for canon, raw in s.fields.items():
+            spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
+            where = f"stream {s.name}: {canon}"
+            before = len(r.columns)
+            reader = _reader(spec, s.object, describe, r, where, errors, notes)
+            if reader is not None:
+                r.readers[canon] = reader
+            if len(r.columns) > before:
+                r.cols[canon] = r.columns[-1]
+        if s.account_field and not describe.has(s.object, s.account_field):
+            errors.append(f"stream {s.name}: account_field {s.object}.{s.account_field} does not exist")
+        elif s.account_field and "." in s.account_field:
+            rel, _, field = s.account_field.partition(".")
+            target = describe.parent(s.object, rel) or ""
+            to_account = describe.relationship_of(target, field)
+            if to_account is None:
+                errors.append(f"stream {s.name}: account_field {s.object}.{s.account_field} is no lookup")
+            else:
+                r.account_path = f"{rel}.{to_account}"
+        for name in s.light_fields:
+            if name not in s.fields:
+                errors.append(f"stream {s.name}: light field {name} is not one of its fields")
+        r.light = {k: v for k, v in r.readers.items() if k in s.light_fields}
+        r.light_columns = [c for k in s.light_fields for c in _columns_of(s.fields.get(k), s.object,
+                                                                         describe)]
+        out.append(r)
+    return out, errors, notes
+
+
+def _columns_of(raw: str | FieldSpec | None, obj: str, describe: Describe) -> list[str]:
+    if raw is None:
+        return []
+    spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
+    if spec.field is None:
+        return []
+    candidates = [spec.field] if isinstance(spec.field, str) else spec.field
+    found = next((c for c in candidates if describe.has(obj, c)), None)
+    return [found] if found else []
+
+
+def _pick(spec: FieldSpec, obj: str, describe: Describe, where: str, errors: list[str],
+          notes: list[str]) -> str | None:
+    candidates = [spec.field] if isinstance(spec.field, str) else list(spec.field or [])
+    found = next((c for c in candidates if describe.has(obj, c)), None)
+    if found is None:
+        names = " or ".join(f"{obj}.{c}" for c in candidates)
+        (notes if spec.optional else errors).append(
+            f"{where}: field {names} does not exist" + (" (left empty)" if spec.optional else ""))
+    return found
+
+
+def _reader(spec: FieldSpec, obj: str, describe: Describe, r: Resolved, where: str,
+            errors: list[str], notes: list[str]) -> Reader | None:
+    if "const" in spec.model_fields_set:
+        value = spec.const
+        return lambda row, as_of: value
+    if spec.children:
+        rel, child = spec.children, str(spec.object)
+        if describe.children.get(obj, {}).get(rel) is None:
+            (notes if spec.optional else errors).append(
+                f"{where}: child relationship {obj}.{rel} does not exist")
+            return None
+        if child not in describe.fields:
+            errors.append(f"{where}: object {child} does not exist")
+            return None
+        subs: dict[str, Reader] = {}
+        cols: list[str] = []
+        inner = {"_": spec.field} if spec.field is not None else dict(spec.fields or {})
+        for name, raw in inner.items():
+            sub = FieldSpec(field=raw) if isinstance(raw, str) else raw
+            col = _pick(sub, child, describe, f"{where}.{name}", errors, notes)
+            if col is not None:
+                cols.append(col)
+                subs[name] = _value_reader(col, sub)
+        r.subqueries.append(f"(SELECT {', '.join(dict.fromkeys(cols or ['Id']))} FROM {rel})")
+        link = describe.links.get(obj, {}).get(rel)
+        if link:
+            r.child_links.append((child, link))
+        elif r.spec.watch_children:
+            errors.append(f"{where}: describe names no parent field for {obj}.{rel} (watch_children)")
+        single = spec.field is not None
+
+        def read_children(row: dict[str, Any], as_of: date) -> Any:
+            block = row.get(rel) or {}
+            items = block.get("records", []) if isinstance(block, dict) else []
+            if single:
+                return [v for v in (subs["_"](c, as_of) for c in items if "_" in subs) if v is not None]
+            return [{k: v for k, f in subs.items() if (v := f(c, as_of)) is not None} for c in items]
+        return read_children
+    col = _pick(spec, obj, describe, where, errors, notes)
+    if col is None:
+        return None
+    r.columns.append(col)
+    return _value_reader(col, spec)
+
+
+def _value_reader(col: str, spec: FieldSpec) -> Reader:
+    convert = CONVERTERS[spec.convert]
+    values, default = spec.values, spec.default
+
+    def read(row: dict[str, Any], as_of: date) -> Any:
+        raw = row.get(col)
+        if raw == "":
+            raw = None  # Bulk API CSV: empty means null
+        if raw is not None and values is not None:
+            raw = values.get(str(raw), default if default is not None else raw)
+        value = convert(raw, as_of) if raw is not None else None
+        return default if value is None else value
+    return read
+
+
+def to_records(r: Resolved, rows: Iterable[dict[str, Any]], as_of: date, light: bool = False,
+               extra: dict[str, Any] | None = None) -> tuple[list[Any], list[RecordWarning]]:
+    """Canonical records of one stream's rows; rows that do not validate become warnings."""
+    model = RECORD_KINDS[r.spec.kind]
+    readers = r.light if light else r.readers
+    good: list[Any] = []
+    warnings: list[RecordWarning] = []
+    for row in rows:
+        data = {k: v for k, f in readers.items() if (v := f(row, as_of)) is not None}
+        data.update(extra or {})
+        try:
+            good.append(model.model_validate(data))
+        except ValidationError as exc:
+            warnings.append(RecordWarning(kind=r.spec.kind, record_id=str(row.get("Id")),
+                                          message=f"{r.spec.object}: {brief(exc)}"))
+    return good, warnings
+
+
+def brief(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(x) for x in e['loc']) or 'record'}: {e['msg']}"
+             for e in exc.errors(include_url=False)[:3]]
+    more = exc.error_count() - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")

@@ -1,0 +1,160 @@
+"""kamrules' Tasks in Salesforce: read back for reconciliation, and written through sObject
+Collections (200 records a call, allOrNone false), each record's failure reported on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from kamrules.connectors.salesforce.client import BudgetExceeded, SfClient, SfError
+from kamrules.connectors.salesforce.config import SalesforceConfig
+from kamrules.connectors.salesforce.pull import soql_string
+from kamrules.model import Task
+from kamrules.protocol.changes import Change, ChangeResult
+from kamrules.protocol.connector import Progress, no_progress
+from kamrules.protocol.faults import checkpoint
+from kamrules.protocol.marker import add_marker, read_marker, strip_marker
+
+BATCH = 200
+CLOSED_NOTE = "Closed by kamrules:"
+PRIORITY_TO_SF = {"low": "Low", "normal": "Normal", "high": "High"}
+PRIORITY_FROM_SF = {v: k for k, v in PRIORITY_TO_SF.items()}
+
+
+class TaskWriter:
+    """Reads and writes the Task records that carry a kamrules fingerprint."""
+
+    def __init__(self, client: SfClient, config: SalesforceConfig):
+        self.client = client
+        self.config = config
+        self.fp_field = config.fingerprint_field
+
+    def prefix_filter(self) -> str:
+        """Tasks whose subject starts with `subject_prefix` (long text is not filterable)."""
+        prefix = self.config.subject_prefix.replace("%", "\\%").replace("_", "\\_")
+        return f"Subject LIKE {soql_string(prefix + '%')}"
+
+    def marker_filter(self) -> str:
+        """The SOQL condition that finds kamrules' tasks. With a fingerprint field, tasks
+        written before it was configured carry only the subject prefix: they are found too."""
+        if self.fp_field:
+            return f"({self.fp_field} != null OR {self.prefix_filter()})"
+        return self.prefix_filter()
+
+    def not_ours(self) -> str:
+        if self.fp_field:
+            return f"({self.fp_field} = null AND (NOT {self.prefix_filter()}))"
+        return f"(NOT {self.prefix_filter()})"
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def list_tasks(self, completed_since: date) -> list[Task]:
+        fields = ["Id", "Subject", "Description", "WhatId", "OwnerId", "ActivityDate", "Priority",
+                  "Status", "IsClosed", "CreatedDate", "CompletedDateTime", "LastModifiedDate"]
+        if self.fp_field:
+            fields.append(self.fp_field)
+        soql = (f"SELECT {', '.join(fields)} FROM Task WHERE {self.marker_filter()} AND"
+                f" (IsClosed = false OR LastModifiedDate >= {completed_since.isoformat()}T00:00:00Z)")
+        tasks: list[Task] = []
+        for page in self.client.query_pages(soql):
+            for row in page["records"]:
+                task = self._task(row)
+                if task is not None:
+                    tasks.append(task)
+        return tasks
+
+    def _task(self, row: dict[str, Any]) -> Task | None:
+        body = row.get("Description") or ""
+        marker = read_marker(body)
+        fp = (row.get(self.fp_field) if self.fp_field else None) or (marker[0] if marker else None)
+        if not fp or not row.get("WhatId"):
+            return None  # someone's own task that only looks like ours
+        text = strip_marker(body)
+        status = "open"
+        completed = None
+        if row.get("IsClosed"):
+            status = "closed" if CLOSED_NOTE in text else "completed"
+            when = row.get("CompletedDateTime") or row.get("LastModifiedDate")
+            completed = str(when)[:10] if when else None
+        # without the field (or on a task written before it was configured) the subject is marked
+        subject = str(row.get("Subject") or "").removeprefix(self.config.subject_prefix)
+        return Task(
+            fingerprint=fp, account_id=row["WhatId"], subject=subject, body=text,
+            owner_id=row.get("OwnerId"), due=row.get("ActivityDate"),
+            priority=PRIORITY_FROM_SF.get(str(row.get("Priority")), "normal"), status=status,
+            evidence=marker[1] if marker else {}, crm_id=row["Id"],
+            created=str(row.get("CreatedDate") or "")[:10] or None, completed=completed,
+        )
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def fields(self, change: Change) -> dict[str, Any]:
+        t = change.task
+        subject = t.subject if self.fp_field else self.config.subject_prefix + t.subject
+        if change.action == "close":
+            note = f"{CLOSED_NOTE} {change.reason}".strip()
+            body = add_marker(f"{strip_marker(t.body)}\n\n{note}", t.fingerprint, t.evidence)
+            closed = {"Id": t.crm_id, "Status": self.config.completed_status, "Description": body}
+            return {**closed, self.fp_field: t.fingerprint} if self.fp_field else closed
+        record: dict[str, Any] = {
+            "Subject": subject[:255], "Description": add_marker(t.body, t.fingerprint, t.evidence),
+            "OwnerId": t.owner_id, "Priority": PRIORITY_TO_SF[t.priority],
+        }
+        if change.action == "create":
+            record.update(WhatId=t.account_id, Status=self.config.open_status,
+                          ActivityDate=t.due.isoformat() if t.due else None)
+        else:
+            record["Id"] = t.crm_id
+        if self.fp_field:  # an update fills it on a task written before the field was configured
+            record[self.fp_field] = t.fingerprint
+        return {k: v for k, v in record.items() if v is not None}
+
+    def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
+        writes = [c for c in changes if c.writes]
+        results: list[ChangeResult | None] = [None] * len(writes)
+        creates = [i for i, c in enumerate(writes) if c.action == "create"]
+        patches = [i for i, c in enumerate(writes) if c.action != "create"]
+        stopped: str | None = None
+        done = 0
+        for method, indexes in (("POST", creates), ("PATCH", patches)):
+            for start in range(0, len(indexes), BATCH):
+                batch = indexes[start:start + BATCH]
+                if stopped is None:
+                    try:
+                        self._send(method, [writes[i] for i in batch], batch, results)
+                    except BudgetExceeded as exc:
+                        stopped = str(exc)
+                    except SfError as exc:
+                        for i in batch:
+                            results[i] = _failed(writes[i], str(exc))
+                    checkpoint("write")
+                if stopped is not None:
+                    for i in batch:
+                        results[i] = results[i] or _failed(writes[i], stopped)
+                done += len(batch)
+                progress("write", done, len(writes))
+        return [r if r is not None else _failed(writes[i], "no result") for i, r in enumerate(results)]
+
+    def _send(self, method: str, batch: list[Change], indexes: list[int],
+              results: list[ChangeResult | None]) -> None:
+        records = [{"attributes": {"type": "Task"}, **self.fields(c)} for c in batch]
+        resp = self.client.request(method, "composite/sobjects", "write",
+                                   json={"allOrNone": False, "records": records},
+                                   idempotent=method != "POST")
+        answers = resp.json()
+        for n, (i, change) in enumerate(zip(indexes, batch, strict=True)):
+            answer = answers[n] if n < len(answers) else {"success": False, "errors": []}
+            if answer.get("success"):
+                results[i] = ChangeResult(fingerprint=change.fingerprint, action=change.action,
+                                          ok=True, crm_id=answer.get("id") or change.task.crm_id)
+            else:
+                errors = answer.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}]
+                text = "; ".join(f"{e.get('statusCode')}: {e.get('message')}"
+                                 + (f" ({', '.join(e['fields'])})" if e.get("fields") else "")
+                                 for e in errors)
+                results[i] = _failed(change, text)
+
+
+def _failed(change: Change, error: str) -> ChangeResult:
+    return ChangeResult(fingerprint=change.fingerprint, action=change.action, ok=False, error=error)

@@ -1,0 +1,76 @@
+"""What every command shares: the consoles, option types, config and pack loading, progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.text import Text
+
+from kamrules.language.loader import LoadedPack
+from kamrules.run.config import LoadedConfig, load_config, load_configured_packs
+
+# No markup: CRM text such as a "[kamrules] ..." subject must print as it is; labels are styled
+# through `labelled`.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """`label message` with only the label styled."""
+    return Text.assemble((label, style), " ", message)
+
+
+def as_of_date(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-23") from None
+
+
+
+def loaded_config(ctx: click.Context) -> LoadedConfig:
+    return load_config(ctx.obj["config_path"])
+
+
+def packs_for(ctx: click.Context, refs: tuple[str, ...]) -> list[LoadedPack]:
+    """The packs named on the command line (folders or built-in names), else the config's."""
+    from kamrules.language.loader import load_packs, resolve_pack
+
+    if refs:
+        return load_packs([resolve_pack(ref, Path.cwd()) for ref in refs])
+    return load_configured_packs(loaded_config(ctx))
+
+
+@contextmanager
+def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    if not enabled or not err.is_terminal:
+        yield lambda step, done, total: None
+        return
+    bars: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description:<9}"), BarColumn(), TaskProgressColumn(),
+                  console=err, transient=True) as progress:
+        def update(step: str, done: int, total: int | None) -> None:
+            if step not in bars:
+                bars[step] = progress.add_task(step, total=total)
+            progress.update(bars[step], completed=done, total=total)
+
+        yield update
+
+
+
+AS_OF = click.option("--as-of", "as_of", metavar="DATE",
+                     help="Evaluate as of this date (YYYY-MM-DD). Default: today.")
+JSON = click.option("--json", "as_json", is_flag=True,
+                    help="Print the run report as JSON (counts and every task change).")
+
+

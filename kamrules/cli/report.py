@@ -1,0 +1,73 @@
+"""`kamrules report`: the portfolio report as HTML or JSON."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import click
+
+from kamrules.cli.common import as_of_date, loaded_config, out, progress_display
+from kamrules.run.config import load_configured_packs
+
+
+@click.command("report")
+@click.option("--as-of", "as_of", metavar="DATE",
+              help="Report as of this date (YYYY-MM-DD). Default: the latest run's date, else today.")
+@click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html",
+              show_default=True, help="A self-contained HTML page, or the same content as JSON.")
+@click.option("-o", "--output", metavar="FILE",
+              help="Where to write it ('-' for stdout). Default: kamrules-report.html or .json.")
+@click.pass_context
+def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | None) -> None:
+    """The key-account portfolio at a glance: health, heatmap, owners, what changed.
+
+    Evaluates the configured packs over the CRM (writing nothing, like plan), reads kamrules'
+    tasks back from the CRM and the run history for trends and the latest run's changes.
+    """
+    from datetime import timedelta
+
+    from kamrules.cli.wiring import open_connector
+    from kamrules.report.html import render_html
+    from kamrules.report.portfolio import build_report
+    from kamrules.run.cleaning import clean
+    from kamrules.run.state import StateStore
+    from kamrules.run.sync import evaluate, now_iso
+
+    path = Path(output or f"kamrules-report.{fmt}")
+    if output != "-" and not os.access(path.parent, os.W_OK):  # before the long part
+        raise click.BadParameter(f"cannot write into {path.parent}", param_hint="--output")
+    loaded = loaded_config(ctx)
+    packs = load_configured_packs(loaded)
+    store = StateStore(loaded.state_dir)
+    runs = store.reports()
+    store.close()
+    run_days = [date.fromisoformat(r["as_of"]) for r in runs if r.get("mode") == "run"]
+    day = as_of_date(as_of) if as_of else (run_days[-1] if run_days else date.today())
+    earlier = [d for d in run_days if d < day]
+    since = min([day - timedelta(days=loaded.config.lifecycle.renotify_after_days), *earlier[-1:]])
+    connector = open_connector(loaded)
+    try:
+        with progress_display(output != "-") as progress:
+            snapshot = clean(connector.pull(day, progress))
+            findings, _ = evaluate(snapshot, packs, progress)
+        tasks = connector.list_tasks(since)
+    finally:
+        connector.close()
+    report = build_report(snapshot, findings, packs, tasks, runs,
+                          loaded.config.report.health_weights.model_dump(), now_iso())
+    text = render_html(report) if fmt == "html" else report.model_dump_json(indent=2)
+    if output == "-":
+        click.echo(text)
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {path}: {exc.strerror}", param_hint="--output") from None
+    s = report.summary
+    out.print(f"wrote {path}: {s.key_accounts} key accounts as of {report.as_of},"
+              f" {s.share_without_serious:.0%} with no high or critical finding;"
+              f" {s.findings} findings, {s.open_tasks} open tasks ({s.overdue_tasks} overdue).")
+
+

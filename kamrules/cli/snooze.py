@@ -1,0 +1,99 @@
+"""`kamrules snooze add|list|remove`: recorded exceptions for an account and rule."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import click
+
+from kamrules.cli.common import as_of_date, loaded_config, out
+from kamrules.errors import KamError
+from kamrules.run.config import load_configured_packs
+
+
+@click.group("snooze")
+def snooze_group() -> None:
+    """Exceptions for one account and rule (or one account, or one rule), with an expiry.
+
+    Kept in snoozes.yaml beside the config (a file to version); expired snoozes stop applying
+    by themselves; snoozed findings are reported as snoozed.
+    """
+
+
+@snooze_group.command("add")
+@click.option("--account", help="Account id (omit to snooze the rule for every account).")
+@click.option("--rule", help="Rule id, e.g. KAM-REL-004, or pack/rule (omit for every rule).")
+@click.option("--reason", required=True, help="Why: shown in the run report.")
+@click.option("--by", "requested_by", required=True, help="Who asked for it.")
+@click.option("--until", "until", metavar="DATE", help="Last day it applies (YYYY-MM-DD).")
+@click.option("--days", type=click.IntRange(1, 3650), help="Or: how many days from today.")
+@click.pass_context
+def snooze_add(ctx: click.Context, account: str | None, rule: str | None, reason: str,
+               requested_by: str, until: str | None, days: int | None) -> None:
+    """Add a snooze."""
+    from datetime import timedelta
+
+    from pydantic import ValidationError
+
+    from kamrules.run.snooze import Snooze, load_snoozes, save_snoozes
+
+    if (until is None) == (days is None):
+        raise click.UsageError("give exactly one of --until DATE or --days N")
+    end = as_of_date(until) if until else date.today() + timedelta(days=days or 0)
+    loaded = loaded_config(ctx)
+    if rule:
+        rules = [(p.id, r.id) for p in load_configured_packs(loaded) for r in p.rules]
+        known = {r for _, r in rules} | {f"{p}/{r}" for p, r in rules}
+        if rule not in known:
+            raise KamError(f"no rule {rule!r} in the configured packs")
+    try:
+        new = Snooze(account=account, rule=rule, reason=reason, requested_by=requested_by,
+                     until=end, created=date.today())
+    except ValidationError as exc:
+        raise KamError(exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")) from None
+    snoozes = load_snoozes(loaded.snoozes_path) + [new]
+    save_snoozes(loaded.snoozes_path, snoozes)
+    out.print(f"added #{len(snoozes)}: {new.describe()}")
+
+
+@snooze_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def snooze_list(ctx: click.Context, as_json: bool) -> None:
+    """List snoozes, numbered, with whether each is still active."""
+    from kamrules.run.snooze import load_snoozes
+
+    snoozes = load_snoozes(loaded_config(ctx).snoozes_path)
+    today = date.today()
+    if as_json:
+        click.echo(json.dumps([{**s.model_dump(mode="json"), "active": s.active(today)}
+                               for s in snoozes], indent=2))
+        return
+    if not snoozes:
+        out.print("no snoozes")
+    for i, s in enumerate(snoozes, 1):
+        state = "active " if s.active(today) else "expired"
+        out.print(f"#{i} {state} {s.describe()}")
+
+
+@snooze_group.command("remove")
+@click.argument("numbers", nargs=-1, type=int)
+@click.option("--expired", is_flag=True, help="Remove every expired snooze.")
+@click.pass_context
+def snooze_remove(ctx: click.Context, numbers: tuple[int, ...], expired: bool) -> None:
+    """Remove snoozes by their number in `snooze list`, or all expired ones."""
+    from kamrules.run.snooze import load_snoozes, save_snoozes
+
+    loaded = loaded_config(ctx)
+    snoozes = load_snoozes(loaded.snoozes_path)
+    bad = [n for n in numbers if not 1 <= n <= len(snoozes)]
+    if bad or not (numbers or expired):
+        raise click.UsageError(f"give snooze numbers from 1 to {len(snoozes)}, or --expired")
+    today = date.today()
+    keep = [s for i, s in enumerate(snoozes, 1)
+            if i not in numbers and not (expired and not s.active(today))]
+    save_snoozes(loaded.snoozes_path, keep)
+    out.print(f"removed {len(snoozes) - len(keep)}; {len(keep)} left")
+
+

@@ -1,0 +1,1 @@
+"""Evaluation: facts per account, the rule engine, findings."""

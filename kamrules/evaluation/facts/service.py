@@ -1,0 +1,65 @@
+"""Service facts: open cases, their age and escalation (P22, P24)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from kamrules.evaluation.facts.registry import (
+    PROBLEM_CATEGORIES,
+    FactValue,
+    fact,
+)
+from kamrules.evaluation.facts.view import AccountView
+from kamrules.model import Case
+
+
+def _open_cases(v: AccountView) -> Iterator[Case]:
+    return (c for c in v.cases if c.closed is None or c.closed > v.as_of)
+
+
+def _oldest_open(v: AccountView, priority: str) -> FactValue:
+    ages = [(v.as_of - c.opened).days for c in _open_cases(v) if c.priority == priority]
+    return max(ages) if ages else None
+
+
+@fact("open_cases", "int", "count", "Open service cases.", ["P22"])
+def _open_case_count(v: AccountView) -> FactValue:
+    return sum(1 for _ in _open_cases(v))
+
+
+for _priority, _principles in (
+    ("critical", ["P22"]),
+    ("high", ["P22"]),
+    ("medium", ["P22", "P27"]),
+    ("low", ["P27"]),
+):
+    fact(
+        f"oldest_open_{_priority}_case_days", "int", "days",
+        f"Age of the oldest open {_priority}-priority case.", _principles,
+    )(lambda v, p=_priority: _oldest_open(v, p))
+
+
+@fact(
+    "unescalated_problem_cases", "int", "count",
+    "Open delivery or quality cases with no owner and no escalation.", ["P24"],
+)
+def _unescalated(v: AccountView) -> FactValue:
+    return sum(
+        1
+        for c in _open_cases(v)
+        if (c.category or "").lower() in PROBLEM_CATEGORIES and not c.escalated
+        and (c.owner_id is None or c.owner_id == v.account.owner_id)
+    )
+
+
+@fact(
+    "cases_manager_not_told", "int", "count",
+    "Open high or critical cases owned outside the account team and never escalated.", ["P36"],
+)
+def _manager_not_told(v: AccountView) -> FactValue:
+    team = {t.user_id for t in v.team} | {v.account.owner_id}
+    return sum(
+        1
+        for c in _open_cases(v)
+        if c.priority in ("high", "critical") and not c.escalated and c.owner_id not in team
+    )

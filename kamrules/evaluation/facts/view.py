@@ -1,0 +1,139 @@
+"""One account's records as of a date, and the portfolio context facts compare it with."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from kamrules.evaluation.facts.registry import last_year_revenue, name_words
+from kamrules.model import (
+    Account,
+    AccountPlan,
+    Activity,
+    Case,
+    Contact,
+    Contract,
+    Deal,
+    Snapshot,
+    Survey,
+    TeamMember,
+)
+
+
+@dataclass
+class Portfolio:
+    """What facts need to know about all accounts: revenue ranks and key-account names."""
+
+    sorted_revenue: list[float] = field(default_factory=list)
+    key_account_names: dict[str, str] = field(default_factory=dict)
+    # first word of a key account's name -> the names (as word tuples) starting with it
+    name_index: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
+
+    def names_in(self, text: str) -> set[tuple[str, ...]]:
+        """The key-account names a text mentions, matched on whole words, ignoring case.
+
+        A word-index lookup, so the cost grows with the text, not with the number of names.
+        """
+        words = name_words(text)
+        found = set()
+        for i, word in enumerate(words):
+            for name in self.name_index.get(word, ()):
+                if words[i:i + len(name)] == name:
+                    found.add(name)
+        return found
+
+
+@dataclass
+class AccountView:
+    """One account's records as of a date, grouped once so every fact is a cheap scan."""
+
+    as_of: date
+    account: Account
+    portfolio: Portfolio
+    contacts: list[Contact] = field(default_factory=list)
+    deals: list[Deal] = field(default_factory=list)
+    activities: list[Activity] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=list)
+    plan: AccountPlan | None = None
+    team: list[TeamMember] = field(default_factory=list)
+    surveys: list[Survey] = field(default_factory=list)
+    contracts: list[Contract] = field(default_factory=list)
+
+    def days_since(self, d: date | None) -> int | None:
+        return None if d is None else (self.as_of - d).days
+
+    def within(self, d: date, days: int, offset: int = 0) -> bool:
+        """True when d falls in the window (as_of - offset - days, as_of - offset]."""
+        age = (self.as_of - d).days - offset
+        return 0 <= age < days
+
+
+def portfolio_context(accounts: Iterable[Account], as_of: date) -> Portfolio:
+    """Portfolio-wide context: sorted revenues for percentiles, key-account names for P29.
+
+    One pass over every account, so a streamed run can build it before the first chunk.
+    """
+    revenues: list[float] = []
+    names: dict[str, str] = {}
+    for a in accounts:
+        revenues.append(last_year_revenue(a, as_of) or 0.0)
+        if a.is_key and len(a.name.strip()) >= 3:
+            names[a.id] = a.name
+    revenues.sort()
+    index: dict[str, set[tuple[str, ...]]] = defaultdict(set)
+    for name in names.values():
+        words = name_words(name)
+        if words:
+            index[words[0]].add(words)
+    return Portfolio(sorted_revenue=revenues, key_account_names=names, name_index=dict(index))
+
+
+def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Iterator[AccountView]:
+    """One view per account, with records dated after as_of left out.
+
+    `portfolio` is the context of the whole portfolio when the snapshot is one chunk of it;
+    by default the snapshot is the whole portfolio.
+    """
+    as_of = snapshot.as_of
+    if portfolio is None:
+        portfolio = portfolio_context(snapshot.accounts, as_of)
+    grouped: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for d in snapshot.deals:
+        if d.created <= as_of:
+            grouped[d.account_id]["deals"].append(d)
+    for a in snapshot.activities:
+        if a.date <= as_of:
+            grouped[a.account_id]["activities"].append(a)
+    for c in snapshot.cases:
+        if c.opened <= as_of:
+            grouped[c.account_id]["cases"].append(c)
+    for ct in snapshot.contacts:
+        if ct.created is None or ct.created <= as_of:
+            grouped[ct.account_id]["contacts"].append(ct)
+    for s in snapshot.surveys:
+        if s.date <= as_of:
+            grouped[s.account_id]["surveys"].append(s)
+    for t in snapshot.team:
+        grouped[t.account_id]["team"].append(t)
+    for k in snapshot.contracts:
+        grouped[k.account_id]["contracts"].append(k)
+    plans = {p.account_id: p for p in snapshot.plans}
+    for account in snapshot.accounts:
+        g = grouped.get(account.id, {})
+        yield AccountView(
+            as_of=as_of,
+            account=account,
+            portfolio=portfolio,
+            contacts=g.get("contacts", []),
+            deals=g.get("deals", []),
+            activities=g.get("activities", []),
+            cases=g.get("cases", []),
+            plan=plans.get(account.id),
+            team=g.get("team", []),
+            surveys=g.get("surveys", []),
+            contracts=g.get("contracts", []),
+        )
+

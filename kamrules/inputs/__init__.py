@@ -1,0 +1,1 @@
+"""The one boundary every file kamrules reads passes: YAML with source locations."""

@@ -1,0 +1,1 @@
+"""The rule-pack language: pack model, loader, conditions, templates, generated docs, pack tests."""

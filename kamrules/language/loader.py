@@ -1,0 +1,205 @@
+"""Finding, reading and validating rule packs: every problem of every file, located, at once.
+
+A pack is a folder: `pack.yaml` (id, version, description, params, optional inline rules),
+optional `rules/*.yaml` (each a list of rules) and `tests/*.yaml` (its test cases).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.evaluation.facts import REGISTRY
+from kamrules.inputs.shipped import builtin_dir
+from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
+from kamrules.language.pack import OPERATORS, Lifecycle, PackHeader, Param, Rule, Scalar
+
+RULE_LIST = TypeAdapter(list[Rule])
+
+
+def _key_hint(node: Any) -> list[str] | None:
+    """Conditions are a union pydantic can't name keys for; a fact condition's are these."""
+    if isinstance(node, dict) and "fact" in node:
+        return ["fact", *OPERATORS]
+    return None
+
+
+@dataclass
+class LoadedPack:
+    """A validated pack with its params resolved (defaults, then config overrides)."""
+
+    id: str
+    version: str
+    description: str
+    directory: Path
+    params: dict[str, Param]
+    values: dict[str, Scalar | list[Scalar]]
+    rules: list[Rule]
+    lifecycle: Lifecycle
+    sources: dict[str, Location] = field(default_factory=dict)
+    disabled: set[str] = field(default_factory=set)
+
+    @property
+    def active_rules(self) -> list[Rule]:
+        return [r for r in self.rules if r.enabled and r.id not in self.disabled]
+
+
+def builtin_packs() -> list[str]:
+    return sorted(p.name for p in builtin_dir().iterdir() if (p / "pack.yaml").is_file())
+
+
+def resolve_pack(ref: str, base: Path | None = None) -> Path:
+    """A pack reference is a built-in pack's name or a path (relative to `base`)."""
+    candidate = Path(ref).expanduser()
+    if not candidate.is_absolute() and base is not None:
+        candidate = base / candidate
+    if candidate.name == "pack.yaml":
+        candidate = candidate.parent
+    if candidate.is_dir():
+        return candidate
+    if "/" not in ref and (builtin_dir() / ref / "pack.yaml").is_file():
+        return builtin_dir() / ref
+    raise ValidationFailed(
+        [
+            Problem(
+                Location(ref), "",
+                f"no rule pack here: not a folder with pack.yaml, nor a built-in pack"
+                f" ({', '.join(builtin_packs())})",
+            )
+        ]
+    )
+
+
+def _validation_context(raw: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if isinstance(raw, dict) and isinstance(raw.get("params"), dict):
+        for name, spec in raw["params"].items():
+            params[str(name)] = spec.get("default") if isinstance(spec, dict) else None
+    return {"facts": REGISTRY, "params": params}
+
+
+def load_pack(directory: Path) -> LoadedPack:
+    """Read and validate one pack folder; raise ValidationFailed with all its problems."""
+    pack_file = directory / "pack.yaml"
+    if not pack_file.is_file():
+        raise ValidationFailed([Problem(Location(str(directory)), "", "no pack.yaml in this folder")])
+    problems: list[Problem] = []
+    raw = load_yaml(pack_file)
+    context = _validation_context(raw)
+    header: PackHeader | None = None
+    try:
+        header = PackHeader.model_validate(raw, context=context)
+    except ValidationError as exc:
+        problems += problems_from(exc, raw, str(pack_file), PackHeader, _key_hint)
+
+    sources: dict[str, list[Location]] = {}
+    rules: list[Rule] = []
+    if isinstance(raw, dict):
+        _collect_ids(raw.get("rules"), raw, ("rules",), str(pack_file), sources)
+    if header:
+        rules += header.rules
+    for rule_file in sorted((directory / "rules").glob("*.yaml")):
+        try:
+            rule_raw = load_yaml(rule_file)
+        except ValidationFailed as exc:
+            problems += exc.problems
+            continue
+        _collect_ids(rule_raw, rule_raw, (), str(rule_file), sources)
+        try:
+            rules += RULE_LIST.validate_python(rule_raw, context=context)
+        except ValidationError as exc:
+            problems += problems_from(exc, rule_raw, str(rule_file), Rule, _key_hint)
+
+    for rule_id, places in sources.items():
+        for place in places[1:]:
+            problems.append(
+                Problem(place, "id", f"duplicate rule id {rule_id!r}; first defined at {places[0]}")
+            )
+    if problems or header is None:
+        raise ValidationFailed(problems)
+    return LoadedPack(
+        id=header.id,
+        version=header.version,
+        description=header.description,
+        directory=directory,
+        params=header.params,
+        values={name: p.default for name, p in header.params.items()},
+        rules=rules,
+        lifecycle=header.lifecycle,
+        sources={rule_id: places[0] for rule_id, places in sources.items()},
+    )
+
+
+def _collect_ids(
+    rules: Any, root: Any, prefix: tuple[str, ...], file: str, out: dict[str, list[Location]]
+) -> None:
+    if not isinstance(rules, list):
+        return
+    for i, rule in enumerate(rules):
+        if isinstance(rule, dict) and isinstance(rule.get("id"), str):
+            out.setdefault(rule["id"], []).append(locate(root, (*prefix, i, "id"), file))
+
+
+def load_packs(paths: list[Path]) -> list[LoadedPack]:
+    """Load several packs, reporting every pack's problems and clashes between packs."""
+    problems: list[Problem] = []
+    packs: list[LoadedPack] = []
+    for path in paths:
+        try:
+            packs.append(load_pack(path))
+        except ValidationFailed as exc:
+            problems += exc.problems
+    seen: dict[str, LoadedPack] = {}
+    for pack in packs:
+        if pack.id in seen:
+            problems.append(
+                Problem(
+                    Location(str(pack.directory / "pack.yaml")), "id",
+                    f"pack id {pack.id!r} is also used by {seen[pack.id].directory}",
+                )
+            )
+        seen[pack.id] = pack
+    if problems:
+        raise ValidationFailed(problems)
+    return packs
+
+
+def override_problems(
+    pack: LoadedPack, params: dict[str, Any], disable: list[str]
+) -> list[tuple[tuple[str | int, ...], str]]:
+    """Apply config overrides to a pack; return (config path, message) for each bad one."""
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    for name, value in params.items():
+        if name not in pack.params:
+            errors.append(
+                (("params", name), f"pack {pack.id!r} has no param {name!r};"
+                 f" its params: {', '.join(sorted(pack.params)) or '(none)'}")
+            )
+            continue
+        default = pack.params[name].default
+        if not _same_kind(default, value):
+            errors.append(
+                (("params", name), f"param {name!r} takes a value like {default!r}, got {value!r}")
+            )
+            continue
+        pack.values[name] = value
+    rule_ids = {r.id for r in pack.rules}
+    for i, rule_id in enumerate(disable):
+        if rule_id not in rule_ids:
+            errors.append((("disable", i), f"pack {pack.id!r} has no rule {rule_id!r}"))
+        pack.disabled.add(rule_id)
+    return errors
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    if isinstance(a, list):
+        return isinstance(b, list) and all(_same_kind(a[0], x) for x in b) if a else True
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool)
+    if isinstance(a, int | float):
+        return isinstance(b, int | float) and (isinstance(a, float) or isinstance(b, int))
+    return isinstance(a, str) and isinstance(b, str)

@@ -1,0 +1,295 @@
+"""The rule-pack language: pydantic models for what sales ops write in YAML.
+
+Every model forbids unknown keys. Checks that need to know the facts and the pack's params
+(fact names, operator/type fit, template placeholders) read them from the validation context,
+so pydantic reports them together with every structural error.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from kamrules.inputs.yamlsrc import closest
+from kamrules.model import TEAM_ROLES, Severity
+
+Scalar = int | float | bool | str
+ORDER_OPS = ("lt", "le", "gt", "ge")
+OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "exists")
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Template names every task can use besides facts and params.
+BUILTIN_NAMES = (
+    "account_name", "account_id", "owner_name", "rule_id", "rule_title", "severity",
+    "principles", "rationale", "evidence", "pack_id",
+)
+
+
+class UserModel(BaseModel):
+    """A model of something a user writes: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ParamRef(UserModel):
+    """`{param: name}`: the value comes from the pack's params (after config overrides)."""
+
+    param: str
+
+    @field_validator("param")
+    @classmethod
+    def _known(cls, name: str, info: ValidationInfo) -> str:
+        params = (info.context or {}).get("params")
+        if params is not None and name not in params:
+            valid = ", ".join(sorted(params)) or "(the pack defines none)"
+            raise ValueError(
+                f"unknown param {name!r}{closest(name, params)}; params of this pack: {valid}"
+            )
+        return name
+
+
+Operand = Scalar | ParamRef
+ListOperand = list[Scalar] | ParamRef
+
+
+class FactCondition(UserModel):
+    """One comparison: `{fact: contacts, lt: {param: min_contacts}}`."""
+
+    fact: str
+    eq: Operand | None = None
+    ne: Operand | None = None
+    lt: Operand | None = None
+    le: Operand | None = None
+    gt: Operand | None = None
+    ge: Operand | None = None
+    in_: ListOperand | None = Field(default=None, alias="in")
+    not_in: ListOperand | None = None
+    exists: bool | None = None
+
+    @property
+    def op(self) -> str:
+        for op in OPERATORS:
+            if getattr(self, "in_" if op == "in" else op) is not None:
+                return op
+        raise AssertionError("validated conditions have an operator")
+
+    @property
+    def operand(self) -> Any:
+        return getattr(self, "in_" if self.op == "in" else self.op)
+
+    @field_validator("fact")
+    @classmethod
+    def _known_fact(cls, name: str, info: ValidationInfo) -> str:
+        facts = (info.context or {}).get("facts")
+        if facts is not None and name not in facts:
+            raise ValueError(
+                f"unknown fact {name!r}{closest(name, facts)}; `kamrules facts` lists them all"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _one_operator(self, info: ValidationInfo) -> FactCondition:
+        given = [op for op in OPERATORS if getattr(self, "in_" if op == "in" else op) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a fact condition takes exactly one operator, got {len(given)}"
+                f" ({', '.join(given) or 'none'}); operators: {', '.join(OPERATORS)}"
+            )
+        _check_types(self, info.context or {})
+        return self
+
+
+def _value_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "str"
+
+
+def _check_types(cond: FactCondition, context: dict[str, Any]) -> None:
+    """The operator and operand must fit the fact's type (no ordering of text, no 'yes' > 3)."""
+    facts = context.get("facts")
+    if facts is None or cond.fact not in facts:
+        return
+    fact_type = facts[cond.fact].type
+    kind = {"int": "number", "float": "number", "bool": "bool", "str": "str"}[fact_type]
+    op, operand = cond.op, cond.operand
+    if op == "exists":
+        return
+    if op in ORDER_OPS and kind != "number":
+        raise ValueError(f"{op!r} needs a number fact; {cond.fact!r} is {fact_type}")
+    if isinstance(operand, ParamRef):
+        params = context.get("params") or {}
+        if operand.param not in params:
+            return
+        operand = params[operand.param]
+    values = operand if isinstance(operand, list) else [operand]
+    if op in ("in", "not_in") and not isinstance(operand, list):
+        raise ValueError(f"{op!r} needs a list of values")
+    if op not in ("in", "not_in") and isinstance(operand, list):
+        raise ValueError(f"{op!r} needs one value, not a list")
+    for value in values:
+        if _value_kind(value) != kind:
+            raise ValueError(
+                f"fact {cond.fact!r} is {fact_type}, compared with {value!r}"
+                f" ({_value_kind(value)})"
+            )
+
+
+class AllCondition(UserModel):
+    all: list[Condition] = Field(min_length=1)
+
+
+class AnyCondition(UserModel):
+    any: list[Condition] = Field(min_length=1)
+
+
+class NotCondition(UserModel):
+    not_: Condition = Field(alias="not")
+
+
+def _condition_tag(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        return {AllCondition: "all", AnyCondition: "any", NotCondition: "not"}.get(
+            type(value), "fact"
+        )
+    if isinstance(value, dict):
+        for key in ("all", "any", "not", "fact"):
+            if key in value:
+                return key
+    return None
+
+
+Condition = Annotated[
+    Annotated[AllCondition, Tag("all")]
+    | Annotated[AnyCondition, Tag("any")]
+    | Annotated[NotCondition, Tag("not")]
+    | Annotated[FactCondition, Tag("fact")],
+    Discriminator(
+        _condition_tag,
+        custom_error_type="invalid_condition",
+        custom_error_message=(
+            "expected a condition: a mapping with 'all', 'any', 'not' or 'fact'"
+        ),
+    ),
+]
+AllCondition.model_rebuild()
+AnyCondition.model_rebuild()
+NotCondition.model_rebuild()
+
+
+class ScopeFilter(UserModel):
+    """A scope narrowed by a condition over facts, e.g. key accounts of one tier."""
+
+    filter: Condition
+
+
+Scope = Literal["key_accounts", "all_accounts"] | ScopeFilter
+
+
+def placeholders(template: str) -> list[str]:
+    """The `{name}` placeholders of a task template (`{{` and `}}` are literal braces)."""
+    return [m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
+
+
+Assignee = Annotated[str, Field(pattern=r"^(owner|sales_ops|role:[a-z_]+|user:\S+)$")]
+
+
+class TaskTemplate(UserModel):
+    """The task a finding becomes: text with `{fact}` placeholders, due date and assignee."""
+
+    subject: str = Field(min_length=1, max_length=255)
+    body: str = Field(min_length=1)
+    due_in_days: int = Field(default=7, ge=0, le=365)
+    priority: Literal["low", "normal", "high"] | None = None
+    assignee: Assignee = "owner"
+    fallback: Assignee = "owner"
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _known_placeholders(cls, text: str, info: ValidationInfo) -> str:
+        context = info.context or {}
+        facts, params = context.get("facts"), context.get("params")
+        if facts is None:
+            return text
+        known = set(facts) | set(params or {}) | set(BUILTIN_NAMES)
+        for name in placeholders(text):
+            if not NAME.match(name):
+                raise ValueError(
+                    f"placeholder {{{name}}} is not a plain name; write {{fact}} or {{param}}"
+                    " (use {{ and }} for literal braces)"
+                )
+            if name not in known:
+                raise ValueError(
+                    f"unknown placeholder {{{name}}}{closest(name, known)}; use a fact, a param"
+                    f" or one of: {', '.join(BUILTIN_NAMES)}"
+                )
+        return text
+
+    @field_validator("assignee", "fallback")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value.startswith("role:") and value[5:] not in TEAM_ROLES:
+            raise ValueError(f"unknown team role {value[5:]!r}; roles: {', '.join(TEAM_ROLES)}")
+        return value
+
+
+class Lifecycle(UserModel):
+    """How a rule's tasks live on: closed when resolved, raised again after completion."""
+
+    close_resolved: bool | None = None
+    renotify_after_days: int | None = Field(default=None, ge=0)
+
+
+class Rule(UserModel):
+    id: str = Field(pattern=r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+    title: str = Field(min_length=1)
+    severity: Severity
+    principles: list[Annotated[str, Field(pattern=r"^P\d{2}$")]] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    rationale: str = Field(min_length=1)
+    scope: Scope = "key_accounts"
+    when: Condition
+    task: TaskTemplate
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    enabled: bool = True
+
+
+class Param(UserModel):
+    default: Scalar | list[Scalar]
+    description: str = Field(min_length=1)
+    unit: str | None = None
+
+
+class PackHeader(UserModel):
+    """`pack.yaml`: the pack's identity, its params and (optionally) rules inline."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    version: str = Field(pattern=r"^\d+(\.\d+)*([-+.][0-9A-Za-z.]+)?$")
+    description: str = Field(min_length=1)
+    params: dict[str, Param] = Field(default_factory=dict)
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("params")
+    @classmethod
+    def _param_names(cls, params: dict[str, Param]) -> dict[str, Param]:
+        bad = [name for name in params if not NAME.match(name)]
+        if bad:
+            raise ValueError(f"param names must be lower_snake_case: {', '.join(bad)}")
+        clash = sorted(set(params) & set(BUILTIN_NAMES))
+        if clash:
+            raise ValueError(f"param names clash with built-in template names: {clash}")
+        return params

@@ -1,0 +1,63 @@
+"""The small protocol every CRM connector implements; the core depends on nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from typing import Protocol, runtime_checkable
+
+from kamrules.model import Account, Snapshot, Task
+from kamrules.protocol.changes import Change, ChangeResult
+
+# progress(step, done, total): connectors call it on long work; the CLI draws it.
+Progress = Callable[[str, int, int | None], None]
+
+
+def no_progress(step: str, done: int, total: int | None) -> None:
+    return None
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """Reads records and kamrules' own tasks from a CRM, and writes task changes back."""
+
+    def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
+        """Every account with its related records, as canonical models; bad records as warnings."""
+        ...
+
+    def list_tasks(self, completed_since: date) -> list[Task]:
+        """kamrules' tasks in the CRM: every open one, and those completed since the date."""
+        ...
+
+    def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
+        """Write the creates, updates and closes: one result per write, in order; never fatal."""
+        ...
+
+    def commit(self) -> None:
+        """Called once the run's writes all succeeded: commit incremental-pull bookmarks."""
+        ...
+
+    @property
+    def api_calls(self) -> int:
+        """CRM API calls made so far by this connector (0 for the local CRM)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class StreamingConnector(Connector, Protocol):
+    """A connector that can hand over the portfolio in chunks, so memory does not grow with it.
+
+    A run uses these when a connector has them, else one `pull` as a single chunk.
+    """
+
+    def pull_accounts(self, as_of: date) -> Iterator[Account]:
+        """Every account that validates (for the portfolio context), without related records."""
+        ...
+
+    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
+        """Snapshots of up to `size` accounts each with all their related records (and the users);
+        warnings for records that belong to no chunk come with the first."""
+        ...

@@ -1,0 +1,1 @@
+"""The portfolio report: its content and its HTML page."""

@@ -1,0 +1,1 @@
+"""One run: config, sync, the run lock, local state, snoozes, cleaning of CRM input."""

@@ -1,0 +1,165 @@
+"""`kamrules.yaml`: which CRM, which packs with which overrides, and how tasks live.
+
+The `crm:` section is validated by the chosen connector's own model (the CLI wires that in);
+everything here is validated with located errors like a pack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
+from kamrules.language.loader import LoadedPack, load_packs, override_problems, resolve_pack
+from kamrules.language.pack import UserModel
+from kamrules.model import Severity
+from kamrules.writeback.reconcile import Limits, Policy
+
+DEFAULT_CONFIG = Path("kamrules.yaml")
+
+
+class PackOverride(UserModel):
+    params: dict[str, Any] = Field(default_factory=dict)
+    disable: list[str] = Field(default_factory=list)
+
+
+class LifecycleSettings(UserModel):
+    close_resolved: bool = True
+    renotify_after_days: int = Field(default=30, ge=0)
+    update_tolerance: float = Field(default=0.2, ge=0)
+
+
+class AlertSettings(UserModel):
+    max_new_tasks_per_owner: int | None = Field(default=None, ge=0)
+    min_severity: Severity = "info"
+
+
+class HealthWeights(UserModel):
+    """Points a finding of each severity takes off an account's health score of 100."""
+
+    critical: int = Field(default=40, ge=0)
+    high: int = Field(default=20, ge=0)
+    medium: int = Field(default=8, ge=0)
+    low: int = Field(default=3, ge=0)
+    info: int = Field(default=0, ge=0)
+
+
+class ReportSettings(UserModel):
+    """`report:`: how the portfolio report scores account health."""
+
+    health_weights: HealthWeights = Field(default_factory=HealthWeights)
+
+
+class Config(UserModel):
+    crm: dict[str, Any] = Field(default_factory=lambda: {"type": "local"})
+    packs: list[str] = Field(default_factory=lambda: ["kam-core"], min_length=1)
+    overrides: dict[str, PackOverride] = Field(default_factory=dict)
+    state_dir: str = ".kamrules"
+    snoozes_file: str = "snoozes.yaml"
+    lock_wait_seconds: float = Field(default=30.0, ge=0)
+    sales_ops_owner: str | None = None
+    lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    report: ReportSettings = Field(default_factory=ReportSettings)
+
+
+@dataclass
+class LoadedConfig:
+    config: Config
+    file: Path | None
+    raw: Any
+    base_dir: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return (self.base_dir / self.config.state_dir).resolve()
+
+    @property
+    def snoozes_path(self) -> Path:
+        return (self.base_dir / self.config.snoozes_file).resolve()
+
+    def problem(self, loc: tuple[str | int, ...], message: str) -> Problem:
+        if self.file is None:
+            return Problem(Location("(default config)"), ".".join(map(str, loc)), message)
+        return Problem(locate(self.raw, loc, str(self.file)), ".".join(map(str, loc)), message)
+
+    def limits(self) -> Limits:
+        return Limits(self.config.alerts.max_new_tasks_per_owner, self.config.alerts.min_severity)
+
+
+def load_config(path: Path | None) -> LoadedConfig:
+    """The given config file, else ./kamrules.yaml if present, else the built-in defaults."""
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    if path is None:
+        return LoadedConfig(Config(), None, {}, Path.cwd())
+    if not path.is_file():
+        raise ValidationFailed([Problem(Location(str(path)), "", "config file not found")])
+    raw = load_yaml(path)
+    if raw is None:
+        raw = {}
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(problems_from(exc, raw, str(path), Config)) from None
+    return LoadedConfig(config, path, raw, path.resolve().parent)
+
+
+def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
+    """The config's packs, validated, with its param overrides and disabled rules applied."""
+    problems: list[Problem] = []
+    paths = []
+    for i, ref in enumerate(loaded.config.packs):
+        try:
+            paths.append(resolve_pack(ref, loaded.base_dir))
+        except ValidationFailed as exc:
+            problems += [loaded.problem(("packs", i), p.message) for p in exc.problems]
+    packs: list[LoadedPack] = []
+    try:
+        packs = load_packs(paths)
+    except ValidationFailed as exc:
+        problems += exc.problems
+    by_id = {p.id: p for p in packs}
+    for pack_id, override in loaded.config.overrides.items():
+        if pack_id not in by_id:
+            if packs or not problems:
+                problems.append(loaded.problem(
+                    ("overrides", pack_id),
+                    f"no loaded pack {pack_id!r}; loaded: {', '.join(sorted(by_id)) or '(none)'}",
+                ))
+            continue
+        for loc, message in override_problems(by_id[pack_id], override.params, override.disable):
+            problems.append(loaded.problem(("overrides", pack_id, *loc), message))
+    if problems:
+        raise ValidationFailed(problems)
+    return packs
+
+
+def policy_resolver(loaded: LoadedConfig, packs: list[LoadedPack]):  # noqa: ANN201
+    """fingerprint -> Policy: config defaults, then the pack's, then the rule's lifecycle."""
+    base = loaded.config.lifecycle
+    rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
+    cache: dict[tuple[str, str], Policy] = {}
+
+    def policy_for(fingerprint: str) -> Policy:
+        pack_id, rule_id, _ = (fingerprint.split("/", 2) + ["", ""])[:3]
+        key = (pack_id, rule_id)
+        if key not in cache:
+            settings = {"close_resolved": base.close_resolved,
+                        "renotify_after_days": base.renotify_after_days}
+            if key in rules:
+                pack, rule = rules[key]
+                for layer in (pack.lifecycle, rule.lifecycle):
+                    settings.update({k: v for k, v in layer.model_dump().items() if v is not None})
+            cache[key] = Policy(update_tolerance=base.update_tolerance, **settings)
+        return cache[key]
+
+    return policy_for
+
+
+def crm_section(loaded: LoadedConfig) -> dict[str, Any]:
+    return plain(loaded.config.crm)

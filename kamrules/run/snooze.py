@@ -1,0 +1,84 @@
+"""Snoozes: a recorded exception for one account and rule (or one account, or one rule).
+
+They live in a versionable YAML file beside the config (`snoozes.yaml`), each with a reason, who
+asked and an expiry date; an expired snooze stops applying by itself. A snoozed finding creates
+no task and is reported as `snoozed`, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from pydantic import Field, ValidationError, model_validator
+from ruamel.yaml import YAML
+
+from kamrules.errors import ValidationFailed
+from kamrules.inputs.yamlsrc import load_yaml, problems_from
+from kamrules.language.pack import UserModel
+
+
+class Snooze(UserModel):
+    account: str | None = None
+    rule: str | None = Field(default=None, description="rule id, or pack/rule")
+    reason: str = Field(min_length=1)
+    requested_by: str = Field(min_length=1)
+    until: date
+    created: date | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Snooze:
+        if not self.account and not self.rule:
+            raise ValueError("a snooze needs an account, a rule, or both")
+        return self
+
+    def active(self, as_of: date) -> bool:
+        return as_of <= self.until
+
+    def matches(self, fingerprint: str) -> bool:
+        pack, rule, account = (fingerprint.split("/", 2) + ["", ""])[:3]
+        if self.account and self.account != account:
+            return False
+        return not self.rule or self.rule in (rule, f"{pack}/{rule}")
+
+    def describe(self) -> str:
+        target = " ".join(x for x in (self.rule, self.account) if x)
+        return f"snoozed ({target}) until {self.until} by {self.requested_by}: {self.reason}"
+
+
+class SnoozeFile(UserModel):
+    snoozes: list[Snooze] = Field(default_factory=list)
+
+
+def load_snoozes(path: Path) -> list[Snooze]:
+    """The snoozes in the file (none if it does not exist); bad entries are located errors."""
+    if not path.is_file():
+        return []
+    raw = load_yaml(path) or {}
+    try:
+        return SnoozeFile.model_validate(raw).snoozes
+    except ValidationError as exc:
+        raise ValidationFailed(problems_from(exc, raw, str(path), SnoozeFile)) from None
+
+
+def save_snoozes(path: Path, snoozes: list[Snooze]) -> None:
+    yaml = YAML()
+    yaml.default_flow_style = False
+    data = {"snoozes": [s.model_dump(mode="json", exclude_none=True) for s in snoozes]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write("# kamrules snoozes: managed with `kamrules snooze add|list|remove`.\n")
+        yaml.dump(data, handle)
+    tmp.replace(path)
+
+
+def snoozed(fingerprints: list[str], snoozes: list[Snooze], as_of: date) -> dict[str, str]:
+    """fingerprint -> why it is snoozed, for the snoozes active on as_of."""
+    active = [s for s in snoozes if s.active(as_of)]
+    out = {}
+    for fp in fingerprints:
+        hit = next((s for s in active if s.matches(fp)), None)
+        if hit is not None:
+            out[fp] = hit.describe()
+    return out

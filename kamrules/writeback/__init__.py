@@ -1,0 +1,1 @@
+"""Write-back: findings to tasks, reconciliation against the CRM's tasks."""

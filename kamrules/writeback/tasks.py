@@ -1,0 +1,105 @@
+"""Turning findings into the tasks they should be: text, assignee, priority and due date."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from kamrules.evaluation.facts import REGISTRY
+from kamrules.evaluation.findings import Finding
+from kamrules.language.loader import LoadedPack
+from kamrules.language.pack import Rule
+from kamrules.language.template import render, show
+from kamrules.model import Account, Snapshot, Task, TeamMember
+
+PRIORITY_BY_SEVERITY = {
+    "info": "low", "low": "low", "medium": "normal", "high": "high", "critical": "high",
+}
+
+
+@dataclass
+class Directory:
+    """Who is who: account owners, team roles and user names, for assignees and templates."""
+
+    accounts: dict[str, Account]
+    users: dict[str, str]
+    team: dict[str, list[TeamMember]]
+    sales_ops_owner: str | None = None
+
+    @classmethod
+    def from_snapshot(cls, snapshot: Snapshot, sales_ops_owner: str | None) -> Directory:
+        team: dict[str, list[TeamMember]] = {}
+        for member in sorted(snapshot.team, key=lambda t: t.user_id):
+            team.setdefault(member.account_id, []).append(member)
+        return cls(
+            accounts={a.id: a for a in snapshot.accounts},
+            users={u.id: u.name for u in snapshot.users},
+            team=team,
+            sales_ops_owner=sales_ops_owner,
+        )
+
+    def assignee(self, spec: str, account: Account) -> str | None:
+        if spec == "owner":
+            return account.owner_id
+        if spec == "sales_ops":
+            return self.sales_ops_owner
+        if spec.startswith("user:"):
+            return spec[5:]
+        role = spec[5:]
+        return next((m.user_id for m in self.team.get(account.id, []) if m.role == role), None)
+
+
+def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Each evidence fact as (name, value, unit or "", meaning or ""), for any rendering."""
+    items = []
+    for name, value in evidence.items():
+        spec = REGISTRY.get(name)
+        unitless = value is None or spec is None or spec.unit in ("flag", "text", "count")
+        unit = "" if unitless else spec.unit
+        items.append((name, show(value), unit, spec.meaning if spec else ""))
+    return items
+
+
+def evidence_text(evidence: dict[str, Any]) -> str:
+    """Evidence as a bulleted list: each fact, its value and what it means."""
+    return "\n".join(
+        f"- {name}: {value}{' ' + unit if unit else ''}{f' ({meaning})' if meaning else ''}"
+        for name, value, unit, meaning in evidence_items(evidence)
+    )
+
+
+def build_task(
+    finding: Finding, pack: LoadedPack, rule: Rule, directory: Directory, as_of: date
+) -> Task:
+    """The task a finding should be, rendered from the rule's template."""
+    account = directory.accounts[finding.account_id]
+    owner = directory.assignee(rule.task.assignee, account)
+    if owner is None:
+        owner = directory.assignee(rule.task.fallback, account) or account.owner_id
+    values: dict[str, Any] = {**finding.evidence}
+    values.update(pack.values)
+    values.update(
+        account_name=account.name,
+        account_id=account.id,
+        owner_name=directory.users.get(account.owner_id or "", account.owner_id or "unassigned"),
+        rule_id=rule.id,
+        rule_title=rule.title,
+        severity=rule.severity,
+        principles=", ".join(rule.principles),
+        rationale=rule.rationale.strip(),
+        evidence=evidence_text(finding.evidence),
+        pack_id=pack.id,
+    )
+    return Task(
+        fingerprint=finding.fingerprint,
+        account_id=account.id,
+        subject=render(rule.task.subject, values)[:255],
+        body=render(rule.task.body, values).strip(),
+        owner_id=owner,
+        due=as_of + timedelta(days=rule.task.due_in_days),
+        priority=rule.task.priority or PRIORITY_BY_SEVERITY[rule.severity],
+        status="open",
+        evidence=dict(finding.evidence),
+        created=as_of,
+    )
