@@ -24,6 +24,10 @@ from kamrules.errors import ExitCode, KamError, ValidationFailed
 class KamGroup(click.Group):
     """Turns the user's mistakes into one clear message and a named exit code."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`--config FILE` may come anywhere on the line (`kamrules run --config x.yaml`)."""
+        return super().parse_args(ctx, config_first(args))
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -48,12 +52,32 @@ class KamGroup(click.Group):
             ctx.exit(int(ExitCode.INTERNAL))
 
 
+def config_first(args: list[str]) -> list[str]:
+    """The arguments with every `--config FILE` / `--config=FILE` moved to the front."""
+    front: list[str] = []
+    rest: list[str] = []
+    items = iter(args)
+    for arg in items:
+        if arg == "--":
+            rest += [arg, *items]
+            break
+        if arg == "--config":
+            value = next(items, None)
+            front += [arg] if value is None else [arg, value]
+        elif arg.startswith("--config="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+    return front + rest
+
+
 @click.group(cls=KamGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kamrules")
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path),
-    help="Config file. Default: ./kamrules.yaml if present, else the embedded local CRM "
-    "with the built-in kam-core pack.",
+    help="Config file (may come anywhere on the line). Default: $KAMRULES_CONFIG, else "
+    "kamrules.yaml in this folder or the nearest parent, else the embedded demo CRM with the "
+    "built-in kam-core pack.",
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
@@ -64,7 +88,12 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
     \b
     Exit codes: 0 success, 1 some writes failed, 2 usage/config/pack error,
-    3 another run holds the lock, 4 the CRM refused or failed.
+    3 another run holds the lock, 4 the CRM refused or failed,
+    5 internal error (a bug in kamrules; KAMRULES_DEBUG=1 shows the traceback).
+
+    \b
+    The first line on stderr names the config file and the CRM in use.
+    Every command takes --format text|json (--json is the same as --format json).
     """
     ctx.obj = {"config_path": config_path}
     # A run allocates millions of small, long-lived objects; CPython's default collector

@@ -37,6 +37,8 @@ class ChangeReport(BaseModel):
     account_id: str
     subject: str
     owner_id: str | None
+    owner_name: str | None = None
+    account_name: str | None = None
     severity: str | None
     reason: str = ""
     ok: bool = True
@@ -61,6 +63,7 @@ class RunReport(BaseModel):
     api_calls: int = 0
     warnings: list[RecordWarning] = Field(default_factory=list)
     changes: list[ChangeReport] = Field(default_factory=list)
+    error: str | None = None  # why a run stopped (outcome "error"), as printed on stderr
 
 
 def now_iso() -> str:
@@ -120,9 +123,12 @@ def run(
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     desired: list[Desired] = []
     evaluated: set[str] = set()
+    names: dict[str, str] = {}  # user and account id -> name, for the report
     for chunk in chunks:
         report.warnings += chunk.warnings
         directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
+        names.update(directory.users)
+        names.update({a.id: a.name for a in chunk.accounts})
         for view in account_views(chunk, portfolio):
             for f in engine.findings_for(view.account.id, facts_for(view)):
                 pack, rule = rules[(f.pack_id, f.rule_id)]
@@ -147,7 +153,7 @@ def run(
     if not dry_run:
         results = connector.apply(changes, progress)
         checkpoint("applied")
-    _fill(report, changes, results)
+    _fill(report, changes, results, names)
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls
@@ -155,7 +161,8 @@ def run(
     return report
 
 
-def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult]) -> None:
+def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult],
+          names: dict[str, str] | None = None) -> None:
     """Counts and per-change detail; connectors return one result per write, in order."""
     counts: Counter[str] = Counter()
     pending = iter(results)
@@ -167,6 +174,8 @@ def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult])
             action=change.action, fingerprint=change.fingerprint,
             account_id=change.task.account_id, subject=change.task.subject,
             owner_id=change.task.owner_id, severity=change.severity, reason=change.reason,
+            owner_name=(names or {}).get(change.task.owner_id or ""),
+            account_name=(names or {}).get(change.task.account_id),
             ok=ok, error=result.error if result else None,
             crm_id=(result.crm_id if result else None) or change.task.crm_id,
         ))
