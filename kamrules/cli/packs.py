@@ -12,15 +12,6 @@ from kamrules.errors import CasesFailed
 from kamrules.evaluation.facts import REGISTRY
 
 
-@click.command("validate")
-@click.argument("packs", nargs=-1, required=False)
-@click.pass_context
-def validate_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
-    """Check rule packs (folders or built-in names) and the config; report every problem."""
-    for pack in packs_for(ctx, packs):
-        out.print(f"{pack.id} {pack.version}: {len(pack.rules)} rules, {len(pack.params)} params, ok")
-
-
 @click.command("test")
 @click.argument("packs", nargs=-1, required=False)
 @click.pass_context
