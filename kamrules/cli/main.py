@@ -12,8 +12,9 @@ import click
 
 from kamrules import __version__
 from kamrules.cli.common import err, labelled
+from kamrules.cli.explain import explain_cmd
 from kamrules.cli.importing import import_csv_cmd
-from kamrules.cli.inspect import explain_cmd, history_cmd
+from kamrules.cli.inspect import history_cmd
 from kamrules.cli.packs import facts_cmd, rules_cmd, test_cmd
 from kamrules.cli.report import report_cmd
 from kamrules.cli.run_plan import plan_cmd, run_cmd
