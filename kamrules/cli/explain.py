@@ -13,22 +13,12 @@ import click
 from rich.text import Text
 
 from kamrules.cli.common import AS_OF, as_of_date, formats, labelled, loaded_config, out
+from kamrules.language.packtest import literal
 from kamrules.run.config import load_configured_packs
 
 OPS = {"eq": lambda v, x: v == x, "ne": lambda v, x: v != x, "lt": lambda v, x: v < x,
        "le": lambda v, x: v <= x, "gt": lambda v, x: v > x, "ge": lambda v, x: v >= x,
        "in": lambda v, x: v in x, "not_in": lambda v, x: v not in x}
-
-
-def literal(value: Any) -> str:
-    """A value as YAML in a rule or test case writes it: true, false, null, 12, 0.5, [a, b]."""
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    return str(value)
 
 
 def _leaf_holds(leaf: Any, facts: dict[str, Any]) -> bool:
