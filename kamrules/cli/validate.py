@@ -37,12 +37,14 @@ def config_problems(ctx: click.Context) -> tuple[list[Problem], list[Any], Path 
             load_snoozes(loaded.snoozes_path)
         except ValidationFailed as exc:
             problems += exc.problems
+    if loaded.file is not None:
+        problems += secret_problems(loaded)
     try:
         config = connector_config(loaded)
     except ValidationFailed as exc:
         problems += exc.problems
     else:
-        problems += secret_problems(loaded, config) + mapping_problems(loaded, config)
+        problems += mapping_problems(loaded, config)
     return problems, packs, loaded.file
 
 

@@ -94,35 +94,33 @@ def _inline_secret(error: Any, problem: Problem) -> Problem:
                    f" (or keep it in a file: `{name}: {{file: path/to/{name}}}`)")
 
 
-def secret_problems(loaded: LoadedConfig, config: Any) -> list[Problem]:
-    """Every `{env: NAME}` / `{file: path}` in the validated `crm:` section that is not there.
-    Nothing is read or shown: only whether the variable is set and the file exists."""
+def secret_problems(loaded: LoadedConfig) -> list[Problem]:
+    """Every `{env: NAME}` / `{file: path}` in the `crm:` section whose variable is not set or
+    whose file does not exist (checked even when other keys are wrong). Nothing is read or shown."""
     import os
-
-    from pydantic import BaseModel
-
-    from kamrules.connectors.secret import SecretRef
 
     raw_crm = loaded.raw.get("crm") if isinstance(loaded.raw, dict) else None
     problems: list[Problem] = []
 
-    def walk(node: Any, path: tuple[str, ...]) -> None:
-        if isinstance(node, SecretRef):
-            where = locate(raw_crm, path, str(loaded.file)) if raw_crm is not None else None
-            dotted = ".".join(("crm", *path))
-            if node.env is not None and not os.environ.get(node.env):
-                message = f"environment variable {node.env} is not set (or empty)"
-            elif node.file is not None and not _resolve(node.file, loaded.base_dir).is_file():
-                message = f"secret file {_resolve(node.file, loaded.base_dir)} does not exist"
+    def walk(node: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(node, dict) and len(node) == 1 and set(node) <= {"env", "file"}:
+            (kind, value), = node.items()
+            if kind == "env" and not os.environ.get(str(value)):
+                message = f"environment variable {value} is not set (or empty)"
+            elif kind == "file" and not _resolve(str(value), loaded.base_dir).is_file():
+                message = f"secret file {_resolve(str(value), loaded.base_dir)} does not exist"
             else:
                 return
-            problems.append(Problem(where or loaded.problem(("crm",), "").location, dotted,
-                                    message))
-        elif isinstance(node, BaseModel):
-            for name in type(node).model_fields:
-                walk(getattr(node, name), (*path, name))
+            problems.append(Problem(locate(raw_crm, path, str(loaded.file)),
+                                    ".".join(("crm", *map(str, path))), message))
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, (*path, str(key)))
+        elif isinstance(node, list):
+            for k, child in enumerate(node):
+                walk(child, (*path, k))
 
-    walk(config, ())
+    walk(raw_crm, ())
     return problems
 
 
