@@ -119,7 +119,7 @@ def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None],
 
 AS_OF = click.option("--as-of", "as_of", metavar="DATE",
                      help="Evaluate as of this date (YYYY-MM-DD). Default: today.")
-JSON = click.option("--json", "as_json", is_flag=True,  # kept for report.py
+JSON = click.option("--json", "as_json", is_flag=True,  # old flag; commands use `formats`
                     help="Print the run report as JSON (counts and every task change).")
 
 
