@@ -255,3 +255,14 @@ def test_snooze_by_name_closes_the_open_task_with_a_note_and_it_comes_back_after
     back = json.loads(kamrules(ws.root, "run", "--as-of", later, "--json").stdout)
     assert {c["action"] for c in back["changes"] if c["fingerprint"] == fp} == {"create"}
     assert [t.status for t in ws.crm().all_tasks() if t.fingerprint == fp] == ["closed", "open"]
+
+
+def test_a_hand_written_snooze_naming_no_account_id_is_a_warning(
+        workspace_factory: Callable[..., Workspace]) -> None:
+    ws = workspace_factory(SMALL)
+    until = (date.today() + timedelta(days=3)).isoformat()
+    (ws.root / "snoozes.yaml").write_text(
+        f"snoozes:\n  - {{account: Baltic Foods, reason: x, requested_by: y, until: {until}}}\n")
+    proc = kamrules(ws.root, "plan", "--as-of", date.today().isoformat())
+    assert proc.returncode == 0, proc.stderr
+    assert "no account has the id 'Baltic Foods', so this snooze never applies" in proc.stderr

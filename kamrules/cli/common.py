@@ -81,12 +81,15 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: st
         for row in rows:
             click.echo("\t".join(_cell(c) for c in row))
         return
+    cells = [[_cell(c) for c in row] for row in rows]
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column, no_wrap=column not in wrap, overflow="fold" if column in wrap
-                         else "ellipsis")
-    for row in rows:
-        table.add_row(*(_cell(c) for c in row))
+    for i, column in enumerate(columns):
+        # a wrapping column is at least as wide as its longest word: it wraps between words
+        longest = max((len(w) for row in cells for w in row[i].split()), default=0)
+        table.add_column(column, no_wrap=column not in wrap,
+                         min_width=max(longest, len(column)) if column in wrap else None)
+    for row in cells:
+        table.add_row(*row)
     out.print(table)
 
 

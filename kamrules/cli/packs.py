@@ -80,7 +80,7 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             rows.append((p.id, r.id + off, r.severity, ", ".join(r.principles), r.title,
                          describe(r.when, p.values)))
     print_table(("pack", "id", "severity", "principles", "title", "fires when"), rows,
-                wrap=("title", "fires when"))
+                wrap=("principles", "title", "fires when"))
 
 
 @click.command("facts")

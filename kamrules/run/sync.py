@@ -137,6 +137,12 @@ def run(
         progress("evaluate", len(evaluated), None)
     report.accounts = len(evaluated)
     report.findings = len(desired)
+    for s in snoozes or []:  # e.g. written by hand with a name: it would never apply
+        if s.account and s.active(as_of) and s.account not in evaluated:
+            report.warnings.append(RecordWarning(
+                kind="snoozes", record_id=s.account,
+                message=f"no account has the id {s.account!r}, so this snooze never applies;"
+                " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
     checkpoint("evaluated")
 
     policy_for = policy_resolver(loaded, packs)
