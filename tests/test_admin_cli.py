@@ -266,3 +266,15 @@ def test_a_hand_written_snooze_naming_no_account_id_is_a_warning(
     proc = kamrules(ws.root, "plan", "--as-of", date.today().isoformat())
     assert proc.returncode == 0, proc.stderr
     assert "no account has the id 'Baltic Foods', so this snooze never applies" in proc.stderr
+
+
+def test_a_command_stopped_by_an_error_still_prints_json(workspace_factory: Callable[..., Workspace]) -> None:
+    ws = workspace_factory(SMALL)
+    proc = kamrules(ws.root, "explain", "Nobody Ltd", "--format", "json")
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout) == {"ok": False, "exit_code": 2, "problems": [],
+                                       "error": "no account with id or name 'Nobody Ltd'"}
+    (ws.root / "kamrules.yaml").write_text("packs: [kam-core]\nlifecycl: {}\n")
+    bad = kamrules(ws.root, "rules", "--json")
+    problem = json.loads(bad.stdout)["problems"][0]
+    assert bad.returncode == 2 and problem["line"] == 2 and "lifecycl" in problem["message"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sys
 from pathlib import Path
@@ -28,6 +29,7 @@ class KamGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """`--config FILE` may come anywhere on the line (`kamrules run --config x.yaml`)."""
+        ctx.meta["kamrules.args"] = list(args)
         return super().parse_args(ctx, config_first(args))
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -39,6 +41,7 @@ class KamGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(0)
         except KamError as exc:
+            _json_error(ctx, exc, int(exc.exit_code))
             if isinstance(exc, ValidationFailed):
                 for problem in exc.problems:
                     err.print(labelled("error", "red", str(problem)))
@@ -49,9 +52,26 @@ class KamGroup(click.Group):
         except Exception as exc:
             if os.environ.get("KAMRULES_DEBUG"):
                 raise
+            _json_error(ctx, exc, int(ExitCode.INTERNAL))
             err.print(labelled("internal error", "red", f"{type(exc).__name__}: {exc}"))
             err.print("This is a bug in kamrules; set KAMRULES_DEBUG=1 to see the traceback.")
             ctx.exit(int(ExitCode.INTERNAL))
+
+
+def _json_error(ctx: click.Context, exc: Exception, code: int) -> None:
+    """With --format json, a command that stops on an error still prints JSON on stdout
+    (unless it printed its own report, as run and plan do)."""
+    args = ctx.meta.get("kamrules.args", [])
+    wants = "--json" in args or "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in zip(args, args[1:], strict=False))
+    if not wants or getattr(exc, "json_reported", False):
+        return
+    problems = [{"file": p.location.file, "line": p.location.line, "column": p.location.column,
+                 "path": p.path, "message": p.message}
+                for p in getattr(exc, "problems", [])]
+    message = str(exc) if code != ExitCode.INTERNAL else f"{type(exc).__name__}: {exc}"
+    click.echo(json.dumps({"ok": False, "exit_code": code, "error": message,
+                           "problems": problems}, indent=2))
 
 
 def config_first(args: list[str]) -> list[str]:

@@ -63,6 +63,7 @@ def _run(ctx: click.Context, as_of: str | None, fmt: str, dry_run: bool, limit: 
         failed.outcome, failed.exit_code = "error", int(code)
         failed.error = f"{type(exc).__name__}: {exc}" if code == ExitCode.INTERNAL else str(exc)
         click.echo(failed.model_dump_json(indent=2))
+        exc.json_reported = True  # type: ignore[attr-defined]  # the group prints no second one
         raise
     if as_json:
         click.echo(report.model_dump_json(indent=2))
