@@ -145,35 +145,161 @@ def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(chromium() is None and not os.environ.get("KAMRULES_REQUIRE_CHROMIUM"),
-                    reason="Chromium is not installed (apt-get install chromium); .ci/run installs it")
-def test_report_renders_in_headless_chromium(
-    workspace_factory: Callable[..., Workspace], tmp_path: Path
-) -> None:
-    ws = workspace_factory(SMALL)
-    two_runs(ws)
+needs_chromium = pytest.mark.skipif(
+    chromium() is None and not os.environ.get("KAMRULES_REQUIRE_CHROMIUM"),
+    reason="Chromium is not installed (apt-get install chromium); .ci/run installs it")
+
+# Appended to a copy of the page: after the page's own script ran, write what a person would see
+# (sizes, which rows are showing, the address bar) into the DOM, where --dump-dom returns it.
+MEASURE = """<script>(function(){
+  var t=document.getElementById('heatmap'),d=document.documentElement,b=document.body.dataset;
+  b.heatmapRight=Math.ceil(t.getBoundingClientRect().right);
+  b.heatmapScroll=t.scrollWidth;b.heatmapBox=t.parentElement.clientWidth;
+  b.pageScroll=d.scrollWidth;b.viewport=window.innerWidth;b.hash=location.hash;
+  b.status=document.getElementById('filter-status').textContent;
+})();</script>"""
+
+
+def browse(page: Path, tmp_path: Path, width: int, fragment: str = "", act: str = "") -> tuple[str, str]:
+    """(DOM after the scripts ran, console lines) of the page in headless Chromium at `width` px."""
+    copy = page.with_name(f"seen-{width}-{abs(hash((fragment, act)))}.html")
+    html = page.read_text(encoding="utf-8")
+    copy.write_text(html.replace("</body>", f"<script>{act}</script>{MEASURE}</body>"), encoding="utf-8")
+    proc = subprocess.run(
+        [*FLAGS, f"--user-data-dir={tmp_path / f'profile-{width}-{abs(hash(fragment + act))}'}",
+         f"--window-size={width},1000", "--dump-dom", copy.as_uri() + fragment],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout, "\n".join(console)
+
+
+FLAGS = [chromium() or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--hide-scrollbars", "--enable-logging=stderr", "--v=0"]
+
+
+class Seen(HTMLParser):
+    """The body's measurements, and which heatmap rows, account sections and findings show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body: dict[str, str] = {}
+        self.rows: list[dict[str, str]] = []
+        self.sections: list[dict[str, str]] = []
+        self.findings: list[dict[str, str]] = []
+        self._section: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        cls = a.get("class", "").split()
+        if tag == "body":
+            self.body = {k[5:]: v for k, v in a.items() if k.startswith("data-")}
+        elif tag == "tr" and "account-row" in cls:
+            self.rows.append(a)
+        elif tag == "section" and "account" in cls:
+            self._section = a
+            self.sections.append(a)
+        elif tag == "div" and "finding" in cls and self._section is not None:
+            self.findings.append({**a, "account": self._section.get("id", "")[4:],
+                                  "section_hidden": str("hidden" in self._section)})
+
+
+def seen(dom: str) -> Seen:
+    parser = Seen()
+    parser.feed(dom)
+    return parser
+
+
+@pytest.fixture
+def director(workspace_factory: Callable[..., Workspace]) -> Workspace:
+    """Two runs over the small portfolio, a snooze, euros: the report a director opens."""
+    ws = workspace_factory(SMALL, "report: {currency: EUR}\n")
+    ws.run_json("--as-of", (ANCHOR - timedelta(days=7)).isoformat())
+    (ws.root / "snoozes.yaml").write_text(
+        "snoozes:\n- rule: KAM-REL-008\n  reason: Visits paused during the ERP migration\n"
+        "  requested_by: Ana Horvat\n  until: 2026-12-15\n")
+    ws.run_json()
     ws.cli("report", "-o", "report.html")
-    page = ws.root / "report.html"
-    flags = [chromium() or "", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--enable-logging=stderr", "--v=0"]
-    dom = subprocess.run(
-        [*flags, f"--user-data-dir={tmp_path / 'profile1'}", "--dump-dom",
-         page.as_uri() + "#sort=revenue"], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0, dom.stderr[-2000:]
-    console = [line for line in dom.stderr.splitlines() if ":CONSOLE" in line]
-    assert console == []
-    assert 'data-ready="yes"' in dom.stdout  # the script ran to its end
-    parser = Rows()
-    parser.feed(dom.stdout)
-    assert len(parser.rows) == len(KEY_IDS)
-    revenue = [float(r["data-revenue"]) for r in parser.rows]
+    return ws
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1400, 800])
+def test_report_fits_the_window_and_its_script_runs_clean(
+    director: Workspace, tmp_path: Path, width: int
+) -> None:
+    dom, console = browse(director.root / "report.html", tmp_path, width, "#sort=revenue")
+    assert console == ""
+    assert 'data-ready="yes"' in dom  # the page's script ran to its end
+    page = seen(dom)
+    b = {k: int(v) for k, v in page.body.items() if v.isdigit()}
+    assert b["viewport"] == width
+    # no horizontal overflow: the heatmap fits its box and the window, the page does not scroll sideways
+    assert b["heatmap-scroll"] <= b["heatmap-box"] and b["heatmap-right"] <= width, page.body
+    assert b["page-scroll"] <= width, page.body
+    assert len(page.rows) == len(KEY_IDS)
+    revenue = [float(r["data-revenue"]) for r in page.rows]
     assert revenue == sorted(revenue, reverse=True) and revenue != sorted(revenue)  # sorted by JS
-    shot = tmp_path / "report.png"
+    shot = tmp_path / f"report-{width}.png"
     done = subprocess.run(
-        [*flags, f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1400,2000",
-         f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True, timeout=120)
+        [*FLAGS, f"--user-data-dir={tmp_path / f'shot{width}'}", f"--window-size={width},2000",
+         f"--screenshot={shot}", (director.root / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and shot.stat().st_size > 20_000, done.stderr[-2000:]
+
+
+@needs_chromium
+def test_filters_by_owner_severity_and_group_without_a_server(director: Workspace, tmp_path: Path) -> None:
+    report = report_json(director)
+    page = director.root / "report.html"
+    assert len({a["owner_id"] for a in report["accounts"]}) > 1
+    order = ["info", "low", "medium", "high", "critical"]
+
+    def holds(f: dict[str, Any], sev: str, group: str) -> bool:
+        return (f["snooze"] is None and order.index(f["severity"]) >= order.index(sev)
+                and (not group or group in f["groups"]))
+
+    worst = report["accounts"][0]  # lowest health first
+    first = next(f for f in worst["findings"] if f["snooze"] is None)
+    owner = worst["owner_id"]
+    for who, sev, group in ((owner, first["severity"], first["groups"][-1]), (owner, "medium", ""),
+                            ("", "high", "relationship")):
+        frag = "#" + "&".join(f"{k}={v}" for k, v in (("owner", who), ("sev", sev), ("group", group)) if v)
+        dom, console = browse(page, tmp_path, 1400, frag)
+        assert console == ""
+        shown = seen(dom)
+        want = sorted(a["name"].lower() for a in report["accounts"] if who in ("", a["owner_id"])
+                      and any(holds(f, sev, group) for f in a["findings"]))
+        assert sorted(r["data-name"] for r in shown.rows if "hidden" not in r) == want
+        assert f"Showing {len(want)} of {len(KEY_IDS)} key accounts" in shown.body["status"]
+        visible = [f for f in shown.findings if f["section_hidden"] == "False" and "hidden" not in f]
+        assert visible and all(order.index(f["data-sev"]) >= order.index(sev) for f in visible)
+        assert {f["account"] for f in visible} == {  # key accounts and other accounts alike
+            a["id"] for a in report["accounts"] + report["other_accounts"]
+            if who in ("", a["owner_id"]) and any(holds(f, sev, group) for f in a["findings"])}
+        if group:
+            assert all(group in f["data-groups"].split() for f in visible)
+    # choosing in the select filters too, and the choice lands in the address for a bookmark
+    act = ("var s=document.getElementById('f-sev');s.value='critical';"
+           "s.dispatchEvent(new Event('change'));")
+    dom, console = browse(page, tmp_path, 800, "", act)
+    shown = seen(dom)
+    want = [a for a in report["accounts"] if any(holds(f, "critical", "") for f in a["findings"])]
+    assert console == "" and shown.body["hash"] == "#sev=critical"
+    assert len([r for r in shown.rows if "hidden" not in r]) == len(want) > 0
+
+
+@needs_chromium
+def test_report_prints(director: Workspace, tmp_path: Path) -> None:
+    pdf = tmp_path / "report.pdf"
+    done = subprocess.run(
+        [*FLAGS, f"--user-data-dir={tmp_path / 'print'}", "--no-pdf-header-footer",
+         f"--print-to-pdf={pdf}", (director.root / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and data.count(b"/Type /Page") > 3
 
 
 def test_unwritable_output_is_a_usage_error_before_any_pull(
