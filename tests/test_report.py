@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import date, timedelta
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,11 @@ from kamrules.connectors.local.demo import demo_portfolio
 from kamrules.model import Snapshot
 from kamrules.report.portfolio import build_report, health
 from tests.conftest import ANCHOR, Workspace
+from tests.support.hubspot_workspace import HsWorkspace, start_fake
+from tests.support.salesforce import FakeServer
+from tests.support.salesforce_workspace import ENV as SF_ENV
+from tests.support.salesforce_workspace import TOKEN as SF_TOKEN
+from tests.support.salesforce_workspace import new_org, sf_workspace, tls_cert  # noqa: F401
 
 SMALL = demo_portfolio(ANCHOR, accounts=120)
 KEY_IDS = {a["id"] for a in SMALL["accounts"] if a.get("is_key")}
@@ -309,3 +316,121 @@ def test_unwritable_output_is_a_usage_error_before_any_pull(
     proc = ws.cli("report", "-o", "no/such/dir/r.html", check=False)
     assert proc.returncode == 2 and "cannot write into no/such/dir" in proc.stderr
     assert not (ws.root / "state" / "state.sqlite").exists()  # stopped before touching anything
+
+
+def test_snoozed_findings_are_listed_with_why_and_left_out_of_health(director: Workspace) -> None:
+    report = report_json(director)
+    plan = director.run_json(command="plan")
+    weights = report["weights"]
+    rows = report["accounts"] + report["other_accounts"]
+    held = [f for a in rows for f in a["findings"] if f["snooze"]]
+    assert held and {f["rule_id"] for f in held} == {"KAM-REL-008"}
+    assert all(f["snooze"] == {"reason": "Visits paused during the ERP migration",
+                               "requested_by": "Ana Horvat", "until": "2026-12-15"} for f in held)
+    assert report["summary"]["snoozed_findings"] == len(held) == plan["counts"]["snoozed"]
+    for a in rows:
+        counted = [f["severity"] for f in a["findings"] if not f["snooze"]]
+        assert a["health"] == health(counted, weights)
+        assert a["snoozed"] == len(a["findings"]) - len(counted)
+    assert any(a["health"] > health([f["severity"] for f in a["findings"]], weights) for a in rows)
+    [snooze] = report["snoozes"]
+    assert snooze["rule"] == "KAM-REL-008" and snooze["days_left"] == 44
+    assert snooze["findings"] == sorted(f"{f['pack']}/{f['rule_id']}/{a['id']}"
+                                        for a in rows for f in a["findings"] if f["snooze"])
+    page = (director.root / "report.html").read_text()
+    section = page[page.index('id="snoozes"'):page.index("Key accounts in detail")]
+    assert "Visits paused during the ERP migration" in section and "Ana Horvat" in section
+    assert "2026-12-15" in section and "snoozed until 2026-12-15 by Ana Horvat" in page
+
+
+def test_findings_carry_principle_names_and_the_next_step(demo_snapshot: Snapshot, kam_core: Any) -> None:
+    from kamrules.report.html import render_html
+    from kamrules.run.sync import evaluate
+
+    weights = {"critical": 40, "high": 20, "medium": 8, "low": 3, "info": 0}
+    findings, _ = evaluate(demo_snapshot, [kam_core])
+    bare = build_report(demo_snapshot, findings, [kam_core], [], [], weights, "now")
+    named_pack = copy.copy(kam_core)
+    named_pack.principles = {"P09": "Two contacts at a key account is too thin"}  # type: ignore[attr-defined]
+    named = build_report(demo_snapshot, findings, [named_pack], [], [], weights, "now")
+
+    def rows(report: Any) -> list[Any]:
+        return [f for a in report.accounts + report.other_accounts for f in a.findings]
+
+    # the next step is the "Next:" line of the task run writes, for every kam-core finding
+    assert all(f.next_step and f.next_step[0].isupper() for f in rows(bare))
+    body = next(r for r in kam_core.rules if r.id == "KAM-DO-001").task.body
+    want = body.split("Next:", 1)[1].split("\n", 1)[0].strip()
+    assert {f.next_step for f in rows(bare) if f.rule_id == "KAM-DO-001"} == {want[0].upper() + want[1:]}
+    # a task text without a "Next:" line: its subject says what to do
+    assert {f.next_step for f in rows(bare) if f.rule_id == "KAM-REV-001"} == {
+        "Relationship review due — the task has the details"}
+    rel = [f for f in rows(named) if "P09" in f.principles]
+    assert rel and all(f.principle_names == {"P09": "Two contacts at a key account is too thin"}
+                       for f in rel)
+    assert all(f.principle_names == {} for f in rows(bare))
+    top = {p.principle: p.name for p in named.summary.top_principles}
+    assert top.get("P09", "named") in ("Two contacts at a key account is too thin", "named")
+    page = render_html(named)
+    assert 'P09</abbr> Two contacts at a key account is too thin' in page
+    assert escape(want[0].upper() + want[1:]) in page
+
+
+def test_money_is_shown_in_the_configured_currency_and_locale(
+    workspace_factory: Callable[..., Workspace]
+) -> None:
+    from kamrules.report.marks import money
+
+    assert money(1234567, "EUR", "en") == "€1,234,567"
+    assert money(1234567, "EUR", "de") == "1.234.567\u00a0€"
+    assert money(1234567, "SEK", "en") == "SEK\u00a01,234,567"
+    assert money(1234567, "USD", "en", compact=True) == "$1.23M"
+    assert money(83100, None, "fr", compact=True) == "83,1k"
+    assert money(None, "EUR", "en") == "–"
+    ws = workspace_factory(SMALL, "report: {currency: CHF, locale: de}\n")
+    ws.cli("report", "--as-of", ANCHOR.isoformat(), "-o", "r.html")
+    page = (ws.root / "r.html").read_text()
+    assert "Amounts in CHF." in page and re.search(r"revenue \d{1,3}(\.\d{3})+\u00a0CHF", page)
+    assert report_json(ws, "--as-of", ANCHOR.isoformat())["currency"] == "CHF"
+    bad = workspace_factory(SMALL, "report: {currency: euro}\n")
+    proc = bad.cli("report", check=False)
+    assert proc.returncode == 2 and "currency" in proc.stdout + proc.stderr
+
+
+def test_local_crm_tasks_show_their_id(director: Workspace) -> None:
+    report = report_json(director)
+    tasks = [f["task"] for a in report["accounts"] for f in a["findings"] if f["task"]]
+    assert tasks and all(t["url"] is None and t["crm_id"] for t in tasks)
+    page = (director.root / "report.html").read_text()
+    assert f"task <code>{tasks[0]['crm_id']}</code>" in page and "lightning" not in page
+
+
+def test_salesforce_tasks_link_to_their_record_page(
+    tmp_path: Path, tls_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    monkeypatch.setenv(SF_ENV, SF_TOKEN)
+    with FakeServer(new_org(SMALL), *tls_cert) as server:
+        ws = sf_workspace(tmp_path / "ws", server, tls_cert[0])
+        ws.run_json()
+        report = report_json(ws)
+    host = server.url.removeprefix("https://")
+    tasks = [f["task"] for a in report["accounts"] for f in a["findings"] if f["task"]]
+    assert tasks and all(t["url"] == f"https://{host}/lightning/r/Task/{t['crm_id']}/view" for t in tasks)
+
+
+def test_hubspot_tasks_link_to_their_record_when_the_portal_is_known(tmp_path: Path) -> None:
+    fake, url, _ = start_fake(SMALL, window=1.0)
+    try:
+        ws = HsWorkspace(tmp_path / "hs", fake, url)
+        ws.write_config()
+        code, _ = ws.run_json()
+        assert code == 0
+        plain = json.loads(ws.cli("report", "--format", "json", "-o", "-").stdout)
+        ws.write_config(extra_crm="  portal_id: 4711\n")
+        linked = json.loads(ws.cli("report", "--format", "json", "-o", "-").stdout)
+    finally:
+        fake.stop()
+    assert all(f["task"]["url"] is None for a in plain["accounts"] for f in a["findings"] if f["task"])
+    tasks = [f["task"] for a in linked["accounts"] for f in a["findings"] if f["task"]]
+    assert tasks and all(
+        t["url"] == f"https://app.hubspot.com/contacts/4711/record/0-27/{t['crm_id']}" for t in tasks)

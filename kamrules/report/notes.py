@@ -56,15 +56,24 @@ def next_step(body: str) -> str | None:
 
 def next_steps(snapshot: Snapshot, findings: list[Finding], packs: list[LoadedPack],
                as_of: date) -> dict[str, str]:
-    """fingerprint -> next step, from each finding's task as `run` would write it."""
+    """fingerprint -> next step, from each finding's task as `run` would write it.
+
+    A rule's own `next_step` if the language grows one, else the body's "Next:" line, else the
+    task's subject (without the account name in front), which says what the task is about.
+    """
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     directory = Directory.from_snapshot(snapshot, None)
     out: dict[str, str] = {}
     for f in findings:
         pack, rule = rules[(f.pack_id, f.rule_id)]
         explicit = getattr(rule, "next_step", None) or getattr(rule.task, "next_step", None)
-        step = str(explicit).strip() if explicit else next_step(
-            build_task(f, pack, rule, directory, as_of).body)
+        if explicit:
+            step = str(explicit).strip()
+        else:
+            task = build_task(f, pack, rule, directory, as_of)
+            name = directory.accounts[f.account_id].name
+            step = next_step(task.body) or (
+                task.subject.removeprefix(f"{name}:").strip() + " — the task has the details")
         if step:
             out[f.fingerprint] = step[:1].upper() + step[1:]
     return out
