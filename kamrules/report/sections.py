@@ -72,7 +72,7 @@ def snoozes(report: PortfolioReport) -> str:
                 " in health (<code>kamrules snooze add</code> records an exception).</p></section>")
     rows = "".join(
         f"<tr><td>{escape(s.account_name or s.account_id or 'every account')}</td>"
-        f"<td>{escape(s.rule or 'every rule')}</td><td>{escape(s.reason)}</td>"
+        f"<td class=\"code\">{escape(s.rule or 'every rule')}</td><td>{escape(s.reason)}</td>"
         f"<td>{escape(s.requested_by)}</td><td>{s.until} <span class=\"meta\">({s.days_left} days"
         f" left)</span></td><td class=\"num\">{len(s.findings)}</td></tr>"
         for s in report.snoozes)

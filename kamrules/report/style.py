@@ -14,7 +14,8 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 max-width:1500px}
 h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.2rem;margin:1.8rem 0 .5rem;border-bottom:1px solid #ccc}
 h3{font-size:1.05rem;margin:0 0 .3rem}
-a{color:#0b57a4}.meta,.sub{color:var(--muted)}.sub{display:block;font-size:.85em}
+a{color:#0b57a4}.meta,.sub{color:var(--muted)}.sub{display:block;font-size:.85em;font-weight:400}
+.code{white-space:nowrap}
 .cards{display:flex;flex-wrap:wrap;gap:.6rem;margin:.8rem 0}
 .card{border:1px solid var(--line);border-radius:6px;padding:.45rem .8rem;min-width:9rem;flex:1 1 9rem}
 .card b{display:block;font-size:1.45rem}
