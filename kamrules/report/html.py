@@ -144,7 +144,8 @@ def _row(a: AccountRow, report: PortfolioReport) -> str:
 
 
 def _heatmap(report: PortfolioReport) -> str:
-    head = "".join(f'<th scope="col" class="group" data-group="{escape(g)}">{escape(g)}</th>'
+    head = "".join(f'<th scope="col" class="group" data-group="{escape(g)}"'
+                   f' title="{escape(report.group_notes.get(g, g))}">{escape(g)}</th>'
                    for g in report.groups)
     buttons = "".join(
         f'<button type="button" class="sort" data-by="{by}" aria-pressed="{str(by == "health").lower()}">'

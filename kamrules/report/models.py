@@ -155,3 +155,4 @@ class PortfolioReport(Out):
     currency: str | None = None
     locale: str = "en"
     snoozes: list[SnoozeRow] = Field(default_factory=list)
+    group_notes: dict[str, str] = Field(default_factory=dict, description="group -> what it covers")

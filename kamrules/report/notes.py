@@ -41,6 +41,16 @@ def principle_names(packs: Iterable[LoadedPack]) -> dict[str, str]:
     return names
 
 
+def group_notes(packs: Iterable[LoadedPack]) -> dict[str, str]:
+    """Rule group -> what it covers, as the packs declare them (`groups:` in pack.yaml)."""
+    notes: dict[str, str] = {}
+    for pack in packs:
+        declared: Any = getattr(pack, "groups", None) or {}
+        if isinstance(declared, dict):
+            notes.update({str(g): str(d).strip() for g, d in declared.items() if d and g not in notes})
+    return notes
+
+
 def next_step(body: str) -> str | None:
     """The task text's "Next: …" paragraph (up to the blank line after it), if it has one."""
     match = NEXT_LINE.search(body)

@@ -27,7 +27,7 @@ from kamrules.report.models import (
     TrendPoint,
     band_of,
 )
-from kamrules.report.notes import next_steps, note, principle_names, snooze_notes, snooze_rows
+from kamrules.report.notes import group_notes, next_steps, note, principle_names, snooze_notes, snooze_rows
 from kamrules.run.snooze import Snooze
 
 WORST_FIRST = tuple(reversed(SEVERITIES))
@@ -145,7 +145,7 @@ def build_report(
         weights=weights, groups=groups, summary=summary, accounts=key_rows,
         other_accounts=other_rows, owners=_owners(list(task_rows.values()), users, key_rows),
         currency=currency, locale=locale,
-        snoozes=snooze_rows(snoozes or [], held, account_names, as_of),
+        snoozes=snooze_rows(snoozes or [], held, account_names, as_of), group_notes=group_notes(packs),
     )
 
 

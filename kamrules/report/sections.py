@@ -107,8 +107,13 @@ def task_text(task: TaskRow | None) -> str:
 
 
 def _finding(f: FindingRow) -> str:
-    codes = "; ".join(principle_label(p, f.principle_names.get(p)) for p in f.principles)
-    why = escape(f.rationale) + (f' <span class="meta">({codes})</span>' if codes else "")
+    if f.principles and all(p in f.principle_names for p in f.principles):
+        # the principles by name say why; the rule's own rationale is one hover away
+        why = "<br>".join(principle_label(p, f.principle_names[p]) for p in f.principles)
+        why = f'<span title="{escape(f.rationale)}">{why}</span>'
+    else:
+        codes = ", ".join(escape(p) for p in f.principles)
+        why = escape(f.rationale) + (f' <span class="meta">({codes})</span>' if codes else "")
     if f.snooze is not None:
         status = (f'<span class="snooze">snoozed until {f.snooze.until} by {escape(f.snooze.requested_by)}:'
                   f" {escape(f.snooze.reason)}</span> — counts for nothing in health")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, ValidationError
 
@@ -54,8 +54,8 @@ class ReportSettings(UserModel):
     health_weights: HealthWeights = Field(default_factory=HealthWeights)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
                                  description="ISO 4217 code of the CRM's amounts, e.g. EUR")
-    locale: Literal["en", "de", "fr", "ru", "sr"] = Field(
-        default="en", description="how numbers are written: en 1,234.5 · de/sr 1.234,5 · fr/ru 1 234,5")
+    locale: str = Field(default="en", pattern=r"^(en|de|fr|ru|sr)$",
+                        description="how numbers are written: en 1,234.5 · de/sr 1.234,5 · fr/ru 1 234,5")
 
 
 class Config(UserModel):
