@@ -349,7 +349,9 @@ def test_findings_carry_principle_names_and_the_next_step(demo_snapshot: Snapsho
 
     weights = {"critical": 40, "high": 20, "medium": 8, "low": 3, "info": 0}
     findings, _ = evaluate(demo_snapshot, [kam_core])
-    bare = build_report(demo_snapshot, findings, [kam_core], [], [], weights, "now")
+    bare_pack = copy.copy(kam_core)  # a pack that declares no principle names
+    bare_pack.principles = {}  # type: ignore[attr-defined]
+    bare = build_report(demo_snapshot, findings, [bare_pack], [], [], weights, "now")
     named_pack = copy.copy(kam_core)
     named_pack.principles = {"P09": "Two contacts at a key account is too thin"}  # type: ignore[attr-defined]
     named = build_report(demo_snapshot, findings, [named_pack], [], [], weights, "now")
@@ -373,6 +375,10 @@ def test_findings_carry_principle_names_and_the_next_step(demo_snapshot: Snapsho
     assert top.get("P09", "named") in ("Two contacts at a key account is too thin", "named")
     page = render_html(named)
     assert 'P09</abbr> Two contacts at a key account is too thin' in page
+    assert "(P09)" in render_html(bare)  # undeclared: the rationale, with the bare code
+    # whatever kam-core declares itself is what the report shows
+    from kamrules.report.notes import principle_names
+    assert principle_names([kam_core]) == dict(getattr(kam_core, "principles", None) or {})
     assert escape(want[0].upper() + want[1:]) in page
 
 
