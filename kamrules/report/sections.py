@@ -53,10 +53,15 @@ def owners(report: PortfolioReport) -> str:
     )
 
 
+def _codes(codes: list[str]) -> str:
+    """Rule ids that wrap between ids, never inside one (KAM-ID-005 stays whole)."""
+    return ", ".join(f'<span class="code">{escape(c)}</span>' for c in codes)
+
+
 def principles(report: PortfolioReport) -> str:
     rows = "".join(
         f"<tr><td>{principle_label(p.principle, p.name)}</td><td class=\"num\">{p.findings}</td>"
-        f"<td class=\"num\">{p.accounts}</td><td>{escape(', '.join(p.rules))}</td></tr>"
+        f"<td class=\"num\">{p.accounts}</td><td>{_codes(p.rules)}</td></tr>"
         for p in report.summary.top_principles
     )
     return ('<section id="principles"><h2>Principles most often broken</h2><table class="wide">'
