@@ -440,3 +440,28 @@ def test_hubspot_tasks_link_to_their_record_when_the_portal_is_known(tmp_path: P
     tasks = [f["task"] for a in linked["accounts"] for f in a["findings"] if f["task"]]
     assert tasks and all(
         t["url"] == f"https://app.hubspot.com/contacts/4711/record/0-27/{t['crm_id']}" for t in tasks)
+
+
+def test_owner_view_lists_every_key_account_once_worst_first(director: Workspace) -> None:
+    report = report_json(director)
+    health_of = {a["id"]: a["health"] for a in report["accounts"]}
+    listed = [i for o in report["owners"] for i in o["key_accounts"]]
+    assert sorted(listed) == sorted(KEY_IDS)
+    for o in report["owners"]:
+        mine = [health_of[i] for i in o["key_accounts"]]
+        assert mine == sorted(mine) and o["lowest_health"] == (min(mine) if mine else None)
+        assert all(a["owner_id"] == o["id"] for a in report["accounts"] if a["id"] in o["key_accounts"])
+
+
+def test_names_from_the_crm_cannot_inject_markup(demo_snapshot: Snapshot, kam_core: Any) -> None:
+    from kamrules.report.html import render_html
+
+    hostile = '<img src=x onerror="alert(1)">&</script><script>alert(2)</script>'
+    snapshot = demo_snapshot.model_copy(deep=True)
+    key = next(a for a in snapshot.accounts if a.is_key)
+    key.name = hostile
+    snapshot.users[0].name = hostile
+    report = build_report(snapshot, [], [kam_core], [], [], {"critical": 40}, "now")
+    page = render_html(report)
+    assert hostile not in page and "<img" not in page and page.count("<script>") == 1
+    assert escape(hostile) in page

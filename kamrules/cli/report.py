@@ -74,6 +74,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     s = report.summary
     out.print(f"wrote {path}: {s.key_accounts} key accounts as of {report.as_of},"
               f" {s.share_without_serious:.0%} with no high or critical finding;"
-              f" {s.findings} findings, {s.open_tasks} open tasks ({s.overdue_tasks} overdue).")
+              f" {s.findings} findings ({s.snoozed_findings} snoozed), {s.open_tasks} open tasks"
+              f" ({s.overdue_tasks} overdue).")
 
 
