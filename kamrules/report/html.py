@@ -121,8 +121,8 @@ def _filters(report: PortfolioReport) -> str:
         f'<label>Severity <select id="f-sev"><option value="">any</option>{sev_opts}</select></label>'
         f'<label>Group <select id="f-group"><option value="">all</option>{group_opts}</select></label>'
         '<button type="button" id="f-clear">clear</button></div>'
-        f'<p id="filter-status" class="meta" aria-live="polite">Showing {len(report.accounts)} of {len(report.accounts)}'
-        " key accounts.</p>"
+        f'<p id="filter-status" class="meta" aria-live="polite">Showing {len(report.accounts)}'
+        f" of {len(report.accounts)} key accounts.</p>"
     )
 
 
