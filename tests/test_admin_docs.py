@@ -143,6 +143,7 @@ def test_the_local_example_config_is_the_real_defaults_except_where_it_says() ->
     for key in set(defaults) - {"overrides", "crm"}:
         assert written[key] == defaults[key], key
     assert set(loaded.raw) == set(Config.model_fields)  # every key is written out
+    assert set(loaded.raw["report"]) == set(type(loaded.config.report).model_fields)
     local = LocalConfig.model_validate(written["crm"])
     assert local.model_dump() == {**LocalConfig().model_dump(), "seed": "empty"}
     assert set(loaded.raw["crm"]) == set(LocalConfig.model_fields)
