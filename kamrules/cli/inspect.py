@@ -37,7 +37,7 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None) -> None:
     if view is None:
         raise KamError(f"no account with id or name {account!r}")
     facts = facts_for(view)
-    holding = set(Engine(packs).matches(facts))
+    holding = set(Engine(packs, loaded.config.engine).matches(facts))
     out.print(Text.assemble((view.account.name, "bold"), f" ({view.account.id}) as of {snapshot.as_of}"
                             f"{' - key account' if view.account.is_key else ''}"))
     for pack in packs:

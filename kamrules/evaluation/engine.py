@@ -93,17 +93,18 @@ def resolve(choice: str | None = None) -> str:
 
 
 def describe_engines() -> str:
-    """One line for `kamrules --version`: the engine that runs by default and the others."""
+    """One line for `kamrules --version`: the engine that runs by default here, and why."""
     from importlib.metadata import PackageNotFoundError, version
 
     default = resolve()
+    if durable_problem() is not None:
+        return f"engine: {default} ({durable_problem()})"
     try:
         durable_version = version("durable-rules")
-    except PackageNotFoundError:
-        durable_version = "not installed"
-    durable = (f"durable_rules {durable_version}" if durable_problem() is None
-               else f"durable_rules unavailable ({durable_version})")
-    return f"engine: {default} (durable: {durable}; python: always available)"
+    except PackageNotFoundError:  # importable without metadata (a source checkout)
+        durable_version = "(version unknown)"
+    return (f"engine: {default} (durable_rules {durable_version} imports; `engine: durable | python`"
+            " in kamrules.yaml chooses)")
 
 
 def evidence_facts(rule: Rule) -> list[str]:

@@ -37,7 +37,7 @@ _LOCK = threading.Lock()
 TINY, HUGE = 1e-4, 1e15
 # Per ruleset: conjunctions (each an alpha path ending in one beta node; 256 per node is the
 # hard limit) and message properties (255 is the hard limit; id and the anchor take two).
-MAX_ENTRIES = 100
+MAX_ENTRIES = 60
 MAX_PROPERTIES = 200
 _IDS = itertools.count()
 _COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
