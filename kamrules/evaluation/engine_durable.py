@@ -133,6 +133,8 @@ class _Ruleset:
     name: str
     definition: dict[str, Any] = field(default_factory=dict)
     reads: set[str] = field(default_factory=set)
+    facts: tuple[str, ...] = ()  # the account facts its rules read
+    members: tuple[str, ...] = ()  # and the membership facts (at most MAX_PROPERTIES in all)
 
 
 def _reads(conj: Conjunction) -> set[str]:
@@ -159,6 +161,9 @@ class DurableBackend:
                 current.definition[f"{rule.key}|{k}"] = {
                     "all": [{"m": compile_conjunction(conj)}], "run": rule.key}
                 current.reads |= reads
+        for ruleset in self._rulesets:
+            ruleset.facts = tuple(sorted(n for n in ruleset.reads if not n.startswith(MEMBER_PREFIX)))
+            ruleset.members = tuple(sorted(n for n in ruleset.reads if n.startswith(MEMBER_PREFIX)))
         with _LOCK:
             for ruleset in self._rulesets:
                 _host().set_rulesets({ruleset.name: ruleset.definition})
@@ -170,23 +175,23 @@ class DurableBackend:
     def matches(self, facts: Mapping[str, Any]) -> list[str]:
         if not self._rulesets:
             return []
-        known: dict[str, Any] = self._members.values(facts) if self._members.names else {}
+        members = self._members.values(facts) if self._members.names else {}
         hits: list[str] = []
         with _LOCK:
             host = _host()
             host.sink = hits
             try:
                 for ruleset in self._rulesets:
-                    self._assert(host, ruleset, facts, known)
+                    self._assert(host, ruleset, facts, members)
             finally:
                 host.sink = None
         return sorted(set(hits))
 
     @staticmethod
-    def _assert(host: _Host, ruleset: _Ruleset, facts: Mapping[str, Any], known: dict[str, Any]) -> None:
-        message: dict[str, Any] = {}
-        for name in ruleset.reads:
-            value = known.get(name) if name.startswith(MEMBER_PREFIX) else facts.get(name)
+    def _assert(host: _Host, ruleset: _Ruleset, facts: Mapping[str, Any], members: dict[str, bool]) -> None:
+        message: dict[str, Any] = {m: members[m] for m in ruleset.members if m in members}
+        for name in ruleset.facts:
+            value = facts.get(name)
             if type(value) is float:  # only floats need mapping; facts are scalars
                 value = engine_value(value)
             if value is not None:  # unknown facts are absent: `$nex` tests them
