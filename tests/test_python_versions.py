@@ -74,3 +74,19 @@ def test_a_run_on_3_13_creates_the_same_tasks_as_on_3_11(tmp_path: Path) -> None
             report.pop(key)
     assert new_report == old_report
     assert new_tasks == old_tasks
+
+
+def test_version_names_the_engine_that_runs_here(tmp_path: Path) -> None:
+    from kamrules.evaluation.engine import durable_problem
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAMRULES_ENGINE": ""}
+    proc = subprocess.run([sys.executable, "-m", "kamrules", "--version"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    expected = "durable" if durable_problem() is None else "python"
+    assert f"engine: {expected} (" in proc.stdout
+    assert f"Python {sys.version.split()[0]}" in proc.stdout
+    forced = subprocess.run([sys.executable, "-m", "kamrules", "--version"], cwd=tmp_path,
+                            env={**env, "KAMRULES_ENGINE": "python"}, capture_output=True,
+                            text=True, timeout=60)
+    assert "engine: python (" in forced.stdout
