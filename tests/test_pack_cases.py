@@ -90,6 +90,9 @@ def test_kamrules_test_command_reports_and_fails_on_a_broken_case(tmp_path: Path
                         text=True, env=env, cwd=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"kam-core: {len(CASES)} cases, {len(CASES)} passed" in ok.stdout
+    on_python = subprocess.run([sys.executable, "-m", "kamrules", "test", "--engine", "python",
+                                str(copy)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert on_python.returncode == 0, on_python.stdout + on_python.stderr
     rules = copy / "rules" / "relationship.yaml"
     rules.write_text(rules.read_text().replace("{param: min_contacts}", "4"))
     bad = subprocess.run([sys.executable, "-m", "kamrules", "test", str(copy)], capture_output=True,

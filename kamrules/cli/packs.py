@@ -23,8 +23,10 @@ def validate_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
 
 @click.command("test")
 @click.argument("packs", nargs=-1, required=False)
+@click.option("--engine", type=click.Choice(["auto", "durable", "python"]), default=None,
+              help="Rule engine for the cases. Default: auto (durable_rules where it imports).")
 @click.pass_context
-def test_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
+def test_cmd(ctx: click.Context, packs: tuple[str, ...], engine: str | None) -> None:
     """Run the YAML test cases of rule packs (folders or built-in names)."""
     from collections import Counter
 
@@ -32,7 +34,7 @@ def test_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
 
     failed = 0
     for pack in packs_for(ctx, packs):
-        results = run_cases(pack, cases_of(pack.directory))
+        results = run_cases(pack, cases_of(pack.directory), kind=engine)
         per_rule: Counter[str] = Counter()
         for item, errors in results:
             for rule in (*item.case.fires, *item.case.silent):
