@@ -146,7 +146,7 @@ def _size_problems(rules: list[Rule], sources: dict[str, list[Location]], file: 
             problems.append(Problem(
                 where, "when",
                 f"rule {rule.id}: its condition expands to more than {MAX_CONJUNCTIONS} alternatives"
-                f" (the limit; `not` over `any`, and `any` inside `all`, multiply them); split it"
+                " (the limit; `not` over `any`, and `any` inside `all`, multiply them); split it"
                 " into several rules, or list values with `in`",
             ))
     return problems
