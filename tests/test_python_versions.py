@@ -90,3 +90,8 @@ def test_version_names_the_engine_that_runs_here(tmp_path: Path) -> None:
                             env={**env, "KAMRULES_ENGINE": "python"}, capture_output=True,
                             text=True, timeout=60)
     assert "engine: python (" in forced.stdout
+    plan = subprocess.run([sys.executable, "-m", "kamrules", "plan", "--as-of", "2026-11-01"],
+                          cwd=tmp_path, env={**env, "KAMRULES_ENGINE": "python"},
+                          capture_output=True, text=True, timeout=300)
+    assert plan.returncode == 0, plan.stderr
+    assert plan.stdout.rstrip().endswith("API calls; python engine.")
