@@ -206,7 +206,49 @@ def run_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, lock_wa
 @formats("text", "json")
 @AS_OF
 @LIMIT
+@click.option("--set", "sets", multiple=True, metavar="PACK.PARAM=VALUE",
+              help="What-if: plan with this param changed too, and print the difference.")
+@click.option("--disable", "disable", multiple=True, metavar="RULE",
+              help="What-if: plan with this rule (RULE or PACK/RULE) disabled too.")
+@click.option("--pack", "extra", multiple=True, metavar="PATH",
+              help="What-if: plan with this pack folder in place of the one with its id (or added).")
 @click.pass_context
-def plan_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int) -> None:
-    """Like run, but write nothing: print every change it would make."""
+def plan_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, sets: tuple[str, ...],
+             disable: tuple[str, ...], extra: tuple[str, ...]) -> None:
+    """Like run, but write nothing: print every change it would make.
+
+    With --set, --disable or --pack: plan the current and the changed configuration over one
+    pull and print how they differ (findings per rule, tasks per owner, accounts).
+    """
+    if sets or disable or extra:
+        _what_if(ctx, as_of_date(as_of), fmt, limit, sets, disable, extra)
+        return
     _run(ctx, as_of, fmt, dry_run=True, limit=limit)
+
+
+def _what_if(ctx: click.Context, day: date, fmt: str, limit: int, sets: tuple[str, ...],
+             disable: tuple[str, ...], extra: tuple[str, ...]) -> None:
+    from pathlib import Path
+
+    from kamrules.cli.wiring import open_connector
+    from kamrules.run.snooze import load_snoozes
+    from kamrules.run.whatif import Changes, changed_packs, parse_set, render, what_if
+
+    loaded = loaded_config(ctx)
+    parsed = parse_set(sets)
+    current = load_configured_packs(loaded)
+    changed = changed_packs(loaded, parsed, disable, extra, Path.cwd())
+    said = Changes(set={f"{p}.{k}": v for p, kv in parsed.items() for k, v in kv.items()},
+                   disable=list(disable), packs=list(extra))
+    connector = open_connector(loaded)
+    try:
+        with progress_display(fmt != "json") as progress:
+            result = what_if(connector, current, changed, loaded, day, said, progress,
+                             load_snoozes(loaded.snoozes_path))
+    finally:
+        connector.close()
+    if fmt == "json":
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        for line in render(result, limit):
+            click.echo(line)

@@ -1,0 +1,294 @@
+"""What-if: the current configuration and a changed one (params set, rules disabled, a pack
+swapped in) planned over ONE pull of the CRM, and the difference between the two plans.
+
+Both plans are real `plan`s (`kamrules.run.sync.run` with nothing written) over a connector
+that replays the first pull, so the difference is exactly what deploying the change would do.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
+from kamrules.model import Account, Snapshot, Task
+from kamrules.protocol.changes import Change, ChangeResult
+from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
+from kamrules.run.config import LoadedConfig, load_configured_packs
+from kamrules.run.snooze import Snooze
+from kamrules.run.sync import ChangeReport, RunReport, run
+
+# Actions that mean "the finding holds and its task is (or will be) open".
+OPEN_ACTIONS = ("create", "update", "keep")
+
+
+class Replay:
+    """A connector that pulls from the real one once and hands the same records to every plan."""
+
+    def __init__(self, inner: Connector):
+        self.inner = inner
+        self.pulls = 0  # reads of the real CRM's records (a streaming pull's accounts list is
+        # part of its pass over the chunks)
+        self._snapshot: Snapshot | None = None
+        self._tasks: tuple[date, list[Task]] | None = None
+
+    def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
+        if self._snapshot is None:
+            self.pulls += 1
+            self._snapshot = self.inner.pull(as_of, progress)
+        return self._snapshot
+
+    def list_tasks(self, completed_since: date) -> list[Task]:
+        """The tasks listed once; a later call asking for less history filters that list."""
+        if self._tasks is None or completed_since < self._tasks[0]:
+            self._tasks = (completed_since, self.inner.list_tasks(completed_since))
+        return [t for t in self._tasks[1] if t.status == "open" or t.completed is None
+                or t.completed >= completed_since]
+
+    def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
+        raise RuntimeError("a what-if never writes")
+
+    def commit(self) -> None:
+        return None
+
+    @property
+    def api_calls(self) -> int:
+        return int(getattr(self.inner, "api_calls", 0) or 0)
+
+    def close(self) -> None:
+        return None
+
+
+class StreamingReplay(Replay):
+    """Replay for a streaming connector: its accounts and chunks, each pulled once."""
+
+    def __init__(self, inner: StreamingConnector):
+        super().__init__(inner)
+        self._accounts: list[Account] | None = None
+        self._chunks: dict[int, list[Snapshot]] = {}
+
+    def pull_accounts(self, as_of: date) -> Iterator[Account]:
+        if self._accounts is None:
+            self._accounts = list(self.inner.pull_accounts(as_of))  # type: ignore[attr-defined]
+        return iter(self._accounts)
+
+    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
+        if size not in self._chunks:
+            self.pulls += 1
+            self._chunks[size] = list(self.inner.pull_chunks(as_of, size, progress))  # type: ignore[attr-defined]
+        return iter(self._chunks[size])
+
+
+def replay(connector: Connector) -> Replay:
+    return StreamingReplay(connector) if isinstance(connector, StreamingConnector) else Replay(connector)
+
+
+class Changes(BaseModel):
+    """What the what-if changes: `--set`, `--disable` and `--pack`, as given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    set: dict[str, Any] = Field(default_factory=dict)
+    disable: list[str] = Field(default_factory=list)
+    packs: list[str] = Field(default_factory=list)
+
+
+class RuleDelta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str  # pack/rule
+    added: int = 0
+    removed: int = 0
+
+
+class TaskDelta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    fingerprint: str
+    account: str
+    owner: str
+    subject: str
+    severity: str | None
+    current: str | None  # the action of the current configuration's plan (None: no such task)
+    changed: str | None  # the action of the changed configuration's plan
+
+
+class WhatIf(BaseModel):
+    """The difference between the plans of the current and the changed configuration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: date
+    changes: Changes
+    pulls: int
+    api_calls: int
+    current: dict[str, int]  # the current plan's counts
+    changed: dict[str, int]
+    findings_current: int
+    findings_changed: int
+    rules: list[RuleDelta] = Field(default_factory=list)
+    created: list[TaskDelta] = Field(default_factory=list)  # tasks only the change would open
+    closed: list[TaskDelta] = Field(default_factory=list)  # open under current, closed by change
+    other: list[TaskDelta] = Field(default_factory=list)  # any other difference in action
+    owners: dict[str, dict[str, int]] = Field(default_factory=dict)  # owner -> created, closed
+    accounts: list[str] = Field(default_factory=list)  # names of the accounts affected
+
+
+def parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """`PACK.PARAM=VALUE` items -> {pack: {param: value}}; values read as YAML scalars/lists."""
+    problems: list[Problem] = []
+    result: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, text = item.partition("=")
+        pack_id, dot, param = target.strip().rpartition(".")
+        if not sep or not dot or not pack_id or not param:
+            problems.append(Problem(Location("--set"), item,
+                                    "write it as PACK.PARAM=VALUE, e.g. kam-core.min_contacts=4"))
+            continue
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        result.setdefault(pack_id, {})[param] = value
+    if problems:
+        raise ValidationFailed(problems)
+    return result
+
+
+def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable: Sequence[str],
+                  extra: Sequence[str], base: Path) -> list[LoadedPack]:
+    """The configured packs (loaded afresh) with `--pack` folders swapped in or added, then the
+    config's and the command line's overrides applied: every bad one is a located problem."""
+    packs = load_configured_packs(loaded)
+    problems: list[Problem] = []
+    for ref in extra:
+        pack = load_pack(resolve_pack(ref, base))
+        index = next((i for i, p in enumerate(packs) if p.id == pack.id), None)
+        if index is None:
+            packs.append(pack)
+        else:
+            packs[index] = pack
+            if pack.id in loaded.config.overrides:
+                o = loaded.config.overrides[pack.id]
+                for loc, message in override_problems(pack, o.params, o.disable):
+                    problems.append(loaded.problem(("overrides", pack.id, *loc), message))
+    by_id = {p.id: p for p in packs}
+    for pack_id, params in sets.items():
+        if pack_id not in by_id:
+            problems.append(Problem(Location("--set"), pack_id,
+                                    f"no loaded pack {pack_id!r}; loaded: {', '.join(sorted(by_id))}"))
+            continue
+        for loc, message in override_problems(by_id[pack_id], params, []):
+            problems.append(Problem(Location("--set"), f"{pack_id}.{loc[-1]}", message))
+    for ref in disable:
+        pack_id, slash, rule_id = ref.rpartition("/")
+        owners = [p for p in packs if (not slash or p.id == pack_id)
+                  and any(r.id == rule_id for r in p.rules)]
+        if len(owners) != 1:
+            why = "no loaded pack has" if not owners else "several packs have"
+            problems.append(Problem(Location("--disable"), ref,
+                                    f"{why} a rule {rule_id!r}; name it as PACK/RULE"))
+            continue
+        owners[0].disabled.add(rule_id)
+    if problems:
+        raise ValidationFailed(problems)
+    return packs
+
+
+def _finding_fps(report: RunReport) -> dict[str, ChangeReport]:
+    return {c.fingerprint: c for c in report.changes
+            if c.action != "close" and not (c.action == "keep" and c.severity is None)}
+
+
+def compare(current: RunReport, changed: RunReport, changes: Changes, pulls: int) -> WhatIf:
+    """The two plans' difference: findings per rule, tasks created and closed, per owner."""
+    result = WhatIf(as_of=current.as_of, changes=changes, pulls=pulls, api_calls=changed.api_calls,
+                    current=current.counts, changed=changed.counts,
+                    findings_current=current.findings, findings_changed=changed.findings)
+    before, after = _finding_fps(current), _finding_fps(changed)
+    per_rule: dict[str, Counter[str]] = {}
+    for fp in before.keys() ^ after.keys():
+        rule = fp.rsplit("/", 1)[0]
+        per_rule.setdefault(rule, Counter())["added" if fp in after else "removed"] += 1
+    result.rules = [RuleDelta(rule=r, added=c["added"], removed=c["removed"])
+                    for r, c in sorted(per_rule.items())]
+    a = {c.fingerprint: c for c in current.changes}
+    b = {c.fingerprint: c for c in changed.changes}
+    owners: dict[str, Counter[str]] = {}
+    accounts: set[str] = set()
+    for fp in sorted(a.keys() | b.keys()):
+        was, now = a.get(fp), b.get(fp)
+        if was is not None and now is not None and (was.action, was.severity) == (now.action, now.severity):
+            continue
+        c = now or was
+        assert c is not None
+        delta = TaskDelta(fingerprint=fp, account=c.account_name or c.account_id,
+                          owner=c.owner_name or c.owner_id or "(no owner)", subject=c.subject,
+                          severity=c.severity, current=was.action if was else None,
+                          changed=now.action if now else None)
+        if delta.changed == "create" and delta.current != "create":
+            kind = "created"
+        elif delta.current in OPEN_ACTIONS and fp in before and fp not in after:
+            kind = "closed"
+        else:
+            kind = "other"
+        getattr(result, kind).append(delta)
+        if kind != "other":
+            owners.setdefault(delta.owner, Counter())[kind] += 1
+        accounts.add(delta.account)
+    result.owners = {o: {"created": c["created"], "closed": c["closed"]}
+                     for o, c in sorted(owners.items())}
+    result.accounts = sorted(accounts)
+    return result
+
+
+def what_if(connector: Connector, current: list[LoadedPack], changed: list[LoadedPack],
+            loaded: LoadedConfig, as_of: date, changes: Changes,
+            progress: Progress = no_progress, snoozes: list[Snooze] | None = None) -> WhatIf:
+    """Plan both configurations over one pull and compare them."""
+    source = replay(connector)
+    first = run(source, current, loaded, as_of, True, progress, snoozes)  # type: ignore[arg-type]
+    second = run(source, changed, loaded, as_of, True, progress, snoozes)  # type: ignore[arg-type]
+    return compare(first, second, changes, source.pulls)
+
+
+def render(result: WhatIf, limit: int = 10) -> list[str]:
+    """The difference for people: per rule, per owner, the accounts, then the tasks."""
+    lines = ["what-if (dry run: nothing written), as of " + result.as_of.isoformat()]
+    said = [f"{k}={v}" for k, v in result.changes.set.items()]
+    said += [f"disable {r}" for r in result.changes.disable]
+    said += [f"pack {p}" for p in result.changes.packs]
+    lines.append("change: " + ("; ".join(said) or "(none)"))
+    lines.append(f"findings: {result.findings_current} now, {result.findings_changed} with the"
+                 f" change; tasks: {len(result.created)} more created, {len(result.closed)}"
+                 f" closed or no longer raised; {len(result.accounts)} account(s) affected")
+    if not result.rules and not result.created and not result.closed and not result.other:
+        lines.append("no difference")
+        return lines
+    lines.append("\nfindings by rule (added / removed):")
+    lines += [f"  {r.rule}\t+{r.added}\t-{r.removed}" for r in result.rules]
+    lines.append("\ntasks by owner (created / closed):")
+    lines += [f"  {o}\t+{c['created']}\t-{c['closed']}" for o, c in result.owners.items()]
+    shown = result.accounts if not limit else result.accounts[:limit]
+    more = len(result.accounts) - len(shown)
+    lines.append("\naccounts affected: " + ", ".join(shown) + (f", ... {more} more" if more else ""))
+    for title, group in (("would be created", result.created),
+                         ("would be closed or no longer raised", result.closed),
+                         ("would change otherwise", result.other)):
+        if not group:
+            continue
+        lines.append(f"\n{title} ({len(group)}):")
+        for d in group if not limit else group[:limit]:
+            how = "" if title != "would change otherwise" else f"\t{d.current} -> {d.changed}"
+            lines.append(f"  {d.severity or '-'}\t{d.fingerprint}\t{d.owner}\t{d.subject}{how}")
+        if limit and len(group) > limit:
+            lines.append(f"  ... {len(group) - limit} more (--format json for all)")
+    lines.append(f"\n{result.pulls} pull(s) of the CRM, {result.api_calls} API calls")
+    return lines

@@ -1,0 +1,120 @@
+"""`kamrules plan --set/--disable/--pack`: the difference equals that of two real plans, one pull."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from kamrules.cli.main import cli
+from kamrules.connectors.local.crm import LocalCrm
+from kamrules.language.loader import builtin_dir
+from tests.conftest import ANCHOR, Workspace
+
+OVERRIDE = "overrides:\n  kam-core:\n    params: {{min_contacts: {value}}}\n"
+
+
+def _plan(ws: Workspace, *args: str) -> dict[str, Any]:
+    return json.loads(ws.cli("plan", "--as-of", ANCHOR.isoformat(), "--json", *args).stdout)
+
+
+def _actions(report: dict[str, Any], action: str) -> set[str]:
+    return {c["fingerprint"] for c in report["changes"] if c["action"] == action}
+
+
+@pytest.mark.parametrize("value", [4, 2, 8])
+def test_what_if_equals_the_difference_of_two_real_plans(
+        workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any], value: int) -> None:
+    ws = workspace_factory(demo_records)
+    changed_ws = workspace_factory(demo_records, OVERRIDE.format(value=value))
+    before, after = _plan(ws), _plan(changed_ws)
+    result = _plan(ws, "--set", f"kam-core.min_contacts={value}")
+    created = _actions(after, "create") - _actions(before, "create")
+    gone = _actions(before, "create") - _actions(after, "create")
+    assert {d["fingerprint"] for d in result["created"]} == created
+    assert {d["fingerprint"] for d in result["closed"]} == gone
+    assert result["other"] == []
+    assert result["current"] == before["counts"] and result["changed"] == after["counts"]
+    assert result["findings_changed"] - result["findings_current"] == len(created) - len(gone)
+    per_owner = {o: c["created"] - c["closed"] for o, c in result["owners"].items()}
+    assert sum(per_owner.values()) == len(created) - len(gone)
+    names = {c["account_name"] for c in before["changes"] + after["changes"]
+             if c["fingerprint"] in created | gone}
+    assert set(result["accounts"]) == names
+    if value == 8:  # the demo has accounts with 5-7 contacts: they get a task
+        assert created and not gone
+        assert result["rules"] == [{"rule": "kam-core/KAM-REL-004", "added": len(created),
+                                    "removed": 0}]
+    if value == 2:  # Baltic Foods has 2 contacts: no longer below the minimum
+        assert "kam-core/KAM-REL-004/ACC-000002" in gone
+    assert result["pulls"] == 1
+    text = ws.cli("plan", "--as-of", ANCHOR.isoformat(), "--set",
+                  f"kam-core.min_contacts={value}").stdout
+    assert f"{len(created)} more created, {len(gone)} closed" in text
+
+
+def test_after_a_run_the_closed_tasks_are_those_a_real_plan_would_close(
+        workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any]) -> None:
+    ws = workspace_factory(demo_records)
+    ws.run_json()
+    changed_ws = workspace_factory(None, OVERRIDE.format(value=2))
+    shutil.copy(ws.crm_path, changed_ws.crm_path)
+    real = _plan(changed_ws)
+    result = _plan(ws, "--set", "kam-core.min_contacts=2", "--disable", "KAM-REL-004")
+    assert result["created"] == []
+    closing = _actions(real, "close") | {
+        c["fingerprint"] for c in real["changes"] if "/KAM-REL-004/" in c["fingerprint"]}
+    assert {d["fingerprint"] for d in result["closed"]} == closing
+    assert all(d["current"] == "keep" for d in result["closed"])
+    assert result["rules"][0]["rule"] == "kam-core/KAM-REL-004" and result["rules"][0]["added"] == 0
+
+
+def test_one_pull_of_the_crm_for_both_plans(
+        workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = workspace_factory(demo_records)
+    calls: list[str] = []
+    for name in ("pull", "pull_chunks", "pull_accounts", "list_tasks"):
+        original = getattr(LocalCrm, name)
+
+        def counted(self: LocalCrm, *a: Any, _o: Any = original, _n: str = name, **k: Any) -> Any:
+            calls.append(_n)
+            return _o(self, *a, **k)
+
+        monkeypatch.setattr(LocalCrm, name, counted)
+    result = CliRunner().invoke(cli, ["--config", str(ws.root / "kamrules.yaml"), "plan",
+                                      "--as-of", ANCHOR.isoformat(), "--json",
+                                      "--set", "kam-core.min_contacts=8"])
+    assert result.exit_code == 0, result.output
+    assert sorted(calls) == ["list_tasks", "pull_accounts", "pull_chunks"]
+
+
+def test_a_changed_pack_folder_and_bad_changes(
+        workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any],
+        tmp_path: Path) -> None:
+    ws = workspace_factory(demo_records)
+    copy = tmp_path / "kam-core-edit"
+    shutil.copytree(builtin_dir() / "kam-core", copy)
+    pack_file = copy / "pack.yaml"
+    pack_file.write_text(pack_file.read_text().replace("min_contacts: {default: 5",
+                                                       "min_contacts: {default: 8"))
+    by_pack = _plan(ws, "--pack", str(copy))
+    by_set = _plan(ws, "--set", "kam-core.min_contacts=8")
+    assert [d["fingerprint"] for d in by_pack["created"]] == \
+        [d["fingerprint"] for d in by_set["created"]]
+    assert by_pack["changes"]["packs"] == [str(copy)]
+
+    for args, message in (
+            (("--set", "kam-core.min_contacts=many"), "takes a value like 5"),
+            (("--set", "kam-core.no_such=1"), "has no param 'no_such'"),
+            (("--set", "nopack.x=1"), "no loaded pack 'nopack'"),
+            (("--set", "min_contacts"), "PACK.PARAM=VALUE"),
+            (("--disable", "KAM-NOPE-1"), "no loaded pack has a rule")):
+        proc = ws.cli("plan", "--as-of", ANCHOR.isoformat(), *args, check=False)
+        assert proc.returncode == 2, proc.stderr
+        assert message in proc.stderr
