@@ -13,8 +13,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
@@ -153,8 +154,8 @@ def parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
                                     "write it as PACK.PARAM=VALUE, e.g. kam-core.min_contacts=4"))
             continue
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
+            value = YAML(typ="safe", pure=True).load(text) if text.strip() else ""
+        except YAMLError:
             value = text
         result.setdefault(pack_id, {})[param] = value
     if problems:
