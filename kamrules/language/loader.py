@@ -66,12 +66,20 @@ def resolve_pack(ref: str, base: Path | None = None) -> Path:
         return candidate
     if "/" not in ref and (builtin_dir() / ref / "pack.yaml").is_file():
         return builtin_dir() / ref
+    from kamrules.language.registry import find_installed, split_ref
+
+    installed = find_installed(split_ref(ref)[0])
+    if installed is not None and installed.directory is not None and not installed.error:
+        return installed.directory
+    if installed is not None and installed.error:
+        raise ValidationFailed([Problem(Location(ref), "", f"installed pack {ref!r}"
+                                        f" ({installed.source}) is broken: {installed.error}")])
     raise ValidationFailed(
         [
             Problem(
                 Location(ref), "",
-                f"no rule pack here: not a folder with pack.yaml, nor a built-in pack"
-                f" ({', '.join(builtin_packs())})",
+                f"no rule pack here: not a folder with pack.yaml, nor an installed pack"
+                f" ({', '.join(builtin_packs())}; `kamrules packs` lists them)",
             )
         ]
     )
@@ -90,17 +98,29 @@ def _validation_context(raw: Any) -> dict[str, Any]:
     return {"facts": REGISTRY, "params": params, **declared}
 
 
-def load_pack(directory: Path) -> LoadedPack:
-    """Read and validate one pack folder; raise ValidationFailed with all its problems."""
+def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
+    """Read and validate one pack folder; raise ValidationFailed with all its problems.
+
+    `chain`: the packs being loaded that extend this one (see registry.base_pack)."""
+    from kamrules.language import registry
+
     pack_file = directory / "pack.yaml"
     if not pack_file.is_file():
         raise ValidationFailed([Problem(Location(str(directory)), "", "no pack.yaml in this folder")])
     problems: list[Problem] = []
     raw = load_yaml(pack_file)
     context = _validation_context(raw)
+    base: LoadedPack | None = None
+    if isinstance(raw, dict) and isinstance(raw.get("extends"), str):
+        base, found = registry.base_pack(raw["extends"], str(pack_file),
+                                         (*chain, str(raw.get("id"))))
+        problems += found
+        for kind, names in registry.base_context(base).items() if base else ():
+            context[kind] = {**names, **context[kind]}
     header: PackHeader | None = None
     try:
         header = PackHeader.model_validate(raw, context=context)
+        problems += registry.fit_problems(header, str(pack_file))
     except ValidationError as exc:
         problems += problems_from(exc, raw, str(pack_file), PackHeader, _key_hint)
 
@@ -130,7 +150,7 @@ def load_pack(directory: Path) -> LoadedPack:
             )
     if problems or header is None:
         raise ValidationFailed(problems)
-    return LoadedPack(
+    pack = LoadedPack(
         id=header.id,
         version=header.version,
         description=header.description,
@@ -144,6 +164,14 @@ def load_pack(directory: Path) -> LoadedPack:
         groups=dict(header.groups) if isinstance(header.groups, dict)
         else dict.fromkeys(header.groups, ""),
     )
+    if header.set or header.disable:
+        problems += [] if base else [Problem(Location(str(pack_file)), "set",
+                                             "`set:` and `disable:` need `extends:`")]
+    if base is not None:
+        problems += registry.extend(base, pack, header, str(pack_file), override_problems)
+    if problems:
+        raise ValidationFailed(problems)
+    return pack
 
 
 def _size_problems(rules: list[Rule], sources: dict[str, list[Location]], file: str) -> list[Problem]:

@@ -321,6 +321,11 @@ class PackHeader(UserModel):
         default_factory=dict, description="rule groups (name -> what they cover); rules use only these")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     rules: list[Rule] = Field(default_factory=list)
+    requires_kamrules: str | None = Field(default=None, description="kamrules versions, e.g. '>=0.1,<1'")
+    requires_facts: list[str] = Field(default_factory=list, description="facts the rules read")
+    extends: str | None = Field(default=None, description="a pack (by name) this one builds on")
+    set: dict[str, Any] = Field(default_factory=dict, description="the base pack's params, changed")
+    disable: list[str] = Field(default_factory=list, description="the base pack's rules, switched off")
 
     @field_validator("params")
     @classmethod

@@ -159,11 +159,15 @@ def describe_setup(loaded: LoadedConfig) -> str:
 
 def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
     """The config's packs, validated, with its param overrides and disabled rules applied."""
+    from kamrules.language.registry import split_ref, version_problem
+
     problems: list[Problem] = []
     paths = []
+    pins = []  # (index in packs:, version specifier) of each resolved pack
     for i, ref in enumerate(loaded.config.packs):
         try:
             paths.append(resolve_pack(ref, loaded.base_dir))
+            pins.append((i, split_ref(ref)[1]))
         except ValidationFailed as exc:
             problems += [loaded.problem(("packs", i), p.message) for p in exc.problems]
     packs: list[LoadedPack] = []
@@ -171,6 +175,10 @@ def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
         packs = load_packs(paths)
     except ValidationFailed as exc:
         problems += exc.problems
+    for pack, (i, spec) in zip(packs, pins, strict=False):
+        why = version_problem(pack, spec) if spec is not None else None
+        if why:
+            problems.append(loaded.problem(("packs", i), why))
     by_id = {p.id: p for p in packs}
     for pack_id, override in loaded.config.overrides.items():
         if pack_id not in by_id:

@@ -1,0 +1,170 @@
+"""Installed rule packs: the built-in ones and those installed with pip, which announce
+themselves through the entry point group `kamrules.packs` (name -> the package holding
+pack.yaml); pins like `kam-core>=1,<2`; whether a pack fits this kamrules; `extends:`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from kamrules import __version__
+from kamrules.errors import Location, Problem
+from kamrules.evaluation.facts import REGISTRY
+from kamrules.inputs.shipped import builtin_dir
+
+if TYPE_CHECKING:
+    from kamrules.language.loader import LoadedPack
+    from kamrules.language.pack import PackHeader
+
+GROUP = "kamrules.packs"
+
+
+@dataclass
+class InstalledPack:
+    """A pack found by name: where its folder is and where it comes from."""
+
+    name: str
+    directory: Path | None
+    source: str  # "built-in", or "<distribution> <version> (pip)"
+    error: str | None = None  # why its entry point could not be loaded
+
+
+def _folder(target: Any) -> Path:
+    """An entry point names a package (its folder holds pack.yaml), a path, or a function
+    returning one."""
+    if isinstance(target, ModuleType):
+        return Path(target.__file__ or "").resolve().parent
+    if isinstance(target, Callable):  # type: ignore[arg-type]
+        target = target()
+    return Path(target).resolve()
+
+
+def entry_point_packs() -> dict[str, InstalledPack]:
+    """Packs installed with pip, by entry point name."""
+    found: dict[str, InstalledPack] = {}
+    for ep in metadata.entry_points(group=GROUP):
+        dist = ep.dist
+        source = f"{dist.metadata['Name']} {dist.version} (pip)" if dist else "entry point"
+        try:
+            folder: Path | None = _folder(ep.load())
+            error = None if (folder / "pack.yaml").is_file() else f"no pack.yaml in {folder}"
+        except Exception as exc:  # a broken package must not hide the others
+            folder, error = None, f"entry point {ep.value!r} does not load: {exc}"
+        found.setdefault(ep.name, InstalledPack(ep.name, folder, source, error))
+    return found
+
+
+def installed_packs() -> list[InstalledPack]:
+    """Every pack usable by name: built-in first (a pip pack cannot shadow one), then pip's."""
+    packs = {p.name: InstalledPack(p.name, p, "built-in")
+             for p in sorted(builtin_dir().iterdir()) if (p / "pack.yaml").is_file()}
+    for name, pack in sorted(entry_point_packs().items()):
+        packs.setdefault(name, pack)
+    return list(packs.values())
+
+
+def find_installed(name: str) -> InstalledPack | None:
+    return next((p for p in installed_packs() if p.name == name), None)
+
+
+def split_ref(ref: str) -> tuple[str, SpecifierSet | None]:
+    """`kam-core>=1,<2` -> (kam-core, >=1,<2); a path or a bare name has no specifier."""
+    if "/" in ref or "\\" in ref or ref.startswith((".", "~")):
+        return ref, None
+    try:
+        req = Requirement(ref)
+    except InvalidRequirement:
+        return ref, None
+    return req.name, (req.specifier or None)
+
+
+def version_problem(pack: LoadedPack, spec: SpecifierSet) -> str | None:
+    """Why a pack's version does not satisfy a pin, or None."""
+    try:
+        ok = Version(pack.version) in spec
+    except InvalidVersion:
+        ok = False
+    if ok:
+        return None
+    return (f"pack {pack.id} is version {pack.version}, which does not satisfy {spec};"
+            f" installed: {pack.directory}")
+
+
+def fit_problems(header: PackHeader, file: str) -> list[Problem]:
+    """Why a pack does not fit this kamrules: its `requires_kamrules` and `requires_facts`."""
+    problems: list[Problem] = []
+    if header.requires_kamrules:
+        try:
+            spec = SpecifierSet(header.requires_kamrules)
+            if Version(__version__) not in spec:
+                problems.append(Problem(
+                    Location(file), "requires_kamrules",
+                    f"pack {header.id} {header.version} needs kamrules {spec}; this is kamrules"
+                    f" {__version__}: install a version of the pack made for it, or upgrade"))
+        except InvalidSpecifier:
+            problems.append(Problem(Location(file), "requires_kamrules",
+                                    f"{header.requires_kamrules!r} is not a version specifier"
+                                    " like '>=0.1,<1'"))
+    missing = [f for f in header.requires_facts if f not in REGISTRY]
+    if missing:
+        problems.append(Problem(
+            Location(file), "requires_facts",
+            f"pack {header.id} needs facts this kamrules {__version__} does not derive:"
+            f" {', '.join(missing)}; `kamrules facts` lists those it does"))
+    return problems
+
+
+def base_pack(name: str, file: str, chain: tuple[str, ...]) -> tuple[LoadedPack | None, list[Problem]]:
+    """The pack named by `extends:`, loaded (a pack may not extend itself, even indirectly)."""
+    from kamrules.errors import ValidationFailed
+    from kamrules.language.loader import load_pack, resolve_pack
+
+    if name in chain:
+        return None, [Problem(Location(file), "extends",
+                              f"packs extend each other in a circle: {' -> '.join((*chain, name))}")]
+    try:
+        return load_pack(resolve_pack(name), (*chain, name)), []
+    except ValidationFailed as exc:
+        return None, [Problem(Location(file), "extends", f"base pack {name!r}: {p.message}")
+                      for p in exc.problems]
+
+
+def extend(base: LoadedPack, pack: LoadedPack, header: PackHeader, file: str,
+           override: Callable[..., list[tuple[tuple[str | int, ...], str]]]) -> list[Problem]:
+    """Make `pack` the base pack plus its own rules and params, with its `set:` values and
+    `disable:` rules applied to the base's; returns the problems."""
+    problems = [Problem(Location(file), "rules",
+                        f"rule {r.id} is already in {base.id}; disable it and add one with a new id")
+                for r in pack.rules if r.id in {b.id for b in base.rules}]
+    clash = sorted(set(header.params) & set(base.params))
+    if clash:
+        problems.append(Problem(Location(file), "params",
+                                f"params {clash} are {base.id}'s: change them under `set:`"))
+    pack.rules = [*base.rules, *pack.rules]
+    pack.params = {**base.params, **pack.params}
+    pack.values = {**base.values, **pack.values}
+    pack.sources = {**base.sources, **pack.sources}
+    pack.principles = {**base.principles, **pack.principles}
+    pack.groups = {**base.groups, **pack.groups}
+    pack.disabled |= base.disabled
+    if "lifecycle" not in header.model_fields_set:
+        pack.lifecycle = base.lifecycle
+    for loc, message in override(pack, header.set, header.disable):
+        problems.append(Problem(Location(file), ".".join(("set" if loc[0] == "params" else "disable",
+                                                          str(loc[-1]))), message))
+    return problems
+
+
+def base_context(base: LoadedPack) -> dict[str, Any]:
+    """What the extending pack's rules may name from its base: params, principles, groups."""
+    return {"params": dict(base.values), "principles": dict.fromkeys(base.principles),
+            "groups": dict.fromkeys(base.groups)}
