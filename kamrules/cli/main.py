@@ -17,6 +17,7 @@ from kamrules.cli.explain import explain_cmd
 from kamrules.cli.importing import import_csv_cmd
 from kamrules.cli.inspect import history_cmd
 from kamrules.cli.packs import facts_cmd, rules_cmd, test_cmd
+from kamrules.cli.packs_admin import pack_group, packs_cmd
 from kamrules.cli.report import report_cmd
 from kamrules.cli.run_plan import plan_cmd, run_cmd
 from kamrules.cli.snooze import snooze_group
@@ -139,7 +140,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 for _command in (run_cmd, plan_cmd, validate_cmd, test_cmd, rules_cmd, facts_cmd, explain_cmd,
-                 history_cmd, report_cmd, snooze_group, import_csv_cmd):
+                 history_cmd, report_cmd, snooze_group, import_csv_cmd, packs_cmd, pack_group):
     cli.add_command(_command)
 
 
