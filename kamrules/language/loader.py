@@ -112,8 +112,8 @@ def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
     context = _validation_context(raw)
     base: LoadedPack | None = None
     if isinstance(raw, dict) and isinstance(raw.get("extends"), str):
-        base, found = registry.base_pack(raw["extends"], str(pack_file),
-                                         (*chain, str(raw.get("id"))))
+        base, found = registry.base_pack(raw["extends"], directory,
+                                         (*chain, str(directory.resolve())))
         problems += found
         for kind, names in registry.base_context(base).items() if base else ():
             context[kind] = {**names, **context[kind]}

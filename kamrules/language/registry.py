@@ -123,16 +123,19 @@ def fit_problems(header: PackHeader, file: str) -> list[Problem]:
     return problems
 
 
-def base_pack(name: str, file: str, chain: tuple[str, ...]) -> tuple[LoadedPack | None, list[Problem]]:
-    """The pack named by `extends:`, loaded (a pack may not extend itself, even indirectly)."""
+def base_pack(name: str, folder: Path, chain: tuple[str, ...]) -> tuple[LoadedPack | None, list[Problem]]:
+    """The pack named by `extends:` (a name, or a path from the pack's folder), loaded; `chain`
+    holds the folders of the packs extending it, so a circle is named, not followed."""
     from kamrules.errors import ValidationFailed
     from kamrules.language.loader import load_pack, resolve_pack
 
-    if name in chain:
-        return None, [Problem(Location(file), "extends",
-                              f"packs extend each other in a circle: {' -> '.join((*chain, name))}")]
+    file = str(folder / "pack.yaml")
     try:
-        return load_pack(resolve_pack(name), (*chain, name)), []
+        path = resolve_pack(name, folder)
+        if str(path.resolve()) in chain:
+            return None, [Problem(Location(file), "extends",
+                                  f"packs extend each other in a circle: {name} is {path}")]
+        return load_pack(path, chain), []
     except ValidationFailed as exc:
         return None, [Problem(Location(file), "extends", f"base pack {name!r}: {p.message}")
                       for p in exc.problems]

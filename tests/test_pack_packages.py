@@ -1,0 +1,177 @@
+"""Packs as Python packages: the scaffold's tests pass, its wheel installs into a fresh venv and
+runs by name; pins and requires_kamrules are enforced; `extends:` changes only what it says."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kamrules.errors import ValidationFailed
+from kamrules.language.loader import builtin_dir, load_pack, override_problems
+from kamrules.language.scaffold import scaffold
+from kamrules.model import Snapshot
+from kamrules.run.sync import evaluate
+from tests.conftest import ANCHOR, ROOT, Workspace
+
+
+def _sh(*args: str | Path, cwd: Path, env: dict[str, str] | None = None,
+        check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True,
+                          timeout=240, env={**os.environ, **(env or {})})
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_the_scaffold_own_tests_pass_as_generated(tmp_path: Path) -> None:
+    written = scaffold("acme-kam", tmp_path / "acme-kam")
+    names = {p.relative_to(tmp_path / "acme-kam").as_posix() for p in written}
+    assert {"pyproject.toml", "README.md", "src/acme_kam/pack.yaml", "src/acme_kam/rules/rules.yaml",
+            "src/acme_kam/tests/cases.yaml", "tests/test_pack.py"} <= names
+    proc = _sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
+               cwd=tmp_path / "acme-kam")
+    assert "2 passed" in proc.stdout
+    assert "ACMEKAM-001" in (tmp_path / "acme-kam" / "README.md").read_text()
+    with pytest.raises(Exception, match="already exists"):
+        scaffold("acme-kam", tmp_path / "acme-kam")
+
+
+def test_a_built_wheel_installs_into_a_fresh_venv_and_runs_by_name(
+        tmp_path: Path, workspace_factory: Callable[..., Workspace],
+        demo_records: dict[str, Any]) -> None:
+    scaffold("acme-kam", tmp_path / "acme-kam")
+    _sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist",
+        tmp_path / "acme-kam", cwd=tmp_path)
+    wheel = next((tmp_path / "dist").glob("acme_kam-0.1.0-*.whl"))
+    venv = tmp_path / "fresh"
+    _sh(sys.executable, "-m", "venv", venv, cwd=tmp_path)
+    py = venv / "bin" / "python"
+    # kamrules (and durable_rules) as installed for these tests, seen from the fresh venv
+    purelib = _sh(py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+                  cwd=tmp_path).stdout.strip()
+    ours = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    Path(purelib, "kamrules_under_test.pth").write_text(
+        "".join(f"import site; site.addsitedir({p!r})\n" for p in ours) + f"{ROOT}\n")
+    _sh(py, "-m", "pip", "install", "-q", "--no-index", "--no-deps", wheel, cwd=tmp_path)
+    assert not (tmp_path / "fresh" / "src").exists()
+
+    ws = workspace_factory(demo_records)
+    listed = json.loads(_sh(py, "-m", "kamrules", "packs", "--json", cwd=ws.root).stdout)
+    acme = next(p for p in listed if p["name"] == "acme-kam")
+    assert acme["source"] == "acme-kam 0.1.0 (pip)" and acme["version"] == "0.1.0"
+    assert acme["path"].startswith(str(venv)) and acme["problem"] is None
+    assert next(p for p in listed if p["name"] == "kam-core")["source"] == "built-in"
+
+    config = ws.root / "kamrules.yaml"
+    config.write_text(config.read_text().replace("packs: [kam-core]",
+                                                 "packs: [kam-core, 'acme-kam>=0.1,<1']"))
+    plan = json.loads(_sh(py, "-m", "kamrules", "plan", "--as-of", ANCHOR.isoformat(), "--json",
+                          cwd=ws.root).stdout)
+    ours_fired = {c["fingerprint"] for c in plan["changes"] if c["fingerprint"].startswith("acme-kam/")}
+    assert "acme-kam/ACMEKAM-001/ACC-000002" in ours_fired  # Baltic Foods: 2 contacts
+    assert any(c["fingerprint"].startswith("kam-core/") for c in plan["changes"])
+
+    config.write_text(config.read_text().replace("acme-kam>=0.1,<1", "acme-kam>=2"))
+    refused = _sh(py, "-m", "kamrules", "plan", "--as-of", ANCHOR.isoformat(), cwd=ws.root,
+                  check=False)
+    assert refused.returncode == 2
+    assert "pack acme-kam is version 0.1.0, which does not satisfy >=2" in refused.stderr
+
+    # without the pip-installed pack the name is unknown
+    gone = _sh(sys.executable, "-m", "kamrules", "plan", "--as-of", ANCHOR.isoformat(), cwd=ws.root,
+               env={"PYTHONPATH": str(ROOT)}, check=False)
+    assert gone.returncode == 2 and "nor an installed pack" in gone.stderr
+
+
+def test_a_pack_for_another_kamrules_or_missing_facts_is_refused_with_the_reason(
+        tmp_path: Path, workspace_factory: Callable[..., Workspace]) -> None:
+    scaffold("acme-kam", tmp_path / "acme-kam")
+    folder = tmp_path / "acme-kam" / "src" / "acme_kam"
+    pack_yaml = folder / "pack.yaml"
+    text = pack_yaml.read_text()
+    pack_yaml.write_text(text.replace('requires_kamrules: ">=0.1,<0.2"', 'requires_kamrules: ">=2,<3"'))
+    with pytest.raises(ValidationFailed, match=r"needs kamrules <3,>=2; this is kamrules 0\.1\.0"):
+        load_pack(folder)
+    ws = workspace_factory(None, "")
+    config = ws.root / "kamrules.yaml"
+    config.write_text(config.read_text().replace("packs: [kam-core]", f"packs: [{folder}]"))
+    proc = ws.cli("plan", "--as-of", ANCHOR.isoformat(), check=False)
+    assert proc.returncode == 2 and "needs kamrules <3,>=2" in proc.stderr
+
+    pack_yaml.write_text(text.replace("requires_facts: [contacts]",
+                                      "requires_facts: [contacts, crystal_ball]"))
+    with pytest.raises(ValidationFailed, match="needs facts .* does not derive: crystal_ball"):
+        load_pack(folder)
+
+
+EXTENDING = """\
+id: acme-ext
+version: 1.2.0
+description: kam-core, with a higher contact minimum, one rule off and one of ours.
+extends: kam-core
+set: {min_contacts: 8}
+disable: [KAM-REL-001]
+params:
+  max_contacts: {default: 6, unit: contacts, description: "Most contacts before we ask why."}
+"""
+OUR_RULE = """\
+- id: ACME-001
+  title: Many contacts
+  severity: low
+  principles: [P09]
+  groups: [relationship]
+  rationale: Many contacts may mean nobody owns the relationship.
+  when: {fact: contacts, gt: {param: max_contacts}}
+  task: {subject: "{account_name}: {contacts} contacts", body: "{evidence}", due_in_days: 30}
+"""
+
+
+def _found(snapshot: Snapshot, pack: Any) -> set[tuple[str, str]]:
+    findings, _ = evaluate(snapshot, [pack])
+    return {(f.rule_id, f.account_id) for f in findings}
+
+
+def test_an_extending_pack_changes_only_what_it_says(tmp_path: Path, demo_snapshot: Snapshot) -> None:
+    ext = tmp_path / "acme-ext"
+    (ext / "rules").mkdir(parents=True)
+    (ext / "pack.yaml").write_text(EXTENDING)
+    (ext / "rules" / "ours.yaml").write_text(OUR_RULE)
+    pack = load_pack(ext)
+    assert pack.id == "acme-ext" and pack.values["min_contacts"] == 8
+    assert pack.disabled == {"KAM-REL-001"}
+
+    core = load_pack(builtin_dir() / "kam-core")
+    assert override_problems(core, {"min_contacts": 8}, ["KAM-REL-001"]) == []
+    expected = _found(demo_snapshot, core)
+    got = _found(demo_snapshot, pack)
+    ours = {f for f in got if f[0] == "ACME-001"}
+    assert ours and got - ours == expected
+    plain = _found(demo_snapshot, load_pack(builtin_dir() / "kam-core"))
+    assert expected != plain  # the changes did change something
+
+    (ext / "pack.yaml").write_text(EXTENDING.replace("min_contacts: 8", "min_contacts: many")
+                                   .replace("KAM-REL-001]", "KAM-NOPE-1]"))
+    shutil.copy(builtin_dir() / "kam-core" / "rules" / "relationship.yaml", ext / "rules" / "copy.yaml")
+    with pytest.raises(ValidationFailed) as exc:
+        load_pack(ext)
+    text = str(exc.value)
+    assert "takes a value like 5" in text and "has no rule 'KAM-NOPE-1'" in text
+    assert "KAM-REL-004 is already in kam-core" in text
+
+
+def test_packs_may_not_extend_in_a_circle(tmp_path: Path) -> None:
+    for name, other in (("one", "two"), ("two", "one")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pack.yaml").write_text(
+            f"id: {name}\nversion: 1.0.0\ndescription: x\nextends: ../{other}\n")
+    with pytest.raises(ValidationFailed, match="circle"):
+        load_pack(tmp_path / "one")
