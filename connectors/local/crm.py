@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE UNIQUE INDEX IF NOT EXISTS one_open_task ON tasks(fingerprint) WHERE status = 'open';
 CREATE INDEX IF NOT EXISTS task_status ON tasks(status, completed);
 CREATE INDEX IF NOT EXISTS record_account ON records(kind, account_id);
+CREATE TABLE IF NOT EXISTS account_fields (
+    account_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (account_id, field)
+);
 """
 
 
@@ -186,6 +192,24 @@ class LocalCrm:
                 for kind, rid, account in rows]
 
     # --- tasks -----------------------------------------------------------------------------
+
+    # --- account fields kamrules writes (kamrules.protocol.health) -----------------------
+
+    def read_account_fields(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        marks = ",".join("?" * len(names))
+        for account, name, value in self.db.execute(
+                f"SELECT account_id, field, value FROM account_fields WHERE field IN ({marks})",
+                tuple(names)):
+            out.setdefault(account, {})[name] = json.loads(value)
+        return out
+
+    def write_account_fields(self, values: Mapping[str, Mapping[str, Any]]) -> int:
+        rows = [(a, k, json.dumps(v)) for a, fields in values.items() for k, v in fields.items()]
+        self.db.execute("BEGIN")
+        self.db.executemany("INSERT OR REPLACE INTO account_fields VALUES (?,?,?)", rows)
+        self.db.execute("COMMIT")
+        return len(values)
 
     def task_url(self, task_id: str) -> str | None:
         """The local CRM has no UI: a report shows the task's id (look it up with the CLI)."""

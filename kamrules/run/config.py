@@ -60,6 +60,18 @@ class ReportSettings(UserModel):
                         description="how numbers are written: en 1,234.5 · de/sr 1.234,5 · fr/ru 1 234,5")
 
 
+class HealthFieldNames(UserModel):
+    """`health_fields:` the account fields that get each value (one left out is not written)."""
+
+    health: str | None = Field(default=None, min_length=1, description="0-100, as in the report")
+    worst_severity: str | None = Field(default=None, min_length=1)
+    open_findings: str | None = Field(default=None, min_length=1)
+    last_evaluated: str | None = Field(default=None, min_length=1, description="date, ISO")
+
+    def mapping(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v}
+
+
 class Config(UserModel):
     crm: dict[str, Any] = Field(default_factory=lambda: {"type": "local"})
     packs: list[str] = Field(default_factory=lambda: ["kam-core"], min_length=1)
@@ -73,6 +85,7 @@ class Config(UserModel):
     report: ReportSettings = Field(default_factory=ReportSettings)
     # durable_rules where it imports (Python 3.11, 3.12), else compiled Python predicates
     engine: Literal["auto", "durable", "python"] = "auto"
+    health_fields: HealthFieldNames | None = None  # account health written to the CRM
 
 
 @dataclass

@@ -21,6 +21,7 @@ from kamrules.protocol.faults import checkpoint
 from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, policy_resolver
 from kamrules.run.snooze import Snooze, snoozed
+from kamrules.writeback.health import check_supported, sync_health
 from kamrules.writeback.reconcile import Desired, Scope, reconcile
 from kamrules.writeback.tasks import Directory, build_task
 
@@ -65,6 +66,7 @@ class RunReport(BaseModel):
     warnings: list[RecordWarning] = Field(default_factory=list)
     changes: list[ChangeReport] = Field(default_factory=list)
     error: str | None = None  # why a run stopped (outcome "error"), as printed on stderr
+    health_written: int = 0  # accounts whose health fields were (plan: would be) written
 
 
 def now_iso() -> str:
@@ -119,6 +121,8 @@ def run(
     chunk_size: int = CHUNK_ACCOUNTS,
 ) -> RunReport:
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
+    if loaded.config.health_fields is not None:
+        check_supported(connector)
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     checkpoint("pulled")
     engine = Engine(packs, loaded.config.engine)
@@ -163,6 +167,12 @@ def run(
         results = connector.apply(changes, progress)
         checkpoint("applied")
     _fill(report, changes, results, names)
+    if loaded.config.health_fields is not None:
+        report.health_written = sync_health(
+            connector, loaded.config.health_fields.mapping(),
+            loaded.config.report.health_weights.model_dump(),
+            [(d.task.account_id, d.severity) for d in desired if d.task.fingerprint not in paused],
+            evaluated, as_of, dry_run)
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls

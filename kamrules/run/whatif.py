@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,8 @@ def compare(current: RunReport, changed: RunReport, changes: Changes, pulls: int
 def what_if(connector: Connector, current: list[LoadedPack], changed: list[LoadedPack],
             loaded: LoadedConfig, as_of: date, changes: Changes,
             progress: Progress = no_progress, snoozes: list[Snooze] | None = None) -> WhatIf:
-    """Plan both configurations over one pull and compare them."""
+    """Plan both configurations over one pull and compare them (account health fields aside)."""
+    loaded = replace(loaded, config=loaded.config.model_copy(update={"health_fields": None}))
     source = replay(connector)
     first = run(source, current, loaded, as_of, True, progress, snoozes)  # type: ignore[arg-type]
     second = run(source, changed, loaded, as_of, True, progress, snoozes)  # type: ignore[arg-type]

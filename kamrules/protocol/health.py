@@ -1,0 +1,20 @@
+"""Optional connector capability: account-level fields kamrules writes (health score, worst
+severity, open findings, last evaluated) so the CRM's own list views and dashboards show them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class HealthFields(Protocol):
+    """A connector that reads and writes kamrules' account fields (by the configured names)."""
+
+    def read_account_fields(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """account id -> {field name: value} for the accounts that have any of the fields."""
+        ...
+
+    def write_account_fields(self, values: Mapping[str, Mapping[str, Any]]) -> int:
+        """Write {account id: {field name: value}}; the number of accounts written."""
+        ...
