@@ -18,6 +18,7 @@ from typing import Any
 from kamrules.connectors.retry import Backoff, RetrySettings
 from kamrules.connectors.secret import Secret, redact
 from kamrules.errors import CrmError
+from kamrules.protocol.hooks import request_hook
 
 
 class HubSpotError(CrmError):
@@ -117,6 +118,7 @@ class HubSpotApi:
             self.limiter.acquire()
             if search:
                 self.search_limiter.acquire()
+            request_hook().before(endpoint)  # a shared budget across workers, when one is set
             self.calls[endpoint] += 1
             try:
                 response = fn(*args, **kwargs)
@@ -124,6 +126,7 @@ class HubSpotApi:
             except Exception as exc:  # noqa: BLE001 - classified below, never leaked raw
                 problem, failure = self._classify(exc), exc
             finally:
+                request_hook().after()
                 self.limiter.done()
                 if search:
                     self.search_limiter.done()

@@ -16,6 +16,7 @@ import requests
 from kamrules.connectors.retry import Backoff, RetrySettings
 from kamrules.connectors.secret import Secret, redact
 from kamrules.errors import CrmError
+from kamrules.protocol.hooks import request_hook
 
 TRANSIENT_CODES = {"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"}
 
@@ -106,11 +107,13 @@ class SfClient:
         while True:
             self.check_budget()
             self.calls[kind] += 1
+            request_hook().before(kind)  # a shared budget across workers, when one is set
             try:
                 resp = self.sf.session.request(
                     method, url, params=params, json=json, timeout=self.timeout,
                     headers={**self.sf.headers, **(headers or {})})
             except requests.RequestException as exc:
+                request_hook().after()
                 safe = isinstance(exc, requests.ConnectTimeout) or (
                     isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc))
                 if (idempotent or safe) and attempt + 1 < self.attempts:
@@ -118,6 +121,7 @@ class SfClient:
                     attempt += 1
                     continue
                 raise self._fail(f"{kind}: cannot reach Salesforce ({type(exc).__name__})") from None
+            request_hook().after()
             self.note_usage(resp)
             if resp.status_code < 300:
                 return resp

@@ -13,6 +13,7 @@ import click
 
 from kamrules import __version__
 from kamrules.cli.common import err, labelled
+from kamrules.cli.distributed import enqueue_cmd, schedule_cmd, status_cmd, worker_cmd
 from kamrules.cli.explain import explain_cmd
 from kamrules.cli.importing import import_csv_cmd
 from kamrules.cli.inspect import history_cmd
@@ -139,7 +140,8 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 for _command in (run_cmd, plan_cmd, validate_cmd, test_cmd, rules_cmd, facts_cmd, explain_cmd,
-                 history_cmd, report_cmd, snooze_group, import_csv_cmd):
+                 history_cmd, report_cmd, snooze_group, import_csv_cmd,
+                 worker_cmd, schedule_cmd, enqueue_cmd, status_cmd):
     cli.add_command(_command)
 
 

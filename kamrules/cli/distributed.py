@@ -1,0 +1,150 @@
+"""`kamrules worker`, `schedule`, `enqueue` and `status`: runs spread over machines.
+
+They need `pip install 'kamrules[distributed]'` (celery, redis) and a tenants.yaml naming each
+tenant's kamrules.yaml; the Redis URL comes from the environment and is never printed.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from kamrules.cli.common import AS_OF, as_of_date, out
+from kamrules.errors import KamError
+
+TENANTS = click.option("--tenants", "tenants_file", type=click.Path(path_type=Path),
+                       help="The tenants file. Default: $KAMRULES_TENANTS, else ./tenants.yaml.")
+
+
+def _deployment(tenants_file: Path | None, worker: bool = False) -> tuple[Any, Any, Any]:
+    """(tenants, Celery app, shared Redis state), or a clear error when the extra is missing."""
+    try:
+        import celery  # noqa: F401
+        import redis  # noqa: F401
+    except ImportError:
+        raise KamError("distributed runs need celery and redis:"
+                       " pip install 'kamrules[distributed]'") from None
+    from kamrules.distributed.app import make_app
+    from kamrules.distributed.connection import connect
+    from kamrules.distributed.shared import Shared
+    from kamrules.distributed.tenants import load_tenants, tenants_path
+
+    tenants = load_tenants(tenants_path(tenants_file))
+    opener = None
+    if worker:
+        from kamrules.cli.wiring import open_connector
+
+        opener = open_connector
+    app = make_app(tenants, opener)
+    shared = Shared(connect(tenants.settings.redis, tenants.base_dir), tenants.settings.redis.prefix)
+    return tenants, app, shared
+
+
+@click.command("worker")
+@TENANTS
+@click.option("--concurrency", type=int, default=1, show_default=True,
+              help="Tenants this worker runs at once (one process each).")
+@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork",
+              show_default=True, help="Celery's pool; solo runs tasks in the worker process.")
+@click.option("--hostname", default=None, help="The worker's name (default: celery's, NAME@host).")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker_cmd(tenants_file: Path | None, concurrency: int, pool: str, hostname: str | None,
+               loglevel: str) -> None:
+    """Run tenants from the queue (a Celery worker; start one or more per machine)."""
+    _, app, _ = _deployment(tenants_file, worker=True)
+    argv = ["worker", f"--concurrency={concurrency}", f"--pool={pool}", f"--loglevel={loglevel}",
+            "--without-gossip", "--without-mingle"]
+    if hostname:
+        argv.append(f"--hostname={hostname}")
+    app.worker_main(argv)
+
+
+@click.command("schedule")
+@TENANTS
+@click.option("--once", is_flag=True, help="Fire the tenants due this minute, then exit.")
+@click.option("--at", "at", metavar="TIME", help="With --once: the minute to fire (ISO, UTC).")
+def schedule_cmd(tenants_file: Path | None, once: bool, at: str | None) -> None:
+    """Enqueue each tenant when its cron schedule is due (run one or more, anywhere)."""
+    from kamrules.distributed.schedule import fire, loop
+
+    tenants, app, shared = _deployment(tenants_file)
+
+    def say(name: str, what: str) -> None:
+        click.echo(f"{datetime.now(UTC).isoformat(timespec='seconds')}\t{name}\t{what}")
+
+    if once:
+        when = datetime.fromisoformat(at) if at else datetime.now(UTC)
+        for name, what in fire(app, tenants, shared, when.replace(second=0, microsecond=0)):
+            say(name, what)
+        return
+    loop(app, tenants, shared, say)
+
+
+@click.command("enqueue")
+@TENANTS
+@click.argument("names", nargs=-1, required=True, metavar="TENANT...")
+@click.option("--plan", "plan", is_flag=True, help="Queue a plan (writes nothing) instead of a run.")
+@AS_OF
+def enqueue_cmd(tenants_file: Path | None, names: tuple[str, ...], plan: bool,
+                as_of: str | None) -> None:
+    """Queue one-off runs of the named tenants now."""
+    from kamrules.distributed.schedule import enqueue
+
+    tenants, app, shared = _deployment(tenants_file)
+    for name in names:
+        tenants.get(name)
+    day = as_of_date(as_of).isoformat() if as_of else None
+    for name in names:
+        request_id, what = enqueue(app, shared, name, "plan" if plan else "run", day)
+        click.echo(f"{name}\t{what}" + (f"\t{request_id}" if request_id else ""))
+
+
+@click.command("status")
+@TENANTS
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def status_cmd(tenants_file: Path | None, as_json: bool) -> None:
+    """Queued, running and last-finished runs of every tenant, across all workers."""
+    tenants, _, shared = _deployment(tenants_file)
+    rows = []
+    for name in tenants.settings.tenants:
+        last = shared.history(name, 1)
+        rows.append({"tenant": name, "queued": shared.queued(name),
+                     "running": shared.lock_holder(name), "last": last[0] if last else None})
+    waiting = shared.client.llen(tenants.settings.redis.prefix)
+    if as_json:
+        click.echo(json.dumps({"messages_waiting": waiting, "tenants": rows}, indent=2))
+        return
+    table = Table(title=f"{waiting} message(s) waiting in the queue")
+    for column in ("tenant", "queued", "running on", "last run", "outcome", "counts"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        running, last = r["running"], r["last"] or {}
+        counts = ", ".join(f"{k} {v}" for k, v in (last.get("counts") or {}).items() if v)
+        table.add_row(r["tenant"], "yes" if r["queued"] else "",
+                      f"{running['worker']} (lease {running['lease_left']}s)" if running else "",
+                      last.get("finished", ""), last.get("outcome", ""), counts)
+    out.print(table)
+
+
+def tenant_history(name: str, limit: int, as_json: bool) -> None:
+    """`kamrules history --tenant NAME`: the tenant's runs from the shared history."""
+    tenants, _, shared = _deployment(None)
+    tenants.get(name)
+    runs = shared.history(name, limit)
+    if as_json:
+        click.echo(json.dumps(runs, indent=2))
+        return
+    table = Table(title=f"runs of {name}")
+    for column in ("started", "as of", "mode", "worker", "outcome", "counts", "API calls"):
+        table.add_column(column, overflow="fold")
+    for r in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in (r.get("counts") or {}).items() if v)
+        table.add_row(r.get("started", ""), r.get("as_of", ""), r.get("mode", ""),
+                      r.get("worker", ""), r.get("outcome", ""), counts or r.get("error", ""),
+                      str(r.get("api_calls", "")))
+    out.print(table)
