@@ -56,14 +56,18 @@ def make_app(tenants: Tenants, opener: Opener | None = None) -> Any:
             for _ in range(_others(app)):
                 app.send_task(HELP_TASK, args=[tenant, run_key])
 
+        runtime_ = rt()
+        runtime_.worker = self.request.hostname or runtime_.worker
         try:
-            return execute(rt(), tenant, request_id, mode, as_of, ask_helpers)
+            return execute(runtime_, tenant, request_id, mode, as_of, ask_helpers)
         except Busy:
             raise self.retry(countdown=settings.lock_retry_seconds) from None
 
-    @app.task(name=HELP_TASK)
-    def help_task(tenant: str, run_key: str) -> dict[str, Any]:
-        return help_split(rt(), tenant, run_key)
+    @app.task(name=HELP_TASK, bind=True)
+    def help_task(self: Any, tenant: str, run_key: str) -> dict[str, Any]:
+        runtime_ = rt()
+        runtime_.worker = self.request.hostname or runtime_.worker
+        return help_split(runtime_, tenant, run_key)
 
     return app
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -75,6 +76,7 @@ def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
                               "started": entry["started"]}))
     if mode == "run" and not lease.acquire():
         raise Busy(name)
+    entry["t0"] = time.time()  # epoch seconds while holding the lease: runs never overlap
     try:
         loaded = load_config(rt.tenants.config_path(name))
         packs = load_configured_packs(loaded)
@@ -93,6 +95,7 @@ def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
                         report = split_run(guarded, packs, loaded, as_of, board,
                                            lambda: ask_helpers(request_id), split, rt.worker,
                                            snoozes)
+                        entry["chunks_by"] = board.evaluated_by
                     else:
                         report = run(guarded, packs, loaded, as_of, False, snoozes=snoozes)
             finally:
@@ -109,9 +112,10 @@ def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
     except Exception as exc:
         entry.update(finished=now_iso(), outcome="error", exit_code=5,
                      error=f"internal error: {type(exc).__name__}: {exc}")
-        shared.record(name, entry)
+        shared.record(name, {**entry, "t1": time.time()})
         raise
     finally:
+        entry.setdefault("t1", time.time())
         if mode == "run":
             lease.release()
             shared.unqueue(name, request_id)

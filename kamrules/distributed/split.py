@@ -40,6 +40,7 @@ class ChunkBoard:
 
     def __init__(self, client: Any, prefix: str, run_key: str, claim_seconds: float = 120.0):
         self.client, self.base, self.claim_seconds = client, f"{prefix}:split:{run_key}", claim_seconds
+        self.evaluated_by: dict[str, int] = {}  # worker -> chunks, once the run has them all
 
     def _k(self, *parts: object) -> str:
         return ":".join([self.base, *map(str, parts)])
@@ -167,6 +168,7 @@ def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfi
             else:
                 time.sleep(0.05)
             result = board.result(i)
+        board.evaluated_by[result["worker"]] = board.evaluated_by.get(result["worker"], 0) + 1
         desired += [Desired(Task.model_validate(d["task"]), d["severity"]) for d in result["desired"]]
         evaluated.update(result["evaluated"])
     report.accounts, report.findings = len(evaluated), len(desired)
