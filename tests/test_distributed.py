@@ -244,7 +244,7 @@ def test_three_workers_on_one_hubspot_tenant_stay_within_its_budget(deployment: 
     assert len({r["worker"] for r in runs}) == 3
     assert max(r["t0"] for r in runs) < min(r["t1"] for r in runs)  # all three at once
     assert fake.max_in_window <= fake.budget
-    assert fake.refused["TEN_SECONDLY_ROLLING"] == 0
+    assert fake.refused == Counter()  # not one 429, for the 10-second or the search budget
     assert sum(fake.calls.values()) > 3 * fake.budget  # the budget was what paced them
 
 

@@ -6,7 +6,9 @@ tenant's kamrules.yaml; the Redis URL comes from the environment and is never pr
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,34 @@ import click
 from rich.table import Table
 
 from kamrules.cli.common import AS_OF, as_of_date, out
-from kamrules.errors import KamError
+from kamrules.errors import CrmError, KamError
 
 TENANTS = click.option("--tenants", "tenants_file", type=click.Path(path_type=Path),
                        help="The tenants file. Default: $KAMRULES_TENANTS, else ./tenants.yaml.")
+
+
+class BrokerError(CrmError):
+    """Redis (broker, locks, history) is unreachable or refused us: exit 4, like a CRM failure."""
+
+
+def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Redis and broker failures as one clear line (the URL without its password), exit 4."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KamError:
+            raise
+        except Exception as exc:
+            from kombu.exceptions import OperationalError
+            from redis.exceptions import RedisError
+
+            if isinstance(exc, RedisError | OperationalError | ConnectionError):
+                raise BrokerError(f"Redis failed: {type(exc).__name__}: {exc}") from None
+            raise
+
+    return wrapper
 
 
 def _deployment(tenants_file: Path | None, worker: bool = False) -> tuple[Any, Any, Any]:
@@ -53,6 +79,7 @@ def _deployment(tenants_file: Path | None, worker: bool = False) -> tuple[Any, A
               show_default=True, help="Celery's pool; solo runs tasks in the worker process.")
 @click.option("--hostname", default=None, help="The worker's name (default: celery's, NAME@host).")
 @click.option("--loglevel", default="INFO", show_default=True)
+@_guarded
 def worker_cmd(tenants_file: Path | None, concurrency: int, pool: str, hostname: str | None,
                loglevel: str) -> None:
     """Run tenants from the queue (a Celery worker; start one or more per machine)."""
@@ -68,6 +95,7 @@ def worker_cmd(tenants_file: Path | None, concurrency: int, pool: str, hostname:
 @TENANTS
 @click.option("--once", is_flag=True, help="Fire the tenants due this minute, then exit.")
 @click.option("--at", "at", metavar="TIME", help="With --once: the minute to fire (ISO, UTC).")
+@_guarded
 def schedule_cmd(tenants_file: Path | None, once: bool, at: str | None) -> None:
     """Enqueue each tenant when its cron schedule is due (run one or more, anywhere)."""
     from kamrules.distributed.schedule import fire, loop
@@ -90,6 +118,7 @@ def schedule_cmd(tenants_file: Path | None, once: bool, at: str | None) -> None:
 @click.argument("names", nargs=-1, required=True, metavar="TENANT...")
 @click.option("--plan", "plan", is_flag=True, help="Queue a plan (writes nothing) instead of a run.")
 @AS_OF
+@_guarded
 def enqueue_cmd(tenants_file: Path | None, names: tuple[str, ...], plan: bool,
                 as_of: str | None) -> None:
     """Queue one-off runs of the named tenants now."""
@@ -107,6 +136,7 @@ def enqueue_cmd(tenants_file: Path | None, names: tuple[str, ...], plan: bool,
 @click.command("status")
 @TENANTS
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@_guarded
 def status_cmd(tenants_file: Path | None, as_json: bool) -> None:
     """Queued, running and last-finished runs of every tenant, across all workers."""
     tenants, _, shared = _deployment(tenants_file)
@@ -131,6 +161,7 @@ def status_cmd(tenants_file: Path | None, as_json: bool) -> None:
     out.print(table)
 
 
+@_guarded
 def tenant_history(name: str, limit: int, as_json: bool) -> None:
     """`kamrules history --tenant NAME`: the tenant's runs from the shared history."""
     tenants, _, shared = _deployment(None)

@@ -49,30 +49,39 @@ class BudgetSpent(CrmError):
 
 
 class SharedBudget:
-    """The request hook a worker installs for one tenant (see kamrules.protocol.hooks)."""
+    """The request hook a worker installs for one tenant (see kamrules.protocol.hooks).
+
+    `search` is a second, shorter window for search requests (HubSpot's per-second search
+    limit), taken on top of the main one by requests whose kind ends in `/search`.
+    """
 
     def __init__(self, client: Any, key: str, requests: int, window: float,
-                 daily: int | None = None, stale_after: float = 120.0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 daily: int | None = None, search: tuple[int, float] | None = None,
+                 stale_after: float = 120.0, sleep: Callable[[float], None] = time.sleep):
         self.client, self.key = client, key
-        self.requests, self.window, self.daily = requests, window, daily
+        self.requests, self.window, self.daily, self.search = requests, window, daily, search
         self.stale_after, self.sleep = stale_after, sleep
-        self.pending: list[str] = []
+        self.pending: list[list[tuple[str, str]]] = []
         self.waited = 0.0
 
     def before(self, kind: str) -> None:
+        taken = [(self.key, self._reserve(self.key, self.requests, self.window, self.daily))]
+        if self.search is not None and kind.endswith("/search"):
+            key = self.key + ":search"
+            taken.append((key, self._reserve(key, *self.search, None)))
+        self.pending.append(taken)
+
+    def _reserve(self, key: str, requests: int, window: float, daily: int | None) -> str:
         member = uuid.uuid4().hex
-        day_key = f"{self.key}:day:{time.strftime('%Y-%m-%d', time.gmtime())}"
+        day_key = f"{key}:day:{time.strftime('%Y-%m-%d', time.gmtime())}"
         while True:
-            answer = self.client.eval(RESERVE, 2, self.key, day_key, self.window, self.requests,
-                                      self.stale_after, member, self.daily or "")
+            answer = self.client.eval(RESERVE, 2, key, day_key, window, requests,
+                                      self.stale_after, member, daily or "")
             if answer == 0 or answer == "0":
-                self.pending.append(member)
-                return
-            if int(float(answer)) == -1:
-                self.pending.append(member)
-                self.after()
-                raise BudgetSpent(f"the daily API budget of {self.daily} calls for {self.key}"
+                return member
+            if float(answer) < 0:
+                self.client.eval(FINISH, 1, key, member)
+                raise BudgetSpent(f"the daily API budget of {daily} calls for {key}"
                                   " is spent (counted across all workers); stopping the run")
             pause = float(answer)
             self.waited += pause
@@ -80,4 +89,5 @@ class SharedBudget:
 
     def after(self) -> None:
         if self.pending:
-            self.client.eval(FINISH, 1, self.key, self.pending.pop(0))
+            for key, member in self.pending.pop(0):
+                self.client.eval(FINISH, 1, key, member)

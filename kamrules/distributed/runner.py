@@ -53,13 +53,16 @@ class Runtime:
         """The tenant's shared API budget: tenants.yaml, else the CRM's own settings."""
         tenant, crm = self.tenants.get(name), loaded.config.crm
         requests, window = tenant.budget.requests, tenant.budget.window_seconds
+        search = None
         if crm.get("type") == "hubspot":
             requests = requests or int(crm.get("requests_per_10s", 100))
             window = window or float(crm.get("rate_window_seconds", 10.0))
+            search = (int(crm.get("search_per_second", 4)), window / 10.0)
         if requests is None and tenant.budget.daily is None:
             return NoHook()
         key = self.shared.key("budget", tenant.budget.key or name)
-        return SharedBudget(self.client, key, requests or 10**9, window or 10.0, tenant.budget.daily)
+        return SharedBudget(self.client, key, requests or 10**9, window or 10.0,
+                            tenant.budget.daily, search)
 
 
 def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
