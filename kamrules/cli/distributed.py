@@ -79,13 +79,17 @@ def _deployment(tenants_file: Path | None, worker: bool = False) -> tuple[Any, A
               show_default=True, help="Celery's pool; solo runs tasks in the worker process.")
 @click.option("--hostname", default=None, help="The worker's name (default: celery's, NAME@host).")
 @click.option("--loglevel", default="INFO", show_default=True)
+@click.option("--queues", default=None, metavar="NAMES",
+              help="Comma-separated queues to consume (default: the shared one, named by"
+              " redis.prefix); list a tenant's `queue:` to pin it to this machine.")
 @_guarded
 def worker_cmd(tenants_file: Path | None, concurrency: int, pool: str, hostname: str | None,
-               loglevel: str) -> None:
+               loglevel: str, queues: str | None) -> None:
     """Run tenants from the queue (a Celery worker; start one or more per machine)."""
-    _, app, _ = _deployment(tenants_file, worker=True)
+    tenants, app, _ = _deployment(tenants_file, worker=True)
     argv = ["worker", f"--concurrency={concurrency}", f"--pool={pool}", f"--loglevel={loglevel}",
-            "--without-gossip", "--without-mingle"]
+            "--without-gossip", "--without-mingle",
+            f"--queues={queues or tenants.settings.redis.prefix}"]
     if hostname:
         argv.append(f"--hostname={hostname}")
     app.worker_main(argv)

@@ -38,6 +38,7 @@ def make_app(tenants: Tenants, opener: Opener | None = None) -> Any:
         task_default_queue=settings.redis.prefix, worker_hijack_root_logger=False,
         broker_use_ssl=ssl, redis_backend_use_ssl=ssl,
     )
+    app.kamrules_tenants = tenants
     runtime: dict[str, Runtime] = {}
 
     def rt() -> Runtime:
@@ -53,8 +54,9 @@ def make_app(tenants: Tenants, opener: Opener | None = None) -> Any:
     def run_tenant(self: Any, tenant: str, request_id: str, mode: str = "run",
                    as_of: str | None = None) -> dict[str, Any]:
         def ask_helpers(run_key: str) -> None:
+            queue = tenants.settings.tenants[tenant].queue
             for _ in range(_others(app)):
-                app.send_task(HELP_TASK, args=[tenant, run_key])
+                app.send_task(HELP_TASK, args=[tenant, run_key], queue=queue)
 
         runtime_ = rt()
         runtime_.worker = self.request.hostname or runtime_.worker
@@ -86,5 +88,6 @@ def new_request_id() -> str:
 
 
 def send_run(app: Any, tenant: str, request_id: str, mode: str = "run",
-             as_of: str | None = None) -> Any:
-    return app.send_task(RUN_TASK, args=[tenant, request_id, mode, as_of])
+             as_of: str | None = None, queue: str | None = None) -> Any:
+    """Queue one run (or plan); `queue` pins it to the workers that consume that queue."""
+    return app.send_task(RUN_TASK, args=[tenant, request_id, mode, as_of], queue=queue)

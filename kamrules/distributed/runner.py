@@ -27,7 +27,8 @@ from kamrules.protocol.connector import Connector
 from kamrules.protocol.hooks import NoHook, RequestHook, using_hook
 from kamrules.run.config import LoadedConfig, load_config, load_configured_packs
 from kamrules.run.snooze import load_snoozes
-from kamrules.run.sync import now_iso, run
+from kamrules.run.state import StateStore
+from kamrules.run.sync import RunReport, now_iso, run
 
 Opener = Callable[[LoadedConfig], Connector]
 
@@ -81,28 +82,7 @@ def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
         raise Busy(name)
     entry["t0"] = time.time()  # epoch seconds while holding the lease: runs never overlap
     try:
-        loaded = load_config(rt.tenants.config_path(name))
-        packs = load_configured_packs(loaded)
-        snoozes = load_snoozes(loaded.snoozes_path)
-        with using_hook(rt.budget(name, loaded)):
-            connector = rt.opener(loaded)
-            try:
-                if mode == "plan":
-                    report = run(connector, packs, loaded, as_of, True, snoozes=snoozes)
-                else:
-                    guarded = fenced(connector, lease.check)
-                    entry["token"] = lease.token
-                    split = rt.tenants.get(name).split_accounts
-                    if split:
-                        board = ChunkBoard(rt.client, settings.redis.prefix, request_id)
-                        report = split_run(guarded, packs, loaded, as_of, board,
-                                           lambda: ask_helpers(request_id), split, rt.worker,
-                                           snoozes)
-                        entry["chunks_by"] = board.evaluated_by
-                    else:
-                        report = run(guarded, packs, loaded, as_of, False, snoozes=snoozes)
-            finally:
-                connector.close()
+        report = _once(rt, name, request_id, mode, as_of, lease, entry, ask_helpers)
         entry.update(finished=report.finished, outcome=report.outcome, exit_code=report.exit_code,
                      accounts=report.accounts, findings=report.findings, counts=report.counts,
                      api_calls=report.api_calls, warnings=len(report.warnings))
@@ -126,10 +106,47 @@ def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
     return entry
 
 
+def _once(rt: Runtime, name: str, request_id: str, mode: str, as_of: date, lease: Lease,
+          entry: dict[str, Any], ask_helpers: Callable[[str], None]) -> RunReport:
+    """The run itself, under the tenant's budget; also kept in the tenant's own state_dir
+    history (that machine's), as `kamrules run` keeps it, for `history` and `report`."""
+    loaded = load_config(rt.tenants.config_path(name))
+    packs = load_configured_packs(loaded)
+    snoozes = load_snoozes(loaded.snoozes_path)
+    store = StateStore(loaded.state_dir)
+    run_id = store.start_run(now_iso(), as_of.isoformat(), mode)
+    try:
+        with using_hook(rt.budget(name, loaded)):
+            connector = rt.opener(loaded)
+            try:
+                if mode == "plan":
+                    report = run(connector, packs, loaded, as_of, True, snoozes=snoozes)
+                elif split := rt.tenants.get(name).split_accounts:
+                    entry["token"] = lease.token
+                    board = ChunkBoard(rt.client, rt.tenants.settings.redis.prefix, request_id)
+                    report = split_run(fenced(connector, lease.check), packs, loaded, as_of, board,
+                                       lambda: ask_helpers(request_id), split, rt.worker, snoozes)
+                    entry["chunks_by"] = board.evaluated_by
+                else:
+                    entry["token"] = lease.token
+                    report = run(fenced(connector, lease.check), packs, loaded, as_of, False,
+                                 snoozes=snoozes)
+            finally:
+                connector.close()
+    except BaseException as exc:
+        store.fail_run(run_id, now_iso(), f"{type(exc).__name__}: {exc}")
+        store.close()
+        raise
+    store.finish_run(run_id, report.model_dump(mode="json"))
+    store.close()
+    return report
+
+
 def help_split(rt: Runtime, name: str, request_id: str) -> dict[str, Any]:
     """Evaluate chunks of a split run another worker coordinates, until none is left."""
     loaded = load_config(rt.tenants.config_path(name))
     packs = load_configured_packs(loaded)
     board = ChunkBoard(rt.client, rt.tenants.settings.redis.prefix, request_id)
-    done = work(board, packs, loaded, rt.worker)
+    lock = rt.shared.key("lock", name)
+    done = work(board, packs, loaded, rt.worker, lambda: bool(rt.client.exists(lock)))
     return {"tenant": name, "request_id": request_id, "chunks": done, "worker": rt.worker}

@@ -28,8 +28,15 @@ def enqueue(app: Any, shared: Shared, tenant: str, mode: str = "run",
     request_id = new_request_id()
     if mode == "run" and not shared.claim_queue(tenant, request_id):
         return None, f"skipped: a run is already queued or running ({shared.queued(tenant)})"
-    send_run(app, tenant, request_id, mode, as_of)
-    return request_id, "queued"
+    queue = shared_queue(app, tenant)
+    send_run(app, tenant, request_id, mode, as_of, queue)
+    return request_id, "queued" + (f" on {queue}" if queue else "")
+
+
+def shared_queue(app: Any, tenant: str) -> str | None:
+    """The tenant's own queue, if tenants.yaml pins it to one."""
+    tenants: Tenants | None = getattr(app, "kamrules_tenants", None)
+    return tenants.settings.tenants[tenant].queue if tenants and tenant in tenants.settings.tenants else None
 
 
 def fire(app: Any, tenants: Tenants, shared: Shared, at: datetime) -> list[tuple[str, str]]:

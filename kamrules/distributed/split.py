@@ -4,9 +4,10 @@ Which step runs where, and why:
 - pull (coordinator): API-bound, and the tenant's API budget is shared anyway, so more pullers
   would only queue on the same budget; the pull is cut into chunks of accounts in pull order
   (the connector's account ranges) and each chunk goes to Redis with the portfolio context;
-- evaluate (any worker, the coordinator too): CPU-bound; helpers and the coordinator take
-  chunk numbers from one list, so the coordinator never waits on a worker that is busy, and a
-  chunk whose helper died (its claim expired) is evaluated again by the coordinator;
+- evaluate (any worker, the coordinator once its pull is over): CPU-bound; helpers start after
+  the first chunk and take chunk numbers from one list while the pull goes on, a chunk's
+  snapshot leaves Redis once it is evaluated, the coordinator never waits on a worker that is
+  busy, and a chunk whose helper died (its claim expired) is evaluated again by the coordinator;
 - reconcile, write-back, commit (coordinator): they need all findings at once (a task is
   closed only when no chunk wants it) and hold the tenant's lease and its fencing token.
 Findings are put back together in chunk order, so the plan is the single-process plan.
@@ -89,10 +90,14 @@ class ChunkBoard:
         return Snapshot.model_validate_json(self.client.get(self._k("chunk", i)))
 
     def put_result(self, i: int, desired: list[Desired], evaluated: list[str], worker: str) -> None:
+        """A chunk's findings; its snapshot is dropped, so Redis holds only chunks still to do."""
         result = {"worker": worker, "evaluated": evaluated,
                   "desired": [{"task": d.task.model_dump(mode="json"), "severity": d.severity}
                               for d in desired]}
-        self.client.set(self._k("result", i), json.dumps(result), ex=DAY)
+        pipe = self.client.pipeline()
+        pipe.set(self._k("result", i), json.dumps(result), ex=DAY)
+        pipe.delete(self._k("chunk", i))
+        pipe.execute()
 
     def result(self, i: int) -> dict[str, Any] | None:
         raw = self.client.get(self._k("result", i))
@@ -120,18 +125,18 @@ def evaluate_chunk(chunk: Snapshot, portfolio: Portfolio, packs: list[LoadedPack
 
 
 def work(board: ChunkBoard, packs: list[LoadedPack], loaded: LoadedConfig, worker: str,
-         wait_for_pull: float = 0.0) -> int:
-    """Evaluate chunks from the board until none is left; how many this worker did."""
+         coordinator_alive: Callable[[], bool] = lambda: False) -> int:
+    """Evaluate chunks from the board until none is left and the pull is over (or its
+    coordinator is gone); how many this worker did."""
     engine = Engine(packs)
     portfolio, as_of = board.context()
     done = 0
-    deadline = time.monotonic() + wait_for_pull
     while True:
         i = board.take()
         if i is None:
-            if board.pull_closed() or time.monotonic() > deadline:
+            if board.pull_closed() or not coordinator_alive():
                 return done
-            time.sleep(0.05)
+            time.sleep(0.05)  # the pull is still going: more chunks will come
             continue
         desired, evaluated = evaluate_chunk(board.chunk(i), portfolio, packs, loaded, as_of, engine)
         board.put_result(i, desired, evaluated, worker)
@@ -149,10 +154,10 @@ def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfi
     for chunk in chunks:
         report.warnings += chunk.warnings
         board.put_chunk(n, chunk)
+        if n == 0:
+            ask_helpers()  # they evaluate while the pull goes on
         n += 1
     board.close_pull(n)
-    if n > 1:
-        ask_helpers()  # after the pull, so no helper sits idle while the CRM is read
     checkpoint("pulled")
     work(board, packs, loaded, worker)
     desired: list[Desired] = []

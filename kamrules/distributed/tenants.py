@@ -54,6 +54,8 @@ class Tenant(UserModel):
     schedule: str | None = None
     budget: Budget = Field(default_factory=Budget)
     split_accounts: int | None = Field(default=None, ge=1)
+    queue: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]+$",
+                              description="route its runs to workers started with --queues")
 
     @field_validator("schedule")
     @classmethod
