@@ -28,6 +28,7 @@ from tests.support.cluster import (
     environment,
     kamrules,
     start_worker,
+    stop_all,
     wait_for,
 )
 from tests.support.hubspot import FakeHubSpot
@@ -151,8 +152,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, demo_records: dict[str,
             wait_for(w.ready, 60, f"worker {w.name} ready")
         yield d
     finally:
-        for w in d.workers:
-            w.stop()
+        stop_all(d.workers)
         for server in servers:
             if isinstance(server, FakeServer):
                 server.__exit__(None, None, None)

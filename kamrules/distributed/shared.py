@@ -52,7 +52,7 @@ class Shared:
         pipe = self.client.pipeline()
         pipe.lpush(self.key("history", tenant), json.dumps(entry, default=str))
         pipe.ltrim(self.key("history", tenant), 0, HISTORY_KEEP - 1)
-        if entry.get("outcome") not in ("error", "skipped") and entry.get("request_id"):
+        if entry.get("outcome") in ("ok", "partial") and entry.get("request_id"):
             pipe.set(self.key("done", entry["request_id"]), entry.get("finished", ""), ex=7 * DAY)
         pipe.execute()
 

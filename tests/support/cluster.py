@@ -100,12 +100,19 @@ class Worker:
             self.proc.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_all([self])
+
+
+def stop_all(workers: list[Worker]) -> None:
+    """A warm shutdown of every worker at once (then a kill for any that hangs)."""
+    running = [w for w in workers if w.proc.poll() is None]
+    for w in running:
+        os.killpg(w.proc.pid, signal.SIGTERM)
+    for w in running:
+        try:
+            w.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            w.kill()
 
 
 def environment(redis_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
