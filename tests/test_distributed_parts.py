@@ -163,3 +163,45 @@ def test_without_the_extra_the_commands_say_what_to_install(tmp_path: Path) -> N
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "pip install 'kamrules[distributed]'" in proc.stderr
+
+
+def test_a_worker_runs_a_tenant_over_tls(tmp_path: Path) -> None:
+    from tests.support.cluster import start_worker, wait_for
+    from tests.support.salesforce import make_cert
+
+    cert, key = make_cert(tmp_path / "tls")
+    port = free_port()
+    proc = subprocess.Popen([redis_binary(), "--port", "0", "--tls-port", str(port), "--bind",
+                             "127.0.0.1", "--save", "", "--tls-cert-file", str(cert),
+                             "--tls-key-file", str(key), "--tls-auth-clients", "no"],
+                            stdout=subprocess.DEVNULL)
+    worker = None
+    try:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "a" / "kamrules.yaml").write_text(
+            "crm: {type: local, path: crm.sqlite, seed: demo, demo_accounts: 30}\nstate_dir: state\n")
+        (tmp_path / "tenants.yaml").write_text(
+            f"redis: {{tls: {{ca_file: {cert}}}}}\ntenants:\n  a: {{config: a/kamrules.yaml}}\n")
+        env = environment(f"rediss://127.0.0.1:{port}/0")
+        worker = start_worker(tmp_path / "tenants.yaml", "tls", env)
+        wait_for(worker.ready, 60, "worker ready over TLS")
+        queued = subprocess.run([sys.executable, "-m", "kamrules", "enqueue", "a", "--tenants",
+                                 "tenants.yaml"], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert queued.returncode == 0, queued.stderr
+
+        import redis as redis_py
+
+        client = redis_py.Redis.from_url(f"rediss://127.0.0.1:{port}/0", ssl_ca_certs=str(cert),
+                                         decode_responses=True)
+        entry = wait_for(lambda: client.lindex("kamrules:history:a", 0), 60, "the run")
+        assert '"outcome": "ok"' in entry
+        shown = subprocess.run([sys.executable, "-m", "kamrules", "history", "--tenant", "a",
+                                "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert shown.returncode == 0 and '"outcome": "ok"' in shown.stdout, shown.stderr
+    finally:
+        if worker is not None:
+            worker.stop()
+        proc.terminate()
+        proc.wait(timeout=10)
