@@ -125,8 +125,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, demo_records: dict[str,
             sf_workspace(root / name, server, tls_cert[0])
             (d.reference if name.endswith("-ref") else d.tasks)[name.removesuffix("-ref")] = \
                 sf_tasks(server)
-        for name, budget in (("hubspot", 100), ("hubspot-ref", 100), ("hsbudget", 20)):
-            fake, url, _ = start_fake(demo_records, budget=budget, window=1.0)
+        for name, budget, window in (("hubspot", 100, 1.0), ("hubspot-ref", 100, 1.0),
+                                     ("hsbudget", 20, 0.5)):
+            fake, url, _ = start_fake(demo_records, budget=budget, window=window)
             servers.append(fake)
             d.fakes[name] = fake
             HsWorkspace(root / name, fake, url).write_config()

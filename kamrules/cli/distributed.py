@@ -75,8 +75,10 @@ def _deployment(tenants_file: Path | None, worker: bool = False) -> tuple[Any, A
 @TENANTS
 @click.option("--concurrency", type=int, default=1, show_default=True,
               help="Tenants this worker runs at once (one process each).")
-@click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork",
-              show_default=True, help="Celery's pool; solo runs tasks in the worker process.")
+@click.option("--pool", type=click.Choice(["prefork", "solo"]), default="prefork",
+              show_default=True, help="Celery's pool: prefork runs each tenant in a process of"
+              " its own; solo runs one at a time in the worker process. (Not threads: the rule"
+              " engine and the budget hook are per process.)")
 @click.option("--hostname", default=None, help="The worker's name (default: celery's, NAME@host).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--queues", default=None, metavar="NAMES",
