@@ -205,3 +205,33 @@ def test_a_worker_runs_a_tenant_over_tls(tmp_path: Path) -> None:
             worker.stop()
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_status_shows_queued_running_and_last_runs(redis: RedisServer, tmp_path: Path) -> None:
+    import json
+
+    from kamrules.distributed.shared import Shared
+
+    (tmp_path / "a.yaml").write_text("packs: [kam-core]\n")
+    (tmp_path / "tenants.yaml").write_text(
+        "redis: {prefix: st}\ntenants:\n  a: {config: a.yaml}\n  b: {config: a.yaml}\n")
+    client = redis.client()
+    shared = Shared(client, "st")
+    lease = Lease(client, "st:lock:a", 30, json.dumps({"worker": "w9@host", "request_id": "r1"}))
+    assert lease.acquire()
+    assert shared.claim_queue("a", "r1") and not shared.claim_queue("a", "r2")
+    shared.record("b", {"request_id": "r0", "outcome": "ok", "finished": "2026-11-30T02:01:00",
+                        "counts": {"created": 3}})
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kamrules", "status", "--json", "--tenants",
+                               "tenants.yaml"], cwd=tmp_path, env=environment(redis.url),
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        lease.release()
+    assert proc.returncode == 0, proc.stderr
+    shown = {t["tenant"]: t for t in json.loads(proc.stdout)["tenants"]}
+    assert shown["a"]["queued"] == "r1"
+    assert shown["a"]["running"]["worker"] == "w9@host" and shown["a"]["running"]["token"] == 1
+    assert shown["a"]["last"] is None
+    assert shown["b"]["running"] is None and shown["b"]["last"]["counts"] == {"created": 3}
+    assert shared.is_done("r0")
