@@ -195,7 +195,8 @@ def test_one_tenant_split_across_two_workers_equals_its_single_run(deployment: D
     assert entry["outcome"] == "ok", entry
     assert entry["accounts"] == 900
     assert sum(entry["chunks_by"].values()) == 900 // 40 + 1
-    assert set(entry["chunks_by"]) == {"w1@test", "w2@test"}  # both evaluated chunks
+    helper = ({"w1@test", "w2@test"} - {entry["worker"]}).pop()
+    assert entry["chunks_by"].get(helper, 0) > 0  # the other worker evaluated chunks too
     assert d.tasks["big"]() == d.reference["big"]()
 
 
