@@ -142,7 +142,7 @@ def test_the_redis_password_is_used_and_never_printed(tmp_path: Path) -> None:
         queued = cli("enqueue", "a")
         assert queued.returncode == 0, queued.stderr
         status = cli("status")
-        assert status.returncode == 0 and "1 message(s) waiting" in status.stdout
+        assert status.returncode == 0 and "1 message(s) waiting" in status.stderr
         wrong = cli("status", KR_REDIS_PW="wrong-" + password)
         assert wrong.returncode == 4 and "Redis failed" in wrong.stderr
         for p in (queued, status, wrong):

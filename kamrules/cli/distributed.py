@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
-from kamrules.cli.common import AS_OF, as_of_date, out
+from kamrules.cli.common import AS_OF, as_of_date, err, formats, print_table
 from kamrules.errors import CrmError, KamError
 
 TENANTS = click.option("--tenants", "tenants_file", type=click.Path(path_type=Path),
@@ -101,15 +100,20 @@ def worker_cmd(tenants_file: Path | None, concurrency: int, pool: str, hostname:
 @TENANTS
 @click.option("--once", is_flag=True, help="Fire the tenants due this minute, then exit.")
 @click.option("--at", "at", metavar="TIME", help="With --once: the minute to fire (ISO, UTC).")
+@formats("text", "json")
 @_guarded
-def schedule_cmd(tenants_file: Path | None, once: bool, at: str | None) -> None:
+def schedule_cmd(tenants_file: Path | None, once: bool, at: str | None, fmt: str) -> None:
     """Enqueue each tenant when its cron schedule is due (run one or more, anywhere)."""
     from kamrules.distributed.schedule import fire, loop
 
     tenants, app, shared = _deployment(tenants_file)
 
     def say(name: str, what: str) -> None:
-        click.echo(f"{datetime.now(UTC).isoformat(timespec='seconds')}\t{name}\t{what}")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        if fmt == "json":  # one JSON object a line
+            click.echo(json.dumps({"at": stamp, "tenant": name, "outcome": what}))
+        else:
+            click.echo(f"{stamp}\t{name}\t{what}")
 
     if once:
         when = datetime.fromisoformat(at) if at else datetime.now(UTC)
@@ -124,9 +128,10 @@ def schedule_cmd(tenants_file: Path | None, once: bool, at: str | None) -> None:
 @click.argument("names", nargs=-1, required=True, metavar="TENANT...")
 @click.option("--plan", "plan", is_flag=True, help="Queue a plan (writes nothing) instead of a run.")
 @AS_OF
+@formats("text", "json")
 @_guarded
 def enqueue_cmd(tenants_file: Path | None, names: tuple[str, ...], plan: bool,
-                as_of: str | None) -> None:
+                as_of: str | None, fmt: str) -> None:
     """Queue one-off runs of the named tenants now."""
     from kamrules.distributed.schedule import enqueue
 
@@ -134,16 +139,22 @@ def enqueue_cmd(tenants_file: Path | None, names: tuple[str, ...], plan: bool,
     for name in names:
         tenants.get(name)
     day = as_of_date(as_of).isoformat() if as_of else None
+    done = []
     for name in names:
         request_id, what = enqueue(app, shared, name, "plan" if plan else "run", day)
-        click.echo(f"{name}\t{what}" + (f"\t{request_id}" if request_id else ""))
+        done.append({"tenant": name, "outcome": what, "request_id": request_id})
+    if fmt == "json":
+        click.echo(json.dumps(done, indent=2))
+        return
+    for d in done:
+        click.echo(f"{d['tenant']}\t{d['outcome']}" + (f"\t{d['request_id']}" if d["request_id"] else ""))
 
 
 @click.command("status")
 @TENANTS
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@formats("text", "json")
 @_guarded
-def status_cmd(tenants_file: Path | None, as_json: bool) -> None:
+def status_cmd(tenants_file: Path | None, fmt: str) -> None:
     """Queued, running and last-finished runs of every tenant, across all workers."""
     tenants, _, shared = _deployment(tenants_file)
     rows = []
@@ -152,19 +163,22 @@ def status_cmd(tenants_file: Path | None, as_json: bool) -> None:
         rows.append({"tenant": name, "queued": shared.queued(name),
                      "running": shared.lock_holder(name), "last": last[0] if last else None})
     waiting = shared.client.llen(tenants.settings.redis.prefix)
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps({"messages_waiting": waiting, "tenants": rows}, indent=2))
         return
-    table = Table(title=f"{waiting} message(s) waiting in the queue")
-    for column in ("tenant", "queued", "running on", "last run", "outcome", "counts"):
-        table.add_column(column, overflow="fold")
+    err.print(f"{waiting} message(s) waiting in the queue")
+    table = []
     for r in rows:
         running, last = r["running"], r["last"] or {}
-        counts = ", ".join(f"{k} {v}" for k, v in (last.get("counts") or {}).items() if v)
-        table.add_row(r["tenant"], "yes" if r["queued"] else "",
+        table.append((r["tenant"], "yes" if r["queued"] else "",
                       f"{running['worker']} (lease {running['lease_left']}s)" if running else "",
-                      last.get("finished", ""), last.get("outcome", ""), counts)
-    out.print(table)
+                      last.get("finished", ""), last.get("outcome", ""), _counts(last)))
+    print_table(("tenant", "queued", "running on", "last run", "outcome", "counts"), table,
+                wrap=("counts",))
+
+
+def _counts(entry: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in (entry.get("counts") or {}).items() if v)
 
 
 @_guarded
@@ -176,12 +190,7 @@ def tenant_history(name: str, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(runs, indent=2))
         return
-    table = Table(title=f"runs of {name}")
-    for column in ("started", "as of", "mode", "worker", "outcome", "counts", "API calls"):
-        table.add_column(column, overflow="fold")
-    for r in runs:
-        counts = ", ".join(f"{k} {v}" for k, v in (r.get("counts") or {}).items() if v)
-        table.add_row(r.get("started", ""), r.get("as_of", ""), r.get("mode", ""),
-                      r.get("worker", ""), r.get("outcome", ""), counts or r.get("error", ""),
-                      str(r.get("api_calls", "")))
-    out.print(table)
+    print_table(("started", "as of", "mode", "worker", "outcome", "exit", "counts", "API calls"),
+                [(r.get("started", ""), r.get("as_of", ""), r.get("mode", ""), r.get("worker", ""),
+                  r.get("outcome", ""), r.get("exit_code", ""), _counts(r) or r.get("error", ""),
+                  r.get("api_calls", "")) for r in runs], wrap=("counts",))
