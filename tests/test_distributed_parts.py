@@ -235,3 +235,20 @@ def test_status_shows_queued_running_and_last_runs(redis: RedisServer, tmp_path:
     assert shown["a"]["last"] is None
     assert shown["b"]["running"] is None and shown["b"]["last"]["counts"] == {"created": 3}
     assert shared.is_done("r0")
+
+
+def test_the_documented_tenants_file_validates(tmp_path: Path) -> None:
+    import re
+
+    from kamrules.distributed.tenants import load_tenants
+
+    doc = (ROOT / "docs" / "scale.md").read_text()
+    block = re.search(r"## tenants.yaml\n\n```yaml\n(.*?)```", doc, re.S)
+    assert block is not None
+    (tmp_path / "acme-eu").mkdir()
+    (tmp_path / "acme-eu" / "kamrules.yaml").write_text("packs: [kam-core]\n")
+    (tmp_path / "tenants.yaml").write_text(block.group(1))
+    tenants = load_tenants(tmp_path / "tenants.yaml")
+    tenant = tenants.get("acme-eu")
+    assert tenant.split_accounts == 10000 and tenant.budget.key == "acme-portal"
+    assert tenants.settings.redis.password_env == "KAMRULES_REDIS_PW"
