@@ -86,6 +86,7 @@ class Deployment:
         self.tasks: dict[str, Tasks] = {}
         self.reference: dict[str, Tasks] = {}
         self.fakes: dict[str, Any] = {}
+        self.reports: dict[str, dict[str, Any]] = {}  # the single-process runs' JSON reports
 
     def history(self, tenant: str, prefix: str = "kr") -> list[dict[str, Any]]:
         client = self.redis.client()
@@ -147,8 +148,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, demo_records: dict[str,
             "  hsbudget: {config: hsbudget/kamrules.yaml}\n")
         d.workers = [start_worker(d.tenants, f"w{i}", env) for i in (1, 2)]
         for name, proc in references:
-            _, err = proc.communicate(timeout=300)
+            stdout, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, f"{name}: {err[-2000:]}"
+            d.reports[name.removesuffix("-ref")] = json.loads(stdout)
         for w in d.workers:
             wait_for(w.ready, 60, f"worker {w.name} ready")
         yield d
@@ -198,6 +200,14 @@ def test_one_tenant_split_across_two_workers_equals_its_single_run(deployment: D
     helper = ({"w1@test", "w2@test"} - {entry["worker"]}).pop()
     assert entry["chunks_by"].get(helper, 0) > 0  # the other worker evaluated chunks too
     assert d.tasks["big"]() == d.reference["big"]()
+    # and its full report (kept in the tenant's state_dir) equals the single run's, change by change
+    from kamrules.run.state import StateStore
+
+    store = StateStore(d.root / "big" / "state")
+    split, single = store.reports()[-1], d.reports["big"]
+    store.close()
+    for key in ("accounts", "findings", "counts", "warnings", "changes", "engine", "outcome"):
+        assert split[key] == single[key], key
 
 
 def test_two_schedules_firing_together_make_one_run(deployment: Deployment,

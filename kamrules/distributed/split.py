@@ -24,7 +24,7 @@ from typing import Any
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import Portfolio, account_views, facts_for
 from kamrules.language.loader import LoadedPack
-from kamrules.model import Snapshot, Task
+from kamrules.model import RecordWarning, Snapshot, Task
 from kamrules.protocol.connector import Connector, Progress, no_progress
 from kamrules.protocol.faults import checkpoint
 from kamrules.run.config import LoadedConfig, policy_resolver
@@ -89,9 +89,10 @@ class ChunkBoard:
     def chunk(self, i: int) -> Snapshot:
         return Snapshot.model_validate_json(self.client.get(self._k("chunk", i)))
 
-    def put_result(self, i: int, desired: list[Desired], evaluated: list[str], worker: str) -> None:
+    def put_result(self, i: int, desired: list[Desired], evaluated: list[str],
+                   names: dict[str, str], worker: str) -> None:
         """A chunk's findings; its snapshot is dropped, so Redis holds only chunks still to do."""
-        result = {"worker": worker, "evaluated": evaluated,
+        result = {"worker": worker, "evaluated": evaluated, "names": names,
                   "desired": [{"task": d.task.model_dump(mode="json"), "severity": d.severity}
                               for d in desired]}
         pipe = self.client.pipeline()
@@ -110,10 +111,13 @@ class ChunkBoard:
 
 
 def evaluate_chunk(chunk: Snapshot, portfolio: Portfolio, packs: list[LoadedPack],
-                   loaded: LoadedConfig, as_of: date, engine: Engine) -> tuple[list[Desired], list[str]]:
-    """The desired tasks of one chunk's accounts: the inner loop of a single-process run."""
+                   loaded: LoadedConfig, as_of: date, engine: Engine
+                   ) -> tuple[list[Desired], list[str], dict[str, str]]:
+    """The desired tasks of one chunk's accounts, the ids evaluated and the user and account
+    names for the report: the inner loop of a single-process run (kamrules.run.sync.run)."""
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
+    names = {**directory.users, **{a.id: a.name for a in chunk.accounts}}
     desired: list[Desired] = []
     evaluated: list[str] = []
     for view in account_views(chunk, portfolio):
@@ -121,14 +125,14 @@ def evaluate_chunk(chunk: Snapshot, portfolio: Portfolio, packs: list[LoadedPack
             pack, rule = rules[(f.pack_id, f.rule_id)]
             desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
         evaluated.append(view.account.id)
-    return desired, evaluated
+    return desired, evaluated, names
 
 
 def work(board: ChunkBoard, packs: list[LoadedPack], loaded: LoadedConfig, worker: str,
-         coordinator_alive: Callable[[], bool] = lambda: False) -> int:
+         coordinator_alive: Callable[[], bool] = lambda: False, engine: Engine | None = None) -> int:
     """Evaluate chunks from the board until none is left and the pull is over (or its
     coordinator is gone); how many this worker did."""
-    engine = Engine(packs)
+    engine = engine or Engine(packs, loaded.config.engine)
     portfolio, as_of = board.context()
     done = 0
     while True:
@@ -138,8 +142,8 @@ def work(board: ChunkBoard, packs: list[LoadedPack], loaded: LoadedConfig, worke
                 return done
             time.sleep(0.05)  # the pull is still going: more chunks will come
             continue
-        desired, evaluated = evaluate_chunk(board.chunk(i), portfolio, packs, loaded, as_of, engine)
-        board.put_result(i, desired, evaluated, worker)
+        board.put_result(i, *evaluate_chunk(board.chunk(i), portfolio, packs, loaded, as_of, engine),
+                         worker=worker)
         done += 1
 
 
@@ -159,32 +163,42 @@ def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfi
         n += 1
     board.close_pull(n)
     checkpoint("pulled")
-    work(board, packs, loaded, worker)
+    engine = Engine(packs, loaded.config.engine)
+    report.engine = engine.name
+    work(board, packs, loaded, worker, engine=engine)
     desired: list[Desired] = []
     evaluated: set[str] = set()
+    names: dict[str, str] = {}  # user and account id -> name, for the report
     for i in range(n):
         result = board.result(i)
         while result is None:
             if not board.claimed(i):  # its helper died: do it here
                 board.claim(i)
-                mine, ids = evaluate_chunk(board.chunk(i), portfolio, packs, loaded, as_of,
-                                           Engine(packs))
-                board.put_result(i, mine, ids, worker)
+                board.put_result(i, *evaluate_chunk(board.chunk(i), portfolio, packs, loaded,
+                                                    as_of, engine), worker=worker)
             else:
                 time.sleep(0.05)
             result = board.result(i)
         board.evaluated_by[result["worker"]] = board.evaluated_by.get(result["worker"], 0) + 1
         desired += [Desired(Task.model_validate(d["task"]), d["severity"]) for d in result["desired"]]
         evaluated.update(result["evaluated"])
+        names.update(result["names"])
     report.accounts, report.findings = len(evaluated), len(desired)
+    for s in snoozes or []:  # as in kamrules.run.sync.run: a snooze that can never apply
+        if s.account and s.active(as_of) and s.account not in evaluated:
+            report.warnings.append(RecordWarning(
+                kind="snoozes", record_id=s.account,
+                message=f"no account has the id {s.account!r}, so this snooze never applies;"
+                " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
     checkpoint("evaluated")
-    finish(report, connector, packs, loaded, as_of, desired, evaluated, snoozes or [])
+    finish(report, connector, packs, loaded, as_of, desired, evaluated, snoozes or [], names)
     board.cleanup()
     return report
 
 
 def finish(report: RunReport, connector: Connector, packs: list[LoadedPack], loaded: LoadedConfig,
-           as_of: date, desired: list[Desired], evaluated: set[str], snoozes: list[Snooze]) -> None:
+           as_of: date, desired: list[Desired], evaluated: set[str], snoozes: list[Snooze],
+           names: dict[str, str]) -> None:
     """Reconcile, write back and commit: the tail of a single-process run (kamrules.run.sync.run)."""
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
@@ -197,7 +211,7 @@ def finish(report: RunReport, connector: Connector, packs: list[LoadedPack], loa
     checkpoint("reconciled")
     results = connector.apply(changes)
     checkpoint("applied")
-    _fill(report, changes, results)
+    _fill(report, changes, results, names)
     if report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls
