@@ -79,6 +79,8 @@ class FakeOrg:
         self.calls: Counter[str] = Counter()
         self.api_used, self.api_limit = 0, api_limit
         self.faults: list[tuple[str, int, Any, dict[str, str]]] = []
+        # (kind, status): carry the call out, then answer with this status (a 500 after a write)
+        self.faults_after: list[tuple[str, int]] = []
         self.reject: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda rec: None
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
         self.jobs: dict[str, list[dict[str, Any]]] = {}
@@ -298,7 +300,12 @@ class FakeOrg:
             if headers.get("Authorization") != f"Bearer {self.token}":
                 return *error(401, "INVALID_SESSION_ID", "Session expired or invalid"), {}
             try:
-                return self._route(method, path, query, headers, body)
+                answer = self._route(method, path, query, headers, body)
+                for n, (fault_kind, status) in enumerate(self.faults_after):
+                    if fault_kind == kind:
+                        del self.faults_after[n]
+                        return *error(status, "UNKNOWN_EXCEPTION", "An unexpected error occurred"), {}
+                return answer
             except (LookupError, ValueError) as exc:
                 code = "INVALID_TYPE" if isinstance(exc, LookupError) and not isinstance(
                     exc, KeyError) else "INVALID_FIELD" if isinstance(exc, KeyError) else "MALFORMED_QUERY"
