@@ -43,6 +43,9 @@ class FieldSpec(_Strict):
     children: str | None = None
     object: str | None = None
     fields: dict[str, str | FieldSpec] | None = None
+    # with children: a field of the parent read instead (as a one-item list) when the org has no
+    # such child relationship, e.g. WhoId for TaskWhoRelations in an org without Shared Activities
+    fallback: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
@@ -303,6 +306,12 @@ def _reader(spec: FieldSpec, obj: str, describe: Describe, r: Resolved, where: s
     if spec.children:
         rel, child = spec.children, str(spec.object)
         if describe.children.get(obj, {}).get(rel) is None:
+            if spec.fallback and describe.has(obj, spec.fallback):
+                notes.append(f"{where}: the org has no {obj}.{rel} (Shared Activities off?):"
+                             f" reading {obj}.{spec.fallback} instead, one per record")
+                r.columns.append(spec.fallback)
+                col = spec.fallback
+                return lambda row, as_of: [row[col]] if row.get(col) else []
             (notes if spec.optional else errors).append(
                 f"{where}: child relationship {obj}.{rel} does not exist")
             return None
