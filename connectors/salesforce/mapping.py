@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from ruamel.yaml import YAML
 
+from kamrules.connectors.mapping.tally import FieldTally, validate_fieldwise
 from kamrules.connectors.salesforce.values import CONVERTERS
 from kamrules.errors import KamError
 from kamrules.inputs.shipped import shipped_file
@@ -365,17 +366,21 @@ def _value_reader(col: str, spec: FieldSpec) -> Reader:
 
 
 def to_records(r: Resolved, rows: Iterable[dict[str, Any]], as_of: date, light: bool = False,
-               extra: dict[str, Any] | None = None) -> tuple[list[Any], list[RecordWarning]]:
-    """Canonical records of one stream's rows; rows that do not validate become warnings."""
+               extra: dict[str, Any] | None = None, tally: FieldTally | None = None,
+               ) -> tuple[list[Any], list[RecordWarning]]:
+    """Canonical records of one stream's rows. A value that does not fit loses its field (tallied,
+    with a warning); a row whose required fields do not validate becomes a warning."""
     model = RECORD_KINDS[r.spec.kind]
     readers = r.light if light else r.readers
+    tally = tally if tally is not None else FieldTally()
+    sources = {k: f"{r.spec.object}.{c}" for k, c in r.cols.items()}
     good: list[Any] = []
     warnings: list[RecordWarning] = []
     for row in rows:
         data = {k: v for k, f in readers.items() if (v := f(row, as_of)) is not None}
         data.update(extra or {})
         try:
-            good.append(model.model_validate(data))
+            good.append(validate_fieldwise(model, data, r.spec.kind, str(row.get("Id")), tally, sources))
         except ValidationError as exc:
             warnings.append(RecordWarning(kind=r.spec.kind, record_id=str(row.get("Id")),
                                           message=f"{r.spec.object}: {brief(exc)}"))

@@ -74,6 +74,9 @@ def _print_report(report: Any, dry_run: bool) -> None:
         out.print(table)
     for w in report.warnings:
         err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
+    for problem in report.data_quality:
+        err.print(labelled("data-quality gate", "red", f"{problem}; nothing was written"
+                           " (fix the mapping, or raise data_quality.max_field_failure_share)"))
     counts = ", ".join(f"{n} {verb + ' be ' if verb else ''}{k}".replace("  ", " ")
                        for k, n in report.counts.items() if n)
     out.print(
