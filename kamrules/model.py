@@ -164,6 +164,9 @@ class FieldStat(Record):
     present: int = 0
     failed: int = 0
     samples: list[str] = Field(default_factory=list)
+    # for value-mapped fields: CRM values met (with counts) and those the value map lacks
+    values: dict[str, int] = Field(default_factory=dict)
+    unmapped: list[str] = Field(default_factory=list)
 
     @property
     def share(self) -> float:

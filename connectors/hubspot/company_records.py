@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -19,6 +20,7 @@ from kamrules.connectors.hubspot.values import (
     risk_measures,
     split,
 )
+from kamrules.connectors.mapping.language import Seen, Spec, as_spec, evaluate
 from kamrules.connectors.mapping.tally import FieldTally, validate_fieldwise
 from kamrules.model import (
     AccountPlan,
@@ -44,6 +46,8 @@ class CompanyRecords:
     m: Mapping
     tally: FieldTally
     rid: str
+    as_of: date
+    seen: dict[str, Seen]
 
     def value(self, field_name: str, raw: Any) -> str | None:  # implemented by the Mapper
         raise NotImplementedError
@@ -76,10 +80,27 @@ class CompanyRecords:
             return None
 
     def build(self, model: type[BaseModel], kind: str, sources: dict[str, str],
-              data: dict[str, Any]) -> Any:
-        """The record; an optional field whose value does not fit the model is dropped and tallied."""
+              data: dict[str, Any], get: Callable[[str | None], Any] | None = None) -> Any:
+        """The record, with the mapping's `fields:` for its kind read from `get`; an optional field
+        whose value does not parse or fit the model is dropped and tallied."""
+        if get is not None:
+            sources = dict(sources)
+            for name, raw in self.m.fields.get(kind, {}).items():  # type: ignore[call-overload]
+                data[name], sources[name] = self.field(kind, name, as_spec(raw), get)
         return validate_fieldwise(model, {k: v for k, v in data.items() if v is not None}, kind,
                                   self.rid, self.tally, sources)
+
+    def field(self, kind: str, name: str, spec: Spec, get: Callable[[str | None], Any]) -> tuple[Any, str]:
+        """One canonical field through the shared mapping language, and the properties it reads."""
+        source = ", ".join(spec.names())
+        seen = self.seen.setdefault(f"{kind}.{name}", Seen()) if spec.values is not None else None
+        try:
+            return evaluate(spec, get, self.as_of, seen), source
+        except BadValue as exc:
+            raw = [get(n) for n in spec.names()]
+            self.tally.failed(kind, name, self.rid, raw[0] if len(raw) == 1 else raw,
+                              f"does not parse ({exc})", source, counted=False)
+            return None, source
 
     def _plan(self, cid: str, get: Callable[[str | None], Any]) -> AccountPlan | None:
         """The plan the mapped properties hold (a company's or a plan record's); None when all are empty."""
@@ -87,10 +108,12 @@ class CompanyRecords:
         if pm is None:
             return None
         values = {f: get(getattr(pm, f)) for f in PLAN_FIELDS}
-        if all(blank(v) for v in values.values()):
+        extra = [n for spec in self.m.fields.get("plans", {}).values()  # type: ignore[call-overload]
+                 for n in as_spec(spec).names()]
+        if all(blank(v) for v in values.values()) and all(blank(get(n)) for n in extra):
             return None
         dates = ("objectives_reviewed", "risk_reviewed", "relationship_reviewed")
-        return self.build(AccountPlan, "plans", sources_of(pm), dict(
+        return self.build(AccountPlan, "plans", sources_of(pm), get=get, data=dict(
             account_id=cid,
             horizon_years=self.num("plans", "horizon_years", get, pm.horizon_years),
             risk_measures=self.soft("plans", "risk_measures", risk_measures, values.get("risk_measures"),
@@ -109,6 +132,10 @@ class CompanyRecords:
         ))
 
     def _team(self, cid: str, get: Callable[[str | None], Any]) -> list[TeamMember]:
+        each = self.m.fields.get("team", {}).get("each")  # type: ignore[call-overload]
+        if each is not None:
+            members, _ = self.field("team", "each", as_spec(each), get)
+            return [self.build(TeamMember, "team", {}, {"account_id": cid, **m}) for m in members or []]
         if self.m.extras is None:
             return []
         out = []

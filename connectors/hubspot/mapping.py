@@ -26,6 +26,7 @@ from kamrules.connectors.hubspot.values import (
     split,
     stamp,
 )
+from kamrules.connectors.mapping.language import Seen, value_key
 from kamrules.connectors.mapping.tally import FieldTally
 from kamrules.model import (
     Account,
@@ -103,17 +104,23 @@ class Mapper(CompanyRecords):
         self.warnings: list[RecordWarning] = []
         self.tally = FieldTally()
         self.rid = ""
+        self.as_of = date.today()
+        self.seen: dict[str, Seen] = {}
+        self.tables = {f: {value_key(k): v for k, v in t.items()} for f, t in mapping.values.items()}
 
     def value(self, field_name: str, raw: Any) -> str | None:
         """A HubSpot option value translated by `values:` (unknown ones pass through, lowercased)."""
         if blank(raw):
             return None
         text = str(raw).strip()
-        table = self.m.values.get(field_name, {})
-        return table.get(text, text.lower() if table else text)
+        table = self.tables.get(field_name, {})
+        if table:
+            self.seen.setdefault(f"values.{field_name}", Seen()).add(text, value_key(text) in table)
+        return table.get(value_key(text), text.lower() if table else text)
 
     def snapshot(self, raw: Raw, as_of: date) -> Snapshot:
         snap = Snapshot(as_of=as_of)
+        self.as_of = as_of
         snap.users = [u for u in (self._guard("owners", o.get("id"), self.user, o) for o in raw.owners) if u]
         companies = raw.rows.get("companies", {})
         for cid in sorted(companies, key=id_key):
@@ -146,6 +153,8 @@ class Mapper(CompanyRecords):
                         snap.activities.append(record)
         self._custom_records(raw, owner_of, snap)
         snap.warnings = self.warnings + self.tally.warnings
+        for key, seen in sorted(self.seen.items()):
+            self.tally.seen(key, seen.values, seen.unmapped)
         snap.field_stats = self.tally.stats
         return snap
 
@@ -236,7 +245,7 @@ class Mapper(CompanyRecords):
         if not revenue and (amount := self.num("accounts", "revenue", get, c.annual_revenue)) is not None:
             revenue = [RevenuePoint(year=as_of.year - 1, amount=amount)]
         key_raw = p.get(self.key_property)
-        account = self.build(Account, "accounts", sources_of(c), dict(
+        account = self.build(Account, "accounts", sources_of(c), get=get, data=dict(
             id=cid,
             name=get(c.name) or f"(company {cid})",
             owner_id=get(c.owner_id) or None,
@@ -265,7 +274,7 @@ class Mapper(CompanyRecords):
         p, c = row.get("properties") or {}, self.m.contacts
         get = getter(p)
         name = " ".join(x for x in (get(c.first_name), get(c.last_name)) if x) or f"(contact {row['id']})"
-        return self.build(Contact, "contacts", sources_of(c), dict(
+        return self.build(Contact, "contacts", sources_of(c), get=get, data=dict(
             id=str(row["id"]),
             account_id=company,
             name=name,
@@ -284,7 +293,7 @@ class Mapper(CompanyRecords):
         created = prop_date(get, d.created)
         if created is None:
             raise BadValue(f"{d.created}: empty")
-        return self.build(Deal, "deals", sources_of(d), dict(
+        return self.build(Deal, "deals", sources_of(d), get=get, data=dict(
             id=str(row["id"]),
             account_id=company,
             name=get(d.name) or "",
@@ -307,7 +316,7 @@ class Mapper(CompanyRecords):
         closed = None
         if stage.is_closed:
             closed = self.day("cases", "closed", get, t.closed) or prop_date(get, t.modified) or opened
-        return self.build(Case, "cases", sources_of(t), dict(
+        return self.build(Case, "cases", sources_of(t), get=get, data=dict(
             id=str(row["id"]),
             account_id=company,
             subject=get(t.subject) or "",
@@ -335,7 +344,7 @@ class Mapper(CompanyRecords):
             activity_type, direction = "gift", "outbound"
         if spec.direction and not blank(get(spec.direction)):
             direction = self.value(f"{kind}_direction", get(spec.direction)) or direction
-        return self.build(Activity, "activities", sources_of(spec), dict(
+        return self.build(Activity, "activities", sources_of(spec), get=get, data=dict(
             id=str(row["id"]),
             account_id=company,
             type=activity_type,

@@ -32,6 +32,13 @@ class FieldTally:
             if value is not None and value != [] and value != "":
                 self._stat(f"{kind}.{name}", (sources or {}).get(name, "")).present += 1
 
+    def seen(self, key: str, values: dict[str, int], unmapped: set[str], source: str = "") -> None:
+        """The raw values a value map met for `kind.field`, and those it lacks."""
+        stat = self._stat(key, source)
+        for value, count in values.items():
+            stat.values[value] = stat.values.get(value, 0) + count
+        stat.unmapped = sorted(set(stat.unmapped) | unmapped)
+
     def failed(self, kind: str, field: str, record_id: str, value: Any, why: str,
                source: str = "", counted: bool = True) -> None:
         """A value that did not parse; `counted` False when `present` already saw it."""
