@@ -87,7 +87,7 @@ class StreamSpec(_Strict):
     fields: dict[str, str | FieldSpec]
     # several records from each row, one per object these items compose (e.g. the account team
     # from owner lookups on Account, each with its role); merged with `fields`
-    each: Spec | None = None
+    each: FieldSpec | None = None
     roles: RoleRules | None = None
 
     @model_validator(mode="after")
