@@ -103,3 +103,19 @@ def test_unreadable_auth_files_are_config_errors_naming_the_file(
     (ws.root / "kamrules.yaml").write_text("\n".join(config) + "\n")
     proc = ws.cli("plan", "--as-of", "2026-11-01", check=False)
     assert proc.returncode == 2 and "no-such-key.pem" in proc.stderr, proc.stderr
+
+
+def test_preflight_lists_every_field_a_run_would_touch_that_is_missing_at_once(
+        tmp_path: Path, fake_org: FakeServer, tls_cert: tuple[Path, Path],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, TOKEN)
+    org = fake_org.org
+    org.fields["Task"] -= {"CompletedDateTime", "Priority"}  # hidden by field-level security
+    org.fields["Opportunity"].discard("StageName")
+    ws = sf_workspace(tmp_path / "ws", fake_org, tls_cert[0])
+    proc = ws.cli("plan", "--as-of", "2026-11-01", check=False)
+    assert proc.returncode == 2, proc.stderr
+    for name in ("Task.CompletedDateTime", "Task.Priority", "Opportunity.StageName"):
+        assert name in proc.stderr
+    assert "reads back" in proc.stderr and "writes" in proc.stderr
+    assert org.calls["query"] == 0  # nothing was pulled

@@ -22,6 +22,11 @@ PRIORITY_TO_SF = {"low": "Low", "normal": "Normal", "high": "High"}
 PRIORITY_FROM_SF = {v: k for k, v in PRIORITY_TO_SF.items()}
 
 
+READ_FIELDS = ["Id", "Subject", "Description", "WhatId", "OwnerId", "ActivityDate", "Priority",
+               "Status", "IsClosed", "CreatedDate", "CompletedDateTime", "LastModifiedDate"]
+WRITE_FIELDS = ["Subject", "Description", "OwnerId", "Priority", "WhatId", "Status", "ActivityDate"]
+
+
 class TaskWriter:
     """Reads and writes the Task records that carry a kamrules fingerprint."""
 
@@ -50,10 +55,7 @@ class TaskWriter:
     # --- reading -------------------------------------------------------------------------------
 
     def list_tasks(self, completed_since: date) -> list[Task]:
-        fields = ["Id", "Subject", "Description", "WhatId", "OwnerId", "ActivityDate", "Priority",
-                  "Status", "IsClosed", "CreatedDate", "CompletedDateTime", "LastModifiedDate"]
-        if self.fp_field:
-            fields.append(self.fp_field)
+        fields = READ_FIELDS + ([self.fp_field] if self.fp_field else [])
         soql = (f"SELECT {', '.join(fields)} FROM Task WHERE {self.marker_filter()} AND"
                 f" (IsClosed = false OR LastModifiedDate >= {completed_since.isoformat()}T00:00:00Z)")
         tasks: list[Task] = []
@@ -177,8 +179,7 @@ class TaskWriter:
     def open_ids(self, fingerprints: set[str]) -> dict[str, str]:
         """fingerprint -> Id of an open kamrules task carrying it. Reconciliation creates a task
         only where none is open, so one found after an ambiguous create is that create's."""
-        fields = ["Id", "Subject", "Description", "WhatId", "OwnerId", "ActivityDate", "Priority",
-                  "Status", "IsClosed", "CreatedDate"] + ([self.fp_field] if self.fp_field else [])
+        fields = READ_FIELDS + ([self.fp_field] if self.fp_field else [])
         soql = (f"SELECT {', '.join(fields)} FROM Task WHERE {self.marker_filter()}"
                 " AND IsClosed = false")
         out: dict[str, str] = {}
