@@ -232,6 +232,10 @@ class Puller:
             parts["contacts"], bad = merge_roles(parts.get("contacts", []), parts.get("deals", []),
                                                  roles, as_of)
             warnings.extend(bad)
+        for r in self.streams:  # the raw values value maps met, for `kamrules doctor`
+            for canon, seen in r.seen.items():
+                if r.spec.kind != CONTACT_ROLES:
+                    tally.seen(f"{r.spec.kind}.{canon}", seen.values, seen.unmapped)
         warnings.extend(tally.warnings)
         return Snapshot(as_of=as_of, warnings=warnings, field_stats=tally.stats, **parts)
 

@@ -12,6 +12,7 @@ import click
 
 from kamrules import __version__
 from kamrules.cli.common import err, labelled
+from kamrules.cli.doctor import doctor_cmd
 from kamrules.cli.importing import import_csv_cmd
 from kamrules.cli.inspect import explain_cmd, history_cmd
 from kamrules.cli.packs import facts_cmd, rules_cmd, test_cmd, validate_cmd
@@ -77,6 +78,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 for _command in (run_cmd, plan_cmd, validate_cmd, test_cmd, rules_cmd, facts_cmd, explain_cmd,
                  history_cmd, report_cmd, snooze_group, import_csv_cmd):
     cli.add_command(_command)
+cli.add_command(doctor_cmd)
 
 
 def main() -> None:
