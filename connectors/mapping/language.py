@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
 
 Convert = Literal["text", "date", "bool", "float", "int", "split", "revenue"]
 SOURCES = ("field", "const", "coalesce", "items", "relative_year")
@@ -49,6 +49,14 @@ class Spec(BaseModel):
     split: str | None = None
     item: str | None = None
     _lookup: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _text_keys(cls, value: Any) -> Any:
+        """YAML reads `true:` and `1:` as a boolean and a number: keys are CRM values as text."""
+        if isinstance(value, dict):
+            return {(str(k).lower() if isinstance(k, bool) else str(k)): v for k, v in value.items()}
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Spec:
