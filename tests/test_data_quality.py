@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,41 @@ def test_a_mapping_breaking_one_field_on_every_record_trips_the_gate(
     proc = ws.cli("plan", "--as-of", "2026-11-01", "--json", check=False)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["field_failures"][0]["field"] == "accounts.potential"
+
+
+def test_the_gate_trips_on_hubspot_too(tmp_path: Path, demo_records: dict[str, Any]) -> None:
+    from tests.support.hubspot_workspace import HsWorkspace, start_fake
+
+    fake, url, _ = start_fake(demo_records, window=1.0)
+    try:
+        ws = HsWorkspace(tmp_path / "hs", fake, url)
+        ws.write_config(extra_crm="  mapping: broken.yaml\n")
+        text = (ROOT / "config" / "hubspot.mapping.yaml").read_text()
+        assert "  potential: kam_potential\n" in text
+        (ws.root / "broken.yaml").write_text(text.replace("  potential: kam_potential\n",
+                                                          "  potential: name\n"))
+        code, report = ws.run_json()
+        assert code == 6, report
+        [problem] = report["data_quality"]
+        assert problem["field"] == "accounts.potential" and problem["source"] == "name"
+        assert problem["failed"] == problem["present"] == 300
+        assert fake.tasks() == [] and not fake.calls["POST /crm/v3/objects/tasks/batch/create"]
+        assert not fake.calls["GET /crm/v3/objects/tasks"]  # stopped before even reading tasks
+    finally:
+        fake.stop()
+
+
+def test_a_required_field_empty_on_every_record_trips_the_gate(
+        tmp_path: Path, fake_org: FakeServer, tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    """A deal's creation date mapped to a field the org leaves empty: every deal would be
+    skipped (and every rule on deals would change its mind); the run stops instead."""
+    fake_org.org.fields["Opportunity"].add("Created_On__c")
+    root = tmp_path / "ws"
+    extra = _mapping(root, "      created: {field: CreatedDate, convert: date}\n      close_date:",
+                     "      created: {field: Created_On__c, convert: date}\n      close_date:")
+    ws = sf_workspace(root, fake_org, tls_cert[0], extra_crm=extra)
+    proc = ws.cli("plan", "--as-of", "2026-11-01", "--json", check=False)
+    assert proc.returncode == 6, proc.stderr
+    [problem] = json.loads(proc.stdout)["data_quality"]
+    assert problem["field"] == "deals.created" and problem["share"] == 1.0
+    assert problem["source"] == "Opportunity.Created_On__c"

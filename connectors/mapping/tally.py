@@ -40,8 +40,8 @@ class FieldTally:
         stat.unmapped = sorted(set(stat.unmapped) | unmapped)
 
     def failed(self, kind: str, field: str, record_id: str, value: Any, why: str,
-               source: str = "", counted: bool = True) -> None:
-        """A value that did not parse; `counted` False when `present` already saw it."""
+               source: str = "", counted: bool = True, warn: bool = True) -> None:
+        """A value that did not parse; `counted` True when `present` already saw it."""
         stat = self._stat(f"{kind}.{field}", source)
         stat.failed += 1
         if not counted:
@@ -50,6 +50,8 @@ class FieldTally:
         if len(stat.samples) < SAMPLES and text not in stat.samples:
             stat.samples.append(text)
         where = f" (from {source})" if source else ""
+        if not warn:
+            return
         self.warnings.append(RecordWarning(
             kind=kind, record_id=record_id,
             message=f"field {field}{where}: value {text} {why}; left unknown, the record is kept"))
@@ -68,6 +70,10 @@ def validate_fieldwise(model: type[BaseModel], data: dict[str, Any], kind: str, 
             bad = {str(e["loc"][0]) for e in exc.errors(include_url=False) if e["loc"]}
             droppable = {f for f in bad if f in data and _optional(model, f)}
             if not droppable or droppable != bad:
+                for name in sorted(bad - droppable):  # the record is skipped (its own warning)
+                    if name in (model.model_fields.keys() - {"id"}):
+                        tally.failed(kind, name, record_id, data.get(name), "is required",
+                                     (sources or {}).get(name, ""), counted=name in data, warn=False)
                 raise
             for name in sorted(droppable):
                 why = next(e["msg"] for e in exc.errors(include_url=False)
