@@ -119,3 +119,4 @@ def test_preflight_lists_every_field_a_run_would_touch_that_is_missing_at_once(
         assert name in proc.stderr
     assert "reads back" in proc.stderr and "writes" in proc.stderr
     assert org.calls["query"] == 0  # nothing was pulled
+
