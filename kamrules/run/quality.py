@@ -22,7 +22,9 @@ class DataQualitySettings(BaseModel):
         description="stop before writing when a mapped field fails on more than this share of "
         "the records that have a value for it")
     min_records: int = Field(
-        default=1, ge=1, description="fields with fewer records than this are never judged")
+        default=10, ge=1,
+        description="a field with a value on fewer records than this is never judged (one bad date "
+        "on the only ticket that has one is not a mapping mistake)")
 
 
 class GateProblem(BaseModel):
