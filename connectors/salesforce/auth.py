@@ -118,6 +118,13 @@ def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
             return Salesforce(session_id=body["access_token"], instance_url=instance, **common)
 
     values = list(secrets.values())
+    login_only = make
+    if isinstance(auth, PasswordAuth | JwtAuth) and auth.instance_url:
+        given = auth.instance_url
+
+        def make() -> Any:  # log in where the org says, then call the API exactly where given
+            sf = login_only()
+            return Salesforce(session_id=sf.session_id, instance_url=given, **common)
 
     def attempt() -> Any:
         try:
