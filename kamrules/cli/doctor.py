@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from kamrules.cli.common import AS_OF, as_of_date, err, labelled, loaded_config, out
+from kamrules.cli.common import AS_OF, as_of_date, err, formats, labelled, loaded_config, out
 from kamrules.errors import ExitCode
 from kamrules.model import RECORD_KINDS, FieldStat, Snapshot
 
@@ -48,9 +48,9 @@ def _row(stat: FieldStat, records: int | None) -> dict[str, Any]:
 
 @click.command("doctor")
 @AS_OF
-@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
+@formats("text", "json")
 @click.pass_context
-def doctor_cmd(ctx: click.Context, as_of: str | None, as_json: bool) -> None:
+def doctor_cmd(ctx: click.Context, as_of: str | None, fmt: str) -> None:
     """Check the CRM mapping: pre-flight, then each canonical field's source, fill share, and the
     enum values seen (and which the mapping does not map). Writes nothing."""
     from kamrules.cli.wiring import connector_config, open_connector
@@ -69,7 +69,7 @@ def doctor_cmd(ctx: click.Context, as_of: str | None, as_json: bool) -> None:
     report = {"crm": kind, "accounts": len(snapshot.accounts), "mapping_notes": mapping_notes,
               "fields": rows, "data_quality": [p.model_dump() for p in gate],
               "api_calls": connector.api_calls}
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps(report, indent=2, default=str))
     else:
         _print(report)
