@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     LOCKED = 3
     CRM_ERROR = 4
     INTERNAL = 5
+    DATA_QUALITY = 6
 
 
 @dataclass(frozen=True, order=True)

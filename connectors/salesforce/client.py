@@ -29,6 +29,11 @@ class SfError(CrmError):
         self.status, self.code = status, code
 
 
+class AmbiguousWrite(SfError):
+    """A create was sent and failed without saying whether Salesforce carried it out (5xx, a
+    timeout or a connection reset after sending): read back before writing again."""
+
+
 class BudgetExceeded(SfError):
     """The next call would pass the configured share of the org's daily API requests."""
 
@@ -120,6 +125,9 @@ class SfClient:
                     self.backoff.wait(attempt)
                     attempt += 1
                     continue
+                if not (idempotent or safe):
+                    raise AmbiguousWrite(redact(f"{kind}: no answer from Salesforce"
+                                                f" ({type(exc).__name__})", self.secrets)) from None
                 raise self._fail(f"{kind}: cannot reach Salesforce ({type(exc).__name__})") from None
             request_hook().after()
             self.note_usage(resp)
@@ -137,6 +145,10 @@ class SfClient:
                 self.backoff.wait(attempt, at_least=retry_after)
                 attempt += 1
                 continue
+            if resp.status_code >= 500 and not idempotent and not transient:
+                raise AmbiguousWrite(redact(f"{kind}: Salesforce answered {resp.status_code}"
+                                            f" {code or ''}: {message}", self.secrets),
+                                     resp.status_code, code)
             raise self._fail(f"{kind}: Salesforce answered {resp.status_code}"
                              f" {code or ''}: {message}".replace("  ", " "), resp.status_code, code)
 

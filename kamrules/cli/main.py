@@ -14,6 +14,7 @@ import click
 from kamrules import __version__
 from kamrules.cli.common import err, labelled
 from kamrules.cli.distributed import enqueue_cmd, schedule_cmd, status_cmd, worker_cmd
+from kamrules.cli.doctor import doctor_cmd
 from kamrules.cli.explain import explain_cmd
 from kamrules.cli.importing import import_csv_cmd
 from kamrules.cli.inspect import history_cmd
@@ -125,7 +126,8 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     \b
     Exit codes: 0 success, 1 some writes failed, 2 usage/config/pack error,
     3 another run holds the lock, 4 the CRM refused or failed,
-    5 internal error (a bug in kamrules; KAMRULES_DEBUG=1 shows the traceback).
+    5 internal error (a bug in kamrules; KAMRULES_DEBUG=1 shows the traceback),
+    6 the data-quality gate stopped the run (nothing written; see docs/mapping.md).
 
     \b
     The first line on stderr names the config file and the CRM in use.
@@ -140,7 +142,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 for _command in (run_cmd, plan_cmd, validate_cmd, test_cmd, rules_cmd, facts_cmd, explain_cmd,
-                 history_cmd, report_cmd, snooze_group, import_csv_cmd,
+                 history_cmd, report_cmd, snooze_group, import_csv_cmd, doctor_cmd,
                  worker_cmd, schedule_cmd, enqueue_cmd, status_cmd):
     cli.add_command(_command)
 

@@ -171,6 +171,9 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
             click.echo(f"  ... {len(group) - len(shown)} more (--format json for all)")
     for w in report.warnings:
         err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
+    for problem in report.data_quality:
+        err.print(labelled("data-quality gate", "red", f"{problem}; nothing was written"
+                           " (fix the mapping, or raise data_quality.max_field_failure_share)"))
     counts = ", ".join(f"{n} {verb}{k}" for k, n in report.counts.items() if n)
     out.print(
         f"\n{report.accounts} accounts, {report.findings} findings as of {report.as_of}: "

@@ -18,6 +18,7 @@ from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack, load_packs, override_problems, resolve_pack
 from kamrules.language.pack import UserModel
 from kamrules.model import Severity
+from kamrules.run.quality import DataQualitySettings
 from kamrules.writeback.reconcile import Limits, Policy
 
 DEFAULT_CONFIG = Path("kamrules.yaml")
@@ -71,6 +72,7 @@ class Config(UserModel):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
     # durable_rules where it imports (Python 3.11, 3.12), else compiled Python predicates
     engine: Literal["auto", "durable", "python"] = "auto"
 
