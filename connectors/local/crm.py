@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
@@ -61,7 +61,7 @@ class LocalConfig(BaseModel):
     type: Literal["local"] = "local"
     path: str = ".kamrules/crm.sqlite"
     seed: Literal["demo", "empty"] = "demo"
-    demo_accounts: int = 300
+    demo_accounts: int = Field(default=300, ge=1, le=200_000)
 
 
 CONFIG = LocalConfig

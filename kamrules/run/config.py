@@ -29,8 +29,8 @@ class PackOverride(UserModel):
 
 class LifecycleSettings(UserModel):
     close_resolved: bool = True
-    renotify_after_days: int = Field(default=30, ge=0)
-    update_tolerance: float = Field(default=0.2, ge=0)
+    renotify_after_days: int = Field(default=30, ge=0, le=3650)
+    update_tolerance: float = Field(default=0.2, ge=0, le=1000, allow_inf_nan=False)
 
 
 class AlertSettings(UserModel):
@@ -60,7 +60,7 @@ class Config(UserModel):
     overrides: dict[str, PackOverride] = Field(default_factory=dict)
     state_dir: str = ".kamrules"
     snoozes_file: str = "snoozes.yaml"
-    lock_wait_seconds: float = Field(default=30.0, ge=0)
+    lock_wait_seconds: float = Field(default=30.0, ge=0, le=86400, allow_inf_nan=False)
     sales_ops_owner: str | None = None
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
