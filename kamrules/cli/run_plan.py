@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from kamrules.cli.common import AS_OF, JSON, as_of_date, err, labelled, loaded_config, out, progress_display
+from kamrules.inputs.sanitize import cell, json_safe
 from kamrules.run.config import load_configured_packs
 
 
@@ -47,7 +48,7 @@ def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
         state.finish_run(run_id, report.model_dump(mode="json"))
         state.close()
     if as_json:
-        click.echo(report.model_dump_json(indent=2))
+        click.echo(json_safe(report.model_dump_json(indent=2)))
     else:
         _print_report(report, dry_run)
     ctx.exit(report.exit_code)
@@ -62,7 +63,8 @@ def _print_report(report: Any, dry_run: bool) -> None:
         for c in shown:
             action = c.action if c.ok else f"{c.action}-FAILED"
             note = (c.error if not c.ok else c.reason) or ""
-            click.echo("\t".join((action, c.fingerprint, c.owner_id or "", c.subject, note)))
+            click.echo("\t".join(cell(v) for v in (action, c.fingerprint, c.owner_id or "",
+                                                    c.subject, note)))
     elif shown:
         table = Table(title="Changes" + (" (dry run: nothing written)" if dry_run else ""))
         for column in ("action", "fingerprint", "owner", "subject", "note"):
