@@ -80,15 +80,21 @@ def _seed_once(path: Path, accounts: int) -> None:
         for suffix in SIDE_FILES:  # stale journals of a deleted CRM must not meet the new one
             Path(str(path) + suffix).unlink(missing_ok=True)
         tmp = path.with_name(f".{path.name}.seed-{os.getpid()}")
-        crm = LocalCrm(tmp)
         try:
-            crm.insert_all(records)
-            crm.db.execute("PRAGMA journal_mode=DELETE")  # everything in the one file
-        finally:
-            crm.close()
-        for suffix in SIDE_FILES:
-            Path(str(tmp) + suffix).unlink(missing_ok=True)
-        os.replace(tmp, path)
+            crm = LocalCrm(tmp)
+            try:
+                crm.insert_all(records)
+                crm.db.execute("PRAGMA journal_mode=DELETE")  # everything in the one file
+            finally:
+                crm.close()
+            for suffix in SIDE_FILES:
+                Path(str(tmp) + suffix).unlink(missing_ok=True)
+            os.replace(tmp, path)
+        except BaseException:
+            for leftover in (tmp, *(Path(str(tmp) + suffix) for suffix in SIDE_FILES)):
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
+            raise
         with contextlib.suppress(OSError):  # make the rename durable
             fd = os.open(path.parent, os.O_RDONLY)
             os.fsync(fd)

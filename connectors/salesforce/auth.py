@@ -22,15 +22,20 @@ from kamrules.connectors.salesforce.config import (
     SessionAuth,
 )
 from kamrules.connectors.secret import Secret, SecretError
-from kamrules.errors import CrmError
+from kamrules.errors import CrmError, KamError
+from kamrules.inputs.environment import expand
 
 
 def http_session(config: SalesforceConfig, base_dir: Path) -> requests.Session:
     """A requests session; with `ca_bundle`, it trusts exactly that file (env overrides off)."""
     session = requests.Session()
     if config.ca_bundle:
-        path = Path(config.ca_bundle).expanduser()
-        session.verify = str(path if path.is_absolute() else base_dir / path)
+        path = expand(config.ca_bundle, "crm.ca_bundle")
+        path = path if path.is_absolute() else base_dir / path
+        if not path.is_file():  # else requests fails on the first call with an OSError
+            raise KamError(f"crm.ca_bundle {path}: no such file; give the PEM file of the"
+                           " certificate authority that signs the org's certificate")
+        session.verify = str(path)
         session.trust_env = False  # else REQUESTS_CA_BUNDLE would override `verify`
         session.proxies.update(urllib.request.getproxies())
     return session
@@ -43,8 +48,8 @@ def read_secrets(config: SalesforceConfig, base_dir: Path) -> dict[str, Secret]:
             if hasattr(auth, name)}
     try:
         return {name: ref.read(base_dir) for name, ref in refs.items()}
-    except SecretError as exc:
-        raise CrmError(f"Salesforce credentials: {exc}") from None
+    except SecretError as exc:  # a missing variable or file is the config's: exit 2
+        raise KamError(f"Salesforce credentials: {exc}") from None
 
 
 def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,

@@ -28,7 +28,9 @@ from ruamel.yaml.events import (
 
 from kamrules.errors import Location, Problem, ValidationFailed
 
-MAX_BYTES = 1_000_000  # 1 MB: the largest pack file shipped is about 30 KB
+# 256 KB: the largest YAML file shipped is 15 KB; ruamel parses about 200 KB a second, so a
+# file at the limit full of mistakes is still reported in a few seconds.
+MAX_BYTES = 256_000
 MAX_DEPTH = 64  # mappings and lists nested in each other (a rule's `when` nests two a level)
 MAX_NODES = 250_000  # nodes after expanding aliases: what pydantic will walk
 MAX_INT = 2**63 - 1  # what SQLite and every CRM API can store

@@ -93,11 +93,11 @@ class LoadedConfig:
 
 def load_config(path: Path | None) -> LoadedConfig:
     """The given config file, else ./kamrules.yaml if present, else the built-in defaults."""
-    if path is None and DEFAULT_CONFIG.is_file():
+    if path is None and DEFAULT_CONFIG.exists():  # a FIFO or folder there is refused, not skipped
         path = DEFAULT_CONFIG
     if path is None:
         return LoadedConfig(Config(), None, {}, Path.cwd())
-    if not path.is_file():
+    if not path.exists():
         raise ValidationFailed([Problem(Location(str(path)), "", "config file not found")])
     raw = load_yaml(path)
     if raw is None:

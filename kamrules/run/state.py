@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kamrules.errors import EnvironmentFailure
 from kamrules.inputs.environment import failure, is_corrupt
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -28,6 +32,19 @@ CREATE TABLE IF NOT EXISTS runs (
     report TEXT
 );
 """
+
+
+def _writes(method: Callable[..., T]) -> Callable[..., T]:
+    """A write to the state store that fails on the machine's side is named, not a bug."""
+
+    @functools.wraps(method)
+    def wrapped(self: StateStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise failure("state store", self.path, exc) from None
+
+    return wrapped
 
 
 class StateStore:
@@ -79,6 +96,7 @@ class StateStore:
                          f" {aside.name} and started a new one (run history before it is"
                          " there; tasks live in the CRM and are not affected)\n")
 
+    @_writes
     def start_run(self, started: str, as_of: str, mode: str) -> int:
         cur = self.db.execute(
             "INSERT INTO runs (started, as_of, mode, outcome) VALUES (?,?,?,'running')",
@@ -86,6 +104,7 @@ class StateStore:
         )
         return int(cur.lastrowid or 0)
 
+    @_writes
     def finish_run(self, run_id: int, report: dict[str, Any]) -> None:
         self.db.execute(
             "UPDATE runs SET finished=?, outcome=?, exit_code=?, counts=?, api_calls=?, warnings=?,"
@@ -95,6 +114,7 @@ class StateStore:
              json.dumps(report, default=str), run_id),
         )
 
+    @_writes
     def fail_run(self, run_id: int, finished: str, message: str) -> None:
         """A run that stopped on an error: recorded as such, with the message."""
         self.db.execute(
