@@ -23,10 +23,11 @@ CONFIG = "crm:\n  type: local\n  path: crm.sqlite\n  demo_accounts: 40\nstate_di
 REPEAT = int(os.environ.get("KAMRULES_STRESS", "3"))
 
 
-def start(folder: Path, *args: str) -> subprocess.Popen[str]:
+def start(folder: Path, *args: str, crash_at: str = "") -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAMRULES_CRASH_AT": crash_at}
     return subprocess.Popen([sys.executable, "-m", "kamrules", *args, "--as-of", AS_OF, "--json"],
-                            cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def finish(proc: subprocess.Popen[str]) -> dict:
@@ -73,13 +74,27 @@ def test_plan_and_run_together_on_a_fresh_folder(tmp_path: Path, clean: dict) ->
         assert again["counts"]["created"] == again["counts"]["closed"] == 0
 
 
+@pytest.mark.parametrize("point", ["seeding", "seeded"])
+def test_first_run_dies_inside_seeding(tmp_path: Path, clean: dict, point: str) -> None:
+    """Killed (os._exit, like kill -9) with the temporary CRM half or fully written."""
+    folder = fresh(tmp_path, point)
+    proc = start(folder, "run", crash_at=point)
+    proc.communicate(timeout=300)
+    assert proc.returncode == 137
+    assert not (folder / "crm.sqlite").exists()  # no CRM rather than a partial one
+    after = finish(start(folder, "run"))
+    assert after["findings"] == clean["findings"]
+    assert not list(folder.glob(".crm.sqlite.seed-*"))
+    assert sorted(open_tasks(folder)) == sorted(created(clean))
+
+
 @pytest.mark.slow
-def test_first_run_killed_while_seeding(tmp_path: Path, clean: dict) -> None:
+def test_first_run_killed_at_random_points(tmp_path: Path, clean: dict) -> None:
     rng = random.Random(13)
     for i in range(REPEAT):
         folder = fresh(tmp_path, f"killed{i}")
         proc = start(folder, "run")
-        time.sleep(rng.uniform(0.3, 2.5))  # the interpreter starts, then seeds for a second
+        time.sleep(rng.uniform(0.3, 2.5))  # start-up, seeding, evaluation or write-back
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         leftovers = [p.name for p in folder.glob(".crm.sqlite.seed-*")]

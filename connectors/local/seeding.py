@@ -17,6 +17,7 @@ from pathlib import Path
 from kamrules.connectors.local.crm import LocalConfig, LocalCrm
 from kamrules.errors import EnvironmentFailure
 from kamrules.inputs.environment import expand, failure, is_corrupt, reason
+from kamrules.protocol.faults import checkpoint
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
 
@@ -83,7 +84,9 @@ def _seed_once(path: Path, accounts: int) -> None:
         try:
             crm = LocalCrm(tmp)
             try:
+                checkpoint("seeding")
                 crm.insert_all(records)
+                checkpoint("seeded")
                 crm.db.execute("PRAGMA journal_mode=DELETE")  # everything in the one file
             finally:
                 crm.close()
