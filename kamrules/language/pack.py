@@ -113,19 +113,20 @@ class FactCondition(UserModel):
         return self
 
 
-MAX_NUMBER = 10**12  # larger numbers in a pack are mistakes, and durable_rules loses them
+MAX_INT = 2**53  # integers past this are not exact as the doubles durable_rules compares
 MAX_CONDITION_DEPTH = 20  # all/any/not nested in each other
 
 
 def check_number(value: Any) -> None:
-    """Numbers a pack or an override gives must be finite and within +-MAX_NUMBER."""
+    """Numbers a pack or an override gives: finite (`.inf`/`.nan` would silently switch a rule
+    off) and integers within +-2**53 (compared exactly)."""
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, bool) or not isinstance(item, int | float):
             continue
-        if not math.isfinite(item):
+        if isinstance(item, float) and not math.isfinite(item):
             raise ValueError(f"{item!r} is not a finite number")
-        if abs(item) > MAX_NUMBER:
-            raise ValueError(f"{item!r} is out of range (at most {MAX_NUMBER:,} either way)")
+        if isinstance(item, int) and abs(item) > MAX_INT:
+            raise ValueError(f"{item} is out of range (integers up to {MAX_INT:,} either way)")
 
 
 def condition_depth(cond: Any) -> int:

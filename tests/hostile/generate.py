@@ -268,7 +268,8 @@ def items() -> list[Item]:
              v, {2}, ["pack.yaml:11:"]),
         Item("nan-override", with_config("overrides:\n  mini:\n    params: {min_contacts: .nan}\n"),
              v, {2}, ["kamrules.yaml:10:"]),
-        Item("huge-override", with_config("overrides:\n  mini:\n    params: {min_contacts: 1e300}\n"),
+        Item("huge-override", with_config(
+            "overrides:\n  mini:\n    params: {min_contacts: 90071992547409930}\n"),
              v, {2}, ["kamrules.yaml"]),
         Item("python-tag", with_pack(pack_with("!!python/object/apply:os.system [id]")), v, {2},
              ["pack.yaml:5:"]),
