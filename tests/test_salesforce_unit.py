@@ -16,7 +16,7 @@ from kamrules.connectors.salesforce.client import BudgetExceeded, SfClient, SfEr
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.write import TaskWriter
 from kamrules.connectors.secret import Secret
-from kamrules.errors import CrmError
+from kamrules.errors import CrmError, KamError
 from kamrules.model import Task
 from kamrules.protocol.changes import Change
 
@@ -98,8 +98,9 @@ def test_missing_secret_names_the_variable_not_a_value(monkeypatch: pytest.Monke
     monkeypatch.delenv("SF_PW", raising=False)
     cfg = config(method="password", username="u", password={"env": "SF_PW"},
                  security_token={"env": "SF_TOKEN"})
-    with pytest.raises(CrmError, match="SF_PW is not set"):
+    with pytest.raises(KamError, match="SF_PW is not set") as info:
         read_secrets(cfg, Path("."))
+    assert info.value.exit_code == 2  # the config's mistake, not the CRM's (issue #13)
 
 
 @responses.activate
