@@ -180,6 +180,13 @@ def lock_is_a_folder(root: Path) -> None:
     lock_path(root / "state", crm).mkdir(parents=True)
 
 
+def lock_garbage(root: Path) -> None:
+    """The lock file (made a folder by lock_is_a_folder) replaced by binary junk."""
+    [lock] = (root / "state").glob("run-*.lock")
+    lock.rmdir()
+    lock.write_bytes(os.urandom(300) + b"\xff{")
+
+
 def bad_run_row(root: Path) -> None:
     from kamrules.run.state import StateStore
 
@@ -319,6 +326,10 @@ def items() -> list[Item]:
         Item("lock-is-a-folder", lock_is_a_folder, ["run", "--as-of", "2026-11-01"], {6}, [".lock"]),
         Item("bad-run-row-history", bad_run_row, ["history"], {0}),
         Item("bad-run-row-history-json", bad_run_row, ["history", "--json"], {0}),
+        Item("bad-run-row-report", bad_run_row, ["report", "--format", "json", "-o", "r.json"],
+             {0}, ["unreadable report"]),
+        Item("lock-garbage", lambda r: (lock_is_a_folder(r), lock_garbage(r)),
+             ["run", "--as-of", "2026-11-01"], {0}),
         Item("bad-task-rows", bad_task_row, ["run", "--as-of", "2026-11-01"], {0}, ["task"]),
         Item("duplicate-open-tasks", duplicate_open_tasks, ["run", "--as-of", "2026-11-01"], {0}),
         Item("hostile-names-plan", hostile_names, p, {0}, clean_output=True),
