@@ -218,3 +218,13 @@ def test_seeding_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     crm = seeding.open_local(LocalConfig(path="crm.sqlite", demo_accounts=5), tmp_path)
     assert crm.db.execute("SELECT COUNT(*) FROM records WHERE kind='accounts'").fetchone()[0] == 5
     crm.close()
+
+
+def test_corrupt_record_cache_is_moved_aside_and_rebuilt(tmp_path: Path) -> None:
+    from kamrules.connectors.cache import RecordCache
+
+    (tmp_path / "hubspot-cache.sqlite").write_bytes(b"junk" * 2000)
+    cache = RecordCache(tmp_path / "hubspot-cache.sqlite")
+    assert cache.db.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 0
+    cache.close()
+    assert list(tmp_path.glob("hubspot-cache.sqlite.corrupt-*"))
