@@ -96,6 +96,8 @@ def test_terminal_safe_strips_escapes_controls_and_bidi() -> None:
                "D\x00\x08\x7f E\x1bP1$r\x1b\\F")
     assert terminal_safe(hostile) == "Ared B  C evil D EF"
     assert terminal_safe("line 1\nline 2\ttab") == "line 1\nline 2\ttab"
+    # rich drops the BEL that ends an OSC; then only the introducer goes, the name stays
+    assert terminal_safe("Bolt \x1b]0;title Ltd") == "Bolt title Ltd"
     assert one_line("a\nb\r\nc\td") == "a b c d"
     assert terminal_safe("Zoë – Ünïcode 日本") == "Zoë – Ünïcode 日本"
 

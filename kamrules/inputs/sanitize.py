@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 
-# ESC [ ... final byte, ESC ] ... (BEL | ESC \), ESC P/X/^/_ ... ESC \, other ESC + one char,
-# and the 8-bit forms (CSI 0x9b, OSC 0x9d, DCS 0x90, ... ST 0x9c).
+# Whole sequences: CSI (ESC [ or 0x9b) up to its final byte; OSC (ESC ] or 0x9d) and the string
+# controls DCS/SOS/PM/APC up to their terminator (BEL, ESC \\ or 0x9c); any other ESC + one byte.
+# An unterminated string control loses only its introducer: the text after it stays.
 _SEQUENCES = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]?"
-    r"|\x1b\][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b\]|\x9d)\d*;?"
     r"|\x1b[ -~]?"
-    r"|\x9b[0-?]*[ -/]*[@-~]?"
-    r"|[\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
 )
 # C0 controls but tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

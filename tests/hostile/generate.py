@@ -334,6 +334,8 @@ def items() -> list[Item]:
         Item("duplicate-open-tasks", duplicate_open_tasks, ["run", "--as-of", "2026-11-01"], {0}),
         Item("hostile-names-plan", hostile_names, p, {0}, clean_output=True),
         Item("hostile-names-plan-json", hostile_names, [*p, "--json"], {0}, clean_output=True),
+        Item("hostile-names-explain", hostile_names, ["explain", "ACC-000002", "--as-of",
+                                                      "2026-11-01"], {0}, clean_output=True),
         Item("hostile-names-run", hostile_names, ["run", "--as-of", "2026-11-01"], {0},
              clean_output=True),
         # CSV import
