@@ -97,6 +97,7 @@ def outcomes(request: pytest.FixtureRequest,
         return {name: f.result() for name, f in futures.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("item", ITEMS, ids=[i.name for i in ITEMS])
 def test_hostile_item(item: Item, outcomes: dict[str, Outcome]) -> None:
     got = outcomes[item.name]
