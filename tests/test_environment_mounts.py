@@ -38,7 +38,7 @@ def kamrules(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_disk_full_while_seeding_is_named_and_leaves_no_crm(tmp_path: Path, mount: Path) -> None:
     (tmp_path / "kamrules.yaml").write_text(
-        f"crm:\n  type: local\n  path: {mount}/crm.sqlite\n  demo_accounts: 300\n"
+        f"crm:\n  type: local\n  path: {mount}/crm.sqlite\n  seed: demo\n  demo_accounts: 300\n"
         f"state_dir: {tmp_path}/state\n")
     proc = kamrules(tmp_path, "run")
     assert proc.returncode == 6, proc.stderr
@@ -48,7 +48,8 @@ def test_disk_full_while_seeding_is_named_and_leaves_no_crm(tmp_path: Path, moun
 
 def test_read_only_state_folder_is_named(tmp_path: Path, mount: Path) -> None:
     (tmp_path / "kamrules.yaml").write_text(
-        f"crm:\n  type: local\n  path: crm.sqlite\n  demo_accounts: 12\nstate_dir: {mount}/state\n")
+        "crm:\n  type: local\n  path: crm.sqlite\n  seed: demo\n  demo_accounts: 12\n"
+        f"state_dir: {mount}/state\n")
     assert kamrules(tmp_path, "run").returncode == 0
     subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
     proc = kamrules(tmp_path, "run")

@@ -19,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = "2026-11-01"
-CONFIG = "crm:\n  type: local\n  path: crm.sqlite\n  demo_accounts: 40\nstate_dir: state\n"
+CONFIG = ("crm:\n  type: local\n  path: crm.sqlite\n  seed: demo\n  demo_accounts: 40\n"
+          "state_dir: state\n")
 REPEAT = int(os.environ.get("KAMRULES_STRESS", "3"))
 
 
@@ -58,7 +59,9 @@ def open_tasks(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return finish(start(fresh(tmp_path_factory.mktemp("clean"), "ws"), "run"))
+    report = finish(start(fresh(tmp_path_factory.mktemp("clean"), "ws"), "run"))
+    assert report["findings"] > 0 and created(report)  # the demo CRM was seeded
+    return report
 
 
 @pytest.mark.slow
