@@ -120,7 +120,8 @@ def test_a_pack_with_every_large_shape_validates_and_plans(tmp_path: Path, kind:
              + CASES[f"{MAX_CONJUNCTIONS} alternatives (at the limit)"]
              + CASES["2**8 alternatives from not-any"] + CASES["40 tests in one all"])
     _write_pack(tmp_path / "big", whens)
-    (tmp_path / "kamrules.yaml").write_text(f"packs: [big]\nengine: {kind}\n")
+    (tmp_path / "kamrules.yaml").write_text(
+        f"crm: {{type: local, seed: demo}}\npacks: [big]\nengine: {kind}\n")
     assert _cli(tmp_path, "validate").returncode == 0
     start = time.perf_counter()
     plan = _cli(tmp_path, "plan", "--as-of", "2026-11-01", "--json")
