@@ -341,12 +341,11 @@ class Mapping(Section):
 def load_mapping(path: str | None, base_dir: Path) -> tuple[Mapping, str]:
     """The mapping model and the file it came from; a bad file is a located config error."""
     from kamrules.errors import ValidationFailed
+    from kamrules.inputs.boundary import parse_yaml
     from kamrules.inputs.yamlsrc import problems_from
 
     text, where = _mapping_text(path, base_dir)
-    from ruamel.yaml import YAML
-
-    raw = YAML(typ="rt").load(text) or {}
+    raw = parse_yaml(text, where) or {}
     try:
         return Mapping.model_validate(raw), where
     except Exception as exc:  # pydantic ValidationError, located in the mapping file
@@ -362,5 +361,7 @@ def _mapping_text(path: str | None, base_dir: Path) -> tuple[str, str]:
         file = Path(path).expanduser()
         if not file.is_absolute():
             file = base_dir / file
-        return file.read_text(encoding="utf-8"), str(file)
+        from kamrules.inputs.boundary import read_text
+
+        return read_text(file), str(file)
     return shipped_file(DEFAULT_MAPPING)

@@ -23,13 +23,14 @@ from kamrules.connectors.salesforce.config import (
 )
 from kamrules.connectors.secret import Secret, SecretError
 from kamrules.errors import CrmError, KamError
+from kamrules.inputs.environment import expand
 
 
 def http_session(config: SalesforceConfig, base_dir: Path) -> requests.Session:
     """A requests session; with `ca_bundle`, it trusts exactly that file (env overrides off)."""
     session = requests.Session()
     if config.ca_bundle:
-        path = Path(config.ca_bundle).expanduser()
+        path = expand(config.ca_bundle, "crm.ca_bundle")
         path = path if path.is_absolute() else base_dir / path
         try:
             with path.open("rb") as handle:

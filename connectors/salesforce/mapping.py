@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from ruamel.yaml import YAML
 
 from kamrules.connectors.mapping.language import BadValue, Seen, Spec, as_spec, evaluate
 from kamrules.connectors.mapping.tally import FieldTally, validate_fieldwise
-from kamrules.errors import KamError
+from kamrules.errors import KamError, ValidationFailed
+from kamrules.inputs.boundary import load_yaml_file, parse_yaml
 from kamrules.inputs.shipped import shipped_file
 from kamrules.model import RECORD_KINDS, RecordWarning
 
@@ -116,16 +116,16 @@ class Mapping(_Strict):
 
 def load_mapping(path: Path | None) -> Mapping:
     """The admin's mapping file, or the one shipped in the package."""
-    if path is None:
-        text, where = shipped_file(DEFAULT_MAPPING)
-    else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise MappingError(f"cannot read mapping file {path}: {exc.strerror}") from None
-        where = str(path)
+    try:  # through the input boundary: size, UTF-8, aliases, depth, strict scalars
+        if path is None:
+            text, where = shipped_file(DEFAULT_MAPPING)
+            raw = parse_yaml(text, where)
+        else:
+            raw, where = load_yaml_file(path), str(path)
+    except ValidationFailed as exc:
+        raise MappingError("the Salesforce mapping is not valid:\n" + str(exc)) from None
     try:
-        return Mapping.model_validate(YAML(typ="safe").load(text))
+        return Mapping.model_validate(raw)
     except ValidationError as exc:
         lines = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
                  for e in exc.errors(include_url=False)]

@@ -166,6 +166,7 @@ def run(
     longest = max([loaded.config.lifecycle.renotify_after_days]
                   + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
+    report.warnings += getattr(connector, "task_warnings", [])  # task rows it could not read
     paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
     scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
                   rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
