@@ -10,11 +10,16 @@ changes, the cache of that stream is void and the next pull is full.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from kamrules.inputs.environment import failure, is_corrupt
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -40,11 +45,31 @@ class RecordCache:
     """One SQLite file per connector in the state dir; a cache, never the only copy of anything."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = self._open(path)
+        except sqlite3.DatabaseError as exc:
+            if not is_corrupt(exc):
+                raise failure("record cache", path, exc) from None
+            aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+            os.replace(path, aside)  # a cache: the next pull is full, nothing is lost
+            sys.stderr.write(f"warning: the record cache {path} was corrupt; moved it to"
+                             f" {aside.name}; this pull is a full one\n")
+            self.db = self._open(path)
+        except OSError as exc:
+            raise failure("record cache", path, exc) from None
         self._staged: dict[str, tuple[str, str, str | None]] = {}
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def close(self) -> None:
         self.db.close()

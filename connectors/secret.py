@@ -6,8 +6,11 @@ value is read only when a connector opens, and `Secret` never shows it in str, r
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -52,7 +55,7 @@ class SecretRef(BaseModel):
 
     def read(self, base_dir: Path) -> Secret:
         if self.env is not None:
-            value = os.environ.get(self.env)
+            value = (os.environ.get(self.env) or "").strip()  # a pasted newline or space
             if not value:
                 raise SecretError(f"environment variable {self.env} is not set or empty")
             return Secret(value)
@@ -68,10 +71,33 @@ class SecretRef(BaseModel):
         return Secret(value)
 
 
+MIN_MASKED = 4  # shorter values are not secrets worth corrupting every message for
+ANYWHERE = 8  # this long or longer: masked even inside other text (a token glued to another)
+
+
+def forms(value: str) -> list[str]:
+    """The ways a secret shows up in text: as it is, URL-encoded, base64 (padded or not)."""
+    raw = value.encode("utf-8")
+    out = {value, quote(value, safe=""), quote_plus(value), quote(value)}
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode("ascii")
+        out |= {text, text.rstrip("=")}
+    return sorted((f for f in out if len(f) >= MIN_MASKED), key=len, reverse=True)
+
+
 def redact(text: str, secrets: list[Secret]) -> str:
-    """`text` with every secret's value replaced by ***: for messages built from CRM replies."""
+    """`text` with every secret replaced by ***, in any of its forms (see `forms`).
+
+    A short secret is masked only as a whole token, never inside another word: a one-letter
+    token must not turn "MaxRetryError" into "Ma***RetryError".
+    """
     for secret in secrets:
         value = secret.reveal()
-        if value:
-            text = text.replace(value, "***")
+        if len(value) < MIN_MASKED:
+            continue
+        for form in forms(value):
+            if len(form) >= ANYWHERE:
+                text = text.replace(form, "***")
+            else:
+                text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(form)}(?![A-Za-z0-9])", "***", text)
     return text

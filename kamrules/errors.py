@@ -15,6 +15,8 @@ class ExitCode(IntEnum):
     LOCKED = 3
     CRM_ERROR = 4
     INTERNAL = 5
+    DATA_QUALITY = 6
+    ENVIRONMENT = 7
 
 
 @dataclass(frozen=True, order=True)
@@ -66,6 +68,12 @@ class LockedError(KamError):
     """Another run holds the lock for this config and CRM."""
 
     exit_code = ExitCode.LOCKED
+
+
+class EnvironmentFailure(KamError):
+    """A file or folder kamrules needs is unreadable, read-only, full or corrupt."""
+
+    exit_code = ExitCode.ENVIRONMENT
 
 
 class CasesFailed(KamError):

@@ -155,6 +155,24 @@ class RecordWarning(Record):
     message: str
 
 
+class FieldStat(Record):
+    """One mapped canonical field over a pull: records with a value, values that did not parse
+    (each left the field unknown, the record kept), and a few of those values."""
+
+    field: str
+    source: str = ""
+    present: int = 0
+    failed: int = 0
+    samples: list[str] = Field(default_factory=list)
+    # for value-mapped fields: CRM values met (with counts) and those the value map lacks
+    values: dict[str, int] = Field(default_factory=dict)
+    unmapped: list[str] = Field(default_factory=list)
+
+    @property
+    def share(self) -> float:
+        return self.failed / self.present if self.present else 0.0
+
+
 class Snapshot(Record):
     """Everything a connector pulled for one run, as of one date."""
 
@@ -170,6 +188,8 @@ class Snapshot(Record):
     surveys: list[Survey] = Field(default_factory=list)
     contracts: list[Contract] = Field(default_factory=list)
     warnings: list[RecordWarning] = Field(default_factory=list)
+    # `kind.field` -> its tally, for the fields a connector maps (the data-quality gate reads it)
+    field_stats: dict[str, FieldStat] = Field(default_factory=dict)
 
 
 # Record kinds by their snapshot attribute, used by connectors, CSV import and tests.

@@ -149,7 +149,7 @@ def test_missing_custom_properties_are_named_with_those_that_exist(
     assert len(snapshot.plans) > 30 and len(snapshot.contracts) == 40  # the others are unaffected
 
 
-def test_values_that_do_not_parse_skip_only_their_record(portal: tuple[FakeHubSpot, str, dict]) -> None:
+def test_bad_values_skip_only_their_record_or_field(portal: tuple[FakeHubSpot, str, dict]) -> None:
     fake, url, ids = portal
     objects = ids["objects"]
     baltic = ids["accounts"]["ACC-000002"]
@@ -173,7 +173,9 @@ def test_values_that_do_not_parse_skip_only_their_record(portal: tuple[FakeHubSp
     assert warned == {
         ("hubspot surveys", first["id"]): "survey_score: 'n/a' is not a number",
         ("hubspot contracts", contract["id"]): "end_date: 'next spring' is not a date",
-        ("hubspot plans", plan["id"]): "horizon_years: 'five' is not a number",
+        # an optional field that does not parse loses only that field (the plan stays)
+        ("plans", plan["id"]): "field horizon_years (from horizon_years): value 'five' does not parse"
+        " ('five' is not a number); left unknown, the record is kept",
         (
             "hubspot surveys",
             kinds[0]["id"],
@@ -188,7 +190,9 @@ def test_values_that_do_not_parse_skip_only_their_record(portal: tuple[FakeHubSp
         float(second["properties"]["survey_score"])
     ]
     assert not any(c.account_id == baltic for c in snapshot.contracts)
-    assert not any(p.account_id == baltic for p in snapshot.plans)
+    [kept] = [p for p in snapshot.plans if p.account_id == baltic]
+    assert kept.horizon_years is None and kept.objectives
+    assert snapshot.field_stats["plans.horizon_years"].failed == 1
 
 
 def test_a_company_with_several_plan_records_uses_the_latest(portal: tuple[FakeHubSpot, str, dict]) -> None:

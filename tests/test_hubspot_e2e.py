@@ -251,17 +251,24 @@ def test_missing_mapped_property_is_reported_with_names_that_exist(hs: HsWorkspa
     assert "department_name" in warning["message"]
 
 
-def test_values_that_do_not_parse_are_record_warnings(hs: HsWorkspace) -> None:
+def test_values_that_do_not_parse_lose_their_field_not_their_record(hs: HsWorkspace) -> None:
     ids = hs.fake.ids  # type: ignore[attr-defined]
     hs.fake.update("companies", ids["accounts"]["ACC-000005"], {"kam_potential": "lots"})
+    hs.fake.update("companies", ids["accounts"]["ACC-000002"], {"kam_supplier_status": "yes"})
     contact = ids["contacts"]["CON-000001"]
     hs.fake.update("contacts", contact, {"createdate": "last tuesday"})
     code, report = hs.run_json("plan")
-    assert code == 0 and report["accounts"] == 299
+    assert code == 0 and report["accounts"] == 300  # every company stays in the run
     by_id = {w["record_id"]: w for w in report["warnings"]}
-    assert "kam_potential: 'lots' is not a number" in by_id[ids["accounts"]["ACC-000005"]]["message"]
-    assert "createdate: 'last tuesday' is not a date" in by_id[contact]["message"]
-    assert by_id[contact]["kind"] == "hubspot contacts"
+    danube = by_id[ids["accounts"]["ACC-000005"]]
+    assert danube["kind"] == "accounts"
+    assert "field potential (from kam_potential): value 'lots'" in danube["message"]
+    assert "field preferred_supplier (from kam_supplier_status): value 'yes'" in (
+        by_id[ids["accounts"]["ACC-000002"]]["message"])
+    assert "field created (from createdate): value 'last tuesday'" in by_id[contact]["message"]
+    stats = {s["field"]: s for s in report["field_failures"]}
+    assert stats["accounts.potential"]["failed"] == 1 and stats["accounts.potential"]["present"] > 30
+    assert stats["contacts.created"]["samples"] == ["'last tuesday'"]
 
 
 def test_incremental_pull_sees_changes_and_commits_bookmarks_only_after_writes(hs: HsWorkspace) -> None:

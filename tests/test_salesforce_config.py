@@ -56,4 +56,4 @@ def test_a_broken_mapping_file_is_reported_with_its_path(tmp_path: Path) -> None
     with pytest.raises(MappingError) as info:
         load_mapping(bad)
     assert str(bad) in str(info.value) and "colour" in str(info.value)
-    assert "exactly one of field, const or children" in str(info.value)
+    assert "exactly one of field, const, coalesce, items, relative_year or children" in str(info.value)

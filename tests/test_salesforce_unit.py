@@ -16,7 +16,7 @@ from kamrules.connectors.salesforce.client import BudgetExceeded, SfClient, SfEr
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.write import TaskWriter
 from kamrules.connectors.secret import Secret
-from kamrules.errors import CrmError
+from kamrules.errors import CrmError, KamError
 from kamrules.model import Task
 from kamrules.protocol.changes import Change
 
@@ -98,8 +98,9 @@ def test_missing_secret_names_the_variable_not_a_value(monkeypatch: pytest.Monke
     monkeypatch.delenv("SF_PW", raising=False)
     cfg = config(method="password", username="u", password={"env": "SF_PW"},
                  security_token={"env": "SF_TOKEN"})
-    with pytest.raises(CrmError, match="SF_PW is not set"):
+    with pytest.raises(KamError, match="crm.auth.password: environment variable SF_PW is not set") as info:
         read_secrets(cfg, Path("."))
+    assert info.value.exit_code == 2  # a config error, not a CRM failure
 
 
 @responses.activate
@@ -247,3 +248,28 @@ def test_budget_reached_mid_write_fails_the_rest_cleanly(env: None) -> None:
 
 def test_secret_prints_as_stars() -> None:
     assert "s3" not in repr(Secret("s3cr3t"))
+
+
+@responses.activate
+def test_password_and_jwt_logins_call_the_api_at_the_instance_url_as_given(
+        env: None, tmp_path: Path) -> None:
+    import requests
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    proxy = "https://kam-proxy.acme.internal:8443"
+    responses.post(f"{HOST}/services/Soap/u/60.0", body=SOAP_OK)
+    responses.post(f"{HOST}/services/oauth2/token", json={"access_token": SESSION, "instance_url": HOST})
+    limits = responses.get(f"{proxy}/services/data/v60.0/limits", json={})
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (tmp_path / "key.pem").write_bytes(pem)
+    for cfg in (config(method="password", username="kam@acme.com", password={"env": "SF_PW"},
+                       security_token={"env": "SF_TOKEN"}, instance_url=proxy),
+                config(method="jwt", username="kam@acme.com", consumer_key="3MVG9",
+                       private_key={"file": "key.pem"}, instance_url=proxy)):
+        sf, _ = login(cfg, tmp_path, requests.Session(), read_secrets(cfg, tmp_path))
+        client = SfClient(sf, RetrySettings(attempts=1), 0.5, [], None)
+        client.get_json("limits", "limits")
+        assert sf.sf_instance == "kam-proxy.acme.internal:8443" and sf.session_id == SESSION
+    assert len(limits.calls) == 2

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from kamrules.connectors.hubspot.config import PLAN_FIELDS, Mapping
 from kamrules.connectors.hubspot.values import (
     BadValue,
     blank,
     getter,
-    named,
     parse_date,
     parse_float,
     prop_date,
@@ -18,6 +20,8 @@ from kamrules.connectors.hubspot.values import (
     risk_measures,
     split,
 )
+from kamrules.connectors.mapping.language import Seen, Spec, as_spec, evaluate
+from kamrules.connectors.mapping.tally import FieldTally, validate_fieldwise
 from kamrules.model import (
     AccountPlan,
     Contract,
@@ -28,13 +32,75 @@ from kamrules.model import (
 Row = dict[str, Any]
 
 
+def sources_of(section: BaseModel) -> dict[str, str]:
+    """Canonical field -> the HubSpot property a mapping section reads it from (same-named keys)."""
+    return {k: v for k, v in section if isinstance(v, str)}
+
+
 class CompanyRecords:
-    """The records around a company that are not CRM objects of their own in HubSpot's standard model."""
+    """The records around a company that are not CRM objects of their own in HubSpot's standard model.
+
+    Also the field-level failure every record builder uses: a value that does not parse loses its
+    field (tallied, with a warning naming record, field and value), never its record."""
 
     m: Mapping
+    tally: FieldTally
+    rid: str
+    as_of: date
+    seen: dict[str, Seen]
 
     def value(self, field_name: str, raw: Any) -> str | None:  # implemented by the Mapper
         raise NotImplementedError
+
+    def soft(self, kind: str, field: str, parse: Callable[..., Any], *args: Any,
+             source: str | None = None) -> Any:
+        """`parse(*args)`; a value that does not parse leaves the field unknown (None), tallied."""
+        try:
+            return parse(*args)
+        except (BadValue, ValidationError) as exc:
+            raw = args[1](source) if len(args) > 1 and callable(args[1]) else args[0] if args else None
+            self.tally.failed(kind, field, self.rid, raw, f"does not parse ({exc})", source or "",
+                              counted=False)
+            return None
+
+    def num(self, kind: str, field: str, get: Callable[[str | None], Any], name: str | None) -> Any:
+        return self._prop(kind, field, parse_float, get, name)
+
+    def day(self, kind: str, field: str, get: Callable[[str | None], Any], name: str | None) -> Any:
+        return self._prop(kind, field, parse_date, get, name)
+
+    def _prop(self, kind: str, field: str, parse: Callable[[Any], Any],
+              get: Callable[[str | None], Any], name: str | None) -> Any:
+        raw = get(name)
+        try:
+            return parse(raw)
+        except BadValue as exc:
+            self.tally.failed(kind, field, self.rid, raw, f"does not parse ({exc})", name or "",
+                              counted=False)
+            return None
+
+    def build(self, model: type[BaseModel], kind: str, sources: dict[str, str],
+              data: dict[str, Any], get: Callable[[str | None], Any] | None = None) -> Any:
+        """The record, with the mapping's `fields:` for its kind read from `get`; an optional field
+        whose value does not parse or fit the model is dropped and tallied."""
+        if get is not None:
+            sources = dict(sources)
+            for name, raw in self.m.fields.get(kind, {}).items():  # type: ignore[call-overload]
+                data[name], sources[name] = self.field(kind, name, as_spec(raw), get)
+        return validate_fieldwise(model, {k: v for k, v in data.items() if v is not None}, kind,
+                                  self.rid, self.tally, sources)
+
+    def field(self, kind: str, name: str, spec: Spec, get: Callable[[str | None], Any]) -> tuple[Any, str]:
+        """One canonical field through the shared mapping language, and the properties it reads."""
+        source = ", ".join(spec.names())
+        seen = self.seen.setdefault(f"{kind}.{name}", Seen()) if spec.values is not None else None
+        try:
+            return evaluate(spec, get, self.as_of, seen), source
+        except BadValue as exc:
+            raw = [get(n) for n in spec.names()]
+            self.tally.failed(kind, name, self.rid, raw[0] if len(raw) == 1 else raw,
+                              f"does not parse ({exc})", source, counted=False)
+            return None, source
 
     def _plan(self, cid: str, get: Callable[[str | None], Any]) -> AccountPlan | None:
         """The plan the mapped properties hold (a company's or a plan record's); None when all are empty."""
@@ -42,14 +108,17 @@ class CompanyRecords:
         if pm is None:
             return None
         values = {f: get(getattr(pm, f)) for f in PLAN_FIELDS}
-        if all(blank(v) for v in values.values()):
+        extra = [n for spec in self.m.fields.get("plans", {}).values()  # type: ignore[call-overload]
+                 for n in as_spec(spec).names()]
+        if all(blank(v) for v in values.values()) and all(blank(get(n)) for n in extra):
             return None
         dates = ("objectives_reviewed", "risk_reviewed", "relationship_reviewed")
-        return AccountPlan(
+        return self.build(AccountPlan, "plans", sources_of(pm), get=get, data=dict(
             account_id=cid,
-            horizon_years=prop_float(get, pm.horizon_years),
-            risk_measures=risk_measures(values.get("risk_measures")),
-            **{f: named(parse_date, f, values.get(f)) for f in dates},
+            horizon_years=self.num("plans", "horizon_years", get, pm.horizon_years),
+            risk_measures=self.soft("plans", "risk_measures", risk_measures, values.get("risk_measures"),
+                                    source=pm.risk_measures) or [],
+            **{f: self.day("plans", f, get, getattr(pm, f)) for f in dates},
             **{
                 f: values.get(f) or None
                 for f in (
@@ -60,9 +129,13 @@ class CompanyRecords:
                     "decision_process",
                 )
             },
-        )
+        ))
 
     def _team(self, cid: str, get: Callable[[str | None], Any]) -> list[TeamMember]:
+        each = self.m.fields.get("team", {}).get("each")  # type: ignore[call-overload]
+        if each is not None:
+            members, _ = self.field("team", "each", as_spec(each), get)
+            return [self.build(TeamMember, "team", {}, {"account_id": cid, **m}) for m in members or []]
         if self.m.extras is None:
             return []
         out = []

@@ -16,11 +16,22 @@ from pydantic import (
     model_validator,
 )
 
+from kamrules.connectors.mapping.language import Spec, as_spec
 from kamrules.connectors.retry import RetrySettings
 from kamrules.connectors.secret import SecretRef
 from kamrules.inputs.shipped import shipped_file
 
 DEFAULT_MAPPING = "hubspot.mapping.yaml"
+FieldKind = Literal["accounts", "contacts", "deals", "activities", "cases", "plans", "team", "surveys",
+                    "contracts"]
+FIXED = {"id", "account_id"}  # set from the record and its association, never mapped
+# the object type whose records each canonical kind is read from (custom objects: their section)
+KINDS_OF: dict[str, tuple[str, ...]] = {
+    "companies": ("accounts", "plans", "team", "surveys", "contracts"),
+    "contacts": ("contacts",), "deals": ("deals",), "tickets": ("cases",),
+    "meetings": ("activities",), "calls": ("activities",), "emails": ("activities",),
+    "notes": ("activities",),
+}
 
 
 class HubSpotConfig(BaseModel):
@@ -256,6 +267,23 @@ class Mapping(Section):
     surveys: SurveyMap | None = Field(default=None, description="surveys from a custom object")
     contracts: ContractMap | None = Field(default=None, description="contracts from a custom object")
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    # canonical kind -> canonical field -> how it is read, in the mapping language both CRMs share
+    # (docs/mapping.md); it wins over what the sections above say for that field. `team` takes
+    # one key, `each`: the account team composed from company properties (owner ids, roles).
+    fields: dict[FieldKind, dict[str, str | Spec]] = Field(default_factory=dict)
+
+    @field_validator("fields")
+    @classmethod
+    def _known_fields(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from kamrules.model import RECORD_KINDS
+
+        for kind, specs in value.items():
+            allowed = {"each"} if kind == "team" else set(RECORD_KINDS[kind].model_fields) - FIXED
+            unknown = sorted(set(specs) - allowed)
+            if unknown:
+                raise ValueError(f"fields.{kind}: no canonical field {', '.join(unknown)};"
+                                 f" valid: {', '.join(sorted(allowed))}")
+        return value
 
     @field_validator("surveys", "contracts")
     @classmethod
@@ -287,7 +315,18 @@ class Mapping(Section):
         parts: list[Section | None] = [getattr(self, section)]
         if section == "companies":
             parts += [self.plans if self.plans is not None and not self.plans.object else None, self.extras]
-        return sorted({name for part in parts if part is not None for name in part.property_names()})
+        names = {name for part in parts if part is not None for name in part.property_names()}
+        return sorted(names | set(self.field_properties(section)))
+
+    def field_properties(self, section: str) -> list[str]:
+        """The properties the `fields:` section reads from one object type's records."""
+        kinds = KINDS_OF.get(section, ())
+        if section == "companies" and self.plans is not None and self.plans.object:
+            kinds = tuple(k for k in kinds if k != "plans")
+        if section in CUSTOM_SECTIONS:  # a custom object holding plans, surveys or contracts
+            kinds = (section,)
+        return sorted({n for k in kinds for spec in self.fields.get(k, {}).values()  # type: ignore[call-overload]
+                       for n in as_spec(spec).names()})
 
     def custom_sources(self) -> dict[str, PlanMap | SurveyMap | ContractMap]:
         """Section -> its mapping, for each of plans, surveys and contracts read from a custom object."""
@@ -302,12 +341,11 @@ class Mapping(Section):
 def load_mapping(path: str | None, base_dir: Path) -> tuple[Mapping, str]:
     """The mapping model and the file it came from; a bad file is a located config error."""
     from kamrules.errors import ValidationFailed
+    from kamrules.inputs.boundary import parse_yaml
     from kamrules.inputs.yamlsrc import problems_from
 
     text, where = _mapping_text(path, base_dir)
-    from ruamel.yaml import YAML
-
-    raw = YAML(typ="rt").load(text) or {}
+    raw = parse_yaml(text, where) or {}
     try:
         return Mapping.model_validate(raw), where
     except Exception as exc:  # pydantic ValidationError, located in the mapping file
@@ -323,5 +361,7 @@ def _mapping_text(path: str | None, base_dir: Path) -> tuple[str, str]:
         file = Path(path).expanduser()
         if not file.is_absolute():
             file = base_dir / file
-        return file.read_text(encoding="utf-8"), str(file)
+        from kamrules.inputs.boundary import read_text
+
+        return read_text(file), str(file)
     return shipped_file(DEFAULT_MAPPING)

@@ -159,8 +159,15 @@ class HubSpotConnector:
         return cached
 
     def check_properties(self) -> list[RecordWarning]:
-        """A warning per mapped property HubSpot does not have, naming the closest that exist."""
+        """A warning per mapped property HubSpot does not have, naming the closest that exist; the
+        task property kamrules writes the fingerprint to must exist (else a config error)."""
         warnings = []
+        fp = self.config.fingerprint_property
+        if fp:
+            existing = self.reader.property_names("tasks")
+            if fp not in existing:
+                raise KamError(f"crm.fingerprint_property: HubSpot tasks have no property {fp!r}"
+                               f" ({_names_hint(fp, existing)}); create it or remove the setting")
         for kind in ("companies", *RELATED, *self.objects):
             props, _ = self._shape(kind)
             existing = self.reader.property_names(kind)

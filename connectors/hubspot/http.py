@@ -18,6 +18,7 @@ from typing import Any
 from kamrules.connectors.retry import Backoff, RetrySettings
 from kamrules.connectors.secret import Secret, redact
 from kamrules.errors import CrmError
+from kamrules.protocol.hooks import request_hook
 
 
 class HubSpotError(CrmError):
@@ -31,6 +32,11 @@ class HubSpotError(CrmError):
 
 class DailyLimitReached(HubSpotError):
     """The account's daily API limit is spent: stop the run, keep what was done."""
+
+
+class AmbiguousWrite(HubSpotError):
+    """A write that is not safe to repeat was sent and failed without saying whether it was carried
+    out (5xx, timeout, connection reset): read back before writing again, never retry blindly."""
 
 
 @dataclass
@@ -108,15 +114,25 @@ class HubSpotApi:
         return sum(self.calls.values())
 
     def call(
-        self, endpoint: str, fn: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any
+        self,
+        endpoint: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        search: bool = False,
+        idempotent: bool = True,
+        **kwargs: Any,
     ) -> tuple[int, dict[str, Any]]:
-        """(status, JSON body) of one API call, after waiting, counting and retrying."""
+        """(status, JSON body) of one API call, after waiting, counting and retrying.
+
+        A call that is not `idempotent` (a batch create) is retried only when HubSpot surely did not
+        carry it out (429, a connection never opened); else it raises `AmbiguousWrite`."""
         kwargs.update(_preload_content=False, _request_timeout=self.timeout)
         attempt = 0
         while True:
             self.limiter.acquire()
             if search:
                 self.search_limiter.acquire()
+            request_hook().before(endpoint)  # a shared budget across workers, when one is set
             self.calls[endpoint] += 1
             try:
                 response = fn(*args, **kwargs)
@@ -124,6 +140,7 @@ class HubSpotApi:
             except Exception as exc:  # noqa: BLE001 - classified below, never leaked raw
                 problem, failure = self._classify(exc), exc
             finally:
+                request_hook().after()
                 self.limiter.done()
                 if search:
                     self.search_limiter.done()
@@ -134,6 +151,10 @@ class HubSpotApi:
                     self.search_limiter if search and self._policy(failure) == "SECONDLY" else self.limiter
                 ).saturate()
             attempt += 1
+            if final is None and not idempotent and _maybe_done(failure):
+                status = getattr(failure, "status", None)
+                what = f"HTTP {status}" if status else type(failure).__name__
+                raise AmbiguousWrite(f"{endpoint}: no clear answer ({what})", status)
             if final is not None or attempt >= self.attempts:
                 raise final or self._gave_up(failure, endpoint)
             self.retries += 1
@@ -183,6 +204,18 @@ class HubSpotApi:
 
     def redact(self, text: str) -> str:
         return redact(text, [self._token])
+
+
+def _maybe_done(exc: Exception) -> bool:
+    """Whether a failed call may have been carried out: any answer but 429, or a connection
+    that broke after the request was sent (a connection never opened carried nothing out)."""
+    status = getattr(exc, "status", None)
+    if status is not None and hasattr(exc, "body"):
+        return status != 429
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    reason = getattr(exc, "reason", None) or exc
+    return not isinstance(reason, ConnectTimeoutError | NewConnectionError)
 
 
 def _retry_after(exc: Exception) -> float:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kamrules.connectors.hubspot.company_records import CompanyRecords
+from kamrules.connectors.hubspot.company_records import CompanyRecords, sources_of
 from kamrules.connectors.hubspot.config import EngagementMap, Mapping
 from kamrules.connectors.hubspot.values import (
     BadValue,
@@ -20,13 +20,14 @@ from kamrules.connectors.hubspot.values import (
     brief,
     getter,
     id_key,
-    prop_bool,
+    parse_bool,
     prop_date,
-    prop_float,
     revenue_points,
     split,
     stamp,
 )
+from kamrules.connectors.mapping.language import Seen, value_key
+from kamrules.connectors.mapping.tally import FieldTally
 from kamrules.model import (
     Account,
     AccountPlan,
@@ -101,17 +102,25 @@ class Mapper(CompanyRecords):
         self.key_value = (key_value or mapping.companies.key_account_value).lower()
         self.sources = sources or {}  # section (plans, surveys, contracts) -> custom objectTypeId
         self.warnings: list[RecordWarning] = []
+        self.tally = FieldTally()
+        self.rid = ""
+        self.as_of = date.today()
+        self.seen: dict[str, Seen] = {}
+        self.tables = {f: {value_key(k): v for k, v in t.items()} for f, t in mapping.values.items()}
 
     def value(self, field_name: str, raw: Any) -> str | None:
         """A HubSpot option value translated by `values:` (unknown ones pass through, lowercased)."""
         if blank(raw):
             return None
         text = str(raw).strip()
-        table = self.m.values.get(field_name, {})
-        return table.get(text, text.lower() if table else text)
+        table = self.tables.get(field_name, {})
+        if table:
+            self.seen.setdefault(f"values.{field_name}", Seen()).add(text, value_key(text) in table)
+        return table.get(value_key(text), text.lower() if table else text)
 
     def snapshot(self, raw: Raw, as_of: date) -> Snapshot:
         snap = Snapshot(as_of=as_of)
+        self.as_of = as_of
         snap.users = [u for u in (self._guard("owners", o.get("id"), self.user, o) for o in raw.owners) if u]
         companies = raw.rows.get("companies", {})
         for cid in sorted(companies, key=id_key):
@@ -143,7 +152,10 @@ class Mapper(CompanyRecords):
                     if record is not None:
                         snap.activities.append(record)
         self._custom_records(raw, owner_of, snap)
-        snap.warnings = self.warnings
+        snap.warnings = self.warnings + self.tally.warnings
+        for key, seen in sorted(self.seen.items()):
+            self.tally.seen(key, seen.values, seen.unmapped)
+        snap.field_stats = self.tally.stats
         return snap
 
     def _custom_records(
@@ -208,6 +220,7 @@ class Mapper(CompanyRecords):
         return out
 
     def _guard(self, kind: str, rid: Any, build: Callable[..., Any], *args: Any) -> Any:
+        self.rid = str(rid)
         try:
             return build(*args)
         except (BadValue, ValidationError, KeyError, TypeError) as exc:
@@ -227,11 +240,12 @@ class Mapper(CompanyRecords):
         p, c = row.get("properties") or {}, self.m.companies
         cid = str(row["id"])
         get = getter(p)
-        revenue = revenue_points(get(c.revenue_history))
-        if not revenue and (amount := prop_float(get, c.annual_revenue)) is not None:
+        revenue = self.soft("accounts", "revenue", revenue_points, get(c.revenue_history),
+                            source=c.revenue_history) or []
+        if not revenue and (amount := self.num("accounts", "revenue", get, c.annual_revenue)) is not None:
             revenue = [RevenuePoint(year=as_of.year - 1, amount=amount)]
         key_raw = p.get(self.key_property)
-        account = Account(
+        account = self.build(Account, "accounts", sources_of(c), get=get, data=dict(
             id=cid,
             name=get(c.name) or f"(company {cid})",
             owner_id=get(c.owner_id) or None,
@@ -241,24 +255,26 @@ class Mapper(CompanyRecords):
             industry=self.value("industry", get(c.industry)),
             regions=split(get(c.regions)),
             revenue=revenue,
-            potential=prop_float(get, c.potential),
-            customer_since=prop_date(get, c.customer_since),
+            potential=self.num("accounts", "potential", get, c.potential),
+            customer_since=self.day("accounts", "customer_since", get, c.customer_since),
             preferred_supplier=self.value("preferred_supplier", get(c.preferred_supplier)),
-        )
+        ))
+        extras = self.m.extras
         plan = self._plan(cid, get) if self.m.plans is not None and not self.m.plans.object else None
         return (
             account,
             plan,
-            self._team(cid, get),
-            self._surveys(cid, get),
-            self._contracts(cid, get),
+            self.soft("team", "team", self._team, cid, get, source=extras and extras.team) or [],
+            self.soft("surveys", "surveys", self._surveys, cid, get,
+                      source=extras and extras.surveys) or [],
+            self.soft("contracts", "contracts", self._contracts, cid, get) or [],
         )
 
     def contact(self, row: Row, company: str, primary: bool, raw: Raw) -> Contact:
         p, c = row.get("properties") or {}, self.m.contacts
         get = getter(p)
         name = " ".join(x for x in (get(c.first_name), get(c.last_name)) if x) or f"(contact {row['id']})"
-        return Contact(
+        return self.build(Contact, "contacts", sources_of(c), get=get, data=dict(
             id=str(row["id"]),
             account_id=company,
             name=name,
@@ -267,8 +283,8 @@ class Mapper(CompanyRecords):
             buying_role=self.value("buying_role", (get(c.buying_role) or "").split(";")[0]),
             is_primary=primary,
             region=get(c.region) or None,
-            created=prop_date(get, c.created),
-        )
+            created=self.day("contacts", "created", get, c.created),
+        ))
 
     def deal(self, row: Row, company: str, primary: bool, raw: Raw) -> Deal:
         p, d = row.get("properties") or {}, self.m.deals
@@ -277,18 +293,18 @@ class Mapper(CompanyRecords):
         created = prop_date(get, d.created)
         if created is None:
             raise BadValue(f"{d.created}: empty")
-        return Deal(
+        return self.build(Deal, "deals", sources_of(d), get=get, data=dict(
             id=str(row["id"]),
             account_id=company,
             name=get(d.name) or "",
             stage=stage.label,
-            amount=prop_float(get, d.amount),
+            amount=self.num("deals", "amount", get, d.amount),
             type=self.value("deal_type", get(d.type)) or "new",
             created=created,
-            close_date=prop_date(get, d.close_date) if stage.is_closed else None,
+            close_date=self.day("deals", "close_date", get, d.close_date) if stage.is_closed else None,
             is_closed=stage.is_closed,
             is_won=stage.is_won,
-        )
+        ))
 
     def case(self, row: Row, company: str, primary: bool, raw: Raw) -> Case:
         p, t = row.get("properties") or {}, self.m.tickets
@@ -299,8 +315,8 @@ class Mapper(CompanyRecords):
             raise BadValue(f"{t.opened}: empty")
         closed = None
         if stage.is_closed:
-            closed = prop_date(get, t.closed) or prop_date(get, t.modified) or opened
-        return Case(
+            closed = self.day("cases", "closed", get, t.closed) or prop_date(get, t.modified) or opened
+        return self.build(Case, "cases", sources_of(t), get=get, data=dict(
             id=str(row["id"]),
             account_id=company,
             subject=get(t.subject) or "",
@@ -309,8 +325,8 @@ class Mapper(CompanyRecords):
             opened=opened,
             closed=closed,
             owner_id=get(t.owner_id) or None,
-            escalated=bool(prop_bool(get, t.escalated)),
-        )
+            escalated=bool(self._prop("cases", "escalated", parse_bool, get, t.escalated)),
+        ))
 
     def activity(
         self, row: Row, kind: str, spec: EngagementMap, company: str, contacts: list[str]
@@ -321,14 +337,14 @@ class Mapper(CompanyRecords):
         if day is None:
             raise BadValue(f"{spec.date}: empty")
         activity_type, direction = ACTIVITY_TYPE[kind], "outbound"
-        gift = prop_float(get, spec.gift_amount)
+        gift = self.num("activities", "amount", get, spec.gift_amount)
         if kind == "notes":
             direction = "internal"
         if gift is not None:
             activity_type, direction = "gift", "outbound"
         if spec.direction and not blank(get(spec.direction)):
             direction = self.value(f"{kind}_direction", get(spec.direction)) or direction
-        return Activity(
+        return self.build(Activity, "activities", sources_of(spec), get=get, data=dict(
             id=str(row["id"]),
             account_id=company,
             type=activity_type,
@@ -339,7 +355,7 @@ class Mapper(CompanyRecords):
             owner_id=get(spec.owner_id) or None,
             contact_ids=sorted(contacts, key=id_key),
             amount=gift,
-        )
+        ))
 
 
 def _stage(stages: dict[tuple[str, str], Stage], get: Any, pipeline: str, stage_property: str,

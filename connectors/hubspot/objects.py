@@ -61,7 +61,7 @@ def resolve(mapping: Mapping, schemas: list[dict[str, Any]], where: str) -> dict
                 linked_to_companies=_linked_to_companies(schema, type_id),
             )
         obj.sections.append(section)
-        obj.properties |= set(spec.property_names())
+        obj.properties |= set(spec.property_names()) | set(mapping.field_properties(section))
     return out
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from kamrules.connectors.hubspot.http import DailyLimitReached, HubSpotApi, HubSpotError
+from kamrules.connectors.hubspot.http import AmbiguousWrite, DailyLimitReached, HubSpotApi, HubSpotError
 from kamrules.connectors.hubspot.pull import Reader, chunks
 from kamrules.connectors.hubspot.values import BadValue, parse_date
 from kamrules.model import Task
@@ -89,17 +89,7 @@ class TaskStore:
 
     def _batch(self, kind: str, items: list[tuple[int, Change]]) -> dict[int, ChangeResult]:
         if kind == "create":
-            inputs = [self._create_input(c) for _, c in items]
-            try:
-                status, body = self.api.call(
-                    "POST /crm/v3/objects/tasks/batch/create",
-                    self.crm.objects.batch_api.create,
-                    "tasks",
-                    {"inputs": inputs},
-                )
-            finally:
-                checkpoint("write")
-            return self._create_results(items, body)
+            return self._create(items)
         inputs = [{"id": c.task.crm_id, "properties": self._update_props(c)} for _, c in items]
         try:
             status, body = self.api.call(
@@ -111,6 +101,51 @@ class TaskStore:
         finally:
             checkpoint("write")
         return self._update_results(items, body)
+
+    def _create(self, items: list[tuple[int, Change]]) -> dict[int, ChangeResult]:
+        """Create tasks; after an ambiguous answer, read back by fingerprint and create only the
+        missing ones (a batch create is never repeated blindly: HubSpot may have carried it out)."""
+        out: dict[int, ChangeResult] = {}
+        pending = items
+        for _ in range(self.api.attempts):
+            try:
+                _, body = self.api.call(
+                    "POST /crm/v3/objects/tasks/batch/create",
+                    self.crm.objects.batch_api.create,
+                    "tasks",
+                    {"inputs": [self._create_input(c) for _, c in pending]},
+                    idempotent=False,
+                )
+                out.update(self._create_results(pending, body))
+                return out
+            except AmbiguousWrite as exc:
+                problem = str(exc)
+            finally:
+                checkpoint("write")
+            found = self.open_ids({c.fingerprint for _, c in pending})
+            for i, c in pending:
+                if c.fingerprint in found:
+                    out[i] = ChangeResult(
+                        fingerprint=c.fingerprint, action=c.action, ok=True, crm_id=found[c.fingerprint]
+                    )
+            pending = [(i, c) for i, c in pending if i not in out]
+            if not pending:
+                return out
+        out.update({i: _failed(c, f"not written: {problem}") for i, c in pending})
+        return out
+
+    def open_ids(self, fingerprints: set[str]) -> dict[str, str]:
+        """fingerprint -> id of an open kamrules task carrying it, read by listing (search lags).
+
+        Reconciliation creates a task only where none is open, so an open one found after an
+        ambiguous create is that create's."""
+        out: dict[str, str] = {}
+        properties = TASK_PROPERTIES + ([self.fp_property] if self.fp_property else [])
+        for row in Reader(self.api).each("tasks", properties):
+            task = task_from_row(row)
+            if task is not None and task.status == "open" and task.fingerprint in fingerprints:
+                out.setdefault(task.fingerprint, str(task.crm_id))
+        return out
 
     def _create_input(self, change: Change) -> dict[str, Any]:
         t = change.task

@@ -16,8 +16,7 @@ from kamrules.model import RevenuePoint, RiskMeasure
 Getter = Callable[[str | None], Any]
 
 
-class BadValue(ValueError):
-    """One property value that does not parse as what the mapping expects."""
+from kamrules.connectors.mapping.language import BadValue  # noqa: E402  one failure type for both CRMs
 
 
 def blank(value: Any) -> bool:

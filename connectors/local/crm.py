@@ -7,6 +7,7 @@ second open task with one fingerprint impossible, whatever happens to a run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -14,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
@@ -44,7 +45,6 @@ CREATE TABLE IF NOT EXISTS tasks (
     completed TEXT,
     resolution TEXT
 );
-CREATE UNIQUE INDEX IF NOT EXISTS one_open_task ON tasks(fingerprint) WHERE status = 'open';
 CREATE INDEX IF NOT EXISTS task_status ON tasks(status, completed);
 CREATE INDEX IF NOT EXISTS record_account ON records(kind, account_id);
 CREATE TABLE IF NOT EXISTS account_fields (
@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS account_fields (
     PRIMARY KEY (account_id, field)
 );
 """
+# Apart: a database written without it may hold duplicate open tasks; then it cannot be built
+# until reconciliation has closed them down to one (the next open builds it).
+ONE_OPEN = "CREATE UNIQUE INDEX IF NOT EXISTS one_open_task ON tasks(fingerprint) WHERE status = 'open'"
+# Task columns a row can do without: a bad value is dropped (the model's default used).
+OPTIONAL_TASK_FIELDS = ("priority", "due", "created", "completed", "evidence", "owner_id")
 
 
 WRITE_BATCH = 200
@@ -67,7 +72,7 @@ class LocalConfig(BaseModel):
     type: Literal["local"] = "local"
     path: str = ".kamrules/crm.sqlite"
     seed: Literal["demo", "empty"] = "demo"
-    demo_accounts: int = 300
+    demo_accounts: int = Field(default=300, ge=1, le=200_000)
 
 
 CONFIG = LocalConfig
@@ -95,6 +100,10 @@ class LocalCrm:
         self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        # duplicate open tasks: this run closes them, the next open builds the index
+        with contextlib.suppress(sqlite3.IntegrityError):
+            self.db.execute(ONE_OPEN)
+        self.task_warnings: list[RecordWarning] = []
 
     @property
     def api_calls(self) -> int:
@@ -112,17 +121,30 @@ class LocalCrm:
         return self.db.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 0
 
     def insert_records(self, kind: str, records: Iterable[dict[str, Any]], replace: bool = True) -> int:
+        return self.insert_all({kind: records}, replace)[kind]
+
+    def insert_all(self, by_kind: dict[str, Iterable[dict[str, Any]]],
+                   replace: bool = True) -> dict[str, int]:
+        """Records of several kinds in one transaction: all of them or none."""
         verb = "INSERT OR REPLACE" if replace else "INSERT"
-        rows = [
-            (kind, record_key(kind, r, i),
-             _text(r.get("id") if kind == "accounts" else r.get("account_id")),
-             json.dumps(r, default=str, ensure_ascii=False))
-            for i, r in enumerate(records)
-        ]
+        counts: dict[str, int] = {}
         self.db.execute("BEGIN")
-        self.db.executemany(f"{verb} INTO records (kind, id, account_id, data) VALUES (?,?,?,?)", rows)
+        try:
+            for kind, records in by_kind.items():
+                rows = [
+                    (kind, record_key(kind, r, i),
+                     _text(r.get("id") if kind == "accounts" else r.get("account_id")),
+                     json.dumps(r, default=str, ensure_ascii=False))
+                    for i, r in enumerate(records)
+                ]
+                self.db.executemany(
+                    f"{verb} INTO records (kind, id, account_id, data) VALUES (?,?,?,?)", rows)
+                counts[kind] = len(rows)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         self.db.execute("COMMIT")
-        return len(rows)
+        return counts
 
     def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
         """Every record, validated; a record that does not validate is skipped with a warning."""
@@ -227,7 +249,36 @@ class LocalCrm:
     def _tasks(self, sql: str, args: tuple[Any, ...]) -> list[Task]:
         rows = self.db.execute(sql, args)
         columns = [c[0] for c in rows.description]
-        return [_task_from_row(dict(zip(columns, row, strict=True))) for row in rows]
+        tasks = []
+        for row in rows:
+            task = self._readable(dict(zip(columns, row, strict=True)))
+            if task is not None:
+                tasks.append(task)
+        return tasks
+
+    def _readable(self, row: dict[str, Any]) -> Task | None:
+        """A task row as a Task; a bad optional value is dropped with a warning, a row without
+        a usable fingerprint, account or status is reported and left alone."""
+        try:
+            return _task_from_row(row)
+        except (ValidationError, ValueError, TypeError) as exc:
+            problem = _brief(exc) if isinstance(exc, ValidationError) else str(exc)
+        salvaged = dict(row)
+        for name in OPTIONAL_TASK_FIELDS:
+            salvaged[name] = None
+        try:
+            task = _task_from_row(salvaged)
+        except (ValidationError, ValueError, TypeError):
+            self.task_warnings.append(RecordWarning(
+                kind="tasks", record_id=str(row.get("id")),
+                message=f"unreadable task row left alone: {problem}"))
+            return None
+        good = {n: row[n] for n in OPTIONAL_TASK_FIELDS if _field_ok(row, n)}
+        task = _task_from_row({**salvaged, **good})
+        self.task_warnings.append(RecordWarning(
+            kind="tasks", record_id=str(row.get("id")),
+            message=f"task row has bad values, read without them: {problem}"))
+        return task
 
     def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
         writes = [c for c in changes if c.writes]
@@ -293,13 +344,24 @@ def _task_from_row(row: dict[str, Any]) -> Task:
         body=row["body"],
         owner_id=row["owner_id"],
         due=row["due"],
-        priority=row["priority"],
+        **({"priority": row["priority"]} if row["priority"] is not None else {}),
         status=row["status"],
         evidence=json.loads(row["evidence"] or "{}"),
         crm_id=str(row["id"]),
         created=row["created"],
         completed=row["completed"],
     )
+
+
+def _field_ok(row: dict[str, Any], name: str) -> bool:
+    """Whether one optional column of a task row reads on its own."""
+    probe = {**row, **dict.fromkeys(OPTIONAL_TASK_FIELDS)}
+    probe[name] = row[name]
+    try:
+        _task_from_row(probe)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    return True
 
 
 def _brief(exc: ValidationError) -> str:
@@ -312,15 +374,6 @@ def _brief(exc: ValidationError) -> str:
 
 
 def open_connector(config: LocalConfig, base_dir: Path, state_dir: Path) -> LocalCrm:
-    path = Path(config.path).expanduser()
-    if not path.is_absolute():
-        path = base_dir / path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    crm = LocalCrm(path)
-    if config.seed == "demo" and crm.is_empty():
-        from kamrules.connectors.local.demo import demo_portfolio
+    from kamrules.connectors.local.seeding import open_local
 
-        for kind, records in demo_portfolio(date.today(), config.demo_accounts).items():
-            crm.insert_records(kind, records)
-    return crm
-
+    return open_local(config, base_dir)

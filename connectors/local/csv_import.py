@@ -1,28 +1,67 @@
-"""CSV import into the local CRM: one file per record kind, headers named as the model fields.
+"""CSV import into the local CRM: one file per record kind, lossless or loud.
 
 `accounts.csv`, `contacts.csv`, `deals.csv`, `activities.csv`, `cases.csv`, `plans.csv`,
-`team.csv`, `surveys.csv`, `contracts.csv`, `users.csv`. List fields take `;`-separated
-values; `revenue` is `2024:1200000;2025:1350000`; `risk_measures` is `kind@YYYY-MM-DD;...`.
-Empty cells are absent values. Rows that do not validate are reported by file:line, skipped.
+`team.csv`, `surveys.csv`, `contracts.csv`, `users.csv` (names and headers in any case). List
+fields take `;`-separated values; `revenue` is `2024:1200000;2025:1350000`; `risk_measures` is
+`kind@YYYY-MM-DD;...`. Empty cells are absent values; enum values match in any case.
+
+Every refusal is reported at file:line: a row that does not validate, has more or fewer cells
+than the header, or repeats an id (the first is kept unless told otherwise) is skipped; a file
+that is not text in its encoding, has an unclosed quote or a repeated column is refused whole.
+Unknown columns are ignored with one warning per file. Each file is one transaction.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
+import difflib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import ValidationError
 
 from kamrules.connectors.local.crm import LocalCrm, _brief
+from kamrules.errors import Problem, ValidationFailed
+from kamrules.inputs.boundary import decode, read_bytes
 from kamrules.model import RECORD_KINDS
+
+MAX_FILE_BYTES = 500_000_000
+MAX_FIELD_CHARS = 10_000_000  # the csv module's default, 131,072, is less than real notes
+OnDuplicate = Literal["first", "last", "refuse"]
+
+
+@dataclass
+class FileResult:
+    """What one file gave: records loaded, rows refused, and every message about it."""
+
+    kind: str
+    path: Path
+    loaded: int = 0
+    refused_rows: int = 0
+    refused: bool = False  # the whole file
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
 class ImportResult:
-    loaded: dict[str, int] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
+    files: list[FileResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # about the folder: unknown files
+
+    @property
+    def loaded(self) -> dict[str, int]:
+        return {f.kind: f.loaded for f in self.files if not f.refused}
+
+    @property
+    def total_loaded(self) -> int:
+        return sum(f.loaded for f in self.files)
+
+    @property
+    def anything_refused(self) -> bool:
+        return bool(self.problems) or any(f.refused or f.refused_rows for f in self.files)
 
 
 def _parse_list(name: str, value: str) -> list[Any]:
@@ -42,41 +81,195 @@ def _parse_list(name: str, value: str) -> list[Any]:
     return items
 
 
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The string values of a Literal field (also inside Optional or list), else ()."""
+    if get_origin(annotation) is Literal:
+        return tuple(a for a in get_args(annotation) if isinstance(a, str))
+    return tuple(c for arg in get_args(annotation) for c in _choices(arg))
+
+
+def _fold(value: str, choices: tuple[str, ...]) -> str:
+    """`Meeting` -> `meeting` when the field takes `meeting`; anything else unchanged."""
+    for choice in choices:
+        if value.lower() == choice.lower():
+            return choice
+    return value
+
+
 def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
-    """A CSV row as the dict the record model validates (strings are parsed by pydantic)."""
+    """A CSV row (keys already model field names) as the dict the record model validates."""
     model = RECORD_KINDS[kind]
     record: dict[str, Any] = {}
     for name, value in row.items():
-        if name is None:
+        if name is None or name not in model.model_fields:
             continue
-        name = name.strip()
         value = (value or "").strip()
         if value == "":
             continue
-        annotation = str(model.model_fields[name].annotation) if name in model.model_fields else ""
-        record[name] = _parse_list(name, value) if annotation.startswith("list") else value
+        annotation = model.model_fields[name].annotation
+        choices = _choices(annotation)
+        if str(annotation).startswith("list"):
+            items = _parse_list(name, value)
+            record[name] = [_fold(i, choices) if isinstance(i, str) else i for i in items]
+        else:
+            record[name] = _fold(value, choices)
     return record
 
 
-def import_directory(crm: LocalCrm, directory: Path) -> ImportResult:
-    result = ImportResult()
-    for kind, model in RECORD_KINDS.items():
-        path = directory / f"{kind}.csv"
-        if not path.is_file():
+def find_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
+    """Each kind's file (names in any case) and a message per CSV file that is not one."""
+    by_name = {f"{kind}.csv": kind for kind in RECORD_KINDS}
+    found: dict[str, Path] = {}
+    unknown: list[str] = []
+    for path in sorted(directory.iterdir()):
+        if not path.name.lower().endswith((".csv", ".tsv", ".txt")):
             continue
-        good = []
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                line = reader.line_num
-                try:
-                    record = model.model_validate(row_to_record(kind, row))
-                except ValidationError as exc:
-                    result.problems.append(f"{path}:{line}: {_brief(exc)}")
-                    continue
-                good.append(record.model_dump(mode="json"))
-        result.loaded[kind] = crm.insert_records(kind, good)
-    if not result.loaded:
+        kind = by_name.get(path.name.lower())
+        if kind is None:
+            close = difflib.get_close_matches(path.name.lower(), list(by_name), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}? " if close else ""
+            unknown.append(f"{path}: not a file kamrules imports, ignored; {hint}expected any"
+                           f" of {', '.join(by_name)}")
+        elif kind in found:
+            unknown.append(f"{path}: ignored; {found[kind].name} is the {kind} file already")
+        else:
+            found[kind] = path
+    return found, unknown
+
+
+def _text(path: Path, encoding: str | None) -> str:
+    """The file's text: the given encoding, else a BOM's, else UTF-8 (refused with a hint)."""
+    data = read_bytes(path, MAX_FILE_BYTES)
+    if encoding:
+        return data.decode(encoding, errors="strict").lstrip("\ufeff")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return decode(data, str(path))
+    except ValidationFailed as exc:
+        hint = ("give its encoding, e.g. --encoding cp1252 for an Excel export on Windows,"
+                " or save it as UTF-8")
+        raise ValidationFailed([Problem(p.location, p.path, p.message.replace(
+            "save the file as UTF-8", hint)) for p in exc.problems]) from None
+
+
+def _header(raw: list[str], kind: str, result: FileResult) -> list[str | None]:
+    """Header cells as model field names (any case, spaces as _); None for unknown columns."""
+    model = RECORD_KINDS[kind]
+    fields = {name.lower(): name for name in model.model_fields}
+    names: list[str | None] = []
+    seen: dict[str, int] = {}
+    unknown: list[str] = []
+    for i, cell in enumerate(raw, 1):
+        key = cell.strip().lower().replace(" ", "_")
+        name = fields.get(key)
+        if name is None:
+            unknown.append(cell.strip() + _hint(key, fields))
+        elif name in seen:
+            raise _FileRefused(f"{result.path}:1: column {cell.strip()!r} appears twice"
+                               f" (columns {seen[name]} and {i}); remove one")
+        else:
+            seen[name] = i
+        names.append(name)
+    if unknown:
+        result.warnings.append(f"{result.path}:1: ignored unknown column(s): {', '.join(unknown)}")
+    return names
+
+
+def _hint(key: str, fields: dict[str, str]) -> str:
+    close = difflib.get_close_matches(key, list(fields), n=1)
+    return f" (did you mean {fields[close[0]]!r}?)" if close else ""
+
+
+class _FileRefused(Exception):
+    """The whole file is refused; nothing of it is loaded."""
+
+
+def read_file(path: Path, kind: str, encoding: str | None,
+              on_duplicate: OnDuplicate) -> tuple[FileResult, list[dict[str, Any]]]:
+    """The valid records of one file and what was refused, every refusal at file:line."""
+    result = FileResult(kind, path)
+    model = RECORD_KINDS[kind]
+    good: dict[str, tuple[int, dict[str, Any]]] = {}
+    unkeyed: list[dict[str, Any]] = []
+    try:
+        text = _text(path, encoding)
+    except ValidationFailed as exc:
+        result.refused = True
+        result.problems += [str(p) for p in exc.problems]
+        return result, []
+    except (UnicodeDecodeError, LookupError) as exc:
+        result.refused = True
+        result.problems.append(f"{path}: cannot be read as {encoding}: {exc}")
+        return result, []
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    prev = 0  # the last physical line read: a record starts on the next one
+    try:
+        header = next(reader, None)
+        if header is None:
+            result.warnings.append(f"{path}: empty file")
+            return result, []
+        names = _header(header, kind, result)
+        prev = reader.line_num
+        for cells in reader:
+            line, prev = prev + 1, reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            if len(cells) != len(names):
+                result.refused_rows += 1
+                result.problems.append(f"{path}:{line}: {len(cells)} cells where the header has"
+                                       f" {len(names)}; row skipped (a stray comma or quote?)")
+                continue
+            row = {n: c for n, c in zip(names, cells, strict=True) if n is not None}
+            try:
+                record = model.model_validate(row_to_record(kind, row)).model_dump(mode="json")
+            except ValidationError as exc:
+                result.refused_rows += 1
+                result.problems.append(f"{path}:{line}: {_brief(exc)}")
+                continue
+            rid = record.get("id")
+            if rid is None:
+                unkeyed.append(record)
+            elif rid in good:
+                first = good[rid][0]
+                if on_duplicate == "refuse":
+                    raise _FileRefused(f"{path}:{line}: duplicate id {rid!r} (first at line"
+                                       f" {first}); file refused (--on-duplicate refuse)")
+                result.refused_rows += 1
+                kept = "the first" if on_duplicate == "first" else "this one"
+                result.problems.append(f"{path}:{line}: duplicate id {rid!r}, first at line"
+                                       f" {first}; kept {kept}")
+                if on_duplicate == "last":
+                    good[rid] = (line, record)
+            else:
+                good[rid] = (line, record)
+    except csv.Error as exc:
+        result.refused = True
+        what = str(exc)
+        if "unexpected end of data" in what or "expected after" in what:
+            what = f"a quoted field starting on this line is not closed where it should be ({exc})"
+        result.problems.append(f"{path}:{prev + 1}: {what}; file refused, nothing loaded")
+        return result, []
+    except _FileRefused as exc:
+        result.refused = True
+        result.problems.append(str(exc))
+        return result, []
+    return result, [r for _, r in good.values()] + unkeyed
+
+
+def import_directory(crm: LocalCrm, directory: Path, encoding: str | None = None,
+                     on_duplicate: OnDuplicate = "first") -> ImportResult:
+    """Every known file of `directory`, each in its own transaction; one bad file never stops
+    the others."""
+    result = ImportResult()
+    files, result.problems = find_files(directory)
+    for kind, path in files.items():
+        file_result, records = read_file(path, kind, encoding, on_duplicate)
+        if records:
+            file_result.loaded = crm.insert_all({kind: records})[kind]
+        result.files.append(file_result)
+    if not files:
         result.problems.append(
             f"{directory}: no CSV files found; expected any of "
             + ", ".join(f"{k}.csv" for k in RECORD_KINDS)

@@ -22,15 +22,23 @@ from kamrules.connectors.salesforce.config import (
     SessionAuth,
 )
 from kamrules.connectors.secret import Secret, SecretError
-from kamrules.errors import CrmError
+from kamrules.errors import CrmError, KamError
+from kamrules.inputs.environment import expand
 
 
 def http_session(config: SalesforceConfig, base_dir: Path) -> requests.Session:
     """A requests session; with `ca_bundle`, it trusts exactly that file (env overrides off)."""
     session = requests.Session()
     if config.ca_bundle:
-        path = Path(config.ca_bundle).expanduser()
-        session.verify = str(path if path.is_absolute() else base_dir / path)
+        path = expand(config.ca_bundle, "crm.ca_bundle")
+        path = path if path.is_absolute() else base_dir / path
+        try:
+            with path.open("rb") as handle:
+                handle.read(1)
+        except OSError as exc:
+            raise KamError(f"crm.ca_bundle: cannot read certificate file {path}:"
+                           f" {exc.strerror or exc}") from None
+        session.verify = str(path)
         session.trust_env = False  # else REQUESTS_CA_BUNDLE would override `verify`
         session.proxies.update(urllib.request.getproxies())
     return session
@@ -41,10 +49,28 @@ def read_secrets(config: SalesforceConfig, base_dir: Path) -> dict[str, Secret]:
     refs = {name: getattr(auth, name) for name in
             ("password", "security_token", "private_key", "consumer_secret", "session_id")
             if hasattr(auth, name)}
+    out: dict[str, Secret] = {}
+    for name, ref in refs.items():
+        try:
+            out[name] = ref.read(base_dir)
+        except SecretError as exc:  # the config names a source that is not there: exit 2
+            raise KamError(f"crm.auth.{name}: {exc}") from None
+    if isinstance(auth, JwtAuth):
+        check_private_key(out["private_key"], auth.private_key.where())
+    return out
+
+
+def check_private_key(key: Secret, where: str) -> None:
+    """A JWT key that is no unencrypted PEM private key is a config error naming its source."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
     try:
-        return {name: ref.read(base_dir) for name, ref in refs.items()}
-    except SecretError as exc:
-        raise CrmError(f"Salesforce credentials: {exc}") from None
+        load_pem_private_key(key.reveal().encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        reason = "it is encrypted" if "password" in str(exc).lower() else "it does not parse"
+        raise KamError(f"crm.auth.private_key: {where} holds no usable PEM private key ({reason});"
+                       " give the connected app's unencrypted private key (BEGIN PRIVATE KEY)") from None
 
 
 def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
@@ -72,24 +98,39 @@ def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
     else:
         assert isinstance(auth, ClientCredentialsAuth)
         domain = config.login_domain()
-        if auth.instance_url:
-            domain = auth.instance_url.removeprefix("https://").rstrip("/")
-            domain = domain.removesuffix(".salesforce.com")
-        if domain in ("login", "test"):
+        if not auth.instance_url and domain in ("login", "test"):
             raise CrmError("Salesforce client_credentials login needs your My Domain: set "
                            "crm.domain (acme.my) or crm.auth.instance_url")
+        # the instance URL exactly as given (My Domain, sandbox, proxy, any host and port)
+        host = auth.instance_url.rstrip("/") if auth.instance_url else f"https://{domain}.salesforce.com"
 
         def make() -> Any:
-            return Salesforce(consumer_key=auth.consumer_key,
-                              consumer_secret=secrets["consumer_secret"].reveal(),
-                              domain=domain, **common)
+            resp = session.post(f"{host}/services/oauth2/token", timeout=config.timeout_seconds, data={
+                "grant_type": "client_credentials", "client_id": auth.consumer_key,
+                "client_secret": secrets["consumer_secret"].reveal()})
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {}
+            if resp.status_code != 200 or not body.get("access_token"):
+                raise SfError(f"{resp.status_code} {body.get('error', '')}:"
+                              f" {body.get('error_description', resp.text[:200])}")
+            instance = auth.instance_url or str(body.get("instance_url") or host)
+            return Salesforce(session_id=body["access_token"], instance_url=instance, **common)
 
     values = list(secrets.values())
+    login_only = make
+    if isinstance(auth, PasswordAuth | JwtAuth) and auth.instance_url:
+        given = auth.instance_url
+
+        def make() -> Any:  # log in where the org says, then call the API exactly where given
+            sf = login_only()
+            return Salesforce(session_id=sf.session_id, instance_url=given, **common)
 
     def attempt() -> Any:
         try:
             return make()
-        except SalesforceError as exc:
+        except (SalesforceError, SfError) as exc:
             raise _redacted(f"Salesforce login failed ({auth.method}): {exc}", values) from None
         except requests.RequestException as exc:
             raise _redacted(f"Salesforce login failed ({auth.method}): cannot reach Salesforce"

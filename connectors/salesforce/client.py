@@ -16,6 +16,7 @@ import requests
 from kamrules.connectors.retry import Backoff, RetrySettings
 from kamrules.connectors.secret import Secret, redact
 from kamrules.errors import CrmError
+from kamrules.protocol.hooks import request_hook
 
 TRANSIENT_CODES = {"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"}
 
@@ -26,6 +27,11 @@ class SfError(CrmError):
     def __init__(self, message: str, status: int | None = None, code: str | None = None):
         super().__init__(message)
         self.status, self.code = status, code
+
+
+class AmbiguousWrite(SfError):
+    """A create was sent and failed without saying whether Salesforce carried it out (5xx, a
+    timeout or a connection reset after sending): read back before writing again."""
 
 
 class BudgetExceeded(SfError):
@@ -106,18 +112,24 @@ class SfClient:
         while True:
             self.check_budget()
             self.calls[kind] += 1
+            request_hook().before(kind)  # a shared budget across workers, when one is set
             try:
                 resp = self.sf.session.request(
                     method, url, params=params, json=json, timeout=self.timeout,
                     headers={**self.sf.headers, **(headers or {})})
             except requests.RequestException as exc:
+                request_hook().after()
                 safe = isinstance(exc, requests.ConnectTimeout) or (
                     isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc))
                 if (idempotent or safe) and attempt + 1 < self.attempts:
                     self.backoff.wait(attempt)
                     attempt += 1
                     continue
+                if not (idempotent or safe):
+                    raise AmbiguousWrite(redact(f"{kind}: no answer from Salesforce"
+                                                f" ({type(exc).__name__})", self.secrets)) from None
                 raise self._fail(f"{kind}: cannot reach Salesforce ({type(exc).__name__})") from None
+            request_hook().after()
             self.note_usage(resp)
             if resp.status_code < 300:
                 return resp
@@ -133,6 +145,10 @@ class SfClient:
                 self.backoff.wait(attempt, at_least=retry_after)
                 attempt += 1
                 continue
+            if resp.status_code >= 500 and not idempotent and not transient:
+                raise AmbiguousWrite(redact(f"{kind}: Salesforce answered {resp.status_code}"
+                                            f" {code or ''}: {message}", self.secrets),
+                                     resp.status_code, code)
             raise self._fail(f"{kind}: Salesforce answered {resp.status_code}"
                              f" {code or ''}: {message}".replace("  ", " "), resp.status_code, code)
 

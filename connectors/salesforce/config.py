@@ -23,6 +23,8 @@ class PasswordAuth(_Strict):
     username: str
     password: SecretRef
     security_token: SecretRef
+    instance_url: str | None = Field(
+        default=None, description="send API calls here exactly as given (a proxy, another host)")
 
 
 class JwtAuth(_Strict):
@@ -32,6 +34,8 @@ class JwtAuth(_Strict):
     username: str
     consumer_key: str
     private_key: SecretRef
+    instance_url: str | None = Field(
+        default=None, description="send API calls here exactly as given (a proxy, another host)")
 
 
 class ClientCredentialsAuth(_Strict):

@@ -23,7 +23,7 @@ from kamrules.connectors.salesforce.mapping import (
     resolve,
 )
 from kamrules.connectors.salesforce.pull import Puller, on_path
-from kamrules.connectors.salesforce.write import TaskWriter
+from kamrules.connectors.salesforce.write import READ_FIELDS, WRITE_FIELDS, TaskWriter
 from kamrules.connectors.secret import redact
 from kamrules.model import RecordWarning, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
@@ -106,6 +106,11 @@ def connect(config: SalesforceConfig, base_dir: Path, state_dir: Path,
                 errors.append(f"stream {r.spec.name}: key_account_filter cannot be applied through"
                               f" {r.account_path} ({exc}); give the stream scope: all_accounts or"
                               " a filter without a subquery")
+    for verb, names in (("reads back", READ_FIELDS), ("writes", WRITE_FIELDS)):
+        missing = [f"Task.{n}" for n in names if not describe.has("Task", n)]
+        if missing:
+            errors.append(f"tasks: kamrules {verb} {', '.join(missing)}, which the integration user"
+                          " cannot see (field-level security)")
     if config.fingerprint_field and not describe.has("Task", config.fingerprint_field):
         errors.append(f"fingerprint_field: Task.{config.fingerprint_field} does not exist; create"
                       " it (Text, 255, External ID) or remove the setting")

@@ -9,17 +9,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from ruamel.yaml import YAML
 
-from kamrules.connectors.salesforce.values import CONVERTERS
-from kamrules.errors import KamError
+from kamrules.connectors.mapping.language import BadValue, Seen, Spec, as_spec, evaluate
+from kamrules.connectors.mapping.tally import FieldTally, validate_fieldwise
+from kamrules.errors import KamError, ValidationFailed
+from kamrules.inputs.boundary import load_yaml_file, parse_yaml
 from kamrules.inputs.shipped import shipped_file
 from kamrules.model import RECORD_KINDS, RecordWarning
 
-Convert = Literal["text", "date", "bool", "float", "split", "revenue"]
 DEFAULT_MAPPING = "salesforce.mapping.yaml"
 # a stream kind that is no canonical record: contacts' roles on opportunities, merged into contacts
 CONTACT_ROLES = "contact_roles"
+EACH = "_each"  # the reader of a stream's `each` items
 ROLE_FIELDS = ("contact_id", "deal_id", "account_id", "role")
 
 
@@ -31,26 +32,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class FieldSpec(_Strict):
-    """One canonical field: an API name (or candidates), a constant, or a child subquery."""
+class FieldSpec(Spec):
+    """One canonical field in the shared language (connectors/mapping/language.py), where a list
+    in `field` names candidates (the first one the org has wins), plus a child subquery."""
 
-    field: str | list[str] | None = None
-    const: Any = None
     optional: bool = False
-    convert: Convert = "text"
-    values: dict[str, Any] | None = None
-    default: Any = None
     children: str | None = None
     object: str | None = None
     fields: dict[str, str | FieldSpec] | None = None
+    # with children: a field of the parent read instead (as a one-item list) when the org has no
+    # such child relationship, e.g. WhoId for TaskWhoRelations in an org without Shared Activities
+    fallback: str | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldSpec:
-        sources = [k for k in ("field", "const", "children") if k in self.model_fields_set]
+        sources = self.sources() + (["children"] if "children" in self.model_fields_set else [])
         if self.children is not None and "field" in sources:
             sources.remove("field")  # a child subquery's own field
         if len(sources) != 1:
-            raise ValueError("give exactly one of field, const or children")
+            raise ValueError("give exactly one of field, const, coalesce, items, relative_year or children")
         if self.children and (not self.object or (self.field is None) == (self.fields is None)):
             raise ValueError("a children field needs object and one of field or fields")
         return self
@@ -85,6 +85,9 @@ class StreamSpec(_Strict):
     hard_deletes: bool = False
     light_fields: list[str] = Field(default_factory=list)
     fields: dict[str, str | FieldSpec]
+    # several records from each row, one per object these items compose (e.g. the account team
+    # from owner lookups on Account, each with its role); merged with `fields`
+    each: FieldSpec | None = None
     roles: RoleRules | None = None
 
     @model_validator(mode="after")
@@ -113,16 +116,16 @@ class Mapping(_Strict):
 
 def load_mapping(path: Path | None) -> Mapping:
     """The admin's mapping file, or the one shipped in the package."""
-    if path is None:
-        text, where = shipped_file(DEFAULT_MAPPING)
-    else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise MappingError(f"cannot read mapping file {path}: {exc.strerror}") from None
-        where = str(path)
+    try:  # through the input boundary: size, UTF-8, aliases, depth, strict scalars
+        if path is None:
+            text, where = shipped_file(DEFAULT_MAPPING)
+            raw = parse_yaml(text, where)
+        else:
+            raw, where = load_yaml_file(path), str(path)
+    except ValidationFailed as exc:
+        raise MappingError("the Salesforce mapping is not valid:\n" + str(exc)) from None
     try:
-        return Mapping.model_validate(YAML(typ="safe").load(text))
+        return Mapping.model_validate(raw)
     except ValidationError as exc:
         lines = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
                  for e in exc.errors(include_url=False)]
@@ -182,7 +185,7 @@ def parents_needed(mapping: Mapping, describe: Describe) -> list[str]:
         for raw in s.fields.values():
             spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
             if not spec.children:
-                paths += [spec.field] if isinstance(spec.field, str) else list(spec.field or [])
+                paths += spec.names()
         for path in paths:
             if "." in path:
                 target = describe.parent(s.object, path.partition(".")[0])
@@ -205,7 +208,9 @@ class Resolved:
         self.light: dict[str, Reader] = {}
         self.light_columns: list[str] = []
         self.child_links: list[tuple[str, str]] = []  # (child object, its field naming the parent)
-        self.cols: dict[str, str] = {}  # canonical field -> the column it reads
+        self.cols: dict[str, str] = {}  # canonical field -> the (first) column it reads
+        self.colmap: dict[str, list[str]] = {}  # canonical field -> every column it reads
+        self.seen: dict[str, Seen] = {}  # value-mapped field -> raw values met, unmapped ones
         # with a dotted account_field: the relationship path to the Account (`Opportunity.Account`)
         self.account_path: str | None = None
 
@@ -244,15 +249,17 @@ def resolve(mapping: Mapping, describe: Describe) -> tuple[list[Resolved], list[
                           "to the integration user")
             continue
         r = Resolved(s)
-        for canon, raw in s.fields.items():
+        each = {EACH: s.each} if s.each is not None else {}
+        for canon, raw in {**s.fields, **each}.items():
             spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
             where = f"stream {s.name}: {canon}"
             before = len(r.columns)
-            reader = _reader(spec, s.object, describe, r, where, errors, notes)
+            reader = _reader(spec, s.object, describe, r, where, errors, notes, canon)
             if reader is not None:
                 r.readers[canon] = reader
             if len(r.columns) > before:
-                r.cols[canon] = r.columns[-1]
+                r.cols[canon] = r.columns[before]
+                r.colmap[canon] = r.columns[before:]
         if s.account_field and not describe.has(s.object, s.account_field):
             errors.append(f"stream {s.name}: account_field {s.object}.{s.account_field} does not exist")
         elif s.account_field and "." in s.account_field:
@@ -267,21 +274,9 @@ def resolve(mapping: Mapping, describe: Describe) -> tuple[list[Resolved], list[
             if name not in s.fields:
                 errors.append(f"stream {s.name}: light field {name} is not one of its fields")
         r.light = {k: v for k, v in r.readers.items() if k in s.light_fields}
-        r.light_columns = [c for k in s.light_fields for c in _columns_of(s.fields.get(k), s.object,
-                                                                         describe)]
+        r.light_columns = [c for k in s.light_fields for c in r.colmap.get(k, [])]
         out.append(r)
     return out, errors, notes
-
-
-def _columns_of(raw: str | FieldSpec | None, obj: str, describe: Describe) -> list[str]:
-    if raw is None:
-        return []
-    spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
-    if spec.field is None:
-        return []
-    candidates = [spec.field] if isinstance(spec.field, str) else spec.field
-    found = next((c for c in candidates if describe.has(obj, c)), None)
-    return [found] if found else []
 
 
 def _pick(spec: FieldSpec, obj: str, describe: Describe, where: str, errors: list[str],
@@ -296,13 +291,18 @@ def _pick(spec: FieldSpec, obj: str, describe: Describe, where: str, errors: lis
 
 
 def _reader(spec: FieldSpec, obj: str, describe: Describe, r: Resolved, where: str,
-            errors: list[str], notes: list[str]) -> Reader | None:
-    if "const" in spec.model_fields_set:
-        value = spec.const
-        return lambda row, as_of: value
+            errors: list[str], notes: list[str], canon: str = "") -> Reader | None:
+    if "const" in spec.model_fields_set or spec.relative_year is not None:
+        return lambda row, as_of: evaluate(spec, lambda name: None, as_of)
     if spec.children:
         rel, child = spec.children, str(spec.object)
         if describe.children.get(obj, {}).get(rel) is None:
+            if spec.fallback and describe.has(obj, spec.fallback):
+                notes.append(f"{where}: the org has no {obj}.{rel} (Shared Activities off?):"
+                             f" reading {obj}.{spec.fallback} instead, one per record")
+                r.columns.append(spec.fallback)
+                col = spec.fallback
+                return lambda row, as_of: [row[col]] if row.get(col) else []
             (notes if spec.optional else errors).append(
                 f"{where}: child relationship {obj}.{rel} does not exist")
             return None
@@ -317,7 +317,7 @@ def _reader(spec: FieldSpec, obj: str, describe: Describe, r: Resolved, where: s
             col = _pick(sub, child, describe, f"{where}.{name}", errors, notes)
             if col is not None:
                 cols.append(col)
-                subs[name] = _value_reader(col, sub)
+                subs[name] = _value_reader({n: col for n in sub.names()}, sub)
         r.subqueries.append(f"(SELECT {', '.join(dict.fromkeys(cols or ['Id']))} FROM {rel})")
         link = describe.links.get(obj, {}).get(rel)
         if link:
@@ -333,40 +333,64 @@ def _reader(spec: FieldSpec, obj: str, describe: Describe, r: Resolved, where: s
                 return [v for v in (subs["_"](c, as_of) for c in items if "_" in subs) if v is not None]
             return [{k: v for k, f in subs.items() if (v := f(c, as_of)) is not None} for c in items]
         return read_children
-    col = _pick(spec, obj, describe, where, errors, notes)
-    if col is None:
-        return None
-    r.columns.append(col)
-    return _value_reader(col, spec)
+    seen = r.seen.setdefault(canon, Seen()) if _has_values(spec) else None
+    if spec.field is not None:
+        col = _pick(spec, obj, describe, where, errors, notes)
+        if col is None:
+            return None
+        r.columns.append(col)
+        return _value_reader({n: col for n in spec.names()}, spec, seen)
+    cols = {}
+    for name in dict.fromkeys(spec.names()):  # coalesce and items: each field on its own
+        found = _pick(FieldSpec(field=name, optional=spec.optional), obj, describe, where, errors, notes)
+        if found is not None:
+            cols[name] = found
+            r.columns.append(found)
+    return _value_reader(cols, spec, seen)
 
 
-def _value_reader(col: str, spec: FieldSpec) -> Reader:
-    convert = CONVERTERS[spec.convert]
-    values, default = spec.values, spec.default
+def _has_values(spec: Spec) -> bool:
+    return spec.values is not None or any(
+        _has_values(as_spec(sub)) for item in spec.items or [] for sub in item.values())
+
+
+def _value_reader(cols: dict[str, str], spec: Spec, seen: Seen | None = None) -> Reader:
+    """Reads one canonical field through the shared language; `cols`: field name -> its column."""
 
     def read(row: dict[str, Any], as_of: date) -> Any:
-        raw = row.get(col)
-        if raw == "":
-            raw = None  # Bulk API CSV: empty means null
-        if raw is not None and values is not None:
-            raw = values.get(str(raw), default if default is not None else raw)
-        value = convert(raw, as_of) if raw is not None else None
-        return default if value is None else value
+        return evaluate(spec, lambda name: row.get(cols[name]) if name in cols else None, as_of, seen)
     return read
 
-
 def to_records(r: Resolved, rows: Iterable[dict[str, Any]], as_of: date, light: bool = False,
-               extra: dict[str, Any] | None = None) -> tuple[list[Any], list[RecordWarning]]:
-    """Canonical records of one stream's rows; rows that do not validate become warnings."""
+               extra: dict[str, Any] | None = None, tally: FieldTally | None = None,
+               ) -> tuple[list[Any], list[RecordWarning]]:
+    """Canonical records of one stream's rows. A value that does not fit loses its field (tallied,
+    with a warning); a row whose required fields do not validate becomes a warning."""
     model = RECORD_KINDS[r.spec.kind]
     readers = r.light if light else r.readers
+    tally = tally if tally is not None else FieldTally()
+    sources = {k: f"{r.spec.object}.{c}" for k, c in r.cols.items()}
     good: list[Any] = []
     warnings: list[RecordWarning] = []
     for row in rows:
-        data = {k: v for k, f in readers.items() if (v := f(row, as_of)) is not None}
+        rid = str(row.get("Id"))
+        data: dict[str, Any] = {}
+        for k, f in readers.items():
+            try:
+                value = f(row, as_of)
+            except BadValue as exc:  # loses this field only
+                raw = [row.get(c) for c in r.colmap.get(k, [])]
+                tally.failed(r.spec.kind, k, rid, raw[0] if len(raw) == 1 else raw,
+                             f"does not parse ({exc})", sources.get(k, ""), counted=False)
+                continue
+            if value is not None:
+                data[k] = value
         data.update(extra or {})
+        objects = data.pop(EACH, None) if EACH in readers else [{}]
         try:
-            good.append(model.model_validate(data))
+            for obj in objects or []:
+                good.append(validate_fieldwise(model, {**data, **obj}, r.spec.kind, rid, tally,
+                                               sources))
         except ValidationError as exc:
             warnings.append(RecordWarning(kind=r.spec.kind, record_id=str(row.get("Id")),
                                           message=f"{r.spec.object}: {brief(exc)}"))

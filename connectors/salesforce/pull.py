@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from kamrules.connectors.cache import RecordCache
+from kamrules.connectors.mapping.tally import FieldTally
 from kamrules.connectors.salesforce.client import SfClient
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.mapping import CONTACT_ROLES, Resolved, to_records
@@ -214,6 +215,7 @@ class Puller:
         warnings: list[RecordWarning] = []
         key_ids = self._ids("accounts.key")
         roles: list[tuple[Resolved, list[dict[str, Any]]]] = []
+        tally = FieldTally()
         for r, part, name in self.parts():
             rows = self.rows(name)
             if part == "all" and r.spec.scope == "key_accounts" and r.spec.account_field:
@@ -223,14 +225,19 @@ class Puller:
                 roles.append((r, rows))
                 continue
             extra = {"is_key": part == "key"} if part in ("key", "other") else None
-            good, bad = to_records(r, rows, as_of, light=part == "other", extra=extra)
+            good, bad = to_records(r, rows, as_of, light=part == "other", extra=extra, tally=tally)
             parts.setdefault(r.spec.kind, []).extend(good)
             warnings.extend(bad)
         if roles:
             parts["contacts"], bad = merge_roles(parts.get("contacts", []), parts.get("deals", []),
                                                  roles, as_of)
             warnings.extend(bad)
-        return Snapshot(as_of=as_of, warnings=warnings, **parts)
+        for r in self.streams:  # the raw values value maps met, for `kamrules doctor`
+            for canon, seen in r.seen.items():
+                if r.spec.kind != CONTACT_ROLES:
+                    tally.seen(f"{r.spec.kind}.{canon}", seen.values, seen.unmapped)
+        warnings.extend(tally.warnings)
+        return Snapshot(as_of=as_of, warnings=warnings, field_stats=tally.stats, **parts)
 
 
 def _plain(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

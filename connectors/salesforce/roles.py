@@ -53,7 +53,6 @@ def merge_roles(contacts: list[Contact], deals: Iterable[Deal],
         role_spec = r.spec.fields["role"]
         if rules is None or not isinstance(role_spec, FieldSpec) or not role_spec.values:
             continue
-        values = role_spec.values
         rank = {role: i for i, role in enumerate(rules.seniority)}
         role_col = r.cols.get("role")
         read = r.readers
@@ -69,13 +68,14 @@ def merge_roles(contacts: list[Contact], deals: Iterable[Deal],
             raw = row.get(role_col) if role_col else None
             if raw is None or raw == "":
                 continue
-            if str(raw) not in values:
+            known, role = role_spec.lookup(raw)
+            if not known:
                 warnings.append(RecordWarning(
                     kind="contacts", record_id=str(row.get("Id")),
                     message=f"{r.spec.object}: Role {str(raw)!r} of contact {contact_id} is not in the"
                             f" role map (stream {r.spec.name}, role.values); the row gives no role"))
                 continue
-            role = str(values[str(raw)])
+            role = str(role)
             entry.offer(role, rank.get(role, len(rank)))
     out: list[Contact] = []
     for c in contacts:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from kamrules.connectors.salesforce.client import BudgetExceeded, SfClient, SfError
+from kamrules.connectors.salesforce.client import AmbiguousWrite, BudgetExceeded, SfClient, SfError
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.pull import soql_string
 from kamrules.model import Task
@@ -20,6 +20,11 @@ BATCH = 200
 CLOSED_NOTE = "Closed by kamrules:"
 PRIORITY_TO_SF = {"low": "Low", "normal": "Normal", "high": "High"}
 PRIORITY_FROM_SF = {v: k for k, v in PRIORITY_TO_SF.items()}
+
+
+READ_FIELDS = ["Id", "Subject", "Description", "WhatId", "OwnerId", "ActivityDate", "Priority",
+               "Status", "IsClosed", "CreatedDate", "CompletedDateTime", "LastModifiedDate"]
+WRITE_FIELDS = ["Subject", "Description", "OwnerId", "Priority", "WhatId", "Status", "ActivityDate"]
 
 
 class TaskWriter:
@@ -50,10 +55,7 @@ class TaskWriter:
     # --- reading -------------------------------------------------------------------------------
 
     def list_tasks(self, completed_since: date) -> list[Task]:
-        fields = ["Id", "Subject", "Description", "WhatId", "OwnerId", "ActivityDate", "Priority",
-                  "Status", "IsClosed", "CreatedDate", "CompletedDateTime", "LastModifiedDate"]
-        if self.fp_field:
-            fields.append(self.fp_field)
+        fields = READ_FIELDS + ([self.fp_field] if self.fp_field else [])
         soql = (f"SELECT {', '.join(fields)} FROM Task WHERE {self.marker_filter()} AND"
                 f" (IsClosed = false OR LastModifiedDate >= {completed_since.isoformat()}T00:00:00Z)")
         tasks: list[Task] = []
@@ -138,11 +140,58 @@ class TaskWriter:
 
     def _send(self, method: str, batch: list[Change], indexes: list[int],
               results: list[ChangeResult | None]) -> None:
+        if method == "POST":
+            self._create(batch, indexes, results)
+            return
         records = [{"attributes": {"type": "Task"}, **self.fields(c)} for c in batch]
         resp = self.client.request(method, "composite/sobjects", "write",
-                                   json={"allOrNone": False, "records": records},
-                                   idempotent=method != "POST")
-        answers = resp.json()
+                                   json={"allOrNone": False, "records": records})
+        self._answers(resp.json(), batch, indexes, results)
+
+    def _create(self, batch: list[Change], indexes: list[int],
+                results: list[ChangeResult | None]) -> None:
+        """Create tasks; after an ambiguous answer, read back by fingerprint and create only the
+        missing ones (a composite create is never repeated blindly)."""
+        pending = list(zip(indexes, batch, strict=True))
+        problem = ""
+        for _ in range(self.client.attempts):
+            records = [{"attributes": {"type": "Task"}, **self.fields(c)} for _, c in pending]
+            try:
+                resp = self.client.request("POST", "composite/sobjects", "write",
+                                           json={"allOrNone": False, "records": records},
+                                           idempotent=False)
+            except AmbiguousWrite as exc:
+                problem = str(exc)
+                found = self.open_ids({c.fingerprint for _, c in pending})
+                for i, c in pending:
+                    if c.fingerprint in found:
+                        results[i] = ChangeResult(fingerprint=c.fingerprint, action=c.action,
+                                                  ok=True, crm_id=found[c.fingerprint])
+                pending = [(i, c) for i, c in pending if results[i] is None]
+                if not pending:
+                    return
+                continue
+            self._answers(resp.json(), [c for _, c in pending], [i for i, _ in pending], results)
+            return
+        for i, c in pending:
+            results[i] = _failed(c, f"not written: {problem}")
+
+    def open_ids(self, fingerprints: set[str]) -> dict[str, str]:
+        """fingerprint -> Id of an open kamrules task carrying it. Reconciliation creates a task
+        only where none is open, so one found after an ambiguous create is that create's."""
+        fields = READ_FIELDS + ([self.fp_field] if self.fp_field else [])
+        soql = (f"SELECT {', '.join(fields)} FROM Task WHERE {self.marker_filter()}"
+                " AND IsClosed = false")
+        out: dict[str, str] = {}
+        for page in self.client.query_pages(soql):
+            for row in page["records"]:
+                task = self._task(row)
+                if task is not None and task.fingerprint in fingerprints:
+                    out.setdefault(task.fingerprint, str(task.crm_id))
+        return out
+
+    def _answers(self, answers: list[dict[str, Any]], batch: list[Change], indexes: list[int],
+                 results: list[ChangeResult | None]) -> None:
         for n, (i, change) in enumerate(zip(indexes, batch, strict=True)):
             answer = answers[n] if n < len(answers) else {"success": False, "errors": []}
             if answer.get("success"):

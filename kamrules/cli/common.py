@@ -15,18 +15,45 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from kamrules.inputs.sanitize import terminal_safe
 from kamrules.language.loader import LoadedPack
 from kamrules.run.config import LoadedConfig, describe_setup, load_config, load_configured_packs
 
+
+class SafeConsole(Console):
+    """A console that never passes escape codes, control characters or bidi overrides from
+    the text it prints (CRM names reach every command's output)."""
+
+    def render_str(self, text: str, *args: Any, **kwargs: Any) -> Text:
+        return super().render_str(terminal_safe(text), *args, **kwargs)
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(_safe_text(o) if isinstance(o, Text) else o for o in objects), **kwargs)
+
+
+def _safe_text(text: Text) -> Text:
+    """A styled Text with its characters made safe, styles kept."""
+    if terminal_safe(text.plain) == text.plain:
+        return text
+    cuts = sorted({i for span in text.spans for i in (span.start, span.end)})
+    safe = Text(style=text.style, end=text.end)
+    for piece in text.divide(cuts):
+        part = Text(terminal_safe(piece.plain), style=piece.style)
+        for span in piece.spans:
+            part.stylize(span.style)
+        safe.append_text(part)
+    return safe
+
+
 # No markup: CRM text such as a "[kamrules] ..." subject must print as it is; labels are styled
 # through `labelled`.
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+out = SafeConsole(highlight=False, soft_wrap=True, markup=False)
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def labelled(label: str, style: str, message: str) -> Text:
     """`label message` with only the label styled."""
-    return Text.assemble((label, style), " ", message)
+    return Text.assemble((label, style), " ", terminal_safe(message))
 
 
 def as_of_date(value: str | None) -> date:

@@ -12,10 +12,16 @@ from kamrules.cli.common import formats, loaded_config, print_table
 @click.command("history")
 @formats("text", "json")
 @click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("--tenant", default=None, help="A tenant's runs from the shared (Redis) history.")
 @click.pass_context
-def history_cmd(ctx: click.Context, limit: int, fmt: str) -> None:
+def history_cmd(ctx: click.Context, limit: int, fmt: str, tenant: str | None) -> None:
     """Past runs: when, outcome, exit code, counts and API calls."""
     from kamrules.run.state import StateStore
+
+    if tenant is not None:
+        from kamrules.cli.distributed import tenant_history
+
+        return tenant_history(tenant, limit, fmt == "json")
 
     store = StateStore(loaded_config(ctx).state_dir)
     runs = store.history(limit)

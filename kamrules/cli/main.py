@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,8 @@ import click
 
 from kamrules import __version__
 from kamrules.cli.common import err, labelled
+from kamrules.cli.distributed import enqueue_cmd, schedule_cmd, status_cmd, worker_cmd
+from kamrules.cli.doctor import doctor_cmd
 from kamrules.cli.explain import explain_cmd
 from kamrules.cli.importing import import_csv_cmd
 from kamrules.cli.inspect import history_cmd
@@ -23,6 +26,8 @@ from kamrules.cli.run_plan import plan_cmd, run_cmd
 from kamrules.cli.snooze import snooze_group
 from kamrules.cli.validate import validate_cmd
 from kamrules.errors import ExitCode, KamError, ValidationFailed
+from kamrules.inputs.boundary import cap
+from kamrules.inputs.environment import as_environment_failure
 
 
 class KamGroup(click.Group):
@@ -41,22 +46,35 @@ class KamGroup(click.Group):
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(0)
+        except (OSError, sqlite3.Error) as exc:
+            failure = as_environment_failure(exc)
+            if failure is None:
+                return self._internal(ctx, exc)
+            failure.json_reported = getattr(exc, "json_reported", False)  # type: ignore[attr-defined]
+            _json_error(ctx, failure, int(failure.exit_code))
+            err.print(labelled("error", "red", str(failure)))
+            ctx.exit(int(failure.exit_code))
         except KamError as exc:
             _json_error(ctx, exc, int(exc.exit_code))
             if isinstance(exc, ValidationFailed):
-                for problem in exc.problems:
+                for problem in cap(exc.problems):
                     err.print(labelled("error", "red", str(problem)))
                 err.print(f"{len(exc.problems)} problem(s) found.")
             else:
                 err.print(labelled("error", "red", str(exc)))
             ctx.exit(int(exc.exit_code))
         except Exception as exc:
-            if os.environ.get("KAMRULES_DEBUG"):
-                raise
-            _json_error(ctx, exc, int(ExitCode.INTERNAL))
-            err.print(labelled("internal error", "red", f"{type(exc).__name__}: {exc}"))
-            err.print("This is a bug in kamrules; set KAMRULES_DEBUG=1 to see the traceback.")
-            ctx.exit(int(ExitCode.INTERNAL))
+            return self._internal(ctx, exc)
+
+    @staticmethod
+    def _internal(ctx: click.Context, exc: Exception) -> Any:
+        if os.environ.get("KAMRULES_DEBUG"):
+            raise exc
+        _json_error(ctx, exc, int(ExitCode.INTERNAL))
+        err.print(labelled("internal error", "red", f"{type(exc).__name__}: {exc}"))
+        err.print("This is a bug in kamrules; set KAMRULES_DEBUG=1 to see the traceback, and"
+                  " report it (README: 'Exit codes').")
+        ctx.exit(int(ExitCode.INTERNAL))
 
 
 def _json_error(ctx: click.Context, exc: Exception, code: int) -> None:
@@ -125,7 +143,9 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     \b
     Exit codes: 0 success, 1 some writes failed, 2 usage/config/pack error,
     3 another run holds the lock, 4 the CRM refused or failed,
-    5 internal error (a bug in kamrules; KAMRULES_DEBUG=1 shows the traceback).
+    5 internal error (a bug in kamrules; KAMRULES_DEBUG=1 shows the traceback),
+    6 the data-quality gate stopped the run (nothing written; see docs/mapping.md),
+    7 a file or folder it needs is unreadable, read-only, full or corrupt.
 
     \b
     The first line on stderr names the config file and the CRM in use.
@@ -140,7 +160,8 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 for _command in (run_cmd, plan_cmd, validate_cmd, test_cmd, rules_cmd, facts_cmd, explain_cmd,
-                 history_cmd, report_cmd, snooze_group, import_csv_cmd, packs_cmd, pack_group):
+                 history_cmd, report_cmd, snooze_group, import_csv_cmd, doctor_cmd,
+                 worker_cmd, schedule_cmd, enqueue_cmd, status_cmd, packs_cmd, pack_group):
     cli.add_command(_command)
 
 

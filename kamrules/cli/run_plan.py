@@ -20,6 +20,8 @@ from kamrules.cli.common import (
     progress_display,
 )
 from kamrules.errors import ExitCode, KamError
+from kamrules.inputs.environment import as_environment_failure
+from kamrules.inputs.sanitize import cell, json_safe, one_line
 from kamrules.run.config import load_configured_packs
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
@@ -33,7 +35,8 @@ def _code(exc: BaseException) -> int:
         return int(exc.exit_code)
     if isinstance(exc, click.ClickException):
         return int(exc.exit_code)
-    return int(ExitCode.INTERNAL)
+    failure = as_environment_failure(exc)  # a full disk, a read-only folder: not a bug
+    return int(failure.exit_code) if failure is not None else int(ExitCode.INTERNAL)
 
 
 def _last_run_as_of(state: Any) -> tuple[date, int] | None:
@@ -62,11 +65,11 @@ def _run(ctx: click.Context, as_of: str | None, fmt: str, dry_run: bool, limit: 
             api_calls=holder.get("api_calls", 0))
         failed.outcome, failed.exit_code = "error", int(code)
         failed.error = f"{type(exc).__name__}: {exc}" if code == ExitCode.INTERNAL else str(exc)
-        click.echo(failed.model_dump_json(indent=2))
+        click.echo(json_safe(failed.model_dump_json(indent=2)))
         exc.json_reported = True  # type: ignore[attr-defined]  # the group prints no second one
         raise
     if as_json:
-        click.echo(report.model_dump_json(indent=2))
+        click.echo(json_safe(report.model_dump_json(indent=2)))
     else:
         _print_report(report, dry_run, limit)
     ctx.exit(report.exit_code)
@@ -133,7 +136,7 @@ def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
 
 
 def _who(change: Any) -> str:
-    return change.owner_name or change.owner_id or "(no owner)"
+    return one_line(change.owner_name or change.owner_id or "(no owner)")
 
 
 def _print_report(report: Any, dry_run: bool, limit: int) -> None:
@@ -165,12 +168,15 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
         for c in shown:
             note = (c.error if not c.ok else c.reason) or ""
             state = "FAILED " if not c.ok else ""
-            click.echo("\t".join((f"  {state}{c.severity or '-'}", c.fingerprint, _who(c),
-                                  c.subject, note)).rstrip("\t"))
+            click.echo("\t".join((f"  {state}{c.severity or '-'}", cell(c.fingerprint),
+                                  cell(_who(c)), cell(c.subject), cell(note))).rstrip("\t"))
         if len(group) > len(shown):
             click.echo(f"  ... {len(group) - len(shown)} more (--format json for all)")
     for w in report.warnings:
         err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
+    for problem in report.data_quality:
+        err.print(labelled("data-quality gate", "red", f"{problem}; nothing was written"
+                           " (fix the mapping, or raise data_quality.max_field_failure_share)"))
     counts = ", ".join(f"{n} {verb}{k}" for k, n in report.counts.items() if n)
     out.print(
         f"\n{report.accounts} accounts, {report.findings} findings as of {report.as_of}: "
@@ -248,7 +254,7 @@ def _what_if(ctx: click.Context, day: date, fmt: str, limit: int, sets: tuple[st
     finally:
         connector.close()
     if fmt == "json":
-        click.echo(result.model_dump_json(indent=2))
+        click.echo(json_safe(result.model_dump_json(indent=2)))
     else:
         for line in render(result, limit):
             click.echo(line)

@@ -11,6 +11,7 @@ import click
 
 from kamrules.cli.common import err, formats, labelled, loaded_config, out
 from kamrules.errors import Problem, ValidationFailed
+from kamrules.inputs.boundary import cap
 
 
 def config_problems(ctx: click.Context) -> tuple[list[Problem], list[Any], Path | None]:
@@ -103,7 +104,7 @@ def validate_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             out.print(f"{p['id']} {p['version']}: {p['rules']} rules, {p['params']} params, ok")
         if file is not None and not problems:
             out.print(f"{file}: ok (crm, mapping, secret references, packs, overrides, snoozes)")
-        for problem in problems:
+        for problem in cap(problems):  # 50 a file, then a count of the rest
             err.print(labelled("error", "red", str(problem)))
         if problems:
             err.print(f"{len(problems)} problem(s) found.")

@@ -28,4 +28,6 @@ def config_dir() -> Path:
 
 def shipped_file(name: str) -> tuple[str, str]:
     """The text of a shipped config file and the name to show in messages."""
-    return (config_dir() / name).read_text(encoding="utf-8"), f"(shipped) {name}"
+    from kamrules.inputs.boundary import read_text
+
+    return read_text(config_dir() / name), f"(shipped) {name}"

@@ -12,35 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.errors import Location, Problem
 
 
 def load_yaml(path: Path) -> Any:
-    """Parse a YAML file keeping positions; syntax errors become located problems."""
-    yaml = YAML(typ="rt")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        message = f"cannot read: {exc.strerror}"
-        raise ValidationFailed([Problem(Location(str(path)), "", message)]) from None
-    try:
-        return yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        loc = Location(str(path), mark.line + 1, mark.column + 1) if mark else Location(str(path))
-        raise ValidationFailed([Problem(loc, "", f"invalid YAML: {exc.problem}")]) from None
-    except YAMLError as exc:  # e.g. a control character the reader refuses
-        position = getattr(exc, "position", 0) or 0
-        line = text.count("\n", 0, position) + 1
-        column = position - (text.rfind("\n", 0, position) + 1) + 1
-        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
-        raise ValidationFailed(
-            [Problem(Location(str(path), line, column), "", f"invalid YAML: {reason}")]
-        ) from None
+    """Parse a YAML file keeping positions, through the input boundary (size, UTF-8, aliases,
+    depth, strict scalars); every refusal is a located problem."""
+    from kamrules.inputs.boundary import load_yaml_file
+
+    return load_yaml_file(path)
 
 
 def locate(root: Any, loc: Sequence[int | str], file: str) -> Location:

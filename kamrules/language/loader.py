@@ -17,7 +17,15 @@ from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.shipped import builtin_dir
 from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
 from kamrules.language.conditions import MAX_CONJUNCTIONS, alternatives, rule_condition
-from kamrules.language.pack import OPERATORS, Lifecycle, PackHeader, Param, Rule, Scalar
+from kamrules.language.pack import (
+    OPERATORS,
+    Lifecycle,
+    PackHeader,
+    Param,
+    Rule,
+    Scalar,
+    check_number,
+)
 
 RULE_LIST = TypeAdapter(list[Rule])
 
@@ -241,6 +249,11 @@ def override_problems(
             errors.append(
                 (("params", name), f"param {name!r} takes a value like {default!r}, got {value!r}")
             )
+            continue
+        try:
+            check_number(value)
+        except ValueError as exc:
+            errors.append((("params", name), f"param {name!r}: {exc}"))
             continue
         pack.values[name] = value
     rule_ids = {r.id for r in pack.rules}

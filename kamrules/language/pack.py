@@ -7,6 +7,7 @@ so pydantic reports them together with every structural error.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -117,8 +118,41 @@ class FactCondition(UserModel):
                 f"a fact condition takes exactly one operator, got {len(given)}"
                 f" ({', '.join(given) or 'none'}); operators: {', '.join(OPERATORS)}"
             )
+        if not isinstance(self.operand, ParamRef):
+            check_number(self.operand)
         _check_types(self, info.context or {})
         return self
+
+
+MAX_INT = 2**53  # integers past this are not exact as the doubles durable_rules compares
+MAX_CONDITION_DEPTH = 20  # all/any/not nested in each other
+
+
+def check_number(value: Any) -> None:
+    """Numbers a pack or an override gives: finite (`.inf`/`.nan` would silently switch a rule
+    off) and integers within +-2**53 (compared exactly)."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            continue
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"{item!r} is not a finite number")
+        if isinstance(item, int) and abs(item) > MAX_INT:
+            raise ValueError(f"{item} is out of range (integers up to {MAX_INT:,} either way)")
+
+
+def condition_depth(cond: Any) -> int:
+    """How many all/any/not levels a condition nests (a fact condition is 1)."""
+    depth, level = 1, [cond]
+    while True:
+        nxt: list[Any] = []
+        for c in level:
+            if isinstance(c, AllCondition | AnyCondition):
+                nxt += c.all if isinstance(c, AllCondition) else c.any
+            elif isinstance(c, NotCondition):
+                nxt.append(c.not_)
+        if not nxt:
+            return depth
+        depth, level = depth + 1, nxt
 
 
 def _value_kind(value: Any) -> str:
@@ -261,7 +295,7 @@ class Lifecycle(UserModel):
     """How a rule's tasks live on: closed when resolved, raised again after completion."""
 
     close_resolved: bool | None = None
-    renotify_after_days: int | None = Field(default=None, ge=0)
+    renotify_after_days: int | None = Field(default=None, ge=0, le=3650)
 
 
 class Rule(UserModel):
@@ -276,6 +310,15 @@ class Rule(UserModel):
     task: TaskTemplate
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     enabled: bool = True
+
+    @field_validator("when")
+    @classmethod
+    def _not_too_deep(cls, when: Any) -> Any:
+        depth = condition_depth(when)
+        if depth > MAX_CONDITION_DEPTH:
+            raise ValueError(f"the condition nests {depth} levels of all/any/not;"
+                             f" the limit is {MAX_CONDITION_DEPTH}")
+        return when
 
     @field_validator("principles", "groups")
     @classmethod
@@ -306,6 +349,12 @@ class Param(UserModel):
     default: Scalar | list[Scalar]
     description: str = Field(min_length=1)
     unit: str | None = None
+
+    @field_validator("default")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        check_number(value)
+        return value
 
 
 class PackHeader(UserModel):

@@ -14,10 +14,12 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.inputs.environment import expand
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack, load_packs, override_problems, resolve_pack
 from kamrules.language.pack import UserModel
 from kamrules.model import Severity
+from kamrules.run.quality import DataQualitySettings
 from kamrules.writeback.reconcile import Limits, Policy
 
 DEFAULT_CONFIG = Path("kamrules.yaml")
@@ -31,8 +33,8 @@ class PackOverride(UserModel):
 
 class LifecycleSettings(UserModel):
     close_resolved: bool = True
-    renotify_after_days: int = Field(default=30, ge=0)
-    update_tolerance: float = Field(default=0.2, ge=0)
+    renotify_after_days: int = Field(default=30, ge=0, le=3650)
+    update_tolerance: float = Field(default=0.2, ge=0, le=1000, allow_inf_nan=False)
 
 
 class AlertSettings(UserModel):
@@ -78,11 +80,12 @@ class Config(UserModel):
     overrides: dict[str, PackOverride] = Field(default_factory=dict)
     state_dir: str = ".kamrules"
     snoozes_file: str = "snoozes.yaml"
-    lock_wait_seconds: float = Field(default=30.0, ge=0)
+    lock_wait_seconds: float = Field(default=30.0, ge=0, le=86400, allow_inf_nan=False)
     sales_ops_owner: str | None = None
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
     # durable_rules where it imports (Python 3.11, 3.12), else compiled Python predicates
     engine: Literal["auto", "durable", "python"] = "auto"
     health_fields: HealthFieldNames | None = None  # account health written to the CRM
@@ -120,11 +123,11 @@ def find_config(path: Path | None, cwd: Path | None = None) -> tuple[Path | None
         return path, "--config"
     env = os.environ.get(CONFIG_ENV)
     if env:
-        return Path(env).expanduser(), CONFIG_ENV
+        return expand(env, CONFIG_ENV), CONFIG_ENV
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         candidate = folder / DEFAULT_CONFIG
-        if candidate.is_file():
+        if candidate.exists():  # a FIFO or folder there is refused by the boundary, not skipped
             return (DEFAULT_CONFIG if folder == here else candidate), (
                 "found here" if folder == here else f"found in parent folder {folder}")
     return None, "no config"
@@ -135,7 +138,7 @@ def load_config(path: Path | None, cwd: Path | None = None) -> LoadedConfig:
     path, source = find_config(path, cwd)
     if path is None:
         return LoadedConfig(Config(), None, {}, (cwd or Path.cwd()), source)
-    if not path.is_file():
+    if not path.exists():
         where = f" (from {source})" if source != "--config" else ""
         raise ValidationFailed([Problem(Location(str(path)), "", f"config file not found{where}")])
     raw = load_yaml(path)

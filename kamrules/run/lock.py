@@ -7,6 +7,7 @@ run say who holds it, and say when it takes over after a run that did not finish
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -17,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from kamrules.errors import LockedError
+from kamrules.inputs.environment import failure
 
 
 def lock_path(state_dir: Path, crm: dict[str, Any]) -> Path:
@@ -37,8 +39,11 @@ class RunLock:
         self.took_over: dict[str, Any] | None = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = self.path.open("a+", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.handle = self.path.open("a+", encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise failure("lock file", self.path, exc) from None
         deadline = time.monotonic() + self.wait_seconds
         while True:
             try:
@@ -55,24 +60,30 @@ class RunLock:
                         f" {self.wait_seconds:g}s. Lock file: {self.path}") from None
                 time.sleep(self.poll)
         self.took_over = self._holder() or None  # a holder left behind means it did not finish
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.handle.write(json.dumps({"pid": os.getpid(),
-                                      "started": time.strftime("%Y-%m-%dT%H:%M:%S")}))
-        self.handle.flush()
+        try:
+            self.handle.seek(0)
+            self.handle.truncate()
+            self.handle.write(json.dumps({"pid": os.getpid(),
+                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S")}))
+            self.handle.flush()
+        except OSError as exc:
+            self.handle.close()
+            raise failure("lock file", self.path, exc) from None
         return self
 
     def _holder(self) -> dict[str, Any]:
         self.handle.seek(0)
         try:
-            return json.loads(self.handle.read() or "{}")
+            holder = json.loads(self.handle.read() or "{}")
         except ValueError:
             return {}
+        return holder if isinstance(holder, dict) else {}
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self.handle is not None:
-            self.handle.seek(0)
-            self.handle.truncate()
+            with contextlib.suppress(OSError):  # a full disk must not hide the run's result
+                self.handle.seek(0)
+                self.handle.truncate()
             fcntl.flock(self.handle, fcntl.LOCK_UN)
             self.handle.close()

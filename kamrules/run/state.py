@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from kamrules.errors import EnvironmentFailure
+from kamrules.inputs.environment import failure, is_corrupt
+
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -24,12 +34,69 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-class StateStore:
-    def __init__(self, state_dir: Path):
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(state_dir / "state.sqlite", timeout=30, isolation_level=None)
-        self.db.executescript(SCHEMA)
+def _writes(method: Callable[..., T]) -> Callable[..., T]:
+    """A write to the state store that fails on the machine's side is named, not a bug."""
 
+    @functools.wraps(method)
+    def wrapped(self: StateStore, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.OperationalError, OSError) as exc:
+            raise failure("state store", self.path, exc) from None
+
+    return wrapped
+
+
+class StateStore:
+    """Run history in `state.sqlite`; a corrupt file is moved aside and rebuilt (it is a cache)."""
+
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / "state.sqlite"
+        self.moved_aside: Path | None = None
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self.db = self._open()
+        except sqlite3.DatabaseError as exc:
+            if not is_corrupt(exc):
+                raise failure("state store", self.path, exc) from None
+            self._move_aside()
+            self.db = self._open()
+        except OSError as exc:
+            raise failure("state folder", state_dir, exc) from None
+
+    def _open(self) -> sqlite3.Connection:
+        if self.path.is_dir():
+            raise EnvironmentFailure(f"state store {self.path}: is a folder where a file is"
+                                     " expected; remove it or set state_dir elsewhere")
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.executescript(SCHEMA)
+            db.execute("SELECT id, started, finished, as_of, mode, outcome, exit_code, counts,"
+                       " api_calls, warnings, report FROM runs LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if "no such column" in str(exc):  # a foreign table named runs: corrupt for us
+                raise sqlite3.DatabaseError("file is not a database (unknown runs table)") from None
+            raise
+        return db
+
+    def _move_aside(self) -> None:
+        aside = self.path.with_name(f"state.sqlite.corrupt-{int(time.time())}")
+        try:
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm", "-journal"):
+                extra = Path(str(self.path) + suffix)
+                if extra.exists():
+                    os.replace(extra, Path(str(aside) + suffix))
+        except OSError as exc:
+            raise failure("corrupt state store (could not move it aside)", self.path,
+                          exc) from None
+        self.moved_aside = aside
+        sys.stderr.write(f"warning: the state store {self.path} was corrupt; moved it to"
+                         f" {aside.name} and started a new one (run history before it is"
+                         " there; tasks live in the CRM and are not affected)\n")
+
+    @_writes
     def start_run(self, started: str, as_of: str, mode: str) -> int:
         cur = self.db.execute(
             "INSERT INTO runs (started, as_of, mode, outcome) VALUES (?,?,?,'running')",
@@ -37,6 +104,7 @@ class StateStore:
         )
         return int(cur.lastrowid or 0)
 
+    @_writes
     def finish_run(self, run_id: int, report: dict[str, Any]) -> None:
         self.db.execute(
             "UPDATE runs SET finished=?, outcome=?, exit_code=?, counts=?, api_calls=?, warnings=?,"
@@ -46,6 +114,7 @@ class StateStore:
              json.dumps(report, default=str), run_id),
         )
 
+    @_writes
     def fail_run(self, run_id: int, finished: str, message: str) -> None:
         """A run that stopped on an error: recorded as such, with the message."""
         self.db.execute(
@@ -62,7 +131,7 @@ class StateStore:
         out = []
         for row in rows:
             item = dict(zip(columns, row, strict=True))
-            item["counts"] = json.loads(item["counts"] or "{}")
+            item["counts"] = _json(item["counts"], {})
             out.append(item)
         return out
 
@@ -72,7 +141,24 @@ class StateStore:
             "SELECT id, report FROM runs WHERE outcome IN ('ok', 'partial') AND report IS NOT NULL"
             " ORDER BY id DESC LIMIT ?", (limit,)
         ).fetchall()
-        return [{**json.loads(report), "id": run_id} for run_id, report in reversed(rows)]
+        out = []
+        for run_id, report in reversed(rows):
+            parsed = _json(report, None)
+            if isinstance(parsed, dict):
+                out.append({**parsed, "id": run_id})
+            else:
+                sys.stderr.write(f"warning: run {run_id} in {self.path} has an unreadable"
+                                 " report; left out\n")
+        return out
 
     def close(self) -> None:
         self.db.close()
+
+
+def _json(text: Any, default: Any) -> Any:
+    """A stored JSON column, or `default` when it is empty or not JSON (a damaged row)."""
+    try:
+        value = json.loads(text) if text else default
+    except (ValueError, TypeError):
+        return default
+    return value if isinstance(value, type(default)) or default is None else default

@@ -14,12 +14,13 @@ from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import Portfolio, account_views, facts_for, portfolio_context
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
-from kamrules.model import RecordWarning, Snapshot
+from kamrules.model import FieldStat, RecordWarning, Snapshot
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
 from kamrules.protocol.faults import checkpoint
 from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, policy_resolver
+from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.snooze import Snooze, snoozed
 from kamrules.writeback.health import check_supported, sync_health
 from kamrules.writeback.reconcile import Desired, Scope, reconcile
@@ -65,6 +66,10 @@ class RunReport(BaseModel):
     engine: str = ""  # which rule engine evaluated: durable or python
     warnings: list[RecordWarning] = Field(default_factory=list)
     changes: list[ChangeReport] = Field(default_factory=list)
+    # per mapped field: records with a value and values that did not parse (field left unknown)
+    field_failures: list[FieldStat] = Field(default_factory=list)
+    # fields that tripped the data-quality gate: the run stopped before any write
+    data_quality: list[GateProblem] = Field(default_factory=list)
     error: str | None = None  # why a run stopped (outcome "error"), as printed on stderr
     health_written: int = 0  # accounts whose health fields were (plan: would be) written
 
@@ -130,9 +135,11 @@ def run(
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     desired: list[Desired] = []
     evaluated: set[str] = set()
+    stats: dict[str, FieldStat] = {}
     names: dict[str, str] = {}  # user and account id -> name, for the report
     for chunk in chunks:
         report.warnings += chunk.warnings
+        merge_stats(stats, chunk.field_stats)
         directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
         names.update(directory.users)
         names.update({a.id: a.name for a in chunk.accounts})
@@ -144,6 +151,7 @@ def run(
         progress("evaluate", len(evaluated), None)
     report.accounts = len(evaluated)
     report.findings = len(desired)
+    report.field_failures = sorted((s for s in stats.values() if s.failed), key=lambda s: s.field)
     for s in snoozes or []:  # e.g. written by hand with a name: it would never apply
         if s.account and s.active(as_of) and s.account not in evaluated:
             report.warnings.append(RecordWarning(
@@ -151,11 +159,18 @@ def run(
                 message=f"no account has the id {s.account!r}, so this snooze never applies;"
                 " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
     checkpoint("evaluated")
+    report.data_quality = check(stats, loaded.config.data_quality)
+    if report.data_quality:  # a mapping mistake: stop before reading tasks or writing anything
+        report.outcome, report.exit_code = "data_quality", int(ExitCode.DATA_QUALITY)
+        report.api_calls = connector.api_calls
+        report.finished = now_iso()
+        return report
 
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
                   + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
+    report.warnings += getattr(connector, "task_warnings", [])  # task rows it could not read
     paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
     scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
                   rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})

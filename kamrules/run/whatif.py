@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.errors import ExitCode, KamError, Location, Problem, ValidationFailed
+from kamrules.inputs.sanitize import cell, one_line
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
 from kamrules.model import Account, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
@@ -63,6 +64,10 @@ class Replay:
     @property
     def api_calls(self) -> int:
         return int(getattr(self.inner, "api_calls", 0) or 0)
+
+    @property
+    def task_warnings(self) -> list[Any]:
+        return list(getattr(self.inner, "task_warnings", []))
 
     def close(self) -> None:
         return None
@@ -259,6 +264,12 @@ def what_if(connector: Connector, current: list[LoadedPack], changed: list[Loade
     source = replay(connector)
     first = run(source, current, loaded, as_of, True, progress, snoozes)  # type: ignore[arg-type]
     second = run(source, changed, loaded, as_of, True, progress, snoozes)  # type: ignore[arg-type]
+    for label, report in (("current", first), ("changed", second)):
+        if report.exit_code:  # e.g. the data-quality gate: there is no plan to compare
+            stopped = KamError(f"the {label} configuration's plan stopped ({report.outcome}):"
+                               f" {'; '.join(map(str, report.data_quality)) or report.error}")
+            stopped.exit_code = ExitCode(report.exit_code)
+            raise stopped
     return compare(first, second, changes, source.pulls)
 
 
@@ -278,10 +289,11 @@ def render(result: WhatIf, limit: int = 10) -> list[str]:
     lines.append("\nfindings by rule (added / removed):")
     lines += [f"  {r.rule}\t+{r.added}\t-{r.removed}" for r in result.rules]
     lines.append("\ntasks by owner (created / closed):")
-    lines += [f"  {o}\t+{c['created']}\t-{c['closed']}" for o, c in result.owners.items()]
+    lines += [f"  {cell(o)}\t+{c['created']}\t-{c['closed']}" for o, c in result.owners.items()]
     shown = result.accounts if not limit else result.accounts[:limit]
     more = len(result.accounts) - len(shown)
-    lines.append("\naccounts affected: " + ", ".join(shown) + (f", ... {more} more" if more else ""))
+    lines.append("\naccounts affected: " + ", ".join(one_line(a) for a in shown)
+                 + (f", ... {more} more" if more else ""))
     for title, group in (("would be created", result.created),
                          ("would be closed or no longer raised", result.closed),
                          ("would change otherwise", result.other)):
@@ -290,7 +302,8 @@ def render(result: WhatIf, limit: int = 10) -> list[str]:
         lines.append(f"\n{title} ({len(group)}):")
         for d in group if not limit else group[:limit]:
             how = "" if title != "would change otherwise" else f"\t{d.current} -> {d.changed}"
-            lines.append(f"  {d.severity or '-'}\t{d.fingerprint}\t{d.owner}\t{d.subject}{how}")
+            lines.append(f"  {d.severity or '-'}\t{cell(d.fingerprint)}\t{cell(d.owner)}"
+                         f"\t{cell(d.subject)}{how}")
         if limit and len(group) > limit:
             lines.append(f"  ... {len(group) - limit} more (--format json for all)")
     lines.append(f"\n{result.pulls} pull(s) of the CRM, {result.api_calls} API calls")

@@ -8,6 +8,7 @@ from typing import Any
 
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.findings import Finding
+from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule
 from kamrules.language.template import render, show
@@ -94,8 +95,9 @@ def build_task(
     return Task(
         fingerprint=finding.fingerprint,
         account_id=account.id,
-        subject=render(rule.task.subject, values)[:255],
-        body=render(rule.task.body, values).strip(),
+        # CRM text (names) may carry escape codes, bidi overrides or a formula: never passed on
+        subject=formula_safe(one_line(render(rule.task.subject, values)))[:255],
+        body=terminal_safe(render(rule.task.body, values)).strip(),
         owner_id=owner,
         due=as_of + timedelta(days=rule.task.due_in_days),
         priority=rule.task.priority or PRIORITY_BY_SEVERITY[rule.severity],

@@ -69,6 +69,8 @@ class FakeHubSpot(Endpoints):
         self.daily_after: int | None = None  # answer DAILY 429 once this many calls were served
         self.daily_after_first: str | None = None  # ... or once this endpoint was served once
         self.failures: list[tuple[str, int, dict[str, Any]]] = []  # (endpoint prefix, status, body)
+        # (endpoint prefix, status): carry the request out, then answer so (a 504 after the write)
+        self.failures_after: list[tuple[str, int]] = []
         self.reject_create: Callable[[dict[str, Any]], str | None] | None = None
         self.server: ThreadingHTTPServer | None = None
 
@@ -320,7 +322,12 @@ class FakeHubSpot(Endpoints):
             payload = json.loads(raw) if raw else {}
         except ValueError:
             return 400, error_body("Invalid input JSON", "VALIDATION_ERROR"), {}
-        return self.dispatch(method, path.strip("/").split("/"), query, payload)
+        answer = self.dispatch(method, path.strip("/").split("/"), query, payload)
+        for i, (prefix, status) in enumerate(self.failures_after):
+            if endpoint.startswith(prefix):
+                del self.failures_after[i]
+                return status, error_body("The upstream server timed out", "GATEWAY_TIMEOUT"), {}
+        return answer
 
     @staticmethod
     def _endpoint(method: str, path: str) -> str:

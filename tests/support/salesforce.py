@@ -79,6 +79,12 @@ class FakeOrg:
         self.calls: Counter[str] = Counter()
         self.api_used, self.api_limit = 0, api_limit
         self.faults: list[tuple[str, int, Any, dict[str, str]]] = []
+        # OAuth client credentials flow: the connected app's secret, and the instance URL the
+        # token answer names (a real org names its own; a proxy in front of it would differ)
+        self.client_secret = "cs-fake-client-secret"
+        self.token_instance_url = "https://wrong-host.invalid"
+        # (kind, status): carry the call out, then answer with this status (a 500 after a write)
+        self.faults_after: list[tuple[str, int]] = []
         self.reject: Callable[[dict[str, Any]], dict[str, Any] | None] = lambda rec: None
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
         self.jobs: dict[str, list[dict[str, Any]]] = {}
@@ -295,10 +301,22 @@ class FakeOrg:
                 if fault_kind in (kind, "any"):
                     del self.faults[n]
                     return status, answer, extra
+            if path == "/services/oauth2/token" and method == "POST":
+                form = parse_qs(body.decode())
+                if form.get("grant_type") == ["client_credentials"] and \
+                        form.get("client_secret") == [self.client_secret]:
+                    return 200, {"access_token": self.token, "token_type": "Bearer",
+                                 "instance_url": self.token_instance_url}, {}
+                return 400, {"error": "invalid_client", "error_description": "invalid client credentials"}, {}
             if headers.get("Authorization") != f"Bearer {self.token}":
                 return *error(401, "INVALID_SESSION_ID", "Session expired or invalid"), {}
             try:
-                return self._route(method, path, query, headers, body)
+                answer = self._route(method, path, query, headers, body)
+                for n, (fault_kind, status) in enumerate(self.faults_after):
+                    if fault_kind == kind:
+                        del self.faults_after[n]
+                        return *error(status, "UNKNOWN_EXCEPTION", "An unexpected error occurred"), {}
+                return answer
             except (LookupError, ValueError) as exc:
                 code = "INVALID_TYPE" if isinstance(exc, LookupError) and not isinstance(
                     exc, KeyError) else "INVALID_FIELD" if isinstance(exc, KeyError) else "MALFORMED_QUERY"

@@ -1,0 +1,152 @@
+"""What a worker does with one tenant: take its lease, run under its shared budget, record it.
+
+A run is identified by its request id. A request that already finished does nothing (a message
+the broker delivered twice); a tenant whose lease another worker holds is retried later (it
+stays queued). Plans write nothing, so they take no lease.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from kamrules.distributed.budget import SharedBudget
+from kamrules.distributed.fenced import fenced
+from kamrules.distributed.lease import FencedOut, Lease
+from kamrules.distributed.shared import Shared
+from kamrules.distributed.split import ChunkBoard, split_run, work
+from kamrules.distributed.tenants import Tenants
+from kamrules.errors import KamError
+from kamrules.protocol.connector import Connector
+from kamrules.protocol.hooks import NoHook, RequestHook, using_hook
+from kamrules.run.config import LoadedConfig, load_config, load_configured_packs
+from kamrules.run.snooze import load_snoozes
+from kamrules.run.state import StateStore
+from kamrules.run.sync import RunReport, now_iso, run
+
+Opener = Callable[[LoadedConfig], Connector]
+
+
+class Busy(Exception):
+    """Another worker holds the tenant's lease: try again later."""
+
+
+@dataclass
+class Runtime:
+    """A worker's view of the deployment: tenants, Redis, and how to open a tenant's CRM."""
+
+    tenants: Tenants
+    client: Any
+    opener: Opener
+    worker: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    @property
+    def shared(self) -> Shared:
+        return Shared(self.client, self.tenants.settings.redis.prefix)
+
+    def budget(self, name: str, loaded: LoadedConfig) -> RequestHook:
+        """The tenant's shared API budget: tenants.yaml, else the CRM's own settings."""
+        tenant, crm = self.tenants.get(name), loaded.config.crm
+        requests, window = tenant.budget.requests, tenant.budget.window_seconds
+        search = None
+        if crm.get("type") == "hubspot":
+            requests = requests or int(crm.get("requests_per_10s", 100))
+            window = window or float(crm.get("rate_window_seconds", 10.0))
+            search = (int(crm.get("search_per_second", 4)), window / 10.0)
+        if requests is None and tenant.budget.daily is None:
+            return NoHook()
+        key = self.shared.key("budget", tenant.budget.key or name)
+        return SharedBudget(self.client, key, requests or 10**9, window or 10.0,
+                            tenant.budget.daily, search)
+
+
+def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
+            ask_helpers: Callable[[str], None]) -> dict[str, Any]:
+    """Run one tenant once; raises Busy when another worker holds its lease."""
+    shared, settings = rt.shared, rt.tenants.settings
+    if shared.is_done(request_id):
+        return {"tenant": name, "request_id": request_id, "outcome": "duplicate"}
+    as_of = date.fromisoformat(day) if day else date.today()
+    entry: dict[str, Any] = {"tenant": name, "request_id": request_id, "mode": mode,
+                             "worker": rt.worker, "started": now_iso(), "as_of": as_of.isoformat()}
+    lease = Lease(rt.client, shared.key("lock", name), settings.lease_seconds,
+                  json.dumps({"worker": rt.worker, "request_id": request_id,
+                              "started": entry["started"]}))
+    if mode == "run" and not lease.acquire():
+        raise Busy(name)
+    entry["t0"] = time.time()  # epoch seconds while holding the lease: runs never overlap
+    try:
+        report = _once(rt, name, request_id, mode, as_of, lease, entry, ask_helpers)
+        entry.update(finished=report.finished, outcome=report.outcome, exit_code=report.exit_code,
+                     accounts=report.accounts, findings=report.findings, counts=report.counts,
+                     api_calls=report.api_calls, warnings=len(report.warnings))
+    except FencedOut as exc:
+        entry.update(finished=now_iso(), outcome="fenced", exit_code=int(exc.exit_code),
+                     error=str(exc))
+    except KamError as exc:
+        entry.update(finished=now_iso(), outcome="error", exit_code=int(exc.exit_code),
+                     error=str(exc))
+    except Exception as exc:
+        entry.update(finished=now_iso(), outcome="error", exit_code=5,
+                     error=f"internal error: {type(exc).__name__}: {exc}")
+        shared.record(name, {**entry, "t1": time.time()})
+        raise
+    finally:
+        entry.setdefault("t1", time.time())
+        if mode == "run":
+            lease.release()
+            shared.unqueue(name, request_id)
+    shared.record(name, entry)
+    return entry
+
+
+def _once(rt: Runtime, name: str, request_id: str, mode: str, as_of: date, lease: Lease,
+          entry: dict[str, Any], ask_helpers: Callable[[str], None]) -> RunReport:
+    """The run itself, under the tenant's budget; also kept in the tenant's own state_dir
+    history (that machine's), as `kamrules run` keeps it, for `history` and `report`."""
+    loaded = load_config(rt.tenants.config_path(name))
+    packs = load_configured_packs(loaded)
+    snoozes = load_snoozes(loaded.snoozes_path)
+    store = StateStore(loaded.state_dir)
+    run_id = store.start_run(now_iso(), as_of.isoformat(), mode)
+    try:
+        with using_hook(rt.budget(name, loaded)):
+            connector = rt.opener(loaded)
+            try:
+                if mode == "plan":
+                    report = run(connector, packs, loaded, as_of, True, snoozes=snoozes)
+                elif split := rt.tenants.get(name).split_accounts:
+                    entry["token"] = lease.token
+                    board = ChunkBoard(rt.client, rt.tenants.settings.redis.prefix, request_id)
+                    report = split_run(fenced(connector, lease.check), packs, loaded, as_of, board,
+                                       lambda: ask_helpers(request_id), split, rt.worker, snoozes)
+                    entry["chunks_by"] = board.evaluated_by
+                else:
+                    entry["token"] = lease.token
+                    report = run(fenced(connector, lease.check), packs, loaded, as_of, False,
+                                 snoozes=snoozes)
+            finally:
+                connector.close()
+    except BaseException as exc:
+        store.fail_run(run_id, now_iso(), f"{type(exc).__name__}: {exc}")
+        store.close()
+        raise
+    store.finish_run(run_id, report.model_dump(mode="json"))
+    store.close()
+    return report
+
+
+def help_split(rt: Runtime, name: str, request_id: str) -> dict[str, Any]:
+    """Evaluate chunks of a split run another worker coordinates, until none is left."""
+    loaded = load_config(rt.tenants.config_path(name))
+    packs = load_configured_packs(loaded)
+    board = ChunkBoard(rt.client, rt.tenants.settings.redis.prefix, request_id)
+    lock = rt.shared.key("lock", name)
+    done = work(board, packs, loaded, rt.worker, lambda: bool(rt.client.exists(lock)))
+    return {"tenant": name, "request_id": request_id, "chunks": done, "worker": rt.worker}

@@ -1,0 +1,218 @@
+"""One huge tenant's run with its evaluation spread over workers, equal to a single-process run.
+
+Which step runs where, and why:
+- pull (coordinator): API-bound, and the tenant's API budget is shared anyway, so more pullers
+  would only queue on the same budget; the pull is cut into chunks of accounts in pull order
+  (the connector's account ranges) and each chunk goes to Redis with the portfolio context;
+- evaluate (any worker, the coordinator once its pull is over): CPU-bound; helpers start after
+  the first chunk and take chunk numbers from one list while the pull goes on, a chunk's
+  snapshot leaves Redis once it is evaluated, the coordinator never waits on a worker that is
+  busy, and a chunk whose helper died (its claim expired) is evaluated again by the coordinator;
+- reconcile, write-back, commit (coordinator): they need all findings at once (a task is
+  closed only when no chunk wants it) and hold the tenant's lease and its fencing token.
+Findings are put back together in chunk order, so the plan is the single-process plan.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+from kamrules.evaluation.engine import Engine
+from kamrules.evaluation.facts import Portfolio, account_views, facts_for
+from kamrules.language.loader import LoadedPack
+from kamrules.model import RecordWarning, Snapshot, Task
+from kamrules.protocol.connector import Connector, Progress, no_progress
+from kamrules.protocol.faults import checkpoint
+from kamrules.run.config import LoadedConfig, policy_resolver
+from kamrules.run.snooze import Snooze, snoozed
+from kamrules.run.sync import RunReport, _fill, now_iso, pulled
+from kamrules.writeback.reconcile import Desired, Scope, reconcile
+from kamrules.writeback.tasks import Directory, build_task
+
+DAY = 86_400
+
+
+class ChunkBoard:
+    """The chunks of one split run in Redis: snapshots, the list still to do, claims, results."""
+
+    def __init__(self, client: Any, prefix: str, run_key: str, claim_seconds: float = 120.0):
+        self.client, self.base, self.claim_seconds = client, f"{prefix}:split:{run_key}", claim_seconds
+        self.evaluated_by: dict[str, int] = {}  # worker -> chunks, once the run has them all
+
+    def _k(self, *parts: object) -> str:
+        return ":".join([self.base, *map(str, parts)])
+
+    def put_context(self, portfolio: Portfolio, as_of: date) -> None:
+        context = {"as_of": as_of.isoformat(), "sorted_revenue": portfolio.sorted_revenue,
+                   "key_account_names": portfolio.key_account_names,
+                   "name_index": {k: [list(w) for w in v] for k, v in portfolio.name_index.items()}}
+        self.client.set(self._k("context"), json.dumps(context), ex=DAY)
+
+    def context(self) -> tuple[Portfolio, date]:
+        raw = json.loads(self.client.get(self._k("context")))
+        return Portfolio(sorted_revenue=raw["sorted_revenue"],
+                         key_account_names=raw["key_account_names"],
+                         name_index={k: {tuple(w) for w in v} for k, v in raw["name_index"].items()}
+                         ), date.fromisoformat(raw["as_of"])
+
+    def put_chunk(self, i: int, chunk: Snapshot) -> None:
+        pipe = self.client.pipeline()
+        pipe.set(self._k("chunk", i), chunk.model_dump_json(), ex=DAY)
+        pipe.rpush(self._k("todo"), i)
+        pipe.expire(self._k("todo"), DAY)
+        pipe.execute()
+
+    def close_pull(self, n: int) -> None:
+        self.client.set(self._k("total"), n, ex=DAY)
+
+    def pull_closed(self) -> bool:
+        return self.client.exists(self._k("total")) == 1
+
+    def take(self) -> int | None:
+        """The next chunk nobody has taken, claimed for `claim_seconds`."""
+        value = self.client.lpop(self._k("todo"))
+        if value is None:
+            return None
+        self.claim(int(value))
+        return int(value)
+
+    def claim(self, i: int) -> None:
+        self.client.set(self._k("claim", i), "1", ex=max(1, int(self.claim_seconds)))
+
+    def claimed(self, i: int) -> bool:
+        return self.client.exists(self._k("claim", i)) == 1
+
+    def chunk(self, i: int) -> Snapshot:
+        return Snapshot.model_validate_json(self.client.get(self._k("chunk", i)))
+
+    def put_result(self, i: int, desired: list[Desired], evaluated: list[str],
+                   names: dict[str, str], worker: str) -> None:
+        """A chunk's findings; its snapshot is dropped, so Redis holds only chunks still to do."""
+        result = {"worker": worker, "evaluated": evaluated, "names": names,
+                  "desired": [{"task": d.task.model_dump(mode="json"), "severity": d.severity}
+                              for d in desired]}
+        pipe = self.client.pipeline()
+        pipe.set(self._k("result", i), json.dumps(result), ex=DAY)
+        pipe.delete(self._k("chunk", i))
+        pipe.execute()
+
+    def result(self, i: int) -> dict[str, Any] | None:
+        raw = self.client.get(self._k("result", i))
+        return json.loads(raw) if raw else None
+
+    def cleanup(self) -> None:
+        keys = list(self.client.scan_iter(self.base + ":*", count=1000))
+        if keys:
+            self.client.delete(*keys)
+
+
+def evaluate_chunk(chunk: Snapshot, portfolio: Portfolio, packs: list[LoadedPack],
+                   loaded: LoadedConfig, as_of: date, engine: Engine
+                   ) -> tuple[list[Desired], list[str], dict[str, str]]:
+    """The desired tasks of one chunk's accounts, the ids evaluated and the user and account
+    names for the report: the inner loop of a single-process run (kamrules.run.sync.run)."""
+    rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
+    directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
+    names = {**directory.users, **{a.id: a.name for a in chunk.accounts}}
+    desired: list[Desired] = []
+    evaluated: list[str] = []
+    for view in account_views(chunk, portfolio):
+        for f in engine.findings_for(view.account.id, facts_for(view)):
+            pack, rule = rules[(f.pack_id, f.rule_id)]
+            desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
+        evaluated.append(view.account.id)
+    return desired, evaluated, names
+
+
+def work(board: ChunkBoard, packs: list[LoadedPack], loaded: LoadedConfig, worker: str,
+         coordinator_alive: Callable[[], bool] = lambda: False, engine: Engine | None = None) -> int:
+    """Evaluate chunks from the board until none is left and the pull is over (or its
+    coordinator is gone); how many this worker did."""
+    engine = engine or Engine(packs, loaded.config.engine)
+    portfolio, as_of = board.context()
+    done = 0
+    while True:
+        i = board.take()
+        if i is None:
+            if board.pull_closed() or not coordinator_alive():
+                return done
+            time.sleep(0.05)  # the pull is still going: more chunks will come
+            continue
+        board.put_result(i, *evaluate_chunk(board.chunk(i), portfolio, packs, loaded, as_of, engine),
+                         worker=worker)
+        done += 1
+
+
+def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfig, as_of: date,
+              board: ChunkBoard, ask_helpers: Callable[[], None], chunk_size: int, worker: str,
+              snoozes: list[Snooze] | None = None, progress: Progress = no_progress) -> RunReport:
+    """Pull here, evaluate on every worker that helps, reconcile and write here."""
+    report = RunReport(mode="run", as_of=as_of, started=now_iso())
+    portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
+    board.put_context(portfolio, as_of)
+    n = 0
+    for chunk in chunks:
+        report.warnings += chunk.warnings
+        board.put_chunk(n, chunk)
+        if n == 0:
+            ask_helpers()  # they evaluate while the pull goes on
+        n += 1
+    board.close_pull(n)
+    checkpoint("pulled")
+    engine = Engine(packs, loaded.config.engine)
+    report.engine = engine.name
+    work(board, packs, loaded, worker, engine=engine)
+    desired: list[Desired] = []
+    evaluated: set[str] = set()
+    names: dict[str, str] = {}  # user and account id -> name, for the report
+    for i in range(n):
+        result = board.result(i)
+        while result is None:
+            if not board.claimed(i):  # its helper died: do it here
+                board.claim(i)
+                board.put_result(i, *evaluate_chunk(board.chunk(i), portfolio, packs, loaded,
+                                                    as_of, engine), worker=worker)
+            else:
+                time.sleep(0.05)
+            result = board.result(i)
+        board.evaluated_by[result["worker"]] = board.evaluated_by.get(result["worker"], 0) + 1
+        desired += [Desired(Task.model_validate(d["task"]), d["severity"]) for d in result["desired"]]
+        evaluated.update(result["evaluated"])
+        names.update(result["names"])
+    report.accounts, report.findings = len(evaluated), len(desired)
+    for s in snoozes or []:  # as in kamrules.run.sync.run: a snooze that can never apply
+        if s.account and s.active(as_of) and s.account not in evaluated:
+            report.warnings.append(RecordWarning(
+                kind="snoozes", record_id=s.account,
+                message=f"no account has the id {s.account!r}, so this snooze never applies;"
+                " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
+    checkpoint("evaluated")
+    finish(report, connector, packs, loaded, as_of, desired, evaluated, snoozes or [], names)
+    board.cleanup()
+    return report
+
+
+def finish(report: RunReport, connector: Connector, packs: list[LoadedPack], loaded: LoadedConfig,
+           as_of: date, desired: list[Desired], evaluated: set[str], snoozes: list[Snooze],
+           names: dict[str, str]) -> None:
+    """Reconcile, write back and commit: the tail of a single-process run (kamrules.run.sync.run)."""
+    policy_for = policy_resolver(loaded, packs)
+    longest = max([loaded.config.lifecycle.renotify_after_days]
+                  + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
+    existing = connector.list_tasks(as_of - timedelta(days=longest))
+    paused = snoozed([d.task.fingerprint for d in desired], snoozes, as_of)
+    scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
+                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
+    changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
+    checkpoint("reconciled")
+    results = connector.apply(changes)
+    checkpoint("applied")
+    _fill(report, changes, results, names)
+    if report.counts["failed"] == 0:
+        connector.commit()
+    report.api_calls = connector.api_calls
+    report.finished = now_iso()

@@ -1,0 +1,238 @@
+"""The one input boundary: every file kamrules reads passes here before anything parses it.
+
+A file must be a regular file (not a folder, FIFO or device) under a size limit and valid UTF-8.
+YAML is first scanned as an event stream (linear, no recursion) to refuse what would make a
+loader hang or recurse: nesting past a depth limit, aliases that expand past a node budget or
+refer to themselves, unknown tags. Scalars are then constructed strictly: impossible dates,
+`!!int abc`, huge integers and non-finite floats are located errors, never exceptions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import RoundTripConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    ScalarEvent,
+)
+
+from kamrules.errors import Location, Problem, ValidationFailed
+
+# 256 KB: the largest YAML file shipped is 15 KB; ruamel parses about 200 KB a second, so a
+# file at the limit full of mistakes is still reported in a few seconds.
+MAX_BYTES = 256_000
+MAX_DEPTH = 64  # mappings and lists nested in each other (a rule's `when` nests two a level)
+MAX_NODES = 250_000  # nodes after expanding aliases: what pydantic will walk
+MAX_INT = 2**63 - 1  # what SQLite and every CRM API can store
+MAX_PROBLEMS = 50  # problems shown per file; the rest are counted
+CORE = "tag:yaml.org,2002:"
+ALLOWED_TAGS = {CORE + t for t in ("str", "int", "float", "bool", "null", "map", "seq",
+                                    "timestamp", "merge")} | {"!"}
+
+
+def _refuse(where: str, message: str, line: int = 0, column: int = 0) -> ValidationFailed:
+    return ValidationFailed([Problem(Location(where, line, column), "", message)])
+
+
+def read_bytes(path: Path, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a regular file no larger than `max_bytes`; anything else is a located error."""
+    where = str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise _refuse(where, "no such file") from None
+    except OSError as exc:
+        raise _refuse(where, f"cannot read: {exc.strerror}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise _refuse(where, "is a folder, not a file") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _refuse(where, "not a regular file (a FIFO, socket or device); give a file")
+    if info.st_size > max_bytes:
+        raise _refuse(where, f"file is {info.st_size:,} bytes; the limit is {max_bytes:,}")
+    try:  # O_NONBLOCK: a file swapped for a FIFO after the stat still cannot block the open
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _refuse(where, f"cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise _refuse(where, "not a regular file (a FIFO, socket or device); give a file")
+        try:
+            data = handle.read(max_bytes + 1)
+        except OSError as exc:
+            raise _refuse(where, f"cannot read: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise _refuse(where, f"file is over the limit of {max_bytes:,} bytes")
+    return data
+
+
+def decode(data: bytes, where: str) -> str:
+    """UTF-8 text (a leading BOM dropped); a bad byte is reported at its line and column."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        column = len(data[start:exc.start].decode("utf-8", "replace")) + 1
+        raise _refuse(where, f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded;"
+                      " save the file as UTF-8", line, column) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str:
+    """A regular, bounded, UTF-8 file's text."""
+    return decode(read_bytes(path, max_bytes), str(path))
+
+
+# --- YAML -------------------------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """A scalar the strict constructor will not build, with the node where it was written."""
+
+    def __init__(self, node: Any, message: str):
+        super().__init__(message)
+        self.node = node
+        self.message = message
+
+
+class StrictConstructor(RoundTripConstructor):
+    """The round-trip constructor, with scalars that fail turned into located refusals."""
+
+    def construct_object(self, node: Any, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except _Refused:
+            raise
+        except (ValueError, OverflowError, TypeError, KeyError) as exc:
+            reason = str(exc).split(";")[0].split(": value has")[0]
+            raise _Refused(node, f"{_scalar(node)} cannot be read: {reason}") from None
+
+    def construct_yaml_int(self, node: Any) -> Any:
+        value = super().construct_yaml_int(node)
+        if abs(int(value)) > MAX_INT:
+            raise _Refused(node, f"integer {_scalar(node)} is too large (limit {MAX_INT})")
+        return value
+
+    def construct_yaml_float(self, node: Any) -> Any:
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(float(value)):
+            raise _Refused(node, f"{_scalar(node)} is not a finite number")
+        return value
+
+
+StrictConstructor.add_constructor(CORE + "int", StrictConstructor.construct_yaml_int)
+StrictConstructor.add_constructor(CORE + "float", StrictConstructor.construct_yaml_float)
+
+
+def _scalar(node: Any) -> str:
+    value = str(getattr(node, "value", ""))
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+def _where(mark: Any, where: str) -> Location:
+    return Location(where, mark.line + 1, mark.column + 1) if mark else Location(where)
+
+
+def _scan(text: str, where: str) -> None:
+    """Walk the event stream once: depth, alias expansion and tags, each refused where it is."""
+    sizes: dict[Any, tuple[int, int]] = {}  # anchor -> (expanded nodes, height)
+    open_: list[tuple[Any, int, int]] = []  # (anchor, nodes before it, tallest child)
+    total = 0
+
+    def grew(height: int) -> None:
+        if open_:
+            anchor, start, tallest = open_[-1]
+            open_[-1] = (anchor, start, max(tallest, height))
+
+    for event in YAML(typ="rt").parse(text):
+        mark = event.start_mark
+        tag = getattr(event, "tag", None)
+        if tag is not None and str(tag) not in ALLOWED_TAGS:
+            raise ValidationFailed([Problem(_where(mark, where), "",
+                                            f"the YAML tag {str(tag)!r} is not supported")])
+        if isinstance(event, AliasEvent):
+            if event.anchor not in sizes:
+                raise ValidationFailed([Problem(_where(mark, where), "",
+                                                f"alias *{event.anchor} refers to itself")])
+            nodes, height = sizes[event.anchor]
+        elif isinstance(event, CollectionStartEvent):
+            open_.append((event.anchor, total, 0))
+            total += 1
+            if len(open_) > MAX_DEPTH:
+                raise ValidationFailed([Problem(_where(mark, where), "",
+                                                f"nested deeper than {MAX_DEPTH} levels")])
+            continue
+        elif isinstance(event, CollectionEndEvent):
+            anchor, start, tallest = open_.pop()
+            nodes, height = 0, tallest + 1
+            if anchor is not None:
+                sizes[anchor] = (total - start, height)
+        elif isinstance(event, ScalarEvent):
+            nodes, height = 1, 1
+            if event.anchor is not None:
+                sizes[event.anchor] = (1, 1)
+        else:
+            continue
+        total += nodes
+        if len(open_) + height - 1 > MAX_DEPTH:
+            raise ValidationFailed([Problem(_where(mark, where), "",
+                                            f"nested deeper than {MAX_DEPTH} levels")])
+        if total > MAX_NODES:
+            what = "aliases expand" if isinstance(event, AliasEvent) else "the document grows"
+            raise ValidationFailed([Problem(_where(mark, where), "",
+                                            f"{what} past {MAX_NODES:,} values")])
+        grew(height)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """The YAML document of `text` with positions kept; every refusal is a located problem."""
+    try:
+        _scan(text, where)
+        yaml = YAML(typ="rt")
+        yaml.Constructor = StrictConstructor
+        return yaml.load(text)
+    except _Refused as exc:
+        raise ValidationFailed(
+            [Problem(_where(exc.node.start_mark, where), "", exc.message)]) from None
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ValidationFailed(
+            [Problem(_where(mark, where), "", f"invalid YAML: {exc.problem}")]) from None
+    except YAMLError as exc:  # e.g. a control character the reader refuses
+        position = getattr(exc, "position", 0) or 0
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise ValidationFailed(
+            [Problem(Location(where, line, column), "", f"invalid YAML: {reason}")]) from None
+    except RecursionError:  # the scan bounds depth; this is the last guard
+        raise _refuse(where, f"nested too deeply (limit {MAX_DEPTH} levels)") from None
+
+
+def load_yaml_file(path: Path, max_bytes: int = MAX_BYTES) -> Any:
+    """Read and parse one YAML file through the boundary."""
+    return parse_yaml(read_text(path, max_bytes), str(path))
+
+
+def cap(problems: Iterable[Problem], limit: int = MAX_PROBLEMS) -> list[Problem]:
+    """At most `limit` problems per file, in order, then one line counting the rest."""
+    by_file: dict[str, list[Problem]] = {}
+    for problem in sorted(problems):
+        by_file.setdefault(problem.location.file, []).append(problem)
+    shown: list[Problem] = []
+    for file, found in by_file.items():
+        shown += found[:limit]
+        if len(found) > limit:
+            shown.append(Problem(Location(file), "", f"... and {len(found) - limit:,} more"
+                                 " problem(s) in this file, not shown"))
+    return shown

@@ -1,0 +1,79 @@
+"""Problems of the machine, not of kamrules: unreadable, read-only, full or corrupt locations.
+
+Each becomes an `EnvironmentFailure` (exit 7) naming the path and what to do, never an
+"internal error"; `~user` paths that cannot be expanded are config errors (exit 2).
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from pathlib import Path
+
+from kamrules.errors import EnvironmentFailure, KamError
+
+_ERRNO = {
+    errno.ENOSPC: "the disk is full; free some space and run again",
+    errno.EDQUOT: "the disk quota is exhausted; free some space and run again",
+    errno.EROFS: "is on a read-only file system; point it at a writable place",
+    errno.EACCES: "permission denied; give this user access or point it elsewhere",
+    errno.EPERM: "operation not permitted; give this user access or point it elsewhere",
+    errno.EISDIR: "is a folder where a file is expected",
+    errno.ENOTDIR: "a part of this path is a file where a folder is expected",
+    errno.ENOENT: "does not exist",
+    errno.EIO: "input/output error from the disk",
+}
+_SQLITE = (
+    ("disk is full", "the disk is full; free some space and run again"),
+    ("readonly", "is read-only; make it writable or point it at a writable place"),
+    ("not a database", "is not a SQLite database (corrupt, or another kind of file)"),
+    ("malformed", "is a corrupt SQLite database"),
+    ("unable to open", "cannot be opened: a missing or read-only folder, a folder in its"
+     " place, or no permission"),
+    ("disk i/o", "input/output error from the disk"),
+    ("locked", "is locked by another process for too long"),
+)
+
+
+def reason(exc: BaseException) -> str:
+    """What went wrong, in words, for an OSError or a SQLite error."""
+    if isinstance(exc, OSError) and exc.errno in _ERRNO:
+        return _ERRNO[exc.errno]
+    text = str(exc).lower()
+    for needle, words in _SQLITE:
+        if needle in text:
+            return words
+    return str(exc) or type(exc).__name__
+
+
+def is_corrupt(exc: BaseException) -> bool:
+    """A SQLite file that is not a database or is damaged (a cache may be rebuilt)."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text)
+
+
+def failure(what: str, path: Path | str, exc: BaseException) -> EnvironmentFailure:
+    """`what` at `path` failed because of `exc`: a message naming both, exit 7."""
+    return EnvironmentFailure(f"{what} {path}: {reason(exc)}")
+
+
+def as_environment_failure(exc: BaseException) -> EnvironmentFailure | None:
+    """An OSError or SQLite error that escaped, as an environment failure; None if it is not
+    one (a network error, or something kamrules should have handled: a bug)."""
+    if isinstance(exc, OSError) and exc.errno in _ERRNO:
+        where = exc.filename or "a file kamrules needs"
+        return EnvironmentFailure(f"{where}: {reason(exc)}")
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
+            needle in str(exc).lower() for needle, _ in _SQLITE):
+        return EnvironmentFailure(f"a SQLite database (state or local CRM): {reason(exc)}")
+    return None
+
+
+def expand(path: str | Path, what: str = "path") -> Path:
+    """`~` and `~user` expanded; an unknown user is a config error naming the path."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise KamError(f"{what} {path}: cannot expand {str(path).split('/')[0]!r}"
+                       " (no such user or no home folder)") from None

@@ -1,0 +1,57 @@
+"""Text from a CRM made safe for a terminal, a task, a CSV/TSV cell or a JSON line.
+
+An account name is written by anyone with CRM access: escape sequences (ANSI CSI, OSC, the
+8-bit C1 forms), other control characters and bidi overrides would recolour or retitle the
+admin's terminal, hide text, or reorder it. A cell that starts with `=`, `+`, `-`, `@` is run as
+a formula by spreadsheets.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Whole sequences: CSI (ESC [ or 0x9b) up to its final byte; OSC (ESC ] or 0x9d) and the string
+# controls DCS/SOS/PM/APC up to their terminator (BEL, ESC \\ or 0x9c); any other ESC + one byte.
+# An unterminated string control loses only its introducer: the text after it stays.
+_SEQUENCES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b\]|\x9d)\d*;?"
+    r"|\x1b[ -~]?"
+)
+# C0 controls but tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_LINE_BREAKS = re.compile(r"[\t\n\r\x0b\x0c\u2028\u2029]+")
+_JSON_RISKY = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def terminal_safe(text: str, keep_newlines: bool = True) -> str:
+    """`text` without escape sequences, control characters (but tab and newline) or bidi
+    overrides; with keep_newlines=False, line breaks and tabs become one space."""
+    if text.isprintable() and "\x1b" not in text:
+        return text  # the common case, fast
+    text = _CONTROLS.sub("", _SEQUENCES.sub("", text.replace("\r\n", "\n")))
+    return text if keep_newlines else _LINE_BREAKS.sub(" ", text)
+
+
+def one_line(text: str) -> str:
+    """Safe text on one line: for table cells and TSV fields."""
+    return terminal_safe(text, keep_newlines=False)
+
+
+def formula_safe(text: str) -> str:
+    """A cell a spreadsheet will not run: a leading formula character is quoted with `'`."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def cell(text: str) -> str:
+    """One TSV/CSV cell of CRM text: one line, no controls, no formula."""
+    return formula_safe(one_line(text))
+
+
+def json_safe(text: str) -> str:
+    """JSON text with the characters a terminal may act on written as \\u escapes (the same
+    JSON value; pydantic and json.dumps(ensure_ascii=False) leave them raw)."""
+    return _JSON_RISKY.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -1,0 +1,66 @@
+"""The data-quality gate: before anything is written, a mapped field that failed to parse on more
+than `data_quality.max_field_failure_share` of the records that have it stops the run.
+
+A mapping mistake (a boolean where an enum is expected, a number where a history is) must never
+raise or close tasks across a whole portfolio; this is where the run stops instead.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kamrules.model import FieldStat
+
+
+class DataQualitySettings(BaseModel):
+    """`data_quality:` in kamrules.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_field_failure_share: float = Field(
+        default=0.05, ge=0, le=1,
+        description="stop before writing when a mapped field fails on more than this share of "
+        "the records that have a value for it")
+    min_records: int = Field(
+        default=10, ge=1,
+        description="a field with a value on fewer records than this is never judged (one bad date "
+        "on the only ticket that has one is not a mapping mistake)")
+
+
+class GateProblem(BaseModel):
+    """One field that tripped the gate: its share of failed values and three of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    source: str = ""
+    failed: int
+    present: int
+    share: float
+    samples: list[str] = Field(default_factory=list)
+
+    def __str__(self) -> str:
+        source = f" (from {self.source})" if self.source else ""
+        return (f"field {self.field}{source} failed to parse on {self.failed} of {self.present}"
+                f" records ({self.share:.0%}); e.g. {', '.join(self.samples)}")
+
+
+def check(stats: dict[str, FieldStat], settings: DataQualitySettings) -> list[GateProblem]:
+    """The fields whose failure share is above the limit, worst first."""
+    problems = [
+        GateProblem(field=s.field, source=s.source, failed=s.failed, present=s.present,
+                    share=round(s.share, 4), samples=s.samples)
+        for s in stats.values()
+        if s.present >= settings.min_records and s.failed and s.share > settings.max_field_failure_share
+    ]
+    return sorted(problems, key=lambda p: (-p.share, p.field))
+
+
+def merge_stats(into: dict[str, FieldStat], more: dict[str, FieldStat]) -> None:
+    """Add one chunk's field tallies to the run's."""
+    for key, stat in more.items():
+        have = into.setdefault(key, FieldStat(field=stat.field, source=stat.source))
+        have.present += stat.present
+        have.failed += stat.failed
+        have.source = have.source or stat.source
+        have.samples = (have.samples + [s for s in stat.samples if s not in have.samples])[:3]

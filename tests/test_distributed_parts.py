@@ -1,0 +1,254 @@
+"""The distributed pieces against a real redis-server: the lease and its fencing token, write
+batches stopped by a lost lease, the shared budget under threads, cron, and secrets kept out of
+output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kamrules.connectors.local.crm import LocalCrm
+from kamrules.distributed.budget import BudgetSpent, SharedBudget
+from kamrules.distributed.cron import Cron
+from kamrules.distributed.fenced import fenced
+from kamrules.distributed.lease import FencedOut, Lease
+from kamrules.model import Task
+from kamrules.protocol.changes import Change
+from tests.conftest import ROOT
+from tests.support.cluster import RedisServer, environment, free_port, redis_binary
+
+
+@pytest.fixture(scope="module")
+def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+def test_a_stalled_holder_is_fenced_out_after_its_lease_runs_out(redis: RedisServer) -> None:
+    client = redis.client()
+    first = Lease(client, "t:lock:a", 0.3, "first")
+    assert first.acquire()
+    assert not Lease(client, "t:lock:a", 0.3, "second").acquire()  # held and renewed
+    time.sleep(0.5)
+    first.check()  # still ours: the renewer kept it
+    first._stop.set()  # the holder stalls: no more renewals
+    time.sleep(0.5)
+    second = Lease(client, "t:lock:a", 0.3, "second")
+    assert second.acquire() and second.token == first.token + 1  # type: ignore[operator]
+    with pytest.raises(FencedOut):
+        first.check()
+    first.release()  # a late release leaves the new holder's lock alone
+    second.check()
+    second.release()
+    assert client.get("t:lock:a") is None
+
+
+def _creates(n: int) -> list[Change]:
+    return [Change(action="create", fingerprint=f"p/r/a{i}",
+                   task=Task(fingerprint=f"p/r/a{i}", account_id=f"a{i}", subject=f"s{i}", body="b"))
+            for i in range(n)]
+
+
+def test_writes_stop_at_the_batch_after_the_lease_is_lost(tmp_path: Path) -> None:
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    checks: list[int] = []
+
+    def check() -> None:
+        checks.append(1)
+        if len(checks) == 3:
+            raise FencedOut("taken over")
+
+    with pytest.raises(FencedOut):
+        fenced(crm, check, batch=100).apply(_creates(250))
+    assert len(crm.all_tasks()) == 200  # two whole batches, nothing of the third
+    crm.close()
+
+
+def test_workers_sharing_a_budget_never_pass_it_together(redis: RedisServer) -> None:
+    budget, window = 8, 0.4
+    starts: list[float] = []
+    ends: list[float] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        hook = SharedBudget(redis.client(), "t:budget:x", budget, window)
+        for _ in range(12):
+            hook.before("GET /x")
+            with lock:
+                starts.append(time.monotonic())
+            time.sleep(0.005)
+            with lock:
+                ends.append(time.monotonic())
+            hook.after()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    began = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # a request "arrives" somewhere between its start and end; count starts in every window
+    worst = max(sum(1 for s in starts if t <= s < t + window) for t in starts)
+    assert worst <= budget
+    assert time.monotonic() - began >= (48 / budget - 1) * window  # they were held back
+
+
+def test_the_daily_budget_stops_the_run(redis: RedisServer) -> None:
+    hook = SharedBudget(redis.client(), "t:budget:daily", 100, 1.0, daily=3)
+    for _ in range(3):
+        hook.before("GET /x")
+        hook.after()
+    with pytest.raises(BudgetSpent):
+        hook.before("GET /x")
+
+
+@pytest.mark.parametrize(("expr", "at", "fires"), [
+    ("0 2 * * *", "2026-11-30T02:00", True),
+    ("0 2 * * *", "2026-11-30T02:01", False),
+    ("*/15 8-18 * * 1-5", "2026-11-30T09:45", True),   # a Monday
+    ("*/15 8-18 * * 1-5", "2026-11-29T09:45", False),  # a Sunday
+    ("0 0 1 * 0", "2026-11-29T00:00", True),           # day 1 OR Sunday
+    ("30 1 * * 7", "2026-11-29T01:30", True),          # 7 is Sunday too
+])
+def test_cron(expr: str, at: str, fires: bool) -> None:
+    assert Cron(expr).matches(datetime.fromisoformat(at)) is fires
+
+
+def test_the_redis_password_is_used_and_never_printed(tmp_path: Path) -> None:
+    port, password = free_port(), "s3cret-redis-pw/+="
+    proc = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--requirepass", password], stdout=subprocess.DEVNULL)
+    try:
+        (tmp_path / "a.yaml").write_text("packs: [kam-core]\n")
+        (tmp_path / "tenants.yaml").write_text(
+            "redis: {password_env: KR_REDIS_PW}\ntenants:\n  a: {config: a.yaml}\n")
+        env = environment(f"redis://127.0.0.1:{port}/0", {"KR_REDIS_PW": password})
+        time.sleep(0.3)
+
+        def cli(*args: str, **extra: Any) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-m", "kamrules", *args], cwd=tmp_path,
+                                  env={**env, **extra}, capture_output=True, text=True,
+                                  timeout=60)
+
+        queued = cli("enqueue", "a")
+        assert queued.returncode == 0, queued.stderr
+        status = cli("status")
+        assert status.returncode == 0 and "1 message(s) waiting" in status.stderr
+        wrong = cli("status", KR_REDIS_PW="wrong-" + password)
+        assert wrong.returncode == 4 and "Redis failed" in wrong.stderr
+        for p in (queued, status, wrong):
+            assert password not in p.stdout + p.stderr
+            assert "s3cret" not in p.stdout + p.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_without_the_extra_the_commands_say_what_to_install(tmp_path: Path) -> None:
+    shadow = tmp_path / "shadow"
+    for name in ("celery", "redis"):
+        (shadow / name).mkdir(parents=True)
+        (shadow / name / "__init__.py").write_text("raise ImportError('not installed')\n")
+    proc = subprocess.run([sys.executable, "-m", "kamrules", "worker"], cwd=tmp_path,
+                          env={"PYTHONPATH": f"{shadow}:{ROOT}", "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "pip install 'kamrules[distributed]'" in proc.stderr
+
+
+def test_a_worker_runs_a_tenant_over_tls(tmp_path: Path) -> None:
+    from tests.support.cluster import start_worker, wait_for
+    from tests.support.salesforce import make_cert
+
+    cert, key = make_cert(tmp_path / "tls")
+    port = free_port()
+    proc = subprocess.Popen([redis_binary(), "--port", "0", "--tls-port", str(port), "--bind",
+                             "127.0.0.1", "--save", "", "--tls-cert-file", str(cert),
+                             "--tls-key-file", str(key), "--tls-auth-clients", "no"],
+                            stdout=subprocess.DEVNULL)
+    worker = None
+    try:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "a" / "kamrules.yaml").write_text(
+            "crm: {type: local, path: crm.sqlite, seed: demo, demo_accounts: 30}\nstate_dir: state\n")
+        (tmp_path / "tenants.yaml").write_text(
+            f"redis: {{tls: {{ca_file: {cert}}}}}\ntenants:\n  a: {{config: a/kamrules.yaml}}\n")
+        env = environment(f"rediss://127.0.0.1:{port}/0")
+        worker = start_worker(tmp_path / "tenants.yaml", "tls", env)
+        wait_for(worker.ready, 60, "worker ready over TLS")
+        queued = subprocess.run([sys.executable, "-m", "kamrules", "enqueue", "a", "--tenants",
+                                 "tenants.yaml"], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=60)
+        assert queued.returncode == 0, queued.stderr
+
+        import redis as redis_py
+
+        client = redis_py.Redis.from_url(f"rediss://127.0.0.1:{port}/0", ssl_ca_certs=str(cert),
+                                         decode_responses=True)
+        entry = wait_for(lambda: client.lindex("kamrules:history:a", 0), 60, "the run")
+        assert '"outcome": "ok"' in entry
+        shown = subprocess.run([sys.executable, "-m", "kamrules", "history", "--tenant", "a",
+                                "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert shown.returncode == 0 and '"outcome": "ok"' in shown.stdout, shown.stderr
+    finally:
+        if worker is not None:
+            worker.stop()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_status_shows_queued_running_and_last_runs(redis: RedisServer, tmp_path: Path) -> None:
+    import json
+
+    from kamrules.distributed.shared import Shared
+
+    (tmp_path / "a.yaml").write_text("packs: [kam-core]\n")
+    (tmp_path / "tenants.yaml").write_text(
+        "redis: {prefix: st}\ntenants:\n  a: {config: a.yaml}\n  b: {config: a.yaml}\n")
+    client = redis.client()
+    shared = Shared(client, "st")
+    lease = Lease(client, "st:lock:a", 30, json.dumps({"worker": "w9@host", "request_id": "r1"}))
+    assert lease.acquire()
+    assert shared.claim_queue("a", "r1") and not shared.claim_queue("a", "r2")
+    shared.record("b", {"request_id": "r0", "outcome": "ok", "finished": "2026-11-30T02:01:00",
+                        "counts": {"created": 3}})
+    try:
+        proc = subprocess.run([sys.executable, "-m", "kamrules", "status", "--json", "--tenants",
+                               "tenants.yaml"], cwd=tmp_path, env=environment(redis.url),
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        lease.release()
+    assert proc.returncode == 0, proc.stderr
+    shown = {t["tenant"]: t for t in json.loads(proc.stdout)["tenants"]}
+    assert shown["a"]["queued"] == "r1"
+    assert shown["a"]["running"]["worker"] == "w9@host" and shown["a"]["running"]["token"] == 1
+    assert shown["a"]["last"] is None
+    assert shown["b"]["running"] is None and shown["b"]["last"]["counts"] == {"created": 3}
+    assert shared.is_done("r0")
+
+
+def test_the_documented_tenants_file_validates(tmp_path: Path) -> None:
+    import re
+
+    from kamrules.distributed.tenants import load_tenants
+
+    doc = (ROOT / "docs" / "scale.md").read_text()
+    block = re.search(r"## tenants.yaml\n\n```yaml\n(.*?)```", doc, re.S)
+    assert block is not None
+    (tmp_path / "acme-eu").mkdir()
+    (tmp_path / "acme-eu" / "kamrules.yaml").write_text("packs: [kam-core]\n")
+    (tmp_path / "tenants.yaml").write_text(block.group(1))
+    tenants = load_tenants(tmp_path / "tenants.yaml")
+    tenant = tenants.get("acme-eu")
+    assert tenant.split_accounts == 10000 and tenant.budget.key == "acme-portal"
+    assert tenants.settings.redis.password_env == "KAMRULES_REDIS_PW"
