@@ -1,0 +1,190 @@
+"""Plays compiled to durable_rules statecharts, which decide each run's transitions.
+
+Per play: a phase chart (idle -> active -> complete | exited, with the trigger compiled into its
+transitions as flat conjunctions) and one chart per step (waiting -> open, and a reflexive
+`escalate` on open). Runs are separate processes, so a chart never keeps state between runs:
+each evaluation starts a fresh session, restores the state rebuilt from the CRM with a
+`restore` event, posts one `eval` event and reads which action ran; the session is then deleted
+(at most 1,024 live sessions per ruleset). As in the rule engine, one Host per module, timers
+off, actions run synchronously under one lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import math
+import threading
+from typing import Any
+
+from durable import engine as durable
+
+from kamrules.language.conditions import Conjunction, Leaf, dnf, rule_condition
+from kamrules.language.pack import AnyCondition, Condition, FactCondition
+from kamrules.playbooks.model import Playbook, Step
+
+_LOCK = threading.Lock()
+_IDS = itertools.count()
+RULE_HIT = "rule_trigger"  # the event field: a trigger rule (or group rule) holds
+_COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+PHASES = ("active", "exiting", "complete", "exited")
+STEP_STATES = ("open", "done", "closed")
+
+
+class _Host(durable.Host):
+    def __init__(self) -> None:
+        self.sink: list[str] | None = None
+        super().__init__()
+
+    def _run(self) -> None:  # no background dispatch threads: actions run inside post()
+        return
+
+    def get_action(self, action_name: str) -> Any:
+        def record(_closure: Any) -> None:
+            if self.sink is not None:
+                self.sink.append(action_name)
+
+        return record
+
+
+_HOST: _Host | None = None
+
+
+def _host() -> _Host:
+    global _HOST
+    if _HOST is None:
+        _HOST = _Host()
+    return _HOST
+
+
+def value(v: Any) -> Any:
+    """A fact as durable_rules' JSON reader takes it (no exponents, no NaN)."""
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return None
+        if abs(v) >= 1e15:
+            return int(v)
+        if 0 < abs(v) < 1e-4:
+            return math.copysign(1e-4, v)
+    return v
+
+
+def _leaf(leaf: Leaf) -> list[dict[str, Any]]:
+    v = value(leaf.value)
+    if leaf.op == "eq":
+        return [{leaf.fact: v}]
+    if leaf.op == "exists":
+        return [{"$ex": {leaf.fact: 1}}]
+    if leaf.op == "missing":
+        return [{"$nex": {leaf.fact: 1}}]
+    if leaf.op == "not_in":
+        return [{"$ex": {leaf.fact: 1}}] + [{"$neq": {leaf.fact: x}} for x in v]
+    return [{_COMPARE[leaf.op]: {leaf.fact: v}}]
+
+
+def _expand_in(conj: Conjunction) -> list[Conjunction]:
+    out: list[Conjunction] = [()]
+    for leaf in conj:
+        if leaf.op == "in":
+            out = [c + (Leaf(leaf.fact, "eq", x),) for c in out for x in leaf.value]
+        else:
+            out = [c + (leaf,) for c in out]
+    return out
+
+
+def trigger_condition(play: Playbook) -> Condition:
+    """The trigger as one condition: the play's scope and (a trigger rule holds or `when`)."""
+    parts: list[Condition] = []
+    if play.trigger.rules or play.trigger.group:
+        parts.append(FactCondition(fact=RULE_HIT, eq=True))
+    if play.trigger.when is not None:
+        parts.append(play.trigger.when)
+    either: Condition = parts[0] if len(parts) == 1 else AnyCondition(any=parts)
+    return rule_condition(play.scope, either)
+
+
+def _match(*tests: dict[str, Any]) -> dict[str, Any]:
+    return {"all": [{"m": {"$and": [{"kind": "eval"}, *tests]}}]}
+
+
+def _conjunctions(cond: Condition, params: dict[str, Any], negate: bool) -> list[list[dict[str, Any]]]:
+    return [[t for leaf in c for t in _leaf(leaf)]
+            for conj in dnf(cond, params, negate) for c in _expand_in(conj)]
+
+
+class PlayChart:
+    """One play compiled: its phase chart and one chart per step."""
+
+    def __init__(self, play: Playbook, params: dict[str, Any]):
+        self.play = play
+        self.name = f"play_{next(_IDS)}"
+        cond = trigger_condition(play)
+        holds = _conjunctions(cond, params, negate=False)
+        fails = _conjunctions(cond, params, negate=True)
+        idle: dict[str, Any] = {f"restore_{p}": {"all": [{"m": {"restore": p}}], "to": p} for p in PHASES}
+        waiting = {f"start_{k}": {**_match({"cooling": False}, *c), "to": "active", "run": "start"}
+                   for k, c in enumerate(holds)}
+        active: dict[str, Any] = {
+            "complete": {**_match({"all_done": True}), "to": "complete", "run": "complete"}}
+        active.update({f"exit_{k}": {**_match({"all_done": False}, *c), "to": "exited", "run": "exit"}
+                       for k, c in enumerate(fails)})
+        active.update({f"advance_{k}": {**_match({"all_done": False}, *c), "to": "active", "run": "advance"}
+                       for k, c in enumerate(holds)})
+        chart = {
+            "idle": {**idle, **waiting},
+            "active": active,
+            "exiting": {"finish": {**_match(), "to": "exited", "run": "exit"}},
+            "complete": copy.deepcopy(waiting),
+            "exited": copy.deepcopy(waiting),
+        }
+        definitions = {f"{self.name}$state": chart}
+        self.steps: dict[str, str] = {}
+        for step in play.steps:
+            step_name = f"{self.name}_{len(self.steps)}"
+            self.steps[step.id] = step_name
+            definitions[f"{step_name}$state"] = _step_chart(step)
+        with _LOCK:
+            _host().set_rulesets(definitions)
+
+    def phase_action(self, phase: str, event: dict[str, Any]) -> str | None:
+        """What the play does this run: start, advance, exit, complete, or nothing."""
+        return _decide(self.name, phase, event)
+
+    def step_action(self, step_id: str, state: str, event: dict[str, Any]) -> str | None:
+        """What a step does this run: open, escalate, or nothing."""
+        return _decide(self.steps[step_id], state, event)
+
+
+def _step_chart(step: Step) -> dict[str, Any]:
+    restore = {f"restore_{s}": {"all": [{"m": {"restore": s}}], "to": s} for s in STEP_STATES}
+    start: list[dict[str, Any]] = []
+    if step.start.after is not None:
+        start.append({"after_done": True})
+    elif step.start.days_after_start:
+        start.append({"$gte": {"age": step.start.days_after_start}})
+    waiting = {**restore, "open": {**_match({"go": True}, *start), "to": "open", "run": "open"}}
+    opened: dict[str, Any] = {}
+    if step.escalate is not None:
+        opened["escalate"] = {**_match({"pending": True}, {"$gte": {"overdue": step.escalate.overdue_days}}),
+                              "to": "open", "run": "escalate"}
+    return {"waiting": waiting, "open": opened, "done": {}, "closed": {}}
+
+
+def _decide(ruleset: str, state: str, event: dict[str, Any]) -> str | None:
+    sid = f"s{next(_IDS)}"
+    ran: list[str] = []
+    message = {k: value(v) for k, v in event.items() if v is not None}
+    with _LOCK:
+        host = _host()
+        try:
+            if state not in ("idle", "waiting"):
+                host.post(ruleset, {"sid": sid, "id": "restore", "restore": state})
+            host.sink = ran
+            with contextlib.suppress(durable.MessageNotHandledException):  # no transition
+                host.post(ruleset, {**message, "sid": sid, "id": "eval", "kind": "eval"})
+        finally:
+            host.sink = None
+            host.delete_state(ruleset, sid)
+    return ran[0] if ran else None
+
