@@ -15,6 +15,9 @@ from kamrules.evaluation.facts import Portfolio, account_views, facts_for, portf
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import RecordWarning, Snapshot
+from kamrules.playbooks.advance import Plays, PlayTransition
+from kamrules.playbooks.loader import plays_of
+from kamrules.playbooks.state import is_play_task, oldest_open_start
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
 from kamrules.protocol.faults import checkpoint
@@ -61,6 +64,7 @@ class RunReport(BaseModel):
     api_calls: int = 0
     warnings: list[RecordWarning] = Field(default_factory=list)
     changes: list[ChangeReport] = Field(default_factory=list)
+    plays: list[PlayTransition] = Field(default_factory=list)
 
 
 def now_iso() -> str:
@@ -120,13 +124,18 @@ def run(
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     desired: list[Desired] = []
     evaluated: set[str] = set()
+    plays = Plays(plays_of(packs))
     for chunk in chunks:
         report.warnings += chunk.warnings
         directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
         for view in account_views(chunk, portfolio):
-            for f in engine.findings_for(view.account.id, facts_for(view)):
+            facts = facts_for(view)
+            hits = []
+            for f in engine.findings_for(view.account.id, facts):
                 pack, rule = rules[(f.pack_id, f.rule_id)]
                 desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
+                hits.append(f"{f.pack_id}/{f.rule_id}")
+            plays.observe(view.account, facts, hits, directory)
             evaluated.add(view.account.id)
         progress("evaluate", len(evaluated), None)
     report.accounts = len(evaluated)
@@ -136,11 +145,19 @@ def run(
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
                   + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
+    longest = max([longest] + [c.play.cooldown_days + 1 for c in plays.compiled])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
+    oldest = oldest_open_start(existing)  # a running play's earlier steps are read too
+    if oldest is not None and oldest < as_of - timedelta(days=longest):
+        existing = connector.list_tasks(oldest)
+    play_tasks = [t for t in existing if is_play_task(t)]
+    existing = [t for t in existing if not is_play_task(t)]
     paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
     scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
                   rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
     changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
+    play_changes, report.plays = plays.advance(play_tasks, as_of)
+    changes += play_changes
     checkpoint("reconciled")
 
     results: list[ChangeResult] = []
