@@ -4,8 +4,8 @@ Per play: a phase chart (idle -> active -> complete | exited, with the trigger c
 transitions as flat conjunctions) and one chart per step (waiting -> open, and a reflexive
 `escalate` on open). Runs are separate processes, so a chart never keeps state between runs:
 each evaluation starts a fresh session, restores the state rebuilt from the CRM with a
-`restore` event, posts one `eval` event and reads which action ran; the session is then deleted
-(at most 1,024 live sessions per ruleset). As in the rule engine, one Host per module, timers
+`restore` event, posts one `eval` event and reads which action ran (see MAX_SESSIONS).
+As in the rule engine: one Host per module, timers
 off, actions run synchronously under one lock.
 """
 
@@ -26,6 +26,10 @@ from kamrules.playbooks.model import Playbook, Step
 
 _LOCK = threading.Lock()
 _IDS = itertools.count()
+# Sessions are never deleted: `delete_state` crashed the process (SIGSEGV) in runs that also
+# used the rule engine. A ruleset holds at most 1,024 live sessions, so a chart moves to fresh
+# rulesets before that (each session is one decision; they are small).
+MAX_SESSIONS = 1000
 RULE_HIT = "rule_trigger"  # the event field: a trigger rule (or group rule) holds
 _COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 PHASES = ("active", "exiting", "complete", "exited")
@@ -118,6 +122,13 @@ class PlayChart:
 
     def __init__(self, play: Playbook, params: dict[str, Any]):
         self.play = play
+        self.params = params
+        self.sessions = 0
+        self._compile()
+
+    def _compile(self) -> None:
+        """Register the charts under new names (also when a ruleset's sessions run out)."""
+        play, params = self.play, self.params
         self.name = f"play_{next(_IDS)}"
         cond = trigger_condition(play)
         holds = _conjunctions(cond, params, negate=False)
@@ -147,13 +158,22 @@ class PlayChart:
         with _LOCK:
             _host().set_rulesets(definitions)
 
+    def _session(self) -> str:
+        self.sessions += 1
+        if self.sessions >= MAX_SESSIONS:
+            self.sessions = 1
+            self._compile()
+        return f"s{self.sessions}"
+
     def phase_action(self, phase: str, event: dict[str, Any]) -> str | None:
         """What the play does this run: start, advance, exit, complete, or nothing."""
-        return _decide(self.name, phase, event)
+        sid = self._session()
+        return _decide(self.name, sid, phase, event)
 
     def step_action(self, step_id: str, state: str, event: dict[str, Any]) -> str | None:
         """What a step does this run: open, escalate, or nothing."""
-        return _decide(self.steps[step_id], state, event)
+        sid = self._session()
+        return _decide(self.steps[step_id], sid, state, event)
 
 
 def _step_chart(step: Step) -> dict[str, Any]:
@@ -171,8 +191,7 @@ def _step_chart(step: Step) -> dict[str, Any]:
     return {"waiting": waiting, "open": opened, "done": {}, "closed": {}}
 
 
-def _decide(ruleset: str, state: str, event: dict[str, Any]) -> str | None:
-    sid = f"s{next(_IDS)}"
+def _decide(ruleset: str, sid: str, state: str, event: dict[str, Any]) -> str | None:
     ran: list[str] = []
     message = {k: value(v) for k, v in event.items() if v is not None}
     with _LOCK:
@@ -185,6 +204,5 @@ def _decide(ruleset: str, state: str, event: dict[str, Any]) -> str | None:
                 host.post(ruleset, {**message, "sid": sid, "id": "eval", "kind": "eval"})
         finally:
             host.sink = None
-            host.delete_state(ruleset, sid)
     return ran[0] if ran else None
 
