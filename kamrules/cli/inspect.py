@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
+from typing import Any
 
 import click
 from rich.table import Table
@@ -30,6 +32,7 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None) -> None:
     connector = open_connector(loaded)
     try:
         snapshot = connector.pull(as_of_date(as_of))
+        tasks = connector.list_tasks(snapshot.as_of - timedelta(days=730))  # plays' state
     finally:
         connector.close()
     view = next((v for v in account_views(snapshot)
@@ -48,6 +51,27 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None) -> None:
             out.print(f"        when {describe(rule.when, pack.values)}")
             values = ", ".join(f"{n}={show(facts.get(n))}" for n in evidence_facts(rule))
             out.print(f"        facts: {values}")
+    _explain_plays(packs, view, facts, holding, snapshot, tasks)
+
+
+def _explain_plays(packs: list, view: Any, facts: dict[str, Any], holding: set[str],
+                   snapshot: Any, tasks: list) -> None:
+    """Each play's state for the account, rebuilt from the CRM's tasks, and whether it triggers."""
+    from kamrules.playbooks.advance import Plays
+    from kamrules.playbooks.loader import plays_of
+    from kamrules.writeback.tasks import Directory
+
+    plays = Plays(plays_of(packs))
+    if not plays:
+        return
+    hits = [key.replace("|", "/") for key in holding]
+    plays.observe(view.account, facts, hits, Directory.from_snapshot(snapshot, None))
+    for state in plays.state(view.account.id, tasks, snapshot.as_of):
+        trigger = "trigger holds" if state["trigger_holds"] else "trigger does not hold"
+        since = f" since {state['started']}" if state["started"] else ""
+        out.print(Text(f"PLAY  {state['play_id']} {state['title']}: {state['phase']}{since}; {trigger}"))
+        for step, status in state["steps"].items():
+            out.print(f"        {step}: {status}")
 
 
 @click.command("history")

@@ -72,6 +72,10 @@ def _print_report(report: Any, dry_run: bool) -> None:
             action = c.action if c.ok else f"{c.action} FAILED"
             table.add_row(action, c.fingerprint, c.owner_id or "", c.subject, note or "")
         out.print(table)
+    for t in report.plays:
+        where = f" {t.step}" if t.step else ""
+        out.print(f"play {t.kind}: {t.pack_id}/{t.play_id}/{t.account_id}{where}"
+                  f" (started {t.started}){': ' + t.detail if t.detail else ''}")
     for w in report.warnings:
         err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
     counts = ", ".join(f"{n} {verb + ' be ' if verb else ''}{k}".replace("  ", " ")
