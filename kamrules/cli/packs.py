@@ -17,8 +17,13 @@ from kamrules.evaluation.facts import REGISTRY
 @click.pass_context
 def validate_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
     """Check rule packs (folders or built-in names) and the config; report every problem."""
-    for pack in packs_for(ctx, packs):
-        out.print(f"{pack.id} {pack.version}: {len(pack.rules)} rules, {len(pack.params)} params, ok")
+    from kamrules.playbooks.loader import load_plays, plays_of
+
+    loaded_packs = packs_for(ctx, packs)
+    plays_of(loaded_packs)  # every play problem of every pack, at once
+    for pack in loaded_packs:
+        out.print(f"{pack.id} {pack.version}: {len(pack.rules)} rules, {len(load_plays(pack))} plays,"
+                  f" {len(pack.params)} params, ok")
 
 
 @click.command("test")
@@ -60,8 +65,12 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     from kamrules.language.docs import pack_markdown
 
     loaded_packs = packs_for(ctx, packs)
+    from kamrules.playbooks.docs import plays_markdown, trigger_words
+    from kamrules.playbooks.loader import load_plays
+
     if fmt == "markdown":
-        click.echo("\n".join(pack_markdown(p) for p in loaded_packs), nl=False)
+        click.echo("\n".join(pack_markdown(p) + plays_markdown(p, load_plays(p))
+                             for p in loaded_packs), nl=False)
         return
     if fmt == "json":
         click.echo(json.dumps([
@@ -79,6 +88,11 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             off = "" if r.enabled and r.id not in p.disabled else " (disabled)"
             table.add_row(p.id, r.id + off, r.severity, ", ".join(r.principles), r.title,
                           describe(r.when, p.values))
+        for play in load_plays(p):
+            steps = " -> ".join(s.id for s in play.steps)
+            table.add_row(p.id, play.id + ("" if play.enabled else " (disabled)"), play.severity,
+                          ", ".join(play.principles), f"play: {play.title} ({steps})",
+                          trigger_words(play, p))
     out.print(table)
 
 
