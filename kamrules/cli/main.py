@@ -15,6 +15,7 @@ from kamrules.cli.common import err, labelled
 from kamrules.cli.importing import import_csv_cmd
 from kamrules.cli.inspect import explain_cmd, history_cmd
 from kamrules.cli.packs import facts_cmd, rules_cmd, test_cmd, validate_cmd
+from kamrules.cli.plays import plays_cmd
 from kamrules.cli.report import report_cmd
 from kamrules.cli.run_plan import plan_cmd, run_cmd
 from kamrules.cli.snooze import snooze_group
@@ -77,6 +78,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 for _command in (run_cmd, plan_cmd, validate_cmd, test_cmd, rules_cmd, facts_cmd, explain_cmd,
                  history_cmd, report_cmd, snooze_group, import_csv_cmd):
     cli.add_command(_command)
+cli.add_command(plays_cmd)
 
 
 def main() -> None:

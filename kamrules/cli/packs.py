@@ -50,6 +50,7 @@ def test_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
         untested = [r.id for r in pack.rules if per_rule[r.id] == 0]
         out.print(f"{pack.id}: {len(results)} cases, {len(results) - sum(1 for _, e in results if e)}"
                   f" passed; rules without a case: {', '.join(untested) or 'none'}")
+        failed += _play_cases(pack)
     if failed:
         raise CasesFailed(f"{failed} case(s) failed")
 
@@ -65,12 +66,11 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     from kamrules.language.docs import pack_markdown
 
     loaded_packs = packs_for(ctx, packs)
-    from kamrules.playbooks.docs import plays_markdown, trigger_words
+    from kamrules.playbooks.docs import trigger_words
     from kamrules.playbooks.loader import load_plays
 
     if fmt == "markdown":
-        click.echo("\n".join(pack_markdown(p) + plays_markdown(p, load_plays(p))
-                             for p in loaded_packs), nl=False)
+        click.echo("\n".join(pack_markdown(p) for p in loaded_packs), nl=False)
         return
     if fmt == "json":
         click.echo(json.dumps([
@@ -114,3 +114,20 @@ def facts_cmd(as_json: bool) -> None:
     out.print(table)
 
 
+def _play_cases(pack: object) -> int:
+    """Run a pack's play cases (playbooks/tests); print failures; return how many failed."""
+    from kamrules.playbooks.cases import play_cases_of, run_play_case
+
+    items = play_cases_of(pack.directory)  # type: ignore[attr-defined]
+    if not items:
+        return 0
+    failed = 0
+    for item in items:
+        errors = run_play_case(pack, item)  # type: ignore[arg-type]
+        if errors:
+            failed += 1
+            out.print(labelled("FAIL", "red", f"{item.location} {item.case.name}"))
+            for e in errors:
+                out.print(f"       {e}")
+    out.print(f"{pack.id}: {len(items)} play cases, {len(items) - failed} passed")  # type: ignore[attr-defined]
+    return failed
