@@ -10,6 +10,7 @@ from rich.table import Table
 from kamrules.cli.common import labelled, out, packs_for
 from kamrules.errors import CasesFailed
 from kamrules.evaluation.facts import REGISTRY
+from kamrules.language.loader import LoadedPack
 
 
 @click.command("validate")
@@ -114,20 +115,20 @@ def facts_cmd(as_json: bool) -> None:
     out.print(table)
 
 
-def _play_cases(pack: object) -> int:
+def _play_cases(pack: LoadedPack) -> int:
     """Run a pack's play cases (playbooks/tests); print failures; return how many failed."""
     from kamrules.playbooks.cases import play_cases_of, run_play_case
 
-    items = play_cases_of(pack.directory)  # type: ignore[attr-defined]
+    items = play_cases_of(pack.directory)
     if not items:
         return 0
     failed = 0
     for item in items:
-        errors = run_play_case(pack, item)  # type: ignore[arg-type]
+        errors = run_play_case(pack, item)
         if errors:
             failed += 1
             out.print(labelled("FAIL", "red", f"{item.location} {item.case.name}"))
             for e in errors:
                 out.print(f"       {e}")
-    out.print(f"{pack.id}: {len(items)} play cases, {len(items) - failed} passed")  # type: ignore[attr-defined]
+    out.print(f"{pack.id}: {len(items)} play cases, {len(items) - failed} passed")
     return failed
