@@ -13,7 +13,7 @@ from kamrules.run.config import load_configured_packs
 
 
 def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
-         lock_wait: float | None = None) -> None:
+         lock_wait: float | None = None, digest: bool = True) -> None:
     from kamrules.cli.wiring import open_connector
     from kamrules.run.config import crm_section
     from kamrules.run.lock import RunLock, lock_path
@@ -38,7 +38,9 @@ def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
         run_id = state.start_run(now_iso(), day.isoformat(), "plan" if dry_run else "run")
         try:
             with progress_display(not as_json) as progress:
-                report = run(connector, packs, loaded, day, dry_run, progress, snoozes)
+                report = run(connector, packs, loaded, day, dry_run, progress, snoozes,
+                             digest=digest)
+            _send_digest(report, loaded, state, dry_run)
         except BaseException as exc:
             state.fail_run(run_id, now_iso(), f"{type(exc).__name__}: {exc}")
             raise
@@ -51,6 +53,16 @@ def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
     else:
         _print_report(report, dry_run)
     ctx.exit(report.exit_code)
+
+
+def _send_digest(report: Any, loaded: Any, state: Any, dry_run: bool) -> None:
+    """After the write-back: one digest per owner, sent once; a failure only shows in the report."""
+    from kamrules.digest.send import send_all
+
+    settings = loaded.config.digest
+    if report.digest is None or settings is None or dry_run:
+        return
+    report.digest = send_all(report.digest.messages, settings, loaded.base_dir, state)
 
 
 def _print_report(report: Any, dry_run: bool) -> None:
@@ -76,6 +88,15 @@ def _print_report(report: Any, dry_run: bool) -> None:
         where = f" {t.step}" if t.step else ""
         out.print(f"play {t.kind}: {t.pack_id}/{t.play_id}/{t.account_id}{where}"
                   f" (started {t.started}){': ' + t.detail if t.detail else ''}")
+    if report.digest is not None:
+        done = [m for m in report.digest.messages if m.status != "planned"]
+        for m in report.digest.messages:
+            state = "would send" if m.status == "planned" else m.status
+            out.print(f"digest {state}: {m.channel} to {m.to or m.owner_id}: {m.subject}"
+                      f"{' (' + m.error + ')' if m.error else ''}")
+        if report.digest.outcome == "failed":
+            err.print(labelled("warning", "yellow", f"digest: {len(done)} handled, some failed;"
+                               " they are retried on the next run (tasks were written)"))
     for w in report.warnings:
         err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
     counts = ", ".join(f"{n} {verb + ' be ' if verb else ''}{k}".replace("  ", " ")
@@ -89,24 +110,31 @@ def _print_report(report: Any, dry_run: bool) -> None:
 
 
 
+NO_DIGEST = click.option("--no-digest", "no_digest", is_flag=True,
+                         help="Do not build or send the per-owner digest this time.")
+
+
 @click.command("run")
 @AS_OF
 @JSON
+@NO_DIGEST
 @click.option("--lock-wait", type=float, metavar="SECONDS",
               help="How long to wait for another run on the same CRM to finish (default: "
               "lock_wait_seconds in the config, 30).")
 @click.pass_context
-def run_cmd(ctx: click.Context, as_of: str | None, as_json: bool, lock_wait: float | None) -> None:
-    """Pull, evaluate and write tasks back to the CRM."""
-    _run(ctx, as_of, as_json, dry_run=False, lock_wait=lock_wait)
+def run_cmd(ctx: click.Context, as_of: str | None, as_json: bool, no_digest: bool,
+            lock_wait: float | None) -> None:
+    """Pull, evaluate and write tasks back to the CRM; then send each owner's digest."""
+    _run(ctx, as_of, as_json, dry_run=False, lock_wait=lock_wait, digest=not no_digest)
 
 
 @click.command("plan")
 @AS_OF
 @JSON
+@NO_DIGEST
 @click.pass_context
-def plan_cmd(ctx: click.Context, as_of: str | None, as_json: bool) -> None:
-    """Like run, but write nothing: print every change it would make."""
-    _run(ctx, as_of, as_json, dry_run=True)
+def plan_cmd(ctx: click.Context, as_of: str | None, as_json: bool, no_digest: bool) -> None:
+    """Like run, but write nothing: print every change it would make and digest it would send."""
+    _run(ctx, as_of, as_json, dry_run=True, digest=not no_digest)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from kamrules.digest.config import DigestSettings
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack, load_packs, override_problems, resolve_pack
@@ -65,6 +66,7 @@ class Config(UserModel):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    digest: DigestSettings | None = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kamrules.digest.build import DigestReport, build, tasks_after
 from kamrules.errors import ExitCode
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import Portfolio, account_views, facts_for, portfolio_context
@@ -22,7 +23,7 @@ from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
 from kamrules.protocol.faults import checkpoint
 from kamrules.run.cleaning import clean
-from kamrules.run.config import LoadedConfig, policy_resolver
+from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.snooze import Snooze, snoozed
 from kamrules.writeback.reconcile import Desired, Scope, reconcile
 from kamrules.writeback.tasks import Directory, build_task
@@ -65,6 +66,7 @@ class RunReport(BaseModel):
     warnings: list[RecordWarning] = Field(default_factory=list)
     changes: list[ChangeReport] = Field(default_factory=list)
     plays: list[PlayTransition] = Field(default_factory=list)
+    digest: DigestReport | None = None
 
 
 def now_iso() -> str:
@@ -116,6 +118,7 @@ def run(
     progress: Progress = no_progress,
     snoozes: list[Snooze] | None = None,
     chunk_size: int = CHUNK_ACCOUNTS,
+    digest: bool = True,
 ) -> RunReport:
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
@@ -125,8 +128,12 @@ def run(
     desired: list[Desired] = []
     evaluated: set[str] = set()
     plays = Plays(plays_of(packs))
+    names: dict[str, str] = {}
+    users: dict[str, Any] = {}
     for chunk in chunks:
         report.warnings += chunk.warnings
+        users.update((u.id, u) for u in chunk.users)
+        names.update((a.id, a.name) for a in chunk.accounts)
         directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
         for view in account_views(chunk, portfolio):
             facts = facts_for(view)
@@ -165,6 +172,13 @@ def run(
         results = connector.apply(changes, progress)
         checkpoint("applied")
     _fill(report, changes, results)
+    settings = loaded.config.digest
+    if settings is not None and digest:
+        severity = {c.fingerprint: c.severity for c in changes if c.severity}
+        after = tasks_after([*existing, *play_tasks], changes, results if not dry_run else None)
+        scope = repr(sorted(crm_section(loaded).items()))
+        report.digest = DigestReport(messages=build(
+            settings, scope, as_of, after, severity, report.plays, names, users))
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls
