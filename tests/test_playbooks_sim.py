@@ -1,41 +1,70 @@
-"""kam-core's plays over 60 nights on the local CRM, one `kamrules run` a night with a fresh
-state directory each time, steps completed by hand in the CRM between runs."""
+"""kam-core's plays over 60 nights, one `kamrules run` a night with a fresh state directory each
+time, steps completed by hand in the CRM between runs: the local CRM, the fake Salesforce org
+and the fake HubSpot portal make the same transitions."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from kamrules.cli.main import cli
 from kamrules.connectors.local.crm import LocalCrm
+from kamrules.protocol.marker import read_marker
 from tests.support import plays_sim as sim
+from tests.support.salesforce import FakeServer
+from tests.support.salesforce_data import load_demo
+from tests.support.salesforce_workspace import ENV, TOKEN, new_org, tls_cert  # noqa: F401
 
 
-def _run(root: Path, night: int, command: str = "run") -> dict:
-    config = root / f"night{night}.yaml"
-    config.write_text("crm: {type: local, path: crm.sqlite, seed: empty}\npacks: [kam-core]\n"
-                      f"state_dir: state-{night}\n")
-    result = CliRunner().invoke(cli, ["--config", str(config), command, "--as-of",
-                                      sim.day(night).isoformat(), "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+@pytest.fixture(autouse=True)
+def parse_pack_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pack's files do not change between nights: parse each once (ruamel's round-trip
+    parser is most of a night's time). Everything else runs afresh every night."""
+    import kamrules.language.loader as loader
+
+    parsed: dict[tuple[Path, int], Any] = {}
+    real = loader.load_yaml
+
+    def load_yaml(path: Path) -> Any:
+        key = (path, path.stat().st_mtime_ns)
+        if key not in parsed:
+            parsed[key] = real(path)
+        return parsed[key]
+
+    monkeypatch.setattr(loader, "load_yaml", load_yaml)
+
+
+def _runner(root: Path, crm_yaml: str) -> Any:
+    def run(night: int) -> dict[str, Any]:
+        config = root / f"night{night}.yaml"
+        config.write_text(f"{crm_yaml}packs: [kam-core]\nstate_dir: state-{night}\n")
+        result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
+                                          sim.day(night).isoformat(), "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    return run
 
 
 def test_sixty_nights_on_the_local_crm(tmp_path: Path) -> None:
     crm = LocalCrm(tmp_path / "crm.sqlite")
     for kind, rows in sim.portfolio().items():
         crm.insert_records(kind, rows)
-    seen = []
-    for night in range(sim.NIGHTS):
-        if night == sim.NEW_SURVEY_NIGHT:
-            crm.insert_records("surveys", [*sim.portfolio()["surveys"], sim.NEW_SURVEY])
-        report = _run(tmp_path, night)
-        seen += sim.transitions(night, report)
-        by_fp = {t.fingerprint: t for t in crm.all_tasks() if t.status == "open"}
-        for suffix in sim.COMPLETE.get(night, []):
-            crm.complete_task(by_fp[f"kam-core/{suffix}"].crm_id or "", sim.day(night))
+
+    def complete(fp: str, on: date) -> None:
+        task = next(t for t in crm.all_tasks() if t.fingerprint == fp and t.status == "open")
+        crm.complete_task(task.crm_id or "", on)
+
+    def add_survey(row: dict[str, Any]) -> None:
+        crm.insert_records("surveys", [*sim.portfolio()["surveys"], row])
+
+    seen = sim.simulate(_runner(tmp_path, "crm: {type: local, path: crm.sqlite, seed: empty}\n"),
+                        complete, add_survey)
     assert sorted(seen, key=str) == sorted(sim.EXPECTED, key=str)
     plays = [t for t in crm.all_tasks() if t.fingerprint.count("/") == 3]
     assert len({(t.fingerprint, t.evidence["play_started"]) for t in plays}) == len(plays)
@@ -46,3 +75,30 @@ def test_sixty_nights_on_the_local_crm(tmp_path: Path) -> None:
     assert sorted(t.fingerprint for t in closed) == [
         "kam-core/PLAY-ONBOARD/ACC-ONB/first-meeting.escalation",
         "kam-core/PLAY-RISK/ACC-RSK/decision-maker-meeting"]
+
+
+def test_sixty_nights_on_salesforce(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    monkeypatch.setenv(ENV, TOKEN)
+    org = new_org(sim.full(sim.portfolio()))
+    with FakeServer(org, *tls_cert) as server:
+        crm_yaml = (
+            "crm:\n  type: salesforce\n"
+            f"  auth: {{method: session, session_id: {{env: {ENV}}}, instance_url: '{server.url}'}}\n"
+            f"  ca_bundle: '{tls_cert[0]}'\n")
+
+        def complete(fp: str, on: date) -> None:
+            task = next(t for t in org.tasks() if not t.get("IsClosed")
+                        and (read_marker(t.get("Description")) or ("",))[0] == fp)
+            stamp = f"{on.isoformat()}T12:00:00.000+0000"
+            task.update(Status="Completed", IsClosed=True, CompletedDateTime=stamp,
+                        LastModifiedDate=stamp, SystemModstamp=stamp)
+
+        def add_survey(row: dict[str, Any]) -> None:
+            load_demo(org, sim.full({"surveys": [row]}))
+
+        seen = sim.simulate(_runner(tmp_path, crm_yaml), complete, add_survey)
+    assert sorted(seen, key=str) == sorted(sim.EXPECTED, key=str)
+    ours = [t for t in org.tasks() if "/PLAY-" in str(t.get("Description"))]
+    fps = [(read_marker(t["Description"]) or ("",))[0] for t in ours]
+    assert len(fps) == len(set(fps)) == 8 + 2  # each opened step once, each escalation once

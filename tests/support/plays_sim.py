@@ -71,3 +71,25 @@ EXPECTED = [
 
 def transitions(night: int, report: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [(night, t["kind"], t["play_id"], t["account_id"], t["step"]) for t in report["plays"]]
+
+
+def full(records: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Every record kind present (the fake CRMs' loaders read each one)."""
+    from kamrules.model import RECORD_KINDS
+
+    return {kind: list(records.get(kind, [])) for kind in RECORD_KINDS}
+
+
+def simulate(run: Any, complete: Any, add_survey: Any) -> list[tuple[Any, ...]]:
+    """The 60 nights: `run(night)` -> report, `complete(fingerprint, day)` and `add_survey(row)`
+    act in the CRM by hand between runs. Returns every transition, tagged with its night."""
+    seen: list[tuple[Any, ...]] = []
+    for night in range(NIGHTS):
+        if night == NEW_SURVEY_NIGHT:
+            add_survey(NEW_SURVEY)
+        report = run(night)
+        assert report["exit_code"] == 0, report
+        seen += transitions(night, report)
+        for suffix in COMPLETE.get(night, []):
+            complete(f"kam-core/{suffix}", day(night))
+    return seen
