@@ -102,3 +102,46 @@ def test_sixty_nights_on_salesforce(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ours = [t for t in org.tasks() if "/PLAY-" in str(t.get("Description"))]
     fps = [(read_marker(t["Description"]) or ("",))[0] for t in ours]
     assert len(fps) == len(set(fps)) == 8 + 2  # each opened step once, each escalation once
+
+
+def test_sixty_nights_on_hubspot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.hubspot import FakeHubSpot
+    from tests.support.hubspot_workspace import TOKEN as HS_TOKEN
+    from tests.support.hubspot_workspace import TOKEN_ENV
+
+    monkeypatch.setenv(TOKEN_ENV, HS_TOKEN)
+    fake = FakeHubSpot(token=HS_TOKEN, budget=190, window=1.0, search_per_second=100)
+    ids = fake.load_portfolio(sim.full(sim.portfolio()))
+    canonical = {v: k for k, v in ids["accounts"].items()}
+    url = fake.start()
+    try:
+        crm_yaml = (f"crm:\n  type: hubspot\n  access_token: {{env: {TOKEN_ENV}}}\n  base_url: {url}\n"
+                    f"  requests_per_10s: {fake.budget}\n  rate_window_seconds: {fake.window}\n")
+        night_run = _runner(tmp_path, crm_yaml)
+
+        def run(night: int) -> dict[str, Any]:
+            report = night_run(night)
+            for t in report["plays"]:
+                t["account_id"] = canonical[t["account_id"]]
+            return report
+
+        def complete(fp: str, on: date) -> None:
+            pack, play, account, step = fp.split("/")
+            hs_fp = "/".join((pack, play, ids["accounts"][account], step))
+            task = next(t for t in fake.tasks() if t["properties"].get("hs_task_status") != "COMPLETED"
+                        and (read_marker(t["properties"].get("hs_task_body")) or ("",))[0] == hs_fp)
+            fake.complete_task(task["id"], on.isoformat())
+
+        def add_survey(row: dict[str, Any]) -> None:
+            company = fake.objects["companies"][ids["accounts"][row["account_id"]]]
+            surveys = company["properties"]["kam_surveys"]
+            fake.update("companies", company["id"], {
+                "kam_surveys": f"{surveys};{row['date']}:{row['kind']}:{row['score']}"})
+
+        seen = sim.simulate(run, complete, add_survey)
+    finally:
+        fake.stop()
+    assert sorted(seen, key=str) == sorted(sim.EXPECTED, key=str)
+    fps = [(read_marker(t["properties"].get("hs_task_body")) or ("",))[0] for t in fake.tasks()]
+    plays = [fp for fp in fps if "/PLAY-" in fp]
+    assert len(plays) == len(set(plays)) == 8 + 2
