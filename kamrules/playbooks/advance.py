@@ -26,6 +26,7 @@ from kamrules.playbooks.chart import RULE_HIT, PlayChart, trigger_condition
 from kamrules.playbooks.model import Playbook, Step
 from kamrules.playbooks.state import ESCALATION, STARTED, Instance, play_fingerprint, rebuild
 from kamrules.protocol.changes import Change
+from kamrules.writeback.reconcile import Limits, apply_limits
 from kamrules.writeback.tasks import PRIORITY_BY_SEVERITY, Directory, evidence_text
 
 Kind = Literal["started", "step_opened", "escalated", "completed", "exited"]
@@ -132,6 +133,32 @@ class Plays:
         return out
 
 
+def limited(changes: list[Change], moves: list[PlayTransition],
+            limits: Limits) -> tuple[list[Change], list[PlayTransition]]:
+    """Alert limits over every create of the run, rule tasks and play steps together, each in
+    its place; a play transition whose task was held back is dropped (it happens on a later run:
+    the statechart asks again)."""
+    creates = [c for c in changes if c.action == "create"]
+    by_fp = {c.fingerprint: c for c in apply_limits(creates, limits)}
+    out = [by_fp.get(c.fingerprint, c) if c.action == "create" else c for c in changes]
+    held = {c.fingerprint for c in by_fp.values() if c.action == "held"}
+    if not held:
+        return out, moves
+    written = {c.fingerprint for c in out if c.writes}
+    kept: list[PlayTransition] = []
+    for m in moves:
+        base = f"{m.pack_id}/{m.play_id}/{m.account_id}"
+        if m.kind == "step_opened" and f"{base}/{m.step}" in held:
+            continue
+        if m.kind == "escalated" and f"{base}/{m.step}" not in written and \
+                f"{base}/{m.step}{ESCALATION}" in held:
+            continue
+        if m.kind == "started" and not any(fp.startswith(base + "/") for fp in written):
+            continue
+        kept.append(m)
+    return out, kept
+
+
 def _trigger_holds(c: CompiledPlay, inp: AccountInput) -> bool:
     event = _event(c, inp, cooling=False, all_done=False)
     return c.chart.phase_action("idle", event) == "start"
@@ -164,7 +191,17 @@ class _Run:
         if current is not None:
             self.changes += [self._close(t, "duplicate of an open task with the same fingerprint")
                              for t in current.duplicates]
+        first = len(self.changes)
         action = self.c.chart.phase_action(phase, _event(self.c, self.inp, cooling, all_done))
+        self._act(action, current, step_ids)
+        if current is not None:  # every open task's fate is in the plan, as for rule tasks
+            touched = {c.task.crm_id for c in self.changes[first:]}
+            self.changes += [Change(action="keep", fingerprint=t.fingerprint, task=t,
+                                    severity=play.severity, reason="play step open")
+                             for t in current.open_tasks() if t.crm_id not in touched]
+
+    def _act(self, action: str | None, current: Instance | None, step_ids: list[str]) -> None:
+        play = self.c.play
         if action == "start":
             started = Instance(self.as_of)
             self._move("started", started, detail=play.title)

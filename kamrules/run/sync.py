@@ -16,7 +16,7 @@ from kamrules.evaluation.facts import Portfolio, account_views, facts_for, portf
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import RecordWarning, Snapshot
-from kamrules.playbooks.advance import Plays, PlayTransition
+from kamrules.playbooks.advance import Plays, PlayTransition, limited
 from kamrules.playbooks.loader import plays_of
 from kamrules.playbooks.state import is_play_task, oldest_open_start
 from kamrules.protocol.changes import Change, ChangeResult
@@ -25,7 +25,7 @@ from kamrules.protocol.faults import checkpoint
 from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.snooze import Snooze, snoozed
-from kamrules.writeback.reconcile import Desired, Scope, reconcile
+from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
 from kamrules.writeback.tasks import Directory, build_task
 
 COUNTED = ("created", "kept", "updated", "closed", "failed", "held", "suppressed", "snoozed")
@@ -162,9 +162,10 @@ def run(
     paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
     scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
                   rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
-    changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
-    play_changes, report.plays = plays.advance(play_tasks, as_of)
-    changes += play_changes
+    # alert limits are applied once over rule and play creates together (most severe first)
+    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
+    play_changes, moves = plays.advance(play_tasks, as_of)
+    changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
 
     results: list[ChangeResult] = []
