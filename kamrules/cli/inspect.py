@@ -57,6 +57,7 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None) -> None:
 def _explain_plays(packs: list, view: Any, facts: dict[str, Any], holding: set[str],
                    snapshot: Any, tasks: list) -> None:
     """Each play's state for the account, rebuilt from the CRM's tasks, and whether it triggers."""
+    from kamrules.language.template import show
     from kamrules.playbooks.advance import Plays
     from kamrules.playbooks.loader import plays_of
     from kamrules.writeback.tasks import Directory
@@ -70,6 +71,9 @@ def _explain_plays(packs: list, view: Any, facts: dict[str, Any], holding: set[s
         trigger = "trigger holds" if state["trigger_holds"] else "trigger does not hold"
         since = f" since {state['started']}" if state["started"] else ""
         out.print(Text(f"PLAY  {state['play_id']} {state['title']}: {state['phase']}{since}; {trigger}"))
+        values = ", ".join(f"{n}={show(v)}" for n, v in state["facts"].items())
+        rules = f"; rules holding: {', '.join(state['trigger_rules'])}" if state["trigger_rules"] else ""
+        out.print(f"        trigger facts: {values}{rules}")
         for step, status in state["steps"].items():
             out.print(f"        {step}: {status}")
 

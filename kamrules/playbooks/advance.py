@@ -124,8 +124,11 @@ class Plays:
             if current is not None:
                 steps = {s.id: (current.steps[s.id].status if s.id in current.steps else "waiting")
                          for s in c.play.steps}
+            read = [n for n in facts_read(trigger_condition(c.play)) if n != RULE_HIT]
             out.append({
                 "pack_id": c.pack.id, "play_id": c.play.id, "title": c.play.title,
+                "facts": {n: inp.facts.get(n) for n in dict.fromkeys(read)} if inp else {},
+                "trigger_rules": sorted(inp.hits & c.trigger_rules) if inp else [],
                 "phase": current.phase([s.id for s in c.play.steps], as_of) if current else "idle",
                 "started": current.started.isoformat() if current else None,
                 "trigger_holds": holds, "steps": steps,
