@@ -23,8 +23,8 @@ from tests.support.salesforce_workspace import ENV, TOKEN, new_org, tls_cert  # 
 
 @pytest.fixture(autouse=True)
 def parse_pack_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pack's files do not change between nights: parse each once (ruamel's round-trip
-    parser is most of a night's time). Everything else runs afresh every night."""
+    """The pack's and mappings' files do not change between nights: parse each once (ruamel's
+    round-trip parser is most of a night's time). Everything else runs afresh every night."""
     import kamrules.language.loader as loader
 
     parsed: dict[tuple[Path, int], Any] = {}
@@ -37,6 +37,22 @@ def parse_pack_once(monkeypatch: pytest.MonkeyPatch) -> None:
         return parsed[key]
 
     monkeypatch.setattr(loader, "load_yaml", load_yaml)
+    # likewise the connectors' shipped field mappings
+    import functools
+
+    import kamrules.connectors.hubspot.connector as hubspot
+    import kamrules.connectors.salesforce.connector as salesforce
+
+    monkeypatch.setattr(salesforce, "load_mapping", functools.lru_cache(salesforce.load_mapping))
+    real_hs = hubspot.load_mapping
+    mappings: dict[Any, Any] = {}
+
+    def hs_mapping(path: Any, base_dir: Path) -> Any:
+        if (path, base_dir) not in mappings:
+            mappings[(path, base_dir)] = real_hs(path, base_dir)
+        return mappings[(path, base_dir)]
+
+    monkeypatch.setattr(hubspot, "load_mapping", hs_mapping)
 
 
 def _runner(root: Path, crm_yaml: str) -> Any:
