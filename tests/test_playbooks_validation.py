@@ -112,3 +112,25 @@ def test_explain_shows_each_plays_state_and_why(tmp_path: Path) -> None:
     assert "satisfaction_change=-3" in out and "risk-review: open" in out
     assert "decision-maker-meeting: waiting" in out
     assert "PLAY  PLAY-RENEWAL Renewal: idle; trigger does not hold" in out
+
+
+def test_a_play_taken_out_of_the_pack_closes_its_open_steps(tmp_path: Path) -> None:
+    from kamrules.connectors.local.crm import LocalCrm
+    from tests.support import plays_sim as sim
+
+    pack = tmp_path / "pack"
+    shutil.copytree(builtin_dir() / "kam-core", pack)
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    for kind, rows in sim.portfolio().items():
+        crm.insert_records(kind, rows)
+    config = tmp_path / "kamrules.yaml"
+    config.write_text(f"crm: {{type: local, path: crm.sqlite, seed: empty}}\npacks: ['{pack}']\n")
+    run = ["--config", str(config), "run", "--as-of", "2026-11-01", "--json"]
+    assert CliRunner().invoke(cli, run).exit_code == 0
+    plays = (pack / "playbooks" / "plays.yaml").read_text()
+    off = plays.replace("cooldown_days: 60\n", "cooldown_days: 60\n  enabled: false\n")
+    (pack / "playbooks" / "plays.yaml").write_text(off)
+    report = json.loads(CliRunner().invoke(cli, run).output)
+    closed = [c for c in report["changes"] if c["action"] == "close"]
+    assert [c["fingerprint"] for c in closed] == ["kam-core/PLAY-RISK/ACC-RSK/risk-review"]
+    assert closed[0]["reason"] == "the play is disabled or no longer in the pack"

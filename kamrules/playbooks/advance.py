@@ -73,7 +73,8 @@ class CompiledPlay:
 class Plays:
     """The enabled plays of the loaded packs, compiled, and what this run saw of each account."""
 
-    def __init__(self, plays: Iterable[tuple[LoadedPack, Playbook]]):
+    def __init__(self, plays: Iterable[tuple[LoadedPack, Playbook]], packs: Iterable[str] = ()):
+        self.packs = set(packs)  # loaded packs: their plays that are gone have tasks to close
         self.compiled: list[CompiledPlay] = []
         self.facts: set[str] = {"is_key"}
         for pack, play in plays:
@@ -109,6 +110,13 @@ class Plays:
             for account_id in sorted(self.inputs):
                 history = instances.get((c.pack.id, c.play.id, account_id), [])
                 _Run(c, self.inputs[account_id], history, as_of, changes, moves).go()
+        active = {(c.pack.id, c.play.id) for c in self.compiled}
+        for (pack_id, play_id, account_id), history in sorted(instances.items()):
+            if pack_id in self.packs and (pack_id, play_id) not in active and account_id in self.inputs:
+                changes += [Change(action="close", fingerprint=t.fingerprint,
+                                   task=t.model_copy(update={"status": "closed", "completed": as_of}),
+                                   reason="the play is disabled or no longer in the pack")
+                            for i in history for t in i.open_tasks()]
         return changes, moves
 
     def state(self, account_id: str, tasks: Iterable[Task], as_of: date) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from kamrules.language.pack import OPERATORS
 from kamrules.playbooks.model import PLAY_NAMES, Playbook
 
 PLAY_LIST = TypeAdapter(list[Playbook])
-_CACHE: dict[tuple[Path, str], list[Playbook]] = {}
+_CACHE: dict[tuple[Any, ...], list[Playbook]] = {}  # unchanged files are parsed once a process
 
 
 def _key_hint(node: Any) -> list[str] | None:
@@ -35,7 +35,9 @@ def play_files(directory: Path) -> list[Path]:
 
 def load_plays(pack: LoadedPack) -> list[Playbook]:
     """The pack's plays, validated; raise ValidationFailed with all problems of all files."""
-    key = (pack.directory.resolve(), pack.version)
+    files = play_files(pack.directory)
+    key = (pack.directory.resolve(), pack.version, frozenset(r.id for r in pack.rules),
+           tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
     if key in _CACHE:
         return _CACHE[key]
     params: dict[str, Any] = {name: p.default for name, p in pack.params.items()}
@@ -46,7 +48,7 @@ def load_plays(pack: LoadedPack) -> list[Playbook]:
     problems: list[Problem] = []
     plays: list[Playbook] = []
     first: dict[str, Location] = {}
-    for file in play_files(pack.directory):
+    for file in files:
         try:
             raw = load_yaml(file)
         except ValidationFailed as exc:

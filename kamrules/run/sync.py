@@ -127,7 +127,7 @@ def run(
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     desired: list[Desired] = []
     evaluated: set[str] = set()
-    plays = Plays(plays_of(packs))
+    plays = Plays(plays_of(packs), {p.id for p in packs})
     names: dict[str, str] = {}
     users: dict[str, Any] = {}
     for chunk in chunks:
