@@ -57,17 +57,17 @@ class Instance:
         return all(self.done(s) for s in step_ids)
 
     def ended(self) -> date:
-        """The last completion or closing among its tasks (the start when none is dated)."""
-        dates = [t.completed for t in self.tasks() if t.status != "open" and t.completed]
+        """The last completion or closing among its steps' tasks (the start when none is dated)."""
+        dates = [t.completed for t in self.steps.values() if t.status != "open" and t.completed]
         return max(dates, default=self.started)
 
     def phase(self, step_ids: list[str], as_of: date) -> str:
-        """exiting / exited (closed by kamrules), complete, or active.
+        """exiting / exited (a step closed by kamrules), complete, or active.
 
         All steps done is `active` on the first run after the last completion, so the statechart
         makes (and reports) the completion once; later it is `complete`.
         """
-        if any(t.status == "closed" for t in self.tasks()):
+        if any(t.status == "closed" for t in self.steps.values()):
             return "exiting" if self.open_tasks() else "exited"
         if self.all_done(step_ids):
             recent = self.ended() >= as_of - timedelta(days=1)
@@ -78,7 +78,8 @@ class Instance:
 def rebuild(tasks: Iterable[Task]) -> dict[PlayKey, list[Instance]]:
     """Play tasks grouped into instances per pack, play and account, oldest first."""
     grouped: dict[PlayKey, dict[date, Instance]] = defaultdict(dict)
-    for task in sorted(tasks, key=lambda t: (t.status != "open", str(t.created or ""), t.crm_id or "")):
+    rank = {"open": 0, "completed": 1, "closed": 2}  # a closed copy stands for a step only alone
+    for task in sorted(tasks, key=lambda t: (rank[t.status], str(t.created or ""), t.crm_id or "")):
         started = _started(task)
         if started is None or not is_play_task(task):
             continue
