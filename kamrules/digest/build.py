@@ -106,8 +106,11 @@ def build(settings: Any, scope: str, as_of: date, tasks: list[Task], severity: d
                 subject=f"play {p.play_id} {p.kind}: {p.detail}"))
     messages = []
     for owner in sorted(per_owner):
-        items = sorted(per_owner[owner], key=lambda i: (
-            i.account_name, -_RANK.get(i.severity, 0), i.kind, i.subject))
+        worst: dict[str, int] = defaultdict(int)
+        for i in per_owner[owner]:
+            worst[i.account_id] = max(worst[i.account_id], _RANK.get(i.severity, 0))
+        items = sorted(per_owner[owner], key=lambda i: (  # as the text shows them
+            -worst[i.account_id], i.account_name, -_RANK.get(i.severity, 0), i.kind, i.subject))
         user = users.get(owner)
         name = user.name if user else owner
         values = {"count": len(items), "owner_name": name, "as_of": as_of.isoformat()}
