@@ -135,3 +135,17 @@ def test_no_resend_after_a_crash_elsewhere_and_same_id_on_a_repeat(tmp_path: Pat
         ids = Counter(m["Message-ID"] for m in smtp.messages)
         assert sorted(ids.values()) == [1, 1, 2]  # the repeat carries the same Message-ID
         assert len(hook.received) == 3
+
+
+def test_escalated_and_overdue_items_reach_their_owners(tmp_path: Path, receivers: Any) -> None:
+    smtp, hook = receivers
+    root = _workspace(tmp_path / "ws", smtp, hook)
+    _run(root, 0)
+    first = len(smtp.messages)
+    _run(root, sim.NIGHT_ESCALATION)
+    night = {m["To"]: m.get_payload() for m in smtp.messages[first:]}
+    ana, ed = night["ana@example.com"], night["ed@example.com"]
+    assert "[escalated] high: Nova Foods: first meeting after the win, due 2026-11-15" in ana
+    assert "[escalated] critical: Risky Metals: risk review" in ana
+    assert "[overdue]" in ana  # rule tasks from night 0 past their due date
+    assert "[new] high: Overdue: Nova Foods: first meeting after the win" in ed

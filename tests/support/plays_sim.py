@@ -48,6 +48,7 @@ COMPLETE: dict[int, list[str]] = {
 }
 # night 20: a new survey of 9 -> satisfaction rises -> the risk play's trigger clears
 NEW_SURVEY_NIGHT = 20
+NIGHT_ESCALATION = 21  # both first steps are a week overdue: escalated
 NEW_SURVEY = {"account_id": "ACC-RSK", "date": day(20).isoformat(), "kind": "csat", "score": 9.5}
 
 EXPECTED = [
