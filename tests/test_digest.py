@@ -149,3 +149,30 @@ def test_escalated_and_overdue_items_reach_their_owners(tmp_path: Path, receiver
     assert "[escalated] critical: Risky Metals: risk review" in ana
     assert "[overdue]" in ana  # rule tasks from night 0 past their due date
     assert "[new] high: Overdue: Nova Foods: first meeting after the win" in ed
+
+
+def test_starttls_and_login_with_credentials_from_env_and_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.salesforce import make_cert
+
+    cert = make_cert(tmp_path / "tls")
+    monkeypatch.setenv("KR_SMTP_USER", "kam-relay")
+    (tmp_path / "smtp-password").write_text("p4ss-w0rd-s3cret\n")
+    with SmtpServer(cert=cert, login=("kam-relay", "p4ss-w0rd-s3cret")) as smtp, Webhook() as hook:
+        root = _workspace(tmp_path / "ws", smtp, hook)
+        config = (root / "kamrules.yaml").read_text().replace(
+            "security: none,",
+            f"security: starttls, timeout_seconds: 3, ca_bundle: '{cert[0]}',"
+            " username: {env: KR_SMTP_USER},"
+            f" password: {{file: '{tmp_path / 'smtp-password'}'}},")
+        (root / "kamrules.yaml").write_text(config)
+        report = _run(root, 0)
+        assert report["digest"]["outcome"] == "ok" and len(smtp.messages) == 3
+        assert smtp.logins == ["kam-relay"] * 3
+        (tmp_path / "smtp-password").write_text("wrong\n")
+        failed = _run(root, 10)  # tasks of night 0 overdue: a message for each owner
+        assert failed["exit_code"] == 0 and failed["digest"]["outcome"] == "failed"
+        errors = [m["error"] for m in failed["digest"]["messages"] if m["status"] == "failed"]
+        # refused (535, then aiosmtpd stalls the second mechanism smtplib tries): failed either way
+        assert errors and all(e.startswith("SMTP") for e in errors)
+        assert "p4ss" not in json.dumps(failed) and "wrong" not in json.dumps(failed)

@@ -55,6 +55,7 @@ class EmailSettings(UserModel):
     username: SecretRef | None = None
     password: SecretRef | None = None
     sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    ca_bundle: str | None = None  # PEM file of a private CA the relay's certificate is signed by
     timeout_seconds: float = Field(default=30, gt=0)
 
     @model_validator(mode="after")

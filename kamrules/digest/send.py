@@ -58,7 +58,11 @@ class Sender:
         mail["Message-ID"] = message.message_id
         mail["Date"] = formatdate(localtime=False)
         mail.set_content(message.text)
-        context = ssl.create_default_context()
+        cafile = None
+        if email.ca_bundle:
+            path = Path(email.ca_bundle).expanduser()
+            cafile = str(path if path.is_absolute() else self.base_dir / path)
+        context = ssl.create_default_context(cafile=cafile)
         if email.security == "tls":
             client: smtplib.SMTP = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout_seconds,
                                                      context=context)

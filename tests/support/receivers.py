@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 def free_port() -> int:
@@ -29,12 +32,27 @@ class _Collect:
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1, keeping every message it receives."""
+    """aiosmtpd on 127.0.0.1, keeping every message it receives; with `cert` it requires
+    STARTTLS, and with `login` it requires that user and password (over TLS)."""
 
-    def __init__(self) -> None:
+    def __init__(self, cert: tuple[Path, Path] | None = None, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.handler = _Collect()
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self.logins: list[str] = []
+        kw: dict[str, Any] = {}
+        if cert is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*cert)
+            kw.update(tls_context=context, require_starttls=True)
+        if login is not None:
+            def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                              data: Any) -> AuthResult:
+                user, password = data.login.decode(), data.password.decode()
+                self.logins.append(user)
+                return AuthResult(success=(user, password) == login)
+
+            kw.update(authenticator=authenticator, auth_required=True)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kw)
 
     @property
     def messages(self) -> list[Message]:
