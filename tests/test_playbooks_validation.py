@@ -130,7 +130,7 @@ def test_a_play_taken_out_of_the_pack_closes_its_open_steps(tmp_path: Path) -> N
     plays = (pack / "playbooks" / "plays.yaml").read_text()
     off = plays.replace("cooldown_days: 60\n", "cooldown_days: 60\n  enabled: false\n")
     (pack / "playbooks" / "plays.yaml").write_text(off)
-    report = json.loads(CliRunner().invoke(cli, run).output)
+    report = json.loads(CliRunner().invoke(cli, run).stdout)
     closed = [c for c in report["changes"] if c["action"] == "close"]
     assert [c["fingerprint"] for c in closed] == ["kam-core/PLAY-RISK/ACC-RSK/risk-review"]
     assert closed[0]["reason"] == "the play is disabled or no longer in the pack"

@@ -42,6 +42,8 @@ class LoadedPack:
     lifecycle: Lifecycle
     sources: dict[str, Location] = field(default_factory=dict)
     disabled: set[str] = field(default_factory=set)
+    principles: dict[str, str] = field(default_factory=dict)  # declared: id -> name
+    groups: dict[str, str] = field(default_factory=dict)  # declared: name -> what it covers
 
     @property
     def active_rules(self) -> list[Rule]:
@@ -79,7 +81,12 @@ def _validation_context(raw: Any) -> dict[str, Any]:
     if isinstance(raw, dict) and isinstance(raw.get("params"), dict):
         for name, spec in raw["params"].items():
             params[str(name)] = spec.get("default") if isinstance(spec, dict) else None
-    return {"facts": REGISTRY, "params": params}
+    declared: dict[str, Any] = {"principles": {}, "groups": {}}
+    for kind in declared:
+        given = raw.get(kind) if isinstance(raw, dict) else None
+        if isinstance(given, dict | list):
+            declared[kind] = {str(name): None for name in given}
+    return {"facts": REGISTRY, "params": params, **declared}
 
 
 def load_pack(directory: Path) -> LoadedPack:
@@ -131,6 +138,9 @@ def load_pack(directory: Path) -> LoadedPack:
         rules=rules,
         lifecycle=header.lifecycle,
         sources={rule_id: places[0] for rule_id, places in sources.items()},
+        principles=dict(header.principles),
+        groups=dict(header.groups) if isinstance(header.groups, dict)
+        else dict.fromkeys(header.groups, ""),
     )
 
 

@@ -41,6 +41,8 @@ class ChangeReport(BaseModel):
     account_id: str
     subject: str
     owner_id: str | None
+    owner_name: str | None = None
+    account_name: str | None = None
     severity: str | None
     reason: str = ""
     ok: bool = True
@@ -65,6 +67,7 @@ class RunReport(BaseModel):
     api_calls: int = 0
     warnings: list[RecordWarning] = Field(default_factory=list)
     changes: list[ChangeReport] = Field(default_factory=list)
+    error: str | None = None  # why a run stopped (outcome "error"), as printed on stderr
     plays: list[PlayTransition] = Field(default_factory=list)
     digest: DigestReport | None = None
 
@@ -127,14 +130,15 @@ def run(
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     desired: list[Desired] = []
     evaluated: set[str] = set()
+    names: dict[str, str] = {}  # user and account id -> name, for the report
     plays = Plays(plays_of(packs), {p.id for p in packs})
-    names: dict[str, str] = {}
     users: dict[str, Any] = {}
     for chunk in chunks:
         report.warnings += chunk.warnings
         users.update((u.id, u) for u in chunk.users)
-        names.update((a.id, a.name) for a in chunk.accounts)
         directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
+        names.update(directory.users)
+        names.update({a.id: a.name for a in chunk.accounts})
         for view in account_views(chunk, portfolio):
             facts = facts_for(view)
             hits = []
@@ -147,6 +151,12 @@ def run(
         progress("evaluate", len(evaluated), None)
     report.accounts = len(evaluated)
     report.findings = len(desired)
+    for s in snoozes or []:  # e.g. written by hand with a name: it would never apply
+        if s.account and s.active(as_of) and s.account not in evaluated:
+            report.warnings.append(RecordWarning(
+                kind="snoozes", record_id=s.account,
+                message=f"no account has the id {s.account!r}, so this snooze never applies;"
+                " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
     checkpoint("evaluated")
 
     policy_for = policy_resolver(loaded, packs)
@@ -172,7 +182,7 @@ def run(
     if not dry_run:
         results = connector.apply(changes, progress)
         checkpoint("applied")
-    _fill(report, changes, results)
+    _fill(report, changes, results, names)
     settings = loaded.config.digest
     if settings is not None and digest:
         severity = {c.fingerprint: c.severity for c in changes if c.severity}
@@ -187,7 +197,8 @@ def run(
     return report
 
 
-def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult]) -> None:
+def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult],
+          names: dict[str, str] | None = None) -> None:
     """Counts and per-change detail; connectors return one result per write, in order."""
     counts: Counter[str] = Counter()
     pending = iter(results)
@@ -199,6 +210,8 @@ def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult])
             action=change.action, fingerprint=change.fingerprint,
             account_id=change.task.account_id, subject=change.task.subject,
             owner_id=change.task.owner_id, severity=change.severity, reason=change.reason,
+            owner_name=(names or {}).get(change.task.owner_id or ""),
+            account_name=(names or {}).get(change.task.account_id),
             ok=ok, error=result.error if result else None,
             crm_id=(result.crm_id if result else None) or change.task.crm_id,
         ))
