@@ -5,18 +5,17 @@ from __future__ import annotations
 import json
 
 import click
-from rich.table import Table
 
-from kamrules.cli.common import out, packs_for
+from kamrules.cli.common import formats, packs_for, print_table
 
 
 @click.command("plays")
+@formats("text", "json", "markdown", "table")
 @click.argument("packs", nargs=-1, required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]),
-              default="table", show_default=True, help="Output format.")
 @click.pass_context
 def plays_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
-    """List the plays (multi-step playbooks) of rule packs: trigger, steps and escalations."""
+    """List the plays (multi-step playbooks) of rule packs: trigger, steps and escalations;
+    markdown is their generated README (`table` is the old name of text)."""
     from kamrules.playbooks.docs import escalation_words, plays_markdown, start_words, trigger_words
     from kamrules.playbooks.loader import load_plays
 
@@ -35,13 +34,11 @@ def plays_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             for p, plays in loaded for play in plays
         ], indent=2))
         return
-    table = Table()
-    for column in ("pack", "play", "step", "opens", "due", "escalation"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for p, plays in loaded:
         for play in plays:
-            table.add_row(p.id, f"{play.id} {play.title}", "", f"when {trigger_words(play, p)}", "", "")
-            for s in play.steps:
-                table.add_row("", "", s.id, start_words(s), f"{s.task.due_in_days} days",
-                              escalation_words(s))
-    out.print(table)
+            rows.append((p.id, f"{play.id} {play.title}", "", f"when {trigger_words(play, p)}", "", ""))
+            rows += [("", "", s.id, start_words(s), f"{s.task.due_in_days} days", escalation_words(s))
+                     for s in play.steps]
+    print_table(("pack", "play", "step", "opens", "due", "escalation"), rows,
+                wrap=("play", "opens", "escalation"))
