@@ -75,7 +75,7 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None, fmt: str) -
     account_id, _ = find_account(((v.account.id, v.account.name) for v in views), account)
     view = next(v for v in views if v.account.id == account_id)
     facts = facts_for(view)
-    holding = set(Engine(packs).matches(facts))
+    holding = set(Engine(packs, loaded_config(ctx).config.engine).matches(facts))
     rows = []
     for pack in packs:
         for rule in sorted(pack.active_rules, key=lambda r: r.id):

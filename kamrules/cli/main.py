@@ -92,10 +92,23 @@ def config_first(args: list[str]) -> list[str]:
         else:
             rest.append(arg)
     return front + rest
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version`: the version, and which rule engine runs here (durable_rules or python)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from kamrules.evaluation.engine import EngineUnavailable, describe_engines
+
+    try:
+        engines = describe_engines()
+    except EngineUnavailable as exc:
+        engines = f"engine: {exc}"
+    click.echo(f"kamrules, version {__version__} (Python {sys.version.split()[0]})\n{engines}")
+    ctx.exit()
 
 
 @click.group(cls=KamGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kamrules")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the rule engine that runs here, and exit.")
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path),
     help="Config file (may come anywhere on the line). Default: $KAMRULES_CONFIG, else "

@@ -15,8 +15,10 @@ from kamrules.language.loader import LoadedPack
 @click.command("test")
 @formats("text", "json")
 @click.argument("packs", nargs=-1, required=False)
+@click.option("--engine", type=click.Choice(["auto", "durable", "python"]), default=None,
+              help="Rule engine for the cases. Default: auto (durable_rules where it imports).")
 @click.pass_context
-def test_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
+def test_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str, engine: str | None) -> None:
     """Run the YAML test cases of rule packs (folders or built-in names)."""
     from collections import Counter
 
@@ -25,7 +27,7 @@ def test_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     failed = 0
     summary = []
     for pack in packs_for(ctx, packs):
-        results = run_cases(pack, cases_of(pack.directory))
+        results = run_cases(pack, cases_of(pack.directory), kind=engine)
         per_rule: Counter[str] = Counter()
         failures = []
         for item, errors in results:

@@ -54,7 +54,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     try:
         with progress_display(output != "-") as progress:
             snapshot = clean(connector.pull(day, progress))
-            findings, _ = evaluate(snapshot, packs, progress)
+            findings, _ = evaluate(snapshot, packs, progress, loaded.config.engine)
         tasks = connector.list_tasks(since)
         settings = loaded.config.report
         report = build_report(snapshot, findings, packs, tasks, runs,

@@ -205,7 +205,7 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
     out.print(
         f"\n{report.accounts} accounts, {report.findings} findings as of {report.as_of}: "
         f"{counts or 'nothing to do'}; {len(report.warnings)} warnings; "
-        f"{report.api_calls} API calls."
+        f"{report.api_calls} API calls; {report.engine} engine."
     )
 
 

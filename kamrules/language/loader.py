@@ -16,6 +16,7 @@ from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.shipped import builtin_dir
 from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
+from kamrules.language.conditions import MAX_CONJUNCTIONS, alternatives, rule_condition
 from kamrules.language.pack import OPERATORS, Lifecycle, PackHeader, Param, Rule, Scalar
 
 RULE_LIST = TypeAdapter(list[Rule])
@@ -121,6 +122,7 @@ def load_pack(directory: Path) -> LoadedPack:
         except ValidationError as exc:
             problems += problems_from(exc, rule_raw, str(rule_file), Rule, _key_hint)
 
+    problems += _size_problems(rules, sources, str(pack_file))
     for rule_id, places in sources.items():
         for place in places[1:]:
             problems.append(
@@ -142,6 +144,22 @@ def load_pack(directory: Path) -> LoadedPack:
         groups=dict(header.groups) if isinstance(header.groups, dict)
         else dict.fromkeys(header.groups, ""),
     )
+
+
+def _size_problems(rules: list[Rule], sources: dict[str, list[Location]], file: str) -> list[Problem]:
+    """Rules too large for the engine to compile, named with the limit (what validates, runs)."""
+    problems = []
+    for rule in rules:
+        count = alternatives(rule_condition(rule.scope, rule.when))
+        if count > MAX_CONJUNCTIONS:
+            where = sources.get(rule.id, [Location(file)])[0]
+            problems.append(Problem(
+                where, "when",
+                f"rule {rule.id}: its condition expands to more than {MAX_CONJUNCTIONS} alternatives"
+                " (the limit; `not` over `any`, and `any` inside `all`, multiply them); split it"
+                " into several rules, or list values with `in`",
+            ))
+    return problems
 
 
 def _collect_ids(

@@ -269,15 +269,16 @@ def run_case(pack: LoadedPack, item: PackCase, engine: Engine | None = None,
 
 
 def run_cases(pack: LoadedPack, items: list[PackCase],
-              facts: dict[str, tuple[str, dict[str, Any]] | str] | None = None
-              ) -> list[tuple[PackCase, list[str]]]:
-    """Run many cases, compiling one engine per distinct set of case params."""
+              facts: dict[str, tuple[str, dict[str, Any]] | str] | None = None,
+              kind: str | None = None) -> list[tuple[PackCase, list[str]]]:
+    """Run many cases, compiling one engine (of `kind`, default auto) per distinct set of case
+    params."""
     engines: dict[str, Engine] = {}
     results = []
     for item in items:
         key = repr(sorted(item.case.params.items()))
         if key not in engines:
-            engines[key] = Engine([with_params(pack, item.case.params)])
+            engines[key] = Engine([with_params(pack, item.case.params)], kind)
         given = facts.get(item.id) if facts is not None else None
         results.append((item, run_case(pack, item, engines[key], given)))
     return results

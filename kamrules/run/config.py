@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
@@ -72,6 +72,8 @@ class Config(UserModel):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    # durable_rules where it imports (Python 3.11, 3.12), else compiled Python predicates
+    engine: Literal["auto", "durable", "python"] = "auto"
     digest: DigestSettings | None = None
 
 

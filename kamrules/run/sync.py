@@ -65,6 +65,7 @@ class RunReport(BaseModel):
     findings: int = 0
     counts: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
     api_calls: int = 0
+    engine: str = ""  # which rule engine evaluated: durable or python
     warnings: list[RecordWarning] = Field(default_factory=list)
     changes: list[ChangeReport] = Field(default_factory=list)
     error: str | None = None  # why a run stopped (outcome "error"), as printed on stderr
@@ -78,10 +79,11 @@ def now_iso() -> str:
 
 
 def evaluate(
-    snapshot: Any, packs: list[LoadedPack], progress: Progress = no_progress
+    snapshot: Any, packs: list[LoadedPack], progress: Progress = no_progress,
+    engine_kind: str | None = None,
 ) -> tuple[list[Finding], set[str]]:
     """Findings of all active rules over every account; also the ids that were evaluated."""
-    engine = Engine(packs)
+    engine = Engine(packs, engine_kind)
     findings: list[Finding] = []
     evaluated: set[str] = set()
     total = len(snapshot.accounts)
@@ -126,7 +128,8 @@ def run(
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     checkpoint("pulled")
-    engine = Engine(packs)
+    engine = Engine(packs, loaded.config.engine)
+    report.engine = engine.name
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     desired: list[Desired] = []
     evaluated: set[str] = set()
