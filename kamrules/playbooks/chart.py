@@ -18,7 +18,10 @@ import math
 import threading
 from typing import Any
 
-from durable import engine as durable
+try:
+    from durable import engine as durable
+except ImportError:  # Python 3.13: durable_rules does not build; the same charts are interpreted
+    durable = None
 
 from kamrules.language.conditions import Conjunction, Leaf, dnf, rule_condition
 from kamrules.language.pack import AnyCondition, Condition, FactCondition
@@ -36,28 +39,30 @@ PHASES = ("active", "exiting", "complete", "exited")
 STEP_STATES = ("open", "done", "closed")
 
 
-class _Host(durable.Host):
-    def __init__(self) -> None:
-        self.sink: list[str] | None = None
-        super().__init__()
-
-    def _run(self) -> None:  # no background dispatch threads: actions run inside post()
-        return
-
-    def get_action(self, action_name: str) -> Any:
-        def record(_closure: Any) -> None:
-            if self.sink is not None:
-                self.sink.append(action_name)
-
-        return record
+# True where durable_rules does not import (or a test asks): the charts' JSON is interpreted
+# by `_interpret`, which reads the same definitions with the same semantics.
+INTERPRET = durable is None
+_HOST: Any = None
 
 
-_HOST: _Host | None = None
-
-
-def _host() -> _Host:
+def _host() -> Any:
     global _HOST
     if _HOST is None:
+        class _Host(durable.Host):  # type: ignore[union-attr,name-defined,misc]
+            def __init__(self) -> None:
+                self.sink: list[str] | None = None
+                super().__init__()
+
+            def _run(self) -> None:  # no background dispatch threads: actions run inside post()
+                return
+
+            def get_action(self, action_name: str) -> Any:
+                def record(_closure: Any) -> None:
+                    if self.sink is not None:
+                        self.sink.append(action_name)
+
+                return record
+
         _HOST = _Host()
     return _HOST
 
@@ -149,14 +154,18 @@ class PlayChart:
             "complete": copy.deepcopy(waiting),
             "exited": copy.deepcopy(waiting),
         }
+        self.charts: dict[str, Any] = {self.name: chart}
         definitions = {f"{self.name}$state": chart}
         self.steps: dict[str, str] = {}
         for step in play.steps:
             step_name = f"{self.name}_{len(self.steps)}"
             self.steps[step.id] = step_name
-            definitions[f"{step_name}$state"] = _step_chart(step)
-        with _LOCK:
-            _host().set_rulesets(definitions)
+            self.charts[step_name] = _step_chart(step)
+            definitions[f"{step_name}$state"] = copy.deepcopy(self.charts[step_name])
+        self.charts = copy.deepcopy(self.charts)  # durable rewrites the definitions it is given
+        if not INTERPRET:
+            with _LOCK:
+                _host().set_rulesets(definitions)
 
     def _session(self) -> str:
         self.sessions += 1
@@ -167,11 +176,15 @@ class PlayChart:
 
     def phase_action(self, phase: str, event: dict[str, Any]) -> str | None:
         """What the play does this run: start, advance, exit, complete, or nothing."""
+        if INTERPRET:
+            return _interpret(self.charts[self.name], phase, event)
         sid = self._session()
         return _decide(self.name, sid, phase, event)
 
     def step_action(self, step_id: str, state: str, event: dict[str, Any]) -> str | None:
         """What a step does this run: open, escalate, or nothing."""
+        if INTERPRET:
+            return _interpret(self.charts[self.steps[step_id]], state, event)
         sid = self._session()
         return _decide(self.steps[step_id], sid, state, event)
 
@@ -206,3 +219,37 @@ def _decide(ruleset: str, sid: str, state: str, event: dict[str, Any]) -> str | 
             host.sink = None
     return ran[0] if ran else None
 
+
+_ORDER = {"$gte": lambda a, b: a >= b, "$lte": lambda a, b: a <= b, "$gt": lambda a, b: a > b,
+          "$lt": lambda a, b: a < b, "$neq": lambda a, b: a != b}
+
+
+def _holds(test: dict[str, Any], event: dict[str, Any]) -> bool:
+    (key, arg), = test.items()
+    if key == "$ex":
+        return next(iter(arg)) in event
+    if key == "$nex":
+        return next(iter(arg)) not in event
+    if key in _ORDER:
+        (name, bound), = arg.items()
+        value = event.get(name)
+        return value is not None and not isinstance(value, bool) and _ORDER[key](value, bound) \
+            if key != "$neq" else value is not None and value != bound
+    if key not in event:
+        return False
+    found = event[key]
+    if isinstance(found, bool) or isinstance(arg, bool):
+        return type(found) is type(arg) and found == arg
+    return bool(found == arg)
+
+
+def _interpret(chart: dict[str, Any], state: str, event: dict[str, Any]) -> str | None:
+    """The action a chart takes from `state` on an `eval` event (transitions are exclusive)."""
+    message = {k: value(v) for k, v in event.items() if v is not None}
+    message["kind"] = "eval"
+    for name, transition in chart[state].items():
+        if name.startswith("restore_"):
+            continue
+        if all(_holds(t, message) for t in transition["all"][0]["m"]["$and"]):
+            return transition.get("run")
+    return None
