@@ -67,8 +67,9 @@ def _assert_same_plan(hs: HsWorkspace, local_plan: dict[str, Any]) -> dict[str, 
     to_hs = hs.fake.ids["accounts"]  # type: ignore[attr-defined]
 
     def translated(change: dict[str, Any]) -> tuple[str, str]:
-        pack, rule, account = change["fingerprint"].split("/")
-        return f"{pack}/{rule}/{to_hs[account]}", change["subject"]
+        parts = change["fingerprint"].split("/")  # pack/rule/account or pack/play/account/step
+        parts[2] = to_hs[parts[2]]
+        return "/".join(parts), change["subject"]
 
     expected = {translated(c) for c in local_plan["changes"]}
     got = {(c["fingerprint"], c["subject"]) for c in hs_plan["changes"]}

@@ -276,7 +276,7 @@ def task_from_row(row: dict[str, Any]) -> Task | None:
         return None
     return Task(
         fingerprint=fingerprint,
-        account_id=fingerprint.rsplit("/", 1)[1],
+        account_id=fingerprint.split("/")[2],  # pack/rule/account or pack/play/account/step
         subject=p.get("hs_task_subject") or "",
         body=_plain(raw_body),
         owner_id=p.get("hubspot_owner_id") or None,

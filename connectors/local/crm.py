@@ -239,7 +239,8 @@ class LocalCrm:
 
     def list_tasks(self, completed_since: date) -> list[Task]:
         return self._tasks(
-            "SELECT * FROM tasks WHERE status = 'open' OR (status = 'completed' AND completed >= ?)",
+            "SELECT * FROM tasks WHERE status = 'open'"
+            " OR (status IN ('completed', 'closed') AND completed >= ?)",
             (completed_since.isoformat(),),
         )
 
@@ -315,8 +316,9 @@ class LocalCrm:
                 crm_id = t.crm_id
             else:
                 self.db.execute(
-                    "UPDATE tasks SET status='closed', resolution=? WHERE id=? AND status='open'",
-                    (change.reason, int(t.crm_id or 0)),
+                    "UPDATE tasks SET status='closed', resolution=?, completed=COALESCE(?, completed)"
+                    " WHERE id=? AND status='open'",
+                    (change.reason, _iso(t.completed), int(t.crm_id or 0)),
                 )
                 crm_id = t.crm_id
         except sqlite3.Error as exc:

@@ -7,6 +7,7 @@ can be pasted into a rule or a test case's expected evidence.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -42,7 +43,7 @@ def not_applicable(rule: Any, facts: dict[str, Any], params: dict[str, Any]) -> 
     return None
 
 
-def _pull_views(ctx: click.Context, as_of: str | None) -> tuple[Any, list[Any], Any]:
+def _pull_views(ctx: click.Context, as_of: str | None) -> tuple[Any, list[Any], Any, list[Any]]:
     from kamrules.cli.wiring import open_connector
     from kamrules.evaluation.facts import account_views
 
@@ -51,9 +52,10 @@ def _pull_views(ctx: click.Context, as_of: str | None) -> tuple[Any, list[Any], 
     connector = open_connector(loaded)
     try:
         snapshot = connector.pull(as_of_date(as_of))
+        tasks = connector.list_tasks(snapshot.as_of - timedelta(days=730))  # the plays' state
     finally:
         connector.close()
-    return snapshot, packs, list(account_views(snapshot))
+    return snapshot, packs, list(account_views(snapshot)), tasks
 
 
 @click.command("explain")
@@ -69,7 +71,7 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None, fmt: str) -
     from kamrules.evaluation.facts import facts_for
     from kamrules.language.conditions import describe
 
-    snapshot, packs, views = _pull_views(ctx, as_of)
+    snapshot, packs, views, tasks = _pull_views(ctx, as_of)
     account_id, _ = find_account(((v.account.id, v.account.name) for v in views), account)
     view = next(v for v in views if v.account.id == account_id)
     facts = facts_for(view)
@@ -84,10 +86,12 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None, fmt: str) -
                          "severity": rule.severity, "status": status, "note": why,
                          "when": describe(rule.when, pack.values),
                          "facts": {n: facts.get(n) for n in evidence_facts(rule)}})
+    plays = _play_states(packs, view, facts, holding, snapshot, tasks)
     if fmt == "json":
         click.echo(json.dumps({"account": {"id": view.account.id, "name": view.account.name,
                                            "key_account": view.account.is_key},
-                               "as_of": snapshot.as_of.isoformat(), "rules": rows},
+                               "as_of": snapshot.as_of.isoformat(), "rules": rows,
+                               "plays": plays},
                               indent=2, default=str))
         return
     out.print(Text.assemble((view.account.name, "bold"), f" ({view.account.id}) as of {snapshot.as_of}"
@@ -100,3 +104,27 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None, fmt: str) -
         out.print(f"        when {row['when']}")
         values = ", ".join(f"{n}={literal(v)}" for n, v in row["facts"].items())
         out.print(f"        facts: {values}")
+    for state in plays:
+        trigger = "trigger holds" if state["trigger_holds"] else "trigger does not hold"
+        since = f" since {state['started']}" if state["started"] else ""
+        out.print(Text(f"PLAY  {state['play_id']} {state['title']}: {state['phase']}{since}; {trigger}"))
+        values = ", ".join(f"{n}={literal(v)}" for n, v in state["facts"].items())
+        rules = f"; rules holding: {', '.join(state['trigger_rules'])}" if state["trigger_rules"] else ""
+        out.print(f"        trigger facts: {values}{rules}")
+        for step, status in state["steps"].items():
+            out.print(f"        {step}: {status}")
+
+
+def _play_states(packs: list[Any], view: Any, facts: dict[str, Any], holding: set[str],
+                 snapshot: Any, tasks: list[Any]) -> list[dict[str, Any]]:
+    """Each play's state for the account, rebuilt from the CRM's tasks, and why (docs/playbooks.md)."""
+    from kamrules.playbooks.advance import Plays
+    from kamrules.playbooks.loader import plays_of
+    from kamrules.writeback.tasks import Directory
+
+    plays = Plays(plays_of(packs))
+    if not plays:
+        return []
+    hits = [key.replace("|", "/") for key in holding]
+    plays.observe(view.account, facts, hits, Directory.from_snapshot(snapshot, None))
+    return plays.state(view.account.id, tasks, snapshot.as_of)

@@ -21,6 +21,7 @@ from kamrules.cli.importing import import_csv_cmd
 from kamrules.cli.inspect import history_cmd
 from kamrules.cli.packs import facts_cmd, rules_cmd, test_cmd
 from kamrules.cli.packs_admin import pack_group, packs_cmd
+from kamrules.cli.plays import plays_cmd
 from kamrules.cli.report import report_cmd
 from kamrules.cli.run_plan import plan_cmd, run_cmd
 from kamrules.cli.snooze import snooze_group
@@ -163,6 +164,7 @@ for _command in (run_cmd, plan_cmd, validate_cmd, test_cmd, rules_cmd, facts_cmd
                  history_cmd, report_cmd, snooze_group, import_csv_cmd, doctor_cmd,
                  worker_cmd, schedule_cmd, enqueue_cmd, status_cmd, packs_cmd, pack_group):
     cli.add_command(_command)
+cli.add_command(plays_cmd)
 
 
 def main() -> None:

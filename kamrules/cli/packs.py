@@ -9,6 +9,7 @@ import click
 from kamrules.cli.common import formats, labelled, out, packs_for, print_table
 from kamrules.errors import CasesFailed
 from kamrules.evaluation.facts import REGISTRY
+from kamrules.language.loader import LoadedPack
 
 
 @click.command("test")
@@ -47,6 +48,9 @@ def test_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str, engine: str |
         if fmt == "text":
             out.print(f"{pack.id}: {len(results)} cases, {len(results) - len(failures)}"
                       f" passed; rules without a case: {', '.join(untested) or 'none'}")
+        play_failures = _play_cases(pack, fmt == "text")
+        summary[-1]["play_cases_failed"] = play_failures
+        failed += len(play_failures)
     if fmt == "json":
         click.echo(json.dumps(summary, indent=2))
     if failed:
@@ -62,6 +66,8 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     generated README (`table` is the old name of text)."""
     from kamrules.language.conditions import describe
     from kamrules.language.docs import pack_markdown
+    from kamrules.playbooks.docs import trigger_words
+    from kamrules.playbooks.loader import load_plays
 
     loaded_packs = packs_for(ctx, packs)
     if fmt == "markdown":
@@ -81,6 +87,11 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             off = "" if r.enabled and r.id not in p.disabled else " (disabled)"
             rows.append((p.id, r.id + off, r.severity, ", ".join(r.principles), r.title,
                          describe(r.when, p.values)))
+        for play in load_plays(p):  # plays beside the rules (`kamrules plays` for their steps)
+            steps = " -> ".join(s.id for s in play.steps)
+            rows.append((p.id, play.id + ("" if play.enabled else " (disabled)"), play.severity,
+                         ", ".join(play.principles), f"play: {play.title} ({steps})",
+                         trigger_words(play, p)))
     print_table(("pack", "id", "severity", "principles", "title", "fires when"), rows,
                 wrap=("principles", "title", "fires when"))
 
@@ -97,3 +108,22 @@ def facts_cmd(fmt: str) -> None:
         return
     print_table(("fact", "type", "unit", "meaning"),
                 [(s.name, s.type, s.unit, s.meaning) for s in specs], wrap=("meaning",))
+
+
+def _play_cases(pack: LoadedPack, text: bool) -> list[dict[str, object]]:
+    """Run a pack's play cases (playbooks/tests); print them as text; return the failures."""
+    from kamrules.playbooks.cases import play_cases_of, run_play_case
+
+    items = play_cases_of(pack.directory)
+    failures: list[dict[str, object]] = []
+    for item in items:
+        errors = run_play_case(pack, item)
+        if errors:
+            failures.append({"case": item.case.name, "location": str(item.location), "errors": errors})
+            if text:
+                out.print(labelled("FAIL", "red", f"{item.location} {item.case.name}"))
+                for e in errors:
+                    out.print(f"       {e}")
+    if items and text:
+        out.print(f"{pack.id}: {len(items)} play cases, {len(items) - len(failures)} passed")
+    return failures

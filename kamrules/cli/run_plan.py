@@ -48,14 +48,14 @@ def _last_run_as_of(state: Any) -> tuple[date, int] | None:
 
 
 def _run(ctx: click.Context, as_of: str | None, fmt: str, dry_run: bool, limit: int,
-         lock_wait: float | None = None, force: bool = False) -> None:
+         lock_wait: float | None = None, force: bool = False, digest: bool = True) -> None:
     from kamrules.run.sync import RunReport, now_iso
 
     as_json = fmt == "json"
     day = as_of_date(as_of)
     holder: dict[str, Any] = {}
     try:
-        report = _pipeline(ctx, day, as_json, dry_run, lock_wait, force, holder)
+        report = _pipeline(ctx, day, as_json, dry_run, lock_wait, force, holder, digest)
     except Exception as exc:
         if not as_json or isinstance(exc, click.exceptions.Exit | click.Abort):
             raise
@@ -76,7 +76,7 @@ def _run(ctx: click.Context, as_of: str | None, fmt: str, dry_run: bool, limit: 
 
 
 def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
-              lock_wait: float | None, force: bool, holder: dict[str, Any]) -> Any:
+              lock_wait: float | None, force: bool, holder: dict[str, Any], digest: bool = True) -> Any:
     """Load, lock, pull, evaluate, reconcile and (for run) apply; history records every end."""
     from kamrules.cli.wiring import open_connector
     from kamrules.run.config import crm_section
@@ -111,7 +111,9 @@ def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
         try:
             connector = open_connector(loaded)
             with progress_display(not as_json) as progress:
-                report = run(connector, packs, loaded, day, dry_run, progress, snoozes)
+                report = run(connector, packs, loaded, day, dry_run, progress, snoozes,
+                             digest=digest)
+            _send_digest(report, loaded, state, dry_run)
         except BaseException as exc:
             calls = getattr(connector, "api_calls", 0) if connector is not None else 0
             failed = RunReport(mode="plan" if dry_run else "run", as_of=day, started=started,
@@ -133,6 +135,33 @@ def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
                            f" would close {closing} task(s); `run` refuses such a date without"
                            " --force"))
     return report
+
+
+def _send_digest(report: Any, loaded: Any, state: Any, dry_run: bool) -> None:
+    """After the write-back: one digest per owner, sent once; a failure only shows in the report
+    (docs/playbooks.md)."""
+    from kamrules.digest.send import send_all
+
+    settings = loaded.config.digest
+    if report.digest is None or settings is None or dry_run:
+        return
+    report.digest = send_all(report.digest.messages, settings, loaded.base_dir, state)
+
+
+def _print_plays_and_digest(report: Any) -> None:
+    for t in report.plays:
+        where = f" {t.step}" if t.step else ""
+        click.echo(f"play {t.kind}: {t.pack_id}/{t.play_id}/{t.account_id}{where}"
+                   f" (started {t.started}){': ' + t.detail if t.detail else ''}")
+    if report.digest is None:
+        return
+    for m in report.digest.messages:
+        state = "would send" if m.status == "planned" else m.status
+        click.echo(f"digest {state}: {m.channel} to {m.to or m.owner_id}: {m.subject}"
+                   f"{' (' + m.error + ')' if m.error else ''}")
+    if report.digest.outcome == "failed":
+        err.print(labelled("warning", "yellow", "digest: some messages failed; they are retried on"
+                           " the next run (the tasks were written)"))
 
 
 def _who(change: Any) -> str:
@@ -172,6 +201,7 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
                                   cell(_who(c)), cell(c.subject), cell(note))).rstrip("\t"))
         if len(group) > len(shown):
             click.echo(f"  ... {len(group) - len(shown)} more (--format json for all)")
+    _print_plays_and_digest(report)
     for w in report.warnings:
         err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
     for problem in report.data_quality:
@@ -185,6 +215,8 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
     )
 
 
+NO_DIGEST = click.option("--no-digest", "no_digest", is_flag=True,
+                         help="Do not build or send the per-owner digest this time.")
 LIMIT = click.option("--limit", "limit", type=click.IntRange(0), default=10, show_default=True,
                      help="Changes shown per group (0: all); --format json lists every one.")
 
@@ -198,14 +230,16 @@ LIMIT = click.option("--limit", "limit", type=click.IntRange(0), default=10, sho
               "lock_wait_seconds in the config, 30).")
 @click.option("--force", is_flag=True,
               help="Run even with an --as-of earlier than the last run's.")
+@NO_DIGEST
 @click.pass_context
 def run_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, lock_wait: float | None,
-            force: bool) -> None:
-    """Pull, evaluate and write tasks back to the CRM.
+            force: bool, no_digest: bool) -> None:
+    """Pull, evaluate and write tasks back to the CRM; then send each owner's digest.
 
     With --format json the run report is printed on every exit code, errors included.
     """
-    _run(ctx, as_of, fmt, dry_run=False, limit=limit, lock_wait=lock_wait, force=force)
+    _run(ctx, as_of, fmt, dry_run=False, limit=limit, lock_wait=lock_wait, force=force,
+         digest=not no_digest)
 
 
 @click.command("plan")
@@ -218,10 +252,11 @@ def run_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, lock_wa
               help="What-if: plan with this rule (RULE or PACK/RULE) disabled too.")
 @click.option("--pack", "extra", multiple=True, metavar="PATH",
               help="What-if: plan with this pack folder in place of the one with its id (or added).")
+@NO_DIGEST
 @click.pass_context
 def plan_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, sets: tuple[str, ...],
-             disable: tuple[str, ...], extra: tuple[str, ...]) -> None:
-    """Like run, but write nothing: print every change it would make.
+             disable: tuple[str, ...], extra: tuple[str, ...], no_digest: bool) -> None:
+    """Like run, but write nothing: print every change it would make and digest it would send.
 
     With --set, --disable or --pack: plan the current and the changed configuration over one
     pull and print how they differ (findings per rule, tasks per owner, accounts).
@@ -229,7 +264,7 @@ def plan_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, sets: 
     if sets or disable or extra:
         _what_if(ctx, as_of_date(as_of), fmt, limit, sets, disable, extra)
         return
-    _run(ctx, as_of, fmt, dry_run=True, limit=limit)
+    _run(ctx, as_of, fmt, dry_run=True, limit=limit, digest=not no_digest)
 
 
 def _what_if(ctx: click.Context, day: date, fmt: str, limit: int, sets: tuple[str, ...],

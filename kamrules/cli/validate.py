@@ -92,9 +92,17 @@ def validate_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             problems = list(exc.problems)
     else:
         problems, loaded_packs, file = config_problems(ctx)
+    plays: dict[str, int] = {}
+    try:  # every play problem of every pack, with the rest (docs/playbooks.md)
+        from kamrules.playbooks.loader import plays_of
+
+        for pack, _ in plays_of(loaded_packs):
+            plays[pack.id] = plays.get(pack.id, 0) + 1
+    except ValidationFailed as exc:
+        problems += exc.problems
     problems = sorted(set(problems))
-    summary = [{"id": p.id, "version": p.version, "rules": len(p.rules), "params": len(p.params)}
-               for p in loaded_packs]
+    summary = [{"id": p.id, "version": p.version, "rules": len(p.rules), "params": len(p.params),
+                "plays": plays.get(p.id, 0)} for p in loaded_packs]
     if fmt == "json":
         click.echo(json.dumps({"ok": not problems, "config": str(file) if file else None,
                                "packs": summary, "problems": [_problem_json(p) for p in problems]},

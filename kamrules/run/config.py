@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from kamrules.digest.config import DigestSettings
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.inputs.environment import expand
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
@@ -89,6 +90,7 @@ class Config(UserModel):
     # durable_rules where it imports (Python 3.11, 3.12), else compiled Python predicates
     engine: Literal["auto", "durable", "python"] = "auto"
     health_fields: HealthFieldNames | None = None  # account health written to the CRM
+    digest: DigestSettings | None = None
 
 
 @dataclass

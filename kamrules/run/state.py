@@ -31,6 +31,15 @@ CREATE TABLE IF NOT EXISTS runs (
     warnings INTEGER,
     report TEXT
 );
+CREATE TABLE IF NOT EXISTS digests (
+    message_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    recorded TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (message_id, channel)
+);
 """
 
 
@@ -150,6 +159,30 @@ class StateStore:
                 sys.stderr.write(f"warning: run {run_id} in {self.path} has an unreadable"
                                  " report; left out\n")
         return out
+
+    # --- digests (additive): what was sent, and what failed and waits for the next run ----
+
+    def digest_sent(self, message_id: str, channel: str) -> bool:
+        row = self.db.execute("SELECT status FROM digests WHERE message_id=? AND channel=?",
+                              (message_id, channel)).fetchone()
+        return row is not None and row[0] == "sent"
+
+    def record_digest(self, message: Any) -> None:
+        """Record a digest message as sent or failed (a failed one is retried next run)."""
+        from kamrules.run.sync import now_iso
+
+        self.db.execute(
+            "INSERT OR REPLACE INTO digests (message_id, channel, owner_id, status, recorded, message)"
+            " VALUES (?,?,?,?,?,?)",
+            (message.message_id, message.channel, message.owner_id, message.status, now_iso(),
+             message.model_dump_json()))
+
+    def failed_digests(self) -> list[Any]:
+        from kamrules.digest.build import DigestMessage
+
+        rows = self.db.execute("SELECT message FROM digests WHERE status='failed' ORDER BY recorded")
+        return [DigestMessage.model_validate_json(m).model_copy(update={"status": "planned"})
+                for (m,) in rows]
 
     def close(self) -> None:
         self.db.close()

@@ -9,21 +9,25 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kamrules.digest.build import DigestReport, build, tasks_after
 from kamrules.errors import ExitCode
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import Portfolio, account_views, facts_for, portfolio_context
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import FieldStat, RecordWarning, Snapshot
+from kamrules.playbooks.advance import Plays, PlayTransition, limited
+from kamrules.playbooks.loader import plays_of
+from kamrules.playbooks.state import is_play_task, oldest_open_start
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
 from kamrules.protocol.faults import checkpoint
 from kamrules.run.cleaning import clean
-from kamrules.run.config import LoadedConfig, policy_resolver
+from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.snooze import Snooze, snoozed
 from kamrules.writeback.health import check_supported, sync_health
-from kamrules.writeback.reconcile import Desired, Scope, reconcile
+from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
 from kamrules.writeback.tasks import Directory, build_task
 
 COUNTED = ("created", "kept", "updated", "closed", "failed", "held", "suppressed", "snoozed")
@@ -72,6 +76,8 @@ class RunReport(BaseModel):
     data_quality: list[GateProblem] = Field(default_factory=list)
     error: str | None = None  # why a run stopped (outcome "error"), as printed on stderr
     health_written: int = 0  # accounts whose health fields were (plan: would be) written
+    plays: list[PlayTransition] = Field(default_factory=list)
+    digest: DigestReport | None = None
 
 
 def now_iso() -> str:
@@ -124,6 +130,7 @@ def run(
     progress: Progress = no_progress,
     snoozes: list[Snooze] | None = None,
     chunk_size: int = CHUNK_ACCOUNTS,
+    digest: bool = True,
 ) -> RunReport:
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:
@@ -137,16 +144,23 @@ def run(
     evaluated: set[str] = set()
     stats: dict[str, FieldStat] = {}
     names: dict[str, str] = {}  # user and account id -> name, for the report
+    plays = Plays(plays_of(packs), {p.id for p in packs})
+    users: dict[str, Any] = {}
     for chunk in chunks:
         report.warnings += chunk.warnings
         merge_stats(stats, chunk.field_stats)
+        users.update((u.id, u) for u in chunk.users)
         directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
         names.update(directory.users)
         names.update({a.id: a.name for a in chunk.accounts})
         for view in account_views(chunk, portfolio):
-            for f in engine.findings_for(view.account.id, facts_for(view)):
+            facts = facts_for(view)
+            hits = []
+            for f in engine.findings_for(view.account.id, facts):
                 pack, rule = rules[(f.pack_id, f.rule_id)]
                 desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
+                hits.append(f"{f.pack_id}/{f.rule_id}")
+            plays.observe(view.account, facts, hits, directory)
             evaluated.add(view.account.id)
         progress("evaluate", len(evaluated), None)
     report.accounts = len(evaluated)
@@ -169,12 +183,21 @@ def run(
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
                   + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
+    longest = max([longest] + [c.play.cooldown_days + 1 for c in plays.compiled])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
     report.warnings += getattr(connector, "task_warnings", [])  # task rows it could not read
+    oldest = oldest_open_start(existing)  # a running play's earlier steps are read too
+    if oldest is not None and oldest < as_of - timedelta(days=longest):
+        existing = connector.list_tasks(oldest)
+    play_tasks = [t for t in existing if is_play_task(t)]
+    existing = [t for t in existing if not is_play_task(t)]
     paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
     scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
                   rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
-    changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
+    # alert limits are applied once over rule and play creates together (most severe first)
+    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
+    play_changes, moves = plays.advance(play_tasks, as_of)
+    changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
 
     results: list[ChangeResult] = []
@@ -188,6 +211,13 @@ def run(
             loaded.config.report.health_weights.model_dump(),
             [(d.task.account_id, d.severity) for d in desired if d.task.fingerprint not in paused],
             evaluated, as_of, dry_run)
+    settings = loaded.config.digest
+    if settings is not None and digest:
+        severity = {c.fingerprint: c.severity for c in changes if c.severity}
+        after = tasks_after([*existing, *play_tasks], changes, results if not dry_run else None)
+        scope = repr(sorted(crm_section(loaded).items()))
+        report.digest = DigestReport(messages=build(
+            settings, scope, as_of, after, severity, report.plays, names, users))
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls

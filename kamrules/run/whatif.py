@@ -262,8 +262,10 @@ def what_if(connector: Connector, current: list[LoadedPack], changed: list[Loade
     """Plan both configurations over one pull and compare them (account health fields aside)."""
     loaded = replace(loaded, config=loaded.config.model_copy(update={"health_fields": None}))
     source = replay(connector)
-    first = run(source, current, loaded, as_of, True, progress, snoozes)  # type: ignore[arg-type]
-    second = run(source, changed, loaded, as_of, True, progress, snoozes)  # type: ignore[arg-type]
+    first = run(source, current, loaded, as_of, True, progress, snoozes,  # type: ignore[arg-type]
+                digest=False)
+    second = run(source, changed, loaded, as_of, True, progress, snoozes,  # type: ignore[arg-type]
+                 digest=False)
     for label, report in (("current", first), ("changed", second)):
         if report.exit_code:  # e.g. the data-quality gate: there is no plan to compare
             stopped = KamError(f"the {label} configuration's plan stopped ({report.outcome}):"

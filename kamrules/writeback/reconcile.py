@@ -171,6 +171,11 @@ def _close(task: Task, reason: str) -> Change:
                   task=task.model_copy(update={"status": "closed"}), reason=reason)
 
 
+def apply_limits(creates: list[Change], limits: Limits) -> list[Change]:
+    """The alert limits over some creates (public: the run applies them to plays' creates too)."""
+    return _apply_limits(creates, limits)
+
+
 def _apply_limits(creates: list[Change], limits: Limits) -> list[Change]:
     """Most severe first; hold back what is below the minimum or over an owner's cap."""
     rank = {s: i for i, s in enumerate(SEVERITIES)}

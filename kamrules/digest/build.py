@@ -1,0 +1,145 @@
+"""What each owner is told after a run: new, escalated and overdue tasks, and their plays.
+
+Built from the tasks as they stand in the CRM after the write-back (the open ones read back,
+with this run's changes applied), not from what this run happened to write: a rerun after a
+crash builds the same digest. "New" is created on the run's as-of date; "escalated" is a step
+whose priority was raised that day (its escalation task is new for whoever got it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kamrules.language.template import render
+from kamrules.model import SEVERITIES, Task, User
+from kamrules.protocol.changes import Change, ChangeResult
+
+Status = Literal["planned", "sent", "already_sent", "failed", "skipped"]
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+class DigestItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["new", "escalated", "overdue", "play"]
+    account_id: str
+    account_name: str
+    severity: str
+    subject: str
+    due: date | None = None
+    fingerprint: str = ""
+
+
+class DigestMessage(BaseModel):
+    """One message to one owner on one channel, with its deterministic id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner_id: str
+    channel: Literal["email", "webhook"]
+    to: str | None
+    subject: str
+    text: str
+    message_id: str
+    items: list[DigestItem]
+    status: Status = "planned"
+    error: str | None = None
+
+
+class DigestReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Literal["planned", "ok", "failed", "off"] = "planned"
+    messages: list[DigestMessage] = Field(default_factory=list)
+
+
+def tasks_after(existing: Iterable[Task], changes: list[Change],
+                results: list[ChangeResult] | None) -> list[Task]:
+    """The open tasks once this run's writes are in (a plan applies them on paper)."""
+    open_tasks = {t.crm_id or t.fingerprint: t for t in existing if t.status == "open"}
+    pending = iter(results or [])
+    for change in changes:
+        result = next(pending, None) if change.writes and results is not None else None
+        if result is not None and not result.ok:
+            continue
+        key = change.task.crm_id or (result.crm_id if result else None) or change.fingerprint
+        if change.action == "close":
+            open_tasks.pop(key, None)
+        elif change.action in ("create", "update"):
+            open_tasks[key] = change.task
+    return list(open_tasks.values())
+
+
+def message_id(scope: str, as_of: date, owner: str, channel: str) -> str:
+    """The same id for the same digest, however often it is sent: receivers drop repeats."""
+    digest = hashlib.sha256(f"{scope}|{as_of}|{owner}|{channel}".encode()).hexdigest()[:32]
+    return f"<kamrules.{digest}@kamrules.invalid>"
+
+
+def build(settings: Any, scope: str, as_of: date, tasks: list[Task], severity: dict[str, str],
+          plays: list[Any], accounts: dict[str, str], users: dict[str, User]) -> list[DigestMessage]:
+    """One message per owner and channel with something to say, items most severe first."""
+    per_owner: dict[str, list[DigestItem]] = defaultdict(list)
+    for t in tasks:
+        if t.owner_id is None:
+            continue
+        sev = severity.get(t.fingerprint, "medium")
+        item = {"account_id": t.account_id, "account_name": accounts.get(t.account_id, t.account_id),
+                "severity": sev, "subject": t.subject, "due": t.due, "fingerprint": t.fingerprint}
+        if t.created == as_of:
+            per_owner[t.owner_id].append(DigestItem(kind="new", **item))
+        elif t.evidence.get("escalated") == as_of.isoformat():
+            per_owner[t.owner_id].append(DigestItem(kind="escalated", **item))
+        elif settings.overdue and t.due is not None and t.due < as_of:
+            per_owner[t.owner_id].append(DigestItem(kind="overdue", **item))
+    for p in plays:
+        if p.kind in ("started", "completed", "exited") and p.owner_id:
+            per_owner[p.owner_id].append(DigestItem(
+                kind="play", account_id=p.account_id, severity="info",
+                account_name=accounts.get(p.account_id, p.account_id),
+                subject=f"play {p.play_id} {p.kind}: {p.detail}"))
+    messages = []
+    for owner in sorted(per_owner):
+        worst: dict[str, int] = defaultdict(int)
+        for i in per_owner[owner]:
+            worst[i.account_id] = max(worst[i.account_id], _RANK.get(i.severity, 0))
+        items = sorted(per_owner[owner], key=lambda i: (  # as the text shows them
+            -worst[i.account_id], i.account_name, -_RANK.get(i.severity, 0), i.kind, i.subject))
+        user = users.get(owner)
+        name = user.name if user else owner
+        values = {"count": len(items), "owner_name": name, "as_of": as_of.isoformat()}
+        subject = render(settings.subject, values)
+        text = _text(render(settings.intro, values), items)
+        channels = ([("email", user.email if user else None)] if settings.email else []) + (
+            [("webhook", None)] if settings.webhook else [])
+        for channel, to in channels:
+            messages.append(DigestMessage(
+                owner_id=owner, channel=channel, to=to, subject=subject,
+                text=text if channel == "email" else f"*{subject}*\n{text}",
+                message_id=message_id(scope, as_of, owner, channel), items=items,
+                status="skipped" if channel == "email" and not to else "planned",
+                error="the owner has no email address in the CRM" if channel == "email" and not to
+                else None))
+    return messages
+
+
+def _text(intro: str, items: list[DigestItem]) -> str:
+    """Items grouped by account; accounts with the most severe item first."""
+    by_account: dict[str, list[DigestItem]] = defaultdict(list)
+    for item in items:
+        by_account[item.account_name].append(item)
+    order = sorted(by_account, key=lambda a: (-max(_RANK.get(i.severity, 0) for i in by_account[a]), a))
+    lines = [intro, ""]
+    for account in order:
+        lines.append(f"{account} ({by_account[account][0].account_id})")
+        for i in by_account[account]:
+            due = f", due {i.due}" if i.due else ""
+            lines.append(f"  - [{i.kind}] {i.severity}: {i.subject}{due}")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,86 @@
+"""`digest:` in kamrules.yaml: the channels (SMTP email, a Slack-compatible webhook) and templates.
+
+Credentials and the webhook URL (which is itself a credential for Slack) are secret references
+`{env: NAME}` or `{file: path}`, read only when a digest is sent and never printed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from kamrules.language.pack import UserModel
+
+
+class DigestSecretError(Exception):
+    """A secret could not be read; the message names where it was looked for, never a value."""
+
+
+class SecretRef(UserModel):
+    """Exactly one of `env` (a variable name) or `file` (a path, relative to the config)."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SecretRef:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env (a variable name) or file (a path)")
+        return self
+
+    def read(self, base_dir: Path) -> str:
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise DigestSecretError(f"environment variable {self.env} is not set or empty")
+            return value
+        path = Path(str(self.file)).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise DigestSecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+        if not value:
+            raise DigestSecretError(f"secret file {path} is empty")
+        return value
+
+
+class EmailSettings(UserModel):
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: SecretRef | None = None
+    password: SecretRef | None = None
+    sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    ca_bundle: str | None = None  # PEM file of a private CA the relay's certificate is signed by
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _pair(self) -> EmailSettings:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both username and password, or neither")
+        return self
+
+
+class WebhookSettings(UserModel):
+    url: SecretRef
+    timeout_seconds: float = Field(default=10, gt=0)
+
+
+class DigestSettings(UserModel):
+    """One message per owner after each run, on each configured channel."""
+
+    email: EmailSettings | None = None
+    webhook: WebhookSettings | None = None
+    subject: str = Field(default="kamrules: {count} items for {owner_name} on {as_of}", min_length=1)
+    intro: str = "Your key accounts need attention. New, escalated and overdue items, most severe first:"
+    overdue: bool = True  # list open tasks past their due date too
+
+    @model_validator(mode="after")
+    def _a_channel(self) -> DigestSettings:
+        if self.email is None and self.webhook is None:
+            raise ValueError("a digest needs a channel: email, webhook or both")
+        return self

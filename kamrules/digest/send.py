@@ -1,0 +1,117 @@
+"""Sending digests: SMTP (smtplib) and a Slack-compatible webhook (requests), each once.
+
+A message recorded as sent in the state store is never sent again (a rerun after a crash
+anywhere in the run sends nothing twice). The one window left is a crash between a send and its
+record, a few statements wide: the message then goes again on the rerun with the same
+Message-ID / Idempotency-Key, so a receiver can drop the repeat. A failed send is recorded as
+failed, with its message, and retried on the next run. A digest failure never changes what was
+written to the CRM or the run's exit code: it shows in the report's `digest` field.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from kamrules.digest.build import DigestMessage, DigestReport
+from kamrules.digest.config import DigestSecretError, DigestSettings
+from kamrules.protocol.faults import checkpoint
+
+
+class Sender:
+    """Sends one message on its channel; raises on any failure, with secrets kept out."""
+
+    def __init__(self, settings: DigestSettings, base_dir: Path):
+        self.settings = settings
+        self.base_dir = base_dir
+        self._secrets: list[str] = []
+
+    def _secret(self, ref: Any) -> str:
+        value = ref.read(self.base_dir)
+        self._secrets.append(value)
+        return value
+
+    def redact(self, text: str) -> str:
+        for value in self._secrets:
+            text = text.replace(value, "***")
+        return text
+
+    def send(self, message: DigestMessage) -> None:
+        if message.channel == "email":
+            self._email(message)
+        else:
+            self._webhook(message)
+
+    def _email(self, message: DigestMessage) -> None:
+        email = self.settings.email
+        assert email is not None and message.to
+        mail = EmailMessage()
+        mail["From"] = email.sender
+        mail["To"] = message.to
+        mail["Subject"] = message.subject
+        mail["Message-ID"] = message.message_id
+        mail["Date"] = formatdate(localtime=False)
+        mail.set_content(message.text)
+        cafile = None
+        if email.ca_bundle:
+            path = Path(email.ca_bundle).expanduser()
+            cafile = str(path if path.is_absolute() else self.base_dir / path)
+        context = ssl.create_default_context(cafile=cafile)
+        if email.security == "tls":
+            client: smtplib.SMTP = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout_seconds,
+                                                     context=context)
+        else:
+            client = smtplib.SMTP(email.host, email.port, timeout=email.timeout_seconds)
+        with client:
+            if email.security == "starttls":
+                client.starttls(context=context)
+            if email.username is not None and email.password is not None:
+                client.login(self._secret(email.username), self._secret(email.password))
+            client.send_message(mail)
+
+    def _webhook(self, message: DigestMessage) -> None:
+        hook = self.settings.webhook
+        assert hook is not None
+        url = self._secret(hook.url)
+        key = message.message_id.strip("<>")
+        reply = requests.post(url, json={"text": message.text}, timeout=hook.timeout_seconds,
+                              headers={"Idempotency-Key": key, "X-Kamrules-Message-Id": key})
+        if reply.status_code >= 300:
+            raise RuntimeError(f"webhook answered {reply.status_code}")
+
+
+def send_all(messages: list[DigestMessage], settings: DigestSettings, base_dir: Path,
+             store: Any) -> DigestReport:
+    """Retry earlier failures, then send this run's messages not yet sent; record each."""
+    sender = Sender(settings, base_dir)
+    current = {m.message_id + m.channel for m in messages}
+    retries = [m for m in store.failed_digests() if m.message_id + m.channel not in current]
+    report = DigestReport(outcome="ok")
+    for message in [*retries, *messages]:
+        if message.status == "skipped":
+            report.messages.append(message)
+            continue
+        if store.digest_sent(message.message_id, message.channel):
+            report.messages.append(message.model_copy(update={"status": "already_sent"}))
+            continue
+        try:
+            sender.send(message)
+        except (OSError, smtplib.SMTPException, requests.RequestException, RuntimeError,
+                DigestSecretError) as exc:
+            failed = message.model_copy(update={
+                "status": "failed", "error": sender.redact(f"{type(exc).__name__}: {exc}")[:500]})
+            store.record_digest(failed)
+            report.messages.append(failed)
+            report.outcome = "failed"
+            continue
+        checkpoint("digest_sent")  # the window: sent, not yet recorded
+        sent = message.model_copy(update={"status": "sent", "error": None})
+        store.record_digest(sent)
+        report.messages.append(sent)
+    return report

@@ -1,0 +1,255 @@
+"""Plays compiled to durable_rules statecharts, which decide each run's transitions.
+
+Per play: a phase chart (idle -> active -> complete | exited, with the trigger compiled into its
+transitions as flat conjunctions) and one chart per step (waiting -> open, and a reflexive
+`escalate` on open). Runs are separate processes, so a chart never keeps state between runs:
+each evaluation starts a fresh session, restores the state rebuilt from the CRM with a
+`restore` event, posts one `eval` event and reads which action ran (see MAX_SESSIONS).
+As in the rule engine: one Host per module, timers
+off, actions run synchronously under one lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import itertools
+import math
+import threading
+from typing import Any
+
+try:
+    from durable import engine as durable
+except ImportError:  # Python 3.13: durable_rules does not build; the same charts are interpreted
+    durable = None
+
+from kamrules.language.conditions import Conjunction, Leaf, dnf, rule_condition
+from kamrules.language.pack import AnyCondition, Condition, FactCondition
+from kamrules.playbooks.model import Playbook, Step
+
+_LOCK = threading.Lock()
+_IDS = itertools.count()
+# Sessions are never deleted: `delete_state` crashed the process (SIGSEGV) in runs that also
+# used the rule engine. A ruleset holds at most 1,024 live sessions, so a chart moves to fresh
+# rulesets before that (each session is one decision; they are small).
+MAX_SESSIONS = 1000
+RULE_HIT = "rule_trigger"  # the event field: a trigger rule (or group rule) holds
+_COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+PHASES = ("active", "exiting", "complete", "exited")
+STEP_STATES = ("open", "done", "closed")
+
+
+# True where durable_rules does not import (or a test asks): the charts' JSON is interpreted
+# by `_interpret`, which reads the same definitions with the same semantics.
+INTERPRET = durable is None
+_HOST: Any = None
+
+
+def _host() -> Any:
+    global _HOST
+    if _HOST is None:
+        class _Host(durable.Host):  # type: ignore[union-attr,name-defined,misc]
+            def __init__(self) -> None:
+                self.sink: list[str] | None = None
+                super().__init__()
+
+            def _run(self) -> None:  # no background dispatch threads: actions run inside post()
+                return
+
+            def get_action(self, action_name: str) -> Any:
+                def record(_closure: Any) -> None:
+                    if self.sink is not None:
+                        self.sink.append(action_name)
+
+                return record
+
+        _HOST = _Host()
+    return _HOST
+
+
+def value(v: Any) -> Any:
+    """A fact as durable_rules' JSON reader takes it (no exponents, no NaN)."""
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return None
+        if abs(v) >= 1e15:
+            return int(v)
+        if 0 < abs(v) < 1e-4:
+            return math.copysign(1e-4, v)
+    return v
+
+
+def _leaf(leaf: Leaf) -> list[dict[str, Any]]:
+    v = value(leaf.value)
+    if leaf.op == "eq":
+        return [{leaf.fact: v}]
+    if leaf.op == "exists":
+        return [{"$ex": {leaf.fact: 1}}]
+    if leaf.op == "missing":
+        return [{"$nex": {leaf.fact: 1}}]
+    if leaf.op == "not_in":
+        return [{"$ex": {leaf.fact: 1}}] + [{"$neq": {leaf.fact: x}} for x in v]
+    return [{_COMPARE[leaf.op]: {leaf.fact: v}}]
+
+
+def _expand_in(conj: Conjunction) -> list[Conjunction]:
+    out: list[Conjunction] = [()]
+    for leaf in conj:
+        if leaf.op == "in":
+            out = [c + (Leaf(leaf.fact, "eq", x),) for c in out for x in leaf.value]
+        else:
+            out = [c + (leaf,) for c in out]
+    return out
+
+
+def trigger_condition(play: Playbook) -> Condition:
+    """The trigger as one condition: the play's scope and (a trigger rule holds or `when`)."""
+    parts: list[Condition] = []
+    if play.trigger.rules or play.trigger.group:
+        parts.append(FactCondition(fact=RULE_HIT, eq=True))
+    if play.trigger.when is not None:
+        parts.append(play.trigger.when)
+    either: Condition = parts[0] if len(parts) == 1 else AnyCondition(any=parts)
+    return rule_condition(play.scope, either)
+
+
+def _match(*tests: dict[str, Any]) -> dict[str, Any]:
+    return {"all": [{"m": {"$and": [{"kind": "eval"}, *tests]}}]}
+
+
+def _conjunctions(cond: Condition, params: dict[str, Any], negate: bool) -> list[list[dict[str, Any]]]:
+    return [[t for leaf in c for t in _leaf(leaf)]
+            for conj in dnf(cond, params, negate) for c in _expand_in(conj)]
+
+
+class PlayChart:
+    """One play compiled: its phase chart and one chart per step."""
+
+    def __init__(self, play: Playbook, params: dict[str, Any]):
+        self.play = play
+        self.params = params
+        self.sessions = 0
+        self._compile()
+
+    def _compile(self) -> None:
+        """Register the charts under new names (also when a ruleset's sessions run out)."""
+        play, params = self.play, self.params
+        self.name = f"play_{next(_IDS)}"
+        cond = trigger_condition(play)
+        holds = _conjunctions(cond, params, negate=False)
+        fails = _conjunctions(cond, params, negate=True)
+        idle: dict[str, Any] = {f"restore_{p}": {"all": [{"m": {"restore": p}}], "to": p} for p in PHASES}
+        waiting = {f"start_{k}": {**_match({"cooling": False}, *c), "to": "active", "run": "start"}
+                   for k, c in enumerate(holds)}
+        active: dict[str, Any] = {
+            "complete": {**_match({"all_done": True}), "to": "complete", "run": "complete"}}
+        active.update({f"exit_{k}": {**_match({"all_done": False}, *c), "to": "exited", "run": "exit"}
+                       for k, c in enumerate(fails)})
+        active.update({f"advance_{k}": {**_match({"all_done": False}, *c), "to": "active", "run": "advance"}
+                       for k, c in enumerate(holds)})
+        chart = {
+            "idle": {**idle, **waiting},
+            "active": active,
+            "exiting": {"finish": {**_match(), "to": "exited", "run": "exit"}},
+            "complete": copy.deepcopy(waiting),
+            "exited": copy.deepcopy(waiting),
+        }
+        self.charts: dict[str, Any] = {self.name: chart}
+        definitions = {f"{self.name}$state": chart}
+        self.steps: dict[str, str] = {}
+        for step in play.steps:
+            step_name = f"{self.name}_{len(self.steps)}"
+            self.steps[step.id] = step_name
+            self.charts[step_name] = _step_chart(step)
+            definitions[f"{step_name}$state"] = copy.deepcopy(self.charts[step_name])
+        self.charts = copy.deepcopy(self.charts)  # durable rewrites the definitions it is given
+        if not INTERPRET:
+            with _LOCK:
+                _host().set_rulesets(definitions)
+
+    def _session(self) -> str:
+        self.sessions += 1
+        if self.sessions >= MAX_SESSIONS:
+            self.sessions = 1
+            self._compile()
+        return f"s{self.sessions}"
+
+    def phase_action(self, phase: str, event: dict[str, Any]) -> str | None:
+        """What the play does this run: start, advance, exit, complete, or nothing."""
+        if INTERPRET:
+            return _interpret(self.charts[self.name], phase, event)
+        sid = self._session()
+        return _decide(self.name, sid, phase, event)
+
+    def step_action(self, step_id: str, state: str, event: dict[str, Any]) -> str | None:
+        """What a step does this run: open, escalate, or nothing."""
+        if INTERPRET:
+            return _interpret(self.charts[self.steps[step_id]], state, event)
+        sid = self._session()
+        return _decide(self.steps[step_id], sid, state, event)
+
+
+def _step_chart(step: Step) -> dict[str, Any]:
+    restore = {f"restore_{s}": {"all": [{"m": {"restore": s}}], "to": s} for s in STEP_STATES}
+    start: list[dict[str, Any]] = []
+    if step.start.after is not None:
+        start.append({"after_done": True})
+    elif step.start.days_after_start:
+        start.append({"$gte": {"age": step.start.days_after_start}})
+    waiting = {**restore, "open": {**_match({"go": True}, *start), "to": "open", "run": "open"}}
+    opened: dict[str, Any] = {}
+    if step.escalate is not None:
+        opened["escalate"] = {**_match({"pending": True}, {"$gte": {"overdue": step.escalate.overdue_days}}),
+                              "to": "open", "run": "escalate"}
+    return {"waiting": waiting, "open": opened, "done": {}, "closed": {}}
+
+
+def _decide(ruleset: str, sid: str, state: str, event: dict[str, Any]) -> str | None:
+    ran: list[str] = []
+    message = {k: value(v) for k, v in event.items() if v is not None}
+    with _LOCK:
+        host = _host()
+        try:
+            if state not in ("idle", "waiting"):
+                host.post(ruleset, {"sid": sid, "id": "restore", "restore": state})
+            host.sink = ran
+            with contextlib.suppress(durable.MessageNotHandledException):  # no transition
+                host.post(ruleset, {**message, "sid": sid, "id": "eval", "kind": "eval"})
+        finally:
+            host.sink = None
+    return ran[0] if ran else None
+
+
+_ORDER = {"$gte": lambda a, b: a >= b, "$lte": lambda a, b: a <= b, "$gt": lambda a, b: a > b,
+          "$lt": lambda a, b: a < b, "$neq": lambda a, b: a != b}
+
+
+def _holds(test: dict[str, Any], event: dict[str, Any]) -> bool:
+    (key, arg), = test.items()
+    if key == "$ex":
+        return next(iter(arg)) in event
+    if key == "$nex":
+        return next(iter(arg)) not in event
+    if key in _ORDER:
+        (name, bound), = arg.items()
+        value = event.get(name)
+        return value is not None and not isinstance(value, bool) and _ORDER[key](value, bound) \
+            if key != "$neq" else value is not None and value != bound
+    if key not in event:
+        return False
+    found = event[key]
+    if isinstance(found, bool) or isinstance(arg, bool):
+        return type(found) is type(arg) and found == arg
+    return bool(found == arg)
+
+
+def _interpret(chart: dict[str, Any], state: str, event: dict[str, Any]) -> str | None:
+    """The action a chart takes from `state` on an `eval` event (transitions are exclusive)."""
+    message = {k: value(v) for k, v in event.items() if v is not None}
+    message["kind"] = "eval"
+    for name, transition in chart[state].items():
+        if name.startswith("restore_"):
+            continue
+        if all(_holds(t, message) for t in transition["all"][0]["m"]["$and"]):
+            return transition.get("run")
+    return None

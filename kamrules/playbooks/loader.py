@@ -1,0 +1,99 @@
+"""Reading and validating a pack's `playbooks/*.yaml`: every problem, located, at once.
+
+Plays are checked like rules (structure, facts, params, placeholders) and against their pack:
+trigger rules and groups must exist, and a play id must not be a rule id (they share the
+fingerprint namespace `pack/id/account...`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.evaluation.facts import REGISTRY
+from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
+from kamrules.language.loader import LoadedPack
+from kamrules.language.pack import OPERATORS
+from kamrules.playbooks.model import PLAY_NAMES, Playbook
+
+PLAY_LIST = TypeAdapter(list[Playbook])
+_CACHE: dict[tuple[Any, ...], list[Playbook]] = {}  # unchanged files are parsed once a process
+
+
+def _key_hint(node: Any) -> list[str] | None:
+    if isinstance(node, dict) and "fact" in node:
+        return ["fact", *OPERATORS]
+    return None
+
+
+def play_files(directory: Path) -> list[Path]:
+    return sorted((directory / "playbooks").glob("*.yaml"))
+
+
+def load_plays(pack: LoadedPack) -> list[Playbook]:
+    """The pack's plays, validated; raise ValidationFailed with all problems of all files."""
+    files = play_files(pack.directory)
+    key = (pack.directory.resolve(), pack.version, frozenset(r.id for r in pack.rules),
+           tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+    if key in _CACHE:
+        return _CACHE[key]
+    params: dict[str, Any] = {name: p.default for name, p in pack.params.items()}
+    params.update(dict.fromkeys(PLAY_NAMES))
+    context = {"facts": REGISTRY, "params": params}
+    rule_ids = {r.id for r in pack.rules}
+    groups = {g for r in pack.rules for g in r.groups}
+    problems: list[Problem] = []
+    plays: list[Playbook] = []
+    first: dict[str, Location] = {}
+    for file in files:
+        try:
+            raw = load_yaml(file)
+        except ValidationFailed as exc:
+            problems += exc.problems
+            continue
+        try:
+            parsed = PLAY_LIST.validate_python(raw, context=context)
+        except ValidationError as exc:
+            problems += problems_from(exc, raw, str(file), Playbook, _key_hint)
+            continue
+        for i, play in enumerate(parsed):
+            where = locate(raw, (i, "id"), str(file))
+            if play.id in first:
+                problems.append(Problem(where, "id", f"duplicate play id {play.id!r};"
+                                        f" first defined at {first[play.id]}"))
+            first.setdefault(play.id, where)
+            if play.id in rule_ids:
+                problems.append(Problem(where, "id", f"play id {play.id!r} is also a rule id"))
+            for j, rule_id in enumerate(play.trigger.rules):
+                if rule_id not in rule_ids:
+                    problems.append(Problem(
+                        locate(raw, (i, "trigger", "rules", j), str(file)), f"[{i}].trigger.rules[{j}]",
+                        f"unknown rule {rule_id!r}{closest(rule_id, rule_ids)} in pack {pack.id!r}"))
+            group = play.trigger.group
+            if group is not None and group not in groups:
+                problems.append(Problem(
+                    locate(raw, (i, "trigger", "group"), str(file)), f"[{i}].trigger.group",
+                    f"no rule of pack {pack.id!r} is in group {group!r};"
+                    f" groups: {', '.join(sorted(groups)) or '(none)'}"))
+        plays += parsed
+    if problems:
+        raise ValidationFailed(problems)
+    _CACHE[key] = plays
+    return plays
+
+
+def plays_of(packs: list[LoadedPack]) -> list[tuple[LoadedPack, Playbook]]:
+    """Every enabled play of the packs, with its pack; problems of all packs at once."""
+    problems: list[Problem] = []
+    out: list[tuple[LoadedPack, Playbook]] = []
+    for pack in packs:
+        try:
+            out += [(pack, p) for p in load_plays(pack) if p.enabled]
+        except ValidationFailed as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationFailed(problems)
+    return out

@@ -1,0 +1,178 @@
+"""Digests against a real local SMTP server (aiosmtpd) and a local webhook receiver: content,
+one message per owner, no resend after a crash elsewhere, a failed send retried next run, the
+same Message-ID on a repeat, `plan` shows what would be sent, `--no-digest` sends nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from kamrules.cli.main import cli
+from kamrules.connectors.local.crm import LocalCrm
+from tests.conftest import ROOT
+from tests.support import plays_sim as sim
+from tests.support.receivers import SmtpServer, Webhook
+
+EMAILS = {"U1": "ana@example.com", "U2": "ed@example.com", "U3": "rita@example.com"}
+
+
+def _workspace(root: Path, smtp: SmtpServer, hook: Webhook) -> Path:
+    root.mkdir()
+    (root / "hook.url").write_text(hook.url + "\n")
+    (root / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\npacks: [kam-core]\nstate_dir: state\n"
+        "digest:\n"
+        f"  email: {{host: 127.0.0.1, port: {smtp.port}, security: none, sender: kam@example.com}}\n"
+        "  webhook: {url: {file: hook.url}}\n")
+    crm = LocalCrm(root / "crm.sqlite")
+    for kind, rows in sim.portfolio().items():
+        crm.insert_records(kind, rows)
+    crm.close()
+    return root
+
+
+def _run(root: Path, night: int, *extra: str, command: str = "run") -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["--config", str(root / "kamrules.yaml"), command, "--as-of",
+                                      sim.day(night).isoformat(), "--json", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def _cli(root: Path, night: int, crash: str | None = None) -> int:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KAMRULES_CRASH_AT", None)
+    if crash:
+        env["KAMRULES_CRASH_AT"] = crash
+    return subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", sim.day(night).isoformat(),
+                           "--json"], cwd=root, env=env, capture_output=True, timeout=120).returncode
+
+
+@pytest.fixture
+def receivers() -> Any:
+    with SmtpServer() as smtp, Webhook() as hook:
+        yield smtp, hook
+
+
+def test_one_message_per_owner_with_new_items_grouped_by_account(tmp_path: Path, receivers: Any) -> None:
+    smtp, hook = receivers
+    root = _workspace(tmp_path / "ws", smtp, hook)
+    report = _run(root, 0)
+    assert report["digest"]["outcome"] == "ok"
+    owners = {c["owner_id"] for c in report["changes"] if c["action"] == "create"}
+    assert owners == {"U1", "U2", "U3"}
+    assert Counter(m["To"] for m in smtp.messages) == dict.fromkeys(EMAILS.values(), 1)
+    assert len(hook.received) == 3
+    ana = next(m for m in smtp.messages if m["To"] == "ana@example.com")
+    text = ana.get_payload()
+    assert "Nova Foods (ACC-ONB)" in text and "Risky Metals (ACC-RSK)" in text
+    assert "Renew Logistics" not in text  # Rita's account, Rita's message
+    assert "[new] high: Nova Foods: first meeting after the win" in text
+    assert "play PLAY-RISK started" in text
+    # the critical risk play's account comes before the onboarding account
+    assert text.index("Risky Metals (ACC-RSK)") < text.index("Nova Foods (ACC-ONB)")
+    ids = {m["owner_id"]: m["message_id"] for m in report["digest"]["messages"] if m["channel"] == "email"}
+    assert ana["Message-ID"] == ids["U1"]
+    hook_ids = {m["message_id"].strip("<>") for m in report["digest"]["messages"]
+                if m["channel"] == "webhook"}
+    assert {h["Idempotency-Key"] for h, _ in hook.received} == hook_ids
+    assert all(body["text"].startswith("*kamrules: ") for _, body in hook.received)
+    assert "secret" not in json.dumps(report)  # the webhook URL is a credential
+
+    again = _run(root, 0)
+    assert {m["status"] for m in again["digest"]["messages"]} == {"already_sent"}
+    assert len(smtp.messages) == 3 and len(hook.received) == 3
+
+
+def test_plan_shows_the_digest_and_no_digest_skips_it(tmp_path: Path, receivers: Any) -> None:
+    smtp, hook = receivers
+    root = _workspace(tmp_path / "ws", smtp, hook)
+    plan = _run(root, 0, command="plan")
+    assert {m["status"] for m in plan["digest"]["messages"]} == {"planned"}
+    assert {m["owner_id"] for m in plan["digest"]["messages"]} == set(EMAILS)
+    report = _run(root, 0, "--no-digest")
+    assert report["digest"] is None and report["counts"]["created"] > 0
+    assert smtp.messages == [] and hook.received == []
+
+
+def test_failed_send_is_retried_next_run_and_never_fails_the_write_back(tmp_path: Path) -> None:
+    with SmtpServer() as smtp, Webhook(fail=2) as hook:
+        root = _workspace(tmp_path / "ws", smtp, hook)
+        first = _run(root, 0)
+        assert first["exit_code"] == 0 and first["counts"]["failed"] == 0
+        assert first["digest"]["outcome"] == "failed"
+        failed = [m for m in first["digest"]["messages"] if m["status"] == "failed"]
+        assert {m["channel"] for m in failed} == {"webhook"} and len(failed) == 2  # of 3
+        assert all("***" in (m["error"] or "") or "500" in (m["error"] or "") for m in failed)
+        second = _run(root, 1)
+        retried = [m for m in second["digest"]["messages"] if m["message_id"] in
+                   {f["message_id"] for f in failed}]
+        assert {m["status"] for m in retried} == {"sent"}
+        keys = [h["Idempotency-Key"] for h, _ in hook.received]
+        assert {f["message_id"].strip("<>") for f in failed} <= set(keys)
+
+
+def test_no_resend_after_a_crash_elsewhere_and_same_id_on_a_repeat(tmp_path: Path) -> None:
+    with SmtpServer() as smtp, Webhook() as hook:
+        root = _workspace(tmp_path / "a", smtp, hook)
+        assert _cli(root, 0, "write:3") == 137
+        assert _cli(root, 0) == 0
+        assert Counter(m["To"] for m in smtp.messages) == dict.fromkeys(EMAILS.values(), 1)
+        assert _cli(root, 0) == 0  # and a plain rerun sends nothing
+        assert len(smtp.messages) == 3 and len(hook.received) == 3
+
+    with SmtpServer() as smtp, Webhook() as hook:
+        root = _workspace(tmp_path / "b", smtp, hook)
+        assert _cli(root, 0, "digest_sent:1") == 137  # sent, killed before it was recorded
+        assert _cli(root, 0) == 0
+        ids = Counter(m["Message-ID"] for m in smtp.messages)
+        assert sorted(ids.values()) == [1, 1, 2]  # the repeat carries the same Message-ID
+        assert len(hook.received) == 3
+
+
+def test_escalated_and_overdue_items_reach_their_owners(tmp_path: Path, receivers: Any) -> None:
+    smtp, hook = receivers
+    root = _workspace(tmp_path / "ws", smtp, hook)
+    _run(root, 0)
+    first = len(smtp.messages)
+    _run(root, sim.NIGHT_ESCALATION)
+    night = {m["To"]: m.get_payload() for m in smtp.messages[first:]}
+    ana, ed = night["ana@example.com"], night["ed@example.com"]
+    assert "[escalated] high: Nova Foods: first meeting after the win, due 2026-11-15" in ana
+    assert "[escalated] critical: Risky Metals: risk review" in ana
+    assert "[overdue]" in ana  # rule tasks from night 0 past their due date
+    assert "[new] high: Overdue: Nova Foods: first meeting after the win" in ed
+
+
+def test_starttls_and_login_with_credentials_from_env_and_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.salesforce import make_cert
+
+    cert = make_cert(tmp_path / "tls")
+    monkeypatch.setenv("KR_SMTP_USER", "kam-relay")
+    (tmp_path / "smtp-password").write_text("p4ss-w0rd-s3cret\n")
+    with SmtpServer(cert=cert, login=("kam-relay", "p4ss-w0rd-s3cret")) as smtp, Webhook() as hook:
+        root = _workspace(tmp_path / "ws", smtp, hook)
+        config = (root / "kamrules.yaml").read_text().replace(
+            "security: none,",
+            f"security: starttls, timeout_seconds: 3, ca_bundle: '{cert[0]}',"
+            " username: {env: KR_SMTP_USER},"
+            f" password: {{file: '{tmp_path / 'smtp-password'}'}},")
+        (root / "kamrules.yaml").write_text(config)
+        report = _run(root, 0)
+        assert report["digest"]["outcome"] == "ok" and len(smtp.messages) == 3
+        assert smtp.logins == ["kam-relay"] * 3
+        (tmp_path / "smtp-password").write_text("wrong\n")
+        failed = _run(root, 10)  # tasks of night 0 overdue: a message for each owner
+        assert failed["exit_code"] == 0 and failed["digest"]["outcome"] == "failed"
+        errors = [m["error"] for m in failed["digest"]["messages"] if m["status"] == "failed"]
+        # refused (535, then aiosmtpd stalls the second mechanism smtplib tries): failed either way
+        assert errors and all(e.startswith("SMTP") for e in errors)
+        assert "p4ss" not in json.dumps(failed) and "wrong" not in json.dumps(failed)
