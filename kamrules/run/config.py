@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
@@ -65,6 +65,17 @@ class Config(UserModel):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    # the language of task text (a pack's translations) and of numbers, money and dates
+    locale: str = "en"
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from kamrules.language.template import parse_locale
+
+        parse_locale(value)
+        return value
 
 
 @dataclass
@@ -136,6 +147,8 @@ def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
             problems.append(loaded.problem(("overrides", pack_id, *loc), message))
     if problems:
         raise ValidationFailed(problems)
+    for pack in packs:
+        pack.locale, pack.currency = loaded.config.locale, loaded.config.currency
     return packs
 
 
@@ -143,6 +156,7 @@ def policy_resolver(loaded: LoadedConfig, packs: list[LoadedPack]):  # noqa: ANN
     """fingerprint -> Policy: config defaults, then the pack's, then the rule's lifecycle."""
     base = loaded.config.lifecycle
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
+    by_id = {p.id: p for p in packs}
     cache: dict[tuple[str, str], Policy] = {}
 
     def policy_for(fingerprint: str) -> Policy:
@@ -151,10 +165,14 @@ def policy_resolver(loaded: LoadedConfig, packs: list[LoadedPack]):  # noqa: ANN
         if key not in cache:
             settings = {"close_resolved": base.close_resolved,
                         "renotify_after_days": base.renotify_after_days}
+            layers = []
             if key in rules:
                 pack, rule = rules[key]
-                for layer in (pack.lifecycle, rule.lifecycle):
-                    settings.update({k: v for k, v in layer.model_dump().items() if v is not None})
+                layers = [pack.lifecycle, rule.lifecycle]
+            elif rule_id.startswith("bundle:") and pack_id in by_id:
+                layers = [by_id[pack_id].lifecycle]  # a checklist task: the pack's lifecycle
+            for layer in layers:
+                settings.update({k: v for k, v in layer.model_dump().items() if v is not None})
             cache[key] = Policy(update_tolerance=base.update_tolerance, **settings)
         return cache[key]
 

@@ -21,6 +21,7 @@ from kamrules.protocol.faults import checkpoint
 from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, policy_resolver
 from kamrules.run.snooze import Snooze, snoozed
+from kamrules.writeback.bundles import Item, bundle, moved_to
 from kamrules.writeback.reconcile import Desired, Scope, reconcile
 from kamrules.writeback.tasks import Directory, build_task
 
@@ -119,27 +120,42 @@ def run(
     engine = Engine(packs)
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     desired: list[Desired] = []
+    items: list[Item] = []
     evaluated: set[str] = set()
+    names: dict[str, str] = {}
     for chunk in chunks:
         report.warnings += chunk.warnings
         directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
         for view in account_views(chunk, portfolio):
-            for f in engine.findings_for(view.account.id, facts_for(view)):
+            facts = facts_for(view)
+            for f in engine.findings_for(view.account.id, facts):
                 pack, rule = rules[(f.pack_id, f.rule_id)]
-                desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
+                one = Desired(build_task(f, pack, rule, directory, as_of, facts), rule.severity)
+                if pack.tasks == "per_group":
+                    items.append(Item(pack, rule, one))
+                    names[view.account.id] = view.account.name
+                else:
+                    desired.append(one)
             evaluated.add(view.account.id)
         progress("evaluate", len(evaluated), None)
     report.accounts = len(evaluated)
-    report.findings = len(desired)
+    report.findings = len(desired) + len(items)
     checkpoint("evaluated")
 
+    # snoozes apply to each finding; a snoozed finding stays out of its bundle
+    paused = snoozed([d.task.fingerprint for d in desired] + [i.desired.task.fingerprint
+                                                                for i in items], snoozes or [], as_of)
+    desired += [i.desired for i in items if i.desired.task.fingerprint in paused]
+    desired += bundle([i for i in items if i.desired.task.fingerprint not in paused], as_of, names)
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
                   + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
-    paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
     scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
-                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
+                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules}
+                  | {f"{p.id}/bundle:{r.bundle_key}" for p in packs if p.tasks == "per_group"
+                     for r in p.active_rules},
+                  moved=moved_to(packs))
     changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
     checkpoint("reconciled")
 

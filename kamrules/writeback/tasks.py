@@ -10,7 +10,7 @@ from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule
-from kamrules.language.template import render, show
+from kamrules.language.template import render, render_jinja, show
 from kamrules.model import Account, Snapshot, Task, TeamMember
 
 PRIORITY_BY_SEVERITY = {
@@ -69,15 +69,27 @@ def evidence_text(evidence: dict[str, Any]) -> str:
     )
 
 
+FOOTER = {
+    "en": "Principle: {names} ({pack} PRINCIPLES.md, {codes})",
+    "ru": "Принцип: {names} ({pack} PRINCIPLES.md, {codes})",
+    "sr": "Princip: {names} ({pack} PRINCIPLES.md, {codes})",
+}
+
+
 def build_task(
-    finding: Finding, pack: LoadedPack, rule: Rule, directory: Directory, as_of: date
+    finding: Finding, pack: LoadedPack, rule: Rule, directory: Directory, as_of: date,
+    facts: dict[str, Any] | None = None,
 ) -> Task:
-    """The task a finding should be, rendered from the rule's template."""
+    """The task a finding should be, rendered from the rule's template in the pack's locale.
+
+    `facts` (all of the account's facts) lets the text show specifics the rule did not
+    compare, such as which case or which meeting; the evidence stays what the rule read.
+    """
     account = directory.accounts[finding.account_id]
     owner = directory.assignee(rule.task.assignee, account)
     if owner is None:
         owner = directory.assignee(rule.task.fallback, account) or account.owner_id
-    values: dict[str, Any] = {**finding.evidence}
+    values: dict[str, Any] = {**(facts or {}), **finding.evidence}
     values.update(pack.values)
     values.update(
         account_name=account.name,
@@ -87,15 +99,27 @@ def build_task(
         rule_title=rule.title,
         severity=rule.severity,
         principles=", ".join(rule.principles),
+        principle_names=pack.principle_names(rule),
         rationale=rule.rationale.strip(),
         evidence=evidence_text(finding.evidence),
         pack_id=pack.id,
     )
+    if pack.template_syntax == "jinja":
+        text = pack.text(rule)
+        subject = render_jinja(text.subject, values, pack.locale, pack.currency, as_of)
+        body = render_jinja(text.body, values, pack.locale, pack.currency, as_of).strip()
+        footer = FOOTER.get(pack.locale.split("_")[0], FOOTER["en"])
+        if rule.principles:
+            body += "\n\n" + footer.format(names=values["principle_names"], pack=pack.id,
+                                          codes=", ".join(rule.principles))
+    else:
+        subject = render(rule.task.subject, values)
+        body = render(rule.task.body, values).strip()
     return Task(
         fingerprint=finding.fingerprint,
         account_id=account.id,
-        subject=render(rule.task.subject, values)[:255],
-        body=render(rule.task.body, values).strip(),
+        subject=" ".join(subject.split())[:255],
+        body=body,
         owner_id=owner,
         due=as_of + timedelta(days=rule.task.due_in_days),
         priority=rule.task.priority or PRIORITY_BY_SEVERITY[rule.severity],
