@@ -60,19 +60,17 @@ def _revenue_top(v: AccountView) -> FactValue:
 
 
 @fact(
-    "revenue_pareto_share", "float", "percent",
-    "Share of the portfolio's last-year revenue brought by this account and every larger one"
-    " (Pareto: the accounts up to 80 bring four fifths of revenue); None without revenue.",
+    "revenue_share_above", "float", "percent",
+    "Share of the portfolio's last-year revenue brought by the accounts larger than this one"
+    " (Pareto: an account is among those that bring 80% of revenue while this is below 80).",
     ["P05"],
 )
-def _pareto_share(v: AccountView) -> FactValue:
+def _share_above(v: AccountView) -> FactValue:
     revenue = last_year_revenue(v.account, v.as_of) or 0.0
     ranks, above = v.portfolio.sorted_revenue, v.portfolio.revenue_at_or_above
-    if not ranks or revenue <= 0 or not above or above[0] <= 0:
+    if not ranks or not above or above[0] <= 0:
         return None
-    # ties count this account last among equals: the share up to and including all of them
-    i = bisect.bisect_left(ranks, revenue)
-    return round(100.0 * above[i] / above[0], 2)
+    return round(100.0 * above[bisect.bisect_right(ranks, revenue)] / above[0], 2)
 
 
 @fact(
