@@ -77,7 +77,9 @@ def make_workspace(root: Path, records: dict[str, list[dict[str, Any]]] | None,
     root.mkdir(parents=True, exist_ok=True)
     (root / "kamrules.yaml").write_text(
         "crm:\n  type: local\n  path: crm.sqlite\n  seed: empty\n"
-        "packs: [kam-core]\nstate_dir: state\n" + extra_config
+        "packs: [kam-core]\nstate_dir: state\n"
+        # these suites test write-back per finding; bundles are tested in test_bundles.py
+        "overrides:\n  kam-core: {tasks: per_rule}\n" + extra_config
     )
     ws = Workspace(root)
     if records is not None:

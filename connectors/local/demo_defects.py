@@ -123,7 +123,7 @@ def _unqualified(b: Bundle, rng: random.Random, anchor: date) -> None:
 def _small_key(b: Bundle, rng: random.Random, anchor: date) -> None:
     for p in b["account"]["revenue"]:
         p["amount"] = round(p["amount"] / 60, -2)
-    b["account"]["potential"] = 300000.0
+    b["account"]["potential"] = 200000.0
 
 
 def _supplier_lost(b: Bundle, rng: random.Random, anchor: date) -> None:

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack, load_packs, override_problems, resolve_pack
-from kamrules.language.pack import UserModel
+from kamrules.language.pack import TaskMode, UserModel
 from kamrules.model import Severity
 from kamrules.writeback.reconcile import Limits, Policy
 
@@ -25,6 +25,8 @@ DEFAULT_CONFIG = Path("kamrules.yaml")
 class PackOverride(UserModel):
     params: dict[str, Any] = Field(default_factory=dict)
     disable: list[str] = Field(default_factory=list)
+    # one task per finding, or one checklist task per account and bundle (the pack's default)
+    tasks: TaskMode | None = None
 
 
 class LifecycleSettings(UserModel):
@@ -145,6 +147,8 @@ def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
             continue
         for loc, message in override_problems(by_id[pack_id], override.params, override.disable):
             problems.append(loaded.problem(("overrides", pack_id, *loc), message))
+        if override.tasks is not None:
+            by_id[pack_id].tasks = override.tasks
     if problems:
         raise ValidationFailed(problems)
     for pack in packs:
