@@ -85,7 +85,8 @@ def test_bundles_are_written_once_updated_as_items_resolve_and_closed_with_the_l
     crm.commit()
     report = ws.run_json()
     change = next(c for c in report["changes"] if c["fingerprint"] == fp)
-    assert change["action"] == "update" and change["subject"] == "Ural Steelworks: service problems (2 points)"
+    assert change["action"] == "update"
+    assert change["subject"] == "Ural Steelworks: service problems (2 points)"
     assert open_tasks(ws)[fp].body.count("\n[ ] ") == 2
 
     crm.db.execute("UPDATE records SET data = json_set(data, '$.closed', '2026-10-31',"
