@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from jinja2 import TemplateError
+
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
@@ -89,7 +91,8 @@ def build_task(
     owner = directory.assignee(rule.task.assignee, account)
     if owner is None:
         owner = directory.assignee(rule.task.fallback, account) or account.owner_id
-    values: dict[str, Any] = {**(facts or {}), **finding.evidence}
+    # every fact is a known name (None when not given), so a template never meets an undefined
+    values: dict[str, Any] = {**dict.fromkeys(REGISTRY), **(facts or {}), **finding.evidence}
     values.update(pack.values)
     values.update(
         account_name=account.name,
@@ -106,8 +109,13 @@ def build_task(
     )
     if pack.template_syntax == "jinja":
         text = pack.text(rule)
-        subject = render_jinja(text.subject, values, pack.locale, pack.currency, as_of)
-        body = render_jinja(text.body, values, pack.locale, pack.currency, as_of).strip()
+        try:
+            subject = render_jinja(text.subject, values, pack.locale, pack.currency, as_of)
+            body = render_jinja(text.body, values, pack.locale, pack.currency, as_of).strip()
+        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+            # a value the template did not expect: plain text with the evidence, never a crash
+            subject = f"{account.name}: {text.title or rule.title}"
+            body = f"{rule.rationale.strip()}\n\n{values['evidence']}\n\n({type(exc).__name__})"
         footer = FOOTER.get(pack.locale.split("_")[0], FOOTER["en"])
         if rule.principles:
             body += "\n\n" + footer.format(names=values["principle_names"], pack=pack.id,
