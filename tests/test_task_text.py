@@ -69,6 +69,10 @@ def problems(text: str, locale: str) -> list[str]:
         found.append("None")
     if re.search(r"unknown", text, re.I):
         found.append("unknown")
+    if re.search(r"s's\b", text):
+        found.append("a possessive like \"Danube Chemicals's\"")
+    if re.search(r"(not recorded|не указано|nije upisano) (out of|из|od) ", text):
+        found.append("a score that is not recorded")
     if "{" in text or "}" in text:
         found.append("a brace left over")
     if language == "en" and ENGLISH_PLURAL_AFTER_ONE.search(text):
