@@ -149,7 +149,7 @@ def _load_translations(
             problems += problems_from(exc, raw, str(file), Translation)
             continue
         for rule_id in tr.rules:
-            if rule_id not in ids:
+            if rule_id not in ids and not problems:  # (a rule file that failed hides its ids)
                 problems.append(Problem(locate(raw, ("rules", rule_id), str(file)), rule_id,
                                         f"no rule {rule_id!r} in this pack"))
         out[file.stem] = tr
