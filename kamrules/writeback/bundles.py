@@ -24,17 +24,17 @@ PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
 # The checklist's frame in the languages kamrules ships: plural forms in CLDR order.
 FRAME = {
     "en": {"points": ("point", "points"),
-           "intro": "{account}, {title}: {count} to put right, most urgent first.",
+           "intro": "{account}, {title}: {count} to put right{first}.", "first": ", most urgent first",
            "subject": "{account}: {title} ({count})",
            "outro": "Fix each point in the CRM: the next run ticks it off here, and closes this"
                     " task when the last one is resolved."},
     "ru": {"points": ("пункт", "пункта", "пунктов"),
-           "intro": "{account}, {title}: {count} к исправлению, самые срочные сверху.",
+           "intro": "{account}, {title}: {count} к исправлению{first}.", "first": ", самые срочные сверху",
            "subject": "{account}: {title} ({count})",
            "outro": "Исправьте каждый пункт в CRM: следующий запуск отметит его здесь и закроет"
                     " задачу, когда будет решён последний."},
     "sr": {"points": ("stavka", "stavke", "stavki"),
-           "intro": "{account}, {title}: {count} za rešavanje, najhitnije prvo.",
+           "intro": "{account}, {title}: {count} za rešavanje{first}.", "first": ", najhitnije prvo",
            "subject": "{account}: {title} ({count})",
            "outro": "Rešite svaku stavku u CRM-u: sledeće pokretanje će je ovde označiti i"
                     " zatvoriti zadatak kada se reši poslednja."},
@@ -75,7 +75,8 @@ def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: s
     people = People(pack.locale, pack.currency, as_of)
     count = people.plural(len(members), *frame["points"])
     title = pack.bundle_title(bundle_key)
-    lines = [frame["intro"].format(account=account, title=title, count=count), ""]
+    first = frame["first"] if len(members) > 1 else ""
+    lines = [frame["intro"].format(account=account, title=title, count=count, first=first), ""]
     evidence: dict[str, object] = {}
     for i, m in enumerate(members, 1):
         task = m.desired.task

@@ -106,7 +106,7 @@ def _excerpt(v: AccountView) -> FactValue:
     start = max(0, at - EXCERPT_CHARS // 2)
     excerpt = text[start:start + EXCERPT_CHARS].strip()
     excerpt = DIGITS.sub("#", excerpt)
-    return f"{email.date.isoformat()}: “{'…' if start else ''}{excerpt}…”"
+    return f"“{'…' if start else ''}{excerpt}…”"
 
 
 @fact(
