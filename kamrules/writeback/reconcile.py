@@ -122,7 +122,7 @@ def reconcile(
             continue
         rule = fp.rsplit("/", 1)[0]
         target = scope.moved(fp) if scope.moved else None
-        if target is not None:
+        if target is not None and (target in wanted or "/bundle:" not in target):
             changes += [_close(t, f"moved: the pack's tasks setting changed; now in {target}")
                         for t in tasks]
         elif scope.rules is not None and rule not in scope.rules:
