@@ -227,7 +227,7 @@ def _blocker(b: Bundle, rng: random.Random, anchor: date) -> None:
 def _deal_outside_team(b: Bundle, rng: random.Random, anchor: date) -> None:
     aid = b["account"]["id"]
     b["deals"].append({"id": f"{aid}-X1", "account_id": aid, "name": "Spare parts framework",
-                       "stage": "Negotiation", "amount": 80000.0, "type": "new",
+                       "stage": "Proposal", "amount": 80000.0, "type": "new",
                        "kind": "new_product", "owner_id": "U50", "created": day(anchor, 20),
                        "close_date": None, "is_closed": False, "is_won": False})
 
