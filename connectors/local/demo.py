@@ -143,11 +143,12 @@ def _healthy_key(rng: random.Random, ids: _Ids, acc_id: str, name: str, anchor: 
             {"account_id": acc_id, "user_id": service, "role": "service"}]
     team += [{"account_id": acc_id, "user_id": REPS[r], "role": "field_rep", "region": r}
              for r in regions]
-    surveys = [{"account_id": acc_id, "date": day(anchor, 220), "kind": "csat", "score": 8.2},
+    # the NPS answer first: story defects change the latest CSAT, the list's last survey
+    surveys = [{"account_id": acc_id, "date": day(anchor, 90), "kind": "nps",
+                "score": float(rng.choice((8, 9, 9, 10)))},
+               {"account_id": acc_id, "date": day(anchor, 220), "kind": "csat", "score": 8.2},
                {"account_id": acc_id, "date": day(anchor, rng.randint(30, 60)), "kind": "csat",
-                "score": round(rng.uniform(8.0, 9.4), 1)},
-               {"account_id": acc_id, "date": day(anchor, 90), "kind": "nps",
-                "score": float(rng.choice((8, 9, 9, 10)))}]
+                "score": round(rng.uniform(8.0, 9.4), 1)}]
     contracts = [{"account_id": acc_id, "start_date": day(anchor, 500),
                   "end_date": day(anchor, -rng.randint(200, 400)), "renewal_status": "none"}]
     return {"account": account, "contacts": contacts, "deals": deals, "activities": activities,
