@@ -143,10 +143,7 @@ def _healthy_key(rng: random.Random, ids: _Ids, acc_id: str, name: str, anchor: 
             {"account_id": acc_id, "user_id": service, "role": "service"}]
     team += [{"account_id": acc_id, "user_id": REPS[r], "role": "field_rep", "region": r}
              for r in regions]
-    # the NPS answer first: story defects change the latest CSAT, the list's last survey
-    surveys = [{"account_id": acc_id, "date": day(anchor, 90), "kind": "nps",
-                "score": float(rng.choice((8, 9, 9, 10)))},
-               {"account_id": acc_id, "date": day(anchor, 220), "kind": "csat", "score": 8.2},
+    surveys = [{"account_id": acc_id, "date": day(anchor, 220), "kind": "csat", "score": 8.2},
                {"account_id": acc_id, "date": day(anchor, rng.randint(30, 60)), "kind": "csat",
                 "score": round(rng.uniform(8.0, 9.4), 1)}]
     contracts = [{"account_id": acc_id, "start_date": day(anchor, 500),

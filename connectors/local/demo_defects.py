@@ -257,6 +257,11 @@ def _whitespace(b: Bundle, rng: random.Random, anchor: date) -> None:
             deal.update(is_closed=True, is_won=True, stage="Closed Won", close_date=day(anchor, 10))
 
 
+def _promoter(b: Bundle, rng: random.Random, anchor: date) -> None:
+    b["surveys"].insert(0, {"account_id": b["account"]["id"], "date": day(anchor, 70),
+                            "kind": "nps", "score": 9.0})
+
+
 def _referral(b: Bundle, rng: random.Random, anchor: date) -> None:
     """Referral selling (P20), not a disclosure (P29): another key account named as a reference."""
     b["activities"].append({
@@ -272,22 +277,22 @@ Defect = Callable[[Bundle, random.Random, date], None]
 STORIES: list[tuple[str, tuple[Defect, ...]]] = [
     ("Nordwind Logistics", ()),
     ("Baltic Foods", (_single_threaded,)),
-    ("Ural Steelworks", (_late_delivery, _stale_delivery_case)),
+    ("Ural Steelworks", (_late_delivery,)),
     ("Adriatic Pharma", (_revenue_sliding, _disengaging, _satisfaction_falling)),
-    ("Danube Chemicals", (_renewal_missing, _detractor)),
+    ("Danube Chemicals", (_renewal_missing,)),
     ("Carpathia Energy", (_no_meeting_after_win, _promises_broken)),
     ("Pannonia Retail", (_inertia, _reorders_only)),
     ("Sava Machinery", (_no_plan,)),
     ("Volga Paper", (_team_of_one, _gone_silent)),
     ("Morava Textiles", (_sponsor_absent, _national_uncoordinated)),
     ("Tisza Foods", (_unconfirmed_meetings, _confidential_leak, _whitespace)),
-    ("Drava Components", (_gifts, _unqualified)),
+    ("Drava Components", (_gifts, _unqualified, _detractor)),
     ("Neretva Packaging", (_small_key, _supplier_lost, _deal_outside_team)),
-    ("Lika Instruments", (_no_feedback, _small_cases_open, _critical_case)),
+    ("Lika Instruments", (_no_feedback, _small_cases_open, _critical_case, _stale_delivery_case)),
     ("Istra Marine", (_who_decides_unknown, _sparse_touches, _blocker)),
     ("Krka Biotech", (_stale_objectives, _review_overdue)),
     ("Una Glassworks", (_no_new_contacts, _champion_left)),
-    ("Alpine Dairy", (_referral,)),
+    ("Alpine Dairy", (_referral, _promoter)),
 ]
 DEFECTS: tuple[Defect, ...] = tuple(
     dict.fromkeys(d for _, defects in STORIES for d in defects)
