@@ -42,7 +42,8 @@ def test_run_twice_second_run_writes_nothing(hs: HsWorkspace) -> None:
     assert first["api_calls"] == sum(hs.fake.calls.values()) - before  # the report counts every call
     writes = hs.fake.writes
     assert writes == -(-created // 100)  # batches of 100
-    task = next(t for t in hs.fake.tasks() if "only 2 contacts in the CRM" in t["properties"]["hs_task_subject"])
+    task = next(t for t in hs.fake.tasks()
+                if "only 2 contacts in the CRM" in t["properties"]["hs_task_subject"])
     assert task["properties"]["hs_task_status"] == "NOT_STARTED"
     assert task["properties"]["hs_task_priority"] == "HIGH"
     assert task["properties"]["hs_timestamp"].startswith("2026-11-22")
@@ -302,6 +303,6 @@ def test_incremental_pull_sees_changes_and_commits_bookmarks_only_after_writes(h
     code, report = hs.run_json()
     assert code == 0
     actions = {c["fingerprint"]: (c["action"], c["subject"]) for c in report["changes"]}
-    assert actions[f"kam-core/KAM-REL-004/{baltic}"] == ("update", "Baltic Foods: only 3 contacts")
+    assert actions[f"kam-core/KAM-REL-004/{baltic}"] == ("update", "Baltic Foods: only 3 contacts in the CRM")
     assert "close" in {a for fp, (a, _) in actions.items() if fp.endswith(f"/{danube}")}  # no longer key
     assert RecordCache(cache_file).bookmarks()["companies"] > marks["companies"]
