@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.conftest import ANCHOR, Workspace, make_workspace
 
-SAVA, URAL = "ACC-000008", "ACC-000003"
+SAVA, URAL, LIKA = "ACC-000008", "ACC-000003", "ACC-000014"
 
 
 def bundled(tmp_path: Any, records: dict, extra: str = "", mode: str = "per_group") -> Workspace:
@@ -76,21 +76,22 @@ def test_bundles_are_written_once_updated_as_items_resolve_and_closed_with_the_l
     assert again["counts"]["created"] == 0 and again["counts"]["kept"] == created
     shutil.rmtree(ws.root / "state")
     assert ws.run_json()["counts"]["created"] == 0
-    fp = f"kam-core/bundle:service/{URAL}"
-    assert open_tasks(ws)[fp].body.count("\n[ ] ") == 3
+    fp = f"kam-core/bundle:service/{LIKA}"
+    assert open_tasks(ws)[fp].body.count("\n[ ] ") == 4
 
-    crm = ws.crm()  # the case nobody owned is closed: one item of Ural's service bundle resolves
-    crm.db.execute("UPDATE records SET data = json_set(data, '$.closed', '2026-10-31')"
-                   f" WHERE kind = 'cases' AND id = '{URAL}-C1'")
+    crm = ws.crm()  # the delivery case a service agent sat on is escalated and closed
+    crm.db.execute("UPDATE records SET data = json_set(data, '$.closed', '2026-10-31',"
+                   f" '$.escalated', 1) WHERE kind = 'cases' AND id = '{LIKA}-C5'")
     crm.commit()
     report = ws.run_json()
     change = next(c for c in report["changes"] if c["fingerprint"] == fp)
     assert change["action"] == "update"
-    assert change["subject"] == "Ural Steelworks: service problems (2 points)"
-    assert open_tasks(ws)[fp].body.count("\n[ ] ") == 2
+    assert change["subject"] == "Lika Instruments: service problems (3 points)"
+    body = open_tasks(ws)[fp].body
+    assert body.count("\n[ ] ") == 3 and "problem open" not in body
 
     crm.db.execute("UPDATE records SET data = json_set(data, '$.closed', '2026-10-31',"
-                   f" '$.escalated', 1) WHERE kind = 'cases' AND account_id = '{URAL}'")
+                   f" '$.escalated', 1) WHERE kind = 'cases' AND account_id = '{LIKA}'")
     crm.commit()
     report = ws.run_json()
     change = next(c for c in report["changes"] if c["fingerprint"] == fp)
