@@ -1,4 +1,5 @@
-"""kam-core's own YAML cases, collected by pytest, and proof that they pin every threshold."""
+"""kam-core's own YAML cases, collected by pytest on both engines, and proof that they pin
+every threshold."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kamrules.evaluation.engine import Engine, durable_problem
 from kamrules.language.docs import pack_markdown
 from kamrules.language.loader import builtin_dir, load_pack
 from kamrules.language.packtest import PackCase, case_facts, cases_of, run_case, run_cases, with_params
@@ -16,9 +18,19 @@ CASES = cases_of(PACK_DIR)
 PRINCIPLES = Path(__file__).resolve().parents[2] / "shared" / "kam" / "PRINCIPLES.md"
 
 
+ENGINES = [
+    "python",
+    pytest.param("durable", marks=pytest.mark.skipif(
+        durable_problem() is not None, reason=f"durable_rules only: {durable_problem()}")),
+]
+
+
+@pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize("item", CASES, ids=[c.id for c in CASES])
-def test_case(item: PackCase) -> None:
-    errors = run_case(load_pack(PACK_DIR), item)
+def test_case(item: PackCase, kind: str) -> None:
+    pack = load_pack(PACK_DIR)
+    engine = Engine([with_params(pack, item.case.params)], kind)
+    errors = run_case(pack, item, engine)
     assert not errors, f"{item.location}: " + "; ".join(errors)
 
 
@@ -31,7 +43,8 @@ def test_every_rule_has_a_firing_and_a_silent_case() -> None:
         assert len(fires) + len(silent) >= 2
 
 
-def test_changing_any_threshold_by_one_breaks_a_case() -> None:
+@pytest.mark.parametrize("kind", ENGINES)
+def test_changing_any_threshold_by_one_breaks_a_case(kind: str) -> None:
     pack = load_pack(PACK_DIR)
     facts = {c.id: case_facts(c) for c in CASES}
     numeric = {n: v for n, v in pack.values.items()
@@ -41,7 +54,7 @@ def test_changing_any_threshold_by_one_breaks_a_case() -> None:
     for name, value in sorted(numeric.items()):
         for delta in (-1, 1):
             mutated = with_params(pack, {name: value + delta})
-            if not any(errors for _, errors in run_cases(mutated, CASES, facts)):
+            if not any(errors for _, errors in run_cases(mutated, CASES, facts, kind)):
                 unpinned.append(f"{name}{delta:+d}")
     assert unpinned == []
 
@@ -77,6 +90,9 @@ def test_kamrules_test_command_reports_and_fails_on_a_broken_case(tmp_path: Path
                         text=True, env=env, cwd=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"kam-core: {len(CASES)} cases, {len(CASES)} passed" in ok.stdout
+    on_python = subprocess.run([sys.executable, "-m", "kamrules", "test", "--engine", "python",
+                                str(copy)], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert on_python.returncode == 0, on_python.stdout + on_python.stderr
     rules = copy / "rules" / "relationship.yaml"
     rules.write_text(rules.read_text().replace("{param: min_contacts}", "4"))
     bad = subprocess.run([sys.executable, "-m", "kamrules", "test", str(copy)], capture_output=True,

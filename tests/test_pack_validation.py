@@ -32,6 +32,7 @@ def write_pack(root: Path, rules: str, params: str = PARAMS) -> Path:
     root.mkdir(parents=True)
     (root / "pack.yaml").write_text(
         f"id: mine\nversion: '1.0'\ndescription: test pack\nparams:\n{params}"
+        "principles: {P09: Widen the contact base}\n"  # rules cite only declared principles
     )
     (root / "rules").mkdir()
     (root / "rules" / "a.yaml").write_text(rules)

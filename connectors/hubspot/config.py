@@ -51,6 +51,10 @@ class HubSpotConfig(BaseModel):
     full_refresh_days: int | None = Field(default=7, ge=0)
     timeout_seconds: float = Field(default=60.0, gt=0)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    portal_id: int | None = Field(
+        default=None, ge=1, description="your Hub ID (account menu): lets reports link to each task"
+    )
+    app_url: str = Field(default="https://app.hubspot.com", description="HubSpot's UI, for task links")
 
 
 CONFIG = HubSpotConfig

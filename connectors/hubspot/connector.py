@@ -192,6 +192,12 @@ class HubSpotConnector:
     def list_tasks(self, completed_since: date) -> list[Task]:
         return self.tasks.list_tasks(completed_since)
 
+    def task_url(self, task_id: str) -> str | None:
+        """The task's record page in HubSpot (object type 0-27), when `crm.portal_id` is set."""
+        if self.config.portal_id is None:
+            return None
+        return f"{self.config.app_url.rstrip('/')}/contacts/{self.config.portal_id}/record/0-27/{task_id}"
+
     def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
         return self.tasks.apply(changes, progress)
 

@@ -187,6 +187,10 @@ class LocalCrm:
 
     # --- tasks -----------------------------------------------------------------------------
 
+    def task_url(self, task_id: str) -> str | None:
+        """The local CRM has no UI: a report shows the task's id (look it up with the CLI)."""
+        return None
+
     def list_tasks(self, completed_since: date) -> list[Task]:
         return self._tasks(
             "SELECT * FROM tasks WHERE status = 'open' OR (status = 'completed' AND completed >= ?)",

@@ -59,6 +59,10 @@ class SalesforceConnector:
     def list_tasks(self, completed_since: date) -> list[Task]:
         return self.writer.list_tasks(completed_since)
 
+    def task_url(self, task_id: str) -> str | None:
+        """The task's record page in Lightning Experience on this org's instance."""
+        return f"https://{self.client.sf.sf_instance}/lightning/r/Task/{task_id}/view"
+
     def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
         results = self.writer.apply(changes, progress)
         secrets = self.client.secrets

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -11,10 +12,11 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.table import Table
 from rich.text import Text
 
 from kamrules.language.loader import LoadedPack
-from kamrules.run.config import LoadedConfig, load_config, load_configured_packs
+from kamrules.run.config import LoadedConfig, describe_setup, load_config, load_configured_packs
 
 # No markup: CRM text such as a "[kamrules] ..." subject must print as it is; labels are styled
 # through `labelled`.
@@ -38,7 +40,57 @@ def as_of_date(value: str | None) -> date:
 
 
 def loaded_config(ctx: click.Context) -> LoadedConfig:
-    return load_config(ctx.obj["config_path"])
+    """The config (found once per command) and, first on stderr, which config and CRM it is."""
+    obj = ctx.find_root().obj
+    if "loaded" not in obj:
+        obj["loaded"] = load_config(obj["config_path"])
+        err.print(describe_setup(obj["loaded"]))
+    return obj["loaded"]
+
+
+def formats(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--format CHOICE` (first choice the default) and `--json` as its alias, passed on as `fmt`:
+    one convention for every command."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, as_json: bool = False, **kwargs: Any) -> Any:
+            if as_json:
+                kwargs["fmt"] = "json"
+            return func(*args, **kwargs)
+
+        wrapper = click.option("--json", "as_json", is_flag=True,
+                               help="The same as --format json.")(wrapper)
+        return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0],
+                            show_default=True,
+                            help="Output: text for people, json for programs.")(wrapper)
+
+    return decorate
+
+
+def _cell(value: Any) -> str:
+    return " ".join(str(value if value is not None else "").split())
+
+
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
+                wrap: Sequence[str] = ()) -> None:
+    """A table: boxed on a terminal (only the `wrap` columns wrap, between words, so names and
+    ids are never split); plain TSV with a header line in a pipe or file."""
+    if not out.is_terminal:
+        click.echo("\t".join(columns))
+        for row in rows:
+            click.echo("\t".join(_cell(c) for c in row))
+        return
+    cells = [[_cell(c) for c in row] for row in rows]
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        # a wrapping column is at least as wide as its longest word: it wraps between words
+        longest = max((len(w) for row in cells for w in row[i].split()), default=0)
+        table.add_column(column, no_wrap=column not in wrap,
+                         min_width=max(longest, len(column)) if column in wrap else None)
+    for row in cells:
+        table.add_row(*row)
+    out.print(table)
 
 
 def packs_for(ctx: click.Context, refs: tuple[str, ...]) -> list[LoadedPack]:
@@ -70,7 +122,7 @@ def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None],
 
 AS_OF = click.option("--as-of", "as_of", metavar="DATE",
                      help="Evaluate as of this date (YYYY-MM-DD). Default: today.")
-JSON = click.option("--json", "as_json", is_flag=True,
+JSON = click.option("--json", "as_json", is_flag=True,  # old flag; commands use `formats`
                     help="Print the run report as JSON (counts and every task change).")
 
 

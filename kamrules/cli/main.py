@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import sys
 from pathlib import Path
@@ -12,17 +13,24 @@ import click
 
 from kamrules import __version__
 from kamrules.cli.common import err, labelled
+from kamrules.cli.explain import explain_cmd
 from kamrules.cli.importing import import_csv_cmd
-from kamrules.cli.inspect import explain_cmd, history_cmd
-from kamrules.cli.packs import facts_cmd, rules_cmd, test_cmd, validate_cmd
+from kamrules.cli.inspect import history_cmd
+from kamrules.cli.packs import facts_cmd, rules_cmd, test_cmd
 from kamrules.cli.report import report_cmd
 from kamrules.cli.run_plan import plan_cmd, run_cmd
 from kamrules.cli.snooze import snooze_group
+from kamrules.cli.validate import validate_cmd
 from kamrules.errors import ExitCode, KamError, ValidationFailed
 
 
 class KamGroup(click.Group):
     """Turns the user's mistakes into one clear message and a named exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`--config FILE` may come anywhere on the line (`kamrules run --config x.yaml`)."""
+        ctx.meta["kamrules.args"] = list(args)
+        return super().parse_args(ctx, config_first(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -33,6 +41,7 @@ class KamGroup(click.Group):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(0)
         except KamError as exc:
+            _json_error(ctx, exc, int(exc.exit_code))
             if isinstance(exc, ValidationFailed):
                 for problem in exc.problems:
                     err.print(labelled("error", "red", str(problem)))
@@ -43,17 +52,67 @@ class KamGroup(click.Group):
         except Exception as exc:
             if os.environ.get("KAMRULES_DEBUG"):
                 raise
+            _json_error(ctx, exc, int(ExitCode.INTERNAL))
             err.print(labelled("internal error", "red", f"{type(exc).__name__}: {exc}"))
             err.print("This is a bug in kamrules; set KAMRULES_DEBUG=1 to see the traceback.")
             ctx.exit(int(ExitCode.INTERNAL))
 
 
+def _json_error(ctx: click.Context, exc: Exception, code: int) -> None:
+    """With --format json, a command that stops on an error still prints JSON on stdout
+    (unless it printed its own report, as run and plan do)."""
+    args = ctx.meta.get("kamrules.args", [])
+    wants = "--json" in args or "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in zip(args, args[1:], strict=False))
+    if not wants or getattr(exc, "json_reported", False):
+        return
+    problems = [{"file": p.location.file, "line": p.location.line, "column": p.location.column,
+                 "path": p.path, "message": p.message}
+                for p in getattr(exc, "problems", [])]
+    message = str(exc) if code != ExitCode.INTERNAL else f"{type(exc).__name__}: {exc}"
+    click.echo(json.dumps({"ok": False, "exit_code": code, "error": message,
+                           "problems": problems}, indent=2))
+
+
+def config_first(args: list[str]) -> list[str]:
+    """The arguments with every `--config FILE` / `--config=FILE` moved to the front."""
+    front: list[str] = []
+    rest: list[str] = []
+    items = iter(args)
+    for arg in items:
+        if arg == "--":
+            rest += [arg, *items]
+            break
+        if arg == "--config":
+            value = next(items, None)
+            front += [arg] if value is None else [arg, value]
+        elif arg.startswith("--config="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+    return front + rest
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version`: the version, and which rule engine runs here (durable_rules or python)."""
+    if not value or ctx.resilient_parsing:
+        return
+    from kamrules.evaluation.engine import EngineUnavailable, describe_engines
+
+    try:
+        engines = describe_engines()
+    except EngineUnavailable as exc:
+        engines = f"engine: {exc}"
+    click.echo(f"kamrules, version {__version__} (Python {sys.version.split()[0]})\n{engines}")
+    ctx.exit()
+
+
 @click.group(cls=KamGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="kamrules")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and the rule engine that runs here, and exit.")
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path),
-    help="Config file. Default: ./kamrules.yaml if present, else the embedded local CRM "
-    "with the built-in kam-core pack.",
+    help="Config file (may come anywhere on the line). Default: $KAMRULES_CONFIG, else "
+    "kamrules.yaml in this folder or the nearest parent, else the embedded demo CRM with the "
+    "built-in kam-core pack.",
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
@@ -64,7 +123,12 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
     \b
     Exit codes: 0 success, 1 some writes failed, 2 usage/config/pack error,
-    3 another run holds the lock, 4 the CRM refused or failed.
+    3 another run holds the lock, 4 the CRM refused or failed,
+    5 internal error (a bug in kamrules; KAMRULES_DEBUG=1 shows the traceback).
+
+    \b
+    The first line on stderr names the config file and the CRM in use.
+    Every command takes --format text|json (--json is the same as --format json).
     """
     ctx.obj = {"config_path": config_path}
     # A run allocates millions of small, long-lived objects; CPython's default collector

@@ -1,61 +1,65 @@
-"""`kamrules validate`, `test`, `rules` and `facts`: the rule packs and the facts they read."""
+"""`kamrules test`, `rules` and `facts`: the rule packs and the facts they read."""
 
 from __future__ import annotations
 
 import json
 
 import click
-from rich.table import Table
 
-from kamrules.cli.common import labelled, out, packs_for
+from kamrules.cli.common import formats, labelled, out, packs_for, print_table
 from kamrules.errors import CasesFailed
 from kamrules.evaluation.facts import REGISTRY
 
 
-@click.command("validate")
-@click.argument("packs", nargs=-1, required=False)
-@click.pass_context
-def validate_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
-    """Check rule packs (folders or built-in names) and the config; report every problem."""
-    for pack in packs_for(ctx, packs):
-        out.print(f"{pack.id} {pack.version}: {len(pack.rules)} rules, {len(pack.params)} params, ok")
-
-
 @click.command("test")
+@formats("text", "json")
 @click.argument("packs", nargs=-1, required=False)
+@click.option("--engine", type=click.Choice(["auto", "durable", "python"]), default=None,
+              help="Rule engine for the cases. Default: auto (durable_rules where it imports).")
 @click.pass_context
-def test_cmd(ctx: click.Context, packs: tuple[str, ...]) -> None:
+def test_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str, engine: str | None) -> None:
     """Run the YAML test cases of rule packs (folders or built-in names)."""
     from collections import Counter
 
     from kamrules.language.packtest import cases_of, run_cases
 
     failed = 0
+    summary = []
     for pack in packs_for(ctx, packs):
-        results = run_cases(pack, cases_of(pack.directory))
+        results = run_cases(pack, cases_of(pack.directory), kind=engine)
         per_rule: Counter[str] = Counter()
+        failures = []
         for item, errors in results:
             for rule in (*item.case.fires, *item.case.silent):
                 per_rule[rule] += 1
             if errors:
                 failed += 1
-                out.print(labelled("FAIL", "red", f"{item.location} {item.case.name}"))
-                for e in errors:
-                    out.print(f"       {e}")
+                failures.append({"case": item.case.name, "location": str(item.location),
+                                 "errors": errors})
+                if fmt == "text":
+                    out.print(labelled("FAIL", "red", f"{item.location} {item.case.name}"))
+                    for e in errors:
+                        out.print(f"       {e}")
         untested = [r.id for r in pack.rules if per_rule[r.id] == 0]
-        out.print(f"{pack.id}: {len(results)} cases, {len(results) - sum(1 for _, e in results if e)}"
-                  f" passed; rules without a case: {', '.join(untested) or 'none'}")
+        summary.append({"pack": pack.id, "cases": len(results),
+                        "passed": len(results) - len(failures), "failed": failures,
+                        "untested_rules": untested})
+        if fmt == "text":
+            out.print(f"{pack.id}: {len(results)} cases, {len(results) - len(failures)}"
+                      f" passed; rules without a case: {', '.join(untested) or 'none'}")
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
     if failed:
         raise CasesFailed(f"{failed} case(s) failed")
 
 
 @click.command("rules")
+@formats("text", "json", "markdown", "table")
 @click.argument("packs", nargs=-1, required=False)
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "json"]),
-              default="table", show_default=True, help="Output format.")
 @click.pass_context
 def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
-    """List the rules of the configured packs (or of the PACKS given)."""
+    """List the rules of the configured packs (or of the PACKS given); markdown is the pack's
+    generated README (`table` is the old name of text)."""
     from kamrules.language.conditions import describe
     from kamrules.language.docs import pack_markdown
 
@@ -66,37 +70,30 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([
             {"pack": p.id, "id": r.id, "title": r.title, "severity": r.severity,
-             "principles": r.principles, "enabled": r.id not in p.disabled and r.enabled,
-             "when": describe(r.when, p.values)}
+             "principles": r.principles, "groups": r.groups,
+             "enabled": r.id not in p.disabled and r.enabled, "when": describe(r.when, p.values)}
             for p in loaded_packs for r in p.rules
         ], indent=2))
         return
-    table = Table()
-    for column in ("pack", "id", "severity", "principles", "title", "fires when"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for p in loaded_packs:
         for r in p.rules:
             off = "" if r.enabled and r.id not in p.disabled else " (disabled)"
-            table.add_row(p.id, r.id + off, r.severity, ", ".join(r.principles), r.title,
-                          describe(r.when, p.values))
-    out.print(table)
+            rows.append((p.id, r.id + off, r.severity, ", ".join(r.principles), r.title,
+                         describe(r.when, p.values)))
+    print_table(("pack", "id", "severity", "principles", "title", "fires when"), rows,
+                wrap=("principles", "title", "fires when"))
 
 
 @click.command("facts")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def facts_cmd(as_json: bool) -> None:
+@formats("text", "json")
+def facts_cmd(fmt: str) -> None:
     """List every fact rules can read: name, type, unit and meaning."""
     specs = sorted(REGISTRY.values(), key=lambda s: s.name)
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps([
             {"name": s.name, "type": s.type, "unit": s.unit, "meaning": s.meaning,
              "principles": list(s.principles)} for s in specs], indent=2))
         return
-    table = Table()
-    for column in ("fact", "type", "unit", "meaning"):
-        table.add_column(column, overflow="fold")
-    for s in specs:
-        table.add_row(s.name, s.type, s.unit, s.meaning)
-    out.print(table)
-
-
+    print_table(("fact", "type", "unit", "meaning"),
+                [(s.name, s.type, s.unit, s.meaning) for s in specs], wrap=("meaning",))

@@ -21,7 +21,7 @@ from kamrules.run.config import load_configured_packs
               help="Where to write it ('-' for stdout). Default: kamrules-report.html or .json.")
 @click.pass_context
 def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | None) -> None:
-    """The key-account portfolio at a glance: health, heatmap, owners, what changed.
+    """The key-account portfolio at a glance: health, heatmap, owners, snoozes, what changed.
 
     Evaluates the configured packs over the CRM (writing nothing, like plan), reads kamrules'
     tasks back from the CRM and the run history for trends and the latest run's changes.
@@ -29,9 +29,11 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     from datetime import timedelta
 
     from kamrules.cli.wiring import open_connector
+    from kamrules.protocol.connector import task_url
     from kamrules.report.html import render_html
     from kamrules.report.portfolio import build_report
     from kamrules.run.cleaning import clean
+    from kamrules.run.snooze import load_snoozes
     from kamrules.run.state import StateStore
     from kamrules.run.sync import evaluate, now_iso
 
@@ -40,6 +42,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
         raise click.BadParameter(f"cannot write into {path.parent}", param_hint="--output")
     loaded = loaded_config(ctx)
     packs = load_configured_packs(loaded)
+    snoozes = load_snoozes(loaded.snoozes_path)
     store = StateStore(loaded.state_dir)
     runs = store.reports()
     store.close()
@@ -51,12 +54,15 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     try:
         with progress_display(output != "-") as progress:
             snapshot = clean(connector.pull(day, progress))
-            findings, _ = evaluate(snapshot, packs, progress)
+            findings, _ = evaluate(snapshot, packs, progress, loaded.config.engine)
         tasks = connector.list_tasks(since)
+        settings = loaded.config.report
+        report = build_report(snapshot, findings, packs, tasks, runs,
+                              settings.health_weights.model_dump(), now_iso(), snoozes=snoozes,
+                              task_url=lambda task_id: task_url(connector, task_id),
+                              currency=settings.currency, locale=settings.locale)
     finally:
         connector.close()
-    report = build_report(snapshot, findings, packs, tasks, runs,
-                          loaded.config.report.health_weights.model_dump(), now_iso())
     text = render_html(report) if fmt == "html" else report.model_dump_json(indent=2)
     if output == "-":
         click.echo(text)
@@ -68,6 +74,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     s = report.summary
     out.print(f"wrote {path}: {s.key_accounts} key accounts as of {report.as_of},"
               f" {s.share_without_serious:.0%} with no high or critical finding;"
-              f" {s.findings} findings, {s.open_tasks} open tasks ({s.overdue_tasks} overdue).")
+              f" {s.findings} findings ({s.snoozed_findings} snoozed), {s.open_tasks} open tasks"
+              f" ({s.overdue_tasks} overdue).")
 
 

@@ -3,28 +3,97 @@
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
+from datetime import date
 from typing import Any
 
 import click
-from rich.table import Table
 
-from kamrules.cli.common import AS_OF, JSON, as_of_date, err, labelled, loaded_config, out, progress_display
+from kamrules.cli.common import (
+    AS_OF,
+    as_of_date,
+    err,
+    formats,
+    labelled,
+    loaded_config,
+    out,
+    progress_display,
+)
+from kamrules.errors import ExitCode, KamError
 from kamrules.run.config import load_configured_packs
 
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+ACTION_TITLES = {"create": "created", "update": "updated", "close": "closed", "held": "held back",
+                 "suppressed": "suppressed", "snoozed": "snoozed", "keep": "kept"}
 
-def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
-         lock_wait: float | None = None) -> None:
+
+def _code(exc: BaseException) -> int:
+    """The exit code an exception ends the command with (see kamrules.errors.ExitCode)."""
+    if isinstance(exc, KamError):
+        return int(exc.exit_code)
+    if isinstance(exc, click.ClickException):
+        return int(exc.exit_code)
+    return int(ExitCode.INTERNAL)
+
+
+def _last_run_as_of(state: Any) -> tuple[date, int] | None:
+    """The as-of date and id of the latest run that wrote (plans do not count)."""
+    for row in state.history(500):
+        if row["mode"] == "run" and row["outcome"] in ("ok", "partial"):
+            return date.fromisoformat(row["as_of"]), int(row["id"])
+    return None
+
+
+def _run(ctx: click.Context, as_of: str | None, fmt: str, dry_run: bool, limit: int,
+         lock_wait: float | None = None, force: bool = False) -> None:
+    from kamrules.run.sync import RunReport, now_iso
+
+    as_json = fmt == "json"
+    day = as_of_date(as_of)
+    holder: dict[str, Any] = {}
+    try:
+        report = _pipeline(ctx, day, as_json, dry_run, lock_wait, force, holder)
+    except Exception as exc:
+        if not as_json or isinstance(exc, click.exceptions.Exit | click.Abort):
+            raise
+        code = _code(exc)
+        failed = holder.get("report") or RunReport(
+            mode="plan" if dry_run else "run", as_of=day, started=now_iso(), finished=now_iso(),
+            api_calls=holder.get("api_calls", 0))
+        failed.outcome, failed.exit_code = "error", int(code)
+        failed.error = f"{type(exc).__name__}: {exc}" if code == ExitCode.INTERNAL else str(exc)
+        click.echo(failed.model_dump_json(indent=2))
+        exc.json_reported = True  # type: ignore[attr-defined]  # the group prints no second one
+        raise
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    else:
+        _print_report(report, dry_run, limit)
+    ctx.exit(report.exit_code)
+
+
+def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
+              lock_wait: float | None, force: bool, holder: dict[str, Any]) -> Any:
+    """Load, lock, pull, evaluate, reconcile and (for run) apply; history records every end."""
     from kamrules.cli.wiring import open_connector
     from kamrules.run.config import crm_section
     from kamrules.run.lock import RunLock, lock_path
     from kamrules.run.snooze import load_snoozes
     from kamrules.run.state import StateStore
-    from kamrules.run.sync import now_iso, run
+    from kamrules.run.sync import RunReport, now_iso, run
 
     loaded = loaded_config(ctx)
     packs = load_configured_packs(loaded)
     snoozes = load_snoozes(loaded.snoozes_path)
-    day = as_of_date(as_of)
+    state = StateStore(loaded.state_dir)
+    last = _last_run_as_of(state)
+    earlier = last is not None and day < last[0]
+    if earlier and not dry_run and not force:
+        state.close()
+        raise KamError(
+            f"--as-of {day} is earlier than the last run's ({last[0]}, run #{last[1]}): a run"
+            " then would close tasks whose findings only appear later. `kamrules plan --as-of"
+            f" {day}` shows what it would change; add --force to run it anyway")
     wait = loaded.config.lock_wait_seconds if lock_wait is None else lock_wait
     # A plan writes nothing, so it never waits for a run; a run holds the CRM's lock.
     lock = RunLock(lock_path(loaded.state_dir, crm_section(loaded)), wait)
@@ -33,76 +102,111 @@ def _run(ctx: click.Context, as_of: str | None, as_json: bool, dry_run: bool,
             err.print(labelled("warning", "yellow",
                                f"the previous run (pid {lock.took_over.get('pid')}, started"
                                f" {lock.took_over.get('started')}) did not finish; taking over"))
-        connector = open_connector(loaded)
-        state = StateStore(loaded.state_dir)
         run_id = state.start_run(now_iso(), day.isoformat(), "plan" if dry_run else "run")
+        started = now_iso()
+        connector = None
         try:
+            connector = open_connector(loaded)
             with progress_display(not as_json) as progress:
                 report = run(connector, packs, loaded, day, dry_run, progress, snoozes)
         except BaseException as exc:
-            state.fail_run(run_id, now_iso(), f"{type(exc).__name__}: {exc}")
+            calls = getattr(connector, "api_calls", 0) if connector is not None else 0
+            failed = RunReport(mode="plan" if dry_run else "run", as_of=day, started=started,
+                               finished=now_iso(), outcome="error", exit_code=_code(exc),
+                               api_calls=calls or 0, error=str(exc))
+            holder["report"] = failed
+            state.finish_run(run_id, failed.model_dump(mode="json"))
+            state.close()
             raise
         finally:
-            connector.close()
+            if connector is not None:
+                connector.close()
         state.finish_run(run_id, report.model_dump(mode="json"))
         state.close()
-    if as_json:
-        click.echo(report.model_dump_json(indent=2))
-    else:
-        _print_report(report, dry_run)
-    ctx.exit(report.exit_code)
+    if earlier and dry_run:
+        closing = sum(1 for c in report.changes if c.action == "close")
+        err.print(labelled("warning", "yellow",
+                           f"--as-of {day} is earlier than the last run's ({last[0]}): this plan"
+                           f" would close {closing} task(s); `run` refuses such a date without"
+                           " --force"))
+    return report
 
 
-def _print_report(report: Any, dry_run: bool) -> None:
-    verb = "would" if dry_run else ""
-    shown = [c for c in report.changes if c.action != "keep" or not c.ok]
-    if shown and not out.is_terminal:  # logs and pipes: one plain line per change
-        if dry_run:
-            click.echo("dry run: nothing written")
+def _who(change: Any) -> str:
+    return change.owner_name or change.owner_id or "(no owner)"
+
+
+def _print_report(report: Any, dry_run: bool, limit: int) -> None:
+    """A summary by severity and by owner, then the changes grouped by action, N per group."""
+    verb = "would be " if dry_run else ""
+    if dry_run:
+        click.echo("dry run: nothing written")
+    findings = [c for c in report.changes if c.action != "close" and c.severity]
+    by_severity = Counter(c.severity for c in findings)
+    sev = ", ".join(f"{by_severity[s]} {s}" for s in SEVERITY_ORDER if by_severity[s])
+    click.echo(f"{report.accounts} accounts, {report.findings} findings as of {report.as_of}"
+               f"{': ' + sev if sev else ''}")
+    new = [c for c in report.changes if c.action in ("create", "update")]
+    owners = Counter(_who(c) for c in new)
+    if owners:
+        top = ", ".join(f"{name} {n}" for name, n in owners.most_common(limit or None))
+        more = len(owners) - limit if limit and len(owners) > limit else 0
+        click.echo(f"new or updated tasks by owner: {top}{f', ... {more} more' if more else ''}")
+    for action in ("create", "update", "close", "held", "suppressed", "snoozed", "keep"):
+        group = [c for c in report.changes if c.action == action and (action != "keep" or not c.ok)]
+        failed = [c for c in group if not c.ok]
+        if not group:
+            continue
+        rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+        group.sort(key=lambda c: (c.ok, rank.get(c.severity or "info", 9), c.fingerprint))
+        title = f"{verb}{ACTION_TITLES[action]}"
+        click.echo(f"\n{title} ({len(group)}{f', {len(failed)} FAILED' if failed else ''}):")
+        shown = group if not limit else group[:limit]
         for c in shown:
-            action = c.action if c.ok else f"{c.action}-FAILED"
             note = (c.error if not c.ok else c.reason) or ""
-            click.echo("\t".join((action, c.fingerprint, c.owner_id or "", c.subject, note)))
-    elif shown:
-        table = Table(title="Changes" + (" (dry run: nothing written)" if dry_run else ""))
-        for column in ("action", "fingerprint", "owner", "subject", "note"):
-            table.add_column(column, overflow="fold")
-        for c in shown:
-            note = c.error if not c.ok else c.reason
-            action = c.action if c.ok else f"{c.action} FAILED"
-            table.add_row(action, c.fingerprint, c.owner_id or "", c.subject, note or "")
-        out.print(table)
+            state = "FAILED " if not c.ok else ""
+            click.echo("\t".join((f"  {state}{c.severity or '-'}", c.fingerprint, _who(c),
+                                  c.subject, note)).rstrip("\t"))
+        if len(group) > len(shown):
+            click.echo(f"  ... {len(group) - len(shown)} more (--format json for all)")
     for w in report.warnings:
         err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
-    counts = ", ".join(f"{n} {verb + ' be ' if verb else ''}{k}".replace("  ", " ")
-                       for k, n in report.counts.items() if n)
+    counts = ", ".join(f"{n} {verb}{k}" for k, n in report.counts.items() if n)
     out.print(
-        f"{report.accounts} accounts, {report.findings} findings as of {report.as_of}: "
+        f"\n{report.accounts} accounts, {report.findings} findings as of {report.as_of}: "
         f"{counts or 'nothing to do'}; {len(report.warnings)} warnings; "
-        f"{report.api_calls} API calls."
+        f"{report.api_calls} API calls; {report.engine} engine."
     )
 
 
+LIMIT = click.option("--limit", "limit", type=click.IntRange(0), default=10, show_default=True,
+                     help="Changes shown per group (0: all); --format json lists every one.")
 
 
 @click.command("run")
+@formats("text", "json")
 @AS_OF
-@JSON
+@LIMIT
 @click.option("--lock-wait", type=float, metavar="SECONDS",
               help="How long to wait for another run on the same CRM to finish (default: "
               "lock_wait_seconds in the config, 30).")
+@click.option("--force", is_flag=True,
+              help="Run even with an --as-of earlier than the last run's.")
 @click.pass_context
-def run_cmd(ctx: click.Context, as_of: str | None, as_json: bool, lock_wait: float | None) -> None:
-    """Pull, evaluate and write tasks back to the CRM."""
-    _run(ctx, as_of, as_json, dry_run=False, lock_wait=lock_wait)
+def run_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, lock_wait: float | None,
+            force: bool) -> None:
+    """Pull, evaluate and write tasks back to the CRM.
+
+    With --format json the run report is printed on every exit code, errors included.
+    """
+    _run(ctx, as_of, fmt, dry_run=False, limit=limit, lock_wait=lock_wait, force=force)
 
 
 @click.command("plan")
+@formats("text", "json")
 @AS_OF
-@JSON
+@LIMIT
 @click.pass_context
-def plan_cmd(ctx: click.Context, as_of: str | None, as_json: bool) -> None:
+def plan_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int) -> None:
     """Like run, but write nothing: print every change it would make."""
-    _run(ctx, as_of, as_json, dry_run=True)
-
-
+    _run(ctx, as_of, fmt, dry_run=True, limit=limit)

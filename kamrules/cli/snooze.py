@@ -7,7 +7,7 @@ from datetime import date
 
 import click
 
-from kamrules.cli.common import as_of_date, loaded_config, out
+from kamrules.cli.common import as_of_date, formats, loaded_config, out
 from kamrules.errors import KamError
 from kamrules.run.config import load_configured_packs
 
@@ -21,52 +21,86 @@ def snooze_group() -> None:
     """
 
 
+def _accounts(ctx: click.Context) -> list[tuple[str, str]]:
+    """(id, name) of every account in the CRM (accounts only, when the connector can)."""
+    from kamrules.cli.wiring import open_connector
+    from kamrules.protocol.connector import StreamingConnector
+
+    connector = open_connector(loaded_config(ctx))
+    try:
+        if isinstance(connector, StreamingConnector):
+            return [(a.id, a.name) for a in connector.pull_accounts(date.today())]
+        return [(a.id, a.name) for a in connector.pull(date.today()).accounts]
+    finally:
+        connector.close()
+
+
+def _rule(ctx: click.Context, rule: str) -> str:
+    """The rule id as the packs spell it (any case; `pack/rule` too), or a clear error."""
+    from kamrules.inputs.yamlsrc import closest
+
+    rules = [(p.id, r.id) for p in load_configured_packs(loaded_config(ctx)) for r in p.rules]
+    known = {r.casefold(): r for _, r in rules} | {f"{p}/{r}".casefold(): f"{p}/{r}"
+                                                   for p, r in rules}
+    if rule.casefold() not in known:
+        raise KamError(f"no rule {rule!r} in the configured packs{closest(rule, known.values())};"
+                       " `kamrules rules` lists them")
+    return known[rule.casefold()]
+
+
 @snooze_group.command("add")
-@click.option("--account", help="Account id (omit to snooze the rule for every account).")
+@formats("text", "json")
+@click.option("--account", help="Account id or name (omit to snooze the rule for every account).")
 @click.option("--rule", help="Rule id, e.g. KAM-REL-004, or pack/rule (omit for every rule).")
-@click.option("--reason", required=True, help="Why: shown in the run report.")
+@click.option("--reason", required=True, help="Why: shown in the run report and the task's note.")
 @click.option("--by", "requested_by", required=True, help="Who asked for it.")
 @click.option("--until", "until", metavar="DATE", help="Last day it applies (YYYY-MM-DD).")
 @click.option("--days", type=click.IntRange(1, 3650), help="Or: how many days from today.")
 @click.pass_context
 def snooze_add(ctx: click.Context, account: str | None, rule: str | None, reason: str,
-               requested_by: str, until: str | None, days: int | None) -> None:
-    """Add a snooze."""
+               requested_by: str, until: str | None, days: int | None, fmt: str) -> None:
+    """Add a snooze: the finding creates no task, and its open task is closed with a note
+    (who, why, until when) at the next run; after the expiry it comes back if still true."""
     from datetime import timedelta
 
     from pydantic import ValidationError
 
+    from kamrules.cli.accounts import find_account
     from kamrules.run.snooze import Snooze, load_snoozes, save_snoozes
 
     if (until is None) == (days is None):
         raise click.UsageError("give exactly one of --until DATE or --days N")
     end = as_of_date(until) if until else date.today() + timedelta(days=days or 0)
+    if end < date.today():
+        raise KamError(f"--until {end} is in the past; a snooze runs until a day from today on")
     loaded = loaded_config(ctx)
-    if rule:
-        rules = [(p.id, r.id) for p in load_configured_packs(loaded) for r in p.rules]
-        known = {r for _, r in rules} | {f"{p}/{r}" for p, r in rules}
-        if rule not in known:
-            raise KamError(f"no rule {rule!r} in the configured packs")
+    rule_id = _rule(ctx, rule) if rule else None
+    account_id, account_name = find_account(_accounts(ctx), account) if account else (None, None)
     try:
-        new = Snooze(account=account, rule=rule, reason=reason, requested_by=requested_by,
+        new = Snooze(account=account_id, rule=rule_id, reason=reason, requested_by=requested_by,
                      until=end, created=date.today())
     except ValidationError as exc:
         raise KamError(exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")) from None
     snoozes = load_snoozes(loaded.snoozes_path) + [new]
     save_snoozes(loaded.snoozes_path, snoozes)
-    out.print(f"added #{len(snoozes)}: {new.describe()}")
+    if fmt == "json":
+        click.echo(json.dumps({"number": len(snoozes), "account_name": account_name,
+                               **new.model_dump(mode="json")}, indent=2))
+        return
+    named = f" ({account_name})" if account_name else ""
+    out.print(f"added #{len(snoozes)}: {new.describe()}{named}")
 
 
 @snooze_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@formats("text", "json")
 @click.pass_context
-def snooze_list(ctx: click.Context, as_json: bool) -> None:
+def snooze_list(ctx: click.Context, fmt: str) -> None:
     """List snoozes, numbered, with whether each is still active."""
     from kamrules.run.snooze import load_snoozes
 
     snoozes = load_snoozes(loaded_config(ctx).snoozes_path)
     today = date.today()
-    if as_json:
+    if fmt == "json":
         click.echo(json.dumps([{**s.model_dump(mode="json"), "active": s.active(today)}
                                for s in snoozes], indent=2))
         return
@@ -78,10 +112,11 @@ def snooze_list(ctx: click.Context, as_json: bool) -> None:
 
 
 @snooze_group.command("remove")
+@formats("text", "json")
 @click.argument("numbers", nargs=-1, type=int)
 @click.option("--expired", is_flag=True, help="Remove every expired snooze.")
 @click.pass_context
-def snooze_remove(ctx: click.Context, numbers: tuple[int, ...], expired: bool) -> None:
+def snooze_remove(ctx: click.Context, numbers: tuple[int, ...], expired: bool, fmt: str) -> None:
     """Remove snoozes by their number in `snooze list`, or all expired ones."""
     from kamrules.run.snooze import load_snoozes, save_snoozes
 
@@ -94,6 +129,9 @@ def snooze_remove(ctx: click.Context, numbers: tuple[int, ...], expired: bool) -
     keep = [s for i, s in enumerate(snoozes, 1)
             if i not in numbers and not (expired and not s.active(today))]
     save_snoozes(loaded.snoozes_path, keep)
+    if fmt == "json":
+        click.echo(json.dumps({"removed": len(snoozes) - len(keep), "left": len(keep)}))
+        return
     out.print(f"removed {len(snoozes) - len(keep)}; {len(keep)} left")
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from kamrules.errors import ValidationFailed
-from kamrules.inputs.yamlsrc import problems_from
+from kamrules.errors import Problem, ValidationFailed
+from kamrules.inputs.yamlsrc import closest, locate, problems_from
 from kamrules.protocol.connector import Connector
 from kamrules.run.config import LoadedConfig
 
@@ -44,7 +44,8 @@ def _module(kind: str, loaded: LoadedConfig) -> Any:
     if spec is None:
         raise ValidationFailed([loaded.problem(
             ("crm", "type"),
-            f"unknown CRM type {kind!r}; valid types: {', '.join(sorted(CONNECTORS))}",
+            f"unknown CRM type {kind!r}{closest(kind, CONNECTORS)};"
+            f" valid types: {', '.join(sorted(CONNECTORS))}",
         )])
     if importlib.util.find_spec(spec.module) is None:
         raise ValidationFailed([loaded.problem(
@@ -77,7 +78,80 @@ def connector_config(loaded: LoadedConfig) -> Any:
     except ValidationError as exc:
         problems = problems_from(exc, raw_crm if raw_crm is not None else section,
                                  str(loaded.file or "(default config)"), module.CONFIG)
-        raise ValidationFailed(problems) from None
+        raise ValidationFailed([_inline_secret(e, p) for e, p in
+                                zip(exc.errors(include_url=False), problems, strict=True)]) from None
+
+
+def _inline_secret(error: Any, problem: Problem) -> Problem:
+    """A secret written into the YAML itself gets the fix, not pydantic's type message."""
+    if not (isinstance(error.get("input"), str) and "SecretRef" in error.get("msg", "")):
+        return Problem(problem.location, f"crm.{problem.path}".rstrip("."), problem.message)
+    name = next((str(k) for k in reversed(error["loc"]) if isinstance(k, str)), "secret")
+    variable = f"KAMRULES_{name.upper()}"
+    return Problem(problem.location, f"crm.{problem.path}",
+                   f"a secret is written inline; never put it in the YAML: export it as an"
+                   f" environment variable and write `{name}: {{env: {variable}}}`"
+                   f" (or keep it in a file: `{name}: {{file: path/to/{name}}}`)")
+
+
+def secret_problems(loaded: LoadedConfig) -> list[Problem]:
+    """Every `{env: NAME}` / `{file: path}` in the `crm:` section whose variable is not set or
+    whose file does not exist (checked even when other keys are wrong). Nothing is read or shown."""
+    import os
+
+    raw_crm = loaded.raw.get("crm") if isinstance(loaded.raw, dict) else None
+    problems: list[Problem] = []
+
+    def walk(node: Any, path: tuple[str | int, ...]) -> None:
+        if isinstance(node, dict) and len(node) == 1 and set(node) <= {"env", "file"}:
+            (kind, value), = node.items()
+            if kind == "env" and not os.environ.get(str(value)):
+                message = f"environment variable {value} is not set (or empty)"
+            elif kind == "file" and not _resolve(str(value), loaded.base_dir).is_file():
+                message = f"secret file {_resolve(str(value), loaded.base_dir)} does not exist"
+            else:
+                return
+            problems.append(Problem(locate(raw_crm, path, str(loaded.file)),
+                                    ".".join(("crm", *map(str, path))), message))
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                walk(child, (*path, str(key)))
+        elif isinstance(node, list):
+            for k, child in enumerate(node):
+                walk(child, (*path, k))
+
+    walk(raw_crm, ())
+    return problems
+
+
+def _resolve(path: str, base: Path) -> Path:
+    file = Path(path).expanduser()
+    return file if file.is_absolute() else base / file
+
+
+def mapping_problems(loaded: LoadedConfig, config: Any) -> list[Problem]:
+    """The connector's field-mapping file (its own or the shipped one) loads and validates."""
+
+    mapping = getattr(config, "mapping", None)
+    if config.type == "local":
+        return []
+    if mapping is not None and not _resolve(mapping, loaded.base_dir).is_file():
+        return [loaded.problem(("crm", "mapping"), f"mapping file"
+                               f" {_resolve(mapping, loaded.base_dir)} does not exist")]
+    try:
+        if config.type == "hubspot":
+            from kamrules.connectors.hubspot.config import load_mapping as hubspot_mapping
+
+            hubspot_mapping(mapping, loaded.base_dir)
+        elif config.type == "salesforce":
+            from kamrules.connectors.salesforce.mapping import load_mapping as salesforce_mapping
+
+            salesforce_mapping(_resolve(mapping, loaded.base_dir) if mapping else None)
+    except ValidationFailed as exc:
+        return list(exc.problems)
+    except Exception as exc:  # a YAML syntax error, an unreadable file, a MappingError
+        return [loaded.problem(("crm", "mapping"), str(exc))]
+    return []
 
 
 def open_connector(loaded: LoadedConfig, state_dir: Path | None = None) -> Connector:

@@ -1,114 +1,110 @@
-"""durable_rules behind one small interface: compile packs, evaluate account facts, get findings.
+"""The rule engine behind one small interface: compile packs once, then findings per account.
 
-The measured pitfalls (design doc) decide the shape: every account is asserted as a *fact* (so
-every rule sees it), one at a time, and retracted right after its actions ran (flat memory, no
-spurious MessageObservedException); there is one Host per process with its dispatch timers
-disabled, so every action runs synchronously in the caller's thread under one lock; a rule's
-condition is compiled as one flat `$and` per DNF conjunction, since `$nex` under `$or` hangs,
-and each conjunction starts with a test of a constant field (see ANCHOR_KEY).
+Two backends evaluate the same rule language with the same semantics: durable_rules
+(`engine_durable.py`, the default wherever it imports) and compiled Python predicates
+(`engine_python.py`, used where durable_rules is not installed, e.g. Python 3.13, or chosen
+with `engine: python` in the config). Both are checked against tests/reference.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import itertools
-import math
-import threading
-from collections.abc import Iterable, Iterator
-from typing import Any
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Protocol
 
-from durable import engine as durable
-
+from kamrules.errors import KamError
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.findings import Finding
-from kamrules.language.conditions import Conjunction, Leaf, dnf, facts_read, rule_condition, scope_condition
+from kamrules.language.conditions import facts_read, rule_condition, scope_condition
 from kamrules.language.loader import LoadedPack
-from kamrules.language.pack import Rule, placeholders
+from kamrules.language.pack import Condition, Rule, placeholders
 
-_LOCK = threading.Lock()
-# durable_rules' JSON reader rejects exponent notation (1e-05, 1e+30: "error code 204"), which
-# Python writes for floats below 1e-4 or from 1e16 in magnitude. Numbers are brought into the
-# range it reads: tiny ones to +-0.0001, huge ones to integers (which it reads at any size).
-TINY, HUGE = 1e-4, 1e15
-_RULESET_IDS = itertools.count()
-_COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+ENGINES = ("durable", "python")
+CHOICES = ("auto", *ENGINES)
+ENV_VAR = "KAMRULES_ENGINE"  # overrides `auto` (tests and CI run the suite on either engine)
 
 
-class _Host(durable.Host):
-    """A Host whose actions only run inside assert_fact, in the calling thread."""
-
-    def __init__(self) -> None:
-        self.sink: list[str] | None = None
-        super().__init__()
-
-    def _run(self) -> None:  # no background dispatch threads
-        return
-
-    def get_action(self, action_name: str) -> Any:
-        def record(_closure: Any) -> None:
-            if self.sink is not None:
-                self.sink.append(action_name)
-
-        return record
+class EngineUnavailable(KamError):
+    """The configured engine cannot run on this Python (durable_rules not importable)."""
 
 
-_HOST: _Host | None = None
+@dataclass(frozen=True)
+class CompiledRule:
+    """One active rule as a backend sees it: its key (`pack|rule`), full condition and params."""
+
+    key: str
+    condition: Condition
+    params: Mapping[str, Any]
 
 
-def _host() -> _Host:
-    global _HOST
-    if _HOST is None:
-        _HOST = _Host()
-    return _HOST
+class Backend(Protocol):
+    """What each engine implements: the keys of the rules that hold for one account's facts."""
+
+    name: str
+
+    def matches(self, facts: Mapping[str, Any]) -> list[str]: ...
 
 
-def _expand_in(conj: Conjunction) -> list[Conjunction]:
-    """Split `in` leaves into one conjunction per value (durable has no set membership)."""
-    out: list[Conjunction] = [()]
-    for leaf in conj:
-        if leaf.op == "in":
-            out = [c + (Leaf(leaf.fact, "eq", v),) for c in out for v in leaf.value]
-        else:
-            out = [c + (leaf,) for c in out]
-    return out
+class StatechartBackend(Protocol):
+    """The hook for playbooks: a statechart per play, advanced for one account at a time.
+
+    durable_rules runs statecharts natively; the python engine will implement this with a small
+    state machine. `advance` takes the state rebuilt from the CRM and the account's facts, and
+    returns the transitions taken as (from_state, to_state), in order.
+    """
+
+    name: str
+
+    def load(self, charts: Mapping[str, Any]) -> None: ...
+
+    def advance(self, chart: str, state: str, facts: Mapping[str, Any]) -> list[tuple[str, str]]: ...
 
 
-def engine_value(value: Any) -> Any:
-    """A fact or constant as durable_rules can read it (see TINY, HUGE)."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        if abs(value) >= HUGE:
-            return int(value)
-        if 0 < abs(value) < TINY:
-            return math.copysign(TINY, value)
-    elif isinstance(value, list | tuple):
-        return [engine_value(v) for v in value]
-    return value
+STATECHARTS: dict[str, type[StatechartBackend]] = {}  # engine name -> implementation, when built
 
 
-def _compile_leaf(leaf: Leaf) -> list[dict[str, Any]]:
-    leaf = Leaf(leaf.fact, leaf.op, engine_value(leaf.value))
-    if leaf.op == "eq":
-        return [{leaf.fact: leaf.value}]
-    if leaf.op == "exists":
-        return [{"$ex": {leaf.fact: 1}}]
-    if leaf.op == "missing":
-        return [{"$nex": {leaf.fact: 1}}]
-    if leaf.op == "not_in":
-        # present and different from every value
-        return [{"$ex": {leaf.fact: 1}}] + [{"$neq": {leaf.fact: v}} for v in leaf.value]
-    return [{_COMPARE[leaf.op]: {leaf.fact: leaf.value}}]
+@cache
+def durable_problem() -> str | None:
+    """Why durable_rules does not import here (None when it does)."""
+    try:
+        import durable.engine  # noqa: F401
+    except ImportError as exc:  # not installed (Python 3.13+), or its C extension does not load
+        return f"durable_rules does not import on this Python ({exc})"
+    return None
 
 
-# Every message carries this constant and every conjunction tests it first: a conjunction made
-# only of `$nex` tests (or `$nex` beside `$ex` on `id`) never returns from assert_fact.
-ANCHOR_KEY = "kamrules_fact"
+def resolve(choice: str | None = None) -> str:
+    """The engine to use: the choice, else $KAMRULES_ENGINE, else durable where it imports."""
+    choice = choice or "auto"
+    if choice == "auto":
+        choice = os.environ.get(ENV_VAR, "").strip() or "auto"
+    if choice not in CHOICES:
+        raise EngineUnavailable(f"unknown engine {choice!r} (from ${ENV_VAR}); engines: {', '.join(CHOICES)}")
+    if choice == "auto":
+        return "durable" if durable_problem() is None else "python"
+    if choice == "durable" and durable_problem() is not None:
+        raise EngineUnavailable(
+            f"engine: durable was chosen but {durable_problem()}; use Python 3.11 or 3.12 with"
+            " durable-rules installed, or set `engine: python` (or `auto`) in the config"
+        )
+    return choice
 
 
-def compile_conjunction(conj: Conjunction) -> dict[str, Any]:
-    tests = [{ANCHOR_KEY: 1}] + [t for leaf in conj for t in _compile_leaf(leaf)]
-    return {"$and": tests}
+def describe_engines() -> str:
+    """One line for `kamrules --version`: the engine that runs by default here, and why."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    default = resolve()
+    if durable_problem() is not None:
+        return f"engine: {default} ({durable_problem()})"
+    try:
+        durable_version = version("durable-rules")
+    except PackageNotFoundError:  # importable without metadata (a source checkout)
+        durable_version = "(version unknown)"
+    return (f"engine: {default} (durable_rules {durable_version} imports; `engine: durable | python`"
+            " in kamrules.yaml chooses)")
 
 
 def evidence_facts(rule: Rule) -> list[str]:
@@ -122,54 +118,33 @@ def evidence_facts(rule: Rule) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-class Engine:
-    """The active rules of some packs, compiled once into one durable_rules ruleset."""
+def _backend(kind: str, rules: list[CompiledRule]) -> Backend:
+    if kind == "durable":
+        from kamrules.evaluation.engine_durable import DurableBackend
 
-    def __init__(self, packs: Iterable[LoadedPack]):
+        return DurableBackend(rules)
+    from kamrules.evaluation.engine_python import PythonBackend
+
+    return PythonBackend(rules)
+
+
+class Engine:
+    """The active rules of some packs, compiled once by the chosen backend."""
+
+    def __init__(self, packs: Iterable[LoadedPack], kind: str | None = None):
         self._rules: dict[str, tuple[LoadedPack, Rule, list[str]]] = {}
-        definition: dict[str, Any] = {}
+        compiled: list[CompiledRule] = []
         for pack in packs:
             for rule in pack.active_rules:
                 key = f"{pack.id}|{rule.id}"
                 self._rules[key] = (pack, rule, evidence_facts(rule))
-                conjunctions = dnf(rule_condition(rule.scope, rule.when), pack.values)
-                expanded = [c for conj in conjunctions for c in _expand_in(conj)]
-                for k, conj in enumerate(expanded):
-                    definition[f"{key}|{k}"] = {
-                        "all": [{"m": compile_conjunction(conj)}],
-                        "run": key,
-                    }
-        self._name = f"kamrules_{next(_RULESET_IDS)}"
-        self._empty = not definition
-        if definition:
-            with _LOCK:
-                _host().set_rulesets({self._name: definition})
+                compiled.append(CompiledRule(key, rule_condition(rule.scope, rule.when), pack.values))
+        self.name = resolve(kind)
+        self._backend = _backend(self.name, compiled)
 
-    def matches(self, facts: dict[str, Any]) -> list[str]:
-        """Keys (`pack|rule`) of the rules that hold for one account's facts."""
-        if self._empty:
-            return []
-        message = {}
-        for name, value in facts.items():
-            if type(value) is float:  # only floats need mapping; facts are scalars
-                value = engine_value(value)
-            if value is not None:  # unknown facts are absent: `$nex` tests them
-                message[name] = value
-        message["id"] = f"a{next(_RULESET_IDS)}"
-        message[ANCHOR_KEY] = 1
-        hits: list[str] = []
-        with _LOCK:
-            host = _host()
-            host.sink = hits
-            try:
-                host.assert_fact(self._name, message)
-            except durable.MessageNotHandledException:
-                pass  # no rule holds: no finding
-            finally:
-                host.sink = None
-                with contextlib.suppress(durable.MessageNotHandledException):
-                    host.retract_fact(self._name, message)
-        return sorted(set(hits))
+    def matches(self, facts: Mapping[str, Any]) -> list[str]:
+        """Keys (`pack|rule`) of the rules that hold for one account's facts, sorted."""
+        return self._backend.matches(facts)
 
     def findings_for(self, account_id: str, facts: dict[str, Any]) -> Iterator[Finding]:
         for key in self.matches(facts):

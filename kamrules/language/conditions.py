@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from kamrules.errors import KamError
 from kamrules.language.pack import (
     AllCondition,
     Condition,
@@ -21,6 +22,9 @@ from kamrules.language.pack import (
     ScopeFilter,
 )
 
+# The language's one size limit (`validate` checks it): a rule's condition, with `not` pushed
+# down to the facts, may have at most this many alternatives (`in` lists count as one). Each is
+# one durable_rules rule; the python engine has no such limit, but packs must run on both.
 MAX_CONJUNCTIONS = 256
 NEGATE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le",
           "in": "not_in", "not_in": "in", "exists": "missing", "missing": "exists"}
@@ -38,7 +42,7 @@ class Leaf:
 Conjunction = tuple[Leaf, ...]
 
 
-class TooComplex(ValueError):
+class TooComplex(KamError, ValueError):
     """The condition's DNF has more conjunctions than the engine should compile."""
 
 
@@ -82,6 +86,22 @@ def dnf(cond: Condition, params: dict[str, Any], negate: bool = False) -> list[C
     if len(out) > MAX_CONJUNCTIONS:
         raise TooComplex(f"condition expands to more than {MAX_CONJUNCTIONS} alternatives")
     return out
+
+
+def alternatives(cond: Condition, negate: bool = False) -> int:
+    """How many conjunctions `dnf` makes of a condition, counted without building them."""
+    if isinstance(cond, NotCondition):
+        return alternatives(cond.not_, not negate)
+    if isinstance(cond, FactCondition):
+        return 2 if negate and cond.op != "exists" else 1
+    children = cond.all if isinstance(cond, AllCondition) else cond.any
+    counts = [alternatives(c, negate) for c in children]
+    if isinstance(cond, AllCondition) == negate:
+        return sum(counts)
+    product = 1
+    for n in counts:
+        product = min(product * n, MAX_CONJUNCTIONS + 1)  # past the limit the exact size is moot
+    return product
 
 
 def scope_condition(scope: Any) -> Condition | None:

@@ -16,6 +16,7 @@ from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.shipped import builtin_dir
 from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
+from kamrules.language.conditions import MAX_CONJUNCTIONS, alternatives, rule_condition
 from kamrules.language.pack import (
     OPERATORS,
     Lifecycle,
@@ -59,6 +60,8 @@ class LoadedPack:
     # set from the config: the language of task text and how money is shown
     locale: str = "en"
     currency: str = "EUR"
+    principles: dict[str, str] = field(default_factory=dict)  # declared: id -> name
+    groups: dict[str, str] = field(default_factory=dict)  # declared: name -> what it covers
 
     @property
     def active_rules(self) -> list[Rule]:
@@ -85,7 +88,7 @@ class LoadedPack:
                 if tr is not None and code in tr.principles:
                     name = tr.principles[code]
                     break
-            names.append(name or code)
+            names.append(name or self.principles.get(code) or code)
         return "; ".join(names)
 
     def bundle_title(self, key: str, locale: str | None = None) -> str:
@@ -129,7 +132,12 @@ def _validation_context(raw: Any) -> dict[str, Any]:
             params[str(name)] = spec.get("default") if isinstance(spec, dict) else None
     if isinstance(raw, dict) and raw.get("template_syntax") == "jinja":
         syntax = "jinja"
-    return {"facts": REGISTRY, "params": params, "syntax": syntax}
+    declared: dict[str, Any] = {"principles": {}, "groups": {}}
+    for kind in declared:
+        given = raw.get(kind) if isinstance(raw, dict) else None
+        if isinstance(given, dict | list):
+            declared[kind] = {str(name): None for name in given}
+    return {"facts": REGISTRY, "params": params, "syntax": syntax, **declared}
 
 
 def _load_translations(
@@ -188,6 +196,7 @@ def load_pack(directory: Path) -> LoadedPack:
         except ValidationError as exc:
             problems += problems_from(exc, rule_raw, str(rule_file), Rule, _key_hint)
 
+    problems += _size_problems(rules, sources, str(pack_file))
     for rule_id, places in sources.items():
         for place in places[1:]:
             problems.append(
@@ -209,7 +218,26 @@ def load_pack(directory: Path) -> LoadedPack:
         template_syntax=header.template_syntax,
         tasks=header.tasks,
         translations=translations,
+        principles=dict(header.principles),
+        groups=dict(header.groups) if isinstance(header.groups, dict)
+        else dict.fromkeys(header.groups, ""),
     )
+
+
+def _size_problems(rules: list[Rule], sources: dict[str, list[Location]], file: str) -> list[Problem]:
+    """Rules too large for the engine to compile, named with the limit (what validates, runs)."""
+    problems = []
+    for rule in rules:
+        count = alternatives(rule_condition(rule.scope, rule.when))
+        if count > MAX_CONJUNCTIONS:
+            where = sources.get(rule.id, [Location(file)])[0]
+            problems.append(Problem(
+                where, "when",
+                f"rule {rule.id}: its condition expands to more than {MAX_CONJUNCTIONS} alternatives"
+                " (the limit; `not` over `any`, and `any` inside `all`, multiply them); split it"
+                " into several rules, or list values with `in`",
+            ))
+    return problems
 
 
 def _collect_ids(

@@ -61,8 +61,19 @@ class ParamRef(UserModel):
         return name
 
 
-Operand = Scalar | ParamRef
-ListOperand = list[Scalar] | ParamRef
+def _operand_tag(value: Any) -> str:
+    """`{param: x}` is a param reference, anything else a literal: one error, not one per type."""
+    return "param" if isinstance(value, dict | ParamRef) else "value"
+
+
+Operand = Annotated[
+    Annotated[Scalar, Tag("value")] | Annotated[ParamRef, Tag("param")],
+    Discriminator(_operand_tag),
+]
+ListOperand = Annotated[
+    Annotated[list[Scalar], Tag("value")] | Annotated[ParamRef, Tag("param")],
+    Discriminator(_operand_tag),
+]
 
 
 class FactCondition(UserModel):
@@ -294,6 +305,30 @@ class Rule(UserModel):
     def bundle_key(self) -> str:
         return self.bundle or (self.groups[0] if self.groups else self.id)
 
+    @field_validator("principles", "groups")
+    @classmethod
+    def _declared(cls, names: list[str], info: ValidationInfo) -> list[str]:
+        """A rule cites only principles and groups its pack declares (no P99, no typos)."""
+        kind = info.field_name or ""
+        declared = (info.context or {}).get(kind)
+        if declared is None:
+            return names
+        for name in names:
+            if name not in declared:
+                listed = _span(sorted(declared)) or "none"
+                raise ValueError(
+                    f"{kind[:-1]} {name!r}{closest(name, declared)} is not declared in pack.yaml"
+                    f" `{kind}:` (declared: {listed})"
+                )
+        return names
+
+
+def _span(names: list[str]) -> str:
+    """`P01-P43` for a run of principle ids, else the names joined."""
+    if len(names) > 3 and all(re.fullmatch(r"P\d{2}", n) for n in names):
+        return f"{names[0]}-{names[-1]}"
+    return ", ".join(names)
+
 
 class Param(UserModel):
     default: Scalar | list[Scalar]
@@ -308,6 +343,10 @@ class PackHeader(UserModel):
     version: str = Field(pattern=r"^\d+(\.\d+)*([-+.][0-9A-Za-z.]+)?$")
     description: str = Field(min_length=1)
     params: dict[str, Param] = Field(default_factory=dict)
+    principles: dict[Annotated[str, Field(pattern=r"^P\d{2}$")], str] = Field(
+        default_factory=dict, description="principle id -> its name; rules cite only these")
+    groups: dict[str, str] | list[str] = Field(
+        default_factory=dict, description="rule groups (name -> what they cover); rules use only these")
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     rules: list[Rule] = Field(default_factory=list)
     # `jinja`: task text in Jinja2 (sandboxed) with Babel filters; `simple`: `{name}` only

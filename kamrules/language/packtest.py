@@ -115,11 +115,18 @@ def cases_of(pack_dir: Path) -> list[PackCase]:
         fixtures.update({name: plain(value) for name, value in parsed.fixtures.items()})
         parsed_files.append((file, raw, parsed))
     for file, raw, parsed in parsed_files:
+        for name, kinds in parsed.fixtures.items():
+            problems += record_problems(raw, ("fixtures", name), plain(kinds), file)
         for i, case in enumerate(parsed.cases):
             where = locate(raw, ("cases", i, "name"), str(file))
             if case.base and case.base not in fixtures:
                 problems.append(Problem(where, f"cases[{i}].base",
                                         f"unknown fixture {case.base!r}; fixtures: {sorted(fixtures)}"))
+                continue
+            base = fixtures.get(case.base, {}) if case.base else {}
+            found = case_problems(raw, i, case, base, file)
+            if found:
+                problems += found
                 continue
             out.append(PackCase(pack_dir, file, where, case, case.as_of or parsed.as_of,
                                 build_records(fixtures, case)))
@@ -128,12 +135,90 @@ def cases_of(pack_dir: Path) -> list[PackCase]:
     return out
 
 
+def record_problems(raw: Any, at: tuple[str | int, ...], kinds: Any, file: Path) -> list[Problem]:
+    """Each record of a fixture (or a case's `add`) checked against its kind's model, located
+    at the record's own line, so a misspelt field is `file:line`, not a dump of the dict."""
+    problems: list[Problem] = []
+    if not isinstance(kinds, dict):
+        return problems
+    for kind, records in kinds.items():
+        model = RECORD_KINDS.get(kind)
+        if model is None:
+            problems.append(Problem(locate(raw, (*at, kind), str(file)), _dot((*at, kind)),
+                                    f"unknown record kind {kind!r}; kinds: {', '.join(RECORD_KINDS)}"))
+            continue
+        for j, record in enumerate(records if isinstance(records, list) else []):
+            try:
+                model.model_validate(record)
+            except ValidationError as exc:
+                node = _node(raw, (*at, kind, j))
+                for p in problems_from(exc, node, str(file), model):
+                    path = _dot((*at, kind, j)) + (f".{p.path}" if p.path else "")
+                    problems.append(Problem(p.location, path, p.message))
+    return problems
+
+
+def case_problems(raw: Any, i: int, case: Case, base: Records, file: Path) -> list[Problem]:
+    """A case's `drop` and `update` name records its base has; its `add` records validate."""
+    problems = record_problems(raw, ("cases", i, "add"), case.add, file)
+    for verb, targets in (("drop", case.drop), ("update", case.update)):
+        for kind, ids in targets.items():
+            if ids == "all":
+                continue
+            have = {_key(r) for r in base.get(kind, [])}
+            for record_id in ids:
+                if str(record_id) not in have:
+                    where = locate(raw, ("cases", i, verb, kind), str(file))
+                    problems.append(Problem(where, f"cases[{i}].{verb}.{kind}",
+                                            f"no {kind} record {record_id!r} in fixture"
+                                            f" {case.base!r}; it has: {', '.join(sorted(have)) or 'none'}"))
+    for kind, changes in case.update.items():
+        model = RECORD_KINDS[kind]
+        for record_id, fields in changes.items():
+            unknown = sorted(set(fields) - set(model.model_fields))
+            if unknown:
+                where = locate(raw, ("cases", i, "update", kind, record_id), str(file))
+                problems.append(Problem(where, f"cases[{i}].update.{kind}.{record_id}",
+                                        f"{kind} records have no field {', '.join(map(repr, unknown))};"
+                                        f" fields: {', '.join(model.model_fields)}"))
+    return problems
+
+
+def _node(root: Any, loc: tuple[str | int, ...]) -> Any:
+    for key in loc:
+        root = root[key] if isinstance(root, dict | list) else root
+    return root
+
+
+def _dot(loc: tuple[str | int, ...]) -> str:
+    return "".join(f"[{k}]" if isinstance(k, int) else (f".{k}" if n else str(k))
+                   for n, k in enumerate(loc))
+
+
+def literal(value: Any) -> str:
+    """A value as a rule or a case's `evidence` writes it: true, false, null, 12, [a, b]
+    (what `kamrules explain` prints, so its output can be pasted into a case)."""
+    if value is None or isinstance(value, bool):
+        return "true" if value is True else "false" if value is False else "null"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return str(value)
+
+
+def _written(values: dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{k}: {literal(v)}" for k, v in values.items()) + "}"
+
+
 def case_facts(item: PackCase) -> tuple[str, dict[str, Any]] | str:
     """(account id, its facts) for a case, or what is wrong with its records."""
     try:
         snapshot = Snapshot.model_validate({"as_of": item.as_of, **item.records})
     except ValidationError as exc:
-        return f"records do not validate: {exc.errors(include_url=False)[:3]}"
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, first["loc"]))
+        return f"records do not validate: {where}: {first['msg']} (at {item.location})"
     views = {v.account.id: v for v in account_views(snapshot)}
     account = item.case.account or (snapshot.accounts[0].id if snapshot.accounts else "")
     if account not in views:
@@ -173,25 +258,27 @@ def run_case(pack: LoadedPack, item: PackCase, engine: Engine | None = None,
             errors.append(f"{rule} should fire but does not")
     for rule in case.silent:
         if rule in findings:
-            errors.append(f"{rule} should stay silent but fires (evidence {findings[rule].evidence})")
+            errors.append(f"{rule} should stay silent but fires"
+                          f" (evidence {_written(findings[rule].evidence)})")
     for rule, expected in case.evidence.items():
         if rule in findings:
             got = {k: findings[rule].evidence.get(k) for k in expected}
             if got != expected:
-                errors.append(f"{rule} evidence {got}, expected {expected}")
+                errors.append(f"{rule} evidence {_written(got)}, expected {_written(expected)}")
     return errors
 
 
 def run_cases(pack: LoadedPack, items: list[PackCase],
-              facts: dict[str, tuple[str, dict[str, Any]] | str] | None = None
-              ) -> list[tuple[PackCase, list[str]]]:
-    """Run many cases, compiling one engine per distinct set of case params."""
+              facts: dict[str, tuple[str, dict[str, Any]] | str] | None = None,
+              kind: str | None = None) -> list[tuple[PackCase, list[str]]]:
+    """Run many cases, compiling one engine (of `kind`, default auto) per distinct set of case
+    params."""
     engines: dict[str, Engine] = {}
     results = []
     for item in items:
         key = repr(sorted(item.case.params.items()))
         if key not in engines:
-            engines[key] = Engine([with_params(pack, item.case.params)])
+            engines[key] = Engine([with_params(pack, item.case.params)], kind)
         given = facts.get(item.id) if facts is not None else None
         results.append((item, run_case(pack, item, engines[key], given)))
     return results

@@ -47,6 +47,20 @@ class Connector(Protocol):
 
 
 @runtime_checkable
+class TaskLinks(Protocol):
+    """A connector that knows where a person opens a task in the CRM's own UI (optional)."""
+
+    def task_url(self, task_id: str) -> str | None:
+        """The task's address in the CRM's UI, or None where it has none (the local CRM)."""
+        ...
+
+
+def task_url(connector: object, task_id: str) -> str | None:
+    """`connector.task_url(task_id)` where the connector has it, else None (the default)."""
+    return connector.task_url(task_id) if isinstance(connector, TaskLinks) else None
+
+
+@runtime_checkable
 class StreamingConnector(Connector, Protocol):
     """A connector that can hand over the portfolio in chunks, so memory does not grow with it.
 

@@ -1,123 +1,38 @@
 """The portfolio report's content: key-account health, findings, open tasks, owners, trends.
 
-Built from one evaluation (the findings as of a date), the CRM's kamrules tasks and the run
-history; no I/O here. `kamrules report` renders it as HTML or dumps it as JSON.
+Built from one evaluation (the findings as of a date), the CRM's kamrules tasks, the run
+history and the snoozes; no I/O here. `kamrules report` renders it as HTML or dumps it as JSON.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import date
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import SEVERITIES, Account, Severity, Snapshot, Task
+from kamrules.report.models import (
+    BANDS,
+    AccountRow,
+    FindingRow,
+    OwnerRow,
+    PortfolioReport,
+    PrincipleRow,
+    RunChanges,
+    Summary,
+    TaskRow,
+    TrendPoint,
+    band_of,
+)
+from kamrules.report.notes import group_notes, next_steps, note, principle_names, snooze_notes, snooze_rows
+from kamrules.run.snooze import Snooze
 
 WORST_FIRST = tuple(reversed(SEVERITIES))
 SERIOUS = frozenset({"high", "critical"})
 TREND_POINTS = 12
-
-
-class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TaskRow(Out):
-    crm_id: str | None
-    fingerprint: str
-    subject: str
-    owner_id: str | None
-    severity: Severity | None
-    age_days: int | None
-    due: date | None
-    overdue: bool
-
-
-class FindingRow(Out):
-    pack: str
-    rule_id: str
-    title: str
-    severity: Severity
-    principles: list[str]
-    groups: list[str]
-    evidence: dict[str, Any]
-    task: TaskRow | None = None
-
-
-class TrendPoint(Out):
-    as_of: date
-    health: int
-
-
-class AccountRow(Out):
-    id: str
-    name: str
-    is_key: bool
-    owner_id: str | None
-    owner_name: str
-    revenue: float | None
-    health: int
-    worst: Severity | None
-    cells: dict[str, Severity | None]
-    findings: list[FindingRow]
-    open_tasks: list[TaskRow]
-    trend: list[TrendPoint]
-
-
-class OwnerRow(Out):
-    id: str | None
-    name: str
-    open_by_severity: dict[str, int]
-    open_tasks: int
-    overdue: int
-    oldest_age_days: int | None
-
-
-class PrincipleRow(Out):
-    principle: str
-    findings: int
-    accounts: int
-    rules: list[str]
-
-
-class RunChanges(Out):
-    """What the latest run changed, and what people completed since the run before it."""
-
-    run_id: int | None = None
-    run_as_of: date | None = None
-    previous_as_of: date | None = None
-    created: list[str] = Field(default_factory=list)
-    closed: list[str] = Field(default_factory=list)
-    snoozed: list[str] = Field(default_factory=list)
-    completed_by_hand: list[str] = Field(default_factory=list)
-
-
-class Summary(Out):
-    accounts_evaluated: int
-    key_accounts: int
-    findings: int
-    key_accounts_without_serious: int
-    share_without_serious: float
-    open_tasks: int
-    overdue_tasks: int
-    findings_by_severity: dict[str, int]
-    top_principles: list[PrincipleRow]
-    changes: RunChanges
-
-
-class PortfolioReport(Out):
-    as_of: date
-    generated: str
-    packs: list[str]
-    weights: dict[str, int]
-    groups: list[str]
-    summary: Summary
-    accounts: list[AccountRow]
-    other_accounts: list[AccountRow]
-    owners: list[OwnerRow]
 
 
 def health(severities: list[str], weights: dict[str, int]) -> int:
@@ -133,6 +48,10 @@ def latest_revenue(account: Account) -> float | None:
     return max(account.revenue, key=lambda r: r.year).amount if account.revenue else None
 
 
+def no_url(task_id: str) -> str | None:
+    return None
+
+
 def build_report(
     snapshot: Snapshot,
     findings: list[Finding],
@@ -141,16 +60,28 @@ def build_report(
     runs: list[dict[str, Any]],
     weights: dict[str, int],
     generated: str,
+    snoozes: list[Snooze] | None = None,
+    task_url: Callable[[str], str | None] = no_url,
+    currency: str | None = None,
+    locale: str = "en",
 ) -> PortfolioReport:
-    """The report as of the snapshot's date; `runs` are stored run reports, oldest first."""
+    """The report as of the snapshot's date; `runs` are stored run reports, oldest first.
+
+    A finding an active snooze holds back is listed with the snooze and counts for nothing in
+    health; `task_url` gives a CRM task's address in the CRM's UI (the connector knows it).
+    """
     as_of = snapshot.as_of
     rules = {(p.id, r.id): r for p in packs for r in p.rules}
     groups = sorted({g for r in rules.values() for g in (r.groups or ["other"])})
     users = {u.id: u.name for u in snapshot.users}
+    account_names = {a.id: a.name for a in snapshot.accounts}
     severity_of = {f"{p}/{r}": rule.severity for (p, r), rule in rules.items()}
+    names = principle_names(packs)
+    steps = next_steps(snapshot, findings, packs, as_of)
+    held = snooze_notes([f.fingerprint for f in findings], snoozes or [], as_of)
 
     open_tasks = [t for t in tasks if t.status == "open"]
-    task_rows = {t.fingerprint: _task_row(t, severity_of, as_of) for t in open_tasks}
+    task_rows = {t.fingerprint: _task_row(t, severity_of, as_of, users, task_url) for t in open_tasks}
     tasks_by_account: dict[str, list[TaskRow]] = defaultdict(list)
     for t in open_tasks:
         tasks_by_account[t.account_id].append(task_rows[t.fingerprint])
@@ -162,17 +93,21 @@ def build_report(
             pack=f.pack_id, rule_id=f.rule_id, title=rule.title, severity=f.severity,
             principles=list(rule.principles), groups=list(rule.groups or ["other"]),
             evidence=dict(f.evidence), task=task_rows.get(f.fingerprint),
+            principle_names={p: names[p] for p in rule.principles if p in names},
+            next_step=steps.get(f.fingerprint), rationale=rule.rationale.strip(),
+            snooze=note(held[f.fingerprint]) if f.fingerprint in held else None,
         ))
     history = _history(runs, as_of, weights)
 
     rows = []
     for account in snapshot.accounts:
         found = sorted(by_account.get(account.id, []),
-                       key=lambda r: (-SEVERITIES.index(r.severity), r.rule_id))
+                       key=lambda r: (r.snooze is not None, -SEVERITIES.index(r.severity), r.rule_id))
         if not account.is_key and not found:
             continue
-        severities = [r.severity for r in found]
-        cells = {g: worst([r.severity for r in found if g in r.groups]) for g in groups}
+        counted = [r for r in found if r.snooze is None]
+        severities = [r.severity for r in counted]
+        cells = {g: worst([r.severity for r in counted if g in r.groups]) for g in groups}
         score = health(severities, weights)
         trend = [TrendPoint(as_of=day, health=points.get(account.id, 100))
                  for day, points in history][-(TREND_POINTS - 1):]
@@ -183,12 +118,14 @@ def build_report(
             revenue=latest_revenue(account), health=score, worst=worst(severities), cells=cells,
             findings=found, open_tasks=sorted(tasks_by_account.get(account.id, []),
                                               key=lambda t: -(t.age_days or 0)),
-            trend=trend,
+            trend=trend, band=band_of(score), snoozed=len(found) - len(counted),
+            trend_delta=score - trend[-2].health if len(trend) > 1 else None,
         ))
     key_rows = sorted((r for r in rows if r.is_key), key=lambda r: (r.health, r.name))
     other_rows = sorted((r for r in rows if not r.is_key), key=lambda r: (r.health, r.name))
 
-    healthy = sum(1 for r in key_rows if not any(f.severity in SERIOUS for f in r.findings))
+    healthy = sum(1 for r in key_rows
+                  if not any(f.severity in SERIOUS and f.snooze is None for f in r.findings))
     summary = Summary(
         accounts_evaluated=len(snapshot.accounts),
         key_accounts=len(key_rows),
@@ -198,22 +135,29 @@ def build_report(
         open_tasks=len(open_tasks),
         overdue_tasks=sum(1 for r in task_rows.values() if r.overdue),
         findings_by_severity={s: sum(1 for f in findings if f.severity == s) for s in WORST_FIRST},
-        top_principles=_principles(findings, rules),
+        top_principles=_principles(findings, rules, names),
         changes=_changes(runs, tasks, as_of),
+        snoozed_findings=len(held),
+        key_accounts_by_band={b: sum(1 for r in key_rows if r.band == b) for b, _ in BANDS},
     )
     return PortfolioReport(
         as_of=as_of, generated=generated, packs=[f"{p.id} {p.version}" for p in packs],
         weights=weights, groups=groups, summary=summary, accounts=key_rows,
-        other_accounts=other_rows, owners=_owners(list(task_rows.values()), users),
+        other_accounts=other_rows, owners=_owners(list(task_rows.values()), users, key_rows),
+        currency=currency, locale=locale,
+        snoozes=snooze_rows(snoozes or [], held, account_names, as_of), group_notes=group_notes(packs),
     )
 
 
-def _task_row(task: Task, severity_of: dict[str, Severity], as_of: date) -> TaskRow:
+def _task_row(task: Task, severity_of: dict[str, Severity], as_of: date, users: dict[str, str],
+              task_url: Callable[[str], str | None]) -> TaskRow:
     return TaskRow(
         crm_id=task.crm_id, fingerprint=task.fingerprint, subject=task.subject,
         owner_id=task.owner_id, severity=severity_of.get(task.fingerprint.rsplit("/", 1)[0]),
         age_days=(as_of - task.created).days if task.created else None,
         due=task.due, overdue=task.due is not None and task.due < as_of,
+        owner_name=users.get(task.owner_id or "", task.owner_id),
+        url=task_url(task.crm_id) if task.crm_id else None,
     )
 
 
@@ -227,13 +171,15 @@ def _history(runs: list[dict[str, Any]], as_of: date,
             continue
         severities: dict[str, list[str]] = defaultdict(list)
         for change in run.get("changes", []):
-            if change.get("severity"):  # a change with a severity is one finding of that run
+            # a change with a severity is one finding of that run; a snoozed one is not counted
+            if change.get("severity") and change.get("action") != "snoozed":
                 severities[change["account_id"]].append(change["severity"])
         per_day[day] = {a: health(s, weights) for a, s in severities.items()}
     return sorted(per_day.items())
 
 
-def _principles(findings: list[Finding], rules: dict[tuple[str, str], Any]) -> list[PrincipleRow]:
+def _principles(findings: list[Finding], rules: dict[tuple[str, str], Any],
+                names: dict[str, str]) -> list[PrincipleRow]:
     counts: Counter[str] = Counter()
     accounts: dict[str, set[str]] = defaultdict(set)
     by: dict[str, set[str]] = defaultdict(set)
@@ -243,7 +189,8 @@ def _principles(findings: list[Finding], rules: dict[tuple[str, str], Any]) -> l
             counts[p] += 1
             accounts[p].add(f.account_id)
             by[p].add(rule.id)
-    return [PrincipleRow(principle=p, findings=n, accounts=len(accounts[p]), rules=sorted(by[p]))
+    return [PrincipleRow(principle=p, findings=n, accounts=len(accounts[p]), rules=sorted(by[p]),
+                         name=names.get(p))
             for p, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:10]]
 
 
@@ -267,17 +214,26 @@ def _changes(runs: list[dict[str, Any]], tasks: list[Task], as_of: date) -> RunC
     )
 
 
-def _owners(rows: list[TaskRow], users: dict[str, str]) -> list[OwnerRow]:
+def _owners(rows: list[TaskRow], users: dict[str, str], accounts: list[AccountRow]) -> list[OwnerRow]:
+    """Everyone with open tasks or key accounts: their tasks, and their key accounts worst first."""
     grouped: dict[str | None, list[TaskRow]] = defaultdict(list)
     for r in rows:
         grouped[r.owner_id].append(r)
+    owned: dict[str | None, list[AccountRow]] = defaultdict(list)
+    for a in accounts:  # already worst first
+        owned[a.owner_id].append(a)
     out = []
-    for owner, items in grouped.items():
+    for owner in sorted(set(grouped) | set(owned), key=lambda o: o or ""):
+        items = grouped.get(owner, [])
+        mine = owned.get(owner, [])
         ages = [t.age_days for t in items if t.age_days is not None]
         out.append(OwnerRow(
             id=owner, name=users.get(owner or "", owner or "unassigned"),
             open_by_severity={s: sum(1 for t in items if t.severity == s) for s in WORST_FIRST},
             open_tasks=len(items), overdue=sum(1 for t in items if t.overdue),
             oldest_age_days=max(ages) if ages else None,
+            key_accounts=[a.id for a in mine],
+            lowest_health=min((a.health for a in mine), default=None),
+            findings=sum(len(a.findings) - a.snoozed for a in mine),
         ))
     return sorted(out, key=lambda o: (-o.overdue, -o.open_tasks, o.name))

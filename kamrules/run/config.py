@@ -6,9 +6,10 @@ everything here is validated with located errors like a pack.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -20,6 +21,7 @@ from kamrules.model import Severity
 from kamrules.writeback.reconcile import Limits, Policy
 
 DEFAULT_CONFIG = Path("kamrules.yaml")
+CONFIG_ENV = "KAMRULES_CONFIG"
 
 
 class PackOverride(UserModel):
@@ -51,9 +53,13 @@ class HealthWeights(UserModel):
 
 
 class ReportSettings(UserModel):
-    """`report:`: how the portfolio report scores account health."""
+    """`report:`: how the portfolio report scores account health and shows money."""
 
     health_weights: HealthWeights = Field(default_factory=HealthWeights)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
+                                 description="ISO 4217 code of the CRM's amounts, e.g. EUR")
+    locale: str = Field(default="en", pattern=r"^(en|de|fr|ru|sr)$",
+                        description="how numbers are written: en 1,234.5 · de/sr 1.234,5 · fr/ru 1 234,5")
 
 
 class Config(UserModel):
@@ -67,6 +73,8 @@ class Config(UserModel):
     lifecycle: LifecycleSettings = Field(default_factory=LifecycleSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     report: ReportSettings = Field(default_factory=ReportSettings)
+    # durable_rules where it imports (Python 3.11, 3.12), else compiled Python predicates
+    engine: Literal["auto", "durable", "python"] = "auto"
     # the language of task text (a pack's translations) and of numbers, money and dates
     locale: str = "en"
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
@@ -86,6 +94,7 @@ class LoadedConfig:
     file: Path | None
     raw: Any
     base_dir: Path
+    source: str = "no config"  # how the file was found: --config, KAMRULES_CONFIG or the search
 
     @property
     def state_dir(self) -> Path:
@@ -104,14 +113,31 @@ class LoadedConfig:
         return Limits(self.config.alerts.max_new_tasks_per_owner, self.config.alerts.min_severity)
 
 
-def load_config(path: Path | None) -> LoadedConfig:
-    """The given config file, else ./kamrules.yaml if present, else the built-in defaults."""
-    if path is None and DEFAULT_CONFIG.is_file():
-        path = DEFAULT_CONFIG
+def find_config(path: Path | None, cwd: Path | None = None) -> tuple[Path | None, str]:
+    """The config file and how it was found: `--config`, then $KAMRULES_CONFIG, then
+    kamrules.yaml in this folder or the nearest parent that has one (as git and ruff do)."""
+    if path is not None:
+        return path, "--config"
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser(), CONFIG_ENV
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DEFAULT_CONFIG
+        if candidate.is_file():
+            return (DEFAULT_CONFIG if folder == here else candidate), (
+                "found here" if folder == here else f"found in parent folder {folder}")
+    return None, "no config"
+
+
+def load_config(path: Path | None, cwd: Path | None = None) -> LoadedConfig:
+    """The config found by `find_config`, else the built-in defaults (the embedded demo CRM)."""
+    path, source = find_config(path, cwd)
     if path is None:
-        return LoadedConfig(Config(), None, {}, Path.cwd())
+        return LoadedConfig(Config(), None, {}, (cwd or Path.cwd()), source)
     if not path.is_file():
-        raise ValidationFailed([Problem(Location(str(path)), "", "config file not found")])
+        where = f" (from {source})" if source != "--config" else ""
+        raise ValidationFailed([Problem(Location(str(path)), "", f"config file not found{where}")])
     raw = load_yaml(path)
     if raw is None:
         raw = {}
@@ -119,7 +145,29 @@ def load_config(path: Path | None) -> LoadedConfig:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ValidationFailed(problems_from(exc, raw, str(path), Config)) from None
-    return LoadedConfig(config, path, raw, path.resolve().parent)
+    crm = config.crm
+    if isinstance(crm, dict) and crm.get("type", "local") == "local" and "seed" not in crm:
+        # The demo portfolio is for a first look without any config; a config of one's own
+        # never fills a CRM with invented accounts unless it says `seed: demo`.
+        config.crm = {**crm, "type": "local", "seed": "empty"}
+    return LoadedConfig(config, path, raw, path.resolve().parent, source)
+
+
+def describe_setup(loaded: LoadedConfig) -> str:
+    """One line naming the config file and the CRM it points at (never a secret)."""
+    crm = loaded.config.crm if isinstance(loaded.config.crm, dict) else {}
+    kind = str(crm.get("type", "?"))
+    if kind == "local":
+        where = (loaded.base_dir / str(crm.get("path", ".kamrules/crm.sqlite"))).resolve()
+        target = f"local CRM at {where}"
+    else:
+        auth = crm.get("auth") if isinstance(crm.get("auth"), dict) else {}
+        place = next((str(d[k]) for d, k in ((auth, "instance_url"), (crm, "domain"),
+                                             (crm, "base_url")) if isinstance(d.get(k), str)), "")
+        target = f"{kind}{' at ' + place if place else ''}"
+    if loaded.file is None:
+        return f"no config: embedded demo CRM at {target.removeprefix('local CRM at ')}"
+    return f"config {loaded.file.resolve()} ({loaded.source}); CRM: {target}"
 
 
 def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:

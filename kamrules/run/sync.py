@@ -38,6 +38,8 @@ class ChangeReport(BaseModel):
     account_id: str
     subject: str
     owner_id: str | None
+    owner_name: str | None = None
+    account_name: str | None = None
     severity: str | None
     reason: str = ""
     ok: bool = True
@@ -60,8 +62,10 @@ class RunReport(BaseModel):
     findings: int = 0
     counts: dict[str, int] = Field(default_factory=lambda: dict.fromkeys(COUNTED, 0))
     api_calls: int = 0
+    engine: str = ""  # which rule engine evaluated: durable or python
     warnings: list[RecordWarning] = Field(default_factory=list)
     changes: list[ChangeReport] = Field(default_factory=list)
+    error: str | None = None  # why a run stopped (outcome "error"), as printed on stderr
 
 
 def now_iso() -> str:
@@ -70,10 +74,11 @@ def now_iso() -> str:
 
 
 def evaluate(
-    snapshot: Any, packs: list[LoadedPack], progress: Progress = no_progress
+    snapshot: Any, packs: list[LoadedPack], progress: Progress = no_progress,
+    engine_kind: str | None = None,
 ) -> tuple[list[Finding], set[str]]:
     """Findings of all active rules over every account; also the ids that were evaluated."""
-    engine = Engine(packs)
+    engine = Engine(packs, engine_kind)
     findings: list[Finding] = []
     evaluated: set[str] = set()
     total = len(snapshot.accounts)
@@ -117,15 +122,18 @@ def run(
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     checkpoint("pulled")
-    engine = Engine(packs)
+    engine = Engine(packs, loaded.config.engine)
+    report.engine = engine.name
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
     desired: list[Desired] = []
     items: list[Item] = []
     evaluated: set[str] = set()
-    names: dict[str, str] = {}
+    names: dict[str, str] = {}  # user and account id -> name, for the report
     for chunk in chunks:
         report.warnings += chunk.warnings
         directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
+        names.update(directory.users)
+        names.update({a.id: a.name for a in chunk.accounts})
         for view in account_views(chunk, portfolio):
             facts = facts_for(view)
             for f in engine.findings_for(view.account.id, facts):
@@ -133,13 +141,18 @@ def run(
                 one = Desired(build_task(f, pack, rule, directory, as_of, facts), rule.severity)
                 if pack.tasks == "per_group":
                     items.append(Item(pack, rule, one))
-                    names[view.account.id] = view.account.name
                 else:
                     desired.append(one)
             evaluated.add(view.account.id)
         progress("evaluate", len(evaluated), None)
     report.accounts = len(evaluated)
     report.findings = len(desired) + len(items)
+    for s in snoozes or []:  # e.g. written by hand with a name: it would never apply
+        if s.account and s.active(as_of) and s.account not in evaluated:
+            report.warnings.append(RecordWarning(
+                kind="snoozes", record_id=s.account,
+                message=f"no account has the id {s.account!r}, so this snooze never applies;"
+                " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
     checkpoint("evaluated")
 
     # snoozes apply to each finding; a snoozed finding stays out of its bundle
@@ -163,7 +176,7 @@ def run(
     if not dry_run:
         results = connector.apply(changes, progress)
         checkpoint("applied")
-    _fill(report, changes, results)
+    _fill(report, changes, results, names)
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls
@@ -171,7 +184,8 @@ def run(
     return report
 
 
-def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult]) -> None:
+def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult],
+          names: dict[str, str] | None = None) -> None:
     """Counts and per-change detail; connectors return one result per write, in order."""
     counts: Counter[str] = Counter()
     pending = iter(results)
@@ -183,6 +197,8 @@ def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult])
             action=change.action, fingerprint=change.fingerprint,
             account_id=change.task.account_id, subject=change.task.subject,
             owner_id=change.task.owner_id, severity=change.severity, reason=change.reason,
+            owner_name=(names or {}).get(change.task.owner_id or ""),
+            account_name=(names or {}).get(change.task.account_id),
             ok=ok, error=result.error if result else None,
             crm_id=(result.crm_id if result else None) or change.task.crm_id,
         ))

@@ -98,6 +98,8 @@ def reconcile(
         if fp in scope.snoozed:
             changes.append(Change(action="snoozed", fingerprint=fp, task=item.task,
                                   severity=item.severity, reason=scope.snoozed[fp]))
+            # its open task is closed with the snooze as the note; after expiry it comes back
+            changes += [_close(t, scope.snoozed[fp]) for t in current]
             continue
         if current:
             keep, *extra = current

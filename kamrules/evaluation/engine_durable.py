@@ -1,0 +1,207 @@
+"""The durable_rules backend: rules compiled to JSON rulesets, one account fact at a time.
+
+The measured pitfalls (design doc) decide the shape: every account is asserted as a *fact* (so
+every rule sees it), one at a time, and retracted right after its actions ran (flat memory, no
+spurious MessageObservedException); there is one Host per process with its dispatch timers
+disabled, so every action runs synchronously in the caller's thread under one lock; a rule's
+condition is compiled as one flat `$and` per DNF conjunction, since `$nex` under `$or` hangs,
+and each conjunction starts with a test of a constant field (see ANCHOR_KEY).
+
+durable_rules' fixed table sizes (src/rules/rules.h, state.h) decide the rest: an alpha node
+links at most 256 rules (error 108) and at most 512 distinct next tests (106), a message holds
+at most 255 properties. So `in`/`not_in` lists are not expanded into one conjunction per value
+(512 values hung `plan`, three lists of 20 gave error 106): each list becomes a boolean
+membership fact computed in Python before the assert; and the conjunctions are spread over
+several rulesets of at most MAX_ENTRIES each, asserting only the facts each one reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from durable import engine as durable
+
+from kamrules.evaluation.engine import CompiledRule
+from kamrules.language.conditions import Conjunction, Leaf, dnf
+
+_LOCK = threading.Lock()
+# durable_rules' JSON reader rejects exponent notation (1e-05, 1e+30: "error code 204"), which
+# Python writes for floats below 1e-4 or from 1e16 in magnitude. Numbers are brought into the
+# range it reads: tiny ones to +-0.0001, huge ones to integers (which it reads at any size).
+TINY, HUGE = 1e-4, 1e15
+# Per ruleset: conjunctions (each an alpha path ending in one beta node; 256 per node is the
+# hard limit) and message properties (255 is the hard limit; id and the anchor take two).
+MAX_ENTRIES = 60
+MAX_PROPERTIES = 200
+_IDS = itertools.count()
+_COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+# Every message carries this constant and every conjunction tests it first: a conjunction made
+# only of `$nex` tests (or `$nex` beside `$ex` on `id`) never returns from assert_fact.
+ANCHOR_KEY = "kamrules_fact"
+MEMBER_PREFIX = "kamrules_in_"
+
+
+class _Host(durable.Host):
+    """A Host whose actions only run inside assert_fact, in the calling thread."""
+
+    def __init__(self) -> None:
+        self.sink: list[str] | None = None
+        super().__init__()
+
+    def _run(self) -> None:  # no background dispatch threads
+        return
+
+    def get_action(self, action_name: str) -> Any:
+        def record(_closure: Any) -> None:
+            if self.sink is not None:
+                self.sink.append(action_name)
+
+        return record
+
+
+_HOST: _Host | None = None
+
+
+def _host() -> _Host:
+    global _HOST
+    if _HOST is None:
+        _HOST = _Host()
+    return _HOST
+
+
+def engine_value(value: Any) -> Any:
+    """A fact or constant as durable_rules can read it (see TINY, HUGE)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if abs(value) >= HUGE:
+            return int(value)
+        if 0 < abs(value) < TINY:
+            return math.copysign(TINY, value)
+    elif isinstance(value, list | tuple):
+        return [engine_value(v) for v in value]
+    return value
+
+
+def _compile_leaf(leaf: Leaf) -> list[dict[str, Any]]:
+    value = engine_value(leaf.value)
+    if leaf.op == "eq":
+        return [{leaf.fact: value}]
+    if leaf.op == "exists":
+        return [{"$ex": {leaf.fact: 1}}]
+    if leaf.op == "missing":
+        return [{"$nex": {leaf.fact: 1}}]
+    return [{_COMPARE[leaf.op]: {leaf.fact: value}}]
+
+
+def compile_conjunction(conj: Conjunction) -> dict[str, Any]:
+    tests = [{ANCHOR_KEY: 1}] + [t for leaf in conj for t in _compile_leaf(leaf)]
+    return {"$and": tests}
+
+
+@dataclass
+class _Members:
+    """`in` lists as membership facts: absent when the fact is, else whether its value is listed."""
+
+    names: dict[tuple[str, frozenset[Any]], str] = field(default_factory=dict)
+
+    def leaf(self, leaf: Leaf) -> Leaf:
+        """An `in`/`not_in` leaf as an equality test on its membership fact."""
+        if leaf.op not in ("in", "not_in"):
+            return leaf
+        key = (leaf.fact, frozenset(leaf.value))
+        name = self.names.setdefault(key, f"{MEMBER_PREFIX}{len(self.names)}")
+        return Leaf(name, "eq", leaf.op == "in")
+
+    def values(self, facts: Mapping[str, Any]) -> dict[str, bool]:
+        out = {}
+        for (fact, listed), name in self.names.items():
+            value = facts.get(fact)  # exact, as Python compares; non-finite counts as unknown
+            if value is not None and engine_value(value) is not None:
+                out[name] = value in listed
+        return out
+
+
+@dataclass
+class _Ruleset:
+    name: str
+    definition: dict[str, Any] = field(default_factory=dict)
+    reads: set[str] = field(default_factory=set)
+    facts: tuple[str, ...] = ()  # the account facts its rules read
+    members: tuple[str, ...] = ()  # and the membership facts (at most MAX_PROPERTIES in all)
+
+
+def _reads(conj: Conjunction) -> set[str]:
+    return {leaf.fact for leaf in conj}
+
+
+class DurableBackend:
+    """Active rules compiled into as few durable_rules rulesets as its table sizes allow."""
+
+    name = "durable"
+
+    def __init__(self, rules: list[CompiledRule]):
+        self._members = _Members()
+        self._rulesets: list[_Ruleset] = []
+        current: _Ruleset | None = None
+        for rule in rules:
+            for k, conj in enumerate(dnf(rule.condition, dict(rule.params))):
+                conj = tuple(self._members.leaf(leaf) for leaf in conj)
+                reads = _reads(conj)
+                if (current is None or len(current.definition) >= MAX_ENTRIES
+                        or len(current.reads | reads) > MAX_PROPERTIES):
+                    current = _Ruleset(f"kamrules_{next(_IDS)}")
+                    self._rulesets.append(current)
+                current.definition[f"{rule.key}|{k}"] = {
+                    "all": [{"m": compile_conjunction(conj)}], "run": rule.key}
+                current.reads |= reads
+        for ruleset in self._rulesets:
+            ruleset.facts = tuple(sorted(n for n in ruleset.reads if not n.startswith(MEMBER_PREFIX)))
+            ruleset.members = tuple(sorted(n for n in ruleset.reads if n.startswith(MEMBER_PREFIX)))
+        with _LOCK:
+            for ruleset in self._rulesets:
+                _host().set_rulesets({ruleset.name: ruleset.definition})
+
+    @property
+    def rulesets(self) -> int:
+        return len(self._rulesets)
+
+    def matches(self, facts: Mapping[str, Any]) -> list[str]:
+        if not self._rulesets:
+            return []
+        members = self._members.values(facts) if self._members.names else {}
+        hits: list[str] = []
+        with _LOCK:
+            host = _host()
+            host.sink = hits
+            try:
+                for ruleset in self._rulesets:
+                    self._assert(host, ruleset, facts, members)
+            finally:
+                host.sink = None
+        return sorted(set(hits))
+
+    @staticmethod
+    def _assert(host: _Host, ruleset: _Ruleset, facts: Mapping[str, Any], members: dict[str, bool]) -> None:
+        message: dict[str, Any] = {m: members[m] for m in ruleset.members if m in members}
+        for name in ruleset.facts:
+            value = facts.get(name)
+            if type(value) is float:  # only floats need mapping; facts are scalars
+                value = engine_value(value)
+            if value is not None:  # unknown facts are absent: `$nex` tests them
+                message[name] = value
+        message["id"] = f"a{next(_IDS)}"
+        message[ANCHOR_KEY] = 1
+        try:
+            host.assert_fact(ruleset.name, message)
+        except durable.MessageNotHandledException:
+            pass  # no rule holds: no finding
+        finally:
+            with contextlib.suppress(durable.MessageNotHandledException):
+                host.retract_fact(ruleset.name, message)
