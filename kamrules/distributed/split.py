@@ -32,6 +32,7 @@ from kamrules.run.config import LoadedConfig
 from kamrules.run.quality import merge_stats
 from kamrules.run.snooze import Snooze
 from kamrules.run.sync import Evaluation, RunReport, conclude, now_iso, pulled
+from kamrules.writeback.bundles import Item
 from kamrules.writeback.reconcile import Desired
 
 DAY = 86_400
@@ -122,6 +123,8 @@ def evaluate_chunk(chunk: Snapshot, portfolio: Portfolio, packs: list[LoadedPack
         "users": [u.model_dump(mode="json") for u in found.users.values()],
         "desired": [{"task": d.task.model_dump(mode="json"), "severity": d.severity}
                     for d in found.desired],
+        "items": [{"pack": i.pack.id, "rule": i.rule.id, "task": i.desired.task.model_dump(mode="json"),
+                   "severity": i.desired.severity} for i in found.items],
         "plays": {aid: {"account": i.account.model_dump(mode="json"), "facts": i.facts,
                         "hits": sorted(i.hits), "team": [m.model_dump(mode="json") for m in i.team]}
                   for aid, i in found.plays.inputs.items()},
@@ -132,6 +135,8 @@ def evaluate_chunk(chunk: Snapshot, portfolio: Portfolio, packs: list[LoadedPack
 def merge_result(found: Evaluation, result: dict[str, Any]) -> None:
     """A chunk's evaluation, as `evaluate_chunk` sent it, added to the coordinator's."""
     found.desired += [Desired(Task.model_validate(d["task"]), d["severity"]) for d in result["desired"]]
+    found.items += [Item(*found.rules[(i["pack"], i["rule"])],
+                         Desired(Task.model_validate(i["task"]), i["severity"])) for i in result["items"]]
     found.evaluated.update(result["evaluated"])
     found.names.update(result["names"])
     found.users.update((u["id"], User.model_validate(u)) for u in result["users"])

@@ -27,6 +27,7 @@ from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.snooze import Snooze, snoozed
+from kamrules.writeback.bundles import Item, bundle, moved_to
 from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
 from kamrules.writeback.tasks import Directory, build_task
 
@@ -127,7 +128,8 @@ class Evaluation:
     packs: list[LoadedPack]
     loaded: LoadedConfig
     as_of: date
-    desired: list[Desired] = field(default_factory=list)
+    desired: list[Desired] = field(default_factory=list)  # per_rule packs' tasks
+    items: list[Item] = field(default_factory=list)  # per_group packs' findings, bundled later
     evaluated: set[str] = field(default_factory=set)
     names: dict[str, str] = field(default_factory=dict)  # user and account id -> name
     users: dict[str, Any] = field(default_factory=dict)
@@ -149,20 +151,19 @@ class Evaluation:
         self.names.update({a.id: a.name for a in chunk.accounts})
         return directory
 
-    def account(self, view: AccountView, directory: Directory, engine: Engine | None,
-                findings: list[Finding] | None = None) -> None:
-        """One account's findings (from `engine`, or given when another process evaluated it)
-        as desired tasks, and what its plays need."""
-        facts = facts_for(view) if engine is not None else facts_for(view, self.plays.facts)
-        if findings is None:
-            assert engine is not None
-            findings = list(engine.findings_for(view.account.id, facts))
-        for f in findings:
+    def account(self, view: AccountView, directory: Directory, engine: Engine) -> None:
+        """One account's findings as desired tasks (or bundle items), and what its plays need."""
+        facts = facts_for(view)
+        hits = []
+        for f in engine.findings_for(view.account.id, facts):
             pack, rule = self.rules[(f.pack_id, f.rule_id)]
-            self.desired.append(Desired(build_task(f, pack, rule, directory, self.as_of),
-                                        rule.severity))
-        self.plays.observe(view.account, facts, [f"{f.pack_id}/{f.rule_id}" for f in findings],
-                           directory)
+            one = Desired(build_task(f, pack, rule, directory, self.as_of, facts), rule.severity)
+            if pack.tasks == "per_group":
+                self.items.append(Item(pack, rule, one))
+            else:
+                self.desired.append(one)
+            hits.append(f"{f.pack_id}/{f.rule_id}")
+        self.plays.observe(view.account, facts, hits, directory)
         self.evaluated.add(view.account.id)
 
 
@@ -195,10 +196,11 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
              dry_run: bool, progress: Progress = no_progress, digest: bool = True) -> RunReport:
     """The second half of every run, however its accounts were evaluated: the data-quality
     gate, reconciliation with the CRM's tasks, plays, write-back, the digest and the report."""
-    loaded, packs, as_of, desired = found.loaded, found.packs, found.as_of, found.desired
+    loaded, packs, as_of, items = found.loaded, found.packs, found.as_of, found.items
+    desired = list(found.desired)
     report.warnings += found.warnings
     report.accounts = len(found.evaluated)
-    report.findings = len(desired)
+    report.findings = len(desired) + len(items)
     report.field_failures = sorted((s for s in found.stats.values() if s.failed),
                                    key=lambda s: s.field)
     for s in snoozes:  # e.g. written by hand with a name: it would never apply
@@ -215,6 +217,12 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         report.finished = now_iso()
         return report
 
+    # snoozes apply to each finding; a snoozed finding stays out of its bundle
+    paused = snoozed([d.task.fingerprint for d in desired]
+                     + [i.desired.task.fingerprint for i in items], snoozes, as_of)
+    desired += [i.desired for i in items if i.desired.task.fingerprint in paused]
+    desired += bundle([i for i in items if i.desired.task.fingerprint not in paused], as_of,
+                      found.names)
     plays = found.plays
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
@@ -227,9 +235,11 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         existing = connector.list_tasks(oldest)
     play_tasks = [t for t in existing if is_play_task(t)]
     existing = [t for t in existing if not is_play_task(t)]
-    paused = snoozed([d.task.fingerprint for d in desired], snoozes, as_of)
     scope = Scope(accounts=found.evaluated, packs={p.id for p in packs}, snoozed=paused,
-                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
+                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules}
+                  | {f"{p.id}/bundle:{r.bundle_key}" for p in packs if p.tasks == "per_group"
+                     for r in p.active_rules},
+                  moved=moved_to(packs))
     # alert limits are applied once over rule and play creates together (most severe first)
     changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
     play_changes, moves = plays.advance(play_tasks, as_of)
