@@ -13,6 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 ActivityType = Literal["meeting", "call", "email", "note", "gift"]
 Direction = Literal["inbound", "outbound", "internal"]
 DealType = Literal["new", "upsell", "renewal"]
+# What a deal sells: something new (a new product or application, an upsell) or the same again.
+DealKind = Literal["new_product", "new_application", "upsell", "reorder", "renewal"]
+ContactStatus = Literal["active", "inactive", "left"]
+# Where a contact stands towards us in the buying centre (beside their formal buying role).
+Stance = Literal["champion", "supporter", "neutral", "blocker"]
 CasePriority = Literal["low", "medium", "high", "critical"]
 TEAM_ROLES: tuple[str, ...] = (
     "account_manager", "executive_sponsor", "field_rep", "service", "technical", "finance", "other"
@@ -67,6 +72,9 @@ class Contact(Record):
     is_primary: bool = False
     region: str | None = None
     created: date | None = None
+    status: ContactStatus = "active"
+    stance: Stance | None = None
+    win_over_plan: str | None = None
 
 
 class Deal(Record):
@@ -76,6 +84,8 @@ class Deal(Record):
     stage: str | None = None
     amount: float | None = None
     type: DealType = "new"
+    kind: DealKind | None = None
+    owner_id: str | None = None
     created: date
     close_date: date | None = None
     is_closed: bool = False
@@ -124,6 +134,9 @@ class AccountPlan(Record):
     risk_reviewed: date | None = None
     risk_measures: list[RiskMeasure] = Field(default_factory=list)
     relationship_reviewed: date | None = None
+    value_for_customer: str | None = None
+    value_for_us: str | None = None
+    value_reviewed: date | None = None
 
 
 class TeamMember(Record):

@@ -139,7 +139,8 @@ def test_the_local_example_config_is_the_real_defaults_except_where_it_says() ->
     differs = {line.split(":")[0].strip() for line in example.read_text().splitlines()
                if "# differs" in line}
     assert differs == {"min_contacts"}
-    assert written["overrides"] == {"kam-core": {"params": {"min_contacts": 6}, "disable": []}}
+    assert written["overrides"] == {"kam-core": {"params": {"min_contacts": 6}, "disable": [],
+                                                 "tasks": "per_group"}}
     for key in set(defaults) - {"overrides", "crm"}:
         assert written[key] == defaults[key], key
     assert set(loaded.raw) == set(Config.model_fields)  # every key is written out

@@ -46,7 +46,8 @@ def test_written_follow_up_wait() -> None:
             {"id": "3", "account_id": "A", "type": "call", "date": d(5)},
             {"id": "4", "account_id": "A", "type": "email", "date": d(4), "direction": "inbound"}]
     facts = derive(snapshot(activities=acts))["A"]
-    assert facts["longest_unconfirmed_meeting_days"] == 5  # the call is still waiting
+    # calls need no written follow-up (P23 is about meetings), and an inbound email is none
+    assert facts["longest_unconfirmed_meeting_days"] == 3
 
 
 def test_revenue_percentile_and_trend() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_workspace
+from tests.conftest import as_mapped, make_workspace
 from tests.support.hubspot import FakeHubSpot
 from tests.support.hubspot_workspace import TOKEN, HsWorkspace, custom_mapping, start_fake
 
@@ -42,7 +42,8 @@ def test_run_twice_second_run_writes_nothing(hs: HsWorkspace) -> None:
     assert first["api_calls"] == sum(hs.fake.calls.values()) - before  # the report counts every call
     writes = hs.fake.writes
     assert writes == -(-created // 100)  # batches of 100
-    task = next(t for t in hs.fake.tasks() if "only 2 contacts" in t["properties"]["hs_task_subject"])
+    task = next(t for t in hs.fake.tasks()
+                if "only 2 contacts in the CRM" in t["properties"]["hs_task_subject"])
     assert task["properties"]["hs_task_status"] == "NOT_STARTED"
     assert task["properties"]["hs_task_priority"] == "HIGH"
     assert task["properties"]["hs_timestamp"].startswith("2026-11-22")
@@ -83,7 +84,7 @@ def _assert_same_plan(hs: HsWorkspace, local_plan: dict[str, Any]) -> dict[str, 
 def test_same_findings_as_the_local_crm(
     hs: HsWorkspace, tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]
 ) -> None:
-    local = make_workspace(tmp_path / "local", demo_records)
+    local = make_workspace(tmp_path / "local", as_mapped(demo_records))
     _assert_same_plan(hs, local.run_json(command="plan"))
     assert not any("schemas" in e for e in hs.fake.calls)  # no custom object mapped: no schemas call
 
@@ -106,7 +107,7 @@ def test_same_findings_with_plans_and_surveys_in_custom_objects(
         assert not any(c["properties"].get("kam_surveys") for c in fake.objects["companies"].values())
         assert not any(c["properties"].get("kam_plan_objectives") for c in fake.objects["companies"].values())
 
-        local = make_workspace(tmp_path / "local", demo_records)
+        local = make_workspace(tmp_path / "local", as_mapped(demo_records))
         local_plan = local.run_json(command="plan")
         assert any(
             "satisfaction" in c["subject"].lower() or "survey" in c["subject"].lower()
@@ -310,6 +311,6 @@ def test_incremental_pull_sees_changes_and_commits_bookmarks_only_after_writes(h
     code, report = hs.run_json()
     assert code == 0
     actions = {c["fingerprint"]: (c["action"], c["subject"]) for c in report["changes"]}
-    assert actions[f"kam-core/KAM-REL-004/{baltic}"] == ("update", "Baltic Foods: only 3 contacts")
+    assert actions[f"kam-core/KAM-REL-004/{baltic}"] == ("update", "Baltic Foods: only 3 contacts in the CRM")
     assert "close" in {a for fp, (a, _) in actions.items() if fp.endswith(f"/{danube}")}  # no longer key
     assert RecordCache(cache_file).bookmarks()["companies"] > marks["companies"]

@@ -115,9 +115,8 @@ class WholePull:
 def test_a_run_in_chunks_equals_a_run_over_one_pull(
     size: int, workspace_factory: Callable[..., Workspace], demo_records: dict
 ) -> None:
-    from kamrules.language.loader import builtin_dir, load_pack
     from kamrules.protocol.connector import StreamingConnector
-    from kamrules.run.config import load_config
+    from kamrules.run.config import load_config, load_configured_packs
     from kamrules.run.sync import run
 
     records = {k: list(v) for k, v in demo_records.items() if k != "accounts"}
@@ -131,8 +130,8 @@ def test_a_run_in_chunks_equals_a_run_over_one_pull(
     for task in crm.all_tasks()[::5]:
         crm.complete_task(task.crm_id or "", date(2026, 10, 30))
     assert isinstance(crm, StreamingConnector) and not isinstance(WholePull(crm), StreamingConnector)
-    packs = [load_pack(builtin_dir() / "kam-core")]
     loaded = load_config(ws.root / "kamrules.yaml")
+    packs = load_configured_packs(loaded)  # with the config's overrides, as the run had them
     day = date(2026, 11, 20)
     chunked = run(crm, packs, loaded, day, dry_run=True, chunk_size=size)
     whole = run(WholePull(crm), packs, loaded, day, dry_run=True)

@@ -131,7 +131,8 @@ OUR_RULE = """\
   groups: [relationship]
   rationale: Many contacts may mean nobody owns the relationship.
   when: {fact: contacts, gt: {param: max_contacts}}
-  task: {subject: "{account_name}: {contacts} contacts", body: "{evidence}", due_in_days: 30}
+  task: {subject: "{{ account_name }}: {{ contacts }} contacts", body: "{{ evidence }}",
+         due_in_days: 30}
 """
 
 

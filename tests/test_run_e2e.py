@@ -48,7 +48,7 @@ def test_resolved_finding_closes_its_task(workspace: Workspace) -> None:
     # Ural Steelworks' late delivery gets escalated and closed by service.
     crm.db.execute(
         "UPDATE records SET data = json_set(data, '$.closed', '2026-10-31', '$.escalated', 1)"
-        " WHERE kind = 'cases' AND id LIKE '%-C1'"
+        " WHERE kind = 'cases' AND (id LIKE '%-C1' OR id LIKE '%-C5')"
     )
     report = workspace.run_json()
     closed = {c["fingerprint"] for c in report["changes"] if c["action"] == "close"}
@@ -64,9 +64,10 @@ def test_task_text_carries_account_problem_evidence_and_next_step(workspace: Wor
     workspace.run_json()
     task = next(t for t in workspace.crm().all_tasks()
                 if t.fingerprint == "kam-core/KAM-REL-004/ACC-000002")
-    assert task.subject == "Baltic Foods: only 2 contacts"
-    assert "- contacts: 2 (Contacts at the account.)" in task.body
-    assert "Why:" in task.body and "Next:" in task.body and "(P09)" in task.body
+    assert task.subject == "Baltic Foods: only 2 contacts in the CRM"
+    assert "Baltic Foods has 2 active contacts in the CRM" in task.body
+    assert "Why:" in task.body and "Next:" in task.body
+    assert "Principle: Widen the contact base (kam-core PRINCIPLES.md, P09)" in task.body
     assert task.priority == "high"
     assert task.due is not None and task.due.isoformat() == "2026-11-22"
     assert task.evidence == {"contacts": 2}

@@ -79,16 +79,19 @@ def _healthy_key(rng: random.Random, ids: _Ids, acc_id: str, name: str, anchor: 
             "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}",
             "title": DEPARTMENTS[i % 5].title() + " lead", "department": DEPARTMENTS[i % 5],
             "buying_role": ROLES[i], "is_primary": i == 0, "region": regions[i % 2],
+            "stance": "champion" if i == 3 else None,
             "created": day(anchor, rng.randint(30, 90) if i == 6 else rng.randint(400, 1100)),
         })
     deals = [
         {"id": ids.next("OPP"), "account_id": acc_id, "name": "Framework order",
          "stage": "Closed Won", "amount": round(base / 3, -3), "type": "new",
+         "kind": "new_product", "owner_id": owner,
          "created": day(anchor, 400), "close_date": day(anchor, 330), "is_closed": True,
          "is_won": True},
         {"id": ids.next("OPP"), "account_id": acc_id, "name": "New application pilot",
          "stage": "Proposal", "amount": round(base / 8, -3), "type": "upsell",
-         "created": day(anchor, rng.randint(20, 100)), "close_date": None, "is_closed": False,
+         "kind": "new_application", "owner_id": owner,
+         "created": day(anchor, rng.randint(20, 80)), "close_date": None, "is_closed": False,
          "is_won": False},
     ]
     activities = []
@@ -98,7 +101,8 @@ def _healthy_key(rng: random.Random, ids: _Ids, acc_id: str, name: str, anchor: 
         who = [contacts[(k + j) % 7]["id"] for j in range(2)]
         activities.append({"id": ids.next("ACT"), "account_id": acc_id, "type": "meeting",
                            "date": day(anchor, ago), "direction": "outbound",
-                           "subject": "Account review", "owner_id": owner, "contact_ids": who})
+                           "subject": "Quarterly business review" if k % 6 == 0 else "Account review",
+                           "owner_id": owner, "contact_ids": who})
         activities.append({"id": ids.next("ACT"), "account_id": acc_id, "type": "email",
                            "date": day(anchor, max(ago - rng.randint(0, 1), 0)),
                            "direction": "outbound", "subject": "Summary of our meeting",
@@ -121,7 +125,7 @@ def _healthy_key(rng: random.Random, ids: _Ids, acc_id: str, name: str, anchor: 
     plan = {
         "account_id": acc_id, "horizon_years": 5.0,
         "objectives": "Become the sole supplier for two product lines by next year.",
-        "objectives_reviewed": day(anchor, rng.randint(60, 200)),
+        "objectives_reviewed": day(anchor, rng.randint(30, 170)),
         "customer_goals": "Cut inventory by 15%; expand into two new markets.",
         "pain_points": "Volatile lead times; too many suppliers to manage.",
         "selection_criteria": "Quality, delivery reliability, technical support, price.",
@@ -130,6 +134,9 @@ def _healthy_key(rng: random.Random, ids: _Ids, acc_id: str, name: str, anchor: 
         "risk_measures": [{"kind": "delivery guarantee", "reviewed": day(anchor, 100)},
                           {"kind": "preventive maintenance", "reviewed": day(anchor, 150)}],
         "relationship_reviewed": day(anchor, rng.randint(10, 80)),
+        "value_for_customer": "Inventory down 12% with consignment stock; fewer line stops.",
+        "value_for_us": "Growing margin, a reference in the sector, joint development.",
+        "value_reviewed": day(anchor, rng.randint(40, 300)),
     }
     team = [{"account_id": acc_id, "user_id": owner, "role": "account_manager"},
             {"account_id": acc_id, "user_id": sponsor, "role": "executive_sponsor"},
@@ -161,7 +168,7 @@ def _other_account(rng: random.Random, ids: _Ids, acc_id: str, name: str, anchor
                  "created": day(anchor, rng.randint(30, 1500))} for i in range(rng.randint(1, 3))]
     wins = 3 if repeat_buyer else rng.choice((0, 0, 1, 1, 2))
     deals = [{"id": ids.next("OPP"), "account_id": acc_id, "name": f"Order {i + 1}",
-              "stage": "Closed Won", "amount": round(base / 4, -2), "type": "new",
+              "stage": "Closed Won", "amount": round(base / 4, -2), "type": "new", "kind": "reorder",
               "created": day(anchor, 60 + 90 * i), "close_date": day(anchor, 30 + 90 * i),
               "is_closed": True, "is_won": True} for i in range(wins)]
     activities = [{"id": ids.next("ACT"), "account_id": acc_id,

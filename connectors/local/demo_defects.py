@@ -123,7 +123,7 @@ def _unqualified(b: Bundle, rng: random.Random, anchor: date) -> None:
 def _small_key(b: Bundle, rng: random.Random, anchor: date) -> None:
     for p in b["account"]["revenue"]:
         p["amount"] = round(p["amount"] / 60, -2)
-    b["account"]["potential"] = 300000.0
+    b["account"]["potential"] = 200000.0
 
 
 def _supplier_lost(b: Bundle, rng: random.Random, anchor: date) -> None:
@@ -183,6 +183,95 @@ def _no_new_contacts(b: Bundle, rng: random.Random, anchor: date) -> None:
     b["contacts"] = [c for c in b["contacts"] if c["department"] != "management"]
 
 
+def _champion_left(b: Bundle, rng: random.Random, anchor: date) -> None:
+    for c in b["contacts"]:
+        if c.get("stance") == "champion":
+            c["status"] = "left"
+
+
+def _reorders_only(b: Bundle, rng: random.Random, anchor: date) -> None:
+    """Repeat orders typed "new" in the CRM: they are not something new (P10)."""
+    aid = b["account"]["id"]
+    b["deals"].append({"id": f"{aid}-R1", "account_id": aid, "name": "Reorder Q3 standard grade",
+                       "stage": "Closed Won", "amount": 120000.0, "type": "new",
+                       "created": day(anchor, 40), "close_date": day(anchor, 30),
+                       "is_closed": True, "is_won": True})
+    b["account"]["preferred_supplier"] = "approved"
+
+
+def _stale_delivery_case(b: Bundle, rng: random.Random, anchor: date) -> None:
+    """A high-priority delivery case a service agent has held for 45 days, never escalated."""
+    aid = b["account"]["id"]
+    agent = next((t["user_id"] for t in b["team"] if t["role"] == "service"), None)
+    b["cases"].append({"id": f"{aid}-C5", "account_id": aid, "subject": "Partial deliveries, plant 2",
+                       "priority": "high", "category": "delivery", "opened": day(anchor, 45),
+                       "closed": None, "owner_id": agent, "escalated": False})
+
+
+def _gone_silent(b: Bundle, rng: random.Random, anchor: date) -> None:
+    """A year of fortnightly meetings, then nothing for 200 days."""
+    b["activities"] = [a for a in b["activities"]
+                       if (anchor - date.fromisoformat(a["date"])).days > 200]
+    aid, owner = b["account"]["id"], b["account"]["owner_id"]
+    for k in range(12):
+        b["activities"].append({"id": f"{aid}-Y{k}", "account_id": aid, "type": "meeting",
+                                "date": day(anchor, 210 + 14 * k), "direction": "outbound",
+                                "subject": "Account review", "owner_id": owner,
+                                "contact_ids": [b["contacts"][k % len(b["contacts"])]["id"]]})
+
+
+def _blocker(b: Bundle, rng: random.Random, anchor: date) -> None:
+    b["contacts"][-1]["stance"] = "blocker"
+
+
+def _deal_outside_team(b: Bundle, rng: random.Random, anchor: date) -> None:
+    aid = b["account"]["id"]
+    b["deals"].append({"id": f"{aid}-X1", "account_id": aid, "name": "Spare parts framework",
+                       "stage": "Proposal", "amount": 80000.0, "type": "new",
+                       "kind": "new_product", "owner_id": "U50", "created": day(anchor, 20),
+                       "close_date": None, "is_closed": False, "is_won": False})
+
+
+def _promises_broken(b: Bundle, rng: random.Random, anchor: date) -> None:
+    aid = b["account"]["id"]
+    b["deals"].append({"id": f"{aid}-W2", "account_id": aid, "name": "Second plant supply",
+                       "stage": "Closed Won", "amount": 400000.0, "type": "upsell",
+                       "created": day(anchor, 150), "close_date": day(anchor, 100),
+                       "is_closed": True, "is_won": True})
+    for i, (subject, ago) in enumerate((("Wrong grade delivered", 80), ("Shipment late", 40))):
+        b["cases"].append({"id": f"{aid}-P{i}", "account_id": aid, "subject": subject,
+                           "priority": "medium", "category": "delivery" if i else "quality",
+                           "opened": day(anchor, ago), "closed": day(anchor, ago - 3),
+                           "owner_id": None, "escalated": True})
+
+
+def _detractor(b: Bundle, rng: random.Random, anchor: date) -> None:
+    b["surveys"].append({"account_id": b["account"]["id"], "date": day(anchor, 20), "kind": "nps",
+                         "score": 5.0})
+
+
+def _whitespace(b: Bundle, rng: random.Random, anchor: date) -> None:
+    b["account"]["potential"] = round(b["account"]["revenue"][-1]["amount"] * 4, -3)
+    for deal in b["deals"]:
+        if not deal["is_closed"]:
+            deal.update(is_closed=True, is_won=True, stage="Closed Won", close_date=day(anchor, 10))
+
+
+def _promoter(b: Bundle, rng: random.Random, anchor: date) -> None:
+    b["surveys"].insert(0, {"account_id": b["account"]["id"], "date": day(anchor, 70),
+                            "kind": "nps", "score": 9.0})
+
+
+def _referral(b: Bundle, rng: random.Random, anchor: date) -> None:
+    """Referral selling (P20), not a disclosure (P29): another key account named as a reference."""
+    b["activities"].append({
+        "id": f"{b['account']['id']}-F1", "account_id": b["account"]["id"], "type": "email",
+        "date": day(anchor, 15), "direction": "outbound", "subject": "A reference for you",
+        "body": "Nordwind Logistics have used our coating line for three years and are happy to"
+                " tell you about it.", "owner_id": b["account"]["owner_id"],
+        "contact_ids": [b["contacts"][0]["id"]]})
+
+
 Defect = Callable[[Bundle, random.Random, date], None]
 # The story accounts: a name and what is wrong with it (nothing, for the flagship).
 STORIES: list[tuple[str, tuple[Defect, ...]]] = [
@@ -191,19 +280,19 @@ STORIES: list[tuple[str, tuple[Defect, ...]]] = [
     ("Ural Steelworks", (_late_delivery,)),
     ("Adriatic Pharma", (_revenue_sliding, _disengaging, _satisfaction_falling)),
     ("Danube Chemicals", (_renewal_missing,)),
-    ("Carpathia Energy", (_no_meeting_after_win,)),
-    ("Pannonia Retail", (_inertia,)),
+    ("Carpathia Energy", (_no_meeting_after_win, _promises_broken)),
+    ("Pannonia Retail", (_inertia, _reorders_only)),
     ("Sava Machinery", (_no_plan,)),
-    ("Volga Paper", (_team_of_one,)),
+    ("Volga Paper", (_team_of_one, _gone_silent)),
     ("Morava Textiles", (_sponsor_absent, _national_uncoordinated)),
-    ("Tisza Foods", (_unconfirmed_meetings, _confidential_leak)),
-    ("Drava Components", (_gifts, _unqualified)),
-    ("Neretva Packaging", (_small_key, _supplier_lost)),
-    ("Lika Instruments", (_no_feedback, _small_cases_open, _critical_case)),
-    ("Istra Marine", (_who_decides_unknown, _sparse_touches)),
+    ("Tisza Foods", (_unconfirmed_meetings, _confidential_leak, _whitespace)),
+    ("Drava Components", (_gifts, _unqualified, _detractor)),
+    ("Neretva Packaging", (_small_key, _supplier_lost, _deal_outside_team)),
+    ("Lika Instruments", (_no_feedback, _small_cases_open, _critical_case, _stale_delivery_case)),
+    ("Istra Marine", (_who_decides_unknown, _sparse_touches, _blocker)),
     ("Krka Biotech", (_stale_objectives, _review_overdue)),
-    ("Una Glassworks", (_no_new_contacts,)),
-    ("Alpine Dairy", ()),
+    ("Una Glassworks", (_no_new_contacts, _champion_left)),
+    ("Alpine Dairy", (_referral, _promoter)),
 ]
 DEFECTS: tuple[Defect, ...] = tuple(
     dict.fromkeys(d for _, defects in STORIES for d in defects)

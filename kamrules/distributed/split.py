@@ -18,20 +18,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from kamrules.evaluation.engine import Engine
-from kamrules.evaluation.facts import Portfolio, account_views, facts_for
+from kamrules.evaluation.facts import Portfolio, account_views
 from kamrules.language.loader import LoadedPack
-from kamrules.model import RecordWarning, Snapshot, Task
+from kamrules.model import Account, Snapshot, Task, TeamMember, User
+from kamrules.playbooks.advance import AccountInput
 from kamrules.protocol.connector import Connector, Progress, no_progress
 from kamrules.protocol.faults import checkpoint
-from kamrules.run.config import LoadedConfig, policy_resolver
-from kamrules.run.snooze import Snooze, snoozed
-from kamrules.run.sync import RunReport, _fill, now_iso, pulled
-from kamrules.writeback.reconcile import Desired, Scope, reconcile
-from kamrules.writeback.tasks import Directory, build_task
+from kamrules.run.config import LoadedConfig
+from kamrules.run.quality import merge_stats
+from kamrules.run.snooze import Snooze
+from kamrules.run.sync import Evaluation, RunReport, conclude, now_iso, pulled
+from kamrules.writeback.bundles import Item
+from kamrules.writeback.reconcile import Desired
 
 DAY = 86_400
 
@@ -89,12 +91,9 @@ class ChunkBoard:
     def chunk(self, i: int) -> Snapshot:
         return Snapshot.model_validate_json(self.client.get(self._k("chunk", i)))
 
-    def put_result(self, i: int, desired: list[Desired], evaluated: list[str],
-                   names: dict[str, str], worker: str) -> None:
-        """A chunk's findings; its snapshot is dropped, so Redis holds only chunks still to do."""
-        result = {"worker": worker, "evaluated": evaluated, "names": names,
-                  "desired": [{"task": d.task.model_dump(mode="json"), "severity": d.severity}
-                              for d in desired]}
+    def put_result(self, i: int, result: dict[str, Any], worker: str) -> None:
+        """A chunk's evaluation; its snapshot is dropped, so Redis holds only chunks still to do."""
+        result = {**result, "worker": worker}
         pipe = self.client.pipeline()
         pipe.set(self._k("result", i), json.dumps(result), ex=DAY)
         pipe.delete(self._k("chunk", i))
@@ -111,21 +110,41 @@ class ChunkBoard:
 
 
 def evaluate_chunk(chunk: Snapshot, portfolio: Portfolio, packs: list[LoadedPack],
-                   loaded: LoadedConfig, as_of: date, engine: Engine
-                   ) -> tuple[list[Desired], list[str], dict[str, str]]:
-    """The desired tasks of one chunk's accounts, the ids evaluated and the user and account
-    names for the report: the inner loop of a single-process run (kamrules.run.sync.run)."""
-    rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
-    directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
-    names = {**directory.users, **{a.id: a.name for a in chunk.accounts}}
-    desired: list[Desired] = []
-    evaluated: list[str] = []
+                   loaded: LoadedConfig, as_of: date, engine: Engine) -> dict[str, Any]:
+    """One chunk evaluated exactly as a single-process run evaluates it (`Evaluation` of
+    kamrules.run.sync), as JSON for the coordinator: desired tasks, ids, names, users and what
+    the plays need of each account."""
+    found = Evaluation(packs, loaded, as_of)
+    directory = found.take(chunk)
     for view in account_views(chunk, portfolio):
-        for f in engine.findings_for(view.account.id, facts_for(view)):
-            pack, rule = rules[(f.pack_id, f.rule_id)]
-            desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
-        evaluated.append(view.account.id)
-    return desired, evaluated, names
+        found.account(view, directory, engine)
+    return {
+        "evaluated": sorted(found.evaluated), "names": found.names,
+        "users": [u.model_dump(mode="json") for u in found.users.values()],
+        "desired": [{"task": d.task.model_dump(mode="json"), "severity": d.severity}
+                    for d in found.desired],
+        "items": [{"pack": i.pack.id, "rule": i.rule.id, "task": i.desired.task.model_dump(mode="json"),
+                   "severity": i.desired.severity} for i in found.items],
+        "plays": {aid: {"account": i.account.model_dump(mode="json"), "facts": i.facts,
+                        "hits": sorted(i.hits), "team": [m.model_dump(mode="json") for m in i.team]}
+                  for aid, i in found.plays.inputs.items()},
+        "user_names": directory.users, "sales_ops_owner": directory.sales_ops_owner,
+    }
+
+
+def merge_result(found: Evaluation, result: dict[str, Any]) -> None:
+    """A chunk's evaluation, as `evaluate_chunk` sent it, added to the coordinator's."""
+    found.desired += [Desired(Task.model_validate(d["task"]), d["severity"]) for d in result["desired"]]
+    found.items += [Item(*found.rules[(i["pack"], i["rule"])],
+                         Desired(Task.model_validate(i["task"]), i["severity"])) for i in result["items"]]
+    found.evaluated.update(result["evaluated"])
+    found.names.update(result["names"])
+    found.users.update((u["id"], User.model_validate(u)) for u in result["users"])
+    users = result["user_names"]
+    for aid, i in result["plays"].items():
+        found.plays.inputs[aid] = AccountInput(
+            Account.model_validate(i["account"]), i["facts"], set(i["hits"]),
+            [TeamMember.model_validate(m) for m in i["team"]], users, result["sales_ops_owner"])
 
 
 def work(board: ChunkBoard, packs: list[LoadedPack], loaded: LoadedConfig, worker: str,
@@ -142,7 +161,7 @@ def work(board: ChunkBoard, packs: list[LoadedPack], loaded: LoadedConfig, worke
                 return done
             time.sleep(0.05)  # the pull is still going: more chunks will come
             continue
-        board.put_result(i, *evaluate_chunk(board.chunk(i), portfolio, packs, loaded, as_of, engine),
+        board.put_result(i, evaluate_chunk(board.chunk(i), portfolio, packs, loaded, as_of, engine),
                          worker=worker)
         done += 1
 
@@ -150,13 +169,15 @@ def work(board: ChunkBoard, packs: list[LoadedPack], loaded: LoadedConfig, worke
 def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfig, as_of: date,
               board: ChunkBoard, ask_helpers: Callable[[], None], chunk_size: int, worker: str,
               snoozes: list[Snooze] | None = None, progress: Progress = no_progress) -> RunReport:
-    """Pull here, evaluate on every worker that helps, reconcile and write here."""
+    """Pull here, evaluate on every worker that helps, then conclude here as any run does."""
     report = RunReport(mode="run", as_of=as_of, started=now_iso())
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     board.put_context(portfolio, as_of)
+    found = Evaluation(packs, loaded, as_of)
     n = 0
     for chunk in chunks:
-        report.warnings += chunk.warnings
+        found.warnings += chunk.warnings
+        merge_stats(found.stats, chunk.field_stats)
         board.put_chunk(n, chunk)
         if n == 0:
             ask_helpers()  # they evaluate while the pull goes on
@@ -166,53 +187,18 @@ def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfi
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
     work(board, packs, loaded, worker, engine=engine)
-    desired: list[Desired] = []
-    evaluated: set[str] = set()
-    names: dict[str, str] = {}  # user and account id -> name, for the report
-    for i in range(n):
+    for i in range(n):  # in chunk order, so the plan is the single-process plan
         result = board.result(i)
         while result is None:
             if not board.claimed(i):  # its helper died: do it here
                 board.claim(i)
-                board.put_result(i, *evaluate_chunk(board.chunk(i), portfolio, packs, loaded,
-                                                    as_of, engine), worker=worker)
+                board.put_result(i, evaluate_chunk(board.chunk(i), portfolio, packs, loaded,
+                                                   as_of, engine), worker=worker)
             else:
                 time.sleep(0.05)
             result = board.result(i)
         board.evaluated_by[result["worker"]] = board.evaluated_by.get(result["worker"], 0) + 1
-        desired += [Desired(Task.model_validate(d["task"]), d["severity"]) for d in result["desired"]]
-        evaluated.update(result["evaluated"])
-        names.update(result["names"])
-    report.accounts, report.findings = len(evaluated), len(desired)
-    for s in snoozes or []:  # as in kamrules.run.sync.run: a snooze that can never apply
-        if s.account and s.active(as_of) and s.account not in evaluated:
-            report.warnings.append(RecordWarning(
-                kind="snoozes", record_id=s.account,
-                message=f"no account has the id {s.account!r}, so this snooze never applies;"
-                " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
-    checkpoint("evaluated")
-    finish(report, connector, packs, loaded, as_of, desired, evaluated, snoozes or [], names)
+        merge_result(found, result)
+    conclude(report, connector, found, snoozes or [], dry_run=False)
     board.cleanup()
     return report
-
-
-def finish(report: RunReport, connector: Connector, packs: list[LoadedPack], loaded: LoadedConfig,
-           as_of: date, desired: list[Desired], evaluated: set[str], snoozes: list[Snooze],
-           names: dict[str, str]) -> None:
-    """Reconcile, write back and commit: the tail of a single-process run (kamrules.run.sync.run)."""
-    policy_for = policy_resolver(loaded, packs)
-    longest = max([loaded.config.lifecycle.renotify_after_days]
-                  + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
-    existing = connector.list_tasks(as_of - timedelta(days=longest))
-    paused = snoozed([d.task.fingerprint for d in desired], snoozes, as_of)
-    scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
-                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
-    changes = reconcile(desired, existing, scope, policy_for, as_of, loaded.limits())
-    checkpoint("reconciled")
-    results = connector.apply(changes)
-    checkpoint("applied")
-    _fill(report, changes, results, names)
-    if report.counts["failed"] == 0:
-        connector.commit()
-    report.api_calls = connector.api_calls
-    report.finished = now_iso()

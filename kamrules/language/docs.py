@@ -49,16 +49,23 @@ def pack_markdown(pack: LoadedPack) -> str:
         "",
         _cell(pack.description),
         "",
+        *(["What each principle means and where it comes from: [PRINCIPLES.md](PRINCIPLES.md).", ""]
+          if (pack.directory / "PRINCIPLES.md").is_file() else []),
+        *([f"Tasks: one checklist task per account and bundle (`tasks: {pack.tasks}`); the"
+           " bundle of each rule is in the last column.", ""]
+          if pack.tasks == "per_group" else []),
         "## Rules",
         "",
-        "| id | title | severity | principles | scope | fires when | params |",
-        "|---|---|---|---|---|---|---|",
+        "| id | title | severity | principles | scope | fires when | params |"
+        + (" bundle |" if pack.tasks == "per_group" else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if pack.tasks == "per_group" else ""),
     ]
     for rule in sorted(pack.rules, key=lambda r: r.id):
         lines.append(
             f"| {rule.id} | {_cell(rule.title)} | {rule.severity} | {', '.join(rule.principles)}"
             f" | {_cell(scope_words(rule))} | {_cell(describe(rule.when))}"
             f" | {', '.join(f'`{p}`' for p in _params_used(rule))} |"
+            + (f" {rule.bundle_key} |" if pack.tasks == "per_group" else "")
         )
     lines += ["", "## Params", "", "| param | default | unit | meaning |", "|---|---|---|---|"]
     for name, param in sorted(pack.params.items()):

@@ -23,7 +23,11 @@ from kamrules.language.pack import (
     PackHeader,
     Param,
     Rule,
+    RuleText,
     Scalar,
+    TaskMode,
+    TemplateSyntax,
+    Translation,
     check_number,
 )
 
@@ -51,12 +55,48 @@ class LoadedPack:
     lifecycle: Lifecycle
     sources: dict[str, Location] = field(default_factory=dict)
     disabled: set[str] = field(default_factory=set)
+    template_syntax: TemplateSyntax = "simple"
+    tasks: TaskMode = "per_rule"
+    translations: dict[str, Translation] = field(default_factory=dict)
+    # set from the config: the language of task text and how money is shown
+    locale: str = "en"
+    currency: str = "EUR"
     principles: dict[str, str] = field(default_factory=dict)  # declared: id -> name
     groups: dict[str, str] = field(default_factory=dict)  # declared: name -> what it covers
 
     @property
     def active_rules(self) -> list[Rule]:
         return [r for r in self.rules if r.enabled and r.id not in self.disabled]
+
+    def translation(self, locale: str | None = None) -> Translation | None:
+        """The translation for a locale (`sr_Latn`, then `sr`), or None (the rules' own text)."""
+        name = (locale or self.locale).replace("-", "_")
+        return self.translations.get(name) or self.translations.get(name.split("_")[0])
+
+    def text(self, rule: Rule, locale: str | None = None) -> RuleText:
+        """A rule's task subject and body in the locale (the rule's own text when untranslated)."""
+        tr = self.translation(locale)
+        if tr is not None and rule.id in tr.rules:
+            return tr.rules[rule.id]
+        return RuleText(title=rule.title, subject=rule.task.subject, body=rule.task.body)
+
+    def principle_names(self, rule: Rule, locale: str | None = None) -> str:
+        """The rule's principles by name in the locale (English names as the fallback)."""
+        names = []
+        for code in rule.principles:
+            name = None
+            for tr in (self.translation(locale), self.translations.get("en")):
+                if tr is not None and code in tr.principles:
+                    name = tr.principles[code]
+                    break
+            names.append(name or self.principles.get(code) or code)
+        return "; ".join(names)
+
+    def bundle_title(self, key: str, locale: str | None = None) -> str:
+        for tr in (self.translation(locale), self.translations.get("en")):
+            if tr is not None and key in tr.bundles:
+                return tr.bundles[key]
+        return key.replace("_", " ")
 
 
 def builtin_packs() -> list[str]:
@@ -95,15 +135,42 @@ def resolve_pack(ref: str, base: Path | None = None) -> Path:
 
 def _validation_context(raw: Any) -> dict[str, Any]:
     params: dict[str, Any] = {}
+    syntax = "simple"
     if isinstance(raw, dict) and isinstance(raw.get("params"), dict):
         for name, spec in raw["params"].items():
             params[str(name)] = spec.get("default") if isinstance(spec, dict) else None
+    if isinstance(raw, dict) and raw.get("template_syntax") == "jinja":
+        syntax = "jinja"
     declared: dict[str, Any] = {"principles": {}, "groups": {}}
     for kind in declared:
         given = raw.get(kind) if isinstance(raw, dict) else None
         if isinstance(given, dict | list):
             declared[kind] = {str(name): None for name in given}
-    return {"facts": REGISTRY, "params": params, **declared}
+    return {"facts": REGISTRY, "params": params, "syntax": syntax, **declared}
+
+
+def _load_translations(
+    directory: Path, context: dict[str, Any], rules: list[Rule], problems: list[Problem]
+) -> dict[str, Translation]:
+    """`translations/LOCALE.yaml`, validated like rules; unknown rule ids are errors."""
+    out: dict[str, Translation] = {}
+    ids = {r.id for r in rules}
+    for file in sorted((directory / "translations").glob("*.yaml")):
+        try:
+            raw = load_yaml(file)
+            tr = Translation.model_validate(raw or {}, context=context)
+        except ValidationFailed as exc:
+            problems += exc.problems
+            continue
+        except ValidationError as exc:
+            problems += problems_from(exc, raw, str(file), Translation)
+            continue
+        for rule_id in tr.rules:
+            if rule_id not in ids and not problems:  # (a rule file that failed hides its ids)
+                problems.append(Problem(locate(raw, ("rules", rule_id), str(file)), rule_id,
+                                        f"no rule {rule_id!r} in this pack"))
+        out[file.stem] = tr
+    return out
 
 
 def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
@@ -125,6 +192,8 @@ def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
         problems += found
         for kind, names in registry.base_context(base).items() if base else ():
             context[kind] = {**names, **context[kind]}
+        if base is not None and "template_syntax" not in raw:  # its rules are written like the base's
+            context["syntax"] = base.template_syntax
     header: PackHeader | None = None
     try:
         header = PackHeader.model_validate(raw, context=context)
@@ -156,6 +225,7 @@ def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
             problems.append(
                 Problem(place, "id", f"duplicate rule id {rule_id!r}; first defined at {places[0]}")
             )
+    translations = _load_translations(directory, context, rules, problems)
     if problems or header is None:
         raise ValidationFailed(problems)
     pack = LoadedPack(
@@ -168,6 +238,9 @@ def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
         rules=rules,
         lifecycle=header.lifecycle,
         sources={rule_id: places[0] for rule_id, places in sources.items()},
+        template_syntax=header.template_syntax,
+        tasks=header.tasks,
+        translations=translations,
         principles=dict(header.principles),
         groups=dict(header.groups) if isinstance(header.groups, dict)
         else dict.fromkeys(header.groups, ""),

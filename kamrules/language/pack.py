@@ -33,8 +33,10 @@ NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Template names every task can use besides facts and params.
 BUILTIN_NAMES = (
     "account_name", "account_id", "owner_name", "rule_id", "rule_title", "severity",
-    "principles", "rationale", "evidence", "pack_id",
+    "principles", "principle_names", "rationale", "evidence", "pack_id",
 )
+TemplateSyntax = Literal["simple", "jinja"]
+TaskMode = Literal["per_rule", "per_group"]
 
 
 class UserModel(BaseModel):
@@ -265,23 +267,7 @@ class TaskTemplate(UserModel):
     @field_validator("subject", "body")
     @classmethod
     def _known_placeholders(cls, text: str, info: ValidationInfo) -> str:
-        context = info.context or {}
-        facts, params = context.get("facts"), context.get("params")
-        if facts is None:
-            return text
-        known = set(facts) | set(params or {}) | set(BUILTIN_NAMES)
-        for name in placeholders(text):
-            if not NAME.match(name):
-                raise ValueError(
-                    f"placeholder {{{name}}} is not a plain name; write {{fact}} or {{param}}"
-                    " (use {{ and }} for literal braces)"
-                )
-            if name not in known:
-                raise ValueError(
-                    f"unknown placeholder {{{name}}}{closest(name, known)}; use a fact, a param"
-                    f" or one of: {', '.join(BUILTIN_NAMES)}"
-                )
-        return text
+        return check_template(text, info)
 
     @field_validator("assignee", "fallback")
     @classmethod
@@ -289,6 +275,42 @@ class TaskTemplate(UserModel):
         if value.startswith("role:") and value[5:] not in TEAM_ROLES:
             raise ValueError(f"unknown team role {value[5:]!r}; roles: {', '.join(TEAM_ROLES)}")
         return value
+
+
+def check_template(text: str, info: ValidationInfo) -> str:
+    """Every name a template reads is a fact, a param or a built-in; Jinja text must parse."""
+    context = info.context or {}
+    facts, params = context.get("facts"), context.get("params")
+    if facts is None:
+        return text
+    known = set(facts) | set(params or {}) | set(BUILTIN_NAMES)
+    if context.get("syntax") == "jinja":
+        from jinja2 import TemplateError
+
+        from kamrules.language.template import jinja_names
+
+        try:
+            names = jinja_names(text)
+        except TemplateError as exc:
+            raise ValueError(f"not a valid Jinja template: {exc}") from None
+        for name in sorted(names - known):
+            raise ValueError(
+                f"unknown name {name!r}{closest(name, known)} in the template; use a fact, a"
+                f" param or one of: {', '.join(BUILTIN_NAMES)}"
+            )
+        return text
+    for name in placeholders(text):
+        if not NAME.match(name):
+            raise ValueError(
+                f"placeholder {{{name}}} is not a plain name; write {{fact}} or {{param}}"
+                " (use {{ and }} for literal braces)"
+            )
+        if name not in known:
+            raise ValueError(
+                f"unknown placeholder {{{name}}}{closest(name, known)}; use a fact, a param"
+                f" or one of: {', '.join(BUILTIN_NAMES)}"
+            )
+    return text
 
 
 class Lifecycle(UserModel):
@@ -310,6 +332,12 @@ class Rule(UserModel):
     task: TaskTemplate
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)
     enabled: bool = True
+    # the checklist task this rule's finding joins when the pack bundles (default: first group)
+    bundle: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]*$")
+
+    @property
+    def bundle_key(self) -> str:
+        return self.bundle or (self.groups[0] if self.groups else self.id)
 
     @field_validator("when")
     @classmethod
@@ -375,6 +403,10 @@ class PackHeader(UserModel):
     extends: str | None = Field(default=None, description="a pack (by name) this one builds on")
     set: dict[str, Any] = Field(default_factory=dict, description="the base pack's params, changed")
     disable: list[str] = Field(default_factory=list, description="the base pack's rules, switched off")
+    # `jinja`: task text in Jinja2 (sandboxed) with Babel filters; `simple`: `{name}` only
+    template_syntax: TemplateSyntax = "simple"
+    # `per_group`: one checklist task per account and bundle (rule group or `bundle:`)
+    tasks: TaskMode = "per_rule"
 
     @field_validator("params")
     @classmethod
@@ -386,3 +418,24 @@ class PackHeader(UserModel):
         if clash:
             raise ValueError(f"param names clash with built-in template names: {clash}")
         return params
+
+
+class RuleText(UserModel):
+    """A rule's task text in another language."""
+
+    title: str | None = None
+    subject: str = Field(min_length=1, max_length=255)
+    body: str = Field(min_length=1)
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _known_names(cls, text: str, info: ValidationInfo) -> str:
+        return check_template(text, info)
+
+
+class Translation(UserModel):
+    """`translations/LOCALE.yaml`: task text, bundle titles and principle names in one language."""
+
+    principles: dict[Annotated[str, Field(pattern=r"^P\d{2}$")], str] = Field(default_factory=dict)
+    bundles: dict[str, str] = Field(default_factory=dict)
+    rules: dict[str, RuleText] = Field(default_factory=dict)

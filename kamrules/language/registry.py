@@ -159,8 +159,10 @@ def extend(base: LoadedPack, pack: LoadedPack, header: PackHeader, file: str,
     pack.principles = {**base.principles, **pack.principles}
     pack.groups = {**base.groups, **pack.groups}
     pack.disabled |= base.disabled
-    if "lifecycle" not in header.model_fields_set:
-        pack.lifecycle = base.lifecycle
+    for key in ("lifecycle", "template_syntax", "tasks"):  # the base's rules need its settings
+        if key not in header.model_fields_set:
+            setattr(pack, key, getattr(base, key))
+    pack.translations = {**base.translations, **pack.translations}
     for loc, message in override(pack, header.set, header.disable):
         problems.append(Problem(Location(file), ".".join(("set" if loc[0] == "params" else "disable",
                                                           str(loc[-1]))), message))

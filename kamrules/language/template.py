@@ -1,19 +1,35 @@
-"""Safe rendering of task text: `{name}` looks a plain name up in a flat dict, nothing more.
+"""Rendering task text safely, for people.
 
-No attribute access, no indexing, no format specs: a pack cannot reach into Python objects.
+Two syntaxes. `simple` (the default): `{name}` looks a plain name up in a flat dict, nothing
+more. `jinja`: Jinja2's sandboxed environment (no attribute access into Python objects, no
+imports) with Babel filters for plural forms, numbers rounded for people, money in the
+configured currency and locale, percentages and dates. A missing name is an error, never an
+empty string; a value with nothing to show renders as "not recorded" in the task's language.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
+
+from babel import Locale
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, format_percent
+from jinja2 import StrictUndefined, meta
+from jinja2.sandbox import SandboxedEnvironment
 
 from kamrules.language.pack import PLACEHOLDER
 
+NOT_RECORDED = {"en": "not recorded", "ru": "не указано", "sr": "nije upisano"}
+YES_NO = {"en": ("yes", "no"), "ru": ("да", "нет"), "sr": ("da", "ne")}
+PLURAL_TAGS = ("zero", "one", "two", "few", "many", "other")
+
 
 def show(value: Any) -> str:
-    """A fact or param value as a person reads it."""
+    """A fact or param value as a person reads it (the `simple` syntax and evidence lists)."""
     if value is None:
-        return "unknown"
+        return "not recorded"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -26,7 +42,7 @@ def show(value: Any) -> str:
 
 
 def render(template: str, values: dict[str, Any]) -> str:
-    """Replace each `{name}` with its shown value; `{{`/`}}` are literal braces."""
+    """`simple` syntax: replace each `{name}` with its shown value; `{{`/`}}` are literal braces."""
 
     def substitute(match: Any) -> str:
         token = match.group(0)
@@ -38,3 +54,133 @@ def render(template: str, values: dict[str, Any]) -> str:
         return show(values[name]) if name in values else token
 
     return PLACEHOLDER.sub(substitute, template)
+
+
+def parse_locale(name: str) -> Locale:
+    """A Babel locale from `en`, `ru`, `sr_Latn`, `de-CH`...; ValueError when unknown."""
+    try:
+        return Locale.parse(name.replace("-", "_"))
+    except Exception as exc:  # babel raises several types for unknown identifiers
+        raise ValueError(f"unknown locale {name!r} ({exc})") from None
+
+
+class People:
+    """Babel formatting for one locale and currency: what the template filters call."""
+
+    def __init__(self, locale: str = "en", currency: str = "EUR", as_of: date | None = None):
+        self.locale = parse_locale(locale)
+        self.language = self.locale.language
+        self.currency = currency
+        self.as_of = as_of or date.today()
+        tags = self.locale.plural_form.tags | {"other"}
+        self.tags = [t for t in PLURAL_TAGS if t in tags]
+        pattern = self.locale.currency_formats["standard"].pattern
+        self.money_pattern = pattern.split(";")[0].replace(".00", "").replace(",00", "")
+
+    def none(self) -> str:
+        return NOT_RECORDED.get(self.language, NOT_RECORDED["en"])
+
+    def num(self, value: Any, digits: int | None = None) -> str:
+        """A number rounded for people: whole above 10, one decimal below (or `digits`)."""
+        if value is None:
+            return self.none()
+        if isinstance(value, bool):
+            return YES_NO.get(self.language, YES_NO["en"])[0 if value else 1]
+        x = _rounded(float(value), digits)
+        if x.is_integer():
+            return format_decimal(int(x), locale=self.locale)
+        return format_decimal(x, format="#,##0." + "#" * (digits or 1), locale=self.locale)
+
+    def money(self, value: Any) -> str:
+        if value is None:
+            return self.none()
+        return format_currency(round(float(value)), self.currency, format=self.money_pattern,
+                               locale=self.locale, currency_digits=False)
+
+    def pct(self, value: Any, digits: int = 0) -> str:
+        """A value in percent units (17.4 -> "17%")."""
+        if value is None:
+            return self.none()
+        fmt = "#,##0%" if digits == 0 else "#,##0." + "#" * digits + "%"
+        return format_percent(round(float(value), digits) / 100.0, format=fmt, locale=self.locale)
+
+    def form(self, count: Any, *forms: str) -> str:
+        """The plural form for `count`: forms in the locale's CLDR order (en: one, other;
+        ru: one, few, many; sr: one, few, other)."""
+        if not forms:
+            raise ValueError("plural needs at least one form")
+        x = round(float(count or 0), 1)
+        tag = self.locale.plural_form(int(x) if x.is_integer() else x)
+        i = self.tags.index(tag) if tag in self.tags else len(self.tags) - 1
+        return forms[min(i, len(forms) - 1)]
+
+    def plural(self, count: Any, *forms: str) -> str:
+        """`3 contacts`: the number rounded for people, then its plural form."""
+        if count is None:
+            return self.none()
+        return f"{self.num(count)} {self.form(_rounded(float(count)), *forms)}"
+
+    def date(self, value: Any) -> str:
+        if value is None:
+            return self.none()
+        d = date.fromisoformat(value) if isinstance(value, str) else value
+        return format_date(d, "medium", locale=self.locale)
+
+    def ago(self, days: Any) -> str:
+        """The date `days` days before the run's date."""
+        if days is None:
+            return self.none()
+        return self.date(self.as_of - timedelta(days=int(days)))
+
+    def finalize(self, value: Any) -> Any:
+        if value is None:
+            return self.none()
+        if isinstance(value, bool):
+            return YES_NO.get(self.language, YES_NO["en"])[0 if value else 1]
+        if isinstance(value, float):
+            return self.num(value)
+        return value
+
+
+def _rounded(x: float, digits: int | None = None) -> float:
+    """Whole numbers from 10 up, one decimal below (or `digits`)."""
+    if digits is None:
+        digits = 0 if abs(x) >= 10 else 1
+    return float(round(x, digits))
+
+
+def _environment(people: People | None) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                               keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True,
+                               finalize=people.finalize if people else None)
+    p = people or People()
+    env.filters.update(num=p.num, money=p.money, pct=p.pct, plural=p.plural, form=p.form,
+                       date=p.date, ago=p.ago)
+    return env
+
+
+@lru_cache(maxsize=16)
+def _env(locale: str, currency: str, as_of: date) -> SandboxedEnvironment:
+    return _environment(People(locale, currency, as_of))
+
+
+@lru_cache(maxsize=4096)
+def _compiled(locale: str, currency: str, as_of: date, source: str) -> Any:
+    return _env(locale, currency, as_of).from_string(source)
+
+
+def render_jinja(source: str, values: dict[str, Any], locale: str = "en",
+                 currency: str = "EUR", as_of: date | None = None) -> str:
+    """`jinja` syntax: render in the sandbox with the locale's filters."""
+    return _compiled(locale, currency, as_of or date.today(), source).render(values)
+
+
+_CHECKER = _environment(None)
+
+
+def jinja_names(source: str) -> set[str]:
+    """The names a Jinja template reads; raises jinja2.TemplateError when it is not valid
+    (bad syntax, unknown filter)."""
+    tree = _CHECKER.parse(source)
+    _CHECKER.compile(tree)  # unknown filters and tests fail here
+    return set(meta.find_undeclared_variables(tree))

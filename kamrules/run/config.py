@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from kamrules.digest.config import DigestSettings
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.inputs.environment import expand
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack, load_packs, override_problems, resolve_pack
-from kamrules.language.pack import UserModel
+from kamrules.language.pack import TaskMode, UserModel
 from kamrules.model import Severity
 from kamrules.run.quality import DataQualitySettings
 from kamrules.writeback.reconcile import Limits, Policy
@@ -30,6 +30,8 @@ CONFIG_ENV = "KAMRULES_CONFIG"
 class PackOverride(UserModel):
     params: dict[str, Any] = Field(default_factory=dict)
     disable: list[str] = Field(default_factory=list)
+    # one task per finding, or one checklist task per account and bundle (the pack's default)
+    tasks: TaskMode | None = None
 
 
 class LifecycleSettings(UserModel):
@@ -91,6 +93,17 @@ class Config(UserModel):
     engine: Literal["auto", "durable", "python"] = "auto"
     health_fields: HealthFieldNames | None = None  # account health written to the CRM
     digest: DigestSettings | None = None
+    # the language of task text (a pack's translations) and of numbers, money and dates
+    locale: str = "en"
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        from kamrules.language.template import parse_locale
+
+        parse_locale(value)
+        return value
 
 
 @dataclass
@@ -208,8 +221,12 @@ def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
             continue
         for loc, message in override_problems(by_id[pack_id], override.params, override.disable):
             problems.append(loaded.problem(("overrides", pack_id, *loc), message))
+        if override.tasks is not None:
+            by_id[pack_id].tasks = override.tasks
     if problems:
         raise ValidationFailed(problems)
+    for pack in packs:
+        pack.locale, pack.currency = loaded.config.locale, loaded.config.currency
     return packs
 
 
@@ -217,6 +234,7 @@ def policy_resolver(loaded: LoadedConfig, packs: list[LoadedPack]):  # noqa: ANN
     """fingerprint -> Policy: config defaults, then the pack's, then the rule's lifecycle."""
     base = loaded.config.lifecycle
     rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
+    by_id = {p.id: p for p in packs}
     cache: dict[tuple[str, str], Policy] = {}
 
     def policy_for(fingerprint: str) -> Policy:
@@ -225,10 +243,14 @@ def policy_resolver(loaded: LoadedConfig, packs: list[LoadedPack]):  # noqa: ANN
         if key not in cache:
             settings = {"close_resolved": base.close_resolved,
                         "renotify_after_days": base.renotify_after_days}
+            layers = []
             if key in rules:
                 pack, rule = rules[key]
-                for layer in (pack.lifecycle, rule.lifecycle):
-                    settings.update({k: v for k, v in layer.model_dump().items() if v is not None})
+                layers = [pack.lifecycle, rule.lifecycle]
+            elif rule_id.startswith("bundle:") and pack_id in by_id:
+                layers = [by_id[pack_id].lifecycle]  # a checklist task: the pack's lifecycle
+            for layer in layers:
+                settings.update({k: v for k, v in layer.model_dump().items() if v is not None})
             cache[key] = Policy(update_tolerance=base.update_tolerance, **settings)
         return cache[key]
 

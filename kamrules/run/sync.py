@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kamrules.digest.build import DigestReport, build, tasks_after
 from kamrules.errors import ExitCode
 from kamrules.evaluation.engine import Engine
-from kamrules.evaluation.facts import Portfolio, account_views, facts_for, portfolio_context
+from kamrules.evaluation.facts import AccountView, Portfolio, account_views, facts_for, portfolio_context
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import FieldStat, RecordWarning, Snapshot
@@ -26,6 +27,7 @@ from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.snooze import Snooze, snoozed
+from kamrules.writeback.bundles import Item, bundle, moved_to
 from kamrules.writeback.health import check_supported, sync_health
 from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
 from kamrules.writeback.tasks import Directory, build_task
@@ -121,6 +123,52 @@ def pulled(connector: Connector, as_of: date, progress: Progress = no_progress,
     return portfolio_context(snapshot.accounts, as_of), iter([snapshot])
 
 
+@dataclass
+class Evaluation:
+    """What evaluating the chunks of one run collects for its second half (`conclude`)."""
+
+    packs: list[LoadedPack]
+    loaded: LoadedConfig
+    as_of: date
+    desired: list[Desired] = field(default_factory=list)  # per_rule packs' tasks
+    items: list[Item] = field(default_factory=list)  # per_group packs' findings, bundled later
+    evaluated: set[str] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)  # user and account id -> name
+    users: dict[str, Any] = field(default_factory=dict)
+    stats: dict[str, FieldStat] = field(default_factory=dict)
+    warnings: list[RecordWarning] = field(default_factory=list)
+    plays: Plays = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = {(p.id, r.id): (p, r) for p in self.packs for r in p.rules}
+        self.plays = Plays(plays_of(self.packs), {p.id for p in self.packs})
+
+    def take(self, chunk: Snapshot) -> Directory:
+        """Everything of a pulled chunk but its findings: warnings, field stats, names, users."""
+        self.warnings += chunk.warnings
+        merge_stats(self.stats, chunk.field_stats)
+        self.users.update((u.id, u) for u in chunk.users)
+        directory = Directory.from_snapshot(chunk, self.loaded.config.sales_ops_owner)
+        self.names.update(directory.users)
+        self.names.update({a.id: a.name for a in chunk.accounts})
+        return directory
+
+    def account(self, view: AccountView, directory: Directory, engine: Engine) -> None:
+        """One account's findings as desired tasks (or bundle items), and what its plays need."""
+        facts = facts_for(view)
+        hits = []
+        for f in engine.findings_for(view.account.id, facts):
+            pack, rule = self.rules[(f.pack_id, f.rule_id)]
+            one = Desired(build_task(f, pack, rule, directory, self.as_of, facts), rule.severity)
+            if pack.tasks == "per_group":
+                self.items.append(Item(pack, rule, one))
+            else:
+                self.desired.append(one)
+            hits.append(f"{f.pack_id}/{f.rule_id}")
+        self.plays.observe(view.account, facts, hits, directory)
+        self.evaluated.add(view.account.id)
+
+
 def run(
     connector: Connector,
     packs: list[LoadedPack],
@@ -139,47 +187,47 @@ def run(
     checkpoint("pulled")
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
-    rules = {(p.id, r.id): (p, r) for p in packs for r in p.rules}
-    desired: list[Desired] = []
-    evaluated: set[str] = set()
-    stats: dict[str, FieldStat] = {}
-    names: dict[str, str] = {}  # user and account id -> name, for the report
-    plays = Plays(plays_of(packs), {p.id for p in packs})
-    users: dict[str, Any] = {}
+    found = Evaluation(packs, loaded, as_of)
     for chunk in chunks:
-        report.warnings += chunk.warnings
-        merge_stats(stats, chunk.field_stats)
-        users.update((u.id, u) for u in chunk.users)
-        directory = Directory.from_snapshot(chunk, loaded.config.sales_ops_owner)
-        names.update(directory.users)
-        names.update({a.id: a.name for a in chunk.accounts})
+        directory = found.take(chunk)
         for view in account_views(chunk, portfolio):
-            facts = facts_for(view)
-            hits = []
-            for f in engine.findings_for(view.account.id, facts):
-                pack, rule = rules[(f.pack_id, f.rule_id)]
-                desired.append(Desired(build_task(f, pack, rule, directory, as_of), rule.severity))
-                hits.append(f"{f.pack_id}/{f.rule_id}")
-            plays.observe(view.account, facts, hits, directory)
-            evaluated.add(view.account.id)
-        progress("evaluate", len(evaluated), None)
-    report.accounts = len(evaluated)
-    report.findings = len(desired)
-    report.field_failures = sorted((s for s in stats.values() if s.failed), key=lambda s: s.field)
-    for s in snoozes or []:  # e.g. written by hand with a name: it would never apply
-        if s.account and s.active(as_of) and s.account not in evaluated:
+            found.account(view, directory, engine)
+        progress("evaluate", len(found.evaluated), None)
+    return conclude(report, connector, found, snoozes or [], dry_run, progress, digest)
+
+
+def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes: list[Snooze],
+             dry_run: bool, progress: Progress = no_progress, digest: bool = True) -> RunReport:
+    """The second half of every run, however its accounts were evaluated: the data-quality
+    gate, reconciliation with the CRM's tasks, plays, write-back, the digest and the report."""
+    loaded, packs, as_of, items = found.loaded, found.packs, found.as_of, found.items
+    desired = list(found.desired)
+    report.warnings += found.warnings
+    report.accounts = len(found.evaluated)
+    report.findings = len(desired) + len(items)
+    report.field_failures = sorted((s for s in found.stats.values() if s.failed),
+                                   key=lambda s: s.field)
+    for s in snoozes:  # e.g. written by hand with a name: it would never apply
+        if s.account and s.active(as_of) and s.account not in found.evaluated:
             report.warnings.append(RecordWarning(
                 kind="snoozes", record_id=s.account,
                 message=f"no account has the id {s.account!r}, so this snooze never applies;"
                 " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
     checkpoint("evaluated")
-    report.data_quality = check(stats, loaded.config.data_quality)
+    report.data_quality = check(found.stats, loaded.config.data_quality)
     if report.data_quality:  # a mapping mistake: stop before reading tasks or writing anything
         report.outcome, report.exit_code = "data_quality", int(ExitCode.DATA_QUALITY)
         report.api_calls = connector.api_calls
         report.finished = now_iso()
         return report
 
+    # snoozes apply to each finding; a snoozed finding stays out of its bundle
+    paused = snoozed([d.task.fingerprint for d in desired]
+                     + [i.desired.task.fingerprint for i in items], snoozes, as_of)
+    desired += [i.desired for i in items if i.desired.task.fingerprint in paused]
+    desired += bundle([i for i in items if i.desired.task.fingerprint not in paused], as_of,
+                      found.names)
+    plays = found.plays
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
                   + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
@@ -191,9 +239,11 @@ def run(
         existing = connector.list_tasks(oldest)
     play_tasks = [t for t in existing if is_play_task(t)]
     existing = [t for t in existing if not is_play_task(t)]
-    paused = snoozed([d.task.fingerprint for d in desired], snoozes or [], as_of)
-    scope = Scope(accounts=evaluated, packs={p.id for p in packs}, snoozed=paused,
-                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules})
+    scope = Scope(accounts=found.evaluated, packs={p.id for p in packs}, snoozed=paused,
+                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules}
+                  | {f"{p.id}/bundle:{r.bundle_key}" for p in packs if p.tasks == "per_group"
+                     for r in p.active_rules},
+                  moved=moved_to(packs))
     # alert limits are applied once over rule and play creates together (most severe first)
     changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
     play_changes, moves = plays.advance(play_tasks, as_of)
@@ -204,20 +254,21 @@ def run(
     if not dry_run:
         results = connector.apply(changes, progress)
         checkpoint("applied")
-    _fill(report, changes, results, names)
-    if loaded.config.health_fields is not None:
+    _fill(report, changes, results, found.names)
+    if loaded.config.health_fields is not None:  # per finding: bundled ones count one by one
         report.health_written = sync_health(
             connector, loaded.config.health_fields.mapping(),
             loaded.config.report.health_weights.model_dump(),
-            [(d.task.account_id, d.severity) for d in desired if d.task.fingerprint not in paused],
-            evaluated, as_of, dry_run)
+            [(d.task.account_id, d.severity) for d in [*found.desired, *(i.desired for i in items)]
+             if d.task.fingerprint not in paused],
+            found.evaluated, as_of, dry_run)
     settings = loaded.config.digest
     if settings is not None and digest:
         severity = {c.fingerprint: c.severity for c in changes if c.severity}
         after = tasks_after([*existing, *play_tasks], changes, results if not dry_run else None)
-        scope = repr(sorted(crm_section(loaded).items()))
+        where = repr(sorted(crm_section(loaded).items()))
         report.digest = DigestReport(messages=build(
-            settings, scope, as_of, after, severity, report.plays, names, users))
+            settings, where, as_of, after, severity, report.plays, found.names, found.users))
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls

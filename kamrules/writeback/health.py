@@ -44,6 +44,7 @@ def sync_health(connector: object, fields: Mapping[str, str], weights: dict[str,
                 findings: Iterable[tuple[str, str]], accounts: Iterable[str], as_of: date,
                 dry_run: bool) -> int:
     """Write the changed accounts' fields (a plan only counts them); the number of accounts."""
+    check_supported(connector)
     assert isinstance(connector, HealthFields)
     values = account_health(findings, accounts, weights, as_of)
     changes = to_write(values, fields, connector.read_account_fields(list(fields.values())))

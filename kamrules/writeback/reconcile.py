@@ -49,6 +49,8 @@ class Scope:
     packs: set[str]
     snoozed: dict[str, str] = field(default_factory=dict)
     rules: set[str] | None = None  # active `pack/rule`s; None: every rule of the packs
+    # fingerprint -> where its finding now lives, when a pack switched per rule <-> per group
+    moved: Callable[[str], str | None] | None = None
 
 
 def materially_changed(old: dict[str, Any], new: dict[str, Any], tolerance: float) -> bool:
@@ -121,7 +123,11 @@ def reconcile(
         if fp in wanted:
             continue
         rule = fp.rsplit("/", 1)[0]
-        if scope.rules is not None and rule not in scope.rules:
+        target = scope.moved(fp) if scope.moved else None
+        if target is not None and (target in wanted or "/bundle:" not in target):
+            changes += [_close(t, f"moved: the pack's tasks setting changed; now in {target}")
+                        for t in tasks]
+        elif scope.rules is not None and rule not in scope.rules:
             changes += [_close(t, "the rule is disabled or no longer in the pack") for t in tasks]
         elif policy_for(fp).close_resolved:
             changes += [_close(t, "resolved: the rule no longer holds") for t in tasks]

@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from jinja2 import TemplateError
+
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.findings import Finding
 from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule
-from kamrules.language.template import render, show
+from kamrules.language.template import render, render_jinja, show
 from kamrules.model import Account, Snapshot, Task, TeamMember
 
 PRIORITY_BY_SEVERITY = {
@@ -70,15 +72,28 @@ def evidence_text(evidence: dict[str, Any]) -> str:
     )
 
 
+FOOTER = {
+    "en": "Principle: {names} ({pack} PRINCIPLES.md, {codes})",
+    "ru": "Принцип: {names} ({pack} PRINCIPLES.md, {codes})",
+    "sr": "Princip: {names} ({pack} PRINCIPLES.md, {codes})",
+}
+
+
 def build_task(
-    finding: Finding, pack: LoadedPack, rule: Rule, directory: Directory, as_of: date
+    finding: Finding, pack: LoadedPack, rule: Rule, directory: Directory, as_of: date,
+    facts: dict[str, Any] | None = None,
 ) -> Task:
-    """The task a finding should be, rendered from the rule's template."""
+    """The task a finding should be, rendered from the rule's template in the pack's locale.
+
+    `facts` (all of the account's facts) lets the text show specifics the rule did not
+    compare, such as which case or which meeting; the evidence stays what the rule read.
+    """
     account = directory.accounts[finding.account_id]
     owner = directory.assignee(rule.task.assignee, account)
     if owner is None:
         owner = directory.assignee(rule.task.fallback, account) or account.owner_id
-    values: dict[str, Any] = {**finding.evidence}
+    # every fact is a known name (None when not given), so a template never meets an undefined
+    values: dict[str, Any] = {**dict.fromkeys(REGISTRY), **(facts or {}), **finding.evidence}
     values.update(pack.values)
     values.update(
         account_name=account.name,
@@ -88,16 +103,33 @@ def build_task(
         rule_title=rule.title,
         severity=rule.severity,
         principles=", ".join(rule.principles),
+        principle_names=pack.principle_names(rule),
         rationale=rule.rationale.strip(),
         evidence=evidence_text(finding.evidence),
         pack_id=pack.id,
     )
+    if pack.template_syntax == "jinja":
+        text = pack.text(rule)
+        try:
+            subject = render_jinja(text.subject, values, pack.locale, pack.currency, as_of)
+            body = render_jinja(text.body, values, pack.locale, pack.currency, as_of).strip()
+        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+            # a value the template did not expect: plain text with the evidence, never a crash
+            subject = f"{account.name}: {text.title or rule.title}"
+            body = f"{rule.rationale.strip()}\n\n{values['evidence']}\n\n({type(exc).__name__})"
+        footer = FOOTER.get(pack.locale.split("_")[0], FOOTER["en"])
+        if rule.principles:
+            body += "\n\n" + footer.format(names=values["principle_names"], pack=pack.id,
+                                          codes=", ".join(rule.principles))
+    else:
+        subject = render(rule.task.subject, values)
+        body = render(rule.task.body, values).strip()
     return Task(
         fingerprint=finding.fingerprint,
         account_id=account.id,
         # CRM text (names) may carry escape codes, bidi overrides or a formula: never passed on
-        subject=formula_safe(one_line(render(rule.task.subject, values)))[:255],
-        body=terminal_safe(render(rule.task.body, values)).strip(),
+        subject=formula_safe(one_line(subject))[:255],
+        body=terminal_safe(body).strip(),
         owner_id=owner,
         due=as_of + timedelta(days=rule.task.due_in_days),
         priority=rule.task.priority or PRIORITY_BY_SEVERITY[rule.severity],

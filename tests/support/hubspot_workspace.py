@@ -34,6 +34,7 @@ class HsWorkspace:
             "  retry: {attempts: 3, base_seconds: 0.01, max_seconds: 0.05}\n"
             + extra_crm
             + "packs: [kam-core]\nstate_dir: state\n"
+            + "overrides:\n  kam-core: {tasks: per_rule}\n"  # bundles: see test_bundles.py
             + extra
         )
 

@@ -43,5 +43,6 @@ def sf_workspace(root: Path, server: FakeServer, cert: Path, extra_crm: str = ""
         f"  auth: {{method: session, session_id: {{env: {ENV}}}, instance_url: '{server.url}'}}\n"
         f"  ca_bundle: '{cert}'\n"
         "  retry: {attempts: 4, base_seconds: 0.01, max_seconds: 0.05}\n"
-        + extra_crm + "packs: [kam-core]\nstate_dir: state\n" + extra)
+        + extra_crm + "packs: [kam-core]\nstate_dir: state\n"
+        + "overrides:\n  kam-core: {tasks: per_rule}\n" + extra)  # bundles: see test_bundles.py
     return Workspace(root)

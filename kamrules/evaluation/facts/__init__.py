@@ -12,7 +12,9 @@ from collections.abc import Iterable
 
 # The area modules register their facts on import, in this order.
 from kamrules.evaluation.facts import (  # noqa: F401
+    buying_centre,
     conduct,
+    details,
     identification,
     outcomes,
     planning,

@@ -11,6 +11,7 @@ from kamrules.evaluation.facts.registry import (
     name_words,
 )
 from kamrules.evaluation.facts.view import AccountView
+from kamrules.model import Activity
 
 
 @fact(
@@ -43,3 +44,57 @@ def _gifts(v: AccountView) -> FactValue:
             for c in a.contact_ids or ["(unnamed)"]:
                 totals[c] += a.amount or 0.0
     return max(totals.values()) if totals else 0.0
+
+
+# Commercial terms, as word stems, in the languages of the sources: English, Russian, Serbian
+# (Latin and Cyrillic). Naming a customer as a reference is referral selling (P20); naming
+# them beside their prices, discounts, volumes, contracts or plans is a disclosure (P29).
+TERM_STEMS = (
+    "price", "pricing", "discount", "rebate", "volume", "contract", "terms", "margin", "tender",
+    "quote", "budget", "forecast", "plans", "roadmap", "tariff", "cost",
+    "цен", "скидк", "объем", "объём", "контракт", "договор", "услови", "марж", "тендер", "бюджет",
+    "план", "стоимост", "тариф",
+    "cen", "popust", "rabat", "obim", "ugovor", "uslov", "marž", "budžet", "ponud", "tarif",
+    "попуст", "рабат", "обим", "уговор", "услов", "буџет", "понуд",
+)
+NEAR_WORDS = 12
+
+
+def _is_term(word: str) -> bool:
+    return any(word.startswith(stem) for stem in TERM_STEMS)
+
+
+def disclosure(v: AccountView, text: str) -> tuple[str, ...] | None:
+    """Another key account's name within NEAR_WORDS words of a commercial term, if any."""
+    own = name_words(v.account.name)
+    words = name_words(text)
+    for name in sorted(v.portfolio.names_in(text) - {own}):
+        for i in range(len(words)):
+            if words[i:i + len(name)] == name:
+                near = words[max(0, i - NEAR_WORDS):i + len(name) + NEAR_WORDS]
+                if any(_is_term(w) for w in near):
+                    return name
+    return None
+
+
+def disclosures(v: AccountView) -> list[tuple[Activity, tuple[str, ...]]]:
+    """Outbound emails of the last 365 days that name another key account with its terms."""
+    if not v.portfolio.key_account_names:
+        return []
+    out = []
+    for a in sorted(v.activities, key=lambda a: (a.date, a.id), reverse=True):
+        if a.type == "email" and a.direction == "outbound" and v.within(a.date, 365):
+            name = disclosure(v, f"{a.subject}\n{a.body}")
+            if name is not None:
+                out.append((a, name))
+    return out
+
+
+@fact(
+    "confidential_disclosures_365d", "int", "count",
+    "Outbound emails in the last 365 days that name another key account together with"
+    " commercial terms (price, discount, volume, contract, plans) - in English, Russian or"
+    " Serbian.", ["P29"],
+)
+def _disclosures(v: AccountView) -> FactValue:
+    return len(disclosures(v))

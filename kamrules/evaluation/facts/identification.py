@@ -47,6 +47,33 @@ def _revenue_percentile(v: AccountView) -> FactValue:
 
 
 @fact(
+    "revenue_top_pct", "float", "percent",
+    "Share of accounts with last-year revenue at or above this one's: 17 means the top 17%.",
+    ["P05"],
+)
+def _revenue_top(v: AccountView) -> FactValue:
+    revenue = last_year_revenue(v.account, v.as_of) or 0.0
+    ranks = v.portfolio.sorted_revenue
+    if not ranks:
+        return None
+    return round(100.0 * (len(ranks) - bisect.bisect_left(ranks, revenue)) / len(ranks), 2)
+
+
+@fact(
+    "revenue_share_above", "float", "percent",
+    "Share of the portfolio's last-year revenue brought by the accounts larger than this one"
+    " (Pareto: an account is among those that bring 80% of revenue while this is below 80).",
+    ["P05"],
+)
+def _share_above(v: AccountView) -> FactValue:
+    revenue = last_year_revenue(v.account, v.as_of) or 0.0
+    ranks, above = v.portfolio.sorted_revenue, v.portfolio.revenue_at_or_above
+    if not ranks or not above or above[0] <= 0:
+        return None
+    return round(100.0 * above[bisect.bisect_right(ranks, revenue)] / above[0], 2)
+
+
+@fact(
     "revenue_trend_pct", "float", "percent",
     "Change of last year's revenue against the year before, in percent.", ["P16", "P39"],
 )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
+from kamrules.evaluation.facts.deals import offers_something_new
 from kamrules.evaluation.facts.registry import (
+    PROBLEM_CATEGORIES,
     FactValue,
     fact,
+    last_year_revenue,
 )
 from kamrules.evaluation.facts.view import AccountView
-from kamrules.model import Deal
+from kamrules.model import Case, Deal
 
 
 @fact("won_deals_12m", "int", "count", "Deals won in the last 365 days.", ["P01"])
@@ -35,11 +38,65 @@ def _closed_by(deal: Deal, as_of: date) -> bool:
 
 @fact(
     "days_since_new_offer", "int", "days",
-    "Days since the last new or upsell opportunity was opened.", ["P10", "P17"],
+    "Days since an opportunity for a new product, a new application or an upsell was opened"
+    " (repeat orders and renewals do not count).", ["P10", "P17"],
 )
 def _days_since_offer(v: AccountView) -> FactValue:
-    dates = [d.created for d in v.deals if d.type in ("new", "upsell")]
+    dates = [d.created for d in v.deals if offers_something_new(d)]
     return v.days_since(max(dates)) if dates else None
+
+
+@fact(
+    "open_cross_sell_deals", "int", "count",
+    "Open opportunities for a new product, a new application or an upsell.", ["P41"],
+)
+def _open_cross_sell(v: AccountView) -> FactValue:
+    return sum(1 for d in v.deals if offers_something_new(d) and not _closed_by(d, v.as_of))
+
+
+@fact(
+    "revenue_share_of_potential", "float", "percent",
+    "Last year's revenue as a percentage of the recorded yearly purchase potential.", ["P41"],
+)
+def _share_of_potential(v: AccountView) -> FactValue:
+    potential = v.account.potential
+    revenue = last_year_revenue(v.account, v.as_of)
+    if not potential or potential <= 0 or revenue is None:
+        return None
+    return round(100.0 * revenue / potential, 2)
+
+
+@fact(
+    "open_deals_outside_team", "int", "count",
+    "Open opportunities owned by someone who is neither the account owner nor on the account"
+    " team (the sales effort running beside key-account management).", ["P34"],
+)
+def _deals_outside_team(v: AccountView) -> FactValue:
+    team = {t.user_id for t in v.team} | {v.account.owner_id}
+    return sum(1 for d in v.deals
+               if not _closed_by(d, v.as_of) and d.owner_id is not None and d.owner_id not in team)
+
+
+def problems_after_wins(v: AccountView) -> list[tuple[Deal, Case]]:
+    """Delivery or quality cases opened in the 90 days after a deal was won, within a year."""
+    wins = [d for d in v.deals if d.is_won and d.close_date and d.close_date <= v.as_of]
+    out = []
+    for c in sorted(v.cases, key=lambda c: c.opened):
+        if (c.category or "").lower() not in PROBLEM_CATEGORIES or not v.within(c.opened, 365):
+            continue
+        won = [d for d in wins if d.close_date and 0 <= (c.opened - d.close_date).days <= 90]
+        if won:
+            out.append((max(won, key=lambda d: d.close_date or v.as_of), c))
+    return out
+
+
+@fact(
+    "problem_cases_after_win", "int", "count",
+    "Delivery or quality cases opened within 90 days after a won deal, in the last 365 days"
+    " (promises not kept).", ["P22"],
+)
+def _problems_after_win(v: AccountView) -> FactValue:
+    return len(problems_after_wins(v))
 
 
 @fact("days_since_last_win", "int", "days", "Days since the last deal was won.", ["P06"])
@@ -67,6 +124,15 @@ def _meetings_since_win(v: AccountView) -> FactValue:
 def _days_since_survey(v: AccountView) -> FactValue:
     dates = [s.date for s in v.surveys]
     return v.days_since(max(dates)) if dates else None
+
+
+@fact(
+    "nps", "float", "score",
+    "Latest NPS answer (likelihood to recommend, 0-10; 0-6 is a detractor).", ["P39"],
+)
+def _nps(v: AccountView) -> FactValue:
+    nps = sorted((s for s in v.surveys if s.kind == "nps"), key=lambda s: s.date)
+    return nps[-1].score if nps else None
 
 
 @fact("satisfaction", "float", "score", "Latest CSAT score (0-10).", ["P39"])

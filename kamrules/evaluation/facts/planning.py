@@ -116,3 +116,21 @@ def _has_sponsor(v: AccountView) -> FactValue:
 def _regions_without_rep(v: AccountView) -> FactValue:
     covered = {t.region.strip().lower() for t in v.team if t.role == "field_rep" and t.region}
     return len({r.strip().lower() for r in v.account.regions if r.strip()} - covered)
+
+
+@fact(
+    "plan_records_mutual_value", "bool", "flag",
+    "The plan records both the value the customer gets from us and the value we get from them.",
+    ["P42"],
+)
+def _mutual_value(v: AccountView) -> FactValue:
+    p = v.plan
+    return p is not None and not blank(p.value_for_customer) and not blank(p.value_for_us)
+
+
+@fact(
+    "days_since_value_review", "int", "days",
+    "Days since the value both sides get from the partnership was last reviewed.", ["P42"],
+)
+def _value_review(v: AccountView) -> FactValue:
+    return None if v.plan is None else v.days_since(v.plan.value_reviewed)

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import bisect
+import re
 
 from kamrules.evaluation.facts.registry import (
     DECISION_ROLES,
     TOUCHES,
-    WRITTEN,
     FactValue,
     blank,
     fact,
     ratio,
 )
 from kamrules.evaluation.facts.view import AccountView
+from kamrules.model import Activity, Contact
 
 
 @fact("contacts", "int", "count", "Contacts at the account.", ["P09"])
 def _contacts(v: AccountView) -> FactValue:
-    return len(v.contacts)
+    return len(active(v))
+
+
+def active(v: AccountView) -> list[Contact]:
+    """Contacts still at the customer (not marked inactive or gone)."""
+    return [c for c in v.contacts if c.status == "active"]
 
 
 @fact(
@@ -26,12 +32,12 @@ def _contacts(v: AccountView) -> FactValue:
     "Distinct departments or functions the contacts work in.", ["P08"],
 )
 def _departments(v: AccountView) -> FactValue:
-    return len({c.department.strip().lower() for c in v.contacts if not blank(c.department)})
+    return len({c.department.strip().lower() for c in active(v) if not blank(c.department)})
 
 
 @fact("has_primary_contact", "bool", "flag", "A contact is marked as primary.", ["P11"])
 def _has_primary(v: AccountView) -> FactValue:
-    return any(c.is_primary for c in v.contacts)
+    return any(c.is_primary for c in active(v))
 
 
 @fact(
@@ -39,12 +45,24 @@ def _has_primary(v: AccountView) -> FactValue:
     "Contacts whose buying role is decision maker or economic buyer.", ["P11"],
 )
 def _decision_makers(v: AccountView) -> FactValue:
-    return sum(1 for c in v.contacts if (c.buying_role or "").lower() in DECISION_ROLES)
+    return sum(1 for c in active(v) if (c.buying_role or "").lower() in DECISION_ROLES)
+
+
+@fact(
+    "primary_contact_decides", "bool", "flag",
+    "The primary contact's buying role is decision maker or economic buyer (unknown when no"
+    " contact is primary).", ["P11"],
+)
+def _primary_decides(v: AccountView) -> FactValue:
+    primary = [c for c in active(v) if c.is_primary]
+    if not primary:
+        return None
+    return any((c.buying_role or "").lower() in DECISION_ROLES for c in primary)
 
 
 @fact("contacts_without_role", "int", "count", "Contacts with no buying role.", ["P18"])
 def _contacts_without_role(v: AccountView) -> FactValue:
-    return sum(1 for c in v.contacts if blank(c.buying_role))
+    return sum(1 for c in active(v) if blank(c.buying_role))
 
 
 @fact("days_since_new_contact", "int", "days", "Days since a contact was last added.", ["P09"])
@@ -111,22 +129,39 @@ def _engagement_ratio(v: AccountView) -> FactValue:
 
 
 @fact(
+    "engagement_vs_year", "float", "ratio",
+    "Touches in the last 90 days divided by the average per 90 days over the 270 days before"
+    " (None if there were none then).", ["P14"],
+)
+def _engagement_vs_year(v: AccountView) -> FactValue:
+    before = sum(1 for a in v.activities if a.type in TOUCHES and v.within(a.date, 270, offset=90))
+    return ratio(float(_touches_90d(v) or 0), before / 3.0)
+
+
+@fact(
     "longest_unconfirmed_meeting_days", "int", "days",
-    "Of meetings and calls in the last 90 days, the longest wait for a written follow-up "
-    "(outbound email or note on or after it); still waiting counts until today.",
+    "Of meetings in the last 90 days, the longest wait for a written follow-up (an outbound"
+    " email to the customer on or after the meeting; internal notes do not count); still"
+    " waiting counts until today.",
     ["P23"],
 )
 def _longest_unconfirmed(v: AccountView) -> FactValue:
-    written = sorted(
-        a.date for a in v.activities if a.type in WRITTEN and a.direction == "outbound"
-    )
-    waits = []
-    for a in v.activities:
-        if a.type in ("meeting", "call") and v.within(a.date, 90):
+    worst = unconfirmed_meeting(v)
+    return None if worst is None else worst[1]
+
+
+def unconfirmed_meeting(v: AccountView) -> tuple[Activity, int] | None:
+    """The meeting of the last 90 days that waited longest for its written follow-up."""
+    written = sorted(a.date for a in v.activities if a.type == "email" and a.direction == "outbound")
+    worst: tuple[Activity, int] | None = None
+    for a in sorted(v.activities, key=lambda a: (a.date, a.id)):
+        if a.type == "meeting" and v.within(a.date, 90):
             i = bisect.bisect_left(written, a.date)
             follow = written[i] if i < len(written) else v.as_of
-            waits.append((min(follow, v.as_of) - a.date).days)
-    return max(waits) if waits else None
+            wait = (min(follow, v.as_of) - a.date).days
+            if worst is None or wait > worst[1]:
+                worst = (a, wait)
+    return worst
 
 
 @fact(
@@ -136,4 +171,24 @@ def _longest_unconfirmed(v: AccountView) -> FactValue:
 def _sponsor_touch(v: AccountView) -> FactValue:
     sponsors = {t.user_id for t in v.team if t.role == "executive_sponsor"}
     dates = [a.date for a in v.activities if a.owner_id in sponsors]
+    return v.days_since(max(dates)) if dates else None
+
+
+# Meetings that raise care to the executive level (P43): the sponsor's, or a business review.
+REVIEW_WORDS = re.compile(
+    r"\b(business review|qbr|executive|steering|strategy|"
+    r"бизнес-обзор\w*|стратеги\w*|руководств\w*|"
+    r"poslovn\w* pregled\w*|strategij\w*|пословн\w* преглед\w*|стратегиј\w*)",
+    re.IGNORECASE,
+)
+
+
+@fact(
+    "days_since_executive_meeting", "int", "days",
+    "Days since a meeting held by the executive sponsor or a business-review meeting.", ["P43"],
+)
+def _executive_meeting(v: AccountView) -> FactValue:
+    sponsors = {t.user_id for t in v.team if t.role == "executive_sponsor"}
+    dates = [a.date for a in v.activities if a.type == "meeting"
+             and (a.owner_id in sponsors or REVIEW_WORDS.search(a.subject or ""))]
     return v.days_since(max(dates)) if dates else None

@@ -41,7 +41,8 @@ for _priority, _principles in (
 
 @fact(
     "unescalated_problem_cases", "int", "count",
-    "Open delivery or quality cases with no owner and no escalation.", ["P24"],
+    "Open delivery or quality cases never escalated and owned by nobody inside (no owner, or"
+    " only the account owner).", ["P24"],
 )
 def _unescalated(v: AccountView) -> FactValue:
     return sum(
@@ -63,3 +64,21 @@ def _manager_not_told(v: AccountView) -> FactValue:
         for c in _open_cases(v)
         if c.priority in ("high", "critical") and not c.escalated and c.owner_id not in team
     )
+
+
+def unescalated_problems(v: AccountView) -> list[Case]:
+    """Open delivery or quality cases never escalated, oldest first."""
+    return sorted(
+        (c for c in _open_cases(v)
+         if (c.category or "").lower() in PROBLEM_CATEGORIES and not c.escalated),
+        key=lambda c: (c.opened, c.id),
+    )
+
+
+@fact(
+    "oldest_unescalated_problem_days", "int", "days",
+    "Age of the oldest open delivery or quality case never escalated, whoever owns it.", ["P24"],
+)
+def _oldest_unescalated(v: AccountView) -> FactValue:
+    cases = unescalated_problems(v)
+    return (v.as_of - cases[0].opened).days if cases else None

@@ -28,6 +28,8 @@ class Portfolio:
     """What facts need to know about all accounts: revenue ranks and key-account names."""
 
     sorted_revenue: list[float] = field(default_factory=list)
+    # revenue_at_or_above[i]: total revenue of the accounts ranked i and above (sorted_revenue[i:])
+    revenue_at_or_above: list[float] = field(default_factory=list)
     key_account_names: dict[str, str] = field(default_factory=dict)
     # first word of a key account's name -> the names (as word tuples) starting with it
     name_index: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
@@ -61,6 +63,11 @@ class AccountView:
     team: list[TeamMember] = field(default_factory=list)
     surveys: list[Survey] = field(default_factory=list)
     contracts: list[Contract] = field(default_factory=list)
+    users: dict[str, str] = field(default_factory=dict)
+
+    def user_name(self, user_id: str | None) -> str:
+        """A user's name for evidence text (the id when the name is not known)."""
+        return "nobody" if user_id is None else self.users.get(user_id, user_id)
 
     def days_since(self, d: date | None) -> int | None:
         return None if d is None else (self.as_of - d).days
@@ -83,12 +90,16 @@ def portfolio_context(accounts: Iterable[Account], as_of: date) -> Portfolio:
         if a.is_key and len(a.name.strip()) >= 3:
             names[a.id] = a.name
     revenues.sort()
+    at_or_above = [0.0] * (len(revenues) + 1)
+    for i in range(len(revenues) - 1, -1, -1):
+        at_or_above[i] = at_or_above[i + 1] + revenues[i]
     index: dict[str, set[tuple[str, ...]]] = defaultdict(set)
     for name in names.values():
         words = name_words(name)
         if words:
             index[words[0]].add(words)
-    return Portfolio(sorted_revenue=revenues, key_account_names=names, name_index=dict(index))
+    return Portfolio(sorted_revenue=revenues, revenue_at_or_above=at_or_above,
+                     key_account_names=names, name_index=dict(index))
 
 
 def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Iterator[AccountView]:
@@ -121,6 +132,7 @@ def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Ite
     for k in snapshot.contracts:
         grouped[k.account_id]["contracts"].append(k)
     plans = {p.account_id: p for p in snapshot.plans}
+    users = {u.id: u.name for u in snapshot.users}
     for account in snapshot.accounts:
         g = grouped.get(account.id, {})
         yield AccountView(
@@ -135,5 +147,6 @@ def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Ite
             team=g.get("team", []),
             surveys=g.get("surveys", []),
             contracts=g.get("contracts", []),
+            users=users,
         )
 

@@ -1,0 +1,126 @@
+"""One task per problem: the findings of one account that belong together become one checklist.
+
+A pack with `tasks: per_group` bundles its findings per account and bundle key (the rule's
+`bundle:`, else its first group). The bundle's fingerprint is `pack/bundle:KEY/account`, so
+reconciliation treats it like any task: created once, kept, updated when an item appears or
+resolves (its evidence is every item's evidence, keyed `RULE.fact`), closed when the last item
+resolves. Its severity is its worst item's; its owner, due date and priority are that item's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from kamrules.language.loader import LoadedPack
+from kamrules.language.pack import Rule
+from kamrules.language.template import People
+from kamrules.model import SEVERITIES, Task
+from kamrules.writeback.reconcile import Desired
+
+PREFIX = "bundle:"
+RANK = {s: i for i, s in enumerate(SEVERITIES)}
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2}
+# The checklist's frame in the languages kamrules ships: plural forms in CLDR order.
+FRAME = {
+    "en": {"points": ("point", "points"),
+           "intro": "{account}, {title}: {count} to put right{first}.", "first": ", most urgent first",
+           "subject": "{account}: {title} ({count})",
+           "outro": "Fix each point in the CRM: the next run ticks it off here, and closes this"
+                    " task when the last one is resolved."},
+    "ru": {"points": ("пункт", "пункта", "пунктов"),
+           "intro": "{account}, {title}: {count} к исправлению{first}.", "first": ", самые срочные сверху",
+           "subject": "{account}: {title} ({count})",
+           "outro": "Исправьте каждый пункт в CRM: следующий запуск отметит его здесь и закроет"
+                    " задачу, когда будет решён последний."},
+    "sr": {"points": ("stavka", "stavke", "stavki"),
+           "intro": "{account}, {title}: {count} za rešavanje{first}.", "first": ", najhitnije prvo",
+           "subject": "{account}: {title} ({count})",
+           "outro": "Rešite svaku stavku u CRM-u: sledeće pokretanje će je ovde označiti i"
+                    " zatvoriti zadatak kada se reši poslednja."},
+}
+
+
+def bundle_fingerprint(pack_id: str, key: str, account_id: str) -> str:
+    return f"{pack_id}/{PREFIX}{key}/{account_id}"
+
+
+@dataclass
+class Item:
+    """One finding's task, waiting to join its bundle."""
+
+    pack: LoadedPack
+    rule: Rule
+    desired: Desired
+
+
+def bundle(items: list[Item], as_of: date, names: dict[str, str]) -> list[Desired]:
+    """Items grouped into one checklist task per pack, bundle key and account
+    (`names`: account id -> name)."""
+    groups: dict[tuple[str, str, str], list[Item]] = {}
+    for item in items:
+        key = (item.pack.id, item.rule.bundle_key, item.desired.task.account_id)
+        groups.setdefault(key, []).append(item)
+    return [_one(key, members, as_of, names.get(key[2], key[2]))
+            for key, members in sorted(groups.items(), key=lambda kv: kv[0])]
+
+
+def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: str) -> Desired:
+    pack_id, bundle_key, account_id = key
+    members = sorted(members, key=lambda m: (-RANK[m.desired.severity], m.rule.id))
+    lead = members[0]
+    pack = lead.pack
+    language = pack.locale.replace("-", "_").split("_")[0]
+    frame = FRAME.get(language, FRAME["en"])
+    people = People(pack.locale, pack.currency, as_of)
+    count = people.plural(len(members), *frame["points"])
+    title = pack.bundle_title(bundle_key)
+    first = frame["first"] if len(members) > 1 else ""
+    lines = [frame["intro"].format(account=account, title=title, count=count, first=first), ""]
+    evidence: dict[str, object] = {}
+    for i, m in enumerate(members, 1):
+        task = m.desired.task
+        lines.append(f"[ ] {i}. {task.subject}")
+        lines += ["    " + line if line.strip() else "" for line in task.body.splitlines()]
+        lines.append("")
+        evidence.update({f"{m.rule.id}.{name}": value for name, value in task.evidence.items()})
+    lines.append(frame["outro"])
+    tasks = [m.desired.task for m in members]
+    dues = [t.due for t in tasks if t.due is not None]
+    subject = (lead.desired.task.subject if len(members) == 1
+               else frame["subject"].format(account=account, title=title, count=count))
+    return Desired(
+        Task(
+            fingerprint=bundle_fingerprint(pack_id, bundle_key, account_id),
+            account_id=account_id,
+            subject=subject[:255],
+            body="\n".join(lines).strip(),
+            owner_id=lead.desired.task.owner_id,
+            due=min(dues) if dues else None,
+            priority=max((t.priority for t in tasks), key=lambda p: PRIORITY_RANK[p]),
+            status="open",
+            evidence=evidence,
+            created=as_of,
+        ),
+        lead.desired.severity,
+    )
+
+
+def moved_to(packs: list[LoadedPack]):  # noqa: ANN201
+    """fingerprint of an open task -> the fingerprint that now carries its finding, when the
+    pack's `tasks:` setting changed (per rule <-> per group); None when it did not move."""
+    by_id = {p.id: p for p in packs}
+
+    def moved(fingerprint: str) -> str | None:
+        pack_id, middle, account_id = (fingerprint.split("/", 2) + ["", ""])[:3]
+        pack = by_id.get(pack_id)
+        if pack is None:
+            return None
+        rules = {r.id: r for r in pack.active_rules}
+        if pack.tasks == "per_group" and middle in rules:
+            return bundle_fingerprint(pack_id, rules[middle].bundle_key, account_id)
+        if pack.tasks == "per_rule" and middle.startswith(PREFIX):
+            return f"{pack_id}/(one task per rule)/{account_id}"
+        return None
+
+    return moved
