@@ -16,7 +16,15 @@ from kamrules.connectors.local.crm import LocalCrm
 from kamrules.language.loader import builtin_dir
 from tests.conftest import ANCHOR, Workspace
 
-OVERRIDE = "overrides:\n  kam-core:\n    params: {{min_contacts: {value}}}\n"
+
+def _with_min_contacts(ws: Workspace, value: int) -> Workspace:
+    """The workspace's config with kam-core's min_contacts overridden, as an admin would."""
+    config = ws.root / "kamrules.yaml"
+    text = config.read_text()
+    assert "kam-core: {tasks: per_rule}" in text
+    config.write_text(text.replace("kam-core: {tasks: per_rule}",
+                                   f"kam-core: {{tasks: per_rule, params: {{min_contacts: {value}}}}}"))
+    return ws
 
 
 def _plan(ws: Workspace, *args: str) -> dict[str, Any]:
@@ -31,7 +39,7 @@ def _actions(report: dict[str, Any], action: str) -> set[str]:
 def test_what_if_equals_the_difference_of_two_real_plans(
         workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any], value: int) -> None:
     ws = workspace_factory(demo_records)
-    changed_ws = workspace_factory(demo_records, OVERRIDE.format(value=value))
+    changed_ws = _with_min_contacts(workspace_factory(demo_records), value)
     before, after = _plan(ws), _plan(changed_ws)
     result = _plan(ws, "--set", f"kam-core.min_contacts={value}")
     created = _actions(after, "create") - _actions(before, "create")
@@ -62,7 +70,7 @@ def test_after_a_run_the_closed_tasks_are_those_a_real_plan_would_close(
         workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any]) -> None:
     ws = workspace_factory(demo_records)
     ws.run_json()
-    changed_ws = workspace_factory(None, OVERRIDE.format(value=2))
+    changed_ws = _with_min_contacts(workspace_factory(None), 2)
     shutil.copy(ws.crm_path, changed_ws.crm_path)
     real = _plan(changed_ws)
     result = _plan(ws, "--set", "kam-core.min_contacts=2", "--disable", "KAM-REL-004")

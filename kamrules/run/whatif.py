@@ -186,6 +186,8 @@ def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable
                 o = loaded.config.overrides[pack.id]
                 for loc, message in override_problems(pack, o.params, o.disable):
                     problems.append(loaded.problem(("overrides", pack.id, *loc), message))
+                pack.tasks = o.tasks or pack.tasks
+        pack.locale, pack.currency = loaded.config.locale, loaded.config.currency
     by_id = {p.id: p for p in packs}
     for pack_id, params in sets.items():
         if pack_id not in by_id:
