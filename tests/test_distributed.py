@@ -41,6 +41,9 @@ from tests.support.salesforce_workspace import TOKEN as SF_TOKEN
 from tests.support.salesforce_workspace import new_org, sf_workspace, tls_cert  # noqa: F401
 
 DAY = ANCHOR.isoformat()
+# the split tenant: large enough that its coordinator cannot evaluate every chunk before the
+# helper worker has loaded its packs (2,390 accounts in 60 chunks of 40)
+BIG = 2390
 Tasks = Callable[[], Counter[tuple[Any, ...]]]
 
 
@@ -113,7 +116,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, demo_records: dict[str,
         for name in ("local", "sched"):
             ws = make_workspace(root / name, demo_records)
             d.tasks[name] = local_tasks(ws.crm_path)
-        big = demo_portfolio(ANCHOR, accounts=900, seed=11)
+        big = demo_portfolio(ANCHOR, accounts=BIG, seed=11)
         for name in ("big", "big-ref", "local-ref"):
             ws = make_workspace(root / name, big if name.startswith("big") else demo_records)
             (d.reference if name.endswith("-ref") else d.tasks)[name.removesuffix("-ref")] = \
@@ -195,8 +198,8 @@ def test_one_tenant_split_across_two_workers_equals_its_single_run(deployment: D
     assert d.cli("enqueue", "big", "--as-of", DAY).returncode == 0
     entry = d.finished("big")[0]
     assert entry["outcome"] == "ok", entry
-    assert entry["accounts"] == 900
-    assert sum(entry["chunks_by"].values()) == 900 // 40 + 1
+    assert entry["accounts"] == BIG
+    assert sum(entry["chunks_by"].values()) == BIG // 40 + 1
     helper = ({"w1@test", "w2@test"} - {entry["worker"]}).pop()
     assert entry["chunks_by"].get(helper, 0) > 0  # the other worker evaluated chunks too
     assert d.tasks["big"]() == d.reference["big"]()
@@ -272,7 +275,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_each_task_is_written_once(
     tenants.write_text("redis: {prefix: kk, visibility_timeout_seconds: 2}\n"
                        "lease_seconds: 2\nlock_retry_seconds: 0.5\n"
                        "tenants:\n  crash: {config: crash/kamrules.yaml}\n")
-    doomed = start_worker(tenants, "doomed", {**d.env, "KAMRULES_CRASH_AT": "write:150"})
+    doomed = start_worker(tenants, "doomed", {**d.env, "KAMRULES_CRASH_AT": "write:110"})
     wait_for(doomed.ready, 60, "worker doomed ready")
     assert kamrules(tenants, d.env, "enqueue", "crash", "--as-of", DAY).returncode == 0
     assert doomed.proc.wait(timeout=120) == 137  # died like kill -9, in the second write batch

@@ -80,3 +80,16 @@ def test_confidential_mentions_ignore_own_name_and_inbound() -> None:
             {"id": "4", "account_id": "A", "type": "note", "date": d(3), "body": "Boltworks"}]
     facts = derive(snapshot(accounts=accounts, activities=acts))["A"]
     assert facts["confidential_mentions_365d"] == 1
+
+
+def test_the_portfolio_context_survives_json_with_every_field(demo_snapshot) -> None:
+    """Split runs send the context to other workers: a field left out would change findings there."""
+    import dataclasses
+    import json
+
+    from kamrules.evaluation.facts import Portfolio, portfolio_context
+
+    portfolio = portfolio_context(demo_snapshot.accounts, demo_snapshot.as_of)
+    raw = portfolio.to_json()
+    assert set(raw) == {f.name for f in dataclasses.fields(Portfolio)}
+    assert Portfolio.from_json(json.loads(json.dumps(raw))) == portfolio

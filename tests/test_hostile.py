@@ -46,17 +46,30 @@ def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
 
+# A process forked from this (large) pytest process and exec'd inherits its resident size as the
+# starting point of ru_maxrss, so the item would be charged for pytest's memory. A small launcher
+# forks the item from itself and reports the item's own peak (argv: peak file, then the item's).
+LAUNCHER = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.executable, [sys.executable, "-m", "kamrules", *sys.argv[2:]])
+_, status, usage = os.wait4(pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss * 1024))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_item(item: Item, root: Path) -> Outcome:
     root.mkdir(parents=True)
     item.build(root)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **item.env}
     env.pop("KAMRULES_DEBUG", None)
-    out, err = root / ".stdout", root / ".stderr"
+    out, err, peak_file = root / ".stdout", root / ".stderr", root.parent / f"{root.name}.peak"
     started = time.monotonic()
     with out.open("wb") as o, err.open("wb") as e:
-        proc = subprocess.Popen([sys.executable, "-m", "kamrules", *item.argv], cwd=root, env=env,
-                                stdin=subprocess.DEVNULL, stdout=o, stderr=e,
-                                preexec_fn=_limits)
+        proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(peak_file), *item.argv],
+                                cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=o, stderr=e,
+                                preexec_fn=_limits, start_new_session=True)
         code: int | None = None
         usage = None
         while time.monotonic() - started < WALL_SECONDS:
@@ -66,12 +79,13 @@ def run_item(item: Item, root: Path) -> Outcome:
                 break
             time.sleep(0.05)
         else:
-            proc.kill()
+            os.killpg(proc.pid, 9)  # the launcher and the item
             _, _, usage = os.wait4(proc.pid, 0)
         proc.returncode = code if code is not None else -9
     assert usage is not None
     return Outcome(root, code, out.read_text(errors="replace"), err.read_text(errors="replace"),
-                   usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024,
+                   usage.ru_utime + usage.ru_stime,
+                   int(peak_file.read_text()) if peak_file.exists() else usage.ru_maxrss * 1024,
                    time.monotonic() - started)
 
 

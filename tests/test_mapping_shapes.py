@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ANCHOR, ROOT, make_workspace
+from tests.conftest import ANCHOR, ROOT, as_mapped, make_workspace
 from tests.support.hubspot_workspace import HsWorkspace, start_fake
 from tests.support.salesforce import FakeServer
 from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
@@ -27,7 +27,7 @@ SF_ACCOUNT = """
 """
 SF_SUPPLIER = """      preferred_supplier:
         field: Supplier__c
-        values: {preferred supplier: preferred, LOST: lost}
+        values: {preferred supplier: preferred, Approved Vendor: approved, LOST: lost}
 """
 SF_TEAM = """  - name: team
     kind: team
@@ -68,7 +68,7 @@ def _members(records: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, An
 
 
 def _local_fingerprints(tmp_path: Path, records: dict[str, list[dict[str, Any]]]) -> set[tuple[str, str]]:
-    plan = make_workspace(tmp_path / "local", records).run_json(command="plan")
+    plan = make_workspace(tmp_path / "local", as_mapped(records)).run_json(command="plan")
     assert len(plan["changes"]) > 100
     return {(c["fingerprint"], c["subject"]) for c in plan["changes"]}
 
@@ -95,7 +95,8 @@ def test_a_differently_shaped_salesforce_org_gives_the_local_findings(
         del row["KAM_Revenue_History__c"], row["KAM_Supplier_Status__c"]
         for n, name in enumerate(("Revenue_LTM__c", "Revenue_PY__c", "Revenue_PY2__c"), 1):
             row[name] = revenue.get(ANCHOR.year - n)
-        row["Supplier__c"] = {"preferred": "PREFERRED SUPPLIER", "lost": "lost"}.get(
+        row["Supplier__c"] = {"preferred": "PREFERRED SUPPLIER", "approved": "approved vendor",
+                              "lost": "lost"}.get(
             a.get("preferred_supplier") or "")
         row.update(team.get(row["Id"], {}))
     del org.fields["AccountTeamMember"], org.objects["AccountTeamMember"]
@@ -160,7 +161,8 @@ def test_a_differently_shaped_hubspot_portal_gives_the_local_findings(
             revenue = {p["year"]: p["amount"] for p in account.get("revenue") or []}
             for n, name in enumerate(("kam_rev_ltm", "kam_rev_py", "kam_rev_py2"), 1):
                 props[name] = str(revenue.get(ANCHOR.year - n, ""))
-            props["kam_vendor_status"] = {"preferred": "Preferred_Vendor", "lost": "LOST_ACCOUNT"}.get(
+            props["kam_vendor_status"] = {"preferred": "Preferred_Vendor", "approved": "Approved_Vendor",
+                                           "lost": "LOST_ACCOUNT"}.get(
                 account.get("preferred_supplier") or "", "")
             for sf_name, value in team.get(account["id"], {}).items():
                 is_user = not sf_name.endswith("Region__c")
@@ -190,7 +192,9 @@ fields:
         - {year: {relative_year: -3}, amount: {field: kam_rev_py2, convert: float}}
         - {year: {relative_year: -2}, amount: {field: kam_rev_py, convert: float}}
         - {year: {relative_year: -1}, amount: {field: kam_rev_ltm, convert: float}}
-    preferred_supplier: {field: kam_vendor_status, values: {preferred_vendor: preferred, lost_account: lost}}
+    preferred_supplier:
+      field: kam_vendor_status
+      values: {preferred_vendor: preferred, approved_vendor: approved, lost_account: lost}
   contacts:
     is_primary: {field: kam_is_primary, convert: bool}
   plans:
@@ -213,8 +217,9 @@ fields:
         back = {v: k for k, v in to_hs.items()}
 
         def local_id(change: dict[str, Any]) -> tuple[str, str]:
-            pack, rule, account = change["fingerprint"].split("/")
-            return f"{pack}/{rule}/{back[account]}", change["subject"]
+            parts = change["fingerprint"].split("/")  # pack/rule/account or pack/play/account/step
+            parts[2] = back[parts[2]]
+            return "/".join(parts), change["subject"]
 
         got = {local_id(c) for c in report["changes"]}
         assert got == _local_fingerprints(tmp_path, demo_records)

@@ -49,17 +49,12 @@ class ChunkBoard:
         return ":".join([self.base, *map(str, parts)])
 
     def put_context(self, portfolio: Portfolio, as_of: date) -> None:
-        context = {"as_of": as_of.isoformat(), "sorted_revenue": portfolio.sorted_revenue,
-                   "key_account_names": portfolio.key_account_names,
-                   "name_index": {k: [list(w) for w in v] for k, v in portfolio.name_index.items()}}
+        context = {"as_of": as_of.isoformat(), "portfolio": portfolio.to_json()}
         self.client.set(self._k("context"), json.dumps(context), ex=DAY)
 
     def context(self) -> tuple[Portfolio, date]:
         raw = json.loads(self.client.get(self._k("context")))
-        return Portfolio(sorted_revenue=raw["sorted_revenue"],
-                         key_account_names=raw["key_account_names"],
-                         name_index={k: {tuple(w) for w in v} for k, v in raw["name_index"].items()}
-                         ), date.fromisoformat(raw["as_of"])
+        return Portfolio.from_json(raw["portfolio"]), date.fromisoformat(raw["as_of"])
 
     def put_chunk(self, i: int, chunk: Snapshot) -> None:
         pipe = self.client.pipeline()

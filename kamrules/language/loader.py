@@ -23,13 +23,12 @@ from kamrules.language.pack import (
     PackHeader,
     Param,
     Rule,
-    RuleText,
     Scalar,
     TaskMode,
     TemplateSyntax,
-    Translation,
     check_number,
 )
+from kamrules.language.translation import RuleText, Translation
 
 RULE_LIST = TypeAdapter(list[Rule])
 

@@ -34,6 +34,18 @@ class Portfolio:
     # first word of a key account's name -> the names (as word tuples) starting with it
     name_index: dict[str, set[tuple[str, ...]]] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON, for a process that evaluates a chunk elsewhere (split runs)."""
+        return {"sorted_revenue": self.sorted_revenue, "revenue_at_or_above": self.revenue_at_or_above,
+                "key_account_names": self.key_account_names,
+                "name_index": {k: sorted(list(w) for w in v) for k, v in self.name_index.items()}}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Portfolio:
+        return cls(sorted_revenue=raw["sorted_revenue"], revenue_at_or_above=raw["revenue_at_or_above"],
+                   key_account_names=raw["key_account_names"],
+                   name_index={k: {tuple(w) for w in v} for k, v in raw["name_index"].items()})
+
     def names_in(self, text: str) -> set[tuple[str, ...]]:
         """The key-account names a text mentions, matched on whole words, ignoring case.
 
