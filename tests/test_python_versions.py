@@ -68,7 +68,7 @@ def test_a_run_on_3_13_creates_the_same_tasks_as_on_3_11(tmp_path: Path) -> None
     old_report, old_tasks = run_in(str(pythons["3.11"]), tmp_path / "py311")
     new_report, new_tasks = run_in(str(pythons["3.13"]), tmp_path / "py313")
     assert new_report["engine"] == "python"  # durable_rules is not installed on 3.13
-    assert old_report["counts"]["created"] > 100
+    assert old_report["counts"]["created"] > 50  # kam-core bundles findings into checklist tasks
     for report in (old_report, new_report):
         for key in VOLATILE:
             report.pop(key)
