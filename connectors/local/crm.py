@@ -97,7 +97,7 @@ class LocalCrm:
 
     def __init__(self, path: Path):
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.db = sqlite3.connect(path, timeout=120, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
         # duplicate open tasks: this run closes them, the next open builds the index
