@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kamrules.connectors.sqlite_wal import connect_wal
 from kamrules.inputs.environment import failure, is_corrupt
 
 SCHEMA = """
@@ -62,9 +63,8 @@ class RecordCache:
 
     @staticmethod
     def _open(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        db = connect_wal(path, timeout=30)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
         except sqlite3.DatabaseError:
             db.close()

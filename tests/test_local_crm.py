@@ -146,3 +146,41 @@ def test_a_run_in_chunks_equals_a_run_over_one_pull(
     warned = {(w.kind, w.record_id) for w in chunked.warnings}
     assert {("accounts", "ACC-000007X"), ("contacts", "ORPHAN-1"), ("contacts", "ORPHAN-2")} <= warned
     assert {c.action for c in chunked.changes} >= {"keep", "suppressed"}
+
+
+def _open_at_once(path: str, barrier: Any, failures: Any) -> None:
+    from kamrules.connectors.local.crm import LocalCrm
+
+    barrier.wait()
+    try:
+        LocalCrm(Path(path)).close()
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        failures.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_two_processes_open_a_rollback_journal_crm_at_the_same_moment(tmp_path: Path) -> None:
+    """A seeded CRM is left in rollback-journal mode; two processes switching it to WAL at once
+    made SQLite answer "database is locked" without waiting (a `plan` and a `run` together)."""
+    import multiprocessing
+    import sqlite3
+
+    ctx = multiprocessing.get_context("fork")
+    failures = ctx.Queue()
+    for i in range(40):
+        path = tmp_path / f"crm{i}.sqlite"
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE t (x)")
+        db.commit()
+        db.close()
+        barrier = ctx.Barrier(2)
+        procs = [ctx.Process(target=_open_at_once, args=(str(path), barrier, failures))
+                 for _ in range(2)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(60)
+        assert [proc.exitcode for proc in procs] == [0, 0]
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        db.close()
+    assert failures.empty(), failures.get()

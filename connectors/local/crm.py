@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kamrules.connectors.sqlite_wal import connect_wal
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
@@ -97,8 +98,7 @@ class LocalCrm:
 
     def __init__(self, path: Path):
         self.path = path
-        self.db = sqlite3.connect(path, timeout=120, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = connect_wal(path, timeout=120)
         self.db.executescript(SCHEMA)
         # duplicate open tasks: this run closes them, the next open builds the index
         with contextlib.suppress(sqlite3.IntegrityError):
