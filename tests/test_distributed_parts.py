@@ -237,6 +237,35 @@ def test_status_shows_queued_running_and_last_runs(redis: RedisServer, tmp_path:
     assert shared.is_done("r0")
 
 
+def test_a_lost_queued_run_does_not_block_its_tenant(redis: RedisServer) -> None:
+    """A marker whose message was lost is replaced after `queue_timeout_seconds` unless a worker
+    holds the tenant's lock; a send that fails leaves no marker behind."""
+    from types import SimpleNamespace
+
+    from kamrules.distributed.schedule import enqueue
+    from kamrules.distributed.shared import Shared
+
+    client = redis.client()
+    shared = Shared(client, "lost")
+    assert shared.claim_queue("a", "r1", stale_after=0.2)
+    assert not shared.claim_queue("a", "r2", stale_after=0.2)  # queued a moment ago
+    time.sleep(0.3)
+    lease = Lease(client, "lost:lock:a", 30, "{}")
+    assert lease.acquire()  # a worker runs it: not lost, however old
+    assert not shared.claim_queue("a", "r3", stale_after=0.2)
+    lease.release()
+    assert shared.claim_queue("a", "r4", stale_after=0.2) and shared.queued("a") == "r4"
+    assert not shared.claim_queue("a", "r5")  # without a timeout a marker holds until it expires
+
+    def broken_broker(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker down")
+
+    app = SimpleNamespace(send_task=broken_broker)
+    with pytest.raises(ConnectionError):
+        enqueue(app, shared, "b")
+    assert shared.queued("b") is None  # the next trigger may queue it
+
+
 def test_the_documented_tenants_file_validates(tmp_path: Path) -> None:
     import re
 

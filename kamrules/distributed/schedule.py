@@ -26,10 +26,17 @@ def enqueue(app: Any, shared: Shared, tenant: str, mode: str = "run",
             as_of: str | None = None) -> tuple[str | None, str]:
     """(request id, what happened): queued, or skipped because a run is queued or running."""
     request_id = new_request_id()
-    if mode == "run" and not shared.claim_queue(tenant, request_id):
+    tenants: Tenants | None = getattr(app, "kamrules_tenants", None)
+    stale = tenants.settings.queue_timeout_seconds if tenants else None
+    if mode == "run" and not shared.claim_queue(tenant, request_id, stale_after=stale):
         return None, f"skipped: a run is already queued or running ({shared.queued(tenant)})"
     queue = shared_queue(app, tenant)
-    send_run(app, tenant, request_id, mode, as_of, queue)
+    try:
+        send_run(app, tenant, request_id, mode, as_of, queue)
+    except BaseException:
+        if mode == "run":
+            shared.unqueue(tenant, request_id)  # never sent: the next trigger may queue it
+        raise
     return request_id, "queued" + (f" on {queue}" if queue else "")
 
 
