@@ -199,6 +199,11 @@ class HubSpotConnector:
     def list_tasks(self, completed_since: date) -> list[Task]:
         return self.tasks.list_tasks(completed_since)
 
+    @property
+    def task_warnings(self) -> list[RecordWarning]:
+        """Task rows the last listing could not read (the run reports them)."""
+        return list(self.tasks.warnings)
+
     def task_url(self, task_id: str) -> str | None:
         """The task's record page in HubSpot (object type 0-27), when `crm.portal_id` is set."""
         if self.config.portal_id is None:

@@ -30,7 +30,11 @@ def _after(body: dict[str, Any]) -> str | None:
 
 
 def _slim(row: Row) -> Row:
-    return {"id": str(row["id"]), "properties": row.get("properties") or {}}
+    """A row's id and properties; a row HubSpot sent without them reads as empty, never raises."""
+    if not isinstance(row, dict):
+        return {"id": "", "properties": {}}
+    props = row.get("properties")
+    return {"id": str(row.get("id") or ""), "properties": props if isinstance(props, dict) else {}}
 
 
 class Reader:
