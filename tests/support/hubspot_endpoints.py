@@ -39,6 +39,8 @@ class Endpoints:
         return 200, body, {}
 
     def _view(self, kind: str, obj: dict[str, Any], props: list[str]) -> dict[str, Any]:
+        if not isinstance(obj.get("properties"), dict):
+            return obj  # a record a test damaged on purpose: served as it is
         wanted = set(props) | {"hs_object_id", "createdate", MODIFIED.get(kind, "hs_lastmodifieddate")}
         known = set(self.properties.get(kind, []))
         shown = {p: obj["properties"].get(p) or None for p in wanted if p in known or p in obj["properties"]}
