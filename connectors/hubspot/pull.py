@@ -43,6 +43,7 @@ class Reader:
     def __init__(self, api: HubSpotApi):
         self.api = api
         self.crm = api.client.crm
+        self.definitions: dict[str, list[dict[str, Any]]] = {}  # the last property list of each type
 
     def each(self, object_type: str, properties: list[str]) -> Iterator[Row]:
         """Every record of a type through the list endpoint, a page of 100 a call."""
@@ -139,6 +140,7 @@ class Reader:
             object_type,
             archived=False,
         )
+        self.definitions[object_type] = list(body.get("results", []))
         return [p["name"] for p in body.get("results", [])]
 
     def schemas(self) -> list[dict[str, Any]]:
