@@ -14,10 +14,16 @@ from typing import Any
 
 import pytest
 
+from kamrules.connectors.hubspot.config import HubSpotConfig, Mapping
+from kamrules.connectors.hubspot.connector import HubSpotConnector
+from kamrules.connectors.hubspot.http import HubSpotApi
+from kamrules.connectors.secret import Secret
+from kamrules.errors import CrmError
 from kamrules.model import SEVERITIES
+from kamrules.protocol.health import HealthFields
 from tests.conftest import ANCHOR
 from tests.support.hubspot import FakeHubSpot
-from tests.support.hubspot_workspace import HsWorkspace, start_fake
+from tests.support.hubspot_workspace import TOKEN, HsWorkspace, start_fake
 
 FIELDS = ("health_fields: {health: kam_health, worst_severity: kam_worst,"
           " open_findings: kam_open, last_evaluated: kam_evaluated}\n")
@@ -145,5 +151,48 @@ def test_preflight_names_every_property_problem_before_anything_is_written(
         code, report = ws.run_json()
         assert code == 0 and report["health_written"] == len(fake.objects["companies"]), report
         assert {c["properties"]["kam_worst"] for c in fake.objects["companies"].values()} <= {*SEVERITIES, ""}
+    finally:
+        fake.stop()
+
+
+def _connector(url: str) -> HubSpotConnector:
+    config = HubSpotConfig.model_validate({
+        "type": "hubspot", "access_token": {"env": "UNUSED"}, "base_url": url, "incremental": False,
+        "rate_window_seconds": 1.0, "retry": {"attempts": 2, "base_seconds": 0.01, "max_seconds": 0.02}})
+    api = HubSpotApi(Secret(TOKEN), url, 100, 4, config.retry, window=1.0)
+    return HubSpotConnector(config, Mapping(), api, None)
+
+
+def test_unprepared_reads_after_the_pull_and_a_refused_batch_is_a_crm_error(
+        demo_records: dict[str, list[dict[str, Any]]]) -> None:
+    """Without the pre-pull check (a caller that skips it) the fields are checked by name and read
+    with batch reads of 100; a batch HubSpot refuses (a property deleted meanwhile) raises
+    HubSpot's message as a CRM error (exit 4) after the other batches were written."""
+    fake, url, _ = start_fake(demo_records, window=1.0)
+    try:
+        _define(fake)
+        connector = _connector(url)
+        assert isinstance(connector, HealthFields)
+        connector.pull(ANCHOR)
+        companies = sorted(fake.objects["companies"], key=int)
+        fake.update("companies", companies[0], {"kam_health": "40", "kam_worst": "high"})
+        names = ["kam_health", "kam_worst"]
+        assert connector.read_account_fields(names) == {companies[0]: {"kam_health": 40, "kam_worst": "high"}}
+        assert fake.calls["POST /crm/v3/objects/companies/batch/read"] == -(-len(companies) // 100)
+
+        fake.define_property("companies", "kam_worst", "number", "number", readOnlyValue=True)
+        values = {cid: {"kam_health": 90, "kam_worst": None} for cid in companies[:150]}
+        with pytest.raises(CrmError) as refused:
+            connector.write_account_fields(values)
+        assert refused.value.exit_code == 4
+        assert "READ_ONLY_VALUE" in str(refused.value) and "kam_worst" in str(refused.value)
+        assert fake.calls["POST /crm/v3/objects/companies/batch/update"] == 2
+        health = [fake.objects["companies"][c]["properties"].get("kam_health") for c in companies]
+        assert "90" not in health
+
+        fake.define_property("companies", "kam_worst", "string", "text")
+        assert connector.write_account_fields(values) == 150
+        assert fake.objects["companies"][companies[149]]["properties"]["kam_health"] == "90"
+        assert fake.objects["companies"][companies[0]]["properties"]["kam_worst"] == ""  # None clears it
     finally:
         fake.stop()

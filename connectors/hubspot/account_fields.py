@@ -49,21 +49,22 @@ class AccountFields:
     def names(self) -> list[str]:
         return sorted(set(self.fields.values()))
 
-    def check(self, definitions: list[dict[str, Any]]) -> None:
-        """Every configured property exists, fits its value and is writable; else KamError."""
+    def check(self, definitions: list[dict[str, Any]], fields: Mapping[str, str] | None = None) -> None:
+        """Every configured property exists, fits its value and is writable; else KamError.
+        (`fields` by name only, when the values they hold are not known: exists and writable.)"""
         by_name = {str(d.get("name")): d for d in definitions}
         problems = []
-        for key, name in sorted(self.fields.items()):
+        for key, name in sorted((fields or self.fields).items()):
             d = by_name.get(name)
             if d is None:
                 close = difflib.get_close_matches(name, list(by_name), n=3, cutoff=0.6)
                 hint = f" (similar: {', '.join(close)})" if close else ""
                 problems.append(f"health_fields.{key}: HubSpot companies have no property {name!r}{hint};"
-                                f" create it as a {CREATE_AS[key]} company property")
+                                f" create it as a {CREATE_AS.get(key, 'writable')} company property")
                 continue
             kind = str(d.get("type"))
             meta = d.get("modificationMetadata") or {}
-            if kind not in TYPES[key]:
+            if kind not in TYPES.get(key, (kind,)):
                 problems.append(f"health_fields.{key}: company property {name!r} is of type {kind}"
                                 f" ({d.get('fieldType')}); {key} needs {' or '.join(TYPES[key])}")
             elif d.get("calculated") or str(d.get("fieldType", "")).startswith("calculation"):
@@ -71,7 +72,7 @@ class AccountFields:
                                 " HubSpot; kamrules cannot write it")
             elif meta.get("readOnlyValue"):
                 problems.append(f"health_fields.{key}: company property {name!r} is read-only")
-            elif kind == "enumeration":
+            elif kind == "enumeration" and key == "worst_severity":
                 options = {str(o.get("value")) for o in d.get("options") or []}
                 missing = [s for s in WORST_FIRST if s not in options]
                 if missing:
@@ -80,7 +81,7 @@ class AccountFields:
         if problems:
             raise KamError("HubSpot pre-flight for `health_fields:` (nothing was written):\n  "
                            + "\n  ".join(problems))
-        self.types = {name: str(by_name[name].get("type")) for name in self.names}
+        self.types.update({name: str(by_name[name].get("type")) for name in (fields or self.fields).values()})
 
     def remember(self, companies: Mapping[str, Row]) -> None:
         """The current values, from the companies' rows the pull read (no call of its own)."""
@@ -94,7 +95,11 @@ class AccountFields:
         """company id -> {property: value} for the companies with any of them set."""
         wanted = sorted(set(names))
         if not self.read_in_pull or not set(wanted) <= set(self.names):
-            # not prepared before the pull (a split run): read them now, 100 companies a call
+            # not prepared before the pull: check them by name, read them now, 100 companies a call
+            if not set(wanted) <= set(self.types):
+                if "companies" not in self.reader.definitions:
+                    self.reader.property_names("companies")
+                self.check(self.reader.definitions["companies"], {n: n for n in wanted})
             rows = self.reader.batch_read("companies", self.company_ids, wanted)
             self.current = {str(r["id"]): _values(r["properties"], wanted) for r in rows}
         return {cid: {n: v[n] for n in wanted if n in v}
