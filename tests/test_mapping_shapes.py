@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ANCHOR, ROOT, as_mapped, make_workspace
+from tests.conftest import ANCHOR, ROOT, make_workspace
 from tests.support.hubspot_workspace import HsWorkspace, start_fake
 from tests.support.salesforce import FakeServer
 from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
@@ -222,6 +222,6 @@ fields:
             return "/".join(parts), change["subject"]
 
         got = {local_id(c) for c in report["changes"]}
-        assert got == _local_fingerprints(tmp_path, as_mapped(demo_records))
+        assert got == _local_fingerprints(tmp_path, demo_records)
     finally:
         fake.stop()
