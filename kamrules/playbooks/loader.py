@@ -72,6 +72,11 @@ def load_plays(pack: LoadedPack) -> list[Playbook]:
                     problems.append(Problem(
                         locate(raw, (i, "trigger", "rules", j), str(file)), f"[{i}].trigger.rules[{j}]",
                         f"unknown rule {rule_id!r}{closest(rule_id, rule_ids)} in pack {pack.id!r}"))
+            for j, rule_id in enumerate(play.absorbs):
+                if rule_id not in rule_ids:
+                    problems.append(Problem(
+                        locate(raw, (i, "absorbs", j), str(file)), f"[{i}].absorbs[{j}]",
+                        f"unknown rule {rule_id!r}{closest(rule_id, rule_ids)} in pack {pack.id!r}"))
             group = play.trigger.group
             if group is not None and group not in groups:
                 problems.append(Problem(

@@ -17,6 +17,7 @@ from kamrules.evaluation.facts import AccountView, Portfolio, account_views, fac
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import FieldStat, RecordWarning, Snapshot
+from kamrules.playbooks.absorb import absorbed
 from kamrules.playbooks.advance import Plays, PlayTransition, limited
 from kamrules.playbooks.loader import plays_of
 from kamrules.playbooks.state import is_play_task, oldest_open_start
@@ -221,16 +222,12 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         report.finished = now_iso()
         return report
 
-    # snoozes apply to each finding; a snoozed finding stays out of its bundle
-    paused = snoozed([d.task.fingerprint for d in desired]
-                     + [i.desired.task.fingerprint for i in items], snoozes, as_of)
-    desired += [i.desired for i in items if i.desired.task.fingerprint in paused]
-    desired += bundle([i for i in items if i.desired.task.fingerprint not in paused], as_of,
-                      found.names)
+    every = [d.task.fingerprint for d in desired] + [i.desired.task.fingerprint for i in items]
     plays = found.plays
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
-                  + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
+                  + [policy_for(fp).renotify_after_days
+                     for fp in [*every, *(f"{p.id}/bundle:" for p in packs)]])
     longest = max([longest] + [c.play.cooldown_days + 1 for c in plays.compiled])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
     report.warnings += getattr(connector, "task_warnings", [])  # task rows it could not read
@@ -239,14 +236,24 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         existing = connector.list_tasks(oldest)
     play_tasks = [t for t in existing if is_play_task(t)]
     existing = [t for t in existing if not is_play_task(t)]
-    scope = Scope(accounts=found.evaluated, packs={p.id for p in packs}, snoozed=paused,
+    play_changes, moves = plays.advance(play_tasks, as_of)
+
+    # snoozes apply to each finding, and so do plays that take over a rule's task (absorbs:);
+    # such a finding stays out of its bundle
+    paused = snoozed(every, snoozes, as_of)
+    taken = {fp: why for fp, why in absorbed(plays, play_tasks, play_changes, every).items()
+             if fp not in paused}
+    aside = paused.keys() | taken.keys()
+    desired += [i.desired for i in items if i.desired.task.fingerprint in aside]
+    desired += bundle([i for i in items if i.desired.task.fingerprint not in aside], as_of,
+                      found.names)
+    scope = Scope(accounts=found.evaluated, packs={p.id for p in packs}, snoozed=paused, taken=taken,
                   rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules}
                   | {f"{p.id}/bundle:{r.bundle_key}" for p in packs if p.tasks == "per_group"
                      for r in p.active_rules},
                   moved=moved_to(packs))
     # alert limits are applied once over rule and play creates together (most severe first)
     changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
-    play_changes, moves = plays.advance(play_tasks, as_of)
     changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
 
