@@ -62,6 +62,8 @@ class LoadedPack:
     currency: str = "EUR"
     principles: dict[str, str] = field(default_factory=dict)  # declared: id -> name
     groups: dict[str, str] = field(default_factory=dict)  # declared: name -> what it covers
+    base: LoadedPack | None = None  # the pack it extends: its plays come along (playbooks.inherit)
+    disabled_plays: set[str] = field(default_factory=set)  # the base's plays it switches off
 
     @property
     def active_rules(self) -> list[Rule]:
