@@ -74,7 +74,8 @@ def _step(step: PlayStepRow) -> str:
     return (f'<tr class="play-step" data-step="{escape(step.id)}" data-state="{step.state}"'
             f' data-overdue="{step.overdue_days}"><td>{escape(step.title)}'
             f' <code class="meta">{escape(step.id)}</code></td><td>{STATE_WORDS[step.state]}</td>'
-            f"<td>{escape(step.owner_name or '–')}</td><td class="code">{due}</td><td>{late}</td><td>{escalated}</td>"
+            f"<td>{escape(step.owner_name or '–')}</td><td class='code'>{due}</td><td>{late}</td>"
+            f"<td>{escalated}</td>"
             f"<td>{_link(step.url, step.crm_id, 'open task ' + (step.crm_id or ''))}</td></tr>")
 
 
