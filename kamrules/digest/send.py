@@ -58,6 +58,8 @@ class Sender:
         mail["Message-ID"] = message.message_id
         mail["Date"] = formatdate(localtime=False)
         mail.set_content(message.text)
+        if message.html:
+            mail.add_alternative(message.html, subtype="html")
         cafile = None
         if email.ca_bundle:
             path = Path(email.ca_bundle).expanduser()

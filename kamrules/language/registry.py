@@ -163,6 +163,7 @@ def extend(base: LoadedPack, pack: LoadedPack, header: PackHeader, file: str,
         if key not in header.model_fields_set:
             setattr(pack, key, getattr(base, key))
     pack.translations = {**base.translations, **pack.translations}
+    pack.digest_templates = {**base.digest_templates, **pack.digest_templates}
     pack.base = base  # its plays come along, less those `disable:` names (playbooks.inherit)
     from kamrules.playbooks.inherit import split_disable, trigger_problems
 
