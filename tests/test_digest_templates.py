@@ -154,3 +154,19 @@ def test_a_stray_file_in_a_packs_digest_folder_is_named(tmp_path: Path) -> None:
     (tmp_path / "ours" / "digest" / "email.j2").write_text("x")
     with pytest.raises(ValidationFailed, match="email.j2: not a digest template; a pack's digest/ holds"):
         load_pack(tmp_path / "ours")
+
+
+def test_a_template_failing_on_the_values_fails_the_digest_not_the_write_back(
+        tmp_path: Path, receivers: Any) -> None:
+    smtp, hook = receivers
+    root = tmp_path / "ws"
+    _workspace(root, smtp, hook, packs="[./ours]")
+    _ours(root)
+    (root / "ours" / "digest" / "email.txt.j2").write_text("{{ intro | date }}\n")  # not a date
+    report = _run(root)
+    assert report["exit_code"] == 0 and report["counts"]["created"] > 0  # the tasks are written
+    assert report["digest"]["outcome"] == "failed"
+    emails = [m for m in report["digest"]["messages"] if m["channel"] == "email"]
+    assert len(emails) == 3 and {m["status"] for m in emails} == {"failed"}
+    assert all(m["error"].startswith("the digest template failed: ValueError") for m in emails)
+    assert smtp.messages == [] and len(hook.received) == 3  # chat's template is kam-core's: sent

@@ -99,6 +99,10 @@ def send_all(messages: list[DigestMessage], settings: DigestSettings, base_dir: 
         if message.status == "skipped":
             report.messages.append(message)
             continue
+        if message.status == "failed" and message not in retries:  # its template failed: no text
+            report.messages.append(message)
+            report.outcome = "failed"
+            continue
         if store.digest_sent(message.message_id, message.channel):
             report.messages.append(message.model_copy(update={"status": "already_sent"}))
             continue
