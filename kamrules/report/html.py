@@ -93,8 +93,10 @@ def _summary(report: PortfolioReport) -> str:
         " with no high or critical finding</div>"
         f'<div class="card"><b>{s.findings}</b>findings{snoozed}</div>'
         f'<div class="card"><b>{s.open_tasks}</b>open tasks, {s.overdue_tasks} overdue</div>'
-        + (f'<div class="card"><b>{s.active_plays}</b><a href="#plays">active plays</a>,'
-           f" {s.overdue_play_steps} steps overdue</div>" if s.active_plays else "") +
+        + (f'<div class="card"><b>{s.active_plays}</b><a href="#plays">active'
+           f" {'play' if s.active_plays == 1 else 'plays'}</a>, {s.overdue_play_steps}"
+           f" {'step' if s.overdue_play_steps == 1 else 'steps'} overdue</div>"
+           if s.active_plays else "") +
         f"</div>{_band_bar(report)}<p>Findings by severity: {by_sev or 'none'}</p>{changes}</section>"
     )
 
