@@ -145,9 +145,10 @@ def _texts(settings: Any, values: dict[str, Any], owner: str, items: list[Digest
     errors: dict[str, str] = {}
     for name in ("subject", "email", "chat", "html"):
         try:
-            if name == "subject":
-                text = (render(settings.subject, values) if settings.subject
-                        else " ".join((templates.render("subject", context, as_of) or "").split()))
+            if name == "subject":  # (it reads `subject` as empty)
+                text = (render(settings.subject, values) if settings.subject else " ".join((
+                    templates.render("subject", {**context, "subject": "", "channel": name}, as_of)
+                    or "").split()))
                 out["subject"] = context["subject"] = text
                 continue
             text = templates.render(name, {**context, "channel": name}, as_of)
