@@ -67,7 +67,8 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
         report = build_report(snapshot, findings, packs, tasks, runs,
                               settings.health_weights.model_dump(), now_iso(), snoozes=snoozes,
                               task_url=lambda task_id: task_url(connector, task_id),
-                              currency=settings.currency, locale=settings.locale)
+                              currency=settings.currency or loaded.config.currency,
+                              locale=settings.locale or _language(loaded.config.locale))
     finally:
         connector.close()
     text = render_html(report) if fmt == "html" else report.model_dump_json(indent=2)
@@ -85,3 +86,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
               f" ({s.overdue_tasks} overdue).")
 
 
+def _language(locale: str) -> str:
+    """The report writes numbers per language: `sr_Latn` and `de_CH` as `sr` and `de`."""
+    language = locale.replace("-", "_").split("_")[0].lower()
+    return language if language in ("en", "de", "fr", "ru", "sr") else "en"

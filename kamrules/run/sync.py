@@ -185,7 +185,7 @@ def run(
 ) -> RunReport:
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:
-        check_supported(connector)
+        check_supported(connector, loaded.config.health_fields.mapping())
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     checkpoint("pulled")
     engine = Engine(packs, loaded.config.engine)
