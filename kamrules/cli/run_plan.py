@@ -172,6 +172,10 @@ def _print_plays_and_digest(report: Any) -> None:
         where = f" {t.step}" if t.step else ""
         click.echo(f"play {t.kind}: {t.pack_id}/{t.play_id}/{t.account_id}{where}"
                    f" (started {t.started}){': ' + t.detail if t.detail else ''}")
+    active = report.active_plays
+    if active is not None and active.active:
+        click.echo(f"active plays: {active.active}, {active.overdue_steps} steps overdue"
+                   " (kamrules report lists them per account and owner)")
     if report.digest is None:
         return
     for m in report.digest.messages:

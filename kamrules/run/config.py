@@ -229,6 +229,12 @@ def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
         raise ValidationFailed(problems)
     for pack in packs:
         pack.locale, pack.currency = loaded.config.locale, loaded.config.currency
+    digest = loaded.config.digest
+    if digest is not None:  # the packs' templates, or the config's; compiled before any pull
+        from kamrules.digest.templates import resolve
+
+        digest.use(resolve(digest.templates.model_dump(), packs, loaded.base_dir,
+                           loaded.config.locale, loaded.config.currency))
     return packs
 
 

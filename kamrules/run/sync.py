@@ -22,8 +22,10 @@ from kamrules.playbooks.advance import Plays, PlayTransition, limited
 from kamrules.playbooks.loader import plays_of
 from kamrules.playbooks.state import is_play_task, oldest_open_start
 from kamrules.protocol.changes import Change, ChangeResult
-from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
+from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress, task_url
 from kamrules.protocol.faults import checkpoint
+from kamrules.report.models import PlaysOverview
+from kamrules.report.plays import after_run
 from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
@@ -81,6 +83,7 @@ class RunReport(BaseModel):
     health_written: int = 0  # accounts whose health fields were (plan: would be) written
     plays: list[PlayTransition] = Field(default_factory=list)
     digest: DigestReport | None = None
+    active_plays: PlaysOverview | None = None  # per account and owner after the run, overdue steps
 
 
 def now_iso() -> str:
@@ -262,6 +265,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         results = connector.apply(changes, progress)
         checkpoint("applied")
     _fill(report, changes, results, found.names)
+    report.active_plays = after_run(packs, plays, found.users, play_tasks, changes,  # report/plays.py
+                                    None if dry_run else results, as_of, lambda i: task_url(connector, i))
     if loaded.config.health_fields is not None:  # per finding: bundled ones count one by one
         report.health_written = sync_health(
             connector, loaded.config.health_fields.mapping(),
