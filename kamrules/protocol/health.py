@@ -18,3 +18,13 @@ class HealthFields(Protocol):
     def write_account_fields(self, values: Mapping[str, Mapping[str, Any]]) -> int:
         """Write {account id: {field name: value}}; the number of accounts written."""
         ...
+
+
+@runtime_checkable
+class HealthFieldsCheck(Protocol):
+    """A connector that checks the configured account fields against the CRM before anything is
+    pulled or written (optional; a remote CRM's fields can be missing, read-only or mistyped)."""
+
+    def prepare_account_fields(self, fields: Mapping[str, str]) -> list[str]:
+        """{value: field name} -> what does not fit (empty when all do); the pull then reads them."""
+        ...

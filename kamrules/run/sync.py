@@ -262,6 +262,10 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
             [(d.task.account_id, d.severity) for d in [*found.desired, *(i.desired for i in items)]
              if d.task.fingerprint not in paused],
             found.evaluated, as_of, dry_run)
+    late = getattr(connector, "write_warnings", [])  # writes beside the plan that failed
+    report.warnings += late
+    if late and not dry_run:
+        report.outcome, report.exit_code = "partial", int(ExitCode.PARTIAL_FAILURE)
     settings = loaded.config.digest
     if settings is not None and digest:
         severity = {c.fingerprint: c.severity for c in changes if c.severity}

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from kamrules.errors import KamError
-from kamrules.protocol.health import HealthFields
+from kamrules.protocol.health import HealthFields, HealthFieldsCheck
 from kamrules.report.portfolio import health, worst
 
 KEYS = ("health", "worst_severity", "open_findings", "last_evaluated")
@@ -56,3 +56,13 @@ def check_supported(connector: object) -> None:
     if not isinstance(connector, HealthFields):
         raise KamError(f"`health_fields:` is set, but this CRM's connector ({type(connector).__name__})"
                        " cannot write account fields yet; remove `health_fields:` for it")
+
+
+def preflight(connector: object, fields: Mapping[str, str]) -> None:
+    """Check `health_fields:` against the CRM where the connector can, when it is opened: a
+    missing, read-only or mistyped field stops every command before anything is written (exit 2)."""
+    if isinstance(connector, HealthFieldsCheck):
+        problems = connector.prepare_account_fields(fields)
+        if problems:
+            raise KamError("`health_fields:` does not fit this CRM (nothing was pulled or written):\n  "
+                           + "\n  ".join(problems))
