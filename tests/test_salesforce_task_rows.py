@@ -183,3 +183,21 @@ def test_read_row_never_raises_on_what_a_row_holds() -> None:
                 read = read_row({**good, "IsClosed": name != "IsClosed" and good["IsClosed"],
                                  name: value}, fp_field, "[kamrules] ")
                 assert read.task is not None or read.problems, (name, value)
+
+
+def test_duplicates_left_open_by_policy_are_closed_down_to_one_too() -> None:
+    from datetime import date
+
+    from kamrules.model import Task
+    from kamrules.writeback.reconcile import Policy, Scope, reconcile
+
+    def task(crm_id: str, created: str) -> Task:
+        return Task(fingerprint="p/R1/A1", account_id="A1", subject="s", body="b", crm_id=crm_id,
+                    created=date.fromisoformat(created))
+
+    existing = [task("3", "2026-10-03"), task("1", "2026-10-01"), task("2", "2026-10-02")]
+    changes = reconcile([], existing, Scope(accounts={"A1"}, packs={"p"}),
+                        lambda fp: Policy(close_resolved=False), ANCHOR)
+    assert [(c.action, c.task.crm_id) for c in changes] == [("keep", "1"), ("close", "2"),
+                                                            ("close", "3")]
+    assert all("duplicate" in c.reason for c in changes[1:])
