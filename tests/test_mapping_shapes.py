@@ -68,7 +68,7 @@ def _members(records: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, An
 
 
 def _local_fingerprints(tmp_path: Path, records: dict[str, list[dict[str, Any]]]) -> set[tuple[str, str]]:
-    plan = make_workspace(tmp_path / "local", as_mapped(records)).run_json(command="plan")
+    plan = make_workspace(tmp_path / "local", records).run_json(command="plan")
     assert len(plan["changes"]) > 100
     return {(c["fingerprint"], c["subject"]) for c in plan["changes"]}
 
@@ -222,6 +222,6 @@ fields:
             return "/".join(parts), change["subject"]
 
         got = {local_id(c) for c in report["changes"]}
-        assert got == _local_fingerprints(tmp_path, demo_records)
+        assert got == _local_fingerprints(tmp_path, as_mapped(demo_records))
     finally:
         fake.stop()
