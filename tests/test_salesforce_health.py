@@ -72,6 +72,7 @@ def test_health_fields_written_once_equal_to_the_report_at_one_call_per_200_acco
     ws = sf_workspace(tmp_path / "ws", org_server, tls_cert[0], extra=CONFIG)
 
     # the preflight and the read of the current values cost no call: describe and the pull do it
+    assert ws.cli("doctor", "--as-of", ANCHOR.isoformat()).returncode == 0  # the fields fit
     without = plain.run_json(command="plan")["api_calls"]
     planned = ws.run_json(command="plan")
     assert planned["api_calls"] == without
