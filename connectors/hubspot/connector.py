@@ -205,9 +205,11 @@ class HubSpotConnector:
 
     # --- account health (kamrules.protocol.health) ---------------------------------------------
 
-    def prepare_account_fields(self, fields: Fields[str, str]) -> None:
-        """The health properties to check in the pull's pre-flight and read with its companies."""
+    def prepare_account_fields(self, fields: Fields[str, str]) -> list[str]:
+        """The health properties to check in the pull's pre-flight (with the property list it
+        reads anyway: no call here) and read with its companies."""
         self.account_fields.fields = dict(fields)
+        return []
 
     def read_account_fields(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
         return self.account_fields.read(names)

@@ -6,11 +6,13 @@ missing object or field is reported before any data moves. See docs/salesforce.m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from kamrules.connectors.cache import RecordCache
+from kamrules.connectors.salesforce import account_fields
 from kamrules.connectors.salesforce.auth import http_session, login, read_secrets
 from kamrules.connectors.salesforce.client import SfClient, SfError
 from kamrules.connectors.salesforce.config import SalesforceConfig
@@ -36,13 +38,17 @@ class SalesforceConnector:
     """kamrules.protocol.connector.Connector for one Salesforce org."""
 
     def __init__(self, client: SfClient, config: SalesforceConfig, puller: Puller,
-                 writer: TaskWriter, notes: list[str], cache: RecordCache | None):
+                 writer: TaskWriter, notes: list[str], cache: RecordCache | None,
+                 account_describe: dict[str, Any] | None = None):
         self.client = client
         self.config = config
         self.puller = puller
         self.writer = writer
         self.notes = notes
         self.cache = cache
+        self.account_describe = account_describe
+        self.account_types: dict[str, str | None] = {}  # health field -> describe type, once checked
+        self.health_failures: list[RecordWarning] = []
 
     @property
     def api_calls(self) -> int:
@@ -58,6 +64,48 @@ class SalesforceConnector:
 
     def list_tasks(self, completed_since: date) -> list[Task]:
         return self.writer.list_tasks(completed_since)
+
+    @property
+    def task_warnings(self) -> list[RecordWarning]:
+        """Task rows the last list_tasks could not read (the run reports them)."""
+        return self.writer.task_warnings
+
+    @property
+    def write_warnings(self) -> list[RecordWarning]:
+        """Writes beside the plan that failed: closing unreadable tasks, account health."""
+        secrets = self.client.secrets
+        return [w.model_copy(update={"message": redact(w.message, secrets)})
+                for w in self.writer.write_warnings + self.health_failures]
+
+    # --- account health (kamrules.protocol.health) ---------------------------------------------
+
+    def prepare_account_fields(self, fields: Mapping[str, str]) -> list[str]:
+        """Check the health fields against Account's describe (no API call: it was described at
+        login); when they fit, the pull reads them with the accounts."""
+        problems = account_fields.check(fields, self.account_describe)
+        if problems:
+            return problems
+        meta = {f["name"]: f.get("type") for f in (self.account_describe or {}).get("fields", [])}
+        self.account_types = {name: meta.get(name) for name in fields.values()}
+        self.puller.add_account_columns(list(self.account_types))
+        return []
+
+    def read_account_fields(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The fields' current values: from the pull's account rows when it read them, else one
+        paged query over Account (never a call per account)."""
+        meta = {f["name"]: f.get("type") for f in (self.account_describe or {}).get("fields", [])}
+        if set(names) <= set(self.account_types):
+            rows = self.puller.account_rows()
+        else:
+            soql = f"SELECT Id, {', '.join(names)} FROM Account"
+            rows = [r for page in self.client.query_pages(soql) for r in page["records"]]
+        return {str(r["Id"]): {n: account_fields.normal(r.get(n), meta.get(n)) for n in names}
+                for r in rows}
+
+    def write_account_fields(self, values: Mapping[str, Mapping[str, Any]]) -> int:
+        written, failures = account_fields.write(self.client, values)
+        self.health_failures += failures
+        return written
 
     def task_url(self, task_id: str) -> str | None:
         """The task's record page in Lightning Experience on this org's instance."""
@@ -92,7 +140,8 @@ def connect(config: SalesforceConfig, base_dir: Path, state_dir: Path,
     if config.auth.method != "session":
         client.calls["login"] += 1
     try:
-        describe = Describe({name: client.describe(name) for name in objects_needed(mapping)})
+        described = {name: client.describe(name) for name in objects_needed(mapping)}
+        describe = Describe(described)
         describe.add({name: client.describe(name) for name in parents_needed(mapping, describe)})
     except SfError:
         session.close()
@@ -121,7 +170,7 @@ def connect(config: SalesforceConfig, base_dir: Path, state_dir: Path,
     cache = RecordCache(state_dir / "salesforce-cache.sqlite") if config.incremental else None
     writer = TaskWriter(client, config)
     puller = Puller(client, config, streams, cache, writer.not_ours())
-    return SalesforceConnector(client, config, puller, writer, notes, cache)
+    return SalesforceConnector(client, config, puller, writer, notes, cache, described.get("Account"))
 
 
 def _path(value: str, base_dir: Path) -> Path:

@@ -203,6 +203,18 @@ class Puller:
         live = [row for row in rows if row["Id"] not in set(deleted)] if deleted else rows
         return live, deleted, mode
 
+    def add_account_columns(self, names: list[str]) -> None:
+        """Read these Account fields too (kamrules' health fields), in every part of the pull."""
+        for r in self.streams:
+            if r.spec.kind == "accounts":
+                r.columns = list(dict.fromkeys([*r.columns, *names]))
+                r.light_columns = list(dict.fromkeys([*r.light_columns, *names]))
+
+    def account_rows(self) -> list[dict[str, Any]]:
+        """Every pulled Account row (key accounts and the light rest)."""
+        return [row for r, _, name in self.parts() if r.spec.kind == "accounts"
+                for row in self.rows(name)]
+
     def rows(self, name: str) -> list[dict[str, Any]]:
         if self.cache is None:
             return self.memory.get(name, [])

@@ -10,16 +10,15 @@ from typing import Any
 from kamrules.connectors.salesforce.client import AmbiguousWrite, BudgetExceeded, SfClient, SfError
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.pull import soql_string
-from kamrules.model import Task
+from kamrules.connectors.salesforce.taskrows import CLOSED_NOTE, Unreadable, closing_description, read_row
+from kamrules.model import RecordWarning, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
 from kamrules.protocol.faults import checkpoint
-from kamrules.protocol.marker import add_marker, read_marker, strip_marker
+from kamrules.protocol.marker import add_marker, strip_marker
 
 BATCH = 200
-CLOSED_NOTE = "Closed by kamrules:"
 PRIORITY_TO_SF = {"low": "Low", "normal": "Normal", "high": "High"}
-PRIORITY_FROM_SF = {v: k for k, v in PRIORITY_TO_SF.items()}
 
 
 READ_FIELDS = ["Id", "Subject", "Description", "WhatId", "OwnerId", "ActivityDate", "Priority",
@@ -34,6 +33,9 @@ class TaskWriter:
         self.client = client
         self.config = config
         self.fp_field = config.fingerprint_field
+        self.task_warnings: list[RecordWarning] = []  # rows list_tasks could not read
+        self.unreadable: dict[str, Unreadable] = {}  # kamrules' own unreadable open tasks
+        self.write_warnings: list[RecordWarning] = []  # closing those failed
 
     def prefix_filter(self) -> str:
         """Tasks whose subject starts with `subject_prefix` (long text is not filterable)."""
@@ -55,39 +57,25 @@ class TaskWriter:
     # --- reading -------------------------------------------------------------------------------
 
     def list_tasks(self, completed_since: date) -> list[Task]:
+        """kamrules' tasks; a row that cannot be read is a warning (`task_warnings`), and kamrules'
+        own unreadable open ones are remembered for `apply` to close (taskrows.py)."""
         fields = READ_FIELDS + ([self.fp_field] if self.fp_field else [])
         soql = (f"SELECT {', '.join(fields)} FROM Task WHERE {self.marker_filter()} AND"
                 f" (IsClosed = false OR LastModifiedDate >= {completed_since.isoformat()}T00:00:00Z)")
         tasks: list[Task] = []
+        warnings: dict[str, list[RecordWarning]] = {}
+        self.unreadable = {}
         for page in self.client.query_pages(soql):
             for row in page["records"]:
-                task = self._task(row)
-                if task is not None:
-                    tasks.append(task)
+                read = read_row(row, self.fp_field, self.config.subject_prefix)
+                rid = str(row.get("Id"))
+                warnings[rid] = read.warnings(rid)
+                if read.task is not None:
+                    tasks.append(read.task)
+                if read.close is not None:
+                    self.unreadable[read.close.crm_id] = read.close
+        self.task_warnings = [w for ws in warnings.values() for w in ws]
         return tasks
-
-    def _task(self, row: dict[str, Any]) -> Task | None:
-        body = row.get("Description") or ""
-        marker = read_marker(body)
-        fp = (row.get(self.fp_field) if self.fp_field else None) or (marker[0] if marker else None)
-        if not fp or not row.get("WhatId"):
-            return None  # someone's own task that only looks like ours
-        text = strip_marker(body)
-        status = "open"
-        completed = None
-        if row.get("IsClosed"):
-            status = "closed" if CLOSED_NOTE in text else "completed"
-            when = row.get("CompletedDateTime") or row.get("LastModifiedDate")
-            completed = str(when)[:10] if when else None
-        # without the field (or on a task written before it was configured) the subject is marked
-        subject = str(row.get("Subject") or "").removeprefix(self.config.subject_prefix)
-        return Task(
-            fingerprint=fp, account_id=row["WhatId"], subject=subject, body=text,
-            owner_id=row.get("OwnerId"), due=row.get("ActivityDate"),
-            priority=PRIORITY_FROM_SF.get(str(row.get("Priority")), "normal"), status=status,
-            evidence=marker[1] if marker else {}, crm_id=row["Id"],
-            created=str(row.get("CreatedDate") or "")[:10] or None, completed=completed,
-        )
 
     # --- writing -------------------------------------------------------------------------------
 
@@ -136,7 +124,35 @@ class TaskWriter:
                         results[i] = results[i] or _failed(writes[i], stopped)
                 done += len(batch)
                 progress("write", done, len(writes))
+        self._close_unreadable(stopped)
         return [r if r is not None else _failed(writes[i], "no result") for i, r in enumerate(results)]
+
+    def _close_unreadable(self, stopped: str | None) -> None:
+        """Close kamrules' own unreadable open tasks with a note (their ids only: one PATCH per
+        200); a failure is a warning in `write_warnings` and the task stays for the next run."""
+        items = list(self.unreadable.values())
+        self.unreadable = {}
+        for start in range(0, len(items), BATCH):
+            batch = items[start:start + BATCH]
+            problem = stopped
+            answers: list[dict[str, Any]] = []
+            if problem is None:
+                records = [{"attributes": {"type": "Task"}, "Id": u.crm_id,
+                            "Status": self.config.completed_status,
+                            "Description": closing_description(u)} for u in batch]
+                try:
+                    answers = self.client.request("PATCH", "composite/sobjects", "write", json={
+                        "allOrNone": False, "records": records}).json()
+                except (BudgetExceeded, SfError) as exc:
+                    problem = stopped = str(exc)
+            for n, u in enumerate(batch):
+                answer = answers[n] if n < len(answers) else {}
+                if not answer.get("success"):
+                    why = problem or "; ".join(f"{e.get('statusCode')}: {e.get('message')}"
+                                               for e in answer.get("errors") or []) or "no result"
+                    self.write_warnings.append(RecordWarning(
+                        kind="tasks", record_id=u.crm_id,
+                        message=f"could not close kamrules' unreadable task: {why}"))
 
     def _send(self, method: str, batch: list[Change], indexes: list[int],
               results: list[ChangeResult | None]) -> None:
@@ -185,7 +201,7 @@ class TaskWriter:
         out: dict[str, str] = {}
         for page in self.client.query_pages(soql):
             for row in page["records"]:
-                task = self._task(row)
+                task = read_row(row, self.fp_field, self.config.subject_prefix).task
                 if task is not None and task.fingerprint in fingerprints:
                     out.setdefault(task.fingerprint, str(task.crm_id))
         return out

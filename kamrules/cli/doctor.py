@@ -63,7 +63,7 @@ def doctor_cmd(ctx: click.Context, as_of: str | None, fmt: str) -> None:
         if loaded.config.health_fields is not None:  # the fields a run writes, checked too
             from kamrules.writeback.health import check_supported
 
-            check_supported(connector, loaded.config.health_fields.mapping())
+            check_supported(connector)
         snapshot = connector.pull(as_of_date(as_of))
     finally:
         connector.close()

@@ -157,4 +157,13 @@ def mapping_problems(loaded: LoadedConfig, config: Any) -> list[Problem]:
 def open_connector(loaded: LoadedConfig, state_dir: Path | None = None) -> Connector:
     config = connector_config(loaded)
     module = _module(config.type, loaded)
-    return module.open_connector(config, loaded.base_dir, state_dir or loaded.state_dir)
+    connector = module.open_connector(config, loaded.base_dir, state_dir or loaded.state_dir)
+    if loaded.config.health_fields is not None:  # checked like the mapping, before any pull
+        from kamrules.writeback.health import preflight
+
+        try:
+            preflight(connector, loaded.config.health_fields.mapping())
+        except BaseException:
+            connector.close()
+            raise
+    return connector

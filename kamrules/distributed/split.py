@@ -168,7 +168,7 @@ def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfi
     """Pull here, evaluate on every worker that helps, then conclude here as any run does."""
     report = RunReport(mode="run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:  # as `run` does: checked before the pull
-        check_supported(connector, loaded.config.health_fields.mapping())
+        check_supported(connector)
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     board.put_context(portfolio, as_of)
     found = Evaluation(packs, loaded, as_of)

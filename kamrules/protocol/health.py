@@ -21,11 +21,12 @@ class HealthFields(Protocol):
 
 
 @runtime_checkable
-class HealthPreflight(Protocol):
-    """A `HealthFields` connector that checks the fields before anything moves (optional)."""
+class HealthFieldsCheck(Protocol):
+    """A connector that checks the configured account fields against the CRM before anything is
+    pulled or written (optional; a remote CRM's fields can be missing, read-only or mistyped)."""
 
-    def prepare_account_fields(self, fields: Mapping[str, str]) -> None:
-        """Called before the pull with {value key (health, worst_severity, open_findings,
-        last_evaluated): CRM field name}: check the fields exist, fit and are writable (KamError,
-        exit 2, if not), and read their current values with the pull."""
+    def prepare_account_fields(self, fields: Mapping[str, str]) -> list[str]:
+        """{value: field name} -> what does not fit (empty when all do, or when the connector
+        checks them at the start of its pull, as HubSpot does with the property list it reads
+        anyway); the pull then reads their current values."""
         ...

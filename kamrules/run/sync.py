@@ -186,7 +186,7 @@ def run(
 ) -> RunReport:
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:
-        check_supported(connector, loaded.config.health_fields.mapping())
+        check_supported(connector)
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     checkpoint("pulled")
     engine = Engine(packs, loaded.config.engine)
@@ -274,6 +274,10 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
             [(d.task.account_id, d.severity) for d in [*found.desired, *(i.desired for i in items)]
              if d.task.fingerprint not in paused],
             found.evaluated, as_of, dry_run)
+    late = getattr(connector, "write_warnings", [])  # writes beside the plan that failed
+    report.warnings += late
+    if late and not dry_run:
+        report.outcome, report.exit_code = "partial", int(ExitCode.PARTIAL_FAILURE)
     settings = loaded.config.digest
     if settings is not None and digest:
         severity = {c.fingerprint: c.severity for c in changes if c.severity}

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from kamrules.errors import KamError
-from kamrules.protocol.health import HealthFields, HealthPreflight
+from kamrules.protocol.health import HealthFields, HealthFieldsCheck
 from kamrules.report.portfolio import health, worst
 
 KEYS = ("health", "worst_severity", "open_findings", "last_evaluated")
@@ -51,11 +51,18 @@ def sync_health(connector: object, fields: Mapping[str, str], weights: dict[str,
     return len(changes) if dry_run or not changes else connector.write_account_fields(changes)
 
 
-def check_supported(connector: object, fields: Mapping[str, str] | None = None) -> None:
-    """`health_fields:` needs a connector that writes account fields: say so before pulling;
-    a connector that can also check them (HealthPreflight) is given the fields to check."""
+def check_supported(connector: object) -> None:
+    """`health_fields:` needs a connector that writes account fields: say so before pulling."""
     if not isinstance(connector, HealthFields):
         raise KamError(f"`health_fields:` is set, but this CRM's connector ({type(connector).__name__})"
                        " cannot write account fields yet; remove `health_fields:` for it")
-    if fields and isinstance(connector, HealthPreflight):
-        connector.prepare_account_fields(fields)
+
+
+def preflight(connector: object, fields: Mapping[str, str]) -> None:
+    """Check `health_fields:` against the CRM where the connector can, when it is opened: a
+    missing, read-only or mistyped field stops every command before anything is written (exit 2)."""
+    if isinstance(connector, HealthFieldsCheck):
+        problems = connector.prepare_account_fields(fields)
+        if problems:
+            raise KamError("`health_fields:` does not fit this CRM (nothing was pulled or written):\n  "
+                           + "\n  ".join(problems))

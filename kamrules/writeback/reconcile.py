@@ -138,9 +138,12 @@ def reconcile(
             changes += [_close(t, "the rule is disabled or no longer in the pack") for t in tasks]
         elif policy_for(fp).close_resolved:
             changes += [_close(t, "resolved: the rule no longer holds") for t in tasks]
-        else:
-            changes += [Change(action="keep", fingerprint=fp, task=t,
-                               reason="resolved, left open by policy") for t in tasks]
+        else:  # one stays open by policy; copies of it are still duplicates
+            keep, *extra = sorted(tasks, key=_age_key)
+            changes.append(Change(action="keep", fingerprint=fp, task=keep,
+                                  reason="resolved, left open by policy"))
+            changes += [_close(t, "duplicate of an open task with the same fingerprint")
+                        for t in extra]
     return changes
 
 

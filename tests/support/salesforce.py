@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from kamrules.connectors.salesforce.mapping import FieldSpec, load_mapping
+from tests.support.salesforce_fields import update_account
 from tests.support.soql import Parser, Query
 
 CHILD_FK = {"TaskWhoRelations": ("TaskWhoRelation", "TaskId"),
@@ -75,6 +76,8 @@ class FakeOrg:
         self.token = token
         self.objects: dict[str, list[dict[str, Any]]] = {}
         self.fields: dict[str, set[str]] = {}
+        # describe metadata beyond the name (type, updateable, length...), per object and field
+        self.meta: dict[str, dict[str, dict[str, Any]]] = {}
         self.relationships: dict[str, dict[str, str]] = {}
         self.calls: Counter[str] = Counter()
         self.api_used, self.api_limit = 0, api_limit
@@ -179,7 +182,8 @@ class FakeOrg:
         """The describe result the org answers for `obj` (fields, lookups, child relationships)."""
         refs = REFERENCES.get(obj, {})
         fields = [{"name": f, **({"relationshipName": refs[f][0], "referenceTo": [refs[f][1]]}
-                                 if f in refs else {})} for f in sorted(self.fields[obj])]
+                                 if f in refs else {}), **self.meta.get(obj, {}).get(f, {})}
+                  for f in sorted(self.fields[obj])]
         rels = [{"relationshipName": rel, "childSObject": child, "field": CHILD_FK[rel][1]}
                 for rel, child in self.relationships.get(obj, {}).items()]
         return {"name": obj, "fields": fields, "childRelationships": rels}
@@ -262,6 +266,9 @@ class FakeOrg:
         by_id = {t["Id"]: t for t in self.objects["Task"]}
         for rec in body.get("records", [])[:200]:
             fields = {k: v for k, v in rec.items() if k != "attributes"}
+            if (rec.get("attributes") or {}).get("type") == "Account" and method == "PATCH":
+                results.append(update_account(self, fields, now))
+                continue
             unknown = [k for k in fields if k not in self.fields["Task"]]
             rejected = self.reject(fields)
             if unknown:
