@@ -42,9 +42,12 @@ def test_salesforce_split_into_objects_coalesce_values_and_const(
     a, b = text.index("      risk_measures:\n"), text.index("\n  - name: surveys")
     text = (text[:a] + f"      risk_measures: {{field: Risk_Kinds__c, split: ';', item: kind,\n"
             f"                      values: {MEASURE_VALUES}, default: other}}\n" + text[b:])
-    text = text.replace("      region: {field: KAM_Region__c, optional: true}\n      created:",
-                        "      region: {coalesce: [KAM_Region__c, MailingState]}\n      created:")
-    text = text.replace("      title: {field: Title, optional: true}", "      title: {const: Buyer}")
+    for before, after in (("      region: {field: KAM_Region__c, optional: true}\n",
+                           "      region: {coalesce: [KAM_Region__c, MailingState]}\n"),
+                          ("      title: {field: Title, optional: true}", "      title: {const: Buyer}")):
+        start = text.index("  - name: contacts\n")  # the contacts stream's fields
+        assert before in text[start:text.index("\n  - name:", start + 1)], before
+        text = text[:start] + text[start:].replace(before, after, 1)
     (tmp_path / "m.yaml").write_text(text)
     config = SalesforceConfig.model_validate({
         "type": "salesforce", "ca_bundle": str(tls_cert[0]), "incremental": False, "mapping": "m.yaml",
