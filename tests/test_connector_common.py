@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from kamrules.connectors.cache import RecordCache, utc_now
 from kamrules.connectors.retry import Backoff, RetrySettings
-from kamrules.connectors.secret import SecretError, SecretRef, redact
+from kamrules.inputs.secrets import SecretError, SecretRef, redact
 
 
 def test_secret_from_env_never_shows_its_value(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,8 +18,8 @@ from kamrules.connectors.cache import RecordCache
 from kamrules.connectors.hubspot.config import HubSpotConfig, Mapping
 from kamrules.connectors.hubspot.connector import HubSpotConnector
 from kamrules.connectors.hubspot.http import HubSpotApi
-from kamrules.connectors.secret import Secret
 from kamrules.errors import KamError
+from kamrules.inputs.secrets import Secret
 from tests.conftest import ANCHOR
 from tests.support.hubspot import RELATED, FakeHubSpot, minimal_calls
 from tests.support.hubspot_workspace import TOKEN, HsWorkspace, custom_mapping, start_fake

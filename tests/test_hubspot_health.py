@@ -17,8 +17,8 @@ import pytest
 from kamrules.connectors.hubspot.config import HubSpotConfig, Mapping
 from kamrules.connectors.hubspot.connector import HubSpotConnector
 from kamrules.connectors.hubspot.http import HubSpotApi
-from kamrules.connectors.secret import Secret
 from kamrules.errors import CrmError
+from kamrules.inputs.secrets import Secret
 from kamrules.model import SEVERITIES
 from kamrules.protocol.health import HealthFields
 from tests.conftest import ANCHOR

@@ -15,7 +15,7 @@ import pytest
 from kamrules.connectors.hubspot.config import HubSpotConfig, load_mapping
 from kamrules.connectors.hubspot.connector import HubSpotConnector
 from kamrules.connectors.hubspot.http import HubSpotApi, RateLimiter
-from kamrules.connectors.secret import Secret
+from kamrules.inputs.secrets import Secret
 from kamrules.language.loader import builtin_dir, load_pack
 from kamrules.protocol.changes import Change
 from kamrules.protocol.marker import read_marker

@@ -14,10 +14,10 @@ from urllib.parse import quote
 import pytest
 
 from kamrules.connectors.local.crm import LocalCrm
-from kamrules.connectors.secret import Secret, SecretRef, redact
 from kamrules.errors import EnvironmentFailure, Location, Problem, ValidationFailed
 from kamrules.inputs.boundary import MAX_DEPTH, cap, load_yaml_file, parse_yaml, read_text
 from kamrules.inputs.sanitize import cell, json_safe, one_line, terminal_safe
+from kamrules.inputs.secrets import Secret, SecretRef, redact
 from kamrules.run.state import StateStore
 
 

@@ -15,7 +15,7 @@ from kamrules.connectors.hubspot.connector import HubSpotConnector
 from kamrules.connectors.hubspot.http import HubSpotApi
 from kamrules.connectors.salesforce import connector as salesforce
 from kamrules.connectors.salesforce.config import SalesforceConfig
-from kamrules.connectors.secret import Secret
+from kamrules.inputs.secrets import Secret
 from tests.conftest import ANCHOR, ROOT
 from tests.support.hubspot_workspace import TOKEN as HS_TOKEN
 from tests.support.hubspot_workspace import start_fake

@@ -15,8 +15,8 @@ from kamrules.connectors.salesforce.auth import login, read_secrets
 from kamrules.connectors.salesforce.client import BudgetExceeded, SfClient, SfError
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.write import TaskWriter
-from kamrules.connectors.secret import Secret
 from kamrules.errors import CrmError, KamError
+from kamrules.inputs.secrets import Secret
 from kamrules.model import Task
 from kamrules.protocol.changes import Change
 

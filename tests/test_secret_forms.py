@@ -68,3 +68,21 @@ def test_no_form_of_the_token_reaches_output_or_state(tmp_path: Path) -> None:
                 assert form not in text
     finally:
         server.shutdown()
+
+
+def test_a_digest_failure_never_shows_the_webhook_url_or_the_smtp_password_in_any_form(
+        tmp_path: Path) -> None:
+    """The digest reads its secrets like the connectors do (whitespace stripped) and masks the
+    same forms in the error it records: a Slack webhook URL is itself a credential."""
+    from kamrules.digest.config import DigestSettings
+    from kamrules.digest.send import Sender
+
+    url = f"http://127.0.0.1:9/hooks/{TOKEN}"
+    (tmp_path / "hook").write_text(url + "\n")
+    settings = DigestSettings.model_validate({"webhook": {"url": {"file": "hook"}}})
+    sender = Sender(settings, tmp_path)
+    assert settings.webhook is not None
+    assert sender._secret(settings.webhook.url) == url  # the newline a paste leaves is gone
+    echoed = " ".join(forms(url)) + " " + " ".join(forms(TOKEN))
+    masked = sender.redact(f"ConnectionError: {echoed}")
+    assert not any(f in masked for f in forms(url)), masked

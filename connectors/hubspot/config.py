@@ -18,7 +18,7 @@ from pydantic import (
 
 from kamrules.connectors.mapping.language import Spec, as_spec
 from kamrules.connectors.retry import RetrySettings
-from kamrules.connectors.secret import SecretRef
+from kamrules.inputs.secrets import SecretRef
 from kamrules.inputs.shipped import shipped_file
 
 DEFAULT_MAPPING = "hubspot.mapping.yaml"

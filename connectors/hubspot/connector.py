@@ -25,8 +25,8 @@ from kamrules.connectors.hubspot.mapping import ENGAGEMENTS, Mapper, Raw, stages
 from kamrules.connectors.hubspot.objects import CustomObject, resolve
 from kamrules.connectors.hubspot.pull import Reader
 from kamrules.connectors.hubspot.tasks import TaskStore
-from kamrules.connectors.secret import SecretError
 from kamrules.errors import KamError
+from kamrules.inputs.secrets import SecretError
 from kamrules.model import RecordWarning, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress

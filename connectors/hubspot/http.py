@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kamrules.connectors.retry import Backoff, RetrySettings
-from kamrules.connectors.secret import Secret, redact
 from kamrules.errors import CrmError
+from kamrules.inputs.secrets import Secret, redact
 from kamrules.protocol.hooks import request_hook
 
 

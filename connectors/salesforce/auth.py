@@ -21,9 +21,9 @@ from kamrules.connectors.salesforce.config import (
     SalesforceConfig,
     SessionAuth,
 )
-from kamrules.connectors.secret import Secret, SecretError
 from kamrules.errors import CrmError, KamError
 from kamrules.inputs.environment import expand
+from kamrules.inputs.secrets import Secret, SecretError
 
 
 def http_session(config: SalesforceConfig, base_dir: Path) -> requests.Session:
@@ -162,6 +162,6 @@ def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
 
 
 def _redacted(message: str, secrets: list[Secret]) -> SfError:
-    from kamrules.connectors.secret import redact
+    from kamrules.inputs.secrets import redact
 
     return SfError(redact(message, secrets))

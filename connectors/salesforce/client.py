@@ -14,8 +14,8 @@ from urllib.parse import quote
 import requests
 
 from kamrules.connectors.retry import Backoff, RetrySettings
-from kamrules.connectors.secret import Secret, redact
 from kamrules.errors import CrmError
+from kamrules.inputs.secrets import Secret, redact
 from kamrules.protocol.hooks import request_hook
 
 TRANSIENT_CODES = {"REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"}

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kamrules.connectors.retry import RetrySettings
-from kamrules.connectors.secret import SecretRef
+from kamrules.inputs.secrets import SecretRef
 
 DEFAULT_API_VERSION = "60.0"
 

@@ -26,7 +26,7 @@ from kamrules.connectors.salesforce.mapping import (
 )
 from kamrules.connectors.salesforce.pull import Puller, on_path
 from kamrules.connectors.salesforce.write import READ_FIELDS, WRITE_FIELDS, TaskWriter
-from kamrules.connectors.secret import redact
+from kamrules.inputs.secrets import redact
 from kamrules.model import RecordWarning, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress

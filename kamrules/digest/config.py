@@ -6,46 +6,13 @@ Credentials and the webhook URL (which is itself a credential for Slack) are sec
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from kamrules.inputs.secrets import SecretRef
 from kamrules.language.pack import UserModel
-
-
-class DigestSecretError(Exception):
-    """A secret could not be read; the message names where it was looked for, never a value."""
-
-
-class SecretRef(UserModel):
-    """Exactly one of `env` (a variable name) or `file` (a path, relative to the config)."""
-
-    env: str | None = None
-    file: str | None = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> SecretRef:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of env (a variable name) or file (a path)")
-        return self
-
-    def read(self, base_dir: Path) -> str:
-        if self.env is not None:
-            value = os.environ.get(self.env)
-            if not value:
-                raise DigestSecretError(f"environment variable {self.env} is not set or empty")
-            return value
-        path = Path(str(self.file)).expanduser()
-        path = path if path.is_absolute() else base_dir / path
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise DigestSecretError(f"cannot read secret file {path}: {exc.strerror}") from None
-        if not value:
-            raise DigestSecretError(f"secret file {path} is empty")
-        return value
 
 
 class EmailSettings(UserModel):

@@ -20,7 +20,8 @@ from typing import Any
 import requests
 
 from kamrules.digest.build import DigestMessage, DigestReport
-from kamrules.digest.config import DigestSecretError, DigestSettings
+from kamrules.digest.config import DigestSettings
+from kamrules.inputs.secrets import Secret, SecretError, redact
 from kamrules.protocol.faults import checkpoint
 
 
@@ -30,17 +31,16 @@ class Sender:
     def __init__(self, settings: DigestSettings, base_dir: Path):
         self.settings = settings
         self.base_dir = base_dir
-        self._secrets: list[str] = []
+        self._secrets: list[Secret] = []
 
     def _secret(self, ref: Any) -> str:
-        value = ref.read(self.base_dir)
-        self._secrets.append(value)
-        return value
+        secret = ref.read(self.base_dir)
+        self._secrets.append(secret)
+        return secret.reveal()
 
     def redact(self, text: str) -> str:
-        for value in self._secrets:
-            text = text.replace(value, "***")
-        return text
+        """`text` without the channel's secrets in any form (URL-encoded and base64 too)."""
+        return redact(text, self._secrets)
 
     def send(self, message: DigestMessage) -> None:
         if message.channel == "email":
@@ -109,7 +109,7 @@ def send_all(messages: list[DigestMessage], settings: DigestSettings, base_dir: 
         try:
             sender.send(message)
         except (OSError, smtplib.SMTPException, requests.RequestException, RuntimeError,
-                DigestSecretError) as exc:
+                SecretError) as exc:
             failed = message.model_copy(update={
                 "status": "failed", "error": sender.redact(f"{type(exc).__name__}: {exc}")[:500]})
             store.record_digest(failed)

@@ -1,4 +1,5 @@
-"""Secrets in connector configs: named by an environment variable or a file, never written inline.
+"""Secrets in configs (connectors, the digest's SMTP and webhook): named by an environment
+variable or a file, never written inline.
 
 `SecretRef` is what a user writes (`{env: SF_PASSWORD}` or `{file: ~/.kamrules/key.pem}`); its
 value is read only when a connector opens, and `Secret` never shows it in str, repr or JSON.
