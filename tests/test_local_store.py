@@ -309,3 +309,16 @@ def test_batched_task_writes_match_writes_one_by_one(tmp_path: Path) -> None:
     assert len(tasks) == 453 and sum(t.fingerprint == "p/R/A000" for t in tasks) == 2
     assert {t.status for t in tasks if t.fingerprint == "p/R/A000"} == {"open", "closed"}
     crm.close()
+
+
+def test_an_older_kamrules_refuses_a_migrated_file_instead_of_seeding_it(
+        tmp_path: Path, demo_records: dict) -> None:
+    path = tmp_path / "crm.sqlite"
+    _legacy(path, {"accounts": demo_records["accounts"][:3]})
+    LocalCrm(path).close()
+    db = sqlite3.connect(path)
+    with pytest.raises(sqlite3.OperationalError, match="views may not be indexed"):
+        db.executescript(legacy_crm.SCHEMA)  # what the previous version runs on every open
+    db.close()
+    assert [a.id for a in LocalCrm(path).pull(DAY).accounts] == ["ACC-000001", "ACC-000002",
+                                                                 "ACC-000003"]

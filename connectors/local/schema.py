@@ -172,12 +172,16 @@ def _bool(value: Any) -> bool:
 
 
 def _json_reader(adapter: TypeAdapter[Any], nullable: bool) -> Callable[[Any], Any]:
+    # the core validator itself: TypeAdapter.validate_json's Python wrapper costs as much
+    validate = getattr(adapter, "validator", None)
+    validate_json = validate.validate_json if validate is not None else adapter.validate_json
+
     def read(value: Any) -> Any:
         if value == "[]":
             return []
         if value is None and nullable:
             return None
-        return adapter.validate_json(value)
+        return validate_json(value)
     return read
 
 
