@@ -103,6 +103,10 @@ class RecordStore:
         return not any(self.db.execute(f'SELECT 1 FROM "{k}" LIMIT 1').fetchone() for k in TABLES) \
             and self.db.execute("SELECT 1 FROM records_unreadable LIMIT 1").fetchone() is None
 
+    def record_count(self) -> int:
+        """Records stored, readable or not (what `SELECT COUNT(*) FROM records` was)."""
+        return sum(self._count(k) for k in TABLES) + self._count("records_unreadable")
+
     def insert_records(self, kind: str, records: Iterable[dict[str, Any]], replace: bool = True) -> int:
         return self.insert_all({kind: records}, replace)[kind]
 
@@ -176,7 +180,7 @@ class RecordStore:
         """Every record; a record that does not validate is skipped with a warning."""
         warnings: list[RecordWarning] = []
         parts: dict[str, list[Any]] = {}
-        total = sum(self._count(k) for k in TABLES) + self._count("records_unreadable")
+        total = self.record_count()
         done = 0
         for kind, table in TABLES.items():
             parts[kind] = self._built(table, self._rows(table), warnings)
