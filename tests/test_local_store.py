@@ -13,7 +13,7 @@ import pytest
 
 from kamrules.connectors.local import migrate
 from kamrules.connectors.local.crm import LocalCrm
-from kamrules.model import Snapshot, Task
+from kamrules.model import RECORD_KINDS, Snapshot, Task
 from kamrules.protocol.changes import Change
 from tests.support import legacy_crm
 
@@ -98,6 +98,17 @@ def test_a_file_of_the_previous_version_reads_the_same_after_migration(
         ("accounts", "BAD-ACC"), ("contacts", "BAD-1"), ("contacts", "BAD-3"),
         ("plans", "ACC-000004"), ("surveys", "ACC-000003")]
     assert '"created": "yesterday"' in kept[1][2]  # kept as it was written
+
+    # a view in the old table's place reads like it: every record, the same when validated
+    db = sqlite3.connect(path)
+    view = db.execute("SELECT kind, id, data FROM records ORDER BY kind, id").fetchall()
+    db.close()
+    assert len(view) == sum(len(v) for v in _records(demo_records).values())
+    readable = [(k, RECORD_KINDS[k].model_validate_json(d)) for k, i, d in view
+                if i not in {w.record_id for w in before.warnings}]
+    assert sorted(r.model_dump_json() for k, r in readable if k == "accounts") == sorted(
+        a.model_dump_json() for a in before.accounts)
+    assert len(readable) == sum(len(getattr(before, k)) for k in ("users", "accounts", *RELATED))
 
     again = LocalCrm(path)  # migrated once: the second open changes nothing
     assert again.migration is None and again.pull(DAY) == before

@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from kamrules.connectors.local.schema import TABLES, UNREADABLE, UNREADABLE_INDEX
+from kamrules.connectors.local.schema import TABLES, UNREADABLE, UNREADABLE_INDEX, records_view
 from kamrules.connectors.local.store import Keyed, write
 
 LEGACY = "records"
@@ -77,10 +77,9 @@ def _migrate(db: sqlite3.Connection, tables: dict[str, str]) -> Migration:
                 f"SELECT kind, id, account_id, data FROM {LEGACY} ORDER BY rowid").fetchall():
             pending.setdefault(kind, []).append((rid, account, data))
         db.execute(f"DROP TABLE {LEGACY}")
-    # In its place (in a new file too), a view an older kamrules cannot index: it stops with an
-    # error instead of finding no records and seeding the demo portfolio into this CRM.
-    db.execute(f"CREATE VIEW IF NOT EXISTS {LEGACY} AS SELECT 'typed store:"
-               f" see the table of each kind' AS kind WHERE 0")
+    # In its place (in a new file too) a view of the same shape, over the typed tables
+    db.execute(f"DROP VIEW IF EXISTS {LEGACY}")
+    db.execute(records_view())
     for kind, items in pending.items():
         write(db, kind, items, replace=True)
         done.moved[kind] = len(items)

@@ -218,6 +218,29 @@ _instance = _probe()
 
 TABLES: dict[str, Table] = {kind: Table(kind, model) for kind, model in RECORD_KINDS.items()}
 
+def _json_value(c: Column) -> str:
+    q = f'"{c.name}"'
+    if c.form == "bool":
+        return f"CASE {q} WHEN 1 THEN json('true') ELSE json('false') END"
+    if c.form == "json":
+        return f"json({q})"
+    return q
+
+
+def records_view() -> str:
+    """Every record as the previous version's `records` table showed it (kind, id, account_id,
+    data as JSON), for reading: queries and scripts written for it keep working, and an older
+    kamrules, which cannot index a view, stops instead of seeding the demo into this CRM."""
+    parts = []
+    for kind, table in TABLES.items():
+        account = f'"{table.account_column}"' if table.account_column else "NULL"
+        data = ", ".join(f"'{c.name}', {_json_value(c)}" for c in table.columns)
+        parts.append(f"SELECT '{kind}' AS kind, \"key\" AS id, {account} AS account_id,"
+                     f" json_object({data}) AS data FROM \"{kind}\"")
+    parts.append("SELECT kind, id, account_id, data FROM records_unreadable")
+    return "CREATE VIEW records AS " + " UNION ALL ".join(parts)
+
+
 UNREADABLE = """CREATE TABLE IF NOT EXISTS records_unreadable (
     kind TEXT NOT NULL,
     id TEXT NOT NULL,
