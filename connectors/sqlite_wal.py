@@ -18,7 +18,8 @@ def connect_wal(path: Path, timeout: float) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
     try:
         deadline = time.monotonic() + timeout
-        while db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        # an in-memory database has no WAL ("memory" is all it can be): nothing to switch
+        while db.execute("PRAGMA journal_mode").fetchone()[0].lower() not in ("wal", "memory"):
             try:
                 db.execute("PRAGMA journal_mode=WAL")
             except sqlite3.OperationalError as exc:

@@ -82,8 +82,8 @@ def test_bundles_are_written_once_updated_as_items_resolve_and_closed_with_the_l
     assert open_tasks(ws)[fp].body.count("\n[ ] ") == 4
 
     crm = ws.crm()  # the delivery case a service agent sat on is escalated and closed
-    crm.db.execute("UPDATE records SET data = json_set(data, '$.closed', '2026-10-31',"
-                   f" '$.escalated', 1) WHERE kind = 'cases' AND id = '{LIKA}-C5'")
+    crm.db.execute("UPDATE cases SET closed = '2026-10-31', escalated = 1"
+                   f" WHERE id = '{LIKA}-C5'")
     crm.commit()
     report = ws.run_json()
     change = next(c for c in report["changes"] if c["fingerprint"] == fp)
@@ -92,8 +92,8 @@ def test_bundles_are_written_once_updated_as_items_resolve_and_closed_with_the_l
     body = open_tasks(ws)[fp].body
     assert body.count("\n[ ] ") == 3 and "problem open" not in body
 
-    crm.db.execute("UPDATE records SET data = json_set(data, '$.closed', '2026-10-31',"
-                   f" '$.escalated', 1) WHERE kind = 'cases' AND account_id = '{LIKA}'")
+    crm.db.execute("UPDATE cases SET closed = '2026-10-31', escalated = 1"
+                   f" WHERE account_id = '{LIKA}'")
     crm.commit()
     report = ws.run_json()
     change = next(c for c in report["changes"] if c["fingerprint"] == fp)

@@ -218,7 +218,7 @@ def test_seeding_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert sorted(p.name for p in tmp_path.iterdir()) == [".crm.sqlite.seeding"]
     monkeypatch.undo()
     crm = seeding.open_local(LocalConfig(path="crm.sqlite", demo_accounts=5), tmp_path)
-    assert crm.db.execute("SELECT COUNT(*) FROM records WHERE kind='accounts'").fetchone()[0] == 5
+    assert crm.db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0] == 5
     crm.close()
 
 

@@ -69,9 +69,9 @@ def test_csv_import_loads_good_rows_and_reports_bad_ones(workspace_factory: Call
     assert report["accounts"] == 1
     fps = {c["fingerprint"] for c in report["changes"]}
     assert "kam-core/KAM-REL-004/A1" in fps  # one contact only
-    data = json.loads(ws.crm().db.execute(
-        "SELECT data FROM records WHERE kind='accounts' AND id='A1'").fetchone()[0])
-    assert data["revenue"] == [{"year": 2024, "amount": 900000.0}, {"year": 2025, "amount": 1200000.0}]
+    revenue = json.loads(ws.crm().db.execute(
+        "SELECT revenue FROM accounts WHERE id='A1'").fetchone()[0])
+    assert revenue == [{"year": 2024, "amount": 900000.0}, {"year": 2025, "amount": 1200000.0}]
 
 
 def test_completing_a_task_by_hand_is_read_back(tmp_path: Path) -> None:

@@ -167,8 +167,7 @@ def test_per_rule_lifecycle_leaves_resolved_tasks_open(workspace_factory: Callab
     config = ws.root / "kamrules.yaml"
     config.write_text(config.read_text().replace("packs: [kam-core]", f"packs: ['{pack}']"))
     ws.run_json()
-    ws.crm().db.execute("UPDATE records SET data = json_set(data, '$.escalated', 1)"
-                        " WHERE kind = 'cases'")
+    ws.crm().db.execute("UPDATE cases SET escalated = 1")
     report = ws.run_json()
     by_action = {(c["fingerprint"].split("/")[1], c["action"]) for c in report["changes"]}
     assert ("KAM-DO-003", "keep") in by_action and ("KAM-DO-003", "close") not in by_action

@@ -8,7 +8,6 @@ careless admin produced in issue #13; none may end in exit 5, hang, or pass sile
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import sys
@@ -224,12 +223,9 @@ def hostile_names(root: Path) -> None:
     every_account = PACK.replace("lt: {param: min_contacts}", "ge: 0").replace(
         "    rationale: Contacts matter.\n", "    rationale: Contacts matter.\n    scope: all_accounts\n")
     write(root / "pack" / "pack.yaml", every_account)
-    rows = db.execute("SELECT id, data FROM records WHERE kind='accounts' ORDER BY id").fetchall()
-    for (rid, data), name in zip(rows, HOSTILE_NAMES, strict=False):
-        record = json.loads(data)
-        record["name"] = name
-        db.execute("UPDATE records SET data=? WHERE kind='accounts' AND id=?",
-                   (json.dumps(record), rid))
+    rows = db.execute('SELECT "key" FROM accounts ORDER BY "key"').fetchall()
+    for (rid,), name in zip(rows, HOSTILE_NAMES, strict=False):
+        db.execute('UPDATE accounts SET name=? WHERE "key"=?', (name, rid))
     db.close()
 
 

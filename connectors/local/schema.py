@@ -1,0 +1,262 @@
+"""The local CRM's typed tables, one per record kind, derived from the canonical models.
+
+Each model field is a column whose type and CHECK constraint admit exactly the values the
+model accepts (STRICT tables), so a stored row is valid by construction and is read back
+without validation; a list of values or sub-records is a JSON column validated when read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from kamrules.model import RECORD_KINDS, Record
+
+MAX_FLOAT = "1.7976931348623157e308"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One model field as a column: `form` is how its values are stored and read back."""
+
+    name: str
+    form: Literal["text", "bool", "float", "int", "date", "json"]
+    nullable: bool
+    choices: tuple[str, ...] = ()
+    adapter: TypeAdapter[Any] | None = None
+
+    def ddl(self) -> str:
+        sql = {"text": "TEXT", "bool": "INTEGER", "float": "REAL", "int": "INTEGER",
+               "date": "TEXT", "json": "TEXT"}[self.form]
+        q = f'"{self.name}"'
+        check = {
+            "bool": f"{q} IN (0, 1)",
+            "float": f"{q} BETWEEN -{MAX_FLOAT} AND {MAX_FLOAT}",
+            # julianday normalises 2026-02-30 to March: only a real calendar date survives
+            "date": f"date(julianday({q})) IS {q} AND {q} >= '0001-01-01'",
+            "json": f"json_valid({q})",
+        }.get(self.form, "")
+        if self.choices:
+            check = f"{q} IN ({', '.join(_quote(c) for c in self.choices)})"
+        if check and self.nullable:
+            check = f"{q} IS NULL OR ({check})"
+        return f"{q} {sql}" + ("" if self.nullable else " NOT NULL") + (
+            f" CHECK ({check})" if check else "")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _column(name: str, annotation: Any) -> Column:
+    nullable = False
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        nullable = True
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) != 1:
+            raise TypeError(f"{name}: unsupported union {annotation!r}")
+        annotation = rest[0]
+    if typing.get_origin(annotation) is Literal:
+        choices = typing.get_args(annotation)
+        if not all(isinstance(c, str) for c in choices):
+            raise TypeError(f"{name}: only text literals are supported")
+        return Column(name, "text", nullable, tuple(choices))
+    simple = {str: "text", bool: "bool", float: "float", int: "int", date: "date"}
+    if annotation in simple:
+        return Column(name, simple[annotation], nullable)  # type: ignore[arg-type]
+    if typing.get_origin(annotation) is list:
+        return Column(name, "json", nullable, adapter=TypeAdapter(annotation))
+    raise TypeError(f"{name}: no column form for {annotation!r}")
+
+
+class Dates(dict[Any, Any]):
+    """ISO text -> date, each distinct day parsed once (a portfolio has a few thousand)."""
+
+    def __missing__(self, key: str) -> date:
+        value = self[key] = date.fromisoformat(key)
+        return value
+
+
+class Table:
+    """A record kind's table: its DDL, how a validated record becomes a row and back."""
+
+    def __init__(self, kind: str, model: type[Record]):
+        self.kind = kind
+        self.model = model
+        self.columns = [_column(n, f.annotation) for n, f in model.model_fields.items()]
+        self.names = tuple(c.name for c in self.columns)
+        self.has_id = "id" in self.names
+        self.account_column = "id" if kind == "accounts" else (
+            "account_id" if "account_id" in self.names else None)
+        self.select = ", ".join(f'"{n}"' for n in self.names)
+        self._fields_set = set(self.names)
+        self._dates = Dates({None: None})
+        self._read: list[tuple[int, Callable[[Any], Any]]] = []
+        for i, c in enumerate(self.columns):
+            if c.form == "bool":
+                self._read.append((i, _bool))
+            elif c.form == "date":
+                self._read.append((i, self._dates.__getitem__))
+            elif c.form == "json" and c.adapter is not None:
+                self._read.append((i, _json_reader(c.adapter, c.nullable)))
+
+    def ddl(self) -> list[str]:
+        cols = ['"key" TEXT NOT NULL PRIMARY KEY', *(c.ddl() for c in self.columns)]
+        if self.has_id:
+            cols.append('CHECK ("key" = "id")')  # a record is found by its id
+        statements = [f'CREATE TABLE "{self.kind}" ({", ".join(cols)}) STRICT']
+        if self.account_column == "account_id":
+            statements.append(
+                f'CREATE INDEX "{self.kind}_account" ON "{self.kind}" ("account_id")')
+        return statements
+
+    def insert_sql(self, verb: str) -> str:
+        marks = ", ".join("?" * (len(self.names) + 1))
+        return f'{verb} INTO "{self.kind}" ("key", {self.select}) VALUES ({marks})'
+
+    def row(self, key: str, record: BaseModel) -> tuple[Any, ...]:
+        """A validated record's row (its key first)."""
+        values = record.__dict__
+        out: list[Any] = [key]
+        for c in self.columns:
+            v = values[c.name]
+            if v is None:
+                out.append(None)
+            elif c.form == "bool":
+                out.append(int(v))
+            elif c.form == "date":
+                out.append(v.isoformat())
+            elif c.form == "json" and c.adapter is not None:
+                out.append(c.adapter.dump_json(v).decode())
+            else:
+                out.append(v)
+        return tuple(out)
+
+    def build(self, row: tuple[Any, ...]) -> Any:
+        """The record of a stored row (columns in `names` order, then its key), unvalidated: the
+        table's constraints admit only valid values. Raises ValueError (or a ValidationError)
+        if a row is not what the constraints promise (see `salvage`)."""
+        values = list(row)
+        for i, read in self._read:
+            values[i] = read(values[i])
+        # the row's last value, its key, has no name: zip leaves it out
+        return _instance(self.model, dict(zip(self.names, values, strict=False)), self._fields_set)
+
+    def as_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """A stored row as the record a user would have written (JSON columns parsed)."""
+        out = dict(zip(self.names, row, strict=True))
+        for c in self.columns:
+            if c.form == "json" and isinstance(out[c.name], str):
+                with contextlib.suppress(ValueError):  # else left as text: validation names it
+                    out[c.name] = json.loads(out[c.name])
+            elif c.form == "bool" and out[c.name] in (0, 1):
+                out[c.name] = bool(out[c.name])
+        return out
+
+
+def _bool(value: Any) -> bool:
+    if value == 1:
+        return True
+    if value == 0:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def _json_reader(adapter: TypeAdapter[Any], nullable: bool) -> Callable[[Any], Any]:
+    # the core validator itself: TypeAdapter.validate_json's Python wrapper costs as much
+    validate = getattr(adapter, "validator", None)
+    validate_json = validate.validate_json if validate is not None else adapter.validate_json
+
+    def read(value: Any) -> Any:
+        if value == "[]":
+            return []
+        if value is None and nullable:
+            return None
+        return validate_json(value)
+    return read
+
+
+def _construct(model: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:
+    """What `model_construct` does for a complete set of values, at a fraction of its cost."""
+    obj = model.__new__(model)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _safe_construct(model: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:
+    return model.model_construct(_fields_set=set(fields_set), **values)
+
+
+def _probe() -> Callable[[type[BaseModel], dict[str, Any], set[str]], Any]:
+    """The fast constructor if it makes models equal to validated ones in this pydantic,
+    else pydantic's own `model_construct`."""
+    from kamrules.model import RevenuePoint
+
+    good = RevenuePoint.model_validate({"year": 2025, "amount": 1.0})
+    fast = _construct(RevenuePoint, {"year": 2025, "amount": 1.0}, {"year", "amount"})
+    try:
+        same = fast == good and fast.model_dump_json() == good.model_dump_json() and (
+            fast.model_copy(update={"year": 1}).year == 1)
+    except Exception:  # noqa: BLE001 - any surprise means: use the supported path
+        same = False
+    return _construct if same else _safe_construct
+
+
+_instance = _probe()
+
+TABLES: dict[str, Table] = {kind: Table(kind, model) for kind, model in RECORD_KINDS.items()}
+
+def _json_value(c: Column) -> str:
+    q = f'"{c.name}"'
+    if c.form == "bool":
+        return f"CASE {q} WHEN 1 THEN json('true') ELSE json('false') END"
+    if c.form == "json":
+        return f"json({q})"
+    return q
+
+
+def records_view() -> str:
+    """Every record as the previous version's `records` table showed it (kind, id, account_id,
+    data as JSON), for reading: queries and scripts written for it keep working, and an older
+    kamrules, which cannot index a view, stops instead of seeding the demo into this CRM."""
+    parts = []
+    for kind, table in TABLES.items():
+        account = f'"{table.account_column}"' if table.account_column else "NULL"
+        data = ", ".join(f"'{c.name}', {_json_value(c)}" for c in table.columns)
+        parts.append(f"SELECT '{kind}' AS kind, \"key\" AS id, {account} AS account_id,"
+                     f" json_object({data}) AS data FROM \"{kind}\"")
+    parts.append("SELECT kind, id, account_id, data FROM records_unreadable")
+    return "CREATE VIEW records AS " + " UNION ALL ".join(parts)
+
+
+UNREADABLE = """CREATE TABLE IF NOT EXISTS records_unreadable (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    account_id TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+)"""
+UNREADABLE_INDEX = ("CREATE INDEX IF NOT EXISTS unreadable_account"
+                    " ON records_unreadable(kind, account_id)")
+
+
+def brief(exc: ValidationError) -> str:
+    """A validation error in a line: its first three problems, each with where it is."""
+    parts = []
+    for err in exc.errors(include_url=False)[:3]:
+        where = ".".join(str(x) for x in err["loc"]) or "record"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - 3
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
