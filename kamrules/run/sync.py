@@ -14,6 +14,7 @@ from kamrules.digest.build import DigestReport, build, tasks_after
 from kamrules.errors import ExitCode
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import AccountView, Portfolio, account_views, facts_for, portfolio_context
+from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import FieldStat, RecordWarning, Snapshot
@@ -154,8 +155,9 @@ class Evaluation:
         return directory
 
     def account(self, view: AccountView, directory: Directory, engine: Engine) -> None:
-        """One account's findings as desired tasks (or bundle items), and what its plays need."""
-        facts = facts_for(view)
+        """One account's findings as desired tasks (or bundle items), and what its plays need;
+        only the facts these read are computed (`LazyFacts`)."""
+        facts = LazyFacts(view)
         hits = []
         for f in engine.findings_for(view.account.id, facts):
             pack, rule = self.rules[(f.pack_id, f.rule_id)]

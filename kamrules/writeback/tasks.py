@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateError
 
 from kamrules.evaluation.facts import REGISTRY
+from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
 from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
 from kamrules.language.loader import LoadedPack
-from kamrules.language.pack import Rule
-from kamrules.language.template import render, render_jinja, show
+from kamrules.language.pack import Rule, placeholders
+from kamrules.language.template import jinja_names, render, render_jinja, show
 from kamrules.model import Account, Snapshot, Task, TeamMember
 
 PRIORITY_BY_SEVERITY = {
@@ -79,6 +81,26 @@ FOOTER = {
 }
 
 
+@lru_cache(maxsize=4096)
+def _names_read(syntax: str, subject: str, body: str) -> tuple[str, ...]:
+    """The facts a task text reads (every one, when a Jinja text does not parse)."""
+    if syntax != "jinja":
+        return tuple(n for n in placeholders(subject + body) if n in REGISTRY)
+    try:
+        names = jinja_names(subject) | jinja_names(body)
+    except Exception:  # noqa: BLE001 (rendering reports it; here every fact is the safe answer)
+        return tuple(REGISTRY)
+    return tuple(n for n in REGISTRY if n in names)
+
+
+def template_facts(pack: LoadedPack, rule: Rule) -> tuple[str, ...]:
+    """The facts the rule's task text reads in the pack's locale and syntax."""
+    if pack.template_syntax == "jinja":
+        text = pack.text(rule)
+        return _names_read("jinja", text.subject, text.body)
+    return _names_read("plain", rule.task.subject, rule.task.body)
+
+
 def build_task(
     finding: Finding, pack: LoadedPack, rule: Rule, directory: Directory, as_of: date,
     facts: dict[str, Any] | None = None,
@@ -92,6 +114,8 @@ def build_task(
     owner = directory.assignee(rule.task.assignee, account)
     if owner is None:
         owner = directory.assignee(rule.task.fallback, account) or account.owner_id
+    if isinstance(facts, LazyFacts):  # computed on demand: compute what the text reads
+        facts.fill(template_facts(pack, rule))
     # every fact is a known name (None when not given), so a template never meets an undefined
     values: dict[str, Any] = {**dict.fromkeys(REGISTRY), **(facts or {}), **finding.evidence}
     values.update(pack.values)
