@@ -181,7 +181,12 @@ def run(
     snoozes: list[Snooze] | None = None,
     chunk_size: int = CHUNK_ACCOUNTS,
     digest: bool = True,
+    workers: int | None = None,
 ) -> RunReport:
+    """`workers`: processes that evaluate chunks (default: `workers:` in the config, else the
+    machine's cores); the result is the same for any number (kamrules/run/workers.py)."""
+    from kamrules.run.workers import default_workers, evaluate_chunks
+
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:
         check_supported(connector)
@@ -190,11 +195,8 @@ def run(
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
     found = Evaluation(packs, loaded, as_of)
-    for chunk in chunks:
-        directory = found.take(chunk)
-        for view in account_views(chunk, portfolio):
-            found.account(view, directory, engine)
-        progress("evaluate", len(found.evaluated), None)
+    workers = workers or loaded.config.workers or default_workers()
+    evaluate_chunks(found, chunks, portfolio, engine, workers, progress)
     return conclude(report, connector, found, snoozes or [], dry_run, progress, digest)
 
 
