@@ -41,7 +41,10 @@ def default_workers() -> int:
 
 
 def can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods()
+    """Whether this process may start worker processes: fork exists here, and it is not a
+    daemonic process itself (a Celery prefork worker, `kamrules worker`, may not have children)."""
+    return ("fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon)
 
 
 @dataclass
