@@ -1,0 +1,41 @@
+"""An idle play whose chart takes no transition is answered without a durable_rules session
+(issue #18: sessions are never freed). That shortcut is exact only where the chart's
+interpretation and durable_rules agree; they must, on every demo account and play."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from kamrules.evaluation.engine import Engine
+from kamrules.evaluation.facts import account_views
+from kamrules.language.loader import LoadedPack
+from kamrules.model import Snapshot
+from kamrules.playbooks import chart
+from kamrules.playbooks.advance import _event
+from kamrules.run.config import Config, LoadedConfig
+from kamrules.run.sync import Evaluation
+from kamrules.writeback.tasks import Directory
+
+
+def test_durable_and_the_interpretation_agree_on_every_idle_decision(
+        demo_snapshot: Snapshot, kam_core: LoadedPack, anchor: date) -> None:
+    if chart.durable is None:
+        pytest.skip("durable_rules is not installed here")
+    found = Evaluation([kam_core], LoadedConfig(Config(), None, {}, anchor), anchor)
+    engine = Engine([kam_core], "durable")
+    directory = Directory.from_snapshot(demo_snapshot, None)
+    for view in account_views(demo_snapshot):
+        found.account(view, directory, engine)
+    assert found.plays.compiled and len(found.plays.inputs) == len(demo_snapshot.accounts)
+    starts = 0
+    for c in found.plays.compiled:
+        for account_id, inp in sorted(found.plays.inputs.items()):
+            for cooling in (False, True):
+                event = _event(c, inp, cooling=cooling, all_done=False)
+                interpreted = chart._interpret(c.chart.charts[c.chart.name], "idle", event)
+                durable = chart._decide(c.chart.name, c.chart._session(), "idle", event)
+                assert interpreted == durable, (c.play.id, account_id, cooling)
+                starts += durable == "start"
+    assert starts > 0  # the demo starts plays: both answers were exercised
