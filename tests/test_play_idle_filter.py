@@ -1,6 +1,6 @@
-"""An idle play whose chart takes no transition is answered without a durable_rules session
-(issue #18: sessions are never freed). That shortcut is exact only where the chart's
-interpretation and durable_rules agree; they must, on every demo account and play."""
+"""An idle play whose chart takes no transition, or a step not due yet, is answered without a
+durable_rules session (issue #18: sessions are never freed). That shortcut is exact only where
+the chart's interpretation and durable_rules agree; they must, on every demo account and play."""
 
 from __future__ import annotations
 
@@ -39,3 +39,25 @@ def test_durable_and_the_interpretation_agree_on_every_idle_decision(
                 assert interpreted == durable, (c.play.id, account_id, cooling)
                 starts += durable == "start"
     assert starts > 0  # the demo starts plays: both answers were exercised
+
+
+def test_durable_and_the_interpretation_agree_on_every_waiting_step(kam_core: LoadedPack) -> None:
+    if chart.durable is None:
+        pytest.skip("durable_rules is not installed here")
+    from kamrules.playbooks.advance import Plays
+    from kamrules.playbooks.loader import plays_of
+
+    plays = Plays(plays_of([kam_core]), {kam_core.id})
+    opened = 0
+    for c in plays.compiled:
+        for step in c.play.steps:
+            name = c.chart.steps[step.id]
+            for age in (0, 1, 6, 7, 8, 13, 14, 15, 29, 30, 31, 60, 400):
+                for after_done in (False, True):
+                    event = {"go": True, "age": age, "after_done": after_done, "overdue": 0,
+                             "pending": False}
+                    interpreted = chart._interpret(c.chart.charts[name], "waiting", event)
+                    durable = chart._decide(name, c.chart._session(), "waiting", event)
+                    assert interpreted == durable, (c.play.id, step.id, event)
+                    opened += durable == "open"
+    assert opened > 0

@@ -190,6 +190,8 @@ class PlayChart:
         """What a step does this run: open, escalate, or nothing."""
         if INTERPRET:
             return _interpret(self.charts[self.steps[step_id]], state, event)
+        if state == "waiting" and _interpret(self.charts[self.steps[step_id]], state, event) is None:
+            return None  # a step not due yet: no session either (see phase_action)
         sid = self._session()
         return _decide(self.steps[step_id], sid, state, event)
 
