@@ -196,7 +196,8 @@ def run(
     report.engine = engine.name
     found = Evaluation(packs, loaded, as_of)
     workers = workers or loaded.config.workers or default_workers()
-    evaluate_chunks(found, chunks, portfolio, engine, workers, progress)
+    many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
+    evaluate_chunks(found, chunks, portfolio, engine, workers, progress, many)
     return conclude(report, connector, found, snoozes or [], dry_run, progress, digest)
 
 

@@ -104,17 +104,21 @@ def merge(found: Any, result: ChunkResult) -> None:
 
 
 def evaluate_chunks(found: Any, chunks: Iterator[Snapshot], portfolio: Portfolio, engine: Engine,
-                    workers: int, progress: Progress = no_progress) -> None:
+                    workers: int, progress: Progress = no_progress, many: bool | None = None) -> None:
     """Every chunk into `found` (a `kamrules.run.sync.Evaluation`): in this process when
-    `workers` is 1, fork is unavailable or there is one chunk; else on `workers` processes."""
-    first = next(chunks, None)
-    if first is None:
-        return
-    second = next(chunks, None) if workers > 1 and can_fork() else None
-    if second is None:
-        _here(found, first, portfolio, engine, progress)
-        del first
-        while (chunk := next(chunks, None)) is not None:
+    `workers` is 1, fork is unavailable or there is one chunk; else on `workers` processes.
+
+    `many`: whether the run knows there are several chunks (then the workers are forked before
+    the first chunk is pulled, so they do not inherit chunks); None: look one chunk ahead."""
+    parallel = workers > 1 and can_fork()
+    first = second = None
+    if parallel and not many:
+        first = next(chunks, None)
+        second = next(chunks, None) if first is not None else None
+        parallel = second is not None
+    if not parallel:
+        while (chunk := first if first is not None else next(chunks, None)) is not None:
+            first = None
             _here(found, chunk, portfolio, engine, progress)
             del chunk
         return
@@ -122,9 +126,10 @@ def evaluate_chunks(found: Any, chunks: Iterator[Snapshot], portfolio: Portfolio
     POOLS["started"] += 1
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
                              initargs=(found.packs, found.loaded, found.as_of, portfolio)) as pool:
+        pool.submit(os.getpid).result()  # forks every worker now, while this process is small
         pending: deque[Future[ChunkResult]] = deque()
-        chunk: Snapshot | None = first
-        del first
+        chunk: Snapshot | None = first if first is not None else next(chunks, None)
+        first = None
         while chunk is not None:
             _meta(found, chunk)
             pending.append(pool.submit(evaluate_in_worker, chunk))
