@@ -28,10 +28,10 @@ from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.snooze import Snooze, snoozed
-from kamrules.writeback.bundles import Item, bundle, moved_to
+from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
 from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
-from kamrules.writeback.tasks import Directory, build_task
+from kamrules.writeback.tasks import Directory, PendingText, build_task
 
 COUNTED = ("created", "kept", "updated", "closed", "failed", "held", "suppressed", "snoozed")
 PAST = {"create": "created", "keep": "kept", "update": "updated", "close": "closed",
@@ -138,6 +138,8 @@ class Evaluation:
     users: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, FieldStat] = field(default_factory=dict)
     warnings: list[RecordWarning] = field(default_factory=list)
+    # True: task text is rendered only for the changes that write or show it (`run` sets it)
+    lazy_text: bool = False
     plays: Plays = field(init=False)
 
     def __post_init__(self) -> None:
@@ -161,7 +163,9 @@ class Evaluation:
         hits = []
         for f in engine.findings_for(view.account.id, facts):
             pack, rule = self.rules[(f.pack_id, f.rule_id)]
-            one = Desired(build_task(f, pack, rule, directory, self.as_of, facts), rule.severity)
+            pending: list[PendingText] | None = [] if self.lazy_text else None
+            task = build_task(f, pack, rule, directory, self.as_of, facts, pending)
+            one = Desired(task, rule.severity, pending[0] if pending else None)
             if pack.tasks == "per_group":
                 self.items.append(Item(pack, rule, one))
             else:
@@ -194,7 +198,7 @@ def run(
     checkpoint("pulled")
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
-    found = Evaluation(packs, loaded, as_of)
+    found = Evaluation(packs, loaded, as_of, lazy_text=True)
     workers = workers or loaded.config.workers or default_workers()
     many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
     evaluate_chunks(found, chunks, portfolio, engine, workers, progress, many)
@@ -250,7 +254,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
                      for r in p.active_rules},
                   moved=moved_to(packs))
     # alert limits are applied once over rule and play creates together (most severe first)
-    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
+    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits(),
+                        render=renderer(found.rules))
     play_changes, moves = plays.advance(play_tasks, as_of)
     changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")

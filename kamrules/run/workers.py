@@ -64,14 +64,15 @@ POOLS = {"started": 0, "chunks": 0}  # in the run's process: pools started, chun
 _WORKER: dict[str, Any] = {}
 
 
-def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio: Portfolio) -> None:
+def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio: Portfolio,
+           lazy_text: bool) -> None:
     """A worker's own engine: a fresh durable_rules host (the run's is not shared)."""
     from kamrules.evaluation import engine_durable
     from kamrules.run.sync import Evaluation
 
     engine_durable._HOST = None  # noqa: SLF001 (one host per process; a forked copy is not ours)
     _WORKER.update(engine=Engine(packs, loaded.config.engine), portfolio=portfolio,
-                   found=Evaluation(packs, loaded, as_of))
+                   found=Evaluation(packs, loaded, as_of, lazy_text=lazy_text))
 
 
 def evaluate_in_worker(chunk: Snapshot) -> ChunkResult:
@@ -125,7 +126,8 @@ def evaluate_chunks(found: Any, chunks: Iterator[Snapshot], portfolio: Portfolio
     context = multiprocessing.get_context("fork")
     POOLS["started"] += 1
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
-                             initargs=(found.packs, found.loaded, found.as_of, portfolio)) as pool:
+                             initargs=(found.packs, found.loaded, found.as_of, portfolio,
+                                       found.lazy_text)) as pool:
         pool.submit(os.getpid).result()  # forks every worker now, while this process is small
         pending: deque[Future[ChunkResult]] = deque()
         chunk: Snapshot | None = first if first is not None else next(chunks, None)
