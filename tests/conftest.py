@@ -21,18 +21,6 @@ from kamrules.model import Snapshot
 
 ANCHOR = date(2026, 11, 1)
 ROOT = Path(__file__).resolve().parent.parent
-# Canonical fields issue #15 added that the Salesforce and HubSpot mappings do not carry yet:
-# comparisons of the local CRM with those CRMs leave them out (drop this when they are mapped).
-NOT_MAPPED_YET = {"deals": ("kind", "owner_id"), "contacts": ("status", "stance", "win_over_plan"),
-                  "plans": ("value_for_customer", "value_for_us", "value_reviewed")}
-
-
-def as_mapped(records: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """The records without the fields the remote CRMs' mappings do not carry yet."""
-    return {kind: [{k: v for k, v in r.items() if k not in NOT_MAPPED_YET.get(kind, ())}
-                   for r in rows] for kind, rows in records.items()}
-
-
 @pytest.fixture(scope="session")
 def anchor() -> date:
     return ANCHOR

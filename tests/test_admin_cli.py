@@ -173,6 +173,9 @@ def test_plan_text_summarises_by_severity_and_owner_then_the_first_changes(
     created = [c for c in report["changes"] if c["action"] == "create"]
     high = sum(1 for c in created if c["severity"] == "high")
     assert f"{high} high" in text.splitlines()[1]
+    tasks = sum(1 for c in report["changes"] if c["action"] != "close" and c["severity"])
+    assert f"{report['findings']} findings as of 2026-11-01; {tasks} tasks by severity: " \
+        in text.splitlines()[1]
     owner = created[0]["owner_name"]
     assert owner and "by owner: " in text and owner in text
     assert f"would be created ({len(created)}):" in text
@@ -193,11 +196,31 @@ def test_an_as_of_before_the_last_run_refuses_to_write_without_force(
     assert back.returncode == 2 and "earlier than the last run's (2026-11-01" in back.stderr
     assert json.loads(back.stdout)["exit_code"] == 2
     assert len(ws.crm().all_tasks()) == tasks
+    refused = json.loads(kamrules(ws.root, "history", "--json").stdout)[0]
+    assert (refused["mode"], refused["exit_code"], refused["as_of"]) == ("run", 2, "2026-06-01")
     plan = kamrules(ws.root, "plan", "--as-of", "2026-06-01", "--json")
-    closing = sum(1 for c in json.loads(plan.stdout)["changes"] if c["action"] == "close")
+    planned = json.loads(plan.stdout)
+    closing = sum(1 for c in planned["changes"] if c["action"] == "close")
     assert plan.returncode == 0 and f"this plan would close {closing} task(s)" in plan.stderr
+    assert [w["kind"] for w in planned["warnings"]].count("as_of") == 1  # in the report too
     forced = kamrules(ws.root, "run", "--as-of", "2026-06-01", "--force", "--json")
     assert forced.returncode == 0 and json.loads(forced.stdout)["counts"]["closed"] == closing
+
+
+def test_a_run_refused_by_the_lock_is_in_the_history_and_the_json_report(
+        workspace_factory: Callable[..., Workspace]) -> None:
+    import fcntl
+
+    ws = workspace_factory(SMALL)
+    assert kamrules(ws.root, "run", "--as-of", "2026-11-01").returncode == 0
+    (lock_file,) = ws.root.rglob("run-*.lock")
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # another run holds this CRM
+        locked = kamrules(ws.root, "run", "--as-of", "2026-11-02", "--json", "--lock-wait", "0")
+    assert locked.returncode == 3, locked.stderr
+    assert json.loads(locked.stdout)["exit_code"] == 3
+    last = json.loads(kamrules(ws.root, "history", "--json").stdout)[0]
+    assert (last["outcome"], last["exit_code"], last["as_of"]) == ("error", 3, "2026-11-02")
 
 
 # --- 8. explain ---------------------------------------------------------------------------------

@@ -237,6 +237,84 @@ def test_status_shows_queued_running_and_last_runs(redis: RedisServer, tmp_path:
     assert shared.is_done("r0")
 
 
+def test_a_lost_queued_run_does_not_block_its_tenant(redis: RedisServer) -> None:
+    """A marker whose message was lost is replaced after `queue_timeout_seconds` unless a worker
+    holds the tenant's lock; a send that fails leaves no marker behind."""
+    from types import SimpleNamespace
+
+    from kamrules.distributed.schedule import enqueue
+    from kamrules.distributed.shared import Shared
+
+    client = redis.client()
+    shared = Shared(client, "lost")
+    assert shared.claim_queue("a", "r1", stale_after=0.2)
+    assert not shared.claim_queue("a", "r2", stale_after=0.2)  # queued a moment ago
+    time.sleep(0.3)
+    lease = Lease(client, "lost:lock:a", 30, "{}")
+    assert lease.acquire()  # a worker runs it: not lost, however old
+    assert not shared.claim_queue("a", "r3", stale_after=0.2)
+    lease.release()
+    assert shared.claim_queue("a", "r4", stale_after=0.2) and shared.queued("a") == "r4"
+    assert not shared.claim_queue("a", "r5")  # without a timeout a marker holds until it expires
+
+    def broken_broker(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("broker down")
+
+    app = SimpleNamespace(send_task=broken_broker)
+    with pytest.raises(ConnectionError):
+        enqueue(app, shared, "b")
+    assert shared.queued("b") is None  # the next trigger may queue it
+
+
+def test_the_schedule_loop_fires_each_due_minute_once_even_after_a_stall(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """The loop itself (not `--once`), with the clock and sleep given: every minute once, the
+    minutes of a three-minute stall fired late, a second loop at the same minutes firing none."""
+    from datetime import UTC, timedelta
+    from types import SimpleNamespace
+
+    from kamrules.distributed.schedule import loop
+    from kamrules.distributed.shared import Shared
+    from kamrules.distributed.tenants import load_tenants
+
+    (tmp_path / "a.yaml").write_text("packs: [kam-core]\n")
+    (tmp_path / "tenants.yaml").write_text(
+        "redis: {prefix: loop}\ntenants:\n  every: {config: a.yaml, schedule: '* * * * *'}\n"
+        "  odd: {config: a.yaml, schedule: '1-59/2 * * * *'}\n")
+    tenants = load_tenants(tmp_path / "tenants.yaml")
+    sent: list[tuple[str, str]] = []
+
+    def send_task(name: str, args: list[Any], queue: str | None = None) -> None:
+        sent.append((args[0], args[1]))
+
+    def scheduler() -> tuple[list[tuple[str, str]], Any]:
+        shared = Shared(redis.client(), "loop")
+        # each fired tenant's run finishes at once: the next minute may queue it again
+        app = SimpleNamespace(send_task=lambda name, args, queue=None: (
+            send_task(name, args, queue), shared.unqueue(args[0], args[1])),
+            kamrules_tenants=tenants)
+        now = [datetime(2026, 11, 30, 2, 0, 30, tzinfo=UTC)]
+        woke = [0]
+
+        def sleep(seconds: float) -> None:
+            woke[0] += 1
+            stall = 180 if woke[0] == 2 else 0  # the third wake-up comes three minutes late
+            now[0] += timedelta(seconds=seconds + stall + 0.5)
+
+        said: list[tuple[str, str]] = []
+        loop(app, tenants, shared, lambda n, w: said.append((n, w)), stop=lambda: woke[0] >= 5,
+             clock=lambda: now[0], sleep=sleep)
+        return said, now[0]
+
+    said, _ = scheduler()
+    fired = [n for n, what in said if what.startswith("queued")]
+    assert fired.count("every") == 8  # 02:00 to 02:07; 02:02-02:04 fired late, at 02:05
+    assert fired.count("odd") == 4  # 02:01, 02:03, 02:05, 02:07
+    assert len(sent) == 12
+    again, _ = scheduler()  # a second scheduler over the same minutes
+    assert again and all(what.startswith("skipped: another scheduler") for _, what in again)
+
+
 def test_the_documented_tenants_file_validates(tmp_path: Path) -> None:
     import re
 

@@ -20,7 +20,7 @@ from kamrules.connectors.hubspot.connector import HubSpotConnector
 from kamrules.connectors.hubspot.http import HubSpotApi
 from kamrules.connectors.secret import Secret
 from kamrules.errors import KamError
-from tests.conftest import ANCHOR, as_mapped
+from tests.conftest import ANCHOR
 from tests.support.hubspot import RELATED, FakeHubSpot, minimal_calls
 from tests.support.hubspot_workspace import TOKEN, HsWorkspace, custom_mapping, start_fake
 
@@ -71,7 +71,7 @@ def test_custom_objects_give_the_portfolio_by_any_of_their_names(
         assert snapshot.warnings == []
         for section in SECTIONS:  # the canonical records, only the account ids translated
             expected = sorted(
-                ({**r, "account_id": to_hs[r["account_id"]]} for r in as_mapped(demo_records)[section]),
+                ({**r, "account_id": to_hs[r["account_id"]]} for r in demo_records[section]),
                 key=repr,
             )
             got = sorted(

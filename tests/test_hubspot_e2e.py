@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import as_mapped, make_workspace
+from tests.conftest import make_workspace
 from tests.support.hubspot import FakeHubSpot
 from tests.support.hubspot_workspace import TOKEN, HsWorkspace, custom_mapping, start_fake
 
@@ -84,7 +84,7 @@ def _assert_same_plan(hs: HsWorkspace, local_plan: dict[str, Any]) -> dict[str, 
 def test_same_findings_as_the_local_crm(
     hs: HsWorkspace, tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]
 ) -> None:
-    local = make_workspace(tmp_path / "local", as_mapped(demo_records))
+    local = make_workspace(tmp_path / "local", demo_records)
     _assert_same_plan(hs, local.run_json(command="plan"))
     assert not any("schemas" in e for e in hs.fake.calls)  # no custom object mapped: no schemas call
 
@@ -107,7 +107,7 @@ def test_same_findings_with_plans_and_surveys_in_custom_objects(
         assert not any(c["properties"].get("kam_surveys") for c in fake.objects["companies"].values())
         assert not any(c["properties"].get("kam_plan_objectives") for c in fake.objects["companies"].values())
 
-        local = make_workspace(tmp_path / "local", as_mapped(demo_records))
+        local = make_workspace(tmp_path / "local", demo_records)
         local_plan = local.run_json(command="plan")
         assert any(
             "satisfaction" in c["subject"].lower() or "survey" in c["subject"].lower()

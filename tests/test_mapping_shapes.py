@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ANCHOR, ROOT, as_mapped, make_workspace
+from tests.conftest import ANCHOR, ROOT, make_workspace
 from tests.support.hubspot_workspace import HsWorkspace, start_fake
 from tests.support.salesforce import FakeServer
 from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
@@ -68,7 +68,7 @@ def _members(records: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, An
 
 
 def _local_fingerprints(tmp_path: Path, records: dict[str, list[dict[str, Any]]]) -> set[tuple[str, str]]:
-    plan = make_workspace(tmp_path / "local", as_mapped(records)).run_json(command="plan")
+    plan = make_workspace(tmp_path / "local", records).run_json(command="plan")
     assert len(plan["changes"]) > 100
     return {(c["fingerprint"], c["subject"]) for c in plan["changes"]}
 

@@ -176,3 +176,108 @@ def test_packs_may_not_extend_in_a_circle(tmp_path: Path) -> None:
             f"id: {name}\nversion: 1.0.0\ndescription: x\nextends: ../{other}\n")
     with pytest.raises(ValidationFailed, match="circle"):
         load_pack(tmp_path / "one")
+
+
+PLAYS_EXT = """\
+id: acme-plays
+version: 1.0.0
+description: kam-core's plays, less the risk play, plus one of ours.
+extends: kam-core
+disable: [PLAY-RISK]
+"""
+OUR_PLAY = """\
+- id: PLAY-ACME
+  title: Renewal call by the owner
+  severity: medium
+  rationale: Our own follow-up of kam-core's renewal rule.
+  trigger: {when: {fact: days_to_contract_end, le: 150}}
+  steps:
+    - id: owner-call
+      title: Owner's call
+      task: {subject: "{account_name}: call about the renewal", body: "{play_title}", due_in_days: 7}
+"""
+
+
+def _plays_pack(root: Path) -> Path:
+    ext = root / "acme-plays"
+    (ext / "playbooks").mkdir(parents=True)
+    (ext / "pack.yaml").write_text(PLAYS_EXT)
+    (ext / "playbooks" / "ours.yaml").write_text(OUR_PLAY)
+    return ext
+
+
+def test_an_extending_pack_inherits_plays_disables_one_and_adds_its_own(tmp_path: Path) -> None:
+    """kam-core's plays run under the extending pack's id; the disabled one never starts."""
+    from click.testing import CliRunner
+
+    from kamrules.cli.main import cli
+    from kamrules.connectors.local.crm import LocalCrm
+    from kamrules.playbooks.loader import load_plays
+    from tests.support import plays_sim as sim
+
+    ext = _plays_pack(tmp_path)
+    pack = load_pack(ext)
+    assert pack.disabled_plays == {"PLAY-RISK"} and pack.disabled == set()
+    assert [p.id for p in load_plays(pack)] == ["PLAY-ONBOARD", "PLAY-RENEWAL", "PLAY-ACME"]
+
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    for kind, rows in sim.portfolio().items():
+        crm.insert_records(kind, rows)
+    crm.close()
+    (tmp_path / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\npacks: [./acme-plays]\nstate_dir: st\n")
+    result = CliRunner().invoke(cli, ["--config", str(tmp_path / "kamrules.yaml"), "run",
+                                      "--as-of", sim.day(0).isoformat(), "--json"])
+    assert result.exit_code == 0, result.output
+    started = {(t["pack_id"], t["play_id"], t["account_id"])
+               for t in json.loads(result.stdout)["plays"] if t["kind"] == "started"}
+    # kam-core alone starts ONBOARD and RISK on night 0 (tests/support/plays_sim.py); RISK is off
+    assert started == {("acme-plays", "PLAY-ONBOARD", "ACC-ONB"), ("acme-plays", "PLAY-ACME", "ACC-REN")}
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    fps = {t.fingerprint for t in crm.all_tasks()}
+    crm.close()
+    assert "acme-plays/PLAY-ONBOARD/ACC-ONB/first-meeting" in fps
+    assert not any("/PLAY-RISK/" in fp or fp.startswith("kam-core/") for fp in fps)
+
+
+def test_extending_pack_play_errors_are_located(tmp_path: Path) -> None:
+    ext = _plays_pack(tmp_path)
+    (ext / "playbooks" / "ours.yaml").write_text(OUR_PLAY.replace("PLAY-ACME", "PLAY-ONBOARD"))
+    (ext / "pack.yaml").write_text(PLAYS_EXT.replace("[PLAY-RISK]", "[PLAY-RISK, PLAY-NOPE]"))
+    with pytest.raises(ValidationFailed) as exc:
+        load_pack(ext)
+    assert "disable.1: pack 'acme-plays' has no rule 'PLAY-NOPE' (nor a play of kam-core)" in str(exc.value)
+    (ext / "pack.yaml").write_text(PLAYS_EXT)
+    from kamrules.playbooks.loader import load_plays
+
+    with pytest.raises(ValidationFailed) as exc:
+        load_plays(load_pack(ext))
+    assert "ours.yaml:1:3: id: play PLAY-ONBOARD is already in kam-core" in str(exc.value)
+
+
+def test_a_base_play_whose_trigger_rules_are_all_disabled_is_refused(tmp_path: Path) -> None:
+    """Its play could never start: the extending pack must say so (disable the play too)."""
+    base = tmp_path / "base"
+    (base / "rules").mkdir(parents=True)
+    (base / "playbooks").mkdir()
+    (base / "pack.yaml").write_text("id: base\nversion: 1.0.0\ndescription: x\n"
+                                    "principles: {P09: Contacts}\ngroups: [relationship]\n")
+    (base / "rules" / "r.yaml").write_text(OUR_RULE.replace("{param: max_contacts}", "6")
+                                           .replace("{{ account_name }}", "{account_name}")
+                                           .replace("{{ contacts }}", "{contacts}")
+                                           .replace("{{ evidence }}", "{evidence}"))
+    (base / "playbooks" / "p.yaml").write_text(
+        OUR_PLAY.replace("{when: {fact: days_to_contract_end, le: 150}}", "{rules: [ACME-001]}"))
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    (ext / "pack.yaml").write_text("id: ext\nversion: 1.0.0\ndescription: x\nextends: ../base\n"
+                                   "disable: [ACME-001]\n")
+    with pytest.raises(ValidationFailed) as exc:
+        load_pack(ext)
+    assert ("play PLAY-ACME of base starts only on rules this pack disables (ACME-001):"
+            " disable the play too (`disable: [PLAY-ACME]`)") in str(exc.value)
+    (ext / "pack.yaml").write_text((ext / "pack.yaml").read_text().replace("[ACME-001]",
+                                                                           "[ACME-001, PLAY-ACME]"))
+    from kamrules.playbooks.loader import load_plays
+
+    assert load_plays(load_pack(ext)) == []

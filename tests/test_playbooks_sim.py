@@ -55,16 +55,41 @@ def parse_pack_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hubspot, "load_mapping", hs_mapping)
 
 
-def _runner(root: Path, crm_yaml: str) -> Any:
+ACTIVE: dict[str, Any] = {}  # CRM -> the run report's active plays on the escalation night
+
+
+def _runner(root: Path, crm_yaml: str, name: str) -> Any:
     def run(night: int) -> dict[str, Any]:
         config = root / f"night{night}.yaml"
         config.write_text(f"{crm_yaml}packs: [kam-core]\nstate_dir: state-{night}\n")
         result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
                                           sim.day(night).isoformat(), "--json"])
         assert result.exit_code == 0, result.output
-        return json.loads(result.stdout)
+        report = json.loads(result.stdout)
+        if night == sim.NIGHT_ESCALATION:
+            ACTIVE[name] = _active(report)
+        return report
 
     return run
+
+
+def _active(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, tuple[Any, ...]]]:
+    """The run report's active plays by account name (HubSpot's ids differ) and play."""
+    return {(a["account_name"], p["play_id"]): {s["id"]: (s["state"], s["overdue_days"], s["escalated"])
+                                                for s in p["steps"]}
+            for a in report["active_plays"]["accounts"] for p in a["plays"]}
+
+
+# night 21 on every CRM: the risk play exited the night before; the onboarding play's first
+# meeting is a week overdue and escalated; the renewal's first step is open, not yet due
+ACTIVE_ON_ESCALATION = {
+    ("Nova Foods", "PLAY-ONBOARD"): {"first-meeting": ("open", 7, True),
+                                     "contacts-beyond-purchasing": ("open", 0, False),
+                                     "account-plan": ("waiting", 0, False)},
+    ("Renew Logistics", "PLAY-RENEWAL"): {"renewal-opportunity": ("open", 0, False),
+                                          "executive-touch": ("waiting", 0, False),
+                                          "terms-in-writing": ("waiting", 0, False)},
+}
 
 
 def test_sixty_nights_on_the_local_crm(tmp_path: Path) -> None:
@@ -79,9 +104,10 @@ def test_sixty_nights_on_the_local_crm(tmp_path: Path) -> None:
     def add_survey(row: dict[str, Any]) -> None:
         crm.insert_records("surveys", [*sim.portfolio()["surveys"], row])
 
-    seen = sim.simulate(_runner(tmp_path, "crm: {type: local, path: crm.sqlite, seed: empty}\n"),
+    seen = sim.simulate(_runner(tmp_path, "crm: {type: local, path: crm.sqlite, seed: empty}\n", "local"),
                         complete, add_survey)
     assert sorted(seen, key=str) == sorted(sim.EXPECTED, key=str)
+    assert ACTIVE["local"] == ACTIVE_ON_ESCALATION
     plays = [t for t in crm.all_tasks() if t.fingerprint.count("/") == 3]
     assert len({(t.fingerprint, t.evidence["play_started"]) for t in plays}) == len(plays)
     escalation = next(t for t in plays if t.fingerprint.endswith("first-meeting.escalation"))
@@ -113,8 +139,9 @@ def test_sixty_nights_on_salesforce(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         def add_survey(row: dict[str, Any]) -> None:
             load_demo(org, sim.full({"surveys": [row]}))
 
-        seen = sim.simulate(_runner(tmp_path, crm_yaml), complete, add_survey)
+        seen = sim.simulate(_runner(tmp_path, crm_yaml, "salesforce"), complete, add_survey)
     assert sorted(seen, key=str) == sorted(sim.EXPECTED, key=str)
+    assert ACTIVE["salesforce"] == ACTIVE_ON_ESCALATION
     ours = [t for t in org.tasks() if "/PLAY-" in str(t.get("Description"))]
     fps = [(read_marker(t["Description"]) or ("",))[0] for t in ours]
     assert len(fps) == len(set(fps)) == 8 + 2  # each opened step once, each escalation once
@@ -133,7 +160,7 @@ def test_sixty_nights_on_hubspot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     try:
         crm_yaml = (f"crm:\n  type: hubspot\n  access_token: {{env: {TOKEN_ENV}}}\n  base_url: {url}\n"
                     f"  requests_per_10s: {fake.budget}\n  rate_window_seconds: {fake.window}\n")
-        night_run = _runner(tmp_path, crm_yaml)
+        night_run = _runner(tmp_path, crm_yaml, "hubspot")
 
         def run(night: int) -> dict[str, Any]:
             report = night_run(night)
@@ -158,6 +185,7 @@ def test_sixty_nights_on_hubspot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     finally:
         fake.stop()
     assert sorted(seen, key=str) == sorted(sim.EXPECTED, key=str)
+    assert ACTIVE["hubspot"] == ACTIVE_ON_ESCALATION
     fps = [(read_marker(t["properties"].get("hs_task_body")) or ("",))[0] for t in fake.tasks()]
     plays = [fp for fp in fps if "/PLAY-" in fp]
     assert len(plays) == len(set(plays)) == 8 + 2

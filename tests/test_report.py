@@ -398,6 +398,10 @@ def test_money_is_shown_in_the_configured_currency_and_locale(
     page = (ws.root / "r.html").read_text()
     assert "Amounts in CHF." in page and re.search(r"revenue \d{1,3}(\.\d{3})+\u00a0CHF", page)
     assert report_json(ws, "--as-of", ANCHOR.isoformat())["currency"] == "CHF"
+    # one setting: the top-level currency and locale (task text) label the report too
+    same = workspace_factory(SMALL, "currency: USD\nlocale: sr_Latn\n")
+    together = report_json(same, "--as-of", ANCHOR.isoformat())
+    assert (together["currency"], together["locale"]) == ("USD", "sr")
     bad = workspace_factory(SMALL, "report: {currency: euro}\n")
     proc = bad.cli("report", check=False)
     assert proc.returncode == 2 and "currency" in proc.stdout + proc.stderr

@@ -112,7 +112,7 @@ class CompanyRecords:
                  for n in as_spec(spec).names()]
         if all(blank(v) for v in values.values()) and all(blank(get(n)) for n in extra):
             return None
-        dates = ("objectives_reviewed", "risk_reviewed", "relationship_reviewed")
+        dates = ("objectives_reviewed", "risk_reviewed", "relationship_reviewed", "value_reviewed")
         return self.build(AccountPlan, "plans", sources_of(pm), get=get, data=dict(
             account_id=cid,
             horizon_years=self.num("plans", "horizon_years", get, pm.horizon_years),
@@ -127,6 +127,8 @@ class CompanyRecords:
                     "pain_points",
                     "selection_criteria",
                     "decision_process",
+                    "value_for_customer",
+                    "value_for_us",
                 )
             },
         ))

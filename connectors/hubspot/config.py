@@ -123,6 +123,9 @@ class ContactMap(Section):
     department: str | None = "kam_department"
     buying_role: str | None = "hs_buying_role"
     region: str | None = "kam_region"
+    status: str | None = Field(default="kam_contact_status", description="active | inactive | left")
+    stance: str | None = Field(default="kam_stance", description="champion | supporter | neutral | blocker")
+    win_over_plan: str | None = "kam_win_over_plan"
     created: str | None = "createdate"
     primary_association_type: int | None = Field(
         default=2, description="company-to-contact association type id marking the primary contact"
@@ -136,6 +139,9 @@ class DealMap(Section):
     pipeline: str = "pipeline"
     amount: str | None = "amount"
     type: str | None = "dealtype"
+    kind: str | None = Field(default="kam_deal_kind",
+                             description="new_product | new_application | upsell | reorder | renewal")
+    owner_id: str | None = "hubspot_owner_id"
     created: str = "createdate"
     close_date: str | None = "closedate"
     modified: str = "hs_lastmodifieddate"
@@ -183,6 +189,9 @@ class PlanMap(Section):
     risk_reviewed: str | None = "kam_plan_risk_reviewed"
     risk_measures: str | None = Field(default="kam_plan_risk_measures", description="`kind@YYYY-MM-DD;...`")
     relationship_reviewed: str | None = "kam_plan_relationship_reviewed"
+    value_for_customer: str | None = "kam_plan_value_for_customer"
+    value_for_us: str | None = "kam_plan_value_for_us"
+    value_reviewed: str | None = "kam_plan_value_reviewed"
 
     def property_names(self) -> list[str]:
         fields = PLAN_FIELDS + (("modified",) if self.object else ())

@@ -11,11 +11,14 @@ schemas first, and then pulled like any related object.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping as Fields
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from kamrules.connectors.cache import RecordCache, utc_now
+from kamrules.connectors.hubspot.account_fields import AccountFields
 from kamrules.connectors.hubspot.config import CONFIG, HubSpotConfig, Mapping, load_mapping
 from kamrules.connectors.hubspot.http import HubSpotApi
 from kamrules.connectors.hubspot.mapping import ENGAGEMENTS, Mapper, Raw, stages_from
@@ -50,6 +53,7 @@ class HubSpotConnector:
         self.api = api
         self.reader = Reader(api)
         self.tasks = TaskStore(api, config.fingerprint_property)
+        self.account_fields = AccountFields(api, self.reader)
         self.cache = cache
 
     @property
@@ -83,6 +87,7 @@ class HubSpotConnector:
         progress("pull", 1, len(kinds) + 2)
         companies = self._rows("companies", None, started)
         raw.rows["companies"] = companies
+        self.account_fields.remember(companies)
         company_ids = sorted(companies, key=_id_order)
         for step, kind in enumerate(kinds, 2):
             links = self.reader.associations("companies", kind, company_ids)
@@ -120,6 +125,8 @@ class HubSpotConnector:
         props = self.mapping.properties(kind)
         if kind == "companies" and self.config.key_account_property:
             props = sorted(set(props) | {self.config.key_account_property})
+        if kind == "companies" and self.account_fields.fields:  # health read with the companies
+            props = sorted(set(props) | set(self.account_fields.names))
         return props, getattr(self.mapping, kind).modified
 
     def _rows(self, kind: str, wanted: list[str] | None, started: object) -> dict[str, dict]:
@@ -171,6 +178,8 @@ class HubSpotConnector:
         for kind in ("companies", *RELATED, *self.objects):
             props, _ = self._shape(kind)
             existing = self.reader.property_names(kind)
+            if kind == "companies" and self.account_fields.fields:
+                self.account_fields.check(self.reader.definitions[kind])
             have = set(existing)
             obj = self.objects.get(kind)
             what = f"custom object {obj.name} ({kind}) has" if obj else f"{kind} have"
@@ -194,10 +203,27 @@ class HubSpotConnector:
                 )
         return warnings
 
+    # --- account health (kamrules.protocol.health) ---------------------------------------------
+
+    def prepare_account_fields(self, fields: Fields[str, str]) -> None:
+        """The health properties to check in the pull's pre-flight and read with its companies."""
+        self.account_fields.fields = dict(fields)
+
+    def read_account_fields(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return self.account_fields.read(names)
+
+    def write_account_fields(self, values: Fields[str, Fields[str, Any]]) -> int:
+        return self.account_fields.write(values)
+
     # --- tasks ---------------------------------------------------------------------------------
 
     def list_tasks(self, completed_since: date) -> list[Task]:
         return self.tasks.list_tasks(completed_since)
+
+    @property
+    def task_warnings(self) -> list[RecordWarning]:
+        """Task rows the last listing could not read (the run reports them)."""
+        return list(self.tasks.warnings)
 
     def task_url(self, task_id: str) -> str | None:
         """The task's record page in HubSpot (object type 0-27), when `crm.portal_id` is set."""

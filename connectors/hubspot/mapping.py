@@ -283,6 +283,9 @@ class Mapper(CompanyRecords):
             buying_role=self.value("buying_role", (get(c.buying_role) or "").split(";")[0]),
             is_primary=primary,
             region=get(c.region) or None,
+            status=self.value("contact_status", get(c.status)) or "active",
+            stance=self.value("stance", get(c.stance)),
+            win_over_plan=get(c.win_over_plan) or None,
             created=self.day("contacts", "created", get, c.created),
         ))
 
@@ -300,6 +303,8 @@ class Mapper(CompanyRecords):
             stage=stage.label,
             amount=self.num("deals", "amount", get, d.amount),
             type=self.value("deal_type", get(d.type)) or "new",
+            kind=self.value("deal_kind", get(d.kind)),
+            owner_id=get(d.owner_id) or None,
             created=created,
             close_date=self.day("deals", "close_date", get, d.close_date) if stage.is_closed else None,
             is_closed=stage.is_closed,

@@ -30,7 +30,11 @@ def _after(body: dict[str, Any]) -> str | None:
 
 
 def _slim(row: Row) -> Row:
-    return {"id": str(row["id"]), "properties": row.get("properties") or {}}
+    """A row's id and properties; a row HubSpot sent without them reads as empty, never raises."""
+    if not isinstance(row, dict):
+        return {"id": "", "properties": {}}
+    props = row.get("properties")
+    return {"id": str(row.get("id") or ""), "properties": props if isinstance(props, dict) else {}}
 
 
 class Reader:
@@ -39,6 +43,7 @@ class Reader:
     def __init__(self, api: HubSpotApi):
         self.api = api
         self.crm = api.client.crm
+        self.definitions: dict[str, list[dict[str, Any]]] = {}  # the last property list of each type
 
     def each(self, object_type: str, properties: list[str]) -> Iterator[Row]:
         """Every record of a type through the list endpoint, a page of 100 a call."""
@@ -135,6 +140,7 @@ class Reader:
             object_type,
             archived=False,
         )
+        self.definitions[object_type] = list(body.get("results", []))
         return [p["name"] for p in body.get("results", [])]
 
     def schemas(self) -> list[dict[str, Any]]:

@@ -14,18 +14,16 @@ from typing import Any
 
 from kamrules.connectors.hubspot.http import AmbiguousWrite, DailyLimitReached, HubSpotApi, HubSpotError
 from kamrules.connectors.hubspot.pull import Reader, chunks
-from kamrules.connectors.hubspot.values import BadValue, parse_date
-from kamrules.model import Task
+from kamrules.connectors.hubspot.task_rows import CLOSED_NOTE, ReadBack, Unusable, _plain, closing_body
+from kamrules.model import RecordWarning, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
 from kamrules.protocol.faults import checkpoint
-from kamrules.protocol.marker import add_marker, read_marker, strip_marker
+from kamrules.protocol.marker import add_marker, read_marker
 
 WRITE_BATCH = 100
 TASK_TO_COMPANY = 192
-CLOSED_NOTE = "Closed by kamrules:"
 PRIORITY_OUT = {"low": "LOW", "normal": "MEDIUM", "high": "HIGH"}
-PRIORITY_IN = {v: k for k, v in PRIORITY_OUT.items()}
 TASK_PROPERTIES = [
     "hs_task_subject",
     "hs_task_body",
@@ -46,21 +44,27 @@ class TaskStore:
         self.api = api
         self.fp_property = fingerprint_property
         self.crm = api.client.crm
+        self.warnings: list[RecordWarning] = []  # rows the last listing could not read
+        self.unusable: list[Unusable] = []  # open rows of kamrules' own a run closes as unreadable
+        self.closed_unreadable = 0
 
     # --- read back ---------------------------------------------------------------------------
 
     def list_tasks(self, completed_since: date) -> list[Task]:
         """Every open kamrules task and those completed since the date, by listing (search lags)."""
-        properties = TASK_PROPERTIES + ([self.fp_property] if self.fp_property else [])
-        out: list[Task] = []
         # the list endpoint, not search: search lags behind writes, and a task missed after a
         # crash would be created twice
+        read = self.read_back()
+        self.warnings, self.unusable = read.warnings, read.unusable
+        return [t for t in read.tasks
+                if t.status == "open" or (t.completed or date.min) >= completed_since]
+
+    def read_back(self) -> ReadBack:
+        """Every task row in the portal read (see task_rows): kamrules' own, warnings, unusable."""
+        properties = TASK_PROPERTIES + ([self.fp_property] if self.fp_property else [])
+        out = ReadBack()
         for row in Reader(self.api).each("tasks", properties):
-            task = task_from_row(row)
-            if task is not None and (
-                task.status == "open" or (task.completed or date.min) >= completed_since
-            ):
-                out.append(task)
+            out.add(row, self.fp_property)
         return out
 
     # --- write -------------------------------------------------------------------------------
@@ -85,7 +89,28 @@ class TaskStore:
                 if stopped is not None:
                     results.update({i: _failed(writes[i], stopped) for i in part if i not in results})
                 progress("write", len(results), len(writes))
+        if stopped is None:
+            self.close_unusable()
         return [results[i] for i in range(len(writes))]
+
+    def close_unusable(self) -> None:
+        """Close the open rows of kamrules' own the last listing could not read, with a note; a
+        failure leaves them for the next run (which finds them open, and closes them then)."""
+        for part in chunks(self.unusable, WRITE_BATCH):  # type: ignore[arg-type]
+            inputs = [{"id": u.crm_id, "properties": {"hs_task_status": "COMPLETED",
+                                                      "hs_task_body": closing_body(u.body, u.problem)}}
+                      for u in part]
+            try:
+                _, body = self.api.call("POST /crm/v3/objects/tasks/batch/update",
+                                        self.crm.objects.batch_api.update, "tasks", {"inputs": inputs})
+            except HubSpotError as exc:
+                if exc.status in (401, 403):
+                    raise
+                return
+            finally:
+                checkpoint("write")
+            self.closed_unreadable += len(body.get("results", []))
+        self.unusable = []
 
     def _batch(self, kind: str, items: list[tuple[int, Change]]) -> dict[int, ChangeResult]:
         if kind == "create":
@@ -140,10 +165,8 @@ class TaskStore:
         Reconciliation creates a task only where none is open, so an open one found after an
         ambiguous create is that create's."""
         out: dict[str, str] = {}
-        properties = TASK_PROPERTIES + ([self.fp_property] if self.fp_property else [])
-        for row in Reader(self.api).each("tasks", properties):
-            task = task_from_row(row)
-            if task is not None and task.status == "open" and task.fingerprint in fingerprints:
+        for task in self.read_back().tasks:
+            if task.status == "open" and task.fingerprint in fingerprints:
                 out.setdefault(task.fingerprint, str(task.crm_id))
         return out
 
@@ -245,46 +268,8 @@ def _error_text(body: dict[str, Any]) -> str:
     ]
 
 
-def _plain(body: str) -> str:
-    """A task body without its marker or an earlier closing note."""
-    lines = strip_marker(body).split("\n")
-    return "\n".join(line for line in lines if not line.startswith(CLOSED_NOTE)).rstrip()
-
-
 def task_from_row(row: dict[str, Any]) -> Task | None:
-    """A kamrules task from a HubSpot task row, or None when it carries no valid marker."""
-    p = row.get("properties") or {}
-    raw_body = p.get("hs_task_body") or ""
-    marker = read_marker(raw_body)
-    if marker is None:
-        return None
-    fingerprint, evidence = marker
-    if fingerprint.count("/") < 2:
-        return None
-    status = "open"
-    completed = None
-    try:
-        if p.get("hs_task_status") == "COMPLETED":
-            closed_by_us = any(line.startswith(CLOSED_NOTE) for line in strip_marker(raw_body).split("\n"))
-            status = "closed" if closed_by_us else "completed"
-            completed = parse_date(p.get("hs_task_completion_date")) or parse_date(
-                p.get("hs_lastmodifieddate")
-            )
-        due = parse_date(p.get("hs_timestamp"))
-        created = parse_date(p.get("hs_createdate"))
-    except BadValue:
-        return None
-    return Task(
-        fingerprint=fingerprint,
-        account_id=fingerprint.split("/")[2],  # pack/rule/account or pack/play/account/step
-        subject=p.get("hs_task_subject") or "",
-        body=_plain(raw_body),
-        owner_id=p.get("hubspot_owner_id") or None,
-        due=due,
-        priority=PRIORITY_IN.get(str(p.get("hs_task_priority") or "").upper(), "normal"),
-        status=status,
-        evidence=evidence,
-        crm_id=str(row["id"]),
-        created=created,
-        completed=completed,
-    )
+    """A kamrules task from a HubSpot task row, or None when it is not one kamrules can read."""
+    read = ReadBack()
+    read.add(row)
+    return read.tasks[0] if read.tasks else None

@@ -60,6 +60,10 @@ def doctor_cmd(ctx: click.Context, as_of: str | None, fmt: str) -> None:
     kind = connector_config(loaded).type
     connector = open_connector(loaded)  # logs in and runs the pre-flight (mapping vs the CRM)
     try:
+        if loaded.config.health_fields is not None:  # the fields a run writes, checked too
+            from kamrules.writeback.health import check_supported
+
+            check_supported(connector, loaded.config.health_fields.mapping())
         snapshot = connector.pull(as_of_date(as_of))
     finally:
         connector.close()

@@ -29,6 +29,8 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     from datetime import timedelta
 
     from kamrules.cli.wiring import open_connector
+    from kamrules.playbooks.loader import plays_of
+    from kamrules.playbooks.state import oldest_open_start
     from kamrules.protocol.connector import task_url
     from kamrules.report.html import render_html
     from kamrules.report.portfolio import build_report
@@ -50,17 +52,23 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     day = as_of_date(as_of) if as_of else (run_days[-1] if run_days else date.today())
     earlier = [d for d in run_days if d < day]
     since = min([day - timedelta(days=loaded.config.lifecycle.renotify_after_days), *earlier[-1:]])
+    # as `run` reads plays: their tasks back to a cooldown (a step waiting on a completed one)
+    since = min([since, *(day - timedelta(days=play.cooldown_days + 1) for _, play in plays_of(packs))])
     connector = open_connector(loaded)
     try:
         with progress_display(output != "-") as progress:
             snapshot = clean(connector.pull(day, progress))
             findings, _ = evaluate(snapshot, packs, progress, loaded.config.engine)
         tasks = connector.list_tasks(since)
+        oldest = oldest_open_start(tasks)  # a running play's earlier steps, as `run` reads them
+        if oldest is not None and oldest < since:
+            tasks = connector.list_tasks(oldest)
         settings = loaded.config.report
         report = build_report(snapshot, findings, packs, tasks, runs,
                               settings.health_weights.model_dump(), now_iso(), snoozes=snoozes,
                               task_url=lambda task_id: task_url(connector, task_id),
-                              currency=settings.currency, locale=settings.locale)
+                              currency=settings.currency or loaded.config.currency,
+                              locale=settings.locale or _language(loaded.config.locale))
     finally:
         connector.close()
     text = render_html(report) if fmt == "html" else report.model_dump_json(indent=2)
@@ -78,3 +86,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
               f" ({s.overdue_tasks} overdue).")
 
 
+def _language(locale: str) -> str:
+    """The report writes numbers per language: `sr_Latn` and `de_CH` as `sr` and `de`."""
+    language = locale.replace("-", "_").split("_")[0].lower()
+    return language if language in ("en", "de", "fr", "ru", "sr") else "en"

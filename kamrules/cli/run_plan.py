@@ -19,9 +19,10 @@ from kamrules.cli.common import (
     out,
     progress_display,
 )
-from kamrules.errors import ExitCode, KamError
+from kamrules.errors import ExitCode, KamError, LockedError
 from kamrules.inputs.environment import as_environment_failure
 from kamrules.inputs.sanitize import cell, json_safe, one_line
+from kamrules.model import RecordWarning
 from kamrules.run.config import load_configured_packs
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
@@ -93,21 +94,26 @@ def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
     state = StateStore(loaded.state_dir)
     last = _last_run_as_of(state)
     earlier = last is not None and day < last[0]
+    mode = "plan" if dry_run else "run"
     if earlier and not dry_run and not force:
-        state.close()
-        raise KamError(
+        _refused(state, day, mode, holder, KamError(
             f"--as-of {day} is earlier than the last run's ({last[0]}, run #{last[1]}): a run"
             " then would close tasks whose findings only appear later. `kamrules plan --as-of"
-            f" {day}` shows what it would change; add --force to run it anyway")
+            f" {day}` shows what it would change; add --force to run it anyway"))
     wait = loaded.config.lock_wait_seconds if lock_wait is None else lock_wait
     # A plan writes nothing, so it never waits for a run; a run holds the CRM's lock.
     lock = RunLock(lock_path(loaded.state_dir, crm_section(loaded)), wait)
-    with contextlib.nullcontext() if dry_run else lock:
+    with contextlib.ExitStack() as held:
+        if not dry_run:
+            try:
+                held.enter_context(lock)
+            except LockedError as exc:
+                _refused(state, day, mode, holder, exc)
         if lock.took_over:
             err.print(labelled("warning", "yellow",
                                f"the previous run (pid {lock.took_over.get('pid')}, started"
                                f" {lock.took_over.get('started')}) did not finish; taking over"))
-        run_id = state.start_run(now_iso(), day.isoformat(), "plan" if dry_run else "run")
+        run_id = state.start_run(now_iso(), day.isoformat(), mode)
         started = now_iso()
         connector = None
         try:
@@ -132,11 +138,24 @@ def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
         state.close()
     if earlier and dry_run:
         closing = sum(1 for c in report.changes if c.action == "close")
-        err.print(labelled("warning", "yellow",
-                           f"--as-of {day} is earlier than the last run's ({last[0]}): this plan"
-                           f" would close {closing} task(s); `run` refuses such a date without"
-                           " --force"))
+        words = (f"--as-of {day} is earlier than the last run's ({last[0]}): this plan would close"
+                 f" {closing} task(s); `run` refuses such a date without --force")
+        err.print(labelled("warning", "yellow", words))
+        report.warnings.append(RecordWarning(kind="as_of", record_id=day.isoformat(), message=words))
     return report
+
+
+def _refused(state: Any, day: date, mode: str, holder: dict[str, Any], exc: KamError) -> None:
+    """A run refused before it started (locked, time travel): a history row, then the error."""
+    from kamrules.run.sync import RunReport, now_iso
+
+    started = now_iso()
+    failed = RunReport(mode=mode, as_of=day, started=started, finished=started, outcome="error",
+                       exit_code=int(exc.exit_code), error=str(exc))
+    holder["report"] = failed
+    state.finish_run(state.start_run(started, day.isoformat(), mode), failed.model_dump(mode="json"))
+    state.close()
+    raise exc
 
 
 def _send_digest(report: Any, loaded: Any, state: Any, dry_run: bool) -> None:
@@ -155,6 +174,10 @@ def _print_plays_and_digest(report: Any) -> None:
         where = f" {t.step}" if t.step else ""
         click.echo(f"play {t.kind}: {t.pack_id}/{t.play_id}/{t.account_id}{where}"
                    f" (started {t.started}){': ' + t.detail if t.detail else ''}")
+    active = report.active_plays
+    if active is not None and active.active:
+        click.echo(f"active plays: {active.active}, {active.overdue_steps} steps overdue"
+                   " (kamrules report lists them per account and owner)")
     if report.digest is None:
         return
     for m in report.digest.messages:
@@ -175,11 +198,12 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
     verb = "would be " if dry_run else ""
     if dry_run:
         click.echo("dry run: nothing written")
-    findings = [c for c in report.changes if c.action != "close" and c.severity]
-    by_severity = Counter(c.severity for c in findings)
+    # a bundled task carries several findings: the severities are counted per task
+    tasks = [c for c in report.changes if c.action != "close" and c.severity]
+    by_severity = Counter(c.severity for c in tasks)
     sev = ", ".join(f"{by_severity[s]} {s}" for s in SEVERITY_ORDER if by_severity[s])
     click.echo(f"{report.accounts} accounts, {report.findings} findings as of {report.as_of}"
-               f"{': ' + sev if sev else ''}")
+               f"{f'; {len(tasks)} tasks by severity: ' + sev if sev else ''}")
     new = [c for c in report.changes if c.action in ("create", "update")]
     owners = Counter(_who(c) for c in new)
     if owners:

@@ -47,6 +47,7 @@ class DigestMessage(BaseModel):
     subject: str
     text: str
     message_id: str
+    html: str | None = None  # an HTML part beside the text, when a template gives one
     items: list[DigestItem]
     status: Status = "planned"
     error: str | None = None
@@ -114,32 +115,57 @@ def build(settings: Any, scope: str, as_of: date, tasks: list[Task], severity: d
         user = users.get(owner)
         name = user.name if user else owner
         values = {"count": len(items), "owner_name": name, "as_of": as_of.isoformat()}
-        subject = render(settings.subject, values)
-        text = _text(render(settings.intro, values), items)
+        texts, errors = _texts(settings, values, owner, items, as_of)
         channels = ([("email", user.email if user else None)] if settings.email else []) + (
             [("webhook", None)] if settings.webhook else [])
         for channel, to in channels:
+            parts = ("subject", "email", "html") if channel == "email" else ("subject", "chat")
+            error = next((errors[p] for p in parts if p in errors), None)
             messages.append(DigestMessage(
-                owner_id=owner, channel=channel, to=to, subject=subject,
-                text=text if channel == "email" else f"*{subject}*\n{text}",
+                owner_id=owner, channel=channel, to=to, subject=texts["subject"],
+                text=texts["email" if channel == "email" else "chat"],
+                html=texts["html"] if channel == "email" else None,
                 message_id=message_id(scope, as_of, owner, channel), items=items,
-                status="skipped" if channel == "email" and not to else "planned",
-                error="the owner has no email address in the CRM" if channel == "email" and not to
-                else None))
+                status="failed" if error else "skipped" if channel == "email" and not to else "planned",
+                error=error or ("the owner has no email address in the CRM" if channel == "email"
+                                and not to else None)))
     return messages
 
 
-def _text(intro: str, items: list[DigestItem]) -> str:
-    """Items grouped by account; accounts with the most severe item first."""
+def _texts(settings: Any, values: dict[str, Any], owner: str, items: list[DigestItem],
+           as_of: date) -> tuple[dict[str, Any], dict[str, str]]:
+    """Subject, email text (and HTML) and chat text from the run's templates (a pack's, the
+    config's, or kam-core's: digest/templates.py), and why any failed on these values (a digest
+    failure, never the write-back's); the config's `{name}` subject wins over a template."""
+    templates = settings.resolved()
+    context = {**values, "owner_id": owner, "intro": render(settings.intro, values),
+               "accounts": _accounts(items), "items": [i.model_dump(mode="json") for i in items]}
+    out: dict[str, Any] = {"subject": f"(digest for {values['owner_name']})", "email": "", "chat": "",
+                           "html": None}
+    errors: dict[str, str] = {}
+    for name in ("subject", "email", "chat", "html"):
+        try:
+            if name == "subject":  # (it reads `subject` as empty)
+                text = (render(settings.subject, values) if settings.subject else " ".join((
+                    templates.render("subject", {**context, "subject": "", "channel": name}, as_of)
+                    or "").split()))
+                out["subject"] = context["subject"] = text
+                continue
+            text = templates.render(name, {**context, "channel": name}, as_of)
+            out[name] = text.rstrip() + "\n" if text is not None else None
+        except Exception as exc:  # compiled, but failed on these values
+            errors[name] = f"the digest template failed: {type(exc).__name__}: {exc}"[:500]
+            if name == "subject":
+                context["subject"] = out["subject"]
+    return out, errors
+
+
+def _accounts(items: list[DigestItem]) -> list[dict[str, Any]]:
+    """Items grouped by account; accounts with the most severe item first (as templates show them)."""
     by_account: dict[str, list[DigestItem]] = defaultdict(list)
     for item in items:
         by_account[item.account_name].append(item)
     order = sorted(by_account, key=lambda a: (-max(_RANK.get(i.severity, 0) for i in by_account[a]), a))
-    lines = [intro, ""]
-    for account in order:
-        lines.append(f"{account} ({by_account[account][0].account_id})")
-        for i in by_account[account]:
-            due = f", due {i.due}" if i.due else ""
-            lines.append(f"  - [{i.kind}] {i.severity}: {i.subject}{due}")
-        lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    return [{"name": a, "id": by_account[a][0].account_id,
+             "worst": max((i.severity for i in by_account[a]), key=lambda s: _RANK.get(s, 0)),
+             "entries": [i.model_dump(mode="json") for i in by_account[a]]} for a in order]

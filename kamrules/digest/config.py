@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from kamrules.language.pack import UserModel
 
@@ -70,14 +70,38 @@ class WebhookSettings(UserModel):
     timeout_seconds: float = Field(default=10, gt=0)
 
 
+class TemplateFiles(UserModel):
+    """`digest.templates`: Jinja2 files (relative to the config) that replace the packs' ones."""
+
+    subject: str | None = None
+    email: str | None = None
+    html: str | None = None  # an HTML part beside the email's text
+    chat: str | None = None
+
+
 class DigestSettings(UserModel):
     """One message per owner after each run, on each configured channel."""
 
     email: EmailSettings | None = None
     webhook: WebhookSettings | None = None
-    subject: str = Field(default="kamrules: {count} items for {owner_name} on {as_of}", min_length=1)
+    templates: TemplateFiles = Field(default_factory=TemplateFiles)
+    # a `{name}` subject line; when given it wins over any subject template
+    subject: str | None = Field(default=None, min_length=1)
     intro: str = "Your key accounts need attention. New, escalated and overdue items, most severe first:"
     overdue: bool = True  # list open tasks past their due date too
+    _resolved: Any = PrivateAttr(default=None)
+
+    def use(self, templates: Any) -> None:
+        """The templates resolved for this config's packs (`digest.templates.resolve`)."""
+        self._resolved = templates
+
+    def resolved(self) -> Any:
+        """The templates to render: those set by `use`, else the config's files and kam-core's."""
+        if self._resolved is None:
+            from kamrules.digest.templates import resolve
+
+            self._resolved = resolve(self.templates.model_dump(), [], Path.cwd())
+        return self._resolved
 
     @model_validator(mode="after")
     def _a_channel(self) -> DigestSettings:

@@ -58,6 +58,8 @@ class Sender:
         mail["Message-ID"] = message.message_id
         mail["Date"] = formatdate(localtime=False)
         mail.set_content(message.text)
+        if message.html:
+            mail.add_alternative(message.html, subtype="html")
         cafile = None
         if email.ca_bundle:
             path = Path(email.ca_bundle).expanduser()
@@ -96,6 +98,10 @@ def send_all(messages: list[DigestMessage], settings: DigestSettings, base_dir: 
     for message in [*retries, *messages]:
         if message.status == "skipped":
             report.messages.append(message)
+            continue
+        if message.status == "failed" and message not in retries:  # its template failed: no text
+            report.messages.append(message)
+            report.outcome = "failed"
             continue
         if store.digest_sent(message.message_id, message.channel):
             report.messages.append(message.model_copy(update={"status": "already_sent"}))

@@ -26,10 +26,17 @@ def enqueue(app: Any, shared: Shared, tenant: str, mode: str = "run",
             as_of: str | None = None) -> tuple[str | None, str]:
     """(request id, what happened): queued, or skipped because a run is queued or running."""
     request_id = new_request_id()
-    if mode == "run" and not shared.claim_queue(tenant, request_id):
+    tenants: Tenants | None = getattr(app, "kamrules_tenants", None)
+    stale = tenants.settings.queue_timeout_seconds if tenants else None
+    if mode == "run" and not shared.claim_queue(tenant, request_id, stale_after=stale):
         return None, f"skipped: a run is already queued or running ({shared.queued(tenant)})"
     queue = shared_queue(app, tenant)
-    send_run(app, tenant, request_id, mode, as_of, queue)
+    try:
+        send_run(app, tenant, request_id, mode, as_of, queue)
+    except BaseException:
+        if mode == "run":
+            shared.unqueue(tenant, request_id)  # never sent: the next trigger may queue it
+        raise
     return request_id, "queued" + (f" on {queue}" if queue else "")
 
 
@@ -51,12 +58,24 @@ def fire(app: Any, tenants: Tenants, shared: Shared, at: datetime) -> list[tuple
     return done
 
 
+CATCH_UP = 60  # minutes a stalled scheduler fires late rather than skips
+
+
 def loop(app: Any, tenants: Tenants, shared: Shared, report: Callable[[str, str], None],
-         stop: Callable[[], bool] = lambda: False) -> None:
-    """Fire at the start of every minute (UTC) until `stop()`."""
+         stop: Callable[[], bool] = lambda: False,
+         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+         sleep: Callable[[float], None] = time.sleep) -> None:
+    """Fire at the start of every minute (UTC) until `stop()`. Minutes passed while this process
+    was stalled (a slow Redis, a suspended VM) are fired late, up to an hour of them."""
+    last: datetime | None = None
     while not stop():
-        now = datetime.now(UTC)
-        for name, what in fire(app, tenants, shared, now.replace(second=0, microsecond=0)):
-            report(name, what)
-        following = (now + timedelta(minutes=1)).replace(second=0, microsecond=0)
-        time.sleep(max(0.0, (following - datetime.now(UTC)).total_seconds()))
+        now = clock().replace(second=0, microsecond=0)
+        first = now if last is None else max(last + timedelta(minutes=1), now - timedelta(minutes=CATCH_UP))
+        minute = first
+        while minute <= now:
+            for name, what in fire(app, tenants, shared, minute):
+                report(name, what)
+            minute += timedelta(minutes=1)
+        last = max(now, last or now)
+        following = now + timedelta(minutes=1)
+        sleep(max(0.0, (following - clock()).total_seconds()))

@@ -10,10 +10,19 @@ The keys, all under the configured prefix:
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 HISTORY_KEEP = 1000
 DAY = 86_400
+# compare-and-set: two schedulers seeing the same stale marker replace it once
+REPLACE_IF_SAME = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 
 class Shared:
@@ -25,17 +34,36 @@ class Shared:
 
     # --- queueing ----------------------------------------------------------------------------
 
-    def claim_queue(self, tenant: str, request_id: str, ttl: float = DAY) -> bool:
-        """Mark a request queued for the tenant unless one is queued or running already."""
-        return bool(self.client.set(self.key("pending", tenant), request_id, nx=True,
-                                    ex=int(ttl)))
+    def claim_queue(self, tenant: str, request_id: str, ttl: float = DAY,
+                    stale_after: float | None = None) -> bool:
+        """Mark a request queued for the tenant unless one is queued or running already.
+
+        A marker older than `stale_after` seconds while no worker holds the tenant's lock is
+        a lost message (a broker restarted without persistence, a send that failed half-way):
+        it is replaced, so one lost message does not block the tenant until the marker expires.
+        """
+        key, now = self.key("pending", tenant), time.time()
+        value = f"{request_id}|{now:.3f}"
+        if self.client.set(key, value, nx=True, ex=int(ttl)):
+            return True
+        old = self.client.get(key)
+        if stale_after is None or old is None or self.client.exists(self.key("lock", tenant)):
+            return False
+        _, _, since = old.partition("|")
+        try:
+            age = now - float(since)
+        except ValueError:
+            age = float("inf")  # a marker of an older version: no time in it
+        return age > stale_after and bool(self.client.eval(REPLACE_IF_SAME, 1, key, old, value,
+                                                           int(ttl)))
 
     def queued(self, tenant: str) -> str | None:
-        return self.client.get(self.key("pending", tenant))
+        value = self.client.get(self.key("pending", tenant))
+        return value.partition("|")[0] if value else None
 
     def unqueue(self, tenant: str, request_id: str) -> None:
         key = self.key("pending", tenant)
-        if self.client.get(key) == request_id:
+        if self.queued(tenant) == request_id:
             self.client.delete(key)
 
     def fire_once(self, tenant: str, minute: str) -> bool:

@@ -33,6 +33,7 @@ from kamrules.run.quality import merge_stats
 from kamrules.run.snooze import Snooze
 from kamrules.run.sync import Evaluation, RunReport, conclude, now_iso, pulled
 from kamrules.writeback.bundles import Item
+from kamrules.writeback.health import check_supported
 from kamrules.writeback.reconcile import Desired
 
 DAY = 86_400
@@ -166,6 +167,8 @@ def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfi
               snoozes: list[Snooze] | None = None, progress: Progress = no_progress) -> RunReport:
     """Pull here, evaluate on every worker that helps, then conclude here as any run does."""
     report = RunReport(mode="run", as_of=as_of, started=now_iso())
+    if loaded.config.health_fields is not None:  # as `run` does: checked before the pull
+        check_supported(connector, loaded.config.health_fields.mapping())
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     board.put_context(portfolio, as_of)
     found = Evaluation(packs, loaded, as_of)

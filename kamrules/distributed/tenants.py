@@ -69,6 +69,8 @@ class TenantsFile(UserModel):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     lease_seconds: float = Field(default=60.0, gt=0)
     lock_retry_seconds: float = Field(default=30.0, gt=0)
+    # a queued run that no worker has started after this long is taken as lost and queued again
+    queue_timeout_seconds: float = Field(default=3600.0, gt=0)
     tenants: dict[str, Tenant] = Field(min_length=1)
 
     @field_validator("tenants")

@@ -17,6 +17,7 @@ from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.shipped import builtin_dir
 from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
 from kamrules.language.conditions import MAX_CONJUNCTIONS, alternatives, rule_condition
+from kamrules.language.digestfiles import DigestTemplate, pack_templates
 from kamrules.language.pack import (
     OPERATORS,
     Lifecycle,
@@ -62,6 +63,9 @@ class LoadedPack:
     currency: str = "EUR"
     principles: dict[str, str] = field(default_factory=dict)  # declared: id -> name
     groups: dict[str, str] = field(default_factory=dict)  # declared: name -> what it covers
+    base: LoadedPack | None = None  # the pack it extends: its plays come along (playbooks.inherit)
+    disabled_plays: set[str] = field(default_factory=set)  # the base's plays it switches off
+    digest_templates: dict[str, DigestTemplate] = field(default_factory=dict)  # its digest/ files
 
     @property
     def active_rules(self) -> list[Rule]:
@@ -225,6 +229,8 @@ def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
                 Problem(place, "id", f"duplicate rule id {rule_id!r}; first defined at {places[0]}")
             )
     translations = _load_translations(directory, context, rules, problems)
+    digest_templates, found = pack_templates(directory)
+    problems += found
     if problems or header is None:
         raise ValidationFailed(problems)
     pack = LoadedPack(
@@ -243,6 +249,7 @@ def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
         principles=dict(header.principles),
         groups=dict(header.groups) if isinstance(header.groups, dict)
         else dict.fromkeys(header.groups, ""),
+        digest_templates=digest_templates,
     )
     if header.set or header.disable:
         problems += [] if base else [Problem(Location(str(pack_file)), "set",

@@ -144,7 +144,7 @@ def base_pack(name: str, folder: Path, chain: tuple[str, ...]) -> tuple[LoadedPa
 def extend(base: LoadedPack, pack: LoadedPack, header: PackHeader, file: str,
            override: Callable[..., list[tuple[tuple[str | int, ...], str]]]) -> list[Problem]:
     """Make `pack` the base pack plus its own rules and params, with its `set:` values and
-    `disable:` rules applied to the base's; returns the problems."""
+    `disable:` rules (and plays) applied to the base's; returns the problems."""
     problems = [Problem(Location(file), "rules",
                         f"rule {r.id} is already in {base.id}; disable it and add one with a new id")
                 for r in pack.rules if r.id in {b.id for b in base.rules}]
@@ -163,10 +163,20 @@ def extend(base: LoadedPack, pack: LoadedPack, header: PackHeader, file: str,
         if key not in header.model_fields_set:
             setattr(pack, key, getattr(base, key))
     pack.translations = {**base.translations, **pack.translations}
-    for loc, message in override(pack, header.set, header.disable):
+    pack.digest_templates = {**base.digest_templates, **pack.digest_templates}
+    pack.base = base  # its plays come along, less those `disable:` names (playbooks.inherit)
+    from kamrules.playbooks.inherit import split_disable, trigger_problems
+
+    pack.disabled_plays, found = split_disable(base, header.disable)
+    problems += found
+    rules_at = [i for i, name in enumerate(header.disable) if name not in pack.disabled_plays]
+    for loc, message in override(pack, header.set, [header.disable[i] for i in rules_at]):
+        if loc[0] == "disable":
+            loc = ("disable", rules_at[int(loc[-1])])
+            message += f" (nor a play of {base.id})"
         problems.append(Problem(Location(file), ".".join(("set" if loc[0] == "params" else "disable",
                                                           str(loc[-1]))), message))
-    return problems
+    return problems + ([] if found else trigger_problems(base, pack, file))
 
 
 def base_context(base: LoadedPack) -> dict[str, Any]:

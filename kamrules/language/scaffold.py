@@ -38,7 +38,8 @@ test = ["pytest>=7"]
 where = ["src"]
 
 [tool.setuptools.package-data]
-{module} = ["pack.yaml", "rules/*.yaml", "tests/*.yaml"]
+{module} = ["pack.yaml", "rules/*.yaml", "tests/*.yaml", "playbooks/*.yaml", "digest/*.j2",
+                    "translations/*.yaml"]
 """
 
 PACK = """\

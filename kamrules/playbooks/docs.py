@@ -42,7 +42,9 @@ def plays_markdown(pack: LoadedPack, plays: list[Playbook]) -> str:
                   f"{play.rationale.strip()} ({', '.join(play.principles) or 'no principle'};"
                   f" severity {play.severity}; cooldown {play.cooldown_days} days)", "",
                   f"Starts when {trigger_words(play, pack)}; exits (closing its open steps) when"
-                  " that no longer holds; completes when every step is done.", "",
+                  " that no longer holds; completes when every step is done."
+                  + (f" While it runs, its steps stand for the tasks of {', '.join(play.absorbs)}."
+                     if play.absorbs else ""), "",
                   "| step | opens | due | assignee | escalation |", "|---|---|---|---|---|"]
         for s in play.steps:
             lines.append(f"| {s.id}: {s.title} | {start_words(s)} | {s.task.due_in_days} days |"

@@ -17,6 +17,7 @@ from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import OPERATORS
+from kamrules.playbooks.inherit import inherited_plays
 from kamrules.playbooks.model import PLAY_NAMES, Playbook
 
 PLAY_LIST = TypeAdapter(list[Playbook])
@@ -34,10 +35,17 @@ def play_files(directory: Path) -> list[Path]:
 
 
 def load_plays(pack: LoadedPack) -> list[Playbook]:
-    """The pack's plays, validated; raise ValidationFailed with all problems of all files."""
+    """The pack's plays, validated: those it inherits from the pack it extends (less those it
+    disables), then its own; raise ValidationFailed with all problems of all files."""
+    inherited = inherited_plays(pack)
+    return [*inherited, *_own_plays(pack, {p.id: pack.base.id for p in inherited if pack.base})]
+
+
+def _own_plays(pack: LoadedPack, taken: dict[str, str]) -> list[Playbook]:
+    """The plays in the pack's own `playbooks/`; `taken`: inherited play id -> its pack."""
     files = play_files(pack.directory)
     key = (pack.directory.resolve(), pack.version, frozenset(r.id for r in pack.rules),
-           tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+           frozenset(taken), tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
     if key in _CACHE:
         return _CACHE[key]
     params: dict[str, Any] = {name: p.default for name, p in pack.params.items()}
@@ -67,10 +75,18 @@ def load_plays(pack: LoadedPack) -> list[Playbook]:
             first.setdefault(play.id, where)
             if play.id in rule_ids:
                 problems.append(Problem(where, "id", f"play id {play.id!r} is also a rule id"))
+            if play.id in taken:
+                problems.append(Problem(where, "id", f"play {play.id} is already in {taken[play.id]};"
+                                        " disable it and add one with a new id"))
             for j, rule_id in enumerate(play.trigger.rules):
                 if rule_id not in rule_ids:
                     problems.append(Problem(
                         locate(raw, (i, "trigger", "rules", j), str(file)), f"[{i}].trigger.rules[{j}]",
+                        f"unknown rule {rule_id!r}{closest(rule_id, rule_ids)} in pack {pack.id!r}"))
+            for j, rule_id in enumerate(play.absorbs):
+                if rule_id not in rule_ids:
+                    problems.append(Problem(
+                        locate(raw, (i, "absorbs", j), str(file)), f"[{i}].absorbs[{j}]",
                         f"unknown rule {rule_id!r}{closest(rule_id, rule_ids)} in pack {pack.id!r}"))
             group = play.trigger.group
             if group is not None and group not in groups:

@@ -91,6 +91,9 @@ class Playbook(UserModel):
     trigger: Trigger
     cooldown_days: int = Field(default=90, ge=0, le=3650)
     steps: list[Step] = Field(min_length=1, max_length=20)
+    # rules of the pack whose own task the play's steps replace while it runs on an account
+    # (the finding still counts; its task is closed with a note and comes back after the play)
+    absorbs: list[str] = Field(default_factory=list, max_length=50)
     enabled: bool = True
 
     @model_validator(mode="after")

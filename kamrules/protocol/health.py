@@ -18,3 +18,14 @@ class HealthFields(Protocol):
     def write_account_fields(self, values: Mapping[str, Mapping[str, Any]]) -> int:
         """Write {account id: {field name: value}}; the number of accounts written."""
         ...
+
+
+@runtime_checkable
+class HealthPreflight(Protocol):
+    """A `HealthFields` connector that checks the fields before anything moves (optional)."""
+
+    def prepare_account_fields(self, fields: Mapping[str, str]) -> None:
+        """Called before the pull with {value key (health, worst_severity, open_findings,
+        last_evaluated): CRM field name}: check the fields exist, fit and are writable (KamError,
+        exit 2, if not), and read their current values with the pull."""
+        ...

@@ -11,6 +11,7 @@ from html import escape
 
 from kamrules.report.marks import BAND_RANGE, SYMBOL, delta, health_badge, money, sev, trend
 from kamrules.report.models import BANDS, AccountRow, PortfolioReport
+from kamrules.report.playsection import plays_by_owner
 from kamrules.report.portfolio import WORST_FIRST
 from kamrules.report.sections import account, fg_tokens, owner_key, owners, principles, snoozes
 from kamrules.report.style import CSS, SCRIPT
@@ -35,6 +36,7 @@ def render_html(report: PortfolioReport) -> str:
         _filters(report),
         _heatmap(report),
         owners(report),
+        plays_by_owner(report),
         principles(report),
         snoozes(report),
         "<h2>Key accounts in detail</h2>",
@@ -91,6 +93,10 @@ def _summary(report: PortfolioReport) -> str:
         " with no high or critical finding</div>"
         f'<div class="card"><b>{s.findings}</b>findings{snoozed}</div>'
         f'<div class="card"><b>{s.open_tasks}</b>open tasks, {s.overdue_tasks} overdue</div>'
+        + (f'<div class="card"><b>{s.active_plays}</b><a href="#plays">active'
+           f" {'play' if s.active_plays == 1 else 'plays'}</a>, {s.overdue_play_steps}"
+           f" {'step' if s.overdue_play_steps == 1 else 'steps'} overdue</div>"
+           if s.active_plays else "") +
         f"</div>{_band_bar(report)}<p>Findings by severity: {by_sev or 'none'}</p>{changes}</section>"
     )
 

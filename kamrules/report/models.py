@@ -77,6 +77,96 @@ class TrendPoint(Out):
     health: int
 
 
+class PlayStepRow(Out):
+    """One step of an active play as the CRM's tasks show it (docs/plays-in-packs.md)."""
+
+    id: str
+    title: str
+    state: Literal["waiting", "open", "done", "closed"]
+    owner_id: str | None = None
+    owner_name: str | None = None
+    opened: date | None = None
+    due: date | None = None
+    overdue_days: int = Field(default=0, description="open and past its due date by this many days")
+    escalated: bool = False
+    escalated_on: date | None = None
+    escalated_to: str | None = Field(default=None, description="who got the escalation task")
+    crm_id: str | None = None
+    url: str | None = Field(default=None, description="the step's task in the CRM's UI, where it has one")
+
+
+class PlayRow(Out):
+    """One active play of one account: rebuilt from the CRM's tasks, as `explain` and `run` do."""
+
+    pack: str
+    play_id: str
+    title: str
+    severity: Severity
+    account_id: str
+    account_name: str
+    owner_id: str | None
+    owner_name: str
+    phase: Literal["active", "exiting"]
+    started: date
+    days_running: int
+    steps: list[PlayStepRow]
+    overdue_steps: int = 0
+
+
+class OverdueStep(Out):
+    """An open play task past its due date, in the name of the person who owns it."""
+
+    pack: str
+    play_id: str
+    play_title: str
+    account_id: str
+    account_name: str
+    step: str
+    step_title: str
+    due: date
+    overdue_days: int
+    escalated: bool = False
+    escalation: bool = Field(default=False, description="the escalation task itself, not the step's")
+    url: str | None = None
+
+
+class OwnedPlay(Out):
+    """An active play someone owns: on their account, or with an open step in their name."""
+
+    key: str = Field(description="pack/play/account")
+    play_id: str
+    title: str
+    account_id: str
+    account_name: str
+    account_owner: bool
+    open_steps: list[str] = Field(default_factory=list, description="their open steps' ids")
+
+
+class OwnerPlays(Out):
+    owner_id: str | None
+    owner_name: str
+    plays: list[OwnedPlay]
+    overdue_steps: list[OverdueStep]
+
+
+class AccountPlays(Out):
+    account_id: str
+    account_name: str
+    owner_id: str | None
+    owner_name: str
+    plays: list[PlayRow]
+
+
+class PlaysOverview(Out):
+    """Active plays per account and per owner, with overdue steps: the run report's `active_plays`."""
+
+    as_of: date
+    active: int = 0
+    overdue_steps: int = 0
+    accounts: list[AccountPlays] = Field(default_factory=list)
+    owners: list[OwnerPlays] = Field(default_factory=list)
+
+
 class AccountRow(Out):
     id: str
     name: str
@@ -93,6 +183,7 @@ class AccountRow(Out):
     band: Band = "good"
     trend_delta: int | None = Field(default=None, description="health now minus at the previous run")
     snoozed: int = Field(default=0, description="findings held back by a snooze (not in health)")
+    plays: list[PlayRow] = Field(default_factory=list, description="its active plays")
 
 
 class OwnerRow(Out):
@@ -105,6 +196,8 @@ class OwnerRow(Out):
     key_accounts: list[str] = Field(default_factory=list, description="key accounts they own, worst first")
     lowest_health: int | None = None
     findings: int = 0
+    plays: list[OwnedPlay] = Field(default_factory=list, description="active plays they own")
+    overdue_steps: list[OverdueStep] = Field(default_factory=list, description="their play steps past due")
 
 
 class PrincipleRow(Out):
@@ -140,6 +233,8 @@ class Summary(Out):
     changes: RunChanges
     snoozed_findings: int = 0
     key_accounts_by_band: dict[str, int] = Field(default_factory=dict)
+    active_plays: int = 0
+    overdue_play_steps: int = 0
 
 
 class PortfolioReport(Out):

@@ -18,6 +18,7 @@ from kamrules.report.models import (
     BANDS,
     AccountRow,
     FindingRow,
+    OwnerPlays,
     OwnerRow,
     PortfolioReport,
     PrincipleRow,
@@ -28,6 +29,7 @@ from kamrules.report.models import (
     band_of,
 )
 from kamrules.report.notes import group_notes, next_steps, note, principle_names, snooze_notes, snooze_rows
+from kamrules.report.plays import active_plays
 from kamrules.run.snooze import Snooze
 
 WORST_FIRST = tuple(reversed(SEVERITIES))
@@ -98,12 +100,15 @@ def build_report(
             snooze=note(held[f.fingerprint]) if f.fingerprint in held else None,
         ))
     history = _history(runs, as_of, weights)
+    owner_of = {a.id: (a.name, a.owner_id) for a in snapshot.accounts}
+    plays = active_plays(packs, tasks, as_of, users, owner_of, task_url)
+    plays_of_account = {a.account_id: a.plays for a in plays.accounts}
 
     rows = []
     for account in snapshot.accounts:
         found = sorted(by_account.get(account.id, []),
                        key=lambda r: (r.snooze is not None, -SEVERITIES.index(r.severity), r.rule_id))
-        if not account.is_key and not found:
+        if not account.is_key and not found and account.id not in plays_of_account:
             continue
         counted = [r for r in found if r.snooze is None]
         severities = [r.severity for r in counted]
@@ -120,6 +125,7 @@ def build_report(
                                               key=lambda t: -(t.age_days or 0)),
             trend=trend, band=band_of(score), snoozed=len(found) - len(counted),
             trend_delta=score - trend[-2].health if len(trend) > 1 else None,
+            plays=plays_of_account.get(account.id, []),
         ))
     key_rows = sorted((r for r in rows if r.is_key), key=lambda r: (r.health, r.name))
     other_rows = sorted((r for r in rows if not r.is_key), key=lambda r: (r.health, r.name))
@@ -139,11 +145,14 @@ def build_report(
         changes=_changes(runs, tasks, as_of),
         snoozed_findings=len(held),
         key_accounts_by_band={b: sum(1 for r in key_rows if r.band == b) for b, _ in BANDS},
+        active_plays=plays.active, overdue_play_steps=plays.overdue_steps,
     )
+    owners = _owners(list(task_rows.values()), users, key_rows)
+    _add_plays(owners, plays.owners)
     return PortfolioReport(
         as_of=as_of, generated=generated, packs=[f"{p.id} {p.version}" for p in packs],
         weights=weights, groups=groups, summary=summary, accounts=key_rows,
-        other_accounts=other_rows, owners=_owners(list(task_rows.values()), users, key_rows),
+        other_accounts=other_rows, owners=owners,
         currency=currency, locale=locale,
         snoozes=snooze_rows(snoozes or [], held, account_names, as_of), group_notes=group_notes(packs),
     )
@@ -237,3 +246,15 @@ def _owners(rows: list[TaskRow], users: dict[str, str], accounts: list[AccountRo
             findings=sum(len(a.findings) - a.snoozed for a in mine),
         ))
     return sorted(out, key=lambda o: (-o.overdue, -o.open_tasks, o.name))
+
+
+def _add_plays(owners: list[OwnerRow], plays: list[OwnerPlays]) -> None:
+    """Each owner's active plays and overdue play steps; someone with only those gets a row."""
+    rows = {o.id: o for o in owners}
+    for p in plays:
+        row = rows.get(p.owner_id)
+        if row is None:
+            row = OwnerRow(id=p.owner_id, name=p.owner_name, open_by_severity={}, open_tasks=0,
+                           overdue=0, oldest_age_days=None)
+            owners.append(row)
+        row.plays, row.overdue_steps = p.plays, p.overdue_steps

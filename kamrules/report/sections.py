@@ -11,6 +11,7 @@ from typing import Any
 
 from kamrules.report.marks import delta, health_badge, money, sev
 from kamrules.report.models import AccountRow, FindingRow, PortfolioReport, TaskRow
+from kamrules.report.playsection import account_plays
 from kamrules.report.portfolio import WORST_FIRST
 from kamrules.writeback.tasks import evidence_items
 
@@ -149,11 +150,12 @@ def account(a: AccountRow, report: PortfolioReport) -> str:
         extra = ("<p>Open tasks whose finding no longer holds (closed at the next run):</p><ul>"
                  + "".join(f"<li>{escape(t.subject)} — {task_text(t)}</li>" for t in stale) + "</ul>")
     snoozed = f" · {a.snoozed} snoozed" if a.snoozed else ""
+    snoozed += f" · {len(a.plays)} active plays" if a.plays else ""
     return (
         f'<section class="account" id="acc-{escape(a.id)}" data-owner="{escape(owner_key(a))}"'
         f' data-fg="{fg_tokens(a)}"><h3>{escape(a.name)} <span class="meta">({escape(a.id)})</span></h3>'
         f"<p>Owner {escape(a.owner_name)} · revenue {money(a.revenue, report.currency, report.locale)}"
         f" · health {health_badge(a.health)} {delta(a.trend_delta)}"
         f" · worst finding {sev(a.worst)} · {len(a.open_tasks)} open tasks{snoozed}</p>"
-        f"{findings}{extra}</section>"
+        f"{findings}{extra}{account_plays(a)}</section>"
     )

@@ -60,6 +60,9 @@ grid-template-columns:minmax(0,1fr) minmax(0,1fr)}
 .snooze{background:#eef2ff;border-radius:3px;padding:0 .3rem}
 .overdue{font-weight:700;color:var(--bad)}
 .chips a{display:inline-block;margin:0 .3rem .15rem 0;white-space:nowrap}
+.escalated{font-weight:600;border:1px solid var(--bad);border-radius:3px;padding:0 .25rem}
+ul.plain{margin:0;padding-left:1.1rem}.play{border-top:1px solid var(--line);padding:.45rem 0}
+table.steps td{overflow-wrap:anywhere}
 [hidden]{display:none!important}
 @media (max-width:1000px){
 body{margin:.6rem;font-size:13px}
@@ -121,7 +124,7 @@ SCRIPT = """
              (!state.group||(' '+f.dataset.groups+' ').indexOf(' '+state.group+' ')>=0);
       f.hidden=!ok;
     });
-    document.querySelectorAll('#owners tbody tr').forEach(function(r){
+    document.querySelectorAll('#owners tbody tr,#plays tbody tr.play-owner').forEach(function(r){
       r.hidden=!!state.owner&&r.dataset.owner!==state.owner;
     });
     document.querySelectorAll('#heatmap .group,#heatmap td.cell').forEach(function(c){

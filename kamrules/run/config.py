@@ -59,10 +59,12 @@ class ReportSettings(UserModel):
     """`report:`: how the portfolio report scores account health and shows money."""
 
     health_weights: HealthWeights = Field(default_factory=HealthWeights)
+    # the report's own money and number settings; unset, the top-level `currency` and `locale`
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
                                  description="ISO 4217 code of the CRM's amounts, e.g. EUR")
-    locale: str = Field(default="en", pattern=r"^(en|de|fr|ru|sr)$",
-                        description="how numbers are written: en 1,234.5 · de/sr 1.234,5 · fr/ru 1 234,5")
+    locale: str | None = Field(
+        default=None, pattern=r"^(en|de|fr|ru|sr)$",
+        description="how numbers are written: en 1,234.5 · de/sr 1.234,5 · fr/ru 1 234,5")
 
 
 class HealthFieldNames(UserModel):
@@ -229,6 +231,12 @@ def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
         raise ValidationFailed(problems)
     for pack in packs:
         pack.locale, pack.currency = loaded.config.locale, loaded.config.currency
+    digest = loaded.config.digest
+    if digest is not None:  # the packs' templates, or the config's; compiled before any pull
+        from kamrules.digest.templates import resolve
+
+        digest.use(resolve(digest.templates.model_dump(), packs, loaded.base_dir,
+                           loaded.config.locale, loaded.config.currency))
     return packs
 
 

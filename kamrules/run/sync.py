@@ -18,12 +18,15 @@ from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import FieldStat, RecordWarning, Snapshot
+from kamrules.playbooks.absorb import absorbed
 from kamrules.playbooks.advance import Plays, PlayTransition, limited
 from kamrules.playbooks.loader import plays_of
 from kamrules.playbooks.state import is_play_task, oldest_open_start
 from kamrules.protocol.changes import Change, ChangeResult
-from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
+from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress, task_url
 from kamrules.protocol.faults import checkpoint
+from kamrules.report.models import PlaysOverview
+from kamrules.report.plays import after_run
 from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
@@ -81,6 +84,7 @@ class RunReport(BaseModel):
     health_written: int = 0  # accounts whose health fields were (plan: would be) written
     plays: list[PlayTransition] = Field(default_factory=list)
     digest: DigestReport | None = None
+    active_plays: PlaysOverview | None = None  # per account and owner after the run, overdue steps
 
 
 def now_iso() -> str:
@@ -193,7 +197,7 @@ def run(
 
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:
-        check_supported(connector)
+        check_supported(connector, loaded.config.health_fields.mapping())
     portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
     checkpoint("pulled")
     engine = Engine(packs, loaded.config.engine)
@@ -230,16 +234,12 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         report.finished = now_iso()
         return report
 
-    # snoozes apply to each finding; a snoozed finding stays out of its bundle
-    paused = snoozed([d.task.fingerprint for d in desired]
-                     + [i.desired.task.fingerprint for i in items], snoozes, as_of)
-    desired += [i.desired for i in items if i.desired.task.fingerprint in paused]
-    desired += bundle([i for i in items if i.desired.task.fingerprint not in paused], as_of,
-                      found.names)
+    every = [d.task.fingerprint for d in desired] + [i.desired.task.fingerprint for i in items]
     plays = found.plays
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]
-                  + [policy_for(d.task.fingerprint).renotify_after_days for d in desired])
+                  + [policy_for(fp).renotify_after_days
+                     for fp in [*every, *(f"{p.id}/bundle:" for p in packs)]])
     longest = max([longest] + [c.play.cooldown_days + 1 for c in plays.compiled])
     existing = connector.list_tasks(as_of - timedelta(days=longest))
     report.warnings += getattr(connector, "task_warnings", [])  # task rows it could not read
@@ -248,7 +248,18 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         existing = connector.list_tasks(oldest)
     play_tasks = [t for t in existing if is_play_task(t)]
     existing = [t for t in existing if not is_play_task(t)]
-    scope = Scope(accounts=found.evaluated, packs={p.id for p in packs}, snoozed=paused,
+    play_changes, moves = plays.advance(play_tasks, as_of)
+
+    # snoozes apply to each finding, and so do plays that take over a rule's task (absorbs:);
+    # such a finding stays out of its bundle
+    paused = snoozed(every, snoozes, as_of)
+    taken = {fp: why for fp, why in absorbed(plays, play_tasks, play_changes, every).items()
+             if fp not in paused}
+    aside = paused.keys() | taken.keys()
+    desired += [i.desired for i in items if i.desired.task.fingerprint in aside]
+    desired += bundle([i for i in items if i.desired.task.fingerprint not in aside], as_of,
+                      found.names)
+    scope = Scope(accounts=found.evaluated, packs={p.id for p in packs}, snoozed=paused, taken=taken,
                   rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules}
                   | {f"{p.id}/bundle:{r.bundle_key}" for p in packs if p.tasks == "per_group"
                      for r in p.active_rules},
@@ -256,7 +267,6 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     # alert limits are applied once over rule and play creates together (most severe first)
     changes = reconcile(desired, existing, scope, policy_for, as_of, Limits(),
                         render=renderer(found.rules))
-    play_changes, moves = plays.advance(play_tasks, as_of)
     changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
 
@@ -265,6 +275,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         results = connector.apply(changes, progress)
         checkpoint("applied")
     _fill(report, changes, results, found.names)
+    report.active_plays = after_run(packs, plays, found.users, play_tasks, changes,  # report/plays.py
+                                    None if dry_run else results, as_of, lambda i: task_url(connector, i))
     if loaded.config.health_fields is not None:  # per finding: bundled ones count one by one
         report.health_written = sync_health(
             connector, loaded.config.health_fields.mapping(),

@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from kamrules.errors import KamError
-from kamrules.protocol.health import HealthFields
+from kamrules.protocol.health import HealthFields, HealthPreflight
 from kamrules.report.portfolio import health, worst
 
 KEYS = ("health", "worst_severity", "open_findings", "last_evaluated")
@@ -51,8 +51,11 @@ def sync_health(connector: object, fields: Mapping[str, str], weights: dict[str,
     return len(changes) if dry_run or not changes else connector.write_account_fields(changes)
 
 
-def check_supported(connector: object) -> None:
-    """`health_fields:` needs a connector that writes account fields: say so before pulling."""
+def check_supported(connector: object, fields: Mapping[str, str] | None = None) -> None:
+    """`health_fields:` needs a connector that writes account fields: say so before pulling;
+    a connector that can also check them (HealthPreflight) is given the fields to check."""
     if not isinstance(connector, HealthFields):
         raise KamError(f"`health_fields:` is set, but this CRM's connector ({type(connector).__name__})"
                        " cannot write account fields yet; remove `health_fields:` for it")
+    if fields and isinstance(connector, HealthPreflight):
+        connector.prepare_account_fields(fields)

@@ -52,6 +52,8 @@ class Scope:
     accounts: set[str]
     packs: set[str]
     snoozed: dict[str, str] = field(default_factory=dict)
+    # fingerprint -> the running play that took over its task (a play's `absorbs:`)
+    taken: dict[str, str] = field(default_factory=dict)
     rules: set[str] | None = None  # active `pack/rule`s; None: every rule of the packs
     # fingerprint -> where its finding now lives, when a pack switched per rule <-> per group
     moved: Callable[[str], str | None] | None = None
@@ -109,6 +111,11 @@ def reconcile(
                                   severity=item.severity, reason=scope.snoozed[fp]))
             # its open task is closed with the snooze as the note; after expiry it comes back
             changes += [_close(t, scope.snoozed[fp]) for t in current]
+            continue
+        if fp in scope.taken:  # the finding holds; a play's steps are its task for now
+            changes.append(Change(action="suppressed", fingerprint=fp, task=full(item),
+                                  severity=item.severity, reason=scope.taken[fp]))
+            changes += [_close(t, scope.taken[fp]) for t in current]
             continue
         if current:
             keep, *extra = current

@@ -59,6 +59,8 @@ class FakeHubSpot(Endpoints):
         self.owners: list[dict[str, Any]] = []
         self.properties: dict[str, list[str]] = {t: STANDARD.get(t, []) + CUSTOM.get(t, []) for t in TYPES}
         self.schemas: dict[str, dict[str, Any]] = {}  # objectTypeId -> custom object schema
+        # (kind, name) -> what a property's definition says beyond the text default (type, options...)
+        self.definitions: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
         self.writes = 0
         self.refused: Counter[str] = Counter()
@@ -206,13 +208,41 @@ class FakeHubSpot(Endpoints):
         return None
 
     def _property(self, kind: str, name: str) -> dict[str, Any]:
+        """A property definition as GET /crm/v3/properties/{objectType} gives it."""
+        defined = self.definitions.get((kind, name), {})
         return {
             "name": name,
             "label": name.replace("_", " ").title(),
-            "type": "string",
-            "fieldType": "text",
+            "type": defined.get("type", "string"),
+            "fieldType": defined.get("fieldType", "text"),
+            "description": "",
             "groupName": f"{kind}_information",
+            "options": defined.get("options", []),
+            "displayOrder": -1,
+            "calculated": defined.get("calculated", False),
+            "externalOptions": False,
+            "hasUniqueValue": False,
+            "hidden": False,
             "hubspotDefined": name in STANDARD.get(kind, []) or name in CUSTOM_STANDARD,
+            "modificationMetadata": {
+                "archivable": True,
+                "readOnlyDefinition": False,
+                "readOnlyValue": defined.get("readOnlyValue", False),
+            },
+            "formField": True,
+            "archived": False,
+        }
+
+    def define_property(self, kind: str, name: str, type_: str = "string", field_type: str = "text",
+                        options: list[str] | None = None, **meta: Any) -> None:
+        """A property created in Settings > Properties (e.g. a Number `kam_health`); `meta`:
+        calculated=True, readOnlyValue=True."""
+        if name not in self.properties[kind]:
+            self.properties[kind] = [*self.properties[kind], name]
+        self.definitions[(kind, name)] = {
+            "type": type_, "fieldType": field_type, **meta,
+            "options": [{"label": o.title(), "value": o, "displayOrder": i, "hidden": False}
+                        for i, o in enumerate(options or [])],
         }
 
     def load_portfolio(

@@ -81,6 +81,9 @@ PLAN_PROPERTIES = {  # canonical plan field -> property of the fake's account_pl
         "risk_reviewed",
         "risk_measures",
         "relationship_reviewed",
+        "value_for_customer",
+        "value_for_us",
+        "value_reviewed",
     )
 }
 

@@ -16,6 +16,8 @@ from tests.conftest import ANCHOR
 from tests.support.salesforce import FakeOrg
 
 DEAL_TYPE = {"new": "New Business", "upsell": "Upsell", "renewal": "Renewal"}
+DEAL_KIND = {"new_product": "New Product", "new_application": "New Application", "upsell": "Upsell",
+             "reorder": "Reorder", "renewal": "Renewal"}
 ACTIVITY_TYPE = {"call": "Call", "email": "Email", "note": "Note", "gift": "Gift"}
 ROLE = {"account_manager": "Account Manager", "executive_sponsor": "Executive Sponsor",
         "field_rep": "Sales Rep", "service": "Service", "technical": "Technical",
@@ -57,12 +59,15 @@ def load_demo(org: FakeOrg, records: dict[str, list[dict[str, Any]]]) -> None:
             "Id": c["id"], "AccountId": c["account_id"], "Name": c["name"], "Title": c.get("title"),
             "Department": c.get("department"), "KAM_Buying_Role__c": None,
             "KAM_Is_Primary__c": False, "KAM_Region__c": c.get("region"),
+            "KAM_Contact_Status__c": cap(c.get("status")), "KAM_Stance__c": cap(c.get("stance")),
+            "KAM_Win_Over_Plan__c": c.get("win_over_plan"),
             "CreatedDate": stamp(c.get("created")),
         })
     for d in records["deals"]:
         org.add("Opportunity", {
             "Id": d["id"], "AccountId": d["account_id"], "Name": d.get("name", ""),
             "StageName": d.get("stage"), "Amount": d.get("amount"), "Type": DEAL_TYPE[d["type"]],
+            "KAM_Deal_Kind__c": DEAL_KIND.get(d.get("kind") or ""), "OwnerId": d.get("owner_id"),
             "CreatedDate": stamp(d["created"]), "CloseDate": d.get("close_date"),
             "IsClosed": d["is_closed"], "IsWon": d["is_won"],
         })
@@ -102,6 +107,8 @@ def load_demo(org: FakeOrg, records: dict[str, list[dict[str, Any]]]) -> None:
             "Selection_Criteria__c": p.get("selection_criteria"),
             "Decision_Process__c": p.get("decision_process"), "Risk_Reviewed__c": p.get("risk_reviewed"),
             "Relationship_Reviewed__c": p.get("relationship_reviewed"),
+            "Value_For_Customer__c": p.get("value_for_customer"),
+            "Value_For_Us__c": p.get("value_for_us"), "Value_Reviewed__c": p.get("value_reviewed"),
         })
         for m in p.get("risk_measures") or []:
             org.add("KAM_Risk_Measure__c", {"Plan__c": plan["Id"], "Name": m["kind"],
