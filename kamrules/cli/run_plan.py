@@ -87,6 +87,8 @@ def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
     from kamrules.run.sync import RunReport, now_iso, run
 
     loaded = loaded_config(ctx)
+    if ctx.meta.get("kamrules.workers"):
+        loaded.config.workers = ctx.meta["kamrules.workers"]
     packs = load_configured_packs(loaded)
     snoozes = load_snoozes(loaded.snoozes_path)
     state = StateStore(loaded.state_dir)
@@ -241,6 +243,9 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
 
 NO_DIGEST = click.option("--no-digest", "no_digest", is_flag=True,
                          help="Do not build or send the per-owner digest this time.")
+WORKERS = click.option("--workers", "workers", type=click.IntRange(1, 64), metavar="N",
+                       help="Processes that evaluate accounts (default: workers in the config, "
+                       "else the machine's cores); the result is the same for any number.")
 LIMIT = click.option("--limit", "limit", type=click.IntRange(0), default=10, show_default=True,
                      help="Changes shown per group (0: all); --format json lists every one.")
 
@@ -255,13 +260,15 @@ LIMIT = click.option("--limit", "limit", type=click.IntRange(0), default=10, sho
 @click.option("--force", is_flag=True,
               help="Run even with an --as-of earlier than the last run's.")
 @NO_DIGEST
+@WORKERS
 @click.pass_context
 def run_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, lock_wait: float | None,
-            force: bool, no_digest: bool) -> None:
+            force: bool, no_digest: bool, workers: int | None) -> None:
     """Pull, evaluate and write tasks back to the CRM; then send each owner's digest.
 
     With --format json the run report is printed on every exit code, errors included.
     """
+    ctx.meta["kamrules.workers"] = workers
     _run(ctx, as_of, fmt, dry_run=False, limit=limit, lock_wait=lock_wait, force=force,
          digest=not no_digest)
 
@@ -277,14 +284,17 @@ def run_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, lock_wa
 @click.option("--pack", "extra", multiple=True, metavar="PATH",
               help="What-if: plan with this pack folder in place of the one with its id (or added).")
 @NO_DIGEST
+@WORKERS
 @click.pass_context
 def plan_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, sets: tuple[str, ...],
-             disable: tuple[str, ...], extra: tuple[str, ...], no_digest: bool) -> None:
+             disable: tuple[str, ...], extra: tuple[str, ...], no_digest: bool,
+             workers: int | None) -> None:
     """Like run, but write nothing: print every change it would make and digest it would send.
 
     With --set, --disable or --pack: plan the current and the changed configuration over one
     pull and print how they differ (findings per rule, tasks per owner, accounts).
     """
+    ctx.meta["kamrules.workers"] = workers
     if sets or disable or extra:
         _what_if(ctx, as_of_date(as_of), fmt, limit, sets, disable, extra)
         return

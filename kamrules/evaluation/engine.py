@@ -39,6 +39,21 @@ class CompiledRule:
     params: Mapping[str, Any]
 
 
+KEY_FACT = "is_key"  # rules scoped to key accounts test it first; other accounts skip them
+
+
+def key_only(condition: Condition, params: Mapping[str, Any]) -> bool:
+    """Whether a condition can only hold for a key account: `all` with `is_key` equal to true
+    among its parts (every `scope: key_accounts` rule), so other accounts need not test it."""
+    from kamrules.language.conditions import resolve as resolve_param
+    from kamrules.language.pack import AllCondition, FactCondition
+
+    if not isinstance(condition, AllCondition):
+        return False
+    return any(isinstance(c, FactCondition) and c.fact == KEY_FACT and c.op == "eq"
+               and resolve_param(c.operand, dict(params)) is True for c in condition.all)
+
+
 class Backend(Protocol):
     """What each engine implements: the keys of the rules that hold for one account's facts."""
 

@@ -13,21 +13,29 @@ at most 255 properties. So `in`/`not_in` lists are not expanded into one conjunc
 (512 values hung `plan`, three lists of 20 gave error 106): each list becomes a boolean
 membership fact computed in Python before the assert; and the conjunctions are spread over
 several rulesets of at most MAX_ENTRIES each, asserting only the facts each one reads.
+
+What an account costs is mostly JSON (issue #18), so: conjunctions that hold only for key
+accounts (`is_key` equal to true, every `scope: key_accounts` rule) live in rulesets of their
+own that other accounts skip; each message is encoded once and that text is both asserted and
+retracted through durable_rules' C API (its Host API encodes it again for the retract, and a
+third time for the MessageNotHandledException of an account with no finding), and actions run
+through durable_rules' own `do_actions` only for a message some rule matched.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
+import json
 import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import durable_rules_engine as native
 from durable import engine as durable
 
-from kamrules.evaluation.engine import CompiledRule
+from kamrules.evaluation.engine import KEY_FACT, CompiledRule
 from kamrules.language.conditions import Conjunction, Leaf, dnf
 
 _LOCK = threading.Lock()
@@ -119,9 +127,12 @@ class _Members:
         name = self.names.setdefault(key, f"{MEMBER_PREFIX}{len(self.names)}")
         return Leaf(name, "eq", leaf.op == "in")
 
-    def values(self, facts: Mapping[str, Any]) -> dict[str, bool]:
+    def values(self, facts: Mapping[str, Any], only: set[str] | None = None) -> dict[str, bool]:
+        """The membership facts (`only` those named, when given) of one account's facts."""
         out = {}
         for (fact, listed), name in self.names.items():
+            if only is not None and name not in only:
+                continue
             value = facts.get(fact)  # exact, as Python compares; non-finite counts as unknown
             if value is not None and engine_value(value) is not None:
                 out[name] = value in listed
@@ -135,10 +146,15 @@ class _Ruleset:
     reads: set[str] = field(default_factory=set)
     facts: tuple[str, ...] = ()  # the account facts its rules read
     members: tuple[str, ...] = ()  # and the membership facts (at most MAX_PROPERTIES in all)
+    key_only: bool = False  # every conjunction tests is_key == true: other accounts skip it
+    rules: Any = None  # durable_rules' Ruleset, once registered
 
 
 def _reads(conj: Conjunction) -> set[str]:
     return {leaf.fact for leaf in conj}
+
+
+KEY_LEAF = Leaf(KEY_FACT, "eq", True)
 
 
 class DurableBackend:
@@ -149,46 +165,54 @@ class DurableBackend:
     def __init__(self, rules: list[CompiledRule]):
         self._members = _Members()
         self._rulesets: list[_Ruleset] = []
-        current: _Ruleset | None = None
+        current = {False: None, True: None}  # the ruleset being filled, per key-only or not
         for rule in rules:
             for k, conj in enumerate(dnf(rule.condition, dict(rule.params))):
                 conj = tuple(self._members.leaf(leaf) for leaf in conj)
                 reads = _reads(conj)
-                if (current is None or len(current.definition) >= MAX_ENTRIES
-                        or len(current.reads | reads) > MAX_PROPERTIES):
-                    current = _Ruleset(f"kamrules_{next(_IDS)}")
-                    self._rulesets.append(current)
-                current.definition[f"{rule.key}|{k}"] = {
+                only = KEY_LEAF in conj
+                ruleset = current[only]
+                if (ruleset is None or len(ruleset.definition) >= MAX_ENTRIES
+                        or len(ruleset.reads | reads) > MAX_PROPERTIES):
+                    ruleset = current[only] = _Ruleset(f"kamrules_{next(_IDS)}", key_only=only)
+                    self._rulesets.append(ruleset)
+                ruleset.definition[f"{rule.key}|{k}"] = {
                     "all": [{"m": compile_conjunction(conj)}], "run": rule.key}
-                current.reads |= reads
+                ruleset.reads |= reads
         for ruleset in self._rulesets:
             ruleset.facts = tuple(sorted(n for n in ruleset.reads if not n.startswith(MEMBER_PREFIX)))
             ruleset.members = tuple(sorted(n for n in ruleset.reads if n.startswith(MEMBER_PREFIX)))
+        self._general = [r for r in self._rulesets if not r.key_only]
+        self._member_facts = {n for r in self._general for n in r.members}
         with _LOCK:
+            host = _host()
             for ruleset in self._rulesets:
-                _host().set_rulesets({ruleset.name: ruleset.definition})
+                host.set_rulesets({ruleset.name: ruleset.definition})
+                ruleset.rules = host.get_ruleset(ruleset.name)
 
     @property
     def rulesets(self) -> int:
         return len(self._rulesets)
 
     def matches(self, facts: Mapping[str, Any]) -> list[str]:
-        if not self._rulesets:
+        key = facts.get(KEY_FACT) is True
+        rulesets = self._rulesets if key else self._general
+        if not rulesets:
             return []
-        members = self._members.values(facts) if self._members.names else {}
+        members = self._members.values(facts, None if key else self._member_facts)
         hits: list[str] = []
         with _LOCK:
             host = _host()
             host.sink = hits
             try:
-                for ruleset in self._rulesets:
-                    self._assert(host, ruleset, facts, members)
+                for ruleset in rulesets:
+                    self._assert(ruleset, facts, members)
             finally:
                 host.sink = None
         return sorted(set(hits))
 
     @staticmethod
-    def _assert(host: _Host, ruleset: _Ruleset, facts: Mapping[str, Any], members: dict[str, bool]) -> None:
+    def _assert(ruleset: _Ruleset, facts: Mapping[str, Any], members: dict[str, bool]) -> None:
         message: dict[str, Any] = {m: members[m] for m in ruleset.members if m in members}
         for name in ruleset.facts:
             value = facts.get(name)
@@ -198,10 +222,27 @@ class DurableBackend:
                 message[name] = value
         message["id"] = f"a{next(_IDS)}"
         message[ANCHOR_KEY] = 1
+        text = json.dumps(message, ensure_ascii=False)  # once, for the assert and the retract
+        rules = ruleset.rules
         try:
-            host.assert_fact(ruleset.name, message)
-        except durable.MessageNotHandledException:
-            pass  # no rule holds: no finding
+            _run_actions(rules, native.assert_fact(rules._handle, text), message)
         finally:
-            with contextlib.suppress(durable.MessageNotHandledException):
-                host.retract_fact(ruleset.name, message)
+            _run_actions(rules, native.retract_fact(rules._handle, text), message)
+
+
+def _run_actions(rules: Any, result: Any, message: dict[str, Any]) -> None:
+    """What durable_rules' Host does with the result of an assert or retract, but without
+    raising (and encoding) MessageNotHandledException when no rule holds (code 1)."""
+    code = result[0]
+    if code == 1:
+        return
+    if code == 2:
+        raise durable.MessageObservedException(message)
+    error: list[Any] = [None]
+
+    def complete(e: Any, _state: Any) -> None:
+        error[0] = e
+
+    rules.do_actions(0 if code == 3 else result[1], complete)
+    if error[0]:
+        raise error[0]

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kamrules.evaluation.engine import CompiledRule
+from kamrules.evaluation.engine import KEY_FACT, CompiledRule, key_only
 from kamrules.language.conditions import facts_read, resolve
 from kamrules.language.pack import AllCondition, Condition, FactCondition, NotCondition
 
@@ -82,14 +82,28 @@ def known(value: Any) -> Any:
 
 
 class PythonBackend:
-    """Active rules as compiled predicates, tested in order for each account."""
+    """Active rules as compiled predicates, tested in order for each account.
+
+    Rules scoped to key accounts are tested only for key accounts (for any other account they
+    are false by their scope), and only the facts the tested rules read are looked up, so
+    facts computed on demand (`LazyFacts`) are computed only where a rule in scope reads them.
+    """
 
     name = "python"
 
     def __init__(self, rules: list[CompiledRule]):
-        self._rules = [(r.key, compile_condition(r.condition, r.params)) for r in rules]
+        compiled = [(r.key, compile_condition(r.condition, r.params), key_only(r.condition, r.params))
+                    for r in rules]
+        self._rules = [(key, test) for key, test, _ in compiled]
         self._reads = sorted({name for r in rules for name in facts_read(r.condition)})
+        self._general = [(key, test) for key, test, only in compiled if not only]
+        self._general_reads = sorted({name for r, (_, _, only) in zip(rules, compiled, strict=True)
+                                      if not only for name in facts_read(r.condition)})
 
     def matches(self, facts: Mapping[str, Any]) -> list[str]:
-        values = {name: known(facts.get(name)) for name in self._reads}
-        return sorted({key for key, test in self._rules if test(values)})
+        if facts.get(KEY_FACT) is True:
+            rules, reads = self._rules, self._reads
+        else:
+            rules, reads = self._general, self._general_reads
+        values = {name: known(facts.get(name)) for name in reads}
+        return sorted({key for key, test in rules if test(values)})

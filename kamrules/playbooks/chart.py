@@ -178,6 +178,11 @@ class PlayChart:
         """What the play does this run: start, advance, exit, complete, or nothing."""
         if INTERPRET:
             return _interpret(self.charts[self.name], phase, event)
+        if phase == "idle" and _interpret(self.charts[self.name], phase, event) is None:
+            # most accounts: no play, no trigger. A durable session per such decision is never
+            # freed (see MAX_SESSIONS) and cost 24 GB at 100,000 accounts (issue #18), so the
+            # chart's own interpretation answers; durable_rules decides every transition taken.
+            return None
         sid = self._session()
         return _decide(self.name, sid, phase, event)
 
@@ -185,6 +190,8 @@ class PlayChart:
         """What a step does this run: open, escalate, or nothing."""
         if INTERPRET:
             return _interpret(self.charts[self.steps[step_id]], state, event)
+        if state == "waiting" and _interpret(self.charts[self.steps[step_id]], state, event) is None:
+            return None  # a step not due yet: no session either (see phase_action)
         sid = self._session()
         return _decide(self.steps[step_id], sid, state, event)
 

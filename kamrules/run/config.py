@@ -93,6 +93,8 @@ class Config(UserModel):
     data_quality: DataQualitySettings = Field(default_factory=DataQualitySettings)
     # durable_rules where it imports (Python 3.11, 3.12), else compiled Python predicates
     engine: Literal["auto", "durable", "python"] = "auto"
+    # processes that evaluate chunks of accounts (`--workers` on run and plan); none: the cores
+    workers: int | None = Field(default=None, ge=1, le=64)
     health_fields: HealthFieldNames | None = None  # account health written to the CRM
     digest: DigestSettings | None = None
     # the language of task text (a pack's translations) and of numbers, money and dates

@@ -14,6 +14,7 @@ from kamrules.digest.build import DigestReport, build, tasks_after
 from kamrules.errors import ExitCode
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import AccountView, Portfolio, account_views, facts_for, portfolio_context
+from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import FieldStat, RecordWarning, Snapshot
@@ -30,10 +31,10 @@ from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.snooze import Snooze, snoozed
-from kamrules.writeback.bundles import Item, bundle, moved_to
+from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
 from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
-from kamrules.writeback.tasks import Directory, build_task
+from kamrules.writeback.tasks import Directory, PendingText, build_task
 
 COUNTED = ("created", "kept", "updated", "closed", "failed", "held", "suppressed", "snoozed")
 PAST = {"create": "created", "keep": "kept", "update": "updated", "close": "closed",
@@ -141,6 +142,8 @@ class Evaluation:
     users: dict[str, Any] = field(default_factory=dict)
     stats: dict[str, FieldStat] = field(default_factory=dict)
     warnings: list[RecordWarning] = field(default_factory=list)
+    # True: task text is rendered only for the changes that write or show it (`run` sets it)
+    lazy_text: bool = False
     plays: Plays = field(init=False)
 
     def __post_init__(self) -> None:
@@ -158,12 +161,15 @@ class Evaluation:
         return directory
 
     def account(self, view: AccountView, directory: Directory, engine: Engine) -> None:
-        """One account's findings as desired tasks (or bundle items), and what its plays need."""
-        facts = facts_for(view)
+        """One account's findings as desired tasks (or bundle items), and what its plays need;
+        only the facts these read are computed (`LazyFacts`)."""
+        facts = LazyFacts(view)
         hits = []
         for f in engine.findings_for(view.account.id, facts):
             pack, rule = self.rules[(f.pack_id, f.rule_id)]
-            one = Desired(build_task(f, pack, rule, directory, self.as_of, facts), rule.severity)
+            pending: list[PendingText] | None = [] if self.lazy_text else None
+            task = build_task(f, pack, rule, directory, self.as_of, facts, pending)
+            one = Desired(task, rule.severity, pending[0] if pending else None)
             if pack.tasks == "per_group":
                 self.items.append(Item(pack, rule, one))
             else:
@@ -183,7 +189,12 @@ def run(
     snoozes: list[Snooze] | None = None,
     chunk_size: int = CHUNK_ACCOUNTS,
     digest: bool = True,
+    workers: int | None = None,
 ) -> RunReport:
+    """`workers`: processes that evaluate chunks (default: `workers:` in the config, else the
+    machine's cores); the result is the same for any number (kamrules/run/workers.py)."""
+    from kamrules.run.workers import default_workers, evaluate_chunks
+
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:
         check_supported(connector)
@@ -191,12 +202,10 @@ def run(
     checkpoint("pulled")
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
-    found = Evaluation(packs, loaded, as_of)
-    for chunk in chunks:
-        directory = found.take(chunk)
-        for view in account_views(chunk, portfolio):
-            found.account(view, directory, engine)
-        progress("evaluate", len(found.evaluated), None)
+    found = Evaluation(packs, loaded, as_of, lazy_text=True)
+    workers = workers or loaded.config.workers or default_workers()
+    many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
+    evaluate_chunks(found, chunks, portfolio, engine, workers, progress, many)
     return conclude(report, connector, found, snoozes or [], dry_run, progress, digest)
 
 
@@ -256,7 +265,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
                      for r in p.active_rules},
                   moved=moved_to(packs))
     # alert limits are applied once over rule and play creates together (most severe first)
-    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
+    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits(),
+                        render=renderer(found.rules))
     changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
 

@@ -9,6 +9,7 @@ resolves. Its severity is its worst item's; its owner, due date and priority are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -17,6 +18,7 @@ from kamrules.language.pack import Rule
 from kamrules.language.template import People
 from kamrules.model import SEVERITIES, Task
 from kamrules.writeback.reconcile import Desired
+from kamrules.writeback.tasks import PendingText, render_text
 
 PREFIX = "bundle:"
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -65,9 +67,48 @@ def bundle(items: list[Item], as_of: date, names: dict[str, str]) -> list[Desire
             for key, members in sorted(groups.items(), key=lambda kv: kv[0])]
 
 
+@dataclass
+class PendingBundle:
+    """A bundle's text not rendered yet: its members (most urgent first), rendered with it."""
+
+    key: tuple[str, str, str]
+    members: list[Item]
+    as_of: date
+    account: str
+
+
 def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: str) -> Desired:
     pack_id, bundle_key, account_id = key
     members = sorted(members, key=lambda m: (-RANK[m.desired.severity], m.rule.id))
+    lead = members[0]
+    evidence: dict[str, object] = {}
+    for m in members:
+        evidence.update({f"{m.rule.id}.{name}": value for name, value in m.desired.task.evidence.items()})
+    tasks = [m.desired.task for m in members]
+    dues = [t.due for t in tasks if t.due is not None]
+    pending = any(m.desired.text is not None for m in members)
+    subject, body = ("", "") if pending else _text(key, members, as_of, account)
+    return Desired(
+        Task(
+            fingerprint=bundle_fingerprint(pack_id, bundle_key, account_id),
+            account_id=account_id,
+            subject=subject[:255],
+            body=body,
+            owner_id=lead.desired.task.owner_id,
+            due=min(dues) if dues else None,
+            priority=max((t.priority for t in tasks), key=lambda p: PRIORITY_RANK[p]),
+            status="open",
+            evidence=evidence,
+            created=as_of,
+        ),
+        lead.desired.severity,
+        PendingBundle(key, members, as_of, account) if pending else None,
+    )
+
+
+def _text(key: tuple[str, str, str], members: list[Item], as_of: date, account: str) -> tuple[str, str]:
+    """The checklist's subject and body from its members' rendered texts."""
+    bundle_key = key[1]
     lead = members[0]
     pack = lead.pack
     language = pack.locale.replace("-", "_").split("_")[0]
@@ -77,33 +118,34 @@ def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: s
     title = pack.bundle_title(bundle_key)
     first = frame["first"] if len(members) > 1 else ""
     lines = [frame["intro"].format(account=account, title=title, count=count, first=first), ""]
-    evidence: dict[str, object] = {}
     for i, m in enumerate(members, 1):
         task = m.desired.task
         lines.append(f"[ ] {i}. {task.subject}")
         lines += ["    " + line if line.strip() else "" for line in task.body.splitlines()]
         lines.append("")
-        evidence.update({f"{m.rule.id}.{name}": value for name, value in task.evidence.items()})
     lines.append(frame["outro"])
-    tasks = [m.desired.task for m in members]
-    dues = [t.due for t in tasks if t.due is not None]
     subject = (lead.desired.task.subject if len(members) == 1
                else frame["subject"].format(account=account, title=title, count=count))
-    return Desired(
-        Task(
-            fingerprint=bundle_fingerprint(pack_id, bundle_key, account_id),
-            account_id=account_id,
-            subject=subject[:255],
-            body="\n".join(lines).strip(),
-            owner_id=lead.desired.task.owner_id,
-            due=min(dues) if dues else None,
-            priority=max((t.priority for t in tasks), key=lambda p: PRIORITY_RANK[p]),
-            status="open",
-            evidence=evidence,
-            created=as_of,
-        ),
-        lead.desired.severity,
-    )
+    return subject, "\n".join(lines).strip()
+
+
+def renderer(rules: dict[tuple[str, str], tuple[LoadedPack, Rule]]) -> Callable[[Desired], Task]:
+    """Desired task -> the task with its text, rendering what was left pending (one finding's
+    text, or a bundle's with its members'); `rules`: (pack id, rule id) -> (pack, rule)."""
+
+    def full(desired: Desired) -> Task:
+        text = desired.text
+        if isinstance(text, PendingText):
+            pack, rule = rules[(text.pack_id, text.rule_id)]
+            return render_text(desired.task, text, pack, rule)
+        if isinstance(text, PendingBundle):
+            members = [Item(m.pack, m.rule, Desired(full(m.desired), m.desired.severity))
+                       for m in text.members]
+            subject, body = _text(text.key, members, text.as_of, text.account)
+            return desired.task.model_copy(update={"subject": subject[:255], "body": body})
+        return desired.task
+
+    return full
 
 
 def moved_to(packs: list[LoadedPack]):  # noqa: ANN201

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from jinja2 import TemplateError
 
 from kamrules.evaluation.facts import REGISTRY
+from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
 from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
 from kamrules.language.loader import LoadedPack
-from kamrules.language.pack import Rule
-from kamrules.language.template import render, render_jinja, show
+from kamrules.language.pack import Rule, placeholders
+from kamrules.language.template import jinja_names, render, render_jinja, show
 from kamrules.model import Account, Snapshot, Task, TeamMember
 
 PRIORITY_BY_SEVERITY = {
@@ -79,19 +81,59 @@ FOOTER = {
 }
 
 
+@lru_cache(maxsize=4096)
+def _text_names(syntax: str, subject: str, body: str) -> frozenset[str] | None:
+    """Every name a task text reads (None when a Jinja text does not parse: all of them)."""
+    if syntax != "jinja":
+        return frozenset(placeholders(subject + body))
+    try:
+        return frozenset(jinja_names(subject) | jinja_names(body))
+    except Exception:  # noqa: BLE001 (rendering reports it; here every name is the safe answer)
+        return None
+
+
+def _text_source(pack: LoadedPack, rule: Rule) -> tuple[str, str, str]:
+    if pack.template_syntax == "jinja":
+        text = pack.text(rule)
+        return "jinja", text.subject, text.body
+    return "plain", rule.task.subject, rule.task.body
+
+
+def template_facts(pack: LoadedPack, rule: Rule) -> tuple[str, ...]:
+    """The facts the rule's task text reads in the pack's locale and syntax."""
+    names = _text_names(*_text_source(pack, rule))
+    return tuple(REGISTRY) if names is None else tuple(n for n in REGISTRY if n in names)
+
+
+@dataclass
+class PendingText:
+    """A task's text not rendered yet: what `render_text` needs, and nothing else, so it is
+    small to keep (and to send from a worker process). Kept tasks never need their text."""
+
+    pack_id: str
+    rule_id: str
+    values: dict[str, Any]
+    account_name: str
+    as_of: date
+
+
 def build_task(
     finding: Finding, pack: LoadedPack, rule: Rule, directory: Directory, as_of: date,
-    facts: dict[str, Any] | None = None,
+    facts: dict[str, Any] | None = None, pending: list[PendingText] | None = None,
 ) -> Task:
     """The task a finding should be, rendered from the rule's template in the pack's locale.
 
     `facts` (all of the account's facts) lets the text show specifics the rule did not
     compare, such as which case or which meeting; the evidence stays what the rule read.
+    With `pending` (a list), the text is not rendered: the task's subject and body stay empty
+    and what renders them later (`render_text`) is appended to the list.
     """
     account = directory.accounts[finding.account_id]
     owner = directory.assignee(rule.task.assignee, account)
     if owner is None:
         owner = directory.assignee(rule.task.fallback, account) or account.owner_id
+    if isinstance(facts, LazyFacts):  # computed on demand: compute what the text reads
+        facts.fill(template_facts(pack, rule))
     # every fact is a known name (None when not given), so a template never meets an undefined
     values: dict[str, Any] = {**dict.fromkeys(REGISTRY), **(facts or {}), **finding.evidence}
     values.update(pack.values)
@@ -108,22 +150,14 @@ def build_task(
         evidence=evidence_text(finding.evidence),
         pack_id=pack.id,
     )
-    if pack.template_syntax == "jinja":
-        text = pack.text(rule)
-        try:
-            subject = render_jinja(text.subject, values, pack.locale, pack.currency, as_of)
-            body = render_jinja(text.body, values, pack.locale, pack.currency, as_of).strip()
-        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-            # a value the template did not expect: plain text with the evidence, never a crash
-            subject = f"{account.name}: {text.title or rule.title}"
-            body = f"{rule.rationale.strip()}\n\n{values['evidence']}\n\n({type(exc).__name__})"
-        footer = FOOTER.get(pack.locale.split("_")[0], FOOTER["en"])
-        if rule.principles:
-            body += "\n\n" + footer.format(names=values["principle_names"], pack=pack.id,
-                                          codes=", ".join(rule.principles))
+    if pending is None:
+        subject, body = _render(pack, rule, values, account.name, as_of)
     else:
-        subject = render(rule.task.subject, values)
-        body = render(rule.task.body, values).strip()
+        names = _text_names(*_text_source(pack, rule))
+        kept = values if names is None else {
+            k: v for k, v in values.items() if k in names or k in ("evidence", "principle_names")}
+        pending.append(PendingText(pack.id, rule.id, kept, account.name, as_of))
+        subject = body = ""
     return Task(
         fingerprint=finding.fingerprint,
         account_id=account.id,
@@ -137,3 +171,31 @@ def build_task(
         evidence=dict(finding.evidence),
         created=as_of,
     )
+
+
+def render_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) -> Task:
+    """A task built with `pending` text, now with its subject and body, as build_task renders."""
+    subject, body = _render(pack, rule, pending.values, pending.account_name, pending.as_of)
+    return task.model_copy(update={"subject": formula_safe(one_line(subject))[:255],
+                                   "body": terminal_safe(body).strip()})
+
+
+def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: str,
+            as_of: date) -> tuple[str, str]:
+    if pack.template_syntax == "jinja":
+        text = pack.text(rule)
+        try:
+            subject = render_jinja(text.subject, values, pack.locale, pack.currency, as_of)
+            body = render_jinja(text.body, values, pack.locale, pack.currency, as_of).strip()
+        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
+            # a value the template did not expect: plain text with the evidence, never a crash
+            subject = f"{account_name}: {text.title or rule.title}"
+            body = f"{rule.rationale.strip()}\n\n{values['evidence']}\n\n({type(exc).__name__})"
+        footer = FOOTER.get(pack.locale.split("_")[0], FOOTER["en"])
+        if rule.principles:
+            body += "\n\n" + footer.format(names=values["principle_names"], pack=pack.id,
+                                            codes=", ".join(rule.principles))
+    else:
+        subject = render(rule.task.subject, values)
+        body = render(rule.task.body, values).strip()
+    return subject, body

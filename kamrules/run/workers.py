@@ -1,0 +1,160 @@
+"""Chunks evaluated in worker processes, so a run uses every core (issue #18).
+
+The run's process pulls chunk after chunk (a connector is opened in one place only) and hands
+each to a pool of forked workers; each worker has its own rule engine (and durable_rules host)
+and evaluates a chunk exactly as `Evaluation.account` does in one process. Results come back
+and are merged in chunk order, so the findings, tasks and plan equal a one-process run's, order
+included. At most `workers` chunks are in flight; the run drops its reference to a chunk once
+handed over, so memory holds a few chunks, not the portfolio. One chunk (a small portfolio, or a
+connector that cannot stream) is evaluated in the run's own process: a pool would only cost.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from kamrules.evaluation.engine import Engine
+from kamrules.evaluation.facts import Portfolio, account_views
+from kamrules.language.loader import LoadedPack
+from kamrules.model import Snapshot, User
+from kamrules.playbooks.advance import AccountInput
+from kamrules.protocol.connector import Progress, no_progress
+from kamrules.run.config import LoadedConfig
+from kamrules.run.quality import merge_stats
+from kamrules.writeback.reconcile import Desired
+from kamrules.writeback.tasks import Directory
+
+
+def default_workers() -> int:
+    """The machine's cores (those this process may run on)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def can_fork() -> bool:
+    """Whether this process may start worker processes: fork exists here, and it is not a
+    daemonic process itself (a Celery prefork worker, `kamrules worker`, may not have children)."""
+    return ("fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon)
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk's evaluation adds to the run's `Evaluation` (picklable, no packs)."""
+
+    desired: list[Desired]
+    items: list[tuple[str, str, Desired]]  # (pack id, rule id, the finding's task)
+    evaluated: list[str]
+    names: dict[str, str]
+    users: dict[str, User]
+    plays: dict[str, AccountInput]
+
+
+POOLS = {"started": 0, "chunks": 0}  # in the run's process: pools started, chunks handed over
+# What a forked worker evaluates with: set by `_start` in the worker, never in the run's process.
+_WORKER: dict[str, Any] = {}
+
+
+def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio: Portfolio,
+           lazy_text: bool) -> None:
+    """A worker's own engine: a fresh durable_rules host (the run's is not shared)."""
+    from kamrules.evaluation import engine_durable
+    from kamrules.run.sync import Evaluation
+
+    engine_durable._HOST = None  # noqa: SLF001 (one host per process; a forked copy is not ours)
+    _WORKER.update(engine=Engine(packs, loaded.config.engine), portfolio=portfolio,
+                   found=Evaluation(packs, loaded, as_of, lazy_text=lazy_text))
+
+
+def evaluate_in_worker(chunk: Snapshot) -> ChunkResult:
+    """One chunk, evaluated as the run's process would (`Evaluation.take` and `.account`)."""
+    found, engine, portfolio = _WORKER["found"], _WORKER["engine"], _WORKER["portfolio"]
+    found.desired, found.items, found.evaluated = [], [], set()
+    found.names, found.users, found.plays.inputs = {}, {}, {}
+    found.warnings, found.stats = [], {}
+    evaluated: list[str] = []
+    directory = found.take(chunk)
+    for view in account_views(chunk, portfolio):
+        found.account(view, directory, engine)
+        evaluated.append(view.account.id)
+    return ChunkResult(
+        desired=found.desired,
+        items=[(i.pack.id, i.rule.id, i.desired) for i in found.items],
+        evaluated=evaluated, names=found.names, users=found.users, plays=found.plays.inputs)
+
+
+def merge(found: Any, result: ChunkResult) -> None:
+    """A worker's chunk added to the run's `Evaluation`, as if evaluated here."""
+    from kamrules.writeback.bundles import Item
+
+    found.desired += result.desired
+    found.items += [Item(*found.rules[(pack, rule)], desired) for pack, rule, desired in result.items]
+    found.evaluated.update(result.evaluated)
+    found.names.update(result.names)
+    found.users.update(result.users)
+    found.plays.inputs.update(result.plays)
+
+
+def evaluate_chunks(found: Any, chunks: Iterator[Snapshot], portfolio: Portfolio, engine: Engine,
+                    workers: int, progress: Progress = no_progress, many: bool | None = None) -> None:
+    """Every chunk into `found` (a `kamrules.run.sync.Evaluation`): in this process when
+    `workers` is 1, fork is unavailable or there is one chunk; else on `workers` processes.
+
+    `many`: whether the run knows there are several chunks (then the workers are forked before
+    the first chunk is pulled, so they do not inherit chunks); None: look one chunk ahead."""
+    parallel = workers > 1 and can_fork()
+    first = second = None
+    if parallel and not many:
+        first = next(chunks, None)
+        second = next(chunks, None) if first is not None else None
+        parallel = second is not None
+    if not parallel:
+        while (chunk := first if first is not None else next(chunks, None)) is not None:
+            first = None
+            _here(found, chunk, portfolio, engine, progress)
+            del chunk
+        return
+    context = multiprocessing.get_context("fork")
+    POOLS["started"] += 1
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
+                             initargs=(found.packs, found.loaded, found.as_of, portfolio,
+                                       found.lazy_text)) as pool:
+        pool.submit(os.getpid).result()  # forks every worker now, while this process is small
+        pending: deque[Future[ChunkResult]] = deque()
+        chunk: Snapshot | None = first if first is not None else next(chunks, None)
+        first = None
+        while chunk is not None:
+            _meta(found, chunk)
+            pending.append(pool.submit(evaluate_in_worker, chunk))
+            POOLS["chunks"] += 1
+            del chunk
+            while len(pending) >= workers:  # the oldest first: results in chunk order
+                merge(found, pending.popleft().result())
+                progress("evaluate", len(found.evaluated), None)
+            chunk, second = (second, None) if second is not None else (next(chunks, None), None)
+        while pending:
+            merge(found, pending.popleft().result())
+            progress("evaluate", len(found.evaluated), None)
+
+
+def _meta(found: Any, chunk: Snapshot) -> None:
+    """What the run's process keeps of a chunk it hands over: warnings and field statistics
+    (names and users come back with the result, as `Evaluation.take` collects them)."""
+    found.warnings += chunk.warnings
+    merge_stats(found.stats, chunk.field_stats)
+
+
+def _here(found: Any, chunk: Snapshot, portfolio: Portfolio, engine: Engine, progress: Progress) -> None:
+    directory: Directory = found.take(chunk)
+    for view in account_views(chunk, portfolio):
+        found.account(view, directory, engine)
+    progress("evaluate", len(found.evaluated), None)

@@ -1,0 +1,37 @@
+"""Findings and tasks on the demo portfolio are those of the code before the performance work
+(issue #18): every change of two runs in report order, and every task's text and evidence,
+whatever the chunk size, rule engine or number of worker processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kamrules.run.workers import POOLS
+from tests.support.golden import CASES, FILE, outcome
+
+GOLDEN = json.loads(FILE.read_text())
+
+
+@pytest.mark.parametrize(("name", "accounts", "extra"), CASES, ids=[c[0] for c in CASES])
+def test_runs_equal_the_recorded_ones(tmp_path: Path, name: str, accounts: int, extra: str) -> None:
+    assert outcome(tmp_path, accounts, extra) == GOLDEN[name]
+
+
+def test_small_chunks_and_the_python_engine_change_nothing(tmp_path: Path) -> None:
+    name, accounts, extra = CASES[0]
+    got = outcome(tmp_path, accounts, extra + "engine: python\n", chunk_size=37)
+    assert got == GOLDEN[name]
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_any_number_of_worker_processes_gives_the_same_runs(tmp_path: Path, workers: int) -> None:
+    before = dict(POOLS)
+    for name, accounts, extra in CASES:
+        got = outcome(tmp_path / name, accounts, extra, chunk_size=37, workers=workers)
+        assert got == GOLDEN[name], (name, workers)
+    # two cases of two runs, 9 chunks each: with workers, every chunk went to a worker process
+    assert POOLS["started"] - before["started"] == (4 if workers > 1 else 0)
+    assert POOLS["chunks"] - before["chunks"] == (36 if workers > 1 else 0)
