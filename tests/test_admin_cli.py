@@ -173,7 +173,8 @@ def test_plan_text_summarises_by_severity_and_owner_then_the_first_changes(
     created = [c for c in report["changes"] if c["action"] == "create"]
     high = sum(1 for c in created if c["severity"] == "high")
     assert f"{high} high" in text.splitlines()[1]
-    tasks = sum(1 for c in report["changes"] if c["action"] != "close" and c["severity"])
+    tasks = sum(1 for c in report["changes"] if c["action"] in ("create", "update", "keep")
+                and c["severity"])
     assert f"{report['findings']} findings as of 2026-11-01; {tasks} tasks by severity: " \
         in text.splitlines()[1]
     owner = created[0]["owner_name"]

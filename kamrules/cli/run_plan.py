@@ -198,8 +198,8 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
     verb = "would be " if dry_run else ""
     if dry_run:
         click.echo("dry run: nothing written")
-    # a bundled task carries several findings: the severities are counted per task
-    tasks = [c for c in report.changes if c.action != "close" and c.severity]
+    # a bundled task carries several findings: the severities are counted per open task
+    tasks = [c for c in report.changes if c.action in ("create", "update", "keep") and c.severity]
     by_severity = Counter(c.severity for c in tasks)
     sev = ", ".join(f"{by_severity[s]} {s}" for s in SEVERITY_ORDER if by_severity[s])
     click.echo(f"{report.accounts} accounts, {report.findings} findings as of {report.as_of}"
