@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -67,10 +68,13 @@ _WORKER: dict[str, Any] = {}
 def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio: Portfolio,
            lazy_text: bool) -> None:
     """A worker's own engine: a fresh durable_rules host (the run's is not shared)."""
-    from kamrules.evaluation import engine_durable
     from kamrules.run.sync import Evaluation
 
-    engine_durable._HOST = None  # noqa: SLF001 (one host per process; a forked copy is not ours)
+    # one durable_rules host per process: a forked copy of the run's is not ours. Only where it
+    # was loaded: where durable_rules is not installed (Python 3.13) importing it would fail.
+    engine_durable = sys.modules.get("kamrules.evaluation.engine_durable")
+    if engine_durable is not None:
+        engine_durable._HOST = None  # noqa: SLF001
     _WORKER.update(engine=Engine(packs, loaded.config.engine), portfolio=portfolio,
                    found=Evaluation(packs, loaded, as_of, lazy_text=lazy_text))
 
