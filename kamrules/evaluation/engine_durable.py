@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,20 +34,16 @@ from typing import Any
 import durable_rules_engine as native
 from durable import engine as durable
 
+from kamrules.evaluation.durable_json import engine_value, leaf_tests
 from kamrules.evaluation.engine import KEY_FACT, CompiledRule
 from kamrules.language.conditions import Conjunction, Leaf, dnf
 
 _LOCK = threading.Lock()
-# durable_rules' JSON reader rejects exponent notation (1e-05, 1e+30: "error code 204"), which
-# Python writes for floats below 1e-4 or from 1e16 in magnitude. Numbers are brought into the
-# range it reads: tiny ones to +-0.0001, huge ones to integers (which it reads at any size).
-TINY, HUGE = 1e-4, 1e15
 # Per ruleset: conjunctions (each an alpha path ending in one beta node; 256 per node is the
 # hard limit) and message properties (255 is the hard limit; id and the anchor take two).
 MAX_ENTRIES = 60
 MAX_PROPERTIES = 200
 _IDS = itertools.count()
-_COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 # Every message carries this constant and every conjunction tests it first: a conjunction made
 # only of `$nex` tests (or `$nex` beside `$ex` on `id`) never returns from assert_fact.
 ANCHOR_KEY = "kamrules_fact"
@@ -83,33 +78,8 @@ def _host() -> _Host:
     return _HOST
 
 
-def engine_value(value: Any) -> Any:
-    """A fact or constant as durable_rules can read it (see TINY, HUGE)."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        if abs(value) >= HUGE:
-            return int(value)
-        if 0 < abs(value) < TINY:
-            return math.copysign(TINY, value)
-    elif isinstance(value, list | tuple):
-        return [engine_value(v) for v in value]
-    return value
-
-
-def _compile_leaf(leaf: Leaf) -> list[dict[str, Any]]:
-    value = engine_value(leaf.value)
-    if leaf.op == "eq":
-        return [{leaf.fact: value}]
-    if leaf.op == "exists":
-        return [{"$ex": {leaf.fact: 1}}]
-    if leaf.op == "missing":
-        return [{"$nex": {leaf.fact: 1}}]
-    return [{_COMPARE[leaf.op]: {leaf.fact: value}}]
-
-
 def compile_conjunction(conj: Conjunction) -> dict[str, Any]:
-    tests = [{ANCHOR_KEY: 1}] + [t for leaf in conj for t in _compile_leaf(leaf)]
+    tests = [{ANCHOR_KEY: 1}] + [t for leaf in conj for t in leaf_tests(leaf)]
     return {"$and": tests}
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import itertools
-import math
 import threading
 from typing import Any
 
@@ -23,6 +22,7 @@ try:
 except ImportError:  # Python 3.13: durable_rules does not build; the same charts are interpreted
     durable = None
 
+from kamrules.evaluation.durable_json import engine_value, leaf_tests
 from kamrules.language.conditions import Conjunction, Leaf, dnf, rule_condition
 from kamrules.language.pack import AnyCondition, Condition, FactCondition
 from kamrules.playbooks.model import Playbook, Step
@@ -34,7 +34,6 @@ _IDS = itertools.count()
 # rulesets before that (each session is one decision; they are small).
 MAX_SESSIONS = 1000
 RULE_HIT = "rule_trigger"  # the event field: a trigger rule (or group rule) holds
-_COMPARE = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 PHASES = ("active", "exiting", "complete", "exited")
 STEP_STATES = ("open", "done", "closed")
 
@@ -67,31 +66,6 @@ def _host() -> Any:
     return _HOST
 
 
-def value(v: Any) -> Any:
-    """A fact as durable_rules' JSON reader takes it (no exponents, no NaN)."""
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return None
-        if abs(v) >= 1e15:
-            return int(v)
-        if 0 < abs(v) < 1e-4:
-            return math.copysign(1e-4, v)
-    return v
-
-
-def _leaf(leaf: Leaf) -> list[dict[str, Any]]:
-    v = value(leaf.value)
-    if leaf.op == "eq":
-        return [{leaf.fact: v}]
-    if leaf.op == "exists":
-        return [{"$ex": {leaf.fact: 1}}]
-    if leaf.op == "missing":
-        return [{"$nex": {leaf.fact: 1}}]
-    if leaf.op == "not_in":
-        return [{"$ex": {leaf.fact: 1}}] + [{"$neq": {leaf.fact: x}} for x in v]
-    return [{_COMPARE[leaf.op]: {leaf.fact: v}}]
-
-
 def _expand_in(conj: Conjunction) -> list[Conjunction]:
     out: list[Conjunction] = [()]
     for leaf in conj:
@@ -118,7 +92,7 @@ def _match(*tests: dict[str, Any]) -> dict[str, Any]:
 
 
 def _conjunctions(cond: Condition, params: dict[str, Any], negate: bool) -> list[list[dict[str, Any]]]:
-    return [[t for leaf in c for t in _leaf(leaf)]
+    return [[t for leaf in c for t in leaf_tests(leaf)]
             for conj in dnf(cond, params, negate) for c in _expand_in(conj)]
 
 
@@ -213,7 +187,7 @@ def _step_chart(step: Step) -> dict[str, Any]:
 
 def _decide(ruleset: str, sid: str, state: str, event: dict[str, Any]) -> str | None:
     ran: list[str] = []
-    message = {k: value(v) for k, v in event.items() if v is not None}
+    message = {k: engine_value(v) for k, v in event.items() if v is not None}
     with _LOCK:
         host = _host()
         try:
@@ -252,7 +226,7 @@ def _holds(test: dict[str, Any], event: dict[str, Any]) -> bool:
 
 def _interpret(chart: dict[str, Any], state: str, event: dict[str, Any]) -> str | None:
     """The action a chart takes from `state` on an `eval` event (transitions are exclusive)."""
-    message = {k: value(v) for k, v in event.items() if v is not None}
+    message = {k: engine_value(v) for k, v in event.items() if v is not None}
     message["kind"] = "eval"
     for name, transition in chart[state].items():
         if name.startswith("restore_"):
