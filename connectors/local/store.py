@@ -13,14 +13,16 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from kamrules.connectors.local.schema import TABLES, Table, brief
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot
-from kamrules.protocol.connector import Progress, no_progress
+from kamrules.protocol.connector import ChunkPlan, Progress, no_progress
 
 # (key, account id as text, the record as JSON): a record as it is written or migrated
 Keyed = tuple[str, "str | None", str]
@@ -103,6 +105,15 @@ def _no_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+@dataclass(frozen=True)
+class ChunkKeys:
+    """A planned chunk: its accounts' keys, and whether records of accounts not in the CRM
+    may fall in their id range (then each record's account is checked)."""
+
+    keys: tuple[str, ...]
+    orphans: bool
 
 
 def _any(db: sqlite3.Connection, sql: str, args: Iterable[tuple[Any, ...]]) -> bool:
@@ -223,6 +234,30 @@ class RecordStore:
         """Accounts in id order, each with all its records, in chunks of at most `size`
         accounts and about `records` records (by default the portfolio's mean per `size`
         accounts), so a chunk of key accounts with many records is no bigger than the rest."""
+        plan = self._chunk_plan(size, records)
+        warnings = plan.warnings
+        done, total = 0, sum(len(c.keys) for c in plan.chunks)
+        for chunk in plan.chunks:
+            snapshot = self.pull_chunk(as_of, chunk, plan.users)
+            snapshot.warnings[:0] = warnings
+            yield snapshot
+            warnings = []
+            done += len(chunk.keys)
+            progress("pull", done, total)
+        if not plan.chunks:
+            yield Snapshot(as_of=as_of, warnings=warnings, users=plan.users)
+            progress("pull", 0, 0)
+
+    def chunk_plan(self, as_of: date, size: int, records: int | None = None) -> ChunkPlan | None:
+        """`pull_chunks` planned, for worker processes that pull each chunk themselves
+        (`reader().pull_chunk`); None for a CRM in memory, which no other process can read."""
+        return self._chunk_plan(size, records) if self._file() else None
+
+    def _file(self) -> str:
+        return str(self.db.execute("PRAGMA database_list").fetchone()[2])
+
+    def _chunk_plan(self, size: int, records: int | None) -> ChunkPlan:
+        """The users, warnings for records no chunk holds, and each chunk's accounts."""
         warnings: list[RecordWarning] = []
         users = self._built(TABLES["users"], self._rows(TABLES["users"]), warnings)
         self._unreadable("users", warnings)
@@ -233,15 +268,16 @@ class RecordStore:
         warnings += orphans
         total = sum(counts.values())
         budget = records or max(1, math.ceil(size * (total + len(keys)) / max(len(keys), 1)))
-        done = 0
-        for chunk in _plan(keys, counts, size, budget):
-            yield self._chunk(as_of, chunk, users, warnings, bool(orphans))
-            warnings = []
-            done += len(chunk)
-            progress("pull", done, len(keys))
-        if not keys:
-            yield Snapshot(as_of=as_of, warnings=warnings, users=users)
-            progress("pull", 0, 0)
+        chunks = [ChunkKeys(tuple(c), bool(orphans)) for c in _plan(keys, counts, size, budget)]
+        return ChunkPlan(chunks, users, warnings)
+
+    def pull_chunk(self, as_of: date, chunk: ChunkKeys, users: list[Any]) -> Snapshot:
+        """One planned chunk's accounts with all their records."""
+        return self._chunk(as_of, list(chunk.keys), users, [], chunk.orphans)
+
+    def reader(self) -> RecordReader:
+        """A read-only connection of its own to the same file, for a worker process."""
+        return RecordReader(Path(self._file()))
 
     def _related_counts(self, keys: set[str]) -> tuple[dict[str, int], list[RecordWarning]]:
         """Related records per account, and a warning for each record whose account is not in
@@ -293,6 +329,17 @@ class RecordStore:
                                  members if members is not None else set(chunk))
         with _no_gc():
             return Snapshot(as_of=as_of, warnings=warnings, **parts)
+
+
+class RecordReader(RecordStore):
+    """Records read through a read-only connection of its own (WAL: it never blocks writers)."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=120,
+                                  isolation_level=None)
+
+    def close(self) -> None:
+        self.db.close()
 
 
 def _plan(keys: list[str], counts: dict[str, int], size: int, budget: int) -> Iterator[list[str]]:
