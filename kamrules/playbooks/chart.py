@@ -4,9 +4,10 @@ Per play: a phase chart (idle -> active -> complete | exited, with the trigger c
 transitions as flat conjunctions) and one chart per step (waiting -> open, and a reflexive
 `escalate` on open). Runs are separate processes, so a chart never keeps state between runs:
 each evaluation starts a fresh session, restores the state rebuilt from the CRM with a
-`restore` event, posts one `eval` event, reads which action ran and deletes the session (see
-`_decide`). As in the rule engine: one Host per module, timers off, actions run synchronously
-under one lock.
+`restore` event, posts one `eval` event and reads which action ran. Sessions are never
+deleted; decisions are made in a child process replaced every 1,000 of them, which frees
+them (decider.py). As in the rule engine: one Host per module, timers off, actions run
+synchronously under one lock.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import copy
 import itertools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 try:
@@ -25,10 +27,15 @@ except ImportError:  # Python 3.13: durable_rules does not build; the same chart
 from kamrules.evaluation.durable_json import engine_value, leaf_tests
 from kamrules.language.conditions import Conjunction, Leaf, dnf, rule_condition
 from kamrules.language.pack import AnyCondition, Condition, FactCondition
+from kamrules.playbooks.decider import Decider, can_fork
 from kamrules.playbooks.model import Playbook, Step
 
 _LOCK = threading.Lock()
 _IDS = itertools.count()
+# Sessions are never deleted: `delete_state` crashed the process (SIGSEGV) in runs that also
+# used the rule engine. A ruleset holds at most 1,024 live sessions, so where decisions are made
+# in this process (no decider.py child) a chart moves to fresh rulesets before that.
+MAX_SESSIONS = 1000
 RULE_HIT = "rule_trigger"  # the event field: a trigger rule (or group rule) holds
 PHASES = ("active", "exiting", "complete", "exited")
 STEP_STATES = ("open", "done", "closed")
@@ -98,6 +105,12 @@ class PlayChart:
     def __init__(self, play: Playbook, params: dict[str, Any]):
         self.play = play
         self.params = params
+        self.sessions = 0
+        self._compile()
+
+    def _compile(self) -> None:
+        """Register the charts under new names (also when a ruleset's sessions run out)."""
+        play, params = self.play, self.params
         self.name = f"play_{next(_IDS)}"
         cond = trigger_condition(play)
         holds = _conjunctions(cond, params, negate=False)
@@ -130,16 +143,25 @@ class PlayChart:
         if not INTERPRET:
             with _LOCK:
                 _host().set_rulesets(definitions)
+            DECIDER.generation += 1  # a decision child forked before does not have these
+
+    def _session(self) -> str:
+        self.sessions += 1
+        if self.sessions >= MAX_SESSIONS:
+            self.sessions = 1
+            self._compile()
+        return f"s{self.sessions}"
 
     def phase_action(self, phase: str, event: dict[str, Any]) -> str | None:
         """What the play does this run: start, advance, exit, complete, or nothing."""
         if INTERPRET:
             return _interpret(self.charts[self.name], phase, event)
         if phase == "idle" and _interpret(self.charts[self.name], phase, event) is None:
-            # most accounts: no play, no trigger: the chart's own interpretation answers (a
-            # durable_rules session costs ~0.1 ms); durable_rules decides every transition taken
+            # most accounts: no play, no trigger. A durable session per such decision is never
+            # freed (see MAX_SESSIONS) and cost 24 GB at 100,000 accounts (issue #18), so the
+            # chart's own interpretation answers; durable_rules decides every transition taken.
             return None
-        return _decide(self.name, phase, event)
+        return self._durable(lambda: self.name, phase, event)
 
     def step_action(self, step_id: str, state: str, event: dict[str, Any]) -> str | None:
         """What a step does this run: open, escalate, or nothing."""
@@ -147,7 +169,14 @@ class PlayChart:
             return _interpret(self.charts[self.steps[step_id]], state, event)
         if state == "waiting" and _interpret(self.charts[self.steps[step_id]], state, event) is None:
             return None  # a step not due yet: no session either (see phase_action)
-        return _decide(self.steps[step_id], state, event)
+        return self._durable(lambda: self.steps[step_id], state, event)
+
+    def _durable(self, ruleset: Callable[[], str], state: str, event: dict[str, Any]) -> str | None:
+        """durable_rules' decision: in the decision child where one can run, else here."""
+        if can_fork():
+            return DECIDER.ask(ruleset(), state, event)
+        sid = self._session()  # first: it may move the charts to fresh rulesets
+        return _decide(ruleset(), sid, state, event)
 
 
 def _step_chart(step: Step) -> dict[str, Any]:
@@ -165,28 +194,23 @@ def _step_chart(step: Step) -> dict[str, Any]:
     return {"waiting": waiting, "open": opened, "done": {}, "closed": {}}
 
 
-def _decide(ruleset: str, state: str, event: dict[str, Any]) -> str | None:
-    """One decision in a session of its own, deleted at once: a kept session holds ~200 KB
-    inside durable_rules (1.7 GB of a 100,000-account run). An early version saw a SIGSEGV when
-    deleting beside the rule engine; not reproduced since, and tests/test_play_sessions.py runs
-    decisions of every kind interleaved with the rule engine in a process of its own. Under
-    `_LOCK`, at most one session per ruleset lives at a time.
-    """
+def _decide(ruleset: str, sid: str, state: str, event: dict[str, Any]) -> str | None:
     ran: list[str] = []
     message = {k: engine_value(v) for k, v in event.items() if v is not None}
     with _LOCK:
         host = _host()
-        sid = f"s{next(_IDS)}"
         try:
-            if state not in ("idle", "waiting"):  # the chart's start state needs no restore
+            if state not in ("idle", "waiting"):
                 host.post(ruleset, {"sid": sid, "id": "restore", "restore": state})
             host.sink = ran
             with contextlib.suppress(durable.MessageNotHandledException):  # no transition
                 host.post(ruleset, {**message, "sid": sid, "id": "eval", "kind": "eval"})
         finally:
             host.sink = None
-            host.delete_state(ruleset, sid)
     return ran[0] if ran else None
+
+
+DECIDER = Decider(_decide)
 
 
 _ORDER = {"$gte": lambda a, b: a >= b, "$lte": lambda a, b: a <= b, "$gt": lambda a, b: a > b,
