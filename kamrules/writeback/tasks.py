@@ -101,7 +101,13 @@ def _text_source(pack: LoadedPack, rule: Rule) -> tuple[str, str, str]:
 
 def template_facts(pack: LoadedPack, rule: Rule) -> tuple[str, ...]:
     """The facts the rule's task text reads in the pack's locale and syntax."""
-    names = _text_names(*_text_source(pack, rule))
+    return _registered(_text_names(*_text_source(pack, rule)), len(REGISTRY))
+
+
+@lru_cache(maxsize=4096)
+def _registered(names: frozenset[str] | None, _known: int) -> tuple[str, ...]:
+    """The registered facts among `names`, in the registry's order (`_known`: the registry's
+    size, so a fact registered later is not missed)."""
     return tuple(REGISTRY) if names is None else tuple(n for n in REGISTRY if n in names)
 
 
@@ -154,8 +160,9 @@ def build_task(
         subject, body = _render(pack, rule, values, account.name, as_of)
     else:
         names = _text_names(*_text_source(pack, rule))
-        kept = values if names is None else {
-            k: v for k, v in values.items() if k in names or k in ("evidence", "principle_names")}
+        kept = values if names is None else {k: values[k] for k in names if k in values}
+        if names is not None:  # the fallback text and the footer read these two
+            kept.update(evidence=values["evidence"], principle_names=values["principle_names"])
         pending.append(PendingText(pack.id, rule.id, kept, account.name, as_of))
         subject = body = ""
     return Task(
