@@ -210,7 +210,12 @@ def _env(locale: str, currency: str, as_of: date) -> SandboxedEnvironment:
 
 @lru_cache(maxsize=4096)
 def _compiled(locale: str, currency: str, as_of: date, source: str) -> Any:
-    return _env(locale, currency, as_of).from_string(source)
+    template = _env(locale, currency, as_of).from_string(source)
+    # Jinja chains the template's globals to the environment's (a ChainMap) and copies them
+    # into every render's context; the environment is never changed after it is made, so one
+    # plain dict is the same names and costs a third of a render less (issue #18)
+    template.globals = dict(template.globals)
+    return template
 
 
 def render_jinja(source: str, values: dict[str, Any], locale: str = "en",
