@@ -138,8 +138,11 @@ def build_task(
     owner = directory.assignee(rule.task.assignee, account)
     if owner is None:
         owner = directory.assignee(rule.task.fallback, account) or account.owner_id
+    lazy = isinstance(facts, LazyFacts)
+    # the names the text reads (None: every one), for a text rendered later or lazy facts
+    names = _text_names(*_text_source(pack, rule)) if lazy or pending is not None else None
     if isinstance(facts, LazyFacts):  # computed on demand: compute what the text reads
-        facts.fill(template_facts(pack, rule))
+        facts.fill(_registered(names, len(REGISTRY)))
     # every fact is a known name (None when not given), so a template never meets an undefined
     values: dict[str, Any] = {**dict.fromkeys(REGISTRY), **(facts or {}), **finding.evidence}
     values.update(pack.values)
@@ -159,7 +162,6 @@ def build_task(
     if pending is None:
         subject, body = _render(pack, rule, values, account.name, as_of)
     else:
-        names = _text_names(*_text_source(pack, rule))
         kept = values if names is None else {k: values[k] for k in names if k in values}
         if names is not None:  # the fallback text and the footer read these two
             kept.update(evidence=values["evidence"], principle_names=values["principle_names"])
