@@ -14,9 +14,9 @@ from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import account_views
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import AllCondition, AnyCondition, FactCondition
-from kamrules.model import Snapshot
+from kamrules.model import Account, Snapshot, Task
 from kamrules.playbooks import chart
-from kamrules.playbooks.advance import CompiledPlay, Plays, _event
+from kamrules.playbooks.advance import AccountInput, CompiledPlay, Plays, _event
 from kamrules.playbooks.chart import RULE_HIT, PlayChart
 from kamrules.playbooks.loader import plays_of
 from kamrules.playbooks.model import Trigger
@@ -79,9 +79,9 @@ def test_the_filter_agrees_with_the_chart_on_a_grid_of_events(kam_core: LoadedPa
     for c in _odd_plays(kam_core):
         names = sorted(Plays([(kam_core, c.play)]).facts)
         for hit in (False, True):
-            events = ([dict(zip(names, values)) for values in itertools.product(GRID, repeat=len(names))]
-                      if len(names) <= 2 else
-                      [{n: rng.choice(GRID) for n in names} for _ in range(3000)])
+            grid = itertools.product(GRID, repeat=len(names))
+            events = ([dict(zip(names, values, strict=True)) for values in grid] if len(names) <= 2
+                      else [{n: rng.choice(GRID) for n in names} for _ in range(3000)])
             events += [{n: v for n in names} for v in GRID]  # every fact the same value
             events.append({})  # no fact known at all
             for facts in events:
@@ -96,9 +96,6 @@ def test_the_filter_agrees_with_the_chart_on_a_grid_of_events(kam_core: LoadedPa
 def test_an_account_with_history_is_still_asked(kam_core: LoadedPack) -> None:
     """The filter is for accounts without a play: `advance` never skips one that has one
     (its trigger no longer holding is what exits the play)."""
-    from kamrules.playbooks.advance import AccountInput
-    from kamrules.model import Account, Task
-
     plays = Plays(plays_of([kam_core]), {kam_core.id})
     account = Account(id="A1", name="Acme", owner_id="U1")
     plays.inputs["A1"] = AccountInput(account, {n: None for n in plays.facts} | {"is_key": False},

@@ -119,14 +119,13 @@ class Plays:
         instances = rebuild(tasks)
         changes: list[Change] = []
         moves: list[PlayTransition] = []
-        accounts = sorted(self.inputs)
+        accounts = sorted(self.inputs.items())
         for c in self.compiled:
-            for account_id in accounts:
-                history = instances.get((c.pack.id, c.play.id, account_id), [])
-                inp = self.inputs[account_id]
+            for account_id, inp in accounts:
+                history = instances.get((c.pack.id, c.play.id, account_id))
                 if not history and not c.idle_moves(inp):
                     continue  # most accounts: idle, and the trigger does not hold
-                _Run(c, inp, history, as_of, changes, moves).go()
+                _Run(c, inp, history or [], as_of, changes, moves).go()
         active = {(c.pack.id, c.play.id) for c in self.compiled}
         for (pack_id, play_id, account_id), history in sorted(instances.items()):
             if pack_id in self.packs and (pack_id, play_id) not in active and account_id in self.inputs:
