@@ -198,8 +198,9 @@ def _environment(people: People | None) -> SandboxedEnvironment:
 
 
 @lru_cache(maxsize=16)
-def people(locale: str = "en", currency: str = "EUR", as_of: date | None = None) -> People:
-    """One shared People per locale, currency and date (it keeps what it formatted)."""
+def people(locale: str, currency: str, as_of: date) -> People:
+    """One shared People per locale, currency and date (it keeps what it formatted; the date
+    is given, never today's, so a long-lived process never keeps a stale one)."""
     return People(locale, currency, as_of)
 
 
