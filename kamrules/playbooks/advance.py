@@ -23,6 +23,7 @@ from kamrules.language.pack import placeholders
 from kamrules.language.template import render
 from kamrules.model import Account, Task, TeamMember
 from kamrules.playbooks.chart import RULE_HIT, PlayChart, trigger_condition
+from kamrules.playbooks.idle import idle_filter
 from kamrules.playbooks.model import Playbook, Step
 from kamrules.playbooks.state import ESCALATION, STARTED, Instance, play_fingerprint, rebuild
 from kamrules.protocol.changes import Change
@@ -69,6 +70,18 @@ class CompiledPlay:
     chart: PlayChart
     trigger_rules: set[str]  # `pack/RULE` ids whose finding triggers the play
 
+    def __post_init__(self) -> None:
+        # an account without history: False only where the chart would not start the play
+        self.may_start, reads = idle_filter(self.chart.charts[self.chart.name],
+                                            {"cooling": False, "all_done": False})
+        self.reads_hit = RULE_HIT in reads
+
+    def idle_moves(self, inp: AccountInput) -> bool:
+        """Whether the play may start on an account with no history (see playbooks/idle.py)."""
+        if self.reads_hit:
+            return self.may_start({**inp.facts, RULE_HIT: bool(inp.hits & self.trigger_rules)})
+        return self.may_start(inp.facts)
+
 
 class Plays:
     """The enabled plays of the loaded packs, compiled, and what this run saw of each account."""
@@ -106,10 +119,13 @@ class Plays:
         instances = rebuild(tasks)
         changes: list[Change] = []
         moves: list[PlayTransition] = []
+        accounts = sorted(self.inputs.items())
         for c in self.compiled:
-            for account_id in sorted(self.inputs):
-                history = instances.get((c.pack.id, c.play.id, account_id), [])
-                _Run(c, self.inputs[account_id], history, as_of, changes, moves).go()
+            for account_id, inp in accounts:
+                history = instances.get((c.pack.id, c.play.id, account_id))
+                if not history and not c.idle_moves(inp):
+                    continue  # most accounts: idle, and the trigger does not hold
+                _Run(c, inp, history or [], as_of, changes, moves).go()
         active = {(c.pack.id, c.play.id) for c in self.compiled}
         for (pack_id, play_id, account_id), history in sorted(instances.items()):
             if pack_id in self.packs and (pack_id, play_id) not in active and account_id in self.inputs:

@@ -15,7 +15,7 @@ from datetime import date
 
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule
-from kamrules.language.template import People
+from kamrules.language.template import people
 from kamrules.model import SEVERITIES, Task
 from kamrules.writeback.reconcile import Desired
 from kamrules.writeback.tasks import PendingText, render_text
@@ -113,8 +113,7 @@ def _text(key: tuple[str, str, str], members: list[Item], as_of: date, account: 
     pack = lead.pack
     language = pack.locale.replace("-", "_").split("_")[0]
     frame = FRAME.get(language, FRAME["en"])
-    people = People(pack.locale, pack.currency, as_of)
-    count = people.plural(len(members), *frame["points"])
+    count = people(pack.locale, pack.currency, as_of).plural(len(members), *frame["points"])
     title = pack.bundle_title(bundle_key)
     first = frame["first"] if len(members) > 1 else ""
     lines = [frame["intro"].format(account=account, title=title, count=count, first=first), ""]

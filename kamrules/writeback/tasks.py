@@ -16,6 +16,7 @@ from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule, placeholders
 from kamrules.language.template import jinja_names, render, render_jinja, show
+from kamrules.language.translation import RuleText
 from kamrules.model import Account, Snapshot, Task, TeamMember
 
 PRIORITY_BY_SEVERITY = {
@@ -92,16 +93,38 @@ def _text_names(syntax: str, subject: str, body: str) -> frozenset[str] | None:
         return None
 
 
+_TEXTS: dict[tuple[int, int, str], tuple[LoadedPack, Rule, RuleText]] = {}
+
+
+def _rule_text(pack: LoadedPack, rule: Rule) -> RuleText:
+    """`pack.text(rule)`, remembered per pack, rule and locale: it looks the translation up and
+    validates a RuleText on every call (twice per task). An entry keeps its pack and rule alive,
+    so their ids are not reused while it is kept."""
+    key = (id(pack), id(rule), pack.locale)
+    found = _TEXTS.get(key)
+    if found is None:
+        if len(_TEXTS) >= 4096:
+            _TEXTS.clear()
+        found = _TEXTS[key] = (pack, rule, pack.text(rule))
+    return found[2]
+
+
 def _text_source(pack: LoadedPack, rule: Rule) -> tuple[str, str, str]:
     if pack.template_syntax == "jinja":
-        text = pack.text(rule)
+        text = _rule_text(pack, rule)
         return "jinja", text.subject, text.body
     return "plain", rule.task.subject, rule.task.body
 
 
 def template_facts(pack: LoadedPack, rule: Rule) -> tuple[str, ...]:
     """The facts the rule's task text reads in the pack's locale and syntax."""
-    names = _text_names(*_text_source(pack, rule))
+    return _registered(_text_names(*_text_source(pack, rule)), len(REGISTRY))
+
+
+@lru_cache(maxsize=4096)
+def _registered(names: frozenset[str] | None, _known: int) -> tuple[str, ...]:
+    """The registered facts among `names`, in the registry's order (`_known`: the registry's
+    size, so a fact registered later is not missed)."""
     return tuple(REGISTRY) if names is None else tuple(n for n in REGISTRY if n in names)
 
 
@@ -132,12 +155,12 @@ def build_task(
     owner = directory.assignee(rule.task.assignee, account)
     if owner is None:
         owner = directory.assignee(rule.task.fallback, account) or account.owner_id
+    lazy = isinstance(facts, LazyFacts)
+    # the names the text reads (None: every one), for a text rendered later or lazy facts
+    names = _text_names(*_text_source(pack, rule)) if lazy or pending is not None else None
     if isinstance(facts, LazyFacts):  # computed on demand: compute what the text reads
-        facts.fill(template_facts(pack, rule))
-    # every fact is a known name (None when not given), so a template never meets an undefined
-    values: dict[str, Any] = {**dict.fromkeys(REGISTRY), **(facts or {}), **finding.evidence}
-    values.update(pack.values)
-    values.update(
+        facts.fill(_registered(names, len(REGISTRY)))
+    named = dict(
         account_name=account.name,
         account_id=account.id,
         owner_name=directory.users.get(account.owner_id or "", account.owner_id or "unassigned"),
@@ -150,13 +173,16 @@ def build_task(
         evidence=evidence_text(finding.evidence),
         pack_id=pack.id,
     )
+    if pending is None or names is None:
+        values = _values(facts or {}, finding.evidence, pack.values, named)
+    else:  # only what the text reads, and what the fallback text and the footer read
+        values = {k: v for k in names if (v := _value(k, facts or {}, finding.evidence,
+                                                      pack.values, named)) is not _ABSENT}
+        values.update(evidence=named["evidence"], principle_names=named["principle_names"])
     if pending is None:
         subject, body = _render(pack, rule, values, account.name, as_of)
     else:
-        names = _text_names(*_text_source(pack, rule))
-        kept = values if names is None else {
-            k: v for k, v in values.items() if k in names or k in ("evidence", "principle_names")}
-        pending.append(PendingText(pack.id, rule.id, kept, account.name, as_of))
+        pending.append(PendingText(pack.id, rule.id, values, account.name, as_of))
         subject = body = ""
     return Task(
         fingerprint=finding.fingerprint,
@@ -173,6 +199,27 @@ def build_task(
     )
 
 
+def _values(facts: dict[str, Any], evidence: dict[str, Any], params: dict[str, Any],
+            named: dict[str, Any]) -> dict[str, Any]:
+    """Every name a task text may read, later sources winning: every fact is a known name
+    (None when not given), so a template never meets an undefined."""
+    return {**dict.fromkeys(REGISTRY), **facts, **evidence, **params, **named}
+
+
+_ABSENT = object()
+
+
+def _value(name: str, facts: dict[str, Any], evidence: dict[str, Any], params: dict[str, Any],
+           named: dict[str, Any]) -> Any:
+    """`_values(...).get(name, _ABSENT)` without building the dict (facts: those computed)."""
+    for source in (named, params, evidence):
+        if name in source:
+            return source[name]
+    if dict.__contains__(facts, name):
+        return dict.__getitem__(facts, name)
+    return None if name in REGISTRY else _ABSENT
+
+
 def render_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) -> Task:
     """A task built with `pending` text, now with its subject and body, as build_task renders."""
     subject, body = _render(pack, rule, pending.values, pending.account_name, pending.as_of)
@@ -183,7 +230,7 @@ def render_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) 
 def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: str,
             as_of: date) -> tuple[str, str]:
     if pack.template_syntax == "jinja":
-        text = pack.text(rule)
+        text = _rule_text(pack, rule)
         try:
             subject = render_jinja(text.subject, values, pack.locale, pack.currency, as_of)
             body = render_jinja(text.body, values, pack.locale, pack.currency, as_of).strip()
