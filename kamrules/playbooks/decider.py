@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -30,9 +31,18 @@ def can_fork() -> bool:
 
 
 def _serve(conn: Connection, parents: Connection, decide: Decide) -> None:
-    """The child: answer decisions until told to stop (None) or the parent goes (its end of
-    the pipe, inherited by the fork, is closed here, or the parent's exit would not be seen)."""
+    """The child: answer decisions until told to stop (None) or the parent goes.
+
+    It keeps no descriptor of its parent's but its own end of the pipe: not the parent's end
+    (the parent's exit would go unseen), nor a run's stdout (whoever reads the run's output
+    would wait for the child), nor the sockets and pipes of a Celery worker it was forked from."""
     parents.close()
+    keep = conn.fileno()
+    null = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(null, std)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, max(keep + 1, os.sysconf("SC_OPEN_MAX")))
     asked = 0
     while True:
         try:
