@@ -88,13 +88,13 @@ def disclosures(v: AccountView) -> list[tuple[Activity, tuple[str, ...]]]:
     if not v.portfolio.key_account_names:
         return []
     as_of = v.as_of
-    emails = [a for a in v.activities if a.type == "email" and a.direction == "outbound"
-              and 0 <= (as_of - a.date).days < 365]
     out = []
-    for a in sorted(emails, key=lambda a: (a.date, a.id), reverse=True):
-        name = disclosure(v, f"{a.subject}\n{a.body}")
-        if name is not None:
-            out.append((a, name))
+    for a in v.activities:
+        if a.type == "email" and a.direction == "outbound" and 0 <= (as_of - a.date).days < 365:
+            name = disclosure(v, f"{a.subject}\n{a.body}")
+            if name is not None:
+                out.append((a, name))
+    out.sort(key=lambda hit: (hit[0].date, hit[0].id), reverse=True)
     return out
 
 

@@ -41,7 +41,10 @@ class LazyFacts(dict[str, FactValue]):
 
     def fill(self, names: Iterable[str]) -> LazyFacts:
         """Compute the named facts now (those a template reads), so a copy holds them."""
+        view = self.view
         for name in names:
-            if name in REGISTRY and not dict.__contains__(self, name):
-                self[name] = REGISTRY[name].func(self.view)
+            if not dict.__contains__(self, name):
+                spec = REGISTRY.get(name)
+                if spec is not None:
+                    self[name] = spec.func(view)
         return self
