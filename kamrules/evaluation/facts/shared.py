@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, TypeVar
 
@@ -63,46 +64,65 @@ def sponsors(v: AccountView) -> set[str]:
     return {t.user_id for t in v.team if t.role == "executive_sponsor"}
 
 
-@per_view
-def recent_activities(v: AccountView) -> list[Activity]:
-    """Activities of the last 90 days (as_of included), in record order."""
-    as_of = v.as_of
-    return [a for a in v.activities if 0 <= (as_of - a.date).days < 90]
+@dataclass(slots=True)
+class Rhythm:
+    """What one pass over an account's activities finds for the relationship facts."""
+
+    recent: list[Activity]  # of the last 90 days (as_of included), in record order
+    # meetings, calls and emails aged 0-89 days, 90-179, and 90-359 (the 270 days before)
+    touches: tuple[int, int, int]
+    latest: dict[str, date]  # activity type -> date of the latest one
+    written: list[date]  # dates of every outbound email, sorted (written follow-ups)
 
 
 @per_view
-def touch_counts(v: AccountView) -> tuple[int, int, int]:
-    """Meetings, calls and emails in the last 90 days, in the 90 days before, and in the 270
-    days before the last 90 (ages 0-89, 90-179 and 90-359 days)."""
+def rhythm(v: AccountView) -> Rhythm:
+    """The account's activities scanned once (11 relationship and evidence facts read it)."""
     as_of = v.as_of
+    recent: list[Activity] = []
+    latest: dict[str, date] = {}
+    written: list[date] = []
     last = prev = year = 0
     for a in v.activities:
-        if a.type in TOUCHES:
-            age = (as_of - a.date).days
+        kind, day = a.type, a.date
+        age = (as_of - day).days
+        if 0 <= age < 90:
+            recent.append(a)
+        seen = latest.get(kind)
+        if seen is None or day > seen:
+            latest[kind] = day
+        if kind in TOUCHES:
             if 0 <= age < 90:
                 last += 1
             elif 90 <= age < 360:
                 year += 1
                 if age < 180:
                     prev += 1
-    return last, prev, year
+            if kind == "email" and a.direction == "outbound":
+                written.append(day)
+    written.sort()
+    return Rhythm(recent, (last, prev, year), latest, written)
 
 
-@per_view
+def recent_activities(v: AccountView) -> list[Activity]:
+    """Activities of the last 90 days (as_of included), in record order."""
+    return rhythm(v).recent
+
+
+def touch_counts(v: AccountView) -> tuple[int, int, int]:
+    """Meetings, calls and emails in the last 90 days, in the 90 days before, and in the 270
+    days before the last 90 (ages 0-89, 90-179 and 90-359 days)."""
+    return rhythm(v).touches
+
+
 def latest_by_type(v: AccountView) -> dict[str, date]:
     """The date of the latest activity of each type."""
-    latest: dict[str, date] = {}
-    for a in v.activities:
-        seen = latest.get(a.type)
-        if seen is None or a.date > seen:
-            latest[a.type] = a.date
-    return latest
+    return rhythm(v).latest
 
 
-@per_view
 def outbound_email_dates(v: AccountView) -> list[date]:
     """Dates of every outbound email, sorted (written follow-ups)."""
-    return sorted(a.date for a in v.activities if a.type == "email" and a.direction == "outbound")
+    return rhythm(v).written
 
 
 @per_view
