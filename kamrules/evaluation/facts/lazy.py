@@ -42,9 +42,8 @@ class LazyFacts(dict[str, FactValue]):
     def fill(self, names: Iterable[str]) -> LazyFacts:
         """Compute the named facts now (those a template reads), so a copy holds them."""
         view = self.view
-        for name in names:
-            if not dict.__contains__(self, name):
-                spec = REGISTRY.get(name)
-                if spec is not None:
-                    self[name] = spec.func(view)
+        for name in [n for n in names if n not in self]:
+            spec = REGISTRY.get(name)
+            if spec is not None:
+                self[name] = spec.func(view)
         return self
