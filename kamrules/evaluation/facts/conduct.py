@@ -23,13 +23,13 @@ def _confidential(v: AccountView) -> FactValue:
     portfolio = v.portfolio
     if not portfolio.key_account_names:
         return 0
-    own = {own_name(v)}
-    as_of = v.as_of
+    first, as_of = portfolio.first_words, v.as_of
     count = 0
     for a in v.activities:
-        if (a.type in WRITTEN and a.direction == "outbound" and 0 <= (as_of - a.date).days < 365
-                and portfolio.names_in_words(name_words(f"{a.subject}\n{a.body}")) - own):
-            count += 1
+        if a.type in WRITTEN and a.direction == "outbound" and 0 <= (as_of - a.date).days < 365:
+            words = name_words(f"{a.subject}\n{a.body}")
+            if not first.isdisjoint(words) and portfolio.names_in_words(words) - {own_name(v)}:
+                count += 1
     return count
 
 
@@ -68,7 +68,10 @@ def _is_term(word: str) -> bool:
 
 def disclosure(v: AccountView, text: str) -> tuple[str, ...] | None:
     """Another key account's name within NEAR_WORDS words of a commercial term, if any."""
-    words = name_words(text)
+    return _disclosure(v, name_words(text))
+
+
+def _disclosure(v: AccountView, words: tuple[str, ...]) -> tuple[str, ...] | None:
     names = v.portfolio.names_in_words(words)
     if not names:
         return None
@@ -87,11 +90,14 @@ def disclosures(v: AccountView) -> list[tuple[Activity, tuple[str, ...]]]:
     latest first."""
     if not v.portfolio.key_account_names:
         return []
-    as_of = v.as_of
+    first, as_of = v.portfolio.first_words, v.as_of
     out = []
     for a in v.activities:
         if a.type == "email" and a.direction == "outbound" and 0 <= (as_of - a.date).days < 365:
-            name = disclosure(v, f"{a.subject}\n{a.body}")
+            words = name_words(f"{a.subject}\n{a.body}")
+            if first.isdisjoint(words):  # no key-account name starts in it (most emails)
+                continue
+            name = _disclosure(v, words)
             if name is not None:
                 out.append((a, name))
     out.sort(key=lambda hit: (hit[0].date, hit[0].id), reverse=True)

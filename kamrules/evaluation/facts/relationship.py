@@ -208,6 +208,9 @@ REVIEW_WORDS = re.compile(
 )
 def _executive_meeting(v: AccountView) -> FactValue:
     ids = sponsors(v)
-    dates = [a.date for a in v.activities if a.type == "meeting"
-             and (a.owner_id in ids or REVIEW_WORDS.search(a.subject or ""))]
-    return v.days_since(max(dates)) if dates else None
+    latest = None
+    for a in v.activities:  # the local CRM lists them newest first: few subjects to search
+        if (a.type == "meeting" and (latest is None or a.date > latest)
+                and (a.owner_id in ids or REVIEW_WORDS.search(a.subject or ""))):
+            latest = a.date
+    return v.days_since(latest)
