@@ -29,6 +29,6 @@ def test_bench_run_small_size_prints_a_table_row() -> None:
     assert int(cells["rows"].replace(",", "")) > 200 * 5
     for column in ("sqlite s", "python s"):  # a millisecond or less at 200 accounts
         assert float(cells[column]) >= 0, column
-    for column in ("pull s", "facts s", "run s", "cpu/wall"):
+    for column in ("pull s", "facts s", "facts floor s", "facts x", "run s", "cpu/wall"):
         assert float(cells[column]) > 0, column
     assert cells["workers"] == "2" and int(cells["tasks"].replace(",", "")) > 0

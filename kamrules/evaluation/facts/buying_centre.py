@@ -8,6 +8,7 @@ A role is read from the contact's buying role or, for champion and blocker, from
 from __future__ import annotations
 
 from kamrules.evaluation.facts.registry import FactValue, blank, fact
+from kamrules.evaluation.facts.shared import active_contacts, per_view
 from kamrules.evaluation.facts.view import AccountView
 from kamrules.model import Contact
 
@@ -26,13 +27,21 @@ def is_blocker(contact: Contact) -> bool:
     return contact.stance == "blocker" or role(contact) == "blocker"
 
 
-def _active(v: AccountView) -> list[Contact]:
-    return [c for c in v.contacts if c.status == "active"]
+_active = active_contacts
+
+
+@per_view
+def roles_filled(v: AccountView) -> tuple[bool, bool, bool]:
+    """Whether an active contact is the decision maker, holds the budget, champions us."""
+    people = _active(v)
+    roles = {role(c) for c in people}
+    return ("decision_maker" in roles, not BUDGET_ROLES.isdisjoint(roles),
+            any(is_champion(c) for c in people))
 
 
 @fact("has_decision_maker", "bool", "flag", "An active contact is a decision maker.", ["P11"])
 def _has_dm(v: AccountView) -> FactValue:
-    return any(role(c) == "decision_maker" for c in _active(v))
+    return roles_filled(v)[0]
 
 
 @fact(
@@ -40,12 +49,12 @@ def _has_dm(v: AccountView) -> FactValue:
     "An active contact holds the budget (economic buyer or budget holder).", ["P18"],
 )
 def _has_budget(v: AccountView) -> FactValue:
-    return any(role(c) in BUDGET_ROLES for c in _active(v))
+    return roles_filled(v)[1]
 
 
 @fact("has_champion", "bool", "flag", "An active contact champions us.", ["P07", "P18"])
 def _has_champion(v: AccountView) -> FactValue:
-    return any(is_champion(c) for c in _active(v))
+    return roles_filled(v)[2]
 
 
 @fact(
@@ -54,15 +63,10 @@ def _has_champion(v: AccountView) -> FactValue:
     ["P11", "P18"],
 )
 def _roles_missing(v: AccountView) -> FactValue:
-    people = _active(v)
-    found = (
-        any(role(c) == "decision_maker" for c in people),
-        any(role(c) in BUDGET_ROLES for c in people),
-        any(is_champion(c) for c in people),
-    )
-    return sum(1 for f in found if not f)
+    return sum(1 for f in roles_filled(v) if not f)
 
 
+@per_view
 def blockers_without_plan(v: AccountView) -> list[Contact]:
     return [c for c in _active(v) if is_blocker(c) and blank(c.win_over_plan)]
 
@@ -75,9 +79,10 @@ def _blockers(v: AccountView) -> FactValue:
     return len(blockers_without_plan(v))
 
 
+@per_view
 def champions_gone(v: AccountView) -> list[Contact]:
     """Champions marked inactive or gone, when no active champion is left."""
-    if any(is_champion(c) for c in _active(v)):
+    if roles_filled(v)[2]:
         return []
     return [c for c in v.contacts if is_champion(c) and c.status != "active"]
 

@@ -10,6 +10,7 @@ from kamrules.evaluation.facts.registry import (
     fact,
     name_words,
 )
+from kamrules.evaluation.facts.shared import own_name, per_view
 from kamrules.evaluation.facts.view import AccountView
 from kamrules.model import Activity
 
@@ -19,15 +20,15 @@ from kamrules.model import Activity
     "Outbound emails and notes in the last 365 days that name another key account.", ["P29"],
 )
 def _confidential(v: AccountView) -> FactValue:
-    names = v.portfolio.key_account_names
-    if not names:
+    portfolio = v.portfolio
+    if not portfolio.key_account_names:
         return 0
-    own = name_words(v.account.name)
+    first, as_of = portfolio.first_words, v.as_of
     count = 0
     for a in v.activities:
-        if a.type in WRITTEN and a.direction == "outbound" and v.within(a.date, 365):
-            found = v.portfolio.names_in(f"{a.subject}\n{a.body}")
-            if found - {own}:
+        if a.type in WRITTEN and a.direction == "outbound" and 0 <= (as_of - a.date).days < 365:
+            words = name_words(f"{a.subject}\n{a.body}")
+            if not first.isdisjoint(words) and portfolio.names_in_words(words) - {own_name(v)}:
                 count += 1
     return count
 
@@ -39,8 +40,9 @@ def _confidential(v: AccountView) -> FactValue:
 )
 def _gifts(v: AccountView) -> FactValue:
     totals: dict[str, float] = defaultdict(float)
+    as_of = v.as_of
     for a in v.activities:
-        if a.type == "gift" and v.within(a.date, 365):
+        if a.type == "gift" and 0 <= (as_of - a.date).days < 365:
             for c in a.contact_ids or ["(unnamed)"]:
                 totals[c] += a.amount or 0.0
     return max(totals.values()) if totals else 0.0
@@ -61,14 +63,19 @@ NEAR_WORDS = 12
 
 
 def _is_term(word: str) -> bool:
-    return any(word.startswith(stem) for stem in TERM_STEMS)
+    return word.startswith(TERM_STEMS)
 
 
 def disclosure(v: AccountView, text: str) -> tuple[str, ...] | None:
     """Another key account's name within NEAR_WORDS words of a commercial term, if any."""
-    own = name_words(v.account.name)
-    words = name_words(text)
-    for name in sorted(v.portfolio.names_in(text) - {own}):
+    return _disclosure(v, name_words(text))
+
+
+def _disclosure(v: AccountView, words: tuple[str, ...]) -> tuple[str, ...] | None:
+    names = v.portfolio.names_in_words(words)
+    if not names:
+        return None
+    for name in sorted(names - {own_name(v)}):
         for i in range(len(words)):
             if words[i:i + len(name)] == name:
                 near = words[max(0, i - NEAR_WORDS):i + len(name) + NEAR_WORDS]
@@ -77,16 +84,23 @@ def disclosure(v: AccountView, text: str) -> tuple[str, ...] | None:
     return None
 
 
+@per_view
 def disclosures(v: AccountView) -> list[tuple[Activity, tuple[str, ...]]]:
-    """Outbound emails of the last 365 days that name another key account with its terms."""
+    """Outbound emails of the last 365 days that name another key account with its terms,
+    latest first."""
     if not v.portfolio.key_account_names:
         return []
+    first, as_of = v.portfolio.first_words, v.as_of
     out = []
-    for a in sorted(v.activities, key=lambda a: (a.date, a.id), reverse=True):
-        if a.type == "email" and a.direction == "outbound" and v.within(a.date, 365):
-            name = disclosure(v, f"{a.subject}\n{a.body}")
+    for a in v.activities:
+        if a.type == "email" and a.direction == "outbound" and 0 <= (as_of - a.date).days < 365:
+            words = name_words(f"{a.subject}\n{a.body}")
+            if first.isdisjoint(words):  # no key-account name starts in it (most emails)
+                continue
+            name = _disclosure(v, words)
             if name is not None:
                 out.append((a, name))
+    out.sort(key=lambda hit: (hit[0].date, hit[0].id), reverse=True)
     return out
 
 

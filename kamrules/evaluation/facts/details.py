@@ -13,8 +13,9 @@ from kamrules.evaluation.facts.buying_centre import blockers_without_plan, champ
 from kamrules.evaluation.facts.conduct import disclosures
 from kamrules.evaluation.facts.outcomes import problems_after_wins
 from kamrules.evaluation.facts.registry import FactValue, fact, name_words
-from kamrules.evaluation.facts.relationship import unconfirmed_meeting
+from kamrules.evaluation.facts.relationship import engaged_ids, unconfirmed_meeting
 from kamrules.evaluation.facts.service import unescalated_problems
+from kamrules.evaluation.facts.shared import open_cases
 from kamrules.evaluation.facts.view import AccountView
 from kamrules.model import Case, Contact
 
@@ -31,8 +32,7 @@ def _people(contacts: list[Contact]) -> str | None:
     return ", ".join(c.name + (f" ({c.title})" if c.title else "") for c in contacts) or None
 
 
-def _open(v: AccountView) -> list[Case]:
-    return [c for c in v.cases if c.closed is None or c.closed > v.as_of]
+_open = open_cases
 
 
 @fact(
@@ -114,7 +114,7 @@ def _excerpt(v: AccountView) -> FactValue:
     "Who took part in activities in the last 90 days (when at most three people).",
 )
 def _engaged(v: AccountView) -> FactValue:
-    ids = {c for a in v.activities if v.within(a.date, 90) for c in a.contact_ids}
+    ids = engaged_ids(v)
     people = [c for c in v.contacts if c.id in ids]
     return _people(people) if 0 < len(people) <= 3 else None
 

@@ -8,8 +8,8 @@ from kamrules.evaluation.facts.registry import (
     FactValue,
     blank,
     fact,
-    last_year_revenue,
 )
+from kamrules.evaluation.facts.shared import revenue
 from kamrules.evaluation.facts.view import AccountView
 
 
@@ -30,7 +30,7 @@ def _tier(v: AccountView) -> FactValue:
 
 @fact("revenue_last_year", "float", "money", "Revenue in the last complete calendar year.", ["P05"])
 def _revenue_last_year(v: AccountView) -> FactValue:
-    return last_year_revenue(v.account, v.as_of)
+    return revenue(v)
 
 
 @fact(
@@ -39,11 +39,11 @@ def _revenue_last_year(v: AccountView) -> FactValue:
     ["P05"],
 )
 def _revenue_percentile(v: AccountView) -> FactValue:
-    revenue = last_year_revenue(v.account, v.as_of) or 0.0
+    last_year = revenue(v) or 0.0
     ranks = v.portfolio.sorted_revenue
     if not ranks:
         return None
-    return round(100.0 * bisect.bisect_left(ranks, revenue) / len(ranks), 2)
+    return round(100.0 * bisect.bisect_left(ranks, last_year) / len(ranks), 2)
 
 
 @fact(
@@ -52,11 +52,11 @@ def _revenue_percentile(v: AccountView) -> FactValue:
     ["P05"],
 )
 def _revenue_top(v: AccountView) -> FactValue:
-    revenue = last_year_revenue(v.account, v.as_of) or 0.0
+    last_year = revenue(v) or 0.0
     ranks = v.portfolio.sorted_revenue
     if not ranks:
         return None
-    return round(100.0 * (len(ranks) - bisect.bisect_left(ranks, revenue)) / len(ranks), 2)
+    return round(100.0 * (len(ranks) - bisect.bisect_left(ranks, last_year)) / len(ranks), 2)
 
 
 @fact(
@@ -66,11 +66,11 @@ def _revenue_top(v: AccountView) -> FactValue:
     ["P05"],
 )
 def _share_above(v: AccountView) -> FactValue:
-    revenue = last_year_revenue(v.account, v.as_of) or 0.0
+    last_year = revenue(v) or 0.0
     ranks, above = v.portfolio.sorted_revenue, v.portfolio.revenue_at_or_above
     if not ranks or not above or above[0] <= 0:
         return None
-    return round(100.0 * above[bisect.bisect_right(ranks, revenue)] / above[0], 2)
+    return round(100.0 * above[bisect.bisect_right(ranks, last_year)] / above[0], 2)
 
 
 @fact(

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from kamrules.evaluation.facts.view import AccountView
 
 
+_MISSING = object()
+_get = dict.get
+
+
 class LazyFacts(dict[str, FactValue]):
     """A dict of the facts computed so far; `facts[name]` and `facts.get(name)` compute a
     registered fact on first use. Iterating or copying it gives only the computed ones."""
@@ -35,13 +39,20 @@ class LazyFacts(dict[str, FactValue]):
         return value
 
     def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        if name in REGISTRY:
-            return self[name]
-        return dict.get(self, name, default)
+        value = _get(self, name, _MISSING)  # computed already (a third of the reads in a run)
+        if value is not _MISSING:
+            return value
+        spec = REGISTRY.get(name)
+        if spec is None:
+            return default
+        value = self[name] = spec.func(self.view)
+        return value
 
     def fill(self, names: Iterable[str]) -> LazyFacts:
         """Compute the named facts now (those a template reads), so a copy holds them."""
-        for name in names:
-            if name in REGISTRY and not dict.__contains__(self, name):
-                self[name] = REGISTRY[name].func(self.view)
+        view = self.view
+        for name in [n for n in names if n not in self]:
+            spec = REGISTRY.get(name)
+            if spec is not None:
+                self[name] = spec.func(view)
         return self

@@ -9,7 +9,14 @@ from kamrules.evaluation.facts.registry import (
     PROBLEM_CATEGORIES,
     FactValue,
     fact,
-    last_year_revenue,
+)
+from kamrules.evaluation.facts.shared import (
+    csat_by_date,
+    last_win,
+    per_view,
+    revenue,
+    team_and_owner,
+    wins,
 )
 from kamrules.evaluation.facts.view import AccountView
 from kamrules.model import Case, Deal
@@ -17,19 +24,33 @@ from kamrules.model import Case, Deal
 
 @fact("won_deals_12m", "int", "count", "Deals won in the last 365 days.", ["P01"])
 def _won_12m(v: AccountView) -> FactValue:
+    as_of = v.as_of
     return sum(
-        1 for d in v.deals if d.is_won and d.close_date and v.within(d.close_date, 365)
+        1 for d in v.deals if d.is_won and d.close_date and 0 <= (as_of - d.close_date).days < 365
     )
+
+
+@per_view
+def open_deals(v: AccountView) -> list[Deal]:
+    """Deals not closed by as_of (closed after it counts as open)."""
+    as_of = v.as_of
+    return [d for d in v.deals if not _closed_by(d, as_of)]
+
+
+@per_view
+def new_offers(v: AccountView) -> list[Deal]:
+    """Deals that offer something new (a new product or application, an upsell)."""
+    return [d for d in v.deals if offers_something_new(d)]
 
 
 @fact("open_deals", "int", "count", "Open deals (not closed) of any type.", ["P34"])
 def _open_deals(v: AccountView) -> FactValue:
-    return sum(1 for d in v.deals if not _closed_by(d, v.as_of))
+    return len(open_deals(v))
 
 
 @fact("open_renewal_deals", "int", "count", "Open deals of type renewal.", ["P40"])
 def _open_renewals(v: AccountView) -> FactValue:
-    return sum(1 for d in v.deals if d.type == "renewal" and not _closed_by(d, v.as_of))
+    return sum(1 for d in open_deals(v) if d.type == "renewal")
 
 
 def _closed_by(deal: Deal, as_of: date) -> bool:
@@ -42,7 +63,7 @@ def _closed_by(deal: Deal, as_of: date) -> bool:
     " (repeat orders and renewals do not count).", ["P10", "P17"],
 )
 def _days_since_offer(v: AccountView) -> FactValue:
-    dates = [d.created for d in v.deals if offers_something_new(d)]
+    dates = [d.created for d in new_offers(v)]
     return v.days_since(max(dates)) if dates else None
 
 
@@ -51,7 +72,7 @@ def _days_since_offer(v: AccountView) -> FactValue:
     "Open opportunities for a new product, a new application or an upsell.", ["P41"],
 )
 def _open_cross_sell(v: AccountView) -> FactValue:
-    return sum(1 for d in v.deals if offers_something_new(d) and not _closed_by(d, v.as_of))
+    return sum(1 for d in new_offers(v) if not _closed_by(d, v.as_of))
 
 
 @fact(
@@ -60,10 +81,10 @@ def _open_cross_sell(v: AccountView) -> FactValue:
 )
 def _share_of_potential(v: AccountView) -> FactValue:
     potential = v.account.potential
-    revenue = last_year_revenue(v.account, v.as_of)
-    if not potential or potential <= 0 or revenue is None:
+    last_year = revenue(v)
+    if not potential or potential <= 0 or last_year is None:
         return None
-    return round(100.0 * revenue / potential, 2)
+    return round(100.0 * last_year / potential, 2)
 
 
 @fact(
@@ -72,19 +93,21 @@ def _share_of_potential(v: AccountView) -> FactValue:
     " team (the sales effort running beside key-account management).", ["P34"],
 )
 def _deals_outside_team(v: AccountView) -> FactValue:
-    team = {t.user_id for t in v.team} | {v.account.owner_id}
-    return sum(1 for d in v.deals
-               if not _closed_by(d, v.as_of) and d.owner_id is not None and d.owner_id not in team)
+    team = team_and_owner(v)
+    return sum(1 for d in open_deals(v) if d.owner_id is not None and d.owner_id not in team)
 
 
+@per_view
 def problems_after_wins(v: AccountView) -> list[tuple[Deal, Case]]:
     """Delivery or quality cases opened in the 90 days after a deal was won, within a year."""
-    wins = [d for d in v.deals if d.is_won and d.close_date and d.close_date <= v.as_of]
+    won_deals = wins(v)
+    if not won_deals or not v.cases:
+        return []
     out = []
     for c in sorted(v.cases, key=lambda c: c.opened):
         if (c.category or "").lower() not in PROBLEM_CATEGORIES or not v.within(c.opened, 365):
             continue
-        won = [d for d in wins if d.close_date and 0 <= (c.opened - d.close_date).days <= 90]
+        won = [d for d in won_deals if d.close_date and 0 <= (c.opened - d.close_date).days <= 90]
         if won:
             out.append((max(won, key=lambda d: d.close_date or v.as_of), c))
     return out
@@ -101,12 +124,10 @@ def _problems_after_win(v: AccountView) -> FactValue:
 
 @fact("days_since_last_win", "int", "days", "Days since the last deal was won.", ["P06"])
 def _days_since_win(v: AccountView) -> FactValue:
-    return v.days_since(_last_win(v))
+    return v.days_since(last_win(v))
 
 
-def _last_win(v: AccountView) -> date | None:
-    wins = [d.close_date for d in v.deals if d.is_won and d.close_date and d.close_date <= v.as_of]
-    return max(wins) if wins else None
+_last_win = last_win
 
 
 @fact(
@@ -137,8 +158,8 @@ def _nps(v: AccountView) -> FactValue:
 
 @fact("satisfaction", "float", "score", "Latest CSAT score (0-10).", ["P39"])
 def _satisfaction(v: AccountView) -> FactValue:
-    csat = sorted((s for s in v.surveys if s.kind == "csat"), key=lambda s: s.date)
-    return csat[-1].score if csat else None
+    csat = csat_by_date(v)
+    return csat[-1] if csat else None
 
 
 @fact(
@@ -146,8 +167,8 @@ def _satisfaction(v: AccountView) -> FactValue:
     "Latest CSAT score minus the one before it.", ["P39"],
 )
 def _satisfaction_change(v: AccountView) -> FactValue:
-    csat = sorted((s for s in v.surveys if s.kind == "csat"), key=lambda s: s.date)
-    return round(csat[-1].score - csat[-2].score, 2) if len(csat) >= 2 else None
+    csat = csat_by_date(v)
+    return round(csat[-1] - csat[-2], 2) if len(csat) >= 2 else None
 
 
 @fact(

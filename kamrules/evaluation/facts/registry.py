@@ -61,8 +61,11 @@ def fact(
 
 
 def last_year_revenue(account: Account, as_of: date) -> float | None:
-    points = [p for p in account.revenue if p.year < as_of.year]
-    return max(points, key=lambda p: p.year).amount if points else None
+    year, best = as_of.year, None
+    for p in account.revenue:  # the latest year before as_of's (the first one of a tie)
+        if p.year < year and (best is None or p.year > best.year):
+            best = p
+    return None if best is None else best.amount
 
 
 def ratio(a: float, b: float) -> float | None:

@@ -7,11 +7,19 @@ import re
 
 from kamrules.evaluation.facts.registry import (
     DECISION_ROLES,
-    TOUCHES,
     FactValue,
     blank,
     fact,
     ratio,
+)
+from kamrules.evaluation.facts.shared import (
+    active_contacts,
+    latest_by_type,
+    outbound_email_dates,
+    per_view,
+    recent_activities,
+    sponsors,
+    touch_counts,
 )
 from kamrules.evaluation.facts.view import AccountView
 from kamrules.model import Activity, Contact
@@ -24,7 +32,7 @@ def _contacts(v: AccountView) -> FactValue:
 
 def active(v: AccountView) -> list[Contact]:
     """Contacts still at the customer (not marked inactive or gone)."""
-    return [c for c in v.contacts if c.status == "active"]
+    return active_contacts(v)
 
 
 @fact(
@@ -76,7 +84,13 @@ def _days_since_new_contact(v: AccountView) -> FactValue:
     "Distinct contacts who took part in an activity in the last 90 days.", ["P07"],
 )
 def _engaged_contacts(v: AccountView) -> FactValue:
-    return len({c for a in v.activities if v.within(a.date, 90) for c in a.contact_ids})
+    return len(engaged_ids(v))
+
+
+@per_view
+def engaged_ids(v: AccountView) -> set[str]:
+    """Ids of the contacts who took part in an activity in the last 90 days."""
+    return {c for a in recent_activities(v) for c in a.contact_ids}
 
 
 @fact(
@@ -84,13 +98,12 @@ def _engaged_contacts(v: AccountView) -> FactValue:
     "Distinct people on our side who logged an activity in the last 90 days.", ["P07"],
 )
 def _activity_owners(v: AccountView) -> FactValue:
-    return len({a.owner_id for a in v.activities if v.within(a.date, 90) and a.owner_id})
+    return len({a.owner_id for a in recent_activities(v) if a.owner_id})
 
 
 @fact("days_since_meeting", "int", "days", "Days since the last meeting.", ["P12"])
 def _days_since_meeting(v: AccountView) -> FactValue:
-    dates = [a.date for a in v.activities if a.type == "meeting"]
-    return v.days_since(max(dates)) if dates else None
+    return v.days_since(latest_by_type(v).get("meeting"))
 
 
 @fact(
@@ -98,7 +111,8 @@ def _days_since_meeting(v: AccountView) -> FactValue:
     "Days since the last meeting or call (a meaningful touch).", ["P12"],
 )
 def _days_since_touch(v: AccountView) -> FactValue:
-    dates = [a.date for a in v.activities if a.type in ("meeting", "call")]
+    latest = latest_by_type(v)
+    dates = [d for d in (latest.get("meeting"), latest.get("call")) if d is not None]
     return v.days_since(max(dates)) if dates else None
 
 
@@ -107,7 +121,7 @@ def _days_since_touch(v: AccountView) -> FactValue:
     "Meetings, calls and emails in the last 90 days.", ["P12", "P14"],
 )
 def _touches_90d(v: AccountView) -> FactValue:
-    return sum(1 for a in v.activities if a.type in TOUCHES and v.within(a.date, 90))
+    return touch_counts(v)[0]
 
 
 @fact(
@@ -115,7 +129,7 @@ def _touches_90d(v: AccountView) -> FactValue:
     "Meetings, calls and emails in the 90 days before the last 90.", ["P14"],
 )
 def _touches_prev_90d(v: AccountView) -> FactValue:
-    return sum(1 for a in v.activities if a.type in TOUCHES and v.within(a.date, 90, offset=90))
+    return touch_counts(v)[1]
 
 
 @fact(
@@ -124,8 +138,8 @@ def _touches_prev_90d(v: AccountView) -> FactValue:
     ["P14"],
 )
 def _engagement_ratio(v: AccountView) -> FactValue:
-    prev = _touches_prev_90d(v)
-    return ratio(float(_touches_90d(v) or 0), float(prev or 0))
+    last, prev, _ = touch_counts(v)
+    return ratio(float(last), float(prev))
 
 
 @fact(
@@ -134,8 +148,8 @@ def _engagement_ratio(v: AccountView) -> FactValue:
     " (None if there were none then).", ["P14"],
 )
 def _engagement_vs_year(v: AccountView) -> FactValue:
-    before = sum(1 for a in v.activities if a.type in TOUCHES and v.within(a.date, 270, offset=90))
-    return ratio(float(_touches_90d(v) or 0), before / 3.0)
+    last, _, before = touch_counts(v)
+    return ratio(float(last), before / 3.0)
 
 
 @fact(
@@ -150,17 +164,20 @@ def _longest_unconfirmed(v: AccountView) -> FactValue:
     return None if worst is None else worst[1]
 
 
+@per_view
 def unconfirmed_meeting(v: AccountView) -> tuple[Activity, int] | None:
     """The meeting of the last 90 days that waited longest for its written follow-up."""
-    written = sorted(a.date for a in v.activities if a.type == "email" and a.direction == "outbound")
+    meetings = [a for a in recent_activities(v) if a.type == "meeting"]
+    if not meetings:
+        return None
+    written = outbound_email_dates(v)
     worst: tuple[Activity, int] | None = None
-    for a in sorted(v.activities, key=lambda a: (a.date, a.id)):
-        if a.type == "meeting" and v.within(a.date, 90):
-            i = bisect.bisect_left(written, a.date)
-            follow = written[i] if i < len(written) else v.as_of
-            wait = (min(follow, v.as_of) - a.date).days
-            if worst is None or wait > worst[1]:
-                worst = (a, wait)
+    for a in sorted(meetings, key=lambda a: (a.date, a.id)):
+        i = bisect.bisect_left(written, a.date)
+        follow = written[i] if i < len(written) else v.as_of
+        wait = (min(follow, v.as_of) - a.date).days
+        if worst is None or wait > worst[1]:
+            worst = (a, wait)
     return worst
 
 
@@ -169,8 +186,10 @@ def unconfirmed_meeting(v: AccountView) -> tuple[Activity, int] | None:
     "Days since the executive sponsor logged an activity with the account.", ["P35"],
 )
 def _sponsor_touch(v: AccountView) -> FactValue:
-    sponsors = {t.user_id for t in v.team if t.role == "executive_sponsor"}
-    dates = [a.date for a in v.activities if a.owner_id in sponsors]
+    ids = sponsors(v)
+    if not ids:
+        return None
+    dates = [a.date for a in v.activities if a.owner_id in ids]
     return v.days_since(max(dates)) if dates else None
 
 
@@ -188,7 +207,10 @@ REVIEW_WORDS = re.compile(
     "Days since a meeting held by the executive sponsor or a business-review meeting.", ["P43"],
 )
 def _executive_meeting(v: AccountView) -> FactValue:
-    sponsors = {t.user_id for t in v.team if t.role == "executive_sponsor"}
-    dates = [a.date for a in v.activities if a.type == "meeting"
-             and (a.owner_id in sponsors or REVIEW_WORDS.search(a.subject or ""))]
-    return v.days_since(max(dates)) if dates else None
+    ids = sponsors(v)
+    latest = None
+    for a in v.activities:  # the local CRM lists them newest first: few subjects to search
+        if (a.type == "meeting" and (latest is None or a.date > latest)
+                and (a.owner_id in ids or REVIEW_WORDS.search(a.subject or ""))):
+            latest = a.date
+    return v.days_since(latest)

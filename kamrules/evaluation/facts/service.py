@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from datetime import date
 
 from kamrules.evaluation.facts.registry import (
     PROBLEM_CATEGORIES,
     FactValue,
     fact,
 )
+from kamrules.evaluation.facts.shared import open_cases, per_view, team_and_owner
 from kamrules.evaluation.facts.view import AccountView
 from kamrules.model import Case
 
+_open_cases = open_cases
 
-def _open_cases(v: AccountView) -> Iterator[Case]:
-    return (c for c in v.cases if c.closed is None or c.closed > v.as_of)
+
+@per_view
+def oldest_open_by_priority(v: AccountView) -> dict[str, date]:
+    """The opening date of the oldest open case of each priority."""
+    oldest: dict[str, date] = {}
+    for c in open_cases(v):
+        seen = oldest.get(c.priority)
+        if seen is None or c.opened < seen:
+            oldest[c.priority] = c.opened
+    return oldest
 
 
 def _oldest_open(v: AccountView, priority: str) -> FactValue:
-    ages = [(v.as_of - c.opened).days for c in _open_cases(v) if c.priority == priority]
-    return max(ages) if ages else None
+    opened = oldest_open_by_priority(v).get(priority)
+    return None if opened is None else (v.as_of - opened).days
 
 
 @fact("open_cases", "int", "count", "Open service cases.", ["P22"])
 def _open_case_count(v: AccountView) -> FactValue:
-    return sum(1 for _ in _open_cases(v))
+    return len(_open_cases(v))
 
 
 for _priority, _principles in (
@@ -58,7 +68,7 @@ def _unescalated(v: AccountView) -> FactValue:
     "Open high or critical cases owned outside the account team and never escalated.", ["P36"],
 )
 def _manager_not_told(v: AccountView) -> FactValue:
-    team = {t.user_id for t in v.team} | {v.account.owner_id}
+    team = team_and_owner(v)
     return sum(
         1
         for c in _open_cases(v)
@@ -66,6 +76,7 @@ def _manager_not_told(v: AccountView) -> FactValue:
     )
 
 
+@per_view
 def unescalated_problems(v: AccountView) -> list[Case]:
     """Open delivery or quality cases never escalated, oldest first."""
     return sorted(

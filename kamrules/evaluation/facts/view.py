@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from kamrules.evaluation.facts.registry import last_year_revenue, name_words
@@ -51,7 +52,18 @@ class Portfolio:
 
         A word-index lookup, so the cost grows with the text, not with the number of names.
         """
-        words = name_words(text)
+        return self.names_in_words(name_words(text))
+
+    @cached_property
+    def first_words(self) -> frozenset[str]:
+        """The first words of the key-account names (derived, not a field)."""
+        return frozenset(self.name_index)
+
+    def names_in_words(self, words: tuple[str, ...]) -> set[tuple[str, ...]]:
+        """`names_in` of a text already split by `name_words`; a text with none of the names'
+        first words (most of them) costs one set test."""
+        if self.first_words.isdisjoint(words):
+            return set()
         found = set()
         for i, word in enumerate(words):
             for name in self.name_index.get(word, ()):
@@ -76,6 +88,8 @@ class AccountView:
     surveys: list[Survey] = field(default_factory=list)
     contracts: list[Contract] = field(default_factory=list)
     users: dict[str, str] = field(default_factory=dict)
+    # intermediate results shared between facts (kamrules/evaluation/facts/shared.py)
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def user_name(self, user_id: str | None) -> str:
         """A user's name for evidence text (the id when the name is not known)."""
@@ -123,42 +137,48 @@ def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Ite
     as_of = snapshot.as_of
     if portfolio is None:
         portfolio = portfolio_context(snapshot.accounts, as_of)
-    grouped: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    # one dict per kind: account id -> its records, in snapshot order
+    deals: dict[str, list[Deal]] = defaultdict(list)
     for d in snapshot.deals:
         if d.created <= as_of:
-            grouped[d.account_id]["deals"].append(d)
+            deals[d.account_id].append(d)
+    activities: dict[str, list[Activity]] = defaultdict(list)
     for a in snapshot.activities:
         if a.date <= as_of:
-            grouped[a.account_id]["activities"].append(a)
+            activities[a.account_id].append(a)
+    cases: dict[str, list[Case]] = defaultdict(list)
     for c in snapshot.cases:
         if c.opened <= as_of:
-            grouped[c.account_id]["cases"].append(c)
+            cases[c.account_id].append(c)
+    contacts: dict[str, list[Contact]] = defaultdict(list)
     for ct in snapshot.contacts:
         if ct.created is None or ct.created <= as_of:
-            grouped[ct.account_id]["contacts"].append(ct)
+            contacts[ct.account_id].append(ct)
+    surveys: dict[str, list[Survey]] = defaultdict(list)
     for s in snapshot.surveys:
         if s.date <= as_of:
-            grouped[s.account_id]["surveys"].append(s)
+            surveys[s.account_id].append(s)
+    team: dict[str, list[TeamMember]] = defaultdict(list)
     for t in snapshot.team:
-        grouped[t.account_id]["team"].append(t)
+        team[t.account_id].append(t)
+    contracts: dict[str, list[Contract]] = defaultdict(list)
     for k in snapshot.contracts:
-        grouped[k.account_id]["contracts"].append(k)
+        contracts[k.account_id].append(k)
     plans = {p.account_id: p for p in snapshot.plans}
     users = {u.id: u.name for u in snapshot.users}
     for account in snapshot.accounts:
-        g = grouped.get(account.id, {})
+        aid = account.id
         yield AccountView(
             as_of=as_of,
             account=account,
             portfolio=portfolio,
-            contacts=g.get("contacts", []),
-            deals=g.get("deals", []),
-            activities=g.get("activities", []),
-            cases=g.get("cases", []),
-            plan=plans.get(account.id),
-            team=g.get("team", []),
-            surveys=g.get("surveys", []),
-            contracts=g.get("contracts", []),
+            contacts=contacts.get(aid, []),
+            deals=deals.get(aid, []),
+            activities=activities.get(aid, []),
+            cases=cases.get(aid, []),
+            plan=plans.get(aid),
+            team=team.get(aid, []),
+            surveys=surveys.get(aid, []),
+            contracts=contracts.get(aid, []),
             users=users,
         )
-
