@@ -39,6 +39,10 @@ def make_app(tenants: Tenants, opener: Opener | None = None) -> Any:
         broker_use_ssl=ssl, redis_backend_use_ssl=ssl,
     )
     app.kamrules_tenants = tenants
+    if opener is not None:  # a worker: play decisions in its own processes (playbooks/decider.py)
+        from kamrules.playbooks.chart import DECIDER
+
+        DECIDER.enabled = False
     runtime: dict[str, Runtime] = {}
 
     def rt() -> Runtime:

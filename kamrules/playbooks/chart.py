@@ -173,7 +173,7 @@ class PlayChart:
 
     def _durable(self, ruleset: Callable[[], str], state: str, event: dict[str, Any]) -> str | None:
         """durable_rules' decision: in the decision child where one can run, else here."""
-        if can_fork():
+        if DECIDER.enabled and can_fork():
             return DECIDER.ask(ruleset(), state, event)
         sid = self._session()  # first: it may move the charts to fresh rulesets
         return _decide(ruleset(), sid, state, event)

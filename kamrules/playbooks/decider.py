@@ -6,8 +6,9 @@ deleted: 1.7 GB of a first run over 100,000 accounts. Deleting sessions (`delete
 crashed the process (SIGSEGV inside durable_rules) in a full test run beside the rule engine,
 as it had once before, so sessions are never deleted: a forked child makes the decisions
 (asked over a pipe) and is replaced every RECYCLE decisions, and all its sessions go with it.
-Where this process may not fork (a Celery prefork worker is daemonic), decisions are made in
-the process itself (see `PlayChart._session`).
+Where this process may not fork, and in a Celery worker (`kamrules worker` turns it off:
+a child forked inside Celery's pool stalled the worker's runs), decisions are made in the
+process itself (see `PlayChart._session`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class Decider:
         self._asked = 0
         self._born = -1
         self.generation = 0
+        self.enabled = True  # False: decisions in the asking process (a Celery worker)
         self.started = 0  # children started so far (for tests and the benchmark)
 
     def ask(self, ruleset: str, state: str, event: dict[str, Any]) -> str | None:
