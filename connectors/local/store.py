@@ -13,6 +13,7 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -151,16 +152,10 @@ class RecordStore:
     def _built(self, table: Table, rows: Iterable[tuple[Any, ...]],
                warnings: list[RecordWarning], members: set[str] | None = None) -> list[Any]:
         """Records of stored rows; a row edited by hand past the constraints is reported."""
-        build = table.build
-        out = []
+        out: list[Any] = []
         with _no_gc():
-            for row in rows:
-                try:
-                    out.append(build(row))
-                except (ValueError, TypeError, KeyError) as exc:  # ValidationError: a ValueError
-                    record = self._salvaged(table, row, exc, warnings)
-                    if record is not None:
-                        out.append(record)
+            table.build_rows(rows, out.append,
+                             lambda row, exc: self._salvaged(table, row, exc, warnings))
         if members is not None and table.account_column == "account_id":
             out = [r for r in out if r.account_id in members]
         return out
@@ -204,8 +199,7 @@ class RecordStore:
             done += len(parts[kind])
             progress("pull", done, total)
         progress("pull", total, total)
-        with _no_gc():
-            return Snapshot(as_of=as_of, warnings=warnings, **parts)
+        return Snapshot.model_construct(as_of=as_of, warnings=warnings, **parts)
 
     def _count(self, name: str) -> int:
         return int(self.db.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
@@ -222,26 +216,47 @@ class RecordStore:
                     records: int | None = None) -> Iterator[Snapshot]:
         """Accounts in id order, each with all its records, in chunks of at most `size`
         accounts and about `records` records (by default the portfolio's mean per `size`
-        accounts), so a chunk of key accounts with many records is no bigger than the rest."""
+        accounts), so a chunk of key accounts with many records is no bigger than the rest.
+        The first chunk carries the users' and the orphans' warnings before its own."""
+        users, warnings = self.pull_users()
+        spans, orphans = self.chunk_spans(as_of, size, records)
+        warnings += orphans
+        total = sum(s.accounts for s in spans)
+        done = 0
+        for span in spans:
+            yield self._span(as_of, span, users, warnings)
+            warnings = []
+            done += span.accounts
+            progress("pull", done, total)
+        if not spans:
+            yield Snapshot.model_construct(as_of=as_of, warnings=warnings, users=users)
+            progress("pull", 0, 0)
+
+    def pull_users(self) -> tuple[list[Any], list[RecordWarning]]:
+        """The users (every chunk carries them all) and the warnings of those unreadable."""
         warnings: list[RecordWarning] = []
         users = self._built(TABLES["users"], self._rows(TABLES["users"]), warnings)
         self._unreadable("users", warnings)
+        return users, warnings
+
+    def chunk_spans(self, as_of: date, size: int, records: int | None = None
+                    ) -> tuple[list[ChunkSpan], list[RecordWarning]]:
+        """The chunks `pull_chunks` pulls (see there), as spans of account keys for `pull_span`,
+        and a warning for each record whose account is not in the CRM (no span holds it)."""
         keys = [k for (k,) in self.db.execute(
             'SELECT "key" FROM accounts UNION SELECT id FROM records_unreadable'
             " WHERE kind = 'accounts' ORDER BY 1")]
         counts, orphans = self._related_counts(set(keys))
-        warnings += orphans
         total = sum(counts.values())
         budget = records or max(1, math.ceil(size * (total + len(keys)) / max(len(keys), 1)))
-        done = 0
-        for chunk in _plan(keys, counts, size, budget):
-            yield self._chunk(as_of, chunk, users, warnings, bool(orphans))
-            warnings = []
-            done += len(chunk)
-            progress("pull", done, len(keys))
-        if not keys:
-            yield Snapshot(as_of=as_of, warnings=warnings, users=users)
-            progress("pull", 0, 0)
+        filtered = bool(orphans)
+        return [ChunkSpan(chunk[0], chunk[-1], len(chunk), filtered)
+                for chunk in _plan(keys, counts, size, budget)], orphans
+
+    def pull_span(self, as_of: date, span: ChunkSpan, users: list[Any]) -> Snapshot:
+        """One chunk of `chunk_spans`, with `users` (see `pull_users`): its accounts and their
+        records, and the warnings of its own records that do not build."""
+        return self._span(as_of, span, users, [])
 
     def _related_counts(self, keys: set[str]) -> tuple[dict[str, int], list[RecordWarning]]:
         """Related records per account, and a warning for each record whose account is not in
@@ -271,28 +286,46 @@ class RecordStore:
                                       message=f"refers to account {account!r}, which does not exist")
                         for kind, rid, account in orphans]
 
-    def _chunk(self, as_of: date, chunk: list[str], users: list[Any],
-               warnings: list[RecordWarning], orphans: bool) -> Snapshot:
-        # a record of an account that is not in the CRM can fall in the chunk's id range:
-        # _related_counts has reported it, and it is left out here
-        members = set(chunk) if orphans else None
-        span = (chunk[0], chunk[-1])
-        parts: dict[str, list[Any]] = {"users": users}
+    def _span(self, as_of: date, span: ChunkSpan, users: list[Any],
+              warnings: list[RecordWarning]) -> Snapshot:
+        # a record of an account that is not in the CRM can fall in the span: chunk_spans has
+        # reported it, and it is left out here
+        bounds = (span.first, span.last)
+        members = self._members(bounds) if span.filtered else None
+        parts: dict[str, list[Any]] = {"users": list(users)}
         for kind, table in TABLES.items():
             if kind == "users":
                 continue
             if kind == "accounts":
-                rows = self._rows(table, 'WHERE "key" BETWEEN ? AND ?', span)
+                rows = self._rows(table, 'WHERE "key" BETWEEN ? AND ?', bounds)
                 parts[kind] = self._built(table, rows, warnings)
-                self._unreadable(kind, warnings, "AND id BETWEEN ? AND ?", span)
+                self._unreadable(kind, warnings, "AND id BETWEEN ? AND ?", bounds)
             else:
-                rows = self._rows(table, "WHERE account_id BETWEEN ? AND ?", span,
+                rows = self._rows(table, "WHERE account_id BETWEEN ? AND ?", bounds,
                                   "account_id, rowid")
                 parts[kind] = self._built(table, rows, warnings, members)
-                self._unreadable(kind, warnings, "AND account_id BETWEEN ? AND ?", span,
-                                 members if members is not None else set(chunk))
-        with _no_gc():
-            return Snapshot(as_of=as_of, warnings=warnings, **parts)
+                self._unreadable(kind, warnings, "AND account_id BETWEEN ? AND ?", bounds,
+                                 members)
+        # every list holds built records of its kind: no validation again
+        return Snapshot.model_construct(as_of=as_of, warnings=warnings, **parts)
+
+    def _members(self, bounds: tuple[str, str]) -> set[str]:
+        """The accounts of a span: its readable and unreadable account keys."""
+        return {k for (k,) in self.db.execute(
+            'SELECT "key" FROM accounts WHERE "key" BETWEEN ?1 AND ?2 UNION ALL'
+            " SELECT id FROM records_unreadable WHERE kind = 'accounts' AND id BETWEEN ?1 AND ?2",
+            bounds)}
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """A chunk of accounts by its first and last account key (inclusive), picklable for a
+    worker process; `filtered`: records of accounts not in the CRM may fall inside it."""
+
+    first: str
+    last: str
+    accounts: int
+    filtered: bool
 
 
 def _plan(keys: list[str], counts: dict[str, int], size: int, budget: int) -> Iterator[list[str]]:
