@@ -26,6 +26,7 @@ from kamrules.protocol.connector import Progress, no_progress
 # (key, account id as text, the record as JSON): a record as it is written or migrated
 Keyed = tuple[str, "str | None", str]
 RELATED = tuple(k for k in RECORD_KINDS if k not in ("users", "accounts"))
+_RELATED_UNREADABLE = "kind NOT IN ('accounts', 'users')"
 
 
 def record_key(kind: str, record: dict[str, Any], index: int) -> str:
@@ -295,27 +296,26 @@ class RecordStore:
 
     def _related_counts(self, keys: set[str]) -> tuple[dict[str, int], list[RecordWarning]]:
         """Related records per account, and a warning for each record whose account is not in
-        the CRM at all (no chunk holds it)."""
-        counts: dict[str, int] = {}
+        the CRM at all (no chunk holds it). Counted by SQLite over the account indexes."""
+        per_kind = [f'SELECT account_id, COUNT(*) AS n FROM "{k}" GROUP BY account_id'
+                    for k in RELATED]
+        per_kind.append("SELECT account_id, COUNT(*) AS n FROM records_unreadable"
+                        f" WHERE {_RELATED_UNREADABLE} GROUP BY account_id")
+        counts: dict[str, int] = dict(self.db.execute(
+            f"SELECT account_id, SUM(n) FROM ({' UNION ALL '.join(per_kind)}) GROUP BY account_id"))
+        missing = counts.keys() - keys
         orphans: list[tuple[str, str, Any]] = []
-        for kind in RELATED:
-            missing = []
-            for account, n in self.db.execute(
-                    f'SELECT account_id, COUNT(*) FROM "{kind}" GROUP BY account_id'):
-                if account in keys:
-                    counts[account] = counts.get(account, 0) + n
-                else:
-                    missing.append(account)
+        if missing:
             for account in missing:
-                orphans += [(kind, rid, account) for (rid,) in self.db.execute(
-                    f'SELECT "key" FROM "{kind}" WHERE account_id = ?', (account,))]
-        for kind, rid, account in self.db.execute(
-                "SELECT kind, id, account_id FROM records_unreadable"
-                " WHERE kind NOT IN ('accounts', 'users')"):
-            if account in keys:
-                counts[account] = counts.get(account, 0) + 1
-            else:
-                orphans.append((kind, rid, account))
+                del counts[account]
+            known = ('SELECT "key" FROM accounts UNION'
+                     " SELECT id FROM records_unreadable WHERE kind = 'accounts'")
+            for kind in RELATED:
+                orphans += [(kind, rid, account) for rid, account in self.db.execute(
+                    f'SELECT "key", account_id FROM "{kind}" WHERE account_id NOT IN ({known})')]
+            orphans += self.db.execute(
+                f"SELECT kind, id, account_id FROM records_unreadable WHERE {_RELATED_UNREADABLE}"
+                f" AND (account_id IS NULL OR account_id NOT IN ({known}))").fetchall()
         orphans.sort(key=lambda o: (o[0], o[1]))
         return counts, [RecordWarning(kind=kind, record_id=rid,
                                       message=f"refers to account {account!r}, which does not exist")
