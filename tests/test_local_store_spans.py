@@ -171,6 +171,11 @@ def test_a_pull_leaves_nothing_frozen_from_the_cycle_collector(crm: LocalCrm) ->
     chunks.close()  # a consumer that stops early
     assert gc.get_freeze_count() == 0 and first.accounts
     assert len(list(crm.pull_chunks(DAY, 40))) > 1 and gc.get_freeze_count() == 0
+    spans, _ = crm.chunk_spans(DAY, 40)
+    users, _ = crm.pull_users()
+    for chunk, span in zip(crm.pull_spans(DAY, spans, users), spans, strict=True):
+        assert gc.get_freeze_count() > 0 and chunk == crm.pull_span(DAY, span, users)
+    assert gc.get_freeze_count() == 0
 
 
 def test_objects_frozen_by_someone_else_stay_frozen(crm: LocalCrm) -> None:
@@ -193,3 +198,20 @@ def test_a_span_query_uses_the_account_index(crm: LocalCrm) -> None:
             " ORDER BY account_id, rowid", ("A", "B")))
         assert f"USING INDEX {kind}_account" in plan and "TEMP B-TREE" not in plan, plan
     assert isinstance(crm.db, sqlite3.Connection)
+
+
+def test_a_choice_forced_past_the_constraints_is_reported_and_skipped(crm: LocalCrm) -> None:
+    crm.db.execute("PRAGMA ignore_check_constraints = ON")
+    crm.db.execute("UPDATE cases SET priority = 'urgent' WHERE rowid = 2")
+    crm.db.execute("UPDATE activities SET direction = 'sideways' WHERE rowid = 3")
+    keys = {t: _key(crm, t, r) for t, r in (("cases", 2), ("activities", 3))}
+    cases = crm.db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+    for snapshots in ([crm.pull(DAY)], list(crm.pull_chunks(DAY, 50))):
+        warned = {(w.kind, w.record_id): w.message for s in snapshots for w in s.warnings}
+        assert "priority" in warned[("cases", keys["cases"])]
+        assert "direction" in warned[("activities", keys["activities"])]
+        assert sum(len(s.cases) for s in snapshots) == cases - 1
+        assert keys["activities"] not in {a.id for s in snapshots for a in s.activities}
+    # a valid choice is one shared text object, whatever row it came from
+    whole = crm.pull(DAY)
+    assert len({id(c.priority) for c in whole.cases}) <= 4

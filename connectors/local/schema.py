@@ -179,6 +179,10 @@ def _compile(table: Table) -> tuple[Callable[[tuple[Any, ...]], Any], Callable[.
             value = f"B{i}[{v}]"  # KeyError for anything but 0 and 1
         elif c.form == "date":
             value = f"D[{v}]"
+        elif c.choices:
+            # one text object per choice, shared by every record; KeyError for any other
+            env[f"C{i}"] = {**{x: x for x in c.choices}, **({None: None} if c.nullable else {})}
+            value = f"C{i}[{v}]"
         elif c.form == "json" and c.adapter is not None:
             env[f"J{i}"] = _json_validator(c.adapter)
             value = f"[] if {v} == '[]' else J{i}({v})"

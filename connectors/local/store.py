@@ -249,20 +249,15 @@ class RecordStore:
         warnings += orphans
         total = sum(s.accounts for s in spans)
         done = 0
-        held = Held()
+        chunks = self.pull_spans(as_of, spans, users, warnings)
         try:
-            for span in spans:
-                with _no_gc():  # frozen before the collector could walk the new records
-                    held.release()  # the previous chunk, if alive, is collectable again
-                    chunk = self._span(as_of, span, users, warnings)
-                    held.hold()
+            for span, chunk in zip(spans, chunks, strict=True):
                 yield chunk
                 del chunk
-                warnings = []
                 done += span.accounts
                 progress("pull", done, total)
         finally:
-            held.release()
+            chunks.close()  # unfreezes the last chunk (see Held)
         if not spans:
             yield Snapshot.model_construct(as_of=as_of, warnings=warnings, users=users)
             progress("pull", 0, 0)
@@ -288,6 +283,24 @@ class RecordStore:
         filtered = bool(orphans)
         return [ChunkSpan(chunk[0], chunk[-1], len(chunk), filtered)
                 for chunk in _plan(keys, counts, size, budget)], orphans
+
+    def pull_spans(self, as_of: date, spans: Iterable[ChunkSpan], users: list[Any],
+                   warnings: list[RecordWarning] | None = None) -> Iterator[Snapshot]:
+        """`pull_span` for each span in turn (`warnings` go first in the first chunk), each
+        chunk kept from the cycle collector while it is used, until the next (see `Held`)."""
+        held = Held()
+        first = list(warnings or [])
+        try:
+            for span in spans:
+                with _no_gc():  # frozen before the collector could walk the new records
+                    held.release()  # the previous chunk, if alive, is collectable again
+                    chunk = self._span(as_of, span, users, first)
+                    held.hold()
+                first = []
+                yield chunk
+                del chunk
+        finally:
+            held.release()
 
     def pull_span(self, as_of: date, span: ChunkSpan, users: list[Any]) -> Snapshot:
         """One chunk of `chunk_spans`, with `users` (see `pull_users`): its accounts and their
