@@ -201,7 +201,8 @@ def _compile(table: Table) -> tuple[Callable[[tuple[Any, ...]], Any], Callable[.
     source = "\n".join([
         "def one(row):", f"    {unpack}", f"    d = {values}", *(f"    {m}" for m in make),
         "    return o",
-        "def many(rows, append, salvage):",
+        # what the loop uses as defaults: locals are cheaper than globals
+        f"def many(rows, append, salvage, {', '.join(f'{n}={n}' for n in env)}):",
         "    for row in rows:",
         "        try:", f"            {unpack}", f"            d = {values}",
         "        except (ValueError, TypeError, KeyError) as exc:",
