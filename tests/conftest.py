@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +21,8 @@ from kamrules.language.loader import LoadedPack, builtin_dir, load_pack
 from kamrules.model import Snapshot
 
 ANCHOR = date(2026, 11, 1)
+# loaded packs cached per test session, not in the user's ~/.cache (language/pack_cache.py)
+os.environ.setdefault("KAMRULES_CACHE_DIR", tempfile.mkdtemp(prefix="kamrules-test-cache-"))
 ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def anchor() -> date:

@@ -215,3 +215,26 @@ def test_a_choice_forced_past_the_constraints_is_reported_and_skipped(crm: Local
     # a valid choice is one shared text object, whatever row it came from
     whole = crm.pull(DAY)
     assert len({id(c.priority) for c in whole.cases}) <= 4
+
+
+def test_a_chunk_plan_read_by_a_reader_gives_the_chunks(crm: LocalCrm) -> None:
+    chunks = list(crm.pull_chunks(DAY, 40))
+    plan = crm.chunk_plan(DAY, 40)
+    assert plan is not None and all(isinstance(c, ChunkSpan) for c in plan.chunks)
+    assert len(pickle.dumps(plan.chunks[0])) < 200  # a description, not the accounts' keys
+    reader = crm.reader()
+    try:
+        pulled = [reader.pull_chunk(DAY, c, plan.users) for c in plan.chunks]
+        assert gc.get_freeze_count() > 0  # the last chunk, until the reader closes
+    finally:
+        reader.close()
+    assert gc.get_freeze_count() == 0
+    assert _flat(chunks) == _flat(pulled) | {"warnings": [
+        w.model_dump_json() for w in [*plan.warnings, *(x for p in pulled for x in p.warnings)]]}
+    reader = crm.reader()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.db.execute("DELETE FROM contacts")
+    reader.close()
+    memory = LocalCrm(Path(":memory:"))
+    assert memory.chunk_plan(DAY, 40) is None
+    memory.close()

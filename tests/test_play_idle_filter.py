@@ -1,5 +1,5 @@
 """An idle play whose chart takes no transition, or a step not due yet, is answered without a
-durable_rules session (issue #18: sessions are never freed). That shortcut is exact only where
+durable_rules session (issue #18: a session per decision costs time). That shortcut is exact only where
 the chart's interpretation and durable_rules agree; they must, on every demo account and play."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def test_durable_and_the_interpretation_agree_on_every_idle_decision(
             for cooling in (False, True):
                 event = _event(c, inp, cooling=cooling, all_done=False)
                 interpreted = chart._interpret(c.chart.charts[c.chart.name], "idle", event)
-                durable = chart._decide(c.chart.name, c.chart._session(), "idle", event)
+                durable = chart._decide(c.chart.name, "idle", event)
                 assert interpreted == durable, (c.play.id, account_id, cooling)
                 starts += durable == "start"
     assert starts > 0  # the demo starts plays: both answers were exercised
@@ -57,7 +57,7 @@ def test_durable_and_the_interpretation_agree_on_every_waiting_step(kam_core: Lo
                     event = {"go": True, "age": age, "after_done": after_done, "overdue": 0,
                              "pending": False}
                     interpreted = chart._interpret(c.chart.charts[name], "waiting", event)
-                    durable = chart._decide(name, c.chart._session(), "waiting", event)
+                    durable = chart._decide(name, "waiting", event)
                     assert interpreted == durable, (c.play.id, step.id, event)
                     opened += durable == "open"
     assert opened > 0

@@ -7,21 +7,21 @@ not validate is kept as written in `records_unreadable` and reported at every pu
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from kamrules.connectors.local.collector import Held, no_gc
 from kamrules.connectors.local.schema import TABLES, Table, brief
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot
-from kamrules.protocol.connector import Progress, no_progress
+from kamrules.protocol.connector import ChunkPlan, Progress, no_progress
 
 # (key, account id as text, the record as JSON): a record as it is written or migrated
 Keyed = tuple[str, "str | None", str]
@@ -92,44 +92,6 @@ def write(db: sqlite3.Connection, kind: str, items: list[Keyed], replace: bool) 
     verb = "INSERT OR REPLACE" if replace else "INSERT"
     db.executemany(f"{verb} INTO records_unreadable (kind, id, account_id, data) VALUES (?,?,?,?)",
                    bad)
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """The cycle collector paused while records are built: a million new acyclic objects made
-    it run over and over (measured: a whole pull of 20,000 accounts 8.5 s with it, 3.8 s without)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-class Held:
-    """The cycle collector told to skip a chunk while it is used (`gc.freeze`), and to see it
-    again (`gc.unfreeze`) before the next chunk is pulled or when the pull ends.
-
-    Records hold no reference cycles (refcounting frees them), yet every collection of the
-    consumer's garbage walked all of a chunk's objects again: at 100,000 accounts that cost as
-    much as building them. Freezing moves every object then alive to the permanent generation,
-    so it is used only when nothing else in the process has frozen objects (which `release`
-    would unfreeze) and the collector is on."""
-
-    def __init__(self) -> None:
-        self.ours = gc.isenabled() and gc.get_freeze_count() == 0
-        self.held = False
-
-    def hold(self) -> None:
-        if self.ours and gc.get_freeze_count() == 0:
-            gc.freeze()
-            self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            gc.unfreeze()
-            self.held = False
 
 
 def _any(db: sqlite3.Connection, sql: str, args: Iterable[tuple[Any, ...]]) -> bool:
@@ -219,7 +181,7 @@ class RecordStore:
         total = self.record_count()
         done = 0
         for kind, table in TABLES.items():
-            with _no_gc():
+            with no_gc():
                 parts[kind] = self._built(table, self._rows(table), warnings)
             self._unreadable(kind, warnings)
             done += len(parts[kind])
@@ -265,7 +227,7 @@ class RecordStore:
     def pull_users(self) -> tuple[list[Any], list[RecordWarning]]:
         """The users (every chunk carries them all) and the warnings of those unreadable."""
         warnings: list[RecordWarning] = []
-        with _no_gc():
+        with no_gc():
             users = self._built(TABLES["users"], self._rows(TABLES["users"]), warnings)
         self._unreadable("users", warnings)
         return users, warnings
@@ -292,7 +254,7 @@ class RecordStore:
         first = list(warnings or [])
         try:
             for span in spans:
-                with _no_gc():  # frozen before the collector could walk the new records
+                with no_gc():  # frozen before the collector could walk the new records
                     held.release()  # the previous chunk, if alive, is collectable again
                     chunk = self._span(as_of, span, users, first)
                     held.hold()
@@ -306,6 +268,25 @@ class RecordStore:
         """One chunk of `chunk_spans`, with `users` (see `pull_users`): its accounts and their
         records, and the warnings of its own records that do not build."""
         return self._span(as_of, span, users, [])
+
+    # --- the run's worker processes (kamrules.protocol.connector.SplitConnector) ------------
+
+    def chunk_plan(self, as_of: date, size: int, records: int | None = None) -> ChunkPlan | None:
+        """`pull_chunks` planned, for worker processes that pull each chunk themselves
+        (`reader().pull_chunk`): its spans, users and the warnings that go before every chunk's;
+        None for a CRM in memory, which no other process can read."""
+        if not self._file():
+            return None
+        users, warnings = self.pull_users()
+        spans, orphans = self.chunk_spans(as_of, size, records)
+        return ChunkPlan(list(spans), users, warnings + orphans)
+
+    def _file(self) -> str:
+        return str(self.db.execute("PRAGMA database_list").fetchone()[2])
+
+    def reader(self) -> RecordReader:
+        """A read-only connection of its own to the same file, for a worker process."""
+        return RecordReader(Path(self._file()))
 
     def _related_counts(self, keys: set[str]) -> tuple[dict[str, int], list[RecordWarning]]:
         """Related records per account, and a warning for each record whose account is not in
@@ -341,7 +322,7 @@ class RecordStore:
         bounds = (span.first, span.last)
         members = self._members(bounds) if span.filtered else None
         parts: dict[str, list[Any]] = {"users": list(users)}
-        with _no_gc():
+        with no_gc():
             for kind, table in TABLES.items():
                 if kind == "users":
                     continue
@@ -375,6 +356,29 @@ class ChunkSpan:
     last: str
     accounts: int
     filtered: bool
+
+
+class RecordReader(RecordStore):
+    """Records read through a read-only connection of its own (WAL: it never blocks writers).
+    `pull_chunk` pulls the spans of a `chunk_plan` one after another, each chunk kept from the
+    cycle collector until the next (see `Held`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=120,
+                                  isolation_level=None)
+        self._held = Held()
+
+    def pull_chunk(self, as_of: date, chunk: ChunkSpan, users: list[Any]) -> Snapshot:
+        """One planned chunk's accounts with all their records (less the plan's warnings)."""
+        with no_gc():
+            self._held.release()
+            snapshot = self._span(as_of, chunk, users, [])
+            self._held.hold()
+        return snapshot
+
+    def close(self) -> None:
+        self._held.release()
+        self.db.close()
 
 
 def _plan(keys: list[str], counts: dict[str, int], size: int, budget: int) -> Iterator[list[str]]:

@@ -179,7 +179,16 @@ def _load_translations(
 def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
     """Read and validate one pack folder; raise ValidationFailed with all its problems.
 
-    `chain`: the packs being loaded that extend this one (see registry.base_pack)."""
+    `chain`: the packs being loaded that extend this one (see registry.base_pack). A pack
+    loaded before from the same files comes from the cache (see pack_cache.py)."""
+    if chain:  # a base pack: part of the entry of the pack that extends it
+        return _load_pack(directory, chain)
+    from kamrules.language.pack_cache import cached
+
+    return cached(directory, _load_pack)  # type: ignore[no-any-return]
+
+
+def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
     from kamrules.language import registry
 
     pack_file = directory / "pack.yaml"

@@ -4,9 +4,9 @@ Per play: a phase chart (idle -> active -> complete | exited, with the trigger c
 transitions as flat conjunctions) and one chart per step (waiting -> open, and a reflexive
 `escalate` on open). Runs are separate processes, so a chart never keeps state between runs:
 each evaluation starts a fresh session, restores the state rebuilt from the CRM with a
-`restore` event, posts one `eval` event and reads which action ran (see MAX_SESSIONS).
-As in the rule engine: one Host per module, timers
-off, actions run synchronously under one lock.
+`restore` event, posts one `eval` event, reads which action ran and deletes the session (see
+`_decide`). As in the rule engine: one Host per module, timers off, actions run synchronously
+under one lock.
 """
 
 from __future__ import annotations
@@ -29,10 +29,6 @@ from kamrules.playbooks.model import Playbook, Step
 
 _LOCK = threading.Lock()
 _IDS = itertools.count()
-# Sessions are never deleted: `delete_state` crashed the process (SIGSEGV) in runs that also
-# used the rule engine. A ruleset holds at most 1,024 live sessions, so a chart moves to fresh
-# rulesets before that (each session is one decision; they are small).
-MAX_SESSIONS = 1000
 RULE_HIT = "rule_trigger"  # the event field: a trigger rule (or group rule) holds
 PHASES = ("active", "exiting", "complete", "exited")
 STEP_STATES = ("open", "done", "closed")
@@ -102,12 +98,6 @@ class PlayChart:
     def __init__(self, play: Playbook, params: dict[str, Any]):
         self.play = play
         self.params = params
-        self.sessions = 0
-        self._compile()
-
-    def _compile(self) -> None:
-        """Register the charts under new names (also when a ruleset's sessions run out)."""
-        play, params = self.play, self.params
         self.name = f"play_{next(_IDS)}"
         cond = trigger_condition(play)
         holds = _conjunctions(cond, params, negate=False)
@@ -141,24 +131,15 @@ class PlayChart:
             with _LOCK:
                 _host().set_rulesets(definitions)
 
-    def _session(self) -> str:
-        self.sessions += 1
-        if self.sessions >= MAX_SESSIONS:
-            self.sessions = 1
-            self._compile()
-        return f"s{self.sessions}"
-
     def phase_action(self, phase: str, event: dict[str, Any]) -> str | None:
         """What the play does this run: start, advance, exit, complete, or nothing."""
         if INTERPRET:
             return _interpret(self.charts[self.name], phase, event)
         if phase == "idle" and _interpret(self.charts[self.name], phase, event) is None:
-            # most accounts: no play, no trigger. A durable session per such decision is never
-            # freed (see MAX_SESSIONS) and cost 24 GB at 100,000 accounts (issue #18), so the
-            # chart's own interpretation answers; durable_rules decides every transition taken.
+            # most accounts: no play, no trigger: the chart's own interpretation answers (a
+            # durable_rules session costs ~0.1 ms); durable_rules decides every transition taken
             return None
-        sid = self._session()
-        return _decide(self.name, sid, phase, event)
+        return _decide(self.name, phase, event)
 
     def step_action(self, step_id: str, state: str, event: dict[str, Any]) -> str | None:
         """What a step does this run: open, escalate, or nothing."""
@@ -166,8 +147,7 @@ class PlayChart:
             return _interpret(self.charts[self.steps[step_id]], state, event)
         if state == "waiting" and _interpret(self.charts[self.steps[step_id]], state, event) is None:
             return None  # a step not due yet: no session either (see phase_action)
-        sid = self._session()
-        return _decide(self.steps[step_id], sid, state, event)
+        return _decide(self.steps[step_id], state, event)
 
 
 def _step_chart(step: Step) -> dict[str, Any]:
@@ -185,19 +165,27 @@ def _step_chart(step: Step) -> dict[str, Any]:
     return {"waiting": waiting, "open": opened, "done": {}, "closed": {}}
 
 
-def _decide(ruleset: str, sid: str, state: str, event: dict[str, Any]) -> str | None:
+def _decide(ruleset: str, state: str, event: dict[str, Any]) -> str | None:
+    """One decision in a session of its own, deleted at once: a kept session holds ~200 KB
+    inside durable_rules (1.7 GB of a 100,000-account run). An early version saw a SIGSEGV when
+    deleting beside the rule engine; not reproduced since, and tests/test_play_sessions.py runs
+    decisions of every kind interleaved with the rule engine in a process of its own. Under
+    `_LOCK`, at most one session per ruleset lives at a time.
+    """
     ran: list[str] = []
     message = {k: engine_value(v) for k, v in event.items() if v is not None}
     with _LOCK:
         host = _host()
+        sid = f"s{next(_IDS)}"
         try:
-            if state not in ("idle", "waiting"):
+            if state not in ("idle", "waiting"):  # the chart's start state needs no restore
                 host.post(ruleset, {"sid": sid, "id": "restore", "restore": state})
             host.sink = ran
             with contextlib.suppress(durable.MessageNotHandledException):  # no transition
                 host.post(ruleset, {**message, "sid": sid, "id": "eval", "kind": "eval"})
         finally:
             host.sink = None
+            host.delete_state(ruleset, sid)
     return ran[0] if ran else None
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from kamrules.model import Account, Snapshot, Task
+from kamrules.model import Account, RecordWarning, Snapshot, Task, User
 from kamrules.protocol.changes import Change, ChangeResult
 
 # progress(step, done, total): connectors call it on long work; the CLI draws it.
@@ -74,4 +75,37 @@ class StreamingConnector(Connector, Protocol):
     def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
         """Snapshots of up to `size` accounts each with all their related records (and the users);
         warnings for records that belong to no chunk come with the first."""
+        ...
+
+
+@dataclass
+class ChunkPlan:
+    """How a portfolio splits into chunks that worker processes pull themselves."""
+
+    chunks: list[Any]  # per chunk, a small picklable description its reader understands
+    users: list[User]  # every chunk's users (pulled once)
+    warnings: list[RecordWarning]  # records that belong to no chunk: before the chunks' own
+
+
+class ChunkReader(Protocol):
+    def pull_chunk(self, as_of: date, chunk: Any, users: list[User]) -> Snapshot:
+        """One planned chunk, as `pull_chunks` would have handed it over (less the plan's
+        warnings)."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+@runtime_checkable
+class SplitConnector(StreamingConnector, Protocol):
+    """A streaming connector whose chunks workers pull themselves (the local CRM: a file every
+    process may read), so the run's process neither pulls nor ships the records."""
+
+    def chunk_plan(self, as_of: date, size: int) -> ChunkPlan | None:
+        """None where other processes cannot read this CRM (e.g. one in memory)."""
+        ...
+
+    def reader(self) -> ChunkReader:
+        """A handle of its own on the same CRM, for the (forked) process that calls it."""
         ...

@@ -23,7 +23,14 @@ from kamrules.playbooks.advance import Plays, PlayTransition, limited
 from kamrules.playbooks.loader import plays_of
 from kamrules.playbooks.state import is_play_task, oldest_open_start
 from kamrules.protocol.changes import Change, ChangeResult
-from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress, task_url
+from kamrules.protocol.connector import (
+    Connector,
+    Progress,
+    SplitConnector,
+    StreamingConnector,
+    no_progress,
+    task_url,
+)
 from kamrules.protocol.faults import checkpoint
 from kamrules.report.models import PlaysOverview
 from kamrules.report.plays import after_run
@@ -193,7 +200,7 @@ def run(
 ) -> RunReport:
     """`workers`: processes that evaluate chunks (default: `workers:` in the config, else the
     machine's cores); the result is the same for any number (kamrules/run/workers.py)."""
-    from kamrules.run.workers import default_workers, evaluate_chunks
+    from kamrules.run.workers import can_fork, default_workers, evaluate_chunks, evaluate_planned
 
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:
@@ -205,7 +212,12 @@ def run(
     found = Evaluation(packs, loaded, as_of, lazy_text=True)
     workers = workers or loaded.config.workers or default_workers()
     many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
-    evaluate_chunks(found, chunks, portfolio, engine, workers, progress, many)
+    plan = connector.chunk_plan(as_of, chunk_size) if many and workers > 1 and can_fork() \
+        and isinstance(connector, SplitConnector) else None
+    if plan is not None and len(plan.chunks) > 1:  # each worker pulls its own chunks
+        evaluate_planned(found, connector, plan, portfolio, workers, progress)
+    else:
+        evaluate_chunks(found, chunks, portfolio, engine, workers, progress, many)
     return conclude(report, connector, found, snoozes or [], dry_run, progress, digest)
 
 

@@ -7,6 +7,10 @@ and are merged in chunk order, so the findings, tasks and plan equal a one-proce
 included. At most `workers` chunks are in flight; the run drops its reference to a chunk once
 handed over, so memory holds a few chunks, not the portfolio. One chunk (a small portfolio, or a
 connector that cannot stream) is evaluated in the run's own process: a pool would only cost.
+
+A connector whose chunks other processes can read (`SplitConnector`: the local CRM) only plans
+the chunks in the run's process; each worker pulls its chunks through a connection of its own,
+so pulling is spread over the cores too and no record crosses a process boundary.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ from typing import Any
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import Portfolio, account_views
 from kamrules.language.loader import LoadedPack
-from kamrules.model import Snapshot, User
+from kamrules.model import FieldStat, RecordWarning, Snapshot, User
 from kamrules.playbooks.advance import AccountInput
-from kamrules.protocol.connector import Progress, no_progress
+from kamrules.protocol.connector import ChunkPlan, Progress, SplitConnector, no_progress
 from kamrules.run.config import LoadedConfig
 from kamrules.run.quality import merge_stats
 from kamrules.writeback.reconcile import Desired
@@ -58,6 +62,10 @@ class ChunkResult:
     names: dict[str, str]
     users: dict[str, User]
     plays: dict[str, AccountInput]
+    # a chunk the worker pulled itself: its warnings and field statistics (else the run's
+    # process kept them when it handed the chunk over)
+    warnings: list[RecordWarning] | None = None
+    stats: dict[str, FieldStat] | None = None
 
 
 POOLS = {"started": 0, "chunks": 0}  # in the run's process: pools started, chunks handed over
@@ -66,8 +74,10 @@ _WORKER: dict[str, Any] = {}
 
 
 def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio: Portfolio,
-           lazy_text: bool) -> None:
-    """A worker's own engine: a fresh durable_rules host (the run's is not shared)."""
+           lazy_text: bool, source: SplitConnector | None = None,
+           users: list[User] | None = None) -> None:
+    """A worker's own engine: a fresh durable_rules host (the run's is not shared); with a
+    `source`, a connection of its own to pull chunks through (the forked one is the run's)."""
     from kamrules.run.sync import Evaluation
 
     # one durable_rules host per process: a forked copy of the run's is not ours. Only where it
@@ -76,7 +86,18 @@ def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio
     if engine_durable is not None:
         engine_durable._HOST = None  # noqa: SLF001
     _WORKER.update(engine=Engine(packs, loaded.config.engine), portfolio=portfolio,
-                   found=Evaluation(packs, loaded, as_of, lazy_text=lazy_text))
+                   found=Evaluation(packs, loaded, as_of, lazy_text=lazy_text), users=users,
+                   reader=source.reader() if source is not None else None, as_of=as_of)
+
+
+def pull_in_worker(chunk: Any) -> ChunkResult:
+    """One planned chunk pulled through the worker's own connection, then evaluated."""
+    from kamrules.run.cleaning import clean
+
+    snapshot = clean(_WORKER["reader"].pull_chunk(_WORKER["as_of"], chunk, _WORKER["users"]))
+    result = evaluate_in_worker(snapshot)
+    result.warnings, result.stats = snapshot.warnings, snapshot.field_stats
+    return result
 
 
 def evaluate_in_worker(chunk: Snapshot) -> ChunkResult:
@@ -100,6 +121,10 @@ def merge(found: Any, result: ChunkResult) -> None:
     """A worker's chunk added to the run's `Evaluation`, as if evaluated here."""
     from kamrules.writeback.bundles import Item
 
+    if result.warnings is not None:
+        found.warnings += result.warnings
+    if result.stats is not None:
+        merge_stats(found.stats, result.stats)
     found.desired += result.desired
     found.items += [Item(*found.rules[(pack, rule)], desired) for pack, rule, desired in result.items]
     found.evaluated.update(result.evaluated)
@@ -148,6 +173,34 @@ def evaluate_chunks(found: Any, chunks: Iterator[Snapshot], portfolio: Portfolio
         while pending:
             merge(found, pending.popleft().result())
             progress("evaluate", len(found.evaluated), None)
+
+
+def evaluate_planned(found: Any, source: SplitConnector, plan: ChunkPlan, portfolio: Portfolio,
+                     workers: int, progress: Progress = no_progress) -> None:
+    """Every planned chunk into `found`, each pulled and evaluated by one of `workers` forked
+    processes; results merged in chunk order, as `evaluate_chunks` does. At most two chunks per
+    worker are planned ahead (a description each, not records), so none waits for the merge."""
+    found.warnings += plan.warnings
+    context = multiprocessing.get_context("fork")
+    POOLS["started"] += 1
+    total = len(portfolio.sorted_revenue) or None
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
+                             initargs=(found.packs, found.loaded, found.as_of, portfolio,
+                                       found.lazy_text, source, plan.users)) as pool:
+        pending: deque[Future[ChunkResult]] = deque()
+        for chunk in plan.chunks:
+            pending.append(pool.submit(pull_in_worker, chunk))
+            POOLS["chunks"] += 1
+            while len(pending) >= 2 * workers:  # a chunk waits in the queue for each worker
+                _collect(found, pending.popleft().result(), total, progress)
+        while pending:
+            _collect(found, pending.popleft().result(), total, progress)
+
+
+def _collect(found: Any, result: ChunkResult, total: int | None, progress: Progress) -> None:
+    merge(found, result)
+    progress("pull", len(found.evaluated), total)
+    progress("evaluate", len(found.evaluated), total)
 
 
 def _meta(found: Any, chunk: Snapshot) -> None:

@@ -1,0 +1,102 @@
+"""Loaded packs come back from the cache only while their files and kamrules' code are
+unchanged (kamrules/language/pack_cache.py); a damaged or unwritable cache only costs time."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kamrules.language import loader, pack_cache
+from kamrules.language.loader import builtin_dir, load_pack
+
+
+@pytest.fixture
+def parses(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Path]:
+    """Packs really loaded (not from the cache), with the cache in a folder of this test."""
+    monkeypatch.setenv(pack_cache.ENV, str(tmp_path / "cache"))
+    seen: list[Path] = []
+    real = loader._load_pack
+
+    def counted(directory: Path, chain: tuple[str, ...] = ()) -> Any:
+        seen.append(directory)
+        return real(directory, chain)
+
+    monkeypatch.setattr(loader, "_load_pack", counted)
+    return seen
+
+
+def _copy(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(builtin_dir() / "kam-core", tmp_path / "kam-core"))
+
+
+def test_a_pack_loaded_again_comes_from_the_cache(tmp_path: Path, parses: list[Path]) -> None:
+    pack = _copy(tmp_path)
+    first = load_pack(pack)
+    second = load_pack(pack)
+    assert len(parses) == 1 and second == first and second is not first
+    assert len(list((tmp_path / "cache").glob("*.pickle"))) == 1
+
+
+def test_a_changed_or_added_file_is_read_again(tmp_path: Path, parses: list[Path]) -> None:
+    pack = _copy(tmp_path)
+    before = load_pack(pack)
+    text = (pack / "pack.yaml").read_text()
+    (pack / "pack.yaml").write_text(text.replace(f"version: {before.version}", "version: 9.9.9", 1))
+    assert load_pack(pack).version == "9.9.9" and len(parses) == 2
+    rule = sorted((pack / "rules").glob("*.yaml"))[0]
+    (pack / "rules" / "zz-copy.yaml").write_text(rule.read_text())  # the same ids twice
+    with pytest.raises(Exception, match="(?i)duplicate|already|twice"):
+        load_pack(pack)
+    (pack / "rules" / "zz-copy.yaml").unlink()  # the files of the second load again: its entry
+    assert load_pack(pack).version == "9.9.9" and len(parses) == 3
+
+
+def test_a_change_in_the_base_pack_is_seen_through_the_extending_one(
+        tmp_path: Path, parses: list[Path]) -> None:
+    base = _copy(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "pack.yaml").write_text("id: mine\nversion: 1.0.0\ndescription: mine\nextends: ../kam-core\n")
+    first = load_pack(mine)
+    assert load_pack(mine) == first and len(parses) == 2  # the pack, then its base within
+    text = (base / "pack.yaml").read_text()
+    (base / "pack.yaml").write_text(text.replace(f"version: {first.base.version}", "version: 7.0.0", 1))
+    assert load_pack(mine).base.version == "7.0.0"
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "folder"])
+def test_a_damaged_cache_costs_only_time(tmp_path: Path, parses: list[Path], damage: str) -> None:
+    pack = _copy(tmp_path)
+    first = load_pack(pack)
+    (entry,) = (tmp_path / "cache").glob("*.pickle")
+    if damage == "garbage":
+        entry.write_bytes(b"\x80\x05not a pickle at all")
+    elif damage == "truncated":
+        entry.write_bytes(entry.read_bytes()[:100])
+    else:  # the cache folder is a file: nothing can be written there
+        shutil.rmtree(tmp_path / "cache")
+        (tmp_path / "cache").write_text("not a folder")
+    assert load_pack(pack) == first and len(parses) == 2
+    if damage != "folder":
+        assert load_pack(pack) == first and len(parses) == 2  # rewritten by the load above
+
+
+def test_the_cache_can_be_turned_off(tmp_path: Path, parses: list[Path],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(pack_cache.ENV, "off")
+    pack = _copy(tmp_path)
+    load_pack(pack)
+    load_pack(pack)
+    assert len(parses) == 2 and not (tmp_path / "cache").exists()
+
+
+def test_a_change_in_kamrules_code_is_a_miss(tmp_path: Path, parses: list[Path],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    pack = _copy(tmp_path)
+    load_pack(pack)
+    monkeypatch.setattr(pack_cache, "code_fingerprint", lambda: "another version of kamrules")
+    load_pack(pack)
+    assert len(parses) == 2
