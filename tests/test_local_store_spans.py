@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from kamrules.connectors.local import collector
 from kamrules.connectors.local.crm import LocalCrm
 from kamrules.connectors.local.schema import TABLES
 from kamrules.connectors.local.store import ChunkSpan
@@ -162,6 +163,18 @@ def test_built_records_behave_as_validated_ones(crm: LocalCrm, kind: str) -> Non
     assert checked > 0
 
 
+def test_by_default_nothing_is_frozen(crm: LocalCrm) -> None:
+    assert not collector.FREEZE
+    for _ in crm.pull_chunks(DAY, 40):
+        assert gc.get_freeze_count() == 0
+
+
+@pytest.fixture
+def freezing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector, "FREEZE", True)
+
+
+@pytest.mark.usefixtures("freezing")
 def test_a_pull_leaves_nothing_frozen_from_the_cycle_collector(crm: LocalCrm) -> None:
     assert gc.get_freeze_count() == 0
     chunks = crm.pull_chunks(DAY, 40)
@@ -178,6 +191,7 @@ def test_a_pull_leaves_nothing_frozen_from_the_cycle_collector(crm: LocalCrm) ->
     assert gc.get_freeze_count() == 0
 
 
+@pytest.mark.usefixtures("freezing")
 def test_objects_frozen_by_someone_else_stay_frozen(crm: LocalCrm) -> None:
     theirs = [[]]  # tracked by the collector until frozen
     gc.freeze()
@@ -217,6 +231,7 @@ def test_a_choice_forced_past_the_constraints_is_reported_and_skipped(crm: Local
     assert len({id(c.priority) for c in whole.cases}) <= 4
 
 
+@pytest.mark.usefixtures("freezing")
 def test_a_chunk_plan_read_by_a_reader_gives_the_chunks(crm: LocalCrm) -> None:
     chunks = list(crm.pull_chunks(DAY, 40))
     plan = crm.chunk_plan(DAY, 40)
