@@ -26,10 +26,11 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-# Off: with it on, a sequence of tests that run plays (tests/test_pack_cases.py to
-# tests/test_play_idle_filter.py in one process) crashed inside durable_rules (SIGSEGV in
-# delete_state, or SIGABRT); with it off they pass. Not understood yet; measured gain when on:
-# a chunked pull of 100,000 accounts whose consumer makes garbage, 6.5 -> 3.5 s CPU.
+# Off until understood: tests/test_pack_cases.py .. tests/test_play_idle_filter.py in one
+# process crashed inside durable_rules (SIGSEGV in delete_state, called by playbooks/chart.py's
+# _decide, or SIGABRT) in 2 of 2 runs with it on, 2 of 5 with it off, 0 of 4 at main 76c7eb8.
+# Measured gain when on: a chunked pull of 100,000 accounts whose consumer makes garbage,
+# 6.5 -> 3.5 s CPU.
 FREEZE = False
 
 
