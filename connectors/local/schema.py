@@ -99,15 +99,7 @@ class Table:
             "account_id" if "account_id" in self.names else None)
         self.select = ", ".join(f'"{n}"' for n in self.names)
         self._fields_set = set(self.names)
-        self._dates = Dates({None: None})
-        self._read: list[tuple[int, Callable[[Any], Any]]] = []
-        for i, c in enumerate(self.columns):
-            if c.form == "bool":
-                self._read.append((i, _bool))
-            elif c.form == "date":
-                self._read.append((i, self._dates.__getitem__))
-            elif c.form == "json" and c.adapter is not None:
-                self._read.append((i, _json_reader(c.adapter, c.nullable)))
+        self._one, self.build_rows = _compile(self)
 
     def ddl(self) -> list[str]:
         cols = ['"key" TEXT NOT NULL PRIMARY KEY', *(c.ddl() for c in self.columns)]
@@ -143,13 +135,9 @@ class Table:
 
     def build(self, row: tuple[Any, ...]) -> Any:
         """The record of a stored row (columns in `names` order, then its key), unvalidated: the
-        table's constraints admit only valid values. Raises ValueError (or a ValidationError)
-        if a row is not what the constraints promise (see `salvage`)."""
-        values = list(row)
-        for i, read in self._read:
-            values[i] = read(values[i])
-        # the row's last value, its key, has no name: zip leaves it out
-        return _instance(self.model, dict(zip(self.names, values, strict=False)), self._fields_set)
+        table's constraints admit only valid values. Raises ValueError, KeyError (or a
+        ValidationError) if a row is not what the constraints promise (see `build_rows`)."""
+        return self._one(row)
 
     def as_dict(self, row: tuple[Any, ...]) -> dict[str, Any]:
         """A stored row as the record a user would have written (JSON columns parsed)."""
@@ -163,26 +151,74 @@ class Table:
         return out
 
 
-def _bool(value: Any) -> bool:
-    if value == 1:
-        return True
-    if value == 0:
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
+BOOLS = {0: False, 1: True}
+NULLABLE_BOOLS = {0: False, 1: True, None: None}
+DATES = Dates({None: None})  # one cache for every table: days repeat across kinds
 
 
-def _json_reader(adapter: TypeAdapter[Any], nullable: bool) -> Callable[[Any], Any]:
+def _compile(table: Table) -> tuple[Callable[[tuple[Any, ...]], Any], Callable[..., None]]:
+    """Builders generated from the table's columns, compiled once: `one(row)` -> record and
+    `many(rows, append, salvage)`, which appends each row's record (a row that does not build
+    goes to `salvage(row, exc)`, whose record, if any, is appended in its place). A row is
+    unpacked into locals, each value converted inline (no per-row dict of names, no calls but
+    the JSON columns' validator), and the record made by `_instance`'s path."""
+    env: dict[str, Any] = {"M": table.model, "FS": table._fields_set, "D": DATES,
+                           "new": object.__new__, "instance": _instance}
+    if _instance is _construct:
+        slots = BaseModel.__dict__
+        env.update(set_dict=slots["__dict__"].__set__,
+                   set_fs=slots["__pydantic_fields_set__"].__set__,
+                   set_extra=slots["__pydantic_extra__"].__set__,
+                   set_private=slots["__pydantic_private__"].__set__)
+    names = [f"v{i}" for i in range(len(table.columns))]
+    items = []
+    for i, c in enumerate(table.columns):
+        v = names[i]
+        if c.form == "bool":
+            env[f"B{i}"] = NULLABLE_BOOLS if c.nullable else BOOLS
+            value = f"B{i}[{v}]"  # KeyError for anything but 0 and 1
+        elif c.form == "date":
+            value = f"D[{v}]"
+        elif c.choices:
+            # one text object per choice, shared by every record; KeyError for any other
+            env[f"C{i}"] = {**{x: x for x in c.choices}, **({None: None} if c.nullable else {})}
+            value = f"C{i}[{v}]"
+        elif c.form == "json" and c.adapter is not None:
+            env[f"J{i}"] = _json_validator(c.adapter)
+            value = f"[] if {v} == '[]' else J{i}({v})"
+            if c.nullable:
+                value = f"None if {v} is None else ({value})"
+        else:
+            value = v
+        items.append(f"{c.name!r}: {value}")
+    unpack = f"{', '.join(names)}, _key = row"
+    values = "{" + ", ".join(items) + "}"
+    if _instance is _construct:
+        make = ["o = new(M)", "set_dict(o, d)", "set_fs(o, FS)", "set_extra(o, None)",
+                "set_private(o, None)"]
+    else:
+        make = ["o = instance(M, d, FS)"]
+    source = "\n".join([
+        "def one(row):", f"    {unpack}", f"    d = {values}", *(f"    {m}" for m in make),
+        "    return o",
+        # what the loop uses as defaults: locals are cheaper than globals
+        f"def many(rows, append, salvage, {', '.join(f'{n}={n}' for n in env)}):",
+        "    for row in rows:",
+        "        try:", f"            {unpack}", f"            d = {values}",
+        "        except (ValueError, TypeError, KeyError) as exc:",
+        "            o = salvage(row, exc)",
+        "            if o is not None:",
+        "                append(o)",
+        "            continue",
+        *(f"        {m}" for m in make), "        append(o)"])
+    exec(compile(source, f"<kamrules build {table.kind}>", "exec"), env)  # noqa: S102 - our own columns
+    return env["one"], env["many"]
+
+
+def _json_validator(adapter: TypeAdapter[Any]) -> Callable[[Any], Any]:
     # the core validator itself: TypeAdapter.validate_json's Python wrapper costs as much
     validate = getattr(adapter, "validator", None)
-    validate_json = validate.validate_json if validate is not None else adapter.validate_json
-
-    def read(value: Any) -> Any:
-        if value == "[]":
-            return []
-        if value is None and nullable:
-            return None
-        return validate_json(value)
-    return read
+    return validate.validate_json if validate is not None else adapter.validate_json  # type: ignore[no-any-return]
 
 
 def _construct(model: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:

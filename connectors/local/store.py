@@ -7,8 +7,6 @@ not validate is kept as written in `records_unreadable` and reported at every pu
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import math
 import sqlite3
@@ -20,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kamrules.connectors.local.collector import Held, no_gc
 from kamrules.connectors.local.schema import TABLES, Table, brief
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot
 from kamrules.protocol.connector import ChunkPlan, Progress, no_progress
@@ -27,6 +26,7 @@ from kamrules.protocol.connector import ChunkPlan, Progress, no_progress
 # (key, account id as text, the record as JSON): a record as it is written or migrated
 Keyed = tuple[str, "str | None", str]
 RELATED = tuple(k for k in RECORD_KINDS if k not in ("users", "accounts"))
+_RELATED_UNREADABLE = "kind NOT IN ('accounts', 'users')"
 
 
 def record_key(kind: str, record: dict[str, Any], index: int) -> str:
@@ -94,28 +94,6 @@ def write(db: sqlite3.Connection, kind: str, items: list[Keyed], replace: bool) 
                    bad)
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """The cycle collector paused while records are built: a million new acyclic objects made
-    it run over and over (measured: a whole pull of 20,000 accounts 8.5 s with it, 3.8 s without)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-@dataclass(frozen=True)
-class ChunkKeys:
-    """A planned chunk: its accounts' keys, and whether records of accounts not in the CRM
-    may fall in their id range (then each record's account is checked)."""
-
-    keys: tuple[str, ...]
-    orphans: bool
-
-
 def _any(db: sqlite3.Connection, sql: str, args: Iterable[tuple[Any, ...]]) -> bool:
     return any(db.execute(sql, a).fetchone() is not None for a in args)
 
@@ -162,16 +140,9 @@ class RecordStore:
     def _built(self, table: Table, rows: Iterable[tuple[Any, ...]],
                warnings: list[RecordWarning], members: set[str] | None = None) -> list[Any]:
         """Records of stored rows; a row edited by hand past the constraints is reported."""
-        build = table.build
-        out = []
-        with _no_gc():
-            for row in rows:
-                try:
-                    out.append(build(row))
-                except (ValueError, TypeError, KeyError) as exc:  # ValidationError: a ValueError
-                    record = self._salvaged(table, row, exc, warnings)
-                    if record is not None:
-                        out.append(record)
+        out: list[Any] = []
+        table.build_rows(rows, out.append,
+                         lambda row, exc: self._salvaged(table, row, exc, warnings))
         if members is not None and table.account_column == "account_id":
             out = [r for r in out if r.account_id in members]
         return out
@@ -210,13 +181,13 @@ class RecordStore:
         total = self.record_count()
         done = 0
         for kind, table in TABLES.items():
-            parts[kind] = self._built(table, self._rows(table), warnings)
+            with no_gc():
+                parts[kind] = self._built(table, self._rows(table), warnings)
             self._unreadable(kind, warnings)
             done += len(parts[kind])
             progress("pull", done, total)
         progress("pull", total, total)
-        with _no_gc():
-            return Snapshot(as_of=as_of, warnings=warnings, **parts)
+        return Snapshot.model_construct(as_of=as_of, warnings=warnings, **parts)
 
     def _count(self, name: str) -> int:
         return int(self.db.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
@@ -233,47 +204,85 @@ class RecordStore:
                     records: int | None = None) -> Iterator[Snapshot]:
         """Accounts in id order, each with all its records, in chunks of at most `size`
         accounts and about `records` records (by default the portfolio's mean per `size`
-        accounts), so a chunk of key accounts with many records is no bigger than the rest."""
-        plan = self._chunk_plan(size, records)
-        warnings = plan.warnings
-        done, total = 0, sum(len(c.keys) for c in plan.chunks)
-        for chunk in plan.chunks:
-            snapshot = self.pull_chunk(as_of, chunk, plan.users)
-            snapshot.warnings[:0] = warnings
-            yield snapshot
-            warnings = []
-            done += len(chunk.keys)
-            progress("pull", done, total)
-        if not plan.chunks:
-            yield Snapshot(as_of=as_of, warnings=warnings, users=plan.users)
+        accounts), so a chunk of key accounts with many records is no bigger than the rest.
+        The first chunk carries the users' and the orphans' warnings before its own."""
+        users, warnings = self.pull_users()
+        spans, orphans = self.chunk_spans(as_of, size, records)
+        warnings += orphans
+        total = sum(s.accounts for s in spans)
+        done = 0
+        chunks = self.pull_spans(as_of, spans, users, warnings)
+        try:
+            for span, chunk in zip(spans, chunks, strict=True):
+                yield chunk
+                del chunk
+                done += span.accounts
+                progress("pull", done, total)
+        finally:
+            chunks.close()  # unfreezes the last chunk (see Held)
+        if not spans:
+            yield Snapshot.model_construct(as_of=as_of, warnings=warnings, users=users)
             progress("pull", 0, 0)
 
-    def chunk_plan(self, as_of: date, size: int, records: int | None = None) -> ChunkPlan | None:
-        """`pull_chunks` planned, for worker processes that pull each chunk themselves
-        (`reader().pull_chunk`); None for a CRM in memory, which no other process can read."""
-        return self._chunk_plan(size, records) if self._file() else None
-
-    def _file(self) -> str:
-        return str(self.db.execute("PRAGMA database_list").fetchone()[2])
-
-    def _chunk_plan(self, size: int, records: int | None) -> ChunkPlan:
-        """The users, warnings for records no chunk holds, and each chunk's accounts."""
+    def pull_users(self) -> tuple[list[Any], list[RecordWarning]]:
+        """The users (every chunk carries them all) and the warnings of those unreadable."""
         warnings: list[RecordWarning] = []
-        users = self._built(TABLES["users"], self._rows(TABLES["users"]), warnings)
+        with no_gc():
+            users = self._built(TABLES["users"], self._rows(TABLES["users"]), warnings)
         self._unreadable("users", warnings)
+        return users, warnings
+
+    def chunk_spans(self, as_of: date, size: int, records: int | None = None
+                    ) -> tuple[list[ChunkSpan], list[RecordWarning]]:
+        """The chunks `pull_chunks` pulls (see there), as spans of account keys for `pull_span`,
+        and a warning for each record whose account is not in the CRM (no span holds it)."""
         keys = [k for (k,) in self.db.execute(
             'SELECT "key" FROM accounts UNION SELECT id FROM records_unreadable'
             " WHERE kind = 'accounts' ORDER BY 1")]
         counts, orphans = self._related_counts(set(keys))
-        warnings += orphans
         total = sum(counts.values())
         budget = records or max(1, math.ceil(size * (total + len(keys)) / max(len(keys), 1)))
-        chunks = [ChunkKeys(tuple(c), bool(orphans)) for c in _plan(keys, counts, size, budget)]
-        return ChunkPlan(chunks, users, warnings)
+        filtered = bool(orphans)
+        return [ChunkSpan(chunk[0], chunk[-1], len(chunk), filtered)
+                for chunk in _plan(keys, counts, size, budget)], orphans
 
-    def pull_chunk(self, as_of: date, chunk: ChunkKeys, users: list[Any]) -> Snapshot:
-        """One planned chunk's accounts with all their records."""
-        return self._chunk(as_of, list(chunk.keys), users, [], chunk.orphans)
+    def pull_spans(self, as_of: date, spans: Iterable[ChunkSpan], users: list[Any],
+                   warnings: list[RecordWarning] | None = None) -> Iterator[Snapshot]:
+        """`pull_span` for each span in turn (`warnings` go first in the first chunk), each
+        chunk kept from the cycle collector while it is used, until the next (see `Held`)."""
+        held = Held()
+        first = list(warnings or [])
+        try:
+            for span in spans:
+                with no_gc():  # frozen before the collector could walk the new records
+                    held.release()  # the previous chunk, if alive, is collectable again
+                    chunk = self._span(as_of, span, users, first)
+                    held.hold()
+                first = []
+                yield chunk
+                del chunk
+        finally:
+            held.release()
+
+    def pull_span(self, as_of: date, span: ChunkSpan, users: list[Any]) -> Snapshot:
+        """One chunk of `chunk_spans`, with `users` (see `pull_users`): its accounts and their
+        records, and the warnings of its own records that do not build."""
+        return self._span(as_of, span, users, [])
+
+    # --- the run's worker processes (kamrules.protocol.connector.SplitConnector) ------------
+
+    def chunk_plan(self, as_of: date, size: int, records: int | None = None) -> ChunkPlan | None:
+        """`pull_chunks` planned, for worker processes that pull each chunk themselves
+        (`reader().pull_chunk`): its spans, users and the warnings that go before every chunk's;
+        None for a CRM in memory, which no other process can read."""
+        if not self._file():
+            return None
+        users, warnings = self.pull_users()
+        spans, orphans = self.chunk_spans(as_of, size, records)
+        return ChunkPlan(list(spans), users, warnings + orphans)
+
+    def _file(self) -> str:
+        return str(self.db.execute("PRAGMA database_list").fetchone()[2])
 
     def reader(self) -> RecordReader:
         """A read-only connection of its own to the same file, for a worker process."""
@@ -281,64 +290,94 @@ class RecordStore:
 
     def _related_counts(self, keys: set[str]) -> tuple[dict[str, int], list[RecordWarning]]:
         """Related records per account, and a warning for each record whose account is not in
-        the CRM at all (no chunk holds it)."""
-        counts: dict[str, int] = {}
+        the CRM at all (no chunk holds it). Counted by SQLite over the account indexes."""
+        per_kind = [f'SELECT account_id, COUNT(*) AS n FROM "{k}" GROUP BY account_id'
+                    for k in RELATED]
+        per_kind.append("SELECT account_id, COUNT(*) AS n FROM records_unreadable"
+                        f" WHERE {_RELATED_UNREADABLE} GROUP BY account_id")
+        counts: dict[str, int] = dict(self.db.execute(
+            f"SELECT account_id, SUM(n) FROM ({' UNION ALL '.join(per_kind)}) GROUP BY account_id"))
+        missing = counts.keys() - keys
         orphans: list[tuple[str, str, Any]] = []
-        for kind in RELATED:
-            missing = []
-            for account, n in self.db.execute(
-                    f'SELECT account_id, COUNT(*) FROM "{kind}" GROUP BY account_id'):
-                if account in keys:
-                    counts[account] = counts.get(account, 0) + n
-                else:
-                    missing.append(account)
+        if missing:
             for account in missing:
-                orphans += [(kind, rid, account) for (rid,) in self.db.execute(
-                    f'SELECT "key" FROM "{kind}" WHERE account_id = ?', (account,))]
-        for kind, rid, account in self.db.execute(
-                "SELECT kind, id, account_id FROM records_unreadable"
-                " WHERE kind NOT IN ('accounts', 'users')"):
-            if account in keys:
-                counts[account] = counts.get(account, 0) + 1
-            else:
-                orphans.append((kind, rid, account))
+                del counts[account]
+            known = ('SELECT "key" FROM accounts UNION'
+                     " SELECT id FROM records_unreadable WHERE kind = 'accounts'")
+            for kind in RELATED:
+                orphans += [(kind, rid, account) for rid, account in self.db.execute(
+                    f'SELECT "key", account_id FROM "{kind}" WHERE account_id NOT IN ({known})')]
+            orphans += self.db.execute(
+                f"SELECT kind, id, account_id FROM records_unreadable WHERE {_RELATED_UNREADABLE}"
+                f" AND (account_id IS NULL OR account_id NOT IN ({known}))").fetchall()
         orphans.sort(key=lambda o: (o[0], o[1]))
         return counts, [RecordWarning(kind=kind, record_id=rid,
                                       message=f"refers to account {account!r}, which does not exist")
                         for kind, rid, account in orphans]
 
-    def _chunk(self, as_of: date, chunk: list[str], users: list[Any],
-               warnings: list[RecordWarning], orphans: bool) -> Snapshot:
-        # a record of an account that is not in the CRM can fall in the chunk's id range:
-        # _related_counts has reported it, and it is left out here
-        members = set(chunk) if orphans else None
-        span = (chunk[0], chunk[-1])
-        parts: dict[str, list[Any]] = {"users": users}
-        for kind, table in TABLES.items():
-            if kind == "users":
-                continue
-            if kind == "accounts":
-                rows = self._rows(table, 'WHERE "key" BETWEEN ? AND ?', span)
-                parts[kind] = self._built(table, rows, warnings)
-                self._unreadable(kind, warnings, "AND id BETWEEN ? AND ?", span)
-            else:
-                rows = self._rows(table, "WHERE account_id BETWEEN ? AND ?", span,
-                                  "account_id, rowid")
-                parts[kind] = self._built(table, rows, warnings, members)
-                self._unreadable(kind, warnings, "AND account_id BETWEEN ? AND ?", span,
-                                 members if members is not None else set(chunk))
-        with _no_gc():
-            return Snapshot(as_of=as_of, warnings=warnings, **parts)
+    def _span(self, as_of: date, span: ChunkSpan, users: list[Any],
+              warnings: list[RecordWarning]) -> Snapshot:
+        # a record of an account that is not in the CRM can fall in the span: chunk_spans has
+        # reported it, and it is left out here
+        bounds = (span.first, span.last)
+        members = self._members(bounds) if span.filtered else None
+        parts: dict[str, list[Any]] = {"users": list(users)}
+        with no_gc():
+            for kind, table in TABLES.items():
+                if kind == "users":
+                    continue
+                if kind == "accounts":
+                    rows = self._rows(table, 'WHERE "key" BETWEEN ? AND ?', bounds)
+                    parts[kind] = self._built(table, rows, warnings)
+                    self._unreadable(kind, warnings, "AND id BETWEEN ? AND ?", bounds)
+                else:
+                    rows = self._rows(table, "WHERE account_id BETWEEN ? AND ?", bounds,
+                                      "account_id, rowid")
+                    parts[kind] = self._built(table, rows, warnings, members)
+                    self._unreadable(kind, warnings, "AND account_id BETWEEN ? AND ?", bounds,
+                                     members)
+            # every list holds built records of its kind: no validation again
+            return Snapshot.model_construct(as_of=as_of, warnings=warnings, **parts)
+
+    def _members(self, bounds: tuple[str, str]) -> set[str]:
+        """The accounts of a span: its readable and unreadable account keys."""
+        return {k for (k,) in self.db.execute(
+            'SELECT "key" FROM accounts WHERE "key" BETWEEN ?1 AND ?2 UNION ALL'
+            " SELECT id FROM records_unreadable WHERE kind = 'accounts' AND id BETWEEN ?1 AND ?2",
+            bounds)}
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """A chunk of accounts by its first and last account key (inclusive), picklable for a
+    worker process; `filtered`: records of accounts not in the CRM may fall inside it."""
+
+    first: str
+    last: str
+    accounts: int
+    filtered: bool
 
 
 class RecordReader(RecordStore):
-    """Records read through a read-only connection of its own (WAL: it never blocks writers)."""
+    """Records read through a read-only connection of its own (WAL: it never blocks writers).
+    `pull_chunk` pulls the spans of a `chunk_plan` one after another, each chunk kept from the
+    cycle collector until the next (see `Held`)."""
 
     def __init__(self, path: Path) -> None:
         self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=120,
                                   isolation_level=None)
+        self._held = Held()
+
+    def pull_chunk(self, as_of: date, chunk: ChunkSpan, users: list[Any]) -> Snapshot:
+        """One planned chunk's accounts with all their records (less the plan's warnings)."""
+        with no_gc():
+            self._held.release()
+            snapshot = self._span(as_of, chunk, users, [])
+            self._held.hold()
+        return snapshot
 
     def close(self) -> None:
+        self._held.release()
         self.db.close()
 
 
