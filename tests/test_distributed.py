@@ -41,6 +41,8 @@ from tests.support.salesforce_workspace import TOKEN as SF_TOKEN
 from tests.support.salesforce_workspace import new_org, sf_workspace, tls_cert  # noqa: F401
 
 DAY = ANCHOR.isoformat()
+# xdist: one deployment (redis, workers, fake CRMs) per module, on one worker
+pytestmark = pytest.mark.xdist_group("distributed")
 # the split tenant: large enough that its coordinator cannot evaluate every chunk before the
 # helper worker has loaded its packs (2,390 accounts in 60 chunks of 40)
 BIG = 2390

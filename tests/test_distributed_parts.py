@@ -25,6 +25,9 @@ from kamrules.protocol.changes import Change
 from tests.conftest import ROOT
 from tests.support.cluster import RedisServer, environment, free_port, redis_binary
 
+# xdist: one redis-server for the module, on one worker
+pytestmark = pytest.mark.xdist_group("distributed-parts")
+
 
 @pytest.fixture(scope="module")
 def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:

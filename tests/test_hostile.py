@@ -29,6 +29,8 @@ PEAK_BYTES = 500 * 2**20
 ADDRESS_SPACE = 3 * 2**30  # virtual: the interpreter and durable_rules map ~1 GB untouched
 UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 ITEMS = items()
+# xdist: the corpus runs once, in the module fixture, on one worker
+pytestmark = pytest.mark.xdist_group("hostile")
 
 
 @dataclass

@@ -14,6 +14,8 @@ from tests.conftest import ROOT
 
 CORE = ROOT / "kamrules"
 CONNECTORS = ROOT / "connectors"
+# xdist: one worker builds the wheel (in the tree's build/) once
+pytestmark = pytest.mark.xdist_group("wheel")
 # What a connector may use of the core: the canonical model, the connector protocol, exit codes
 # and errors, and the one input boundary for the files it reads (mappings).
 CONNECTOR_MAY_IMPORT = ("kamrules.model", "kamrules.protocol", "kamrules.errors", "kamrules.inputs",

@@ -20,6 +20,9 @@ from kamrules.connectors.local.crm import LocalCrm
 from tests.support import plays_sim as sim
 from tests.test_report import browse, needs_chromium
 
+# xdist: the nights' runs happen once, in the module fixture, on one worker
+pytestmark = pytest.mark.xdist_group("report-plays")
+
 NIGHTS = (0, 5, 6, 10, 14, 20, 21)  # completions by hand between them, as the simulation does
 LAST = 21  # the onboarding play's first meeting is a week overdue and escalated to the sponsor
 

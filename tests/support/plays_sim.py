@@ -81,11 +81,30 @@ def full(records: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, A
     return {kind: list(records.get(kind, [])) for kind in RECORD_KINDS}
 
 
-def simulate(run: Any, complete: Any, add_survey: Any) -> list[tuple[Any, ...]]:
-    """The 60 nights: `run(night)` -> report, `complete(fingerprint, day)` and `add_survey(row)`
-    act in the CRM by hand between runs. Returns every transition, tagged with its night."""
+def _around_events() -> tuple[int, ...]:
+    events = {0, NEW_SURVEY_NIGHT, NIGHT_ESCALATION, *COMPLETE, *(e[0] for e in EXPECTED)}
+    return tuple(sorted({n + d for n in events for d in (-1, 0, 1) if 0 <= n + d < NIGHTS} | {NIGHTS - 1}))
+
+
+# The nights on which something happens (a transition is expected, a step is completed by hand, a
+# survey arrives), the night before each (a transition a night or more early shows there, not on
+# its own night) and the night after each (a repeat or a late transition shows there), and the
+# last night. Each run starts from a fresh state directory and rebuilds the plays from the CRM's
+# tasks, so skipping a quiet night leaves every later night's CRM as the full schedule leaves it.
+# The local CRM walks all 60 nights (the day-by-day timing is the core's, the same on any CRM);
+# the remote CRMs, whose part is each transition's round trip through their task records, walk
+# these 31.
+AROUND_EVENTS = _around_events()
+
+
+def simulate(run: Any, complete: Any, add_survey: Any,
+             nights: Any = range(NIGHTS)) -> list[tuple[Any, ...]]:
+    """The 60 nights (or `nights`, in order): `run(night)` -> report, `complete(fingerprint, day)`
+    and `add_survey(row)` act in the CRM by hand between runs. Returns every transition, tagged
+    with its night."""
+    assert {0, NEW_SURVEY_NIGHT, *COMPLETE} <= set(nights)  # every act by hand happens
     seen: list[tuple[Any, ...]] = []
-    for night in range(NIGHTS):
+    for night in nights:
         if night == NEW_SURVEY_NIGHT:
             add_survey(NEW_SURVEY)
         report = run(night)
