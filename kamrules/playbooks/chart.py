@@ -27,8 +27,9 @@ except ImportError:  # Python 3.13: durable_rules does not build; the same chart
 from kamrules.evaluation.durable_json import engine_value, leaf_tests
 from kamrules.language.conditions import Conjunction, Leaf, dnf, rule_condition
 from kamrules.language.pack import AnyCondition, Condition, FactCondition
-from kamrules.playbooks.decider import Decider, can_fork
+from kamrules.playbooks.decider import Decider
 from kamrules.playbooks.model import Playbook, Step
+from kamrules.run.forking import can_fork
 
 _LOCK = threading.Lock()
 _IDS = itertools.count()

@@ -26,11 +26,6 @@ RECYCLE = 1000  # decisions per child: at most ~200 MB of sessions, and under du
 Decide = Callable[[str, str, str, dict[str, Any]], "str | None"]
 
 
-def can_fork() -> bool:
-    return ("fork" in multiprocessing.get_all_start_methods()
-            and not multiprocessing.current_process().daemon)
-
-
 def _serve(conn: Connection, parents: Connection, decide: Decide) -> None:
     """The child: answer decisions until told to stop (None) or the parent goes.
 

@@ -200,7 +200,8 @@ def run(
 ) -> RunReport:
     """`workers`: processes that evaluate chunks (default: `workers:` in the config, else the
     machine's cores); the result is the same for any number (kamrules/run/workers.py)."""
-    from kamrules.run.workers import can_fork, default_workers, evaluate_chunks, evaluate_planned
+    from kamrules.run.forking import can_fork
+    from kamrules.run.workers import default_workers, evaluate_chunks, evaluate_planned
 
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:

@@ -32,6 +32,7 @@ from kamrules.model import FieldStat, RecordWarning, Snapshot, User
 from kamrules.playbooks.advance import AccountInput
 from kamrules.protocol.connector import ChunkPlan, Progress, SplitConnector, no_progress
 from kamrules.run.config import LoadedConfig
+from kamrules.run.forking import can_fork
 from kamrules.run.quality import merge_stats
 from kamrules.writeback.reconcile import Desired
 from kamrules.writeback.tasks import Directory
@@ -43,13 +44,6 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
-
-
-def can_fork() -> bool:
-    """Whether this process may start worker processes: fork exists here, and it is not a
-    daemonic process itself (a Celery prefork worker, `kamrules worker`, may not have children)."""
-    return ("fork" in multiprocessing.get_all_start_methods()
-            and not multiprocessing.current_process().daemon)
 
 
 @dataclass
