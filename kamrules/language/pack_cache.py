@@ -26,6 +26,7 @@ from typing import Any
 ENV = "KAMRULES_CACHE_DIR"
 KEEP = 64  # entries kept; the oldest go first
 MAX_FOLDER_BYTES = 8_000_000  # a pack folder bigger than this is not cached (hashing costs)
+MAX_ENTRY_BYTES = 64_000_000  # an entry bigger than this is not read (kam-core's is 0.2 MB)
 
 
 def cache_dir() -> Path | None:
@@ -94,6 +95,8 @@ def cached(directory: Path, load: Callable[[Path], Any]) -> Any:
         return load(directory)
     entry = where / f"{name}.pickle"
     with contextlib.suppress(Exception):  # a missing, stale or damaged entry: load instead
+        if entry.stat().st_size > MAX_ENTRY_BYTES:
+            raise ValueError("not an entry this module wrote")
         folders, pack = pickle.loads(entry.read_bytes())  # noqa: S301 (the user's own cache)
         if folders and all(folder_digest(Path(f)) == d for f, d in folders):
             return pack
