@@ -16,7 +16,7 @@ from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import AllCondition, AnyCondition, FactCondition
 from kamrules.model import Account, Snapshot, Task
 from kamrules.playbooks import chart
-from kamrules.playbooks.advance import AccountInput, CompiledPlay, Plays, _event
+from kamrules.playbooks.advance import CompiledPlay, Plays, _event
 from kamrules.playbooks.chart import RULE_HIT, PlayChart
 from kamrules.playbooks.loader import plays_of
 from kamrules.playbooks.model import Trigger
@@ -63,11 +63,13 @@ def test_the_filter_agrees_with_the_chart_on_every_demo_account(
     for view in account_views(demo_snapshot):
         found.account(view, directory, engine)
     starts = skipped = 0
-    for c in found.plays.compiled:
+    for i, c in enumerate(found.plays.compiled):
         for account_id, inp in sorted(found.plays.inputs.items()):
             event = _event(c, inp, cooling=False, all_done=False)
             action = chart._interpret(c.chart.charts[c.chart.name], "idle", event)
-            assert c.idle_moves(inp) == (action is not None), (c.play.id, account_id)
+            assert c.idle_moves(inp.facts, inp.hits) == (action is not None), (c.play.id, account_id)
+            # decided once where the account was evaluated: `advance` reads only this bit
+            assert bool(inp.may_start >> i & 1) == (action is not None), (c.play.id, account_id)
             starts += action is not None
             skipped += action is None
     assert starts > 0 and skipped > starts  # both answers exercised, and most are skipped
@@ -98,10 +100,10 @@ def test_an_account_with_history_is_still_asked(kam_core: LoadedPack) -> None:
     (its trigger no longer holding is what exits the play)."""
     plays = Plays(plays_of([kam_core]), {kam_core.id})
     account = Account(id="A1", name="Acme", owner_id="U1")
-    plays.inputs["A1"] = AccountInput(account, {n: None for n in plays.facts} | {"is_key": False},
-                                      set(), [], {}, None)
+    plays.observe(account, {n: None for n in plays.facts} | {"is_key": False}, [],
+                  Directory({}, {}, {}, None))
     c = plays.compiled[0]
-    assert not c.idle_moves(plays.inputs["A1"])
+    assert plays.inputs["A1"].may_start == 0 and not c.idle_moves(plays.inputs["A1"].facts, ())
     as_of = date(2026, 11, 1)
     step = c.play.steps[0]
     open_step = Task(fingerprint=f"{c.pack.id}/{c.play.id}/A1/{step.id}", account_id="A1",

@@ -24,8 +24,8 @@ from typing import Any
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import Portfolio, account_views
 from kamrules.language.loader import LoadedPack
-from kamrules.model import Account, Snapshot, Task, TeamMember, User
-from kamrules.playbooks.advance import AccountInput
+from kamrules.model import Snapshot, Task, TeamMember, User
+from kamrules.playbooks.advance import Party
 from kamrules.protocol.connector import Connector, Progress, no_progress
 from kamrules.protocol.faults import checkpoint
 from kamrules.run.config import LoadedConfig
@@ -121,8 +121,8 @@ def evaluate_chunk(chunk: Snapshot, portfolio: Portfolio, packs: list[LoadedPack
                     for d in found.desired],
         "items": [{"pack": i.pack.id, "rule": i.rule.id, "task": i.desired.task.model_dump(mode="json"),
                    "severity": i.desired.severity} for i in found.items],
-        "plays": {aid: {"account": i.account.model_dump(mode="json"), "facts": i.facts,
-                        "hits": sorted(i.hits), "team": [m.model_dump(mode="json") for m in i.team]}
+        "plays": {aid: {"account": i.account._asdict(), "facts": i.facts,
+                        "hits": list(i.hit_ids), "team": [m.model_dump(mode="json") for m in i.team]}
                   for aid, i in found.plays.inputs.items()},
         "user_names": directory.users, "sales_ops_owner": directory.sales_ops_owner,
     }
@@ -138,8 +138,8 @@ def merge_result(found: Evaluation, result: dict[str, Any]) -> None:
     found.users.update((u["id"], User.model_validate(u)) for u in result["users"])
     users = result["user_names"]
     for aid, i in result["plays"].items():
-        found.plays.inputs[aid] = AccountInput(
-            Account.model_validate(i["account"]), i["facts"], set(i["hits"]),
+        found.plays.inputs[aid] = found.plays.input_for(
+            Party(**i["account"]), i["facts"], i["hits"],
             [TeamMember.model_validate(m) for m in i["team"]], users, result["sales_ops_owner"])
 
 

@@ -9,10 +9,11 @@ complete, or exit (close the open steps with a note).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -49,18 +50,41 @@ class PlayTransition(BaseModel):
     detail: str = ""
 
 
-@dataclass
+class Party(NamedTuple):
+    """What plays (and their report) read of an account: its id, name and owner."""
+
+    id: str
+    name: str
+    owner_id: str | None
+
+
+@dataclass(slots=True)
 class AccountInput:
-    account: Account
-    facts: dict[str, Any]
-    hits: set[str]
-    team: list[TeamMember]
+    """What the plays keep of one evaluated account until `advance`: there is one per account
+    (a million in a run over a million accounts), so it is compact: the account's id, name and
+    owner, the plays' facts as a tuple in `names`' order (a tuple every input shares), the
+    rules that held, and which plays may start without history (`may_start`, bit i: compiled
+    play i), decided where the account was evaluated so `advance` skips idle accounts unread."""
+
+    account: Party
+    names: tuple[str, ...]
+    values: tuple[Any, ...]
+    hit_ids: tuple[str, ...]
+    team: tuple[TeamMember, ...]
     users: dict[str, str]
     sales_ops_owner: str | None
+    may_start: int = 0
+
+    @property
+    def facts(self) -> dict[str, Any]:
+        return dict(zip(self.names, self.values, strict=True))
+
+    @property
+    def hits(self) -> frozenset[str]:
+        return frozenset(self.hit_ids)
 
     def directory(self) -> Directory:
-        return Directory({self.account.id: self.account}, self.users,
-                         {self.account.id: self.team}, self.sales_ops_owner)
+        return Directory({}, self.users, {self.account.id: list(self.team)}, self.sales_ops_owner)
 
 
 @dataclass
@@ -76,11 +100,11 @@ class CompiledPlay:
                                             {"cooling": False, "all_done": False})
         self.reads_hit = RULE_HIT in reads
 
-    def idle_moves(self, inp: AccountInput) -> bool:
+    def idle_moves(self, facts: dict[str, Any], hits: Iterable[str]) -> bool:
         """Whether the play may start on an account with no history (see playbooks/idle.py)."""
         if self.reads_hit:
-            return self.may_start({**inp.facts, RULE_HIT: bool(inp.hits & self.trigger_rules)})
-        return self.may_start(inp.facts)
+            return self.may_start({**facts, RULE_HIT: not self.trigger_rules.isdisjoint(hits)})
+        return self.may_start(facts)
 
 
 class Plays:
@@ -100,6 +124,7 @@ class Plays:
                 self.facts.update(n for n in placeholders(step.task.subject + step.task.body)
                                   if n in REGISTRY)
         self.facts.discard(RULE_HIT)
+        self.names = tuple(sorted(self.facts))
         self.inputs: dict[str, AccountInput] = {}
 
     def __bool__(self) -> bool:
@@ -110,22 +135,42 @@ class Plays:
         """Keep what the plays need of one evaluated account (a few facts, not the view)."""
         if not self.compiled:
             return
-        self.inputs[account.id] = AccountInput(
-            account, {n: facts.get(n) for n in self.facts}, set(hits),
-            directory.team.get(account.id, []), directory.users, directory.sales_ops_owner)
+        self.inputs[account.id] = self.input_for(
+            Party(account.id, account.name, account.owner_id), facts, hits,
+            directory.team.get(account.id, ()), directory.users, directory.sales_ops_owner)
+
+    def input_for(self, account: Party, facts: Mapping[str, Any], hits: Iterable[str],
+                  team: Iterable[TeamMember], users: dict[str, str],
+                  sales_ops_owner: str | None) -> AccountInput:
+        """One account's `AccountInput`: the plays' facts read now (computed if lazy)."""
+        values = tuple(facts.get(n) for n in self.names)
+        hit_ids = tuple(sorted(sys.intern(h) for h in set(hits)))
+        named = dict(zip(self.names, values, strict=True))
+        may_start = 0
+        for i, c in enumerate(self.compiled):
+            if c.idle_moves(named, hit_ids):
+                may_start |= 1 << i
+        return AccountInput(account, self.names, values, hit_ids, tuple(team), users,
+                            sales_ops_owner, may_start)
 
     def advance(self, tasks: Iterable[Task], as_of: date) -> tuple[list[Change], list[PlayTransition]]:
         """This run's changes to play tasks and the transitions they make."""
         instances = rebuild(tasks)
         changes: list[Change] = []
         moves: list[PlayTransition] = []
-        accounts = sorted(self.inputs.items())
-        for c in self.compiled:
-            for account_id, inp in accounts:
+        # most accounts: no play, and no play's trigger holds (decided by `input_for`)
+        asked: list[set[str]] = [set() for _ in self.compiled]
+        for account_id, inp in self.inputs.items():
+            if inp.may_start:
+                for i, ids in enumerate(asked):
+                    if inp.may_start >> i & 1:
+                        ids.add(account_id)
+        for i, c in enumerate(self.compiled):
+            asked[i].update(a for (pack_id, play_id, a) in instances
+                            if pack_id == c.pack.id and play_id == c.play.id and a in self.inputs)
+            for account_id in sorted(asked[i]):
                 history = instances.get((c.pack.id, c.play.id, account_id))
-                if not history and not c.idle_moves(inp):
-                    continue  # most accounts: idle, and the trigger does not hold
-                _Run(c, inp, history or [], as_of, changes, moves).go()
+                _Run(c, self.inputs[account_id], history or [], as_of, changes, moves).go()
         active = {(c.pack.id, c.play.id) for c in self.compiled}
         for (pack_id, play_id, account_id), history in sorted(instances.items()):
             if pack_id in self.packs and (pack_id, play_id) not in active and account_id in self.inputs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
@@ -22,6 +22,16 @@ from kamrules.model import Account, Snapshot, Task, TeamMember
 PRIORITY_BY_SEVERITY = {
     "info": "low", "low": "low", "medium": "normal", "high": "high", "critical": "high",
 }
+
+
+class Owned(Protocol):
+    """What an assignee is found from: an account (or what a play keeps of one)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def owner_id(self) -> str | None: ...
 
 
 @dataclass
@@ -45,7 +55,7 @@ class Directory:
             sales_ops_owner=sales_ops_owner,
         )
 
-    def assignee(self, spec: str, account: Account) -> str | None:
+    def assignee(self, spec: str, account: Owned) -> str | None:
         if spec == "owner":
             return account.owner_id
         if spec == "sales_ops":
