@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kamrules.run import rendering
 from kamrules.run.workers import POOLS
 from tests.support.golden import CASES, FILE, outcome
 
@@ -37,3 +38,14 @@ def test_any_number_of_worker_processes_gives_the_same_runs(tmp_path: Path, work
     handed = POOLS["chunks"] - before["chunks"]
     assert POOLS["started"] - before["started"] == (4 if workers > 1 else 0)
     assert (handed >= 36) if workers > 1 else handed == 0
+
+
+def test_texts_rendered_on_several_processes_are_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every text of the runs rendered by forked processes (kamrules/run/rendering.py), as if
+    the demo portfolio were large enough for it: the same tasks, texts and report."""
+    monkeypatch.setattr(rendering, "PARALLEL_FROM", 1)
+    before = rendering.RENDERS["pools"]
+    for name, accounts, extra in CASES:
+        assert outcome(tmp_path / name, accounts, extra, workers=2) == GOLDEN[name], name
+    assert rendering.RENDERS["pools"] - before == 4  # each first run and each second run

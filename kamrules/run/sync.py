@@ -37,6 +37,7 @@ from kamrules.report.plays import after_run
 from kamrules.run.cleaning import clean
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
+from kamrules.run.rendering import with_text
 from kamrules.run.snooze import Snooze, snoozed
 from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
@@ -151,6 +152,7 @@ class Evaluation:
     warnings: list[RecordWarning] = field(default_factory=list)
     # True: task text is rendered only for the changes that write or show it (`run` sets it)
     lazy_text: bool = False
+    workers: int = 1  # processes that may render the run's task texts (kamrules/run/rendering.py)
     plays: Plays = field(init=False)
 
     def __post_init__(self) -> None:
@@ -211,7 +213,7 @@ def run(
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
     found = Evaluation(packs, loaded, as_of, lazy_text=True)
-    workers = workers or loaded.config.workers or default_workers()
+    workers = found.workers = workers or loaded.config.workers or default_workers()
     many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
     plan = connector.chunk_plan(as_of, chunk_size) if many and workers > 1 and can_fork() \
         and isinstance(connector, SplitConnector) else None
@@ -278,8 +280,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
                      for r in p.active_rules},
                   moved=moved_to(packs))
     # alert limits are applied once over rule and play creates together (most severe first)
-    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits(),
-                        render=renderer(found.rules))
+    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
+    changes = with_text(changes, desired, renderer(found.rules), found.workers)
     changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
 
