@@ -19,6 +19,7 @@ from kamrules.inputs.boundary import MAX_DEPTH, cap, load_yaml_file, parse_yaml,
 from kamrules.inputs.sanitize import cell, json_safe, one_line, terminal_safe
 from kamrules.inputs.secrets import Secret, SecretRef, redact
 from kamrules.run.state import StateStore
+from kamrules.run.sync import RunReport
 
 
 def refused(text: str) -> str:
@@ -137,8 +138,8 @@ def test_corrupt_state_store_is_moved_aside(tmp_path: Path, capsys: pytest.Captu
 def test_damaged_run_rows_do_not_stop_history_or_reports(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     good = store.start_run("t", "2026-11-01", "run")
-    store.finish_run(good, {"finished": "t", "outcome": "ok", "exit_code": 0, "counts": {"created": 1},
-                            "api_calls": 0, "warnings": []})
+    store.finish_run(good, RunReport(mode="run", as_of=date(2026, 11, 1), started="t", finished="t",
+                                     counts={"created": 1}))
     bad = store.start_run("t", "2026-11-01", "run")
     store.db.execute("UPDATE runs SET outcome='ok', counts='{x', report='[' WHERE id=?", (bad,))
     history = store.history()

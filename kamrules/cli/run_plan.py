@@ -128,13 +128,13 @@ def _pipeline(ctx: click.Context, day: date, as_json: bool, dry_run: bool,
                                finished=now_iso(), outcome="error", exit_code=_code(exc),
                                api_calls=calls or 0, error=str(exc))
             holder["report"] = failed
-            state.finish_run(run_id, failed.model_dump(mode="json"))
+            state.finish_run(run_id, failed)
             state.close()
             raise
         finally:
             if connector is not None:
                 connector.close()
-        state.finish_run(run_id, report.model_dump(mode="json"))
+        state.finish_run(run_id, report)
         state.close()
     if earlier and dry_run:
         closing = sum(1 for c in report.changes if c.action == "close")
@@ -153,7 +153,7 @@ def _refused(state: Any, day: date, mode: str, holder: dict[str, Any], exc: KamE
     failed = RunReport(mode=mode, as_of=day, started=started, finished=started, outcome="error",
                        exit_code=int(exc.exit_code), error=str(exc))
     holder["report"] = failed
-    state.finish_run(state.start_run(started, day.isoformat(), mode), failed.model_dump(mode="json"))
+    state.finish_run(state.start_run(started, day.isoformat(), mode), failed)
     state.close()
     raise exc
 

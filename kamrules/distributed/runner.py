@@ -137,7 +137,7 @@ def _once(rt: Runtime, name: str, request_id: str, mode: str, as_of: date, lease
         store.fail_run(run_id, now_iso(), f"{type(exc).__name__}: {exc}")
         store.close()
         raise
-    store.finish_run(run_id, report.model_dump(mode="json"))
+    store.finish_run(run_id, report)
     store.close()
     return report
 
