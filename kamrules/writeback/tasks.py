@@ -180,15 +180,16 @@ def build_task(
         principles=", ".join(rule.principles),
         principle_names=pack.principle_names(rule),
         rationale=rule.rationale.strip(),
-        evidence=evidence_text(finding.evidence),
         pack_id=pack.id,
     )
     if pending is None or names is None:
+        named["evidence"] = evidence_text(finding.evidence)
         values = _values(facts or {}, finding.evidence, pack.values, named)
-    else:  # only what the text reads, and what the fallback text and the footer read
-        values = {k: v for k in names if (v := _value(k, facts or {}, finding.evidence,
-                                                      pack.values, named)) is not _ABSENT}
-        values.update(evidence=named["evidence"], principle_names=named["principle_names"])
+    else:  # only what the text reads, and what the fallback text and the footer read; the
+        # evidence as text is made from the task's evidence when it renders (`render_text`)
+        values = {k: v for k in names if k != "evidence" and (v := _value(
+            k, facts or {}, finding.evidence, pack.values, named)) is not _ABSENT}
+        values.update(principle_names=named["principle_names"])
     if pending is None:
         subject, body = _render(pack, rule, values, account.name, as_of)
     else:
@@ -232,7 +233,10 @@ def _value(name: str, facts: dict[str, Any], evidence: dict[str, Any], params: d
 
 def render_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) -> Task:
     """A task built with `pending` text, now with its subject and body, as build_task renders."""
-    subject, body = _render(pack, rule, pending.values, pending.account_name, pending.as_of)
+    values = pending.values
+    if "evidence" not in values:
+        values = {**values, "evidence": evidence_text(task.evidence)}
+    subject, body = _render(pack, rule, values, pending.account_name, pending.as_of)
     return task.model_copy(update={"subject": formula_safe(one_line(subject))[:255],
                                    "body": terminal_safe(body).strip()})
 
