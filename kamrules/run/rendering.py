@@ -15,6 +15,7 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kamrules.construct import changed
 from kamrules.model import Task
 from kamrules.protocol.changes import Change
 from kamrules.run.forking import can_fork
@@ -41,8 +42,7 @@ def with_text(changes: list[Change], desired: Sequence[Desired], render: Render,
     out = list(changes)
     for i, (subject, body) in zip(at, texts, strict=True):
         c = out[i]
-        out[i] = c.model_copy(update={"task": c.task.model_copy(update={"subject": subject,
-                                                                          "body": body})})
+        out[i] = changed(c, task=changed(c.task, subject=subject, body=body))
     return out
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kamrules.construct import made
 from kamrules.digest.build import DigestReport, build, tasks_after
 from kamrules.errors import ExitCode
 from kamrules.evaluation.engine import Engine
@@ -284,6 +285,13 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     changes = with_text(changes, desired, renderer(found.rules), found.workers)
     changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
+    # per finding (bundled ones count one by one); then the findings are let go: at a million
+    # accounts they are a gigabyte the rest of the run does not read
+    severities = [(d.task.account_id, d.severity)
+                  for d in [*found.desired, *(i.desired for i in items)]
+                  if d.task.fingerprint not in paused]
+    del desired, items
+    found.desired, found.items = [], []
 
     results: list[ChangeResult] = []
     if not dry_run:
@@ -292,12 +300,10 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     _fill(report, changes, results, found.names)
     report.active_plays = after_run(packs, plays, found.users, play_tasks, changes,  # report/plays.py
                                     None if dry_run else results, as_of, lambda i: task_url(connector, i))
-    if loaded.config.health_fields is not None:  # per finding: bundled ones count one by one
+    if loaded.config.health_fields is not None:
         report.health_written = sync_health(
             connector, loaded.config.health_fields.mapping(),
-            loaded.config.report.health_weights.model_dump(),
-            [(d.task.account_id, d.severity) for d in [*found.desired, *(i.desired for i in items)]
-             if d.task.fingerprint not in paused],
+            loaded.config.report.health_weights.model_dump(), severities,
             found.evaluated, as_of, dry_run)
     late = getattr(connector, "write_warnings", [])  # writes beside the plan that failed
     report.warnings += late
@@ -326,7 +332,8 @@ def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult],
         result = next(pending, None) if change.writes and results else None
         ok = result.ok if result is not None else True
         counts[PAST[change.action] if ok else "failed"] += 1
-        report.changes.append(ChangeReport(
+        report.changes.append(made(  # one per change: see kamrules/construct.py
+            ChangeReport,
             action=change.action, fingerprint=change.fingerprint,
             account_id=change.task.account_id, subject=change.task.subject,
             owner_id=change.task.owner_id, severity=change.severity, reason=change.reason,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from kamrules.construct import made
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule
 from kamrules.language.template import people
@@ -89,7 +90,8 @@ def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: s
     pending = any(m.desired.text is not None for m in members)
     subject, body = ("", "") if pending else _text(key, members, as_of, account)
     return Desired(
-        Task(
+        made(
+            Task,
             fingerprint=bundle_fingerprint(pack_id, bundle_key, account_id),
             account_id=account_id,
             subject=subject[:255],

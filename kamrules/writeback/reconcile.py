@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from kamrules.construct import made
 from kamrules.model import SEVERITIES, Severity, Task
 from kamrules.protocol.changes import Change
 
@@ -131,8 +132,8 @@ def reconcile(
                 reason=f"completed by hand on {recent.completed}; raised again from {again}",
             ))
             continue
-        creates.append(Change(action="create", fingerprint=fp, task=full(item),
-                              severity=item.severity))
+        creates.append(made(Change, action="create", fingerprint=fp, task=full(item),
+                            severity=item.severity))
 
     changes += _apply_limits(creates, limits)
     for fp, tasks in open_by_fp.items():
@@ -188,8 +189,8 @@ def _keep_or_update(current: Task, item: Desired, policy: Policy,
         why = "evidence changed" if changed else "assignee changed"
         return Change(action="update", fingerprint=desired.fingerprint, task=updated,
                       severity=item.severity, reason=why)
-    return Change(action="keep", fingerprint=desired.fingerprint, task=current,
-                  severity=item.severity)
+    return made(Change, action="keep", fingerprint=desired.fingerprint, task=current,
+                severity=item.severity)
 
 
 def _close(task: Task, reason: str) -> Change:

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
+from kamrules.construct import made
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
@@ -195,7 +196,8 @@ def build_task(
     else:
         pending.append(PendingText(pack.id, rule.id, values, account.name, as_of))
         subject = body = ""
-    return Task(
+    return made(  # one per finding: built without a field-name set of its own (construct.py)
+        Task,
         fingerprint=finding.fingerprint,
         account_id=account.id,
         # CRM text (names) may carry escape codes, bidi overrides or a formula: never passed on

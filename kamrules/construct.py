@@ -1,0 +1,77 @@
+"""Models built from values kamrules made itself: not validated again, one field-name set per class.
+
+Pydantic keeps, per instance, the set of the fields given (`model_fields_set`): 728 bytes for
+a model of five fields or more, nearly half of a task. A run over a million accounts builds
+about a million tasks, changes and report lines from values it has just made or validated
+(rule texts, evidence, ids of validated records), so they are built here: every field given
+or defaulted as pydantic would, and one set of field names shared by every instance of a
+class, as the local CRM builds its records (connectors/local/schema.py). Nothing in kamrules
+reads these models' `model_fields_set`; a copy (`model_copy`) gets a set of its own as usual,
+and setting a field adds a name the shared set already holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+_SLOTS = BaseModel.__dict__
+_set_dict = _SLOTS["__dict__"].__set__
+_set_fields = _SLOTS["__pydantic_fields_set__"].__set__
+_set_extra = _SLOTS["__pydantic_extra__"].__set__
+_set_private = _SLOTS["__pydantic_private__"].__set__
+
+
+class _Shape:
+    """A model class's fields in order, their defaults and the one shared set of their names."""
+
+    def __init__(self, cls: type[BaseModel]) -> None:
+        if cls.__private_attributes__ or cls.model_config.get("extra") == "allow":
+            raise TypeError(f"{cls.__name__}: only models without private or extra fields")
+        self.names = tuple(cls.model_fields)
+        self.every = set(self.names)
+        self.defaults: dict[str, Any] = {}
+        self.factories: dict[str, Callable[[], Any]] = {}
+        for name, field in cls.model_fields.items():
+            if field.default_factory is not None:
+                self.factories[name] = field.default_factory  # type: ignore[assignment]
+            elif not field.is_required():
+                self.defaults[name] = field.default
+
+
+_SHAPES: dict[type[BaseModel], _Shape] = {}
+
+
+def made(cls: type[M], **values: Any) -> M:
+    """`cls(**values)` for values kamrules made itself, without validating them again and
+    with the class's shared set of field names; an unknown or missing field is a TypeError."""
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        shape = _SHAPES[cls] = _Shape(cls)
+    if not shape.every.issuperset(values):
+        raise TypeError(f"{cls.__name__} has no field {sorted(set(values) - shape.every)[0]!r}")
+    data: dict[str, Any] = {}
+    for name in shape.names:
+        if name in values:
+            data[name] = values[name]
+        elif name in shape.defaults:
+            data[name] = shape.defaults[name]
+        elif name in shape.factories:
+            data[name] = shape.factories[name]()
+        else:
+            raise TypeError(f"{cls.__name__} needs {name!r}")
+    obj = cls.__new__(cls)
+    _set_dict(obj, data)
+    _set_fields(obj, shape.every)
+    _set_extra(obj, None)
+    _set_private(obj, None)
+    return obj
+
+
+def changed(obj: M, **update: Any) -> M:
+    """`obj.model_copy(update=update)` built by `made` (a shallow copy, as model_copy makes)."""
+    return made(type(obj), **{**obj.__dict__, **update})

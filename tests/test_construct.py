@@ -1,0 +1,63 @@
+"""Models kamrules builds from its own values (kamrules/construct.py) are the models pydantic
+validates, less a field-name set per instance."""
+
+from __future__ import annotations
+
+import pickle
+from datetime import date
+
+import pytest
+
+from kamrules.construct import changed, made
+from kamrules.model import Task
+from kamrules.protocol.changes import Change
+from kamrules.run.sync import ChangeReport
+
+DAY = date(2026, 11, 1)
+FIELDS = dict(fingerprint="p/R/A1", account_id="A1", subject="s", body="b", owner_id="U1",
+              due=DAY, priority="high", evidence={"x": 1.5}, created=DAY)
+
+
+def test_a_made_task_equals_the_validated_one_in_every_form() -> None:
+    got, want = made(Task, **FIELDS), Task(**FIELDS)
+    assert got == want
+    assert got.model_dump() == want.model_dump()
+    assert got.model_dump_json() == want.model_dump_json()
+    assert pickle.loads(pickle.dumps(got)) == want
+    assert got.status == "open" and got.crm_id is None  # defaults filled as pydantic does
+
+
+def test_defaults_made_by_a_factory_are_not_shared() -> None:
+    one = made(Task, **{k: v for k, v in FIELDS.items() if k != "evidence"})
+    two = made(Task, **{k: v for k, v in FIELDS.items() if k != "evidence"})
+    one.evidence["y"] = 2
+    assert two.evidence == {} and Task(**{k: v for k, v in FIELDS.items() if k != "evidence"}).evidence == {}
+
+
+def test_instances_share_one_field_name_set_and_copies_get_their_own() -> None:
+    one, two = made(Task, **FIELDS), made(Task, **FIELDS)
+    assert one.model_fields_set is two.model_fields_set == set(Task.model_fields)
+    one.status = "closed"  # what play test cases do to a task
+    copy = one.model_copy(update={"subject": "t"})
+    assert copy.model_fields_set is not one.model_fields_set
+    assert two.status == "open" and two.model_fields_set == set(Task.model_fields)
+
+
+def test_unknown_and_missing_fields_are_errors() -> None:
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        made(Task, **FIELDS, colour="red")
+    with pytest.raises(TypeError, match="needs 'account_id'"):
+        made(Task, **{k: v for k, v in FIELDS.items() if k != "account_id"})
+
+
+def test_changed_is_model_copy_with_an_update() -> None:
+    task = made(Task, **FIELDS)
+    change = made(Change, action="create", fingerprint="p/R/A1", task=task, severity="high")
+    assert change == Change(action="create", fingerprint="p/R/A1", task=Task(**FIELDS), severity="high")
+    again = changed(change, task=changed(task, subject="new"))
+    assert again == change.model_copy(update={"task": task.model_copy(update={"subject": "new"})})
+    assert task.subject == "s"  # the original is left as it was
+    line = made(ChangeReport, action="create", fingerprint="p/R/A1", account_id="A1",
+                subject="s", owner_id=None, severity="high")
+    assert line == ChangeReport(action="create", fingerprint="p/R/A1", account_id="A1",
+                                subject="s", owner_id=None, severity="high")
