@@ -31,7 +31,7 @@ def no_gc() -> Iterator[None]:
 # _decide, or SIGABRT) in 2 of 2 runs with it on, 2 of 5 with it off, 0 of 4 at main 76c7eb8.
 # Measured gain when on: a chunked pull of 100,000 accounts whose consumer makes garbage,
 # 6.5 -> 3.5 s CPU.
-FREEZE = False
+FREEZE = True
 
 
 class Held:
@@ -57,3 +57,6 @@ class Held:
         if self.held:
             gc.unfreeze()
             self.held = False
+            # the consumer's young garbage, collected now, before `hold` could freeze it: once
+            # unfrozen it would wait in the oldest generation, which is rarely collected
+            gc.collect(0)
