@@ -1,7 +1,7 @@
 """The local CRM's chunk frozen from the cycle collector while it is used, on by default
-(connectors/local/collector.py, issue #18): the collector does not walk a held chunk, walks it
-again once the next chunk is pulled or the pull ends, and frees the consumer's cyclic garbage
-before it could be frozen with the next chunk."""
+(connectors/local/collector.py, issue #18): the collector does not walk a held chunk (nor
+anything else alive when it was frozen), walks it all again once the pull ends or is closed, and
+frees the consumer's cyclic garbage before it could be frozen with the next chunk."""
 
 from __future__ import annotations
 
