@@ -163,12 +163,6 @@ def test_built_records_behave_as_validated_ones(crm: LocalCrm, kind: str) -> Non
     assert checked > 0
 
 
-def test_by_default_nothing_is_frozen(crm: LocalCrm) -> None:
-    assert not collector.FREEZE
-    for _ in crm.pull_chunks(DAY, 40):
-        assert gc.get_freeze_count() == 0
-
-
 @pytest.fixture
 def freezing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(collector, "FREEZE", True)
