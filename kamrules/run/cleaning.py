@@ -22,12 +22,14 @@ def clean(snapshot: Snapshot) -> Snapshot:
         seen.add(account.id)
         accounts.append(account)
     snapshot.accounts = accounts
-    for kind in RECORD_KINDS:
+    for kind, model in RECORD_KINDS.items():
         if kind in ("accounts", "users"):
             continue
+        # read `id` only where the kind has one: pydantic answers a missing attribute slowly
+        has_id = "id" in model.model_fields
         kept, ids = [], set()
         for record in getattr(snapshot, kind):
-            rid = getattr(record, "id", None)
+            rid = record.id if has_id else None
             if record.account_id not in seen:
                 warnings.append(RecordWarning(
                     kind=kind, record_id=str(rid or record.account_id),
