@@ -185,6 +185,22 @@ def test_a_zygote_that_dies_is_replaced(kam_core: LoadedPack) -> None:
     assert chart.DECIDER.zygote_pid not in (None, zygote) and chart.DECIDER.child_pid != child
 
 
+def test_a_ctrl_c_is_the_runs_to_handle(kam_core: LoadedPack) -> None:
+    """A Ctrl-C reaches the terminal's whole process group; the zygote and the child end only
+    when the run does (EOF), so one the run catches does not cost them."""
+    c = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
+    want = chart._interpret(c.chart.charts[c.chart.name], "active", _ACTIVE)
+    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+    child, zygote = chart.DECIDER.child_pid, chart.DECIDER.zygote_pid
+    assert child is not None and zygote is not None
+    os.kill(zygote, signal.SIGINT)
+    os.kill(child, signal.SIGINT)
+    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+    assert (chart.DECIDER.child_pid, chart.DECIDER.zygote_pid) == (child, zygote)
+    _new_child(c, want)
+    assert chart.DECIDER.zygote_pid == zygote
+
+
 def test_rulesets_registered_after_a_child_started_reach_the_next_one(kam_core: LoadedPack) -> None:
     first = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
     event = {"is_key": True, chart.RULE_HIT: True, "cooling": False, "all_done": False}

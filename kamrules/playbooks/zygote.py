@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import signal
 import socket
 import struct
 import time
@@ -86,6 +87,7 @@ def _zygote(control: socket.socket, askers: socket.socket, decide: Decide) -> No
     """The zygote's loop: one child per byte read on `control`, until EOF (the asker is gone)."""
     askers.close()
     alone(control.fileno())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the run's (its children inherit this)
     gc.freeze()  # a child's collections leave what it inherits alone: fewer pages copied
     while True:
         try:
