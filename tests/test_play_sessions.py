@@ -1,6 +1,8 @@
 """Play decisions on durable_rules are made in a child process replaced every RECYCLE
 decisions (kamrules/playbooks/decider.py, issue #18): the sessions they leave (~200 KB each,
-1.7 GB of a first run over 100,000 accounts when kept in the run's process) go with it."""
+1.7 GB of a first run over 100,000 accounts when kept in the run's process) go with it. The
+children are forked by a small process forked early, the zygote (kamrules/playbooks/zygote.py),
+so a child does not copy the run's process however big it has grown."""
 
 from __future__ import annotations
 
@@ -24,6 +26,13 @@ from kamrules.playbooks.advance import Plays
 from kamrules.playbooks.loader import plays_of
 
 pytestmark = pytest.mark.skipif(chart.INTERPRET, reason="durable_rules is not installed here")
+
+
+def _status(pid: int | str, key: str) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return line.split()[1]
+    raise AssertionError(f"no {key}")
 
 
 def _rss_mib(pid: int | str = "self") -> float:
@@ -73,8 +82,68 @@ def test_decisions_are_made_in_children_that_are_replaced(
     # a new child at least every RECYCLE decisions; this process keeps no session
     assert chart.DECIDER.started - started >= made // decider.RECYCLE
     assert _rss_mib() - before < 0.02 * made, "sessions kept in the run's process"
-    child = chart.DECIDER._child  # noqa: SLF001
-    assert child is not None and _rss_mib(child.pid) < 2 * _rss_mib() + 0.3 * decider.RECYCLE
+    child = chart.DECIDER.child_pid
+    assert child is not None and _rss_mib(child) < 2 * _rss_mib() + 0.3 * decider.RECYCLE
+
+
+_ACTIVE = {"is_key": True, chart.RULE_HIT: True, "cooling": False, "all_done": False}
+
+
+def _gone(pid: int, seconds: float = 10) -> str:
+    """Wait for `pid` to end: "gone" or "Z" (ended, not yet reaped), else its state."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return "gone"
+        if state == "Z" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.02)
+
+
+def _new_child(c: Any, want: str | None) -> None:
+    """Ask until the decider replaces its child (RECYCLE decisions at most)."""
+    started = chart.DECIDER.started
+    for _ in range(decider.RECYCLE + 1):
+        assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+        if chart.DECIDER.started > started:
+            return
+    raise AssertionError("no new child after RECYCLE decisions")
+
+
+def test_the_decision_child_is_forked_by_the_zygote(kam_core: LoadedPack) -> None:
+    c = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
+    want = chart._interpret(c.chart.charts[c.chart.name], "active", _ACTIVE)
+    chart.DECIDER.prepare()
+    zygote = chart.DECIDER.zygote_pid
+    assert zygote is not None and int(_status(zygote, "PPid")) == os.getpid()
+    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+    assert chart.DECIDER.zygote_pid == zygote, "prepared for these rulesets: not replaced"
+    child = chart.DECIDER.child_pid
+    assert child is not None and int(_status(child, "PPid")) == zygote != os.getpid()
+    _new_child(c, want)
+    assert chart.DECIDER.child_pid != child
+    assert int(_status(chart.DECIDER.child_pid, "PPid")) == zygote
+    assert _gone(child) in ("gone", "Z"), "a recycled child kept running"
+
+
+def test_a_child_forked_after_this_process_grew_does_not_carry_it(kam_core: LoadedPack) -> None:
+    """At 1,000,000 accounts the run's process is ~5 GB when plays are decided; each child
+    forked from it copied its page tables and then its pages (47 s of system time). A child
+    forked by the zygote is a copy of the process as it was when the zygote was forked."""
+    c = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
+    want = chart._interpret(c.chart.charts[c.chart.name], "active", _ACTIVE)
+    chart.DECIDER.prepare()  # as a run does once its plays are compiled
+    small = _rss_mib()
+    grown = bytearray(b"\x01") * (300 << 20)  # written, so resident: the run's chunks, findings
+    assert _rss_mib() > small + 280
+    _new_child(c, want)
+    child = chart.DECIDER.child_pid
+    assert child is not None
+    assert _rss_mib(child) < small + 100, \
+        f"the child ({_rss_mib(child):.0f} MiB) carries this process's growth ({_rss_mib():.0f} MiB)"
+    del grown
 
 
 def test_a_child_that_dies_is_replaced(kam_core: LoadedPack) -> None:
@@ -83,22 +152,70 @@ def test_a_child_that_dies_is_replaced(kam_core: LoadedPack) -> None:
     event = {"is_key": True, chart.RULE_HIT: True, "cooling": False, "all_done": False}
     want = chart._interpret(c.chart.charts[c.chart.name], "active", event)
     assert c.chart._durable(lambda: c.chart.name, "active", event) == want
-    child = chart.DECIDER._child  # noqa: SLF001
-    os.kill(child.pid, signal.SIGKILL)
-    child.join()
+    child, zygote = chart.DECIDER.child_pid, chart.DECIDER.zygote_pid
+    assert child is not None
+    os.kill(child, signal.SIGKILL)
+    assert _gone(child) in ("gone", "Z")
     started = chart.DECIDER.started
     assert c.chart._durable(lambda: c.chart.name, "active", event) == want
     assert chart.DECIDER.started == started + 1
+    assert chart.DECIDER.child_pid != child and chart.DECIDER.zygote_pid == zygote
+
+
+def test_a_zygote_that_dies_is_replaced(kam_core: LoadedPack) -> None:
+    c = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
+    want = chart._interpret(c.chart.charts[c.chart.name], "active", _ACTIVE)
+    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+    child, zygote = chart.DECIDER.child_pid, chart.DECIDER.zygote_pid
+    assert child is not None and zygote is not None
+    os.kill(zygote, signal.SIGKILL)
+    assert _gone(zygote) in ("gone", "Z")
+    # the child it forked still answers; the next child comes from a new zygote
+    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+    assert chart.DECIDER.child_pid == child
+    _new_child(c, want)
+    assert chart.DECIDER.zygote_pid not in (None, zygote)
+    assert int(_status(chart.DECIDER.child_pid, "PPid")) == chart.DECIDER.zygote_pid
+    # both killed at once: the next decision is still answered
+    child, zygote = chart.DECIDER.child_pid, chart.DECIDER.zygote_pid
+    os.kill(zygote, signal.SIGKILL)
+    os.kill(child, signal.SIGKILL)
+    assert _gone(child) in ("gone", "Z") and _gone(zygote) in ("gone", "Z")
+    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+    assert chart.DECIDER.zygote_pid not in (None, zygote) and chart.DECIDER.child_pid != child
+
+
+def test_a_ctrl_c_is_the_runs_to_handle(kam_core: LoadedPack) -> None:
+    """A Ctrl-C reaches the terminal's whole process group; the zygote and the child end only
+    when the run does (EOF), so one the run catches does not cost them."""
+    c = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
+    want = chart._interpret(c.chart.charts[c.chart.name], "active", _ACTIVE)
+    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+    child, zygote = chart.DECIDER.child_pid, chart.DECIDER.zygote_pid
+    assert child is not None and zygote is not None
+    os.kill(zygote, signal.SIGINT)
+    os.kill(child, signal.SIGINT)
+    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
+    assert (chart.DECIDER.child_pid, chart.DECIDER.zygote_pid) == (child, zygote)
+    _new_child(c, want)
+    assert chart.DECIDER.zygote_pid == zygote
 
 
 def test_rulesets_registered_after_a_child_started_reach_the_next_one(kam_core: LoadedPack) -> None:
     first = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
     event = {"is_key": True, chart.RULE_HIT: True, "cooling": False, "all_done": False}
+    chart.DECIDER.prepare()
     first.chart._durable(lambda: first.chart.name, "active", event)
+    child, zygote = chart.DECIDER.child_pid, chart.DECIDER.zygote_pid
     later = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]  # new rulesets, new names
     assert later.chart.name != first.chart.name
     want = chart._interpret(later.chart.charts[later.chart.name], "active", event)
     assert later.chart._durable(lambda: later.chart.name, "active", event) == want
+    # the zygote was forked before these rulesets were registered: it was replaced too
+    assert chart.DECIDER.child_pid != child and chart.DECIDER.zygote_pid not in (None, zygote)
+    assert _gone(zygote) in ("gone", "Z") and _gone(child) in ("gone", "Z")
+    chart.DECIDER.prepare()  # prepared again for these rulesets: nothing to replace
+    assert chart.DECIDER.zygote_pid not in (None, zygote)
 
 
 def test_without_fork_decisions_are_made_here(kam_core: LoadedPack,
@@ -113,30 +230,51 @@ def test_without_fork_decisions_are_made_here(kam_core: LoadedPack,
     assert chart.DECIDER.started == started
 
 
-def test_the_child_ends_with_the_process_that_asked(tmp_path: Path) -> None:
-    """A run killed mid-way (kill -9, a crash point) must not leave a child behind: it would
-    hold the run's stdout open, and whoever waits for the run's output would wait forever."""
+def test_a_disabled_decider_forks_nothing() -> None:
+    """`kamrules worker` (Celery) turns the decider off: `prepare` forks no zygote there."""
+    off = decider.Decider(chart._decide)
+    off.enabled = False
+    off.prepare()
+    assert off.zygote_pid is None and off.started == 0
+
+
+@pytest.mark.parametrize("sibling", [False, True], ids=["alone", "with-a-forked-sibling"])
+def test_the_child_and_zygote_end_with_the_process_that_asked(sibling: bool) -> None:
+    """A run killed mid-way (kill -9, a crash point) must not leave a child or a zygote behind:
+    it would hold the run's stdout open, and whoever waits for the run's output would wait
+    forever. Nor may a process the run forked afterwards (a worker that outlives it) keep them."""
     script = textwrap.dedent("""
-        import os
+        import os, time
         from kamrules.language.loader import builtin_dir, load_pack
         from kamrules.playbooks import chart
         from kamrules.playbooks.advance import Plays
         from kamrules.playbooks.loader import plays_of
         pack = load_pack(builtin_dir() / "kam-core")
         c = Plays(plays_of([pack]), {pack.id}).compiled[0]
+        chart.DECIDER.prepare()
         c.chart._durable(lambda: c.chart.name, "active", {"is_key": True, chart.RULE_HIT: True,
                                                            "cooling": False, "all_done": False})
-        print(chart.DECIDER._child.pid, flush=True)
+        sibling = 0
+        if SIBLING:
+            sibling = os.fork()
+            if sibling == 0:  # keeps whatever it inherited, but not stdout, for a minute
+                null = os.open(os.devnull, os.O_RDWR)
+                for std in (0, 1, 2):
+                    os.dup2(null, std)
+                time.sleep(60)
+                os._exit(0)
+        print(chart.DECIDER.child_pid, chart.DECIDER.zygote_pid, sibling, flush=True)
         os._exit(0)  # no atexit: as a kill would end it
-    """)
+    """).replace("SIBLING", str(sibling))
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)  # returns only once every holder of stdout is gone
     assert proc.returncode == 0, proc.stderr[-2000:]
-    pid = int(proc.stdout.split()[0])
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    state = Path(f"/proc/{pid}/stat").read_text().split()[2] if Path(f"/proc/{pid}").exists() else "gone"
-    assert state in ("gone", "Z"), f"the decision child {pid} outlived its parent ({state})"
+    child, zygote, other = (int(x) for x in proc.stdout.split())
+    try:
+        assert _gone(child) in ("gone", "Z"), f"the decision child {child} outlived the asker"
+        assert _gone(zygote) in ("gone", "Z"), f"the zygote {zygote} outlived the asker"
+    finally:
+        if other:
+            os.kill(other, signal.SIGKILL)
     assert time.monotonic() - started < 100

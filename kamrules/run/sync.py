@@ -203,6 +203,7 @@ def run(
 ) -> RunReport:
     """`workers`: processes that evaluate chunks (default: `workers:` in the config, else the
     machine's cores); the result is the same for any number (kamrules/run/workers.py)."""
+    from kamrules.playbooks.chart import DECIDER, INTERPRET
     from kamrules.run.forking import can_fork
     from kamrules.run.workers import default_workers, evaluate_chunks, evaluate_planned
 
@@ -214,6 +215,8 @@ def run(
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
     found = Evaluation(packs, loaded, as_of, lazy_text=True)
+    if found.plays.compiled and not INTERPRET:  # play decisions' zygote, forked while we are small
+        DECIDER.prepare()
     workers = found.workers = workers or loaded.config.workers or default_workers()
     many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
     plan = connector.chunk_plan(as_of, chunk_size) if many and workers > 1 and can_fork() \
