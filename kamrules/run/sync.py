@@ -36,6 +36,7 @@ from kamrules.protocol.faults import checkpoint
 from kamrules.report.models import PlaysOverview
 from kamrules.report.plays import after_run
 from kamrules.run.cleaning import clean
+from kamrules.run.collector import collector_paused
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.rendering import with_text
@@ -222,10 +223,12 @@ def run(
     plan = connector.chunk_plan(as_of, chunk_size) if many and workers > 1 and can_fork() \
         and isinstance(connector, SplitConnector) else None
     if plan is not None and len(plan.chunks) > 1:  # each worker pulls its own chunks
-        evaluate_planned(found, connector, plan, portfolio, workers, progress)
+        with collector_paused():  # the workers evaluate; this process gathers
+            evaluate_planned(found, connector, plan, portfolio, workers, progress)
     else:
         evaluate_chunks(found, chunks, portfolio, engine, workers, progress, many)
-    return conclude(report, connector, found, snoozes or [], dry_run, progress, digest)
+    with collector_paused():
+        return conclude(report, connector, found, snoozes or [], dry_run, progress, digest)
 
 
 def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes: list[Snooze],
