@@ -231,3 +231,22 @@ def test_corrupt_record_cache_is_moved_aside_and_rebuilt(tmp_path: Path) -> None
     assert cache.db.execute("SELECT COUNT(*) FROM rows").fetchone()[0] == 0
     cache.close()
     assert list(tmp_path.glob("hubspot-cache.sqlite.corrupt-*"))
+
+
+def test_the_shortcuts_of_terminal_safe_change_no_text() -> None:
+    """Texts without controls skip the regular expressions: the result is what they give."""
+    import random
+
+    from kamrules.inputs import sanitize
+
+    def reference(text: str, keep_newlines: bool) -> str:
+        text = sanitize._CONTROLS.sub("", sanitize._SEQUENCES.sub("", text.replace("\r\n", "\n")))
+        return text if keep_newlines else sanitize._LINE_BREAKS.sub(" ", text)
+
+    alphabet = ["a", "Z", " ", "\t", "\n", "\r", "\x0b", "\x1b", "[", "3", "m", "\x9b", "\x07",
+                "\u202e", "\u2028", "é", "=", "\x7f"]
+    pick = random.Random(18)
+    for _ in range(3000):
+        text = "".join(pick.choice(alphabet) for _ in range(pick.randint(0, 12)))
+        for keep in (True, False):
+            assert terminal_safe(text, keep) == reference(text, keep), (text, keep)

@@ -32,6 +32,8 @@ def terminal_safe(text: str, keep_newlines: bool = True) -> str:
     overrides; with keep_newlines=False, line breaks and tabs become one space."""
     if text.isprintable() and "\x1b" not in text:
         return text  # the common case, fast
+    if _CONTROLS.search(text) is None:  # tabs and line breaks but no control (a task's body)
+        return text if keep_newlines else _LINE_BREAKS.sub(" ", text)
     text = _CONTROLS.sub("", _SEQUENCES.sub("", text.replace("\r\n", "\n")))
     return text if keep_newlines else _LINE_BREAKS.sub(" ", text)
 
