@@ -39,7 +39,7 @@ from kamrules.run.cleaning import clean
 from kamrules.run.collector import collector_paused
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
-from kamrules.run.rendering import ahead, with_text
+from kamrules.run.rendering import with_text
 from kamrules.run.snooze import Snooze, snoozed
 from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
@@ -270,28 +270,25 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         existing = connector.list_tasks(oldest)
     play_tasks = [t for t in existing if is_play_task(t)]
     existing = [t for t in existing if not is_play_task(t)]
+    play_changes, moves = plays.advance(play_tasks, as_of)
+
     # snoozes apply to each finding, and so do plays that take over a rule's task (absorbs:);
     # such a finding stays out of its bundle
     paused = snoozed(every, snoozes, as_of)
-    render = renderer(found.rules)
-    takers = {(c.pack.id, r) for c in plays.compiled for r in c.play.absorbs}
-    with ahead(desired, items, {t.fingerprint for t in existing if t.status == "open"}, paused,
-               takers, as_of, found.names, render, found.workers) as rendered:
-        play_changes, moves = plays.advance(play_tasks, as_of)
-        taken = {fp: why for fp, why in absorbed(plays, play_tasks, play_changes, every).items()
-                 if fp not in paused}
-        aside = paused.keys() | taken.keys()
-        desired += [i.desired for i in items if i.desired.task.fingerprint in aside]
-        desired += bundle([i for i in items if i.desired.task.fingerprint not in aside], as_of,
-                          found.names)
-        scope = Scope(accounts=found.evaluated, packs={p.id for p in packs}, snoozed=paused,
-                      taken=taken, rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules}
-                      | {f"{p.id}/bundle:{r.bundle_key}" for p in packs if p.tasks == "per_group"
-                         for r in p.active_rules},
-                      moved=moved_to(packs))
-        changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
-        changes = with_text(changes, desired, render, found.workers, rendered())
+    taken = {fp: why for fp, why in absorbed(plays, play_tasks, play_changes, every).items()
+             if fp not in paused}
+    aside = paused.keys() | taken.keys()
+    desired += [i.desired for i in items if i.desired.task.fingerprint in aside]
+    desired += bundle([i for i in items if i.desired.task.fingerprint not in aside], as_of,
+                      found.names)
+    scope = Scope(accounts=found.evaluated, packs={p.id for p in packs}, snoozed=paused, taken=taken,
+                  rules={f"{p.id}/{r.id}" for p in packs for r in p.active_rules}
+                  | {f"{p.id}/bundle:{r.bundle_key}" for p in packs if p.tasks == "per_group"
+                     for r in p.active_rules},
+                  moved=moved_to(packs))
     # alert limits are applied once over rule and play creates together (most severe first)
+    changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
+    changes = with_text(changes, desired, renderer(found.rules), found.workers)
     changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
     # per finding (bundled ones count one by one); then the findings are let go: at a million
