@@ -116,7 +116,8 @@ class StateStore:
     @_writes
     def finish_run(self, run_id: int, report: Any) -> None:
         """A run's end and its report (a `kamrules.run.sync.RunReport`), kept as the JSON pydantic
-        writes straight from the model: its dict form alone was ~1 GB at a million accounts."""
+        writes straight from the model: 0.05 s at 100,000 accounts, against 0.2 s for a dict of
+        it passed to json.dumps (the same memory either way)."""
         self.db.execute(
             "UPDATE runs SET finished=?, outcome=?, exit_code=?, counts=?, api_calls=?, warnings=?,"
             " report=? WHERE id=?",
