@@ -162,12 +162,18 @@ def test_a_child_that_dies_is_replaced(kam_core: LoadedPack) -> None:
     assert chart.DECIDER.child_pid != child and chart.DECIDER.zygote_pid == zygote
 
 
-def test_a_zygote_that_dies_is_replaced(kam_core: LoadedPack) -> None:
+def _first_decision(kam_core: LoadedPack) -> tuple[Any, str | None, int, int]:
+    """A play's chart, its answer to an `active` event (asked once), the child and the zygote."""
     c = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
     want = chart._interpret(c.chart.charts[c.chart.name], "active", _ACTIVE)
     assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
     child, zygote = chart.DECIDER.child_pid, chart.DECIDER.zygote_pid
     assert child is not None and zygote is not None
+    return c, want, child, zygote
+
+
+def test_a_zygote_that_dies_is_replaced(kam_core: LoadedPack) -> None:
+    c, want, child, zygote = _first_decision(kam_core)
     os.kill(zygote, signal.SIGKILL)
     assert _gone(zygote) in ("gone", "Z")
     # the child it forked still answers; the next child comes from a new zygote
@@ -188,11 +194,7 @@ def test_a_zygote_that_dies_is_replaced(kam_core: LoadedPack) -> None:
 def test_a_ctrl_c_is_the_runs_to_handle(kam_core: LoadedPack) -> None:
     """A Ctrl-C reaches the terminal's whole process group; the zygote and the child end only
     when the run does (EOF), so one the run catches does not cost them."""
-    c = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]
-    want = chart._interpret(c.chart.charts[c.chart.name], "active", _ACTIVE)
-    assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
-    child, zygote = chart.DECIDER.child_pid, chart.DECIDER.zygote_pid
-    assert child is not None and zygote is not None
+    c, want, child, zygote = _first_decision(kam_core)
     os.kill(zygote, signal.SIGINT)
     os.kill(child, signal.SIGINT)
     assert c.chart._durable(lambda: c.chart.name, "active", _ACTIVE) == want
