@@ -65,3 +65,17 @@ def test_an_error_inside_still_turns_the_collector_back_on() -> None:
     with pytest.raises(RuntimeError), collector_paused():
         raise RuntimeError("boom")
     assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_process_forked_during_the_pause_collects_its_own_garbage() -> None:
+    """Evaluation workers are forked while the run's process gathers with its collector
+    paused; durable_rules leaves cycles in them, so theirs must be on."""
+    import os
+
+    with collector_paused():
+        pid = os.fork()
+        if pid == 0:  # the child: exit status says whether its collector is on
+            os._exit(0 if gc.isenabled() else 1)
+        _, status = os.waitpid(pid, 0)
+        assert not gc.isenabled()  # still paused here
+    assert os.waitstatus_to_exitcode(status) == 0
