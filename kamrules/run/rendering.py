@@ -3,7 +3,7 @@
 `reconcile` plans with the text left pending (a kept task never needs it); the texts of the
 changes that create, update or show a task (snoozed, suppressed, held) are rendered here in
 one batch. A first run over 100,000 accounts renders ~45,000 finding texts into ~27,000
-checklists: ~4 CPU s in the run's process alone (issue #18), so past PARALLEL_FROM texts they
+checklists: 2.0-2.1 s of the run's process alone (issue #18), so past PARALLEL_FROM texts they
 are split over forked processes that already hold every pending text (nothing is sent to them
 but a range; only the rendered strings come back). Rendering is pure, so the texts are the same
 for any number of processes.
