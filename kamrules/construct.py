@@ -5,9 +5,11 @@ a model of five fields or more, nearly half of a task. A run over a million acco
 about a million tasks, changes and report lines from values it has just made or validated
 (rule texts, evidence, ids of validated records), so they are built here: every field given
 or defaulted as pydantic would, and one set of field names shared by every instance of a
-class, as the local CRM builds its records (connectors/local/schema.py). Nothing in kamrules
-reads these models' `model_fields_set`; a copy (`model_copy`) gets a set of its own as usual,
-and setting a field adds a name the shared set already holds.
+class, through the constructor the local CRM builds its records with
+(`kamrules.model.construct_record`: pydantic's own `model_construct`, a set per instance, where
+the fast path is not right for the installed pydantic). Nothing in kamrules reads these models'
+`model_fields_set`; a copy (`model_copy`) gets a set of its own as usual, and setting a field
+adds a name the shared set already holds.
 """
 
 from __future__ import annotations
@@ -17,13 +19,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-M = TypeVar("M", bound=BaseModel)
+from kamrules.model import construct_record
 
-_SLOTS = BaseModel.__dict__
-_set_dict = _SLOTS["__dict__"].__set__
-_set_fields = _SLOTS["__pydantic_fields_set__"].__set__
-_set_extra = _SLOTS["__pydantic_extra__"].__set__
-_set_private = _SLOTS["__pydantic_private__"].__set__
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Shape:
@@ -64,12 +62,7 @@ def made(cls: type[M], **values: Any) -> M:
             data[name] = shape.factories[name]()
         else:
             raise TypeError(f"{cls.__name__} needs {name!r}")
-    obj = cls.__new__(cls)
-    _set_dict(obj, data)
-    _set_fields(obj, shape.every)
-    _set_extra(obj, None)
-    _set_private(obj, None)
-    return obj
+    return construct_record(cls, data, shape.every)  # type: ignore[no-any-return]
 
 
 def changed(obj: M, **update: Any) -> M:

@@ -5,6 +5,7 @@ Connectors build these; facts, the engine and reconciliation see nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 
@@ -235,3 +236,36 @@ class Task(Record):
     crm_id: str | None = None
     created: date | None = None
     completed: date | None = None
+
+
+def construct_fast(model: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:
+    """What `model_construct` does for a complete set of values, at a fraction of its cost;
+    `fields_set` is kept as given (records of one kind may share one)."""
+    obj = model.__new__(model)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _construct_safe(model: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:
+    return model.model_construct(_fields_set=set(fields_set), **values)
+
+
+def _probe() -> Callable[[type[BaseModel], dict[str, Any], set[str]], Any]:
+    """The fast constructor if it makes models equal to validated ones in this pydantic,
+    else pydantic's own `model_construct`."""
+    good = RevenuePoint.model_validate({"year": 2025, "amount": 1.0})
+    fast = construct_fast(RevenuePoint, {"year": 2025, "amount": 1.0}, {"year", "amount"})
+    try:
+        same = fast == good and fast.model_dump_json() == good.model_dump_json() and (
+            fast.model_copy(update={"year": 1}).year == 1)
+    except Exception:  # noqa: BLE001 - any surprise means: use the supported path
+        same = False
+    return construct_fast if same else _construct_safe
+
+
+# A model from values that are already valid (read back from the local CRM's typed columns, or
+# made by kamrules itself, kamrules/construct.py), without validating them again.
+construct_record = _probe()
