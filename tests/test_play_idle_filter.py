@@ -13,7 +13,7 @@ from kamrules.evaluation.facts import account_views
 from kamrules.language.loader import LoadedPack
 from kamrules.model import Snapshot
 from kamrules.playbooks import chart
-from kamrules.playbooks.advance import _event
+from kamrules.playbooks.playrun import play_event
 from kamrules.run.config import Config, LoadedConfig
 from kamrules.run.sync import Evaluation
 from kamrules.writeback.tasks import Directory
@@ -33,7 +33,7 @@ def test_durable_and_the_interpretation_agree_on_every_idle_decision(
     for c in found.plays.compiled:
         for account_id, inp in sorted(found.plays.inputs.items()):
             for cooling in (False, True):
-                event = _event(c, inp, cooling=cooling, all_done=False)
+                event = play_event(c, inp, cooling=cooling, all_done=False)
                 interpreted = chart._interpret(c.chart.charts[c.chart.name], "idle", event)
                 durable = chart._decide(c.chart.name, c.chart._session(), "idle", event)
                 assert interpreted == durable, (c.play.id, account_id, cooling)

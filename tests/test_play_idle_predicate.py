@@ -16,10 +16,11 @@ from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import AllCondition, AnyCondition, FactCondition
 from kamrules.model import Account, Snapshot, Task
 from kamrules.playbooks import chart
-from kamrules.playbooks.advance import CompiledPlay, Plays, _event
+from kamrules.playbooks.advance import CompiledPlay, Plays
 from kamrules.playbooks.chart import RULE_HIT, PlayChart
 from kamrules.playbooks.loader import plays_of
 from kamrules.playbooks.model import Trigger
+from kamrules.playbooks.playrun import play_event
 from kamrules.run.config import Config, LoadedConfig
 from kamrules.run.sync import Evaluation
 from kamrules.writeback.tasks import Directory
@@ -65,7 +66,7 @@ def test_the_filter_agrees_with_the_chart_on_every_demo_account(
     starts = skipped = 0
     for i, c in enumerate(found.plays.compiled):
         for account_id, inp in sorted(found.plays.inputs.items()):
-            event = _event(c, inp, cooling=False, all_done=False)
+            event = play_event(c, inp, cooling=False, all_done=False)
             action = chart._interpret(c.chart.charts[c.chart.name], "idle", event)
             assert c.idle_moves(inp.facts, inp.hits) == (action is not None), (c.play.id, account_id)
             # decided once where the account was evaluated: `advance` reads only this bit

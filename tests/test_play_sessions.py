@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -280,3 +281,64 @@ def test_the_child_and_zygote_end_with_the_process_that_asked(sibling: bool) -> 
         if other:
             os.kill(other, signal.SIGKILL)
     assert time.monotonic() - started < 100
+
+
+def _ask_in_thread(c: Any, want: str | None, lane: threading.Event | None = None,
+                   go_on: threading.Event | None = None) -> dict[str, Any]:
+    """Ask once from a new thread (optionally: signal `lane`, wait for `go_on`, ask again);
+    what the thread saw: its child's pid each time and the answers."""
+    seen: dict[str, Any] = {"pids": [], "answers": []}
+
+    def ask() -> None:
+        for _ in range(2 if go_on is not None else 1):
+            seen["answers"].append(c.chart._durable(lambda: c.chart.name, "active", _ACTIVE))
+            seen["pids"].append(chart.DECIDER.child_pid)
+            if lane is not None and go_on is not None and not go_on.is_set():
+                lane.set()
+                assert go_on.wait(30)
+
+    seen["thread"] = threading.Thread(target=ask)
+    seen["thread"].start()
+    return seen
+
+
+def test_threads_ask_children_of_their_own_and_end_them(kam_core: LoadedPack) -> None:
+    """Plays.advance asks from several threads (kamrules/playbooks/lanes.py): each thread
+    has a decision child of its own, forked by the zygote; once the threads are done their
+    children end."""
+    c, want, mine, zygote = _first_decision(kam_core)
+    threads = [_ask_in_thread(c, want) for _ in range(2)]
+    for seen in threads:
+        seen["thread"].join(30)
+        assert seen["answers"] == [want]
+    pids = [seen["pids"][0] for seen in threads]
+    assert len({mine, *pids}) == 3, "each thread asks a child of its own"
+    assert all(int(_status(p, "PPid")) == zygote for p in pids)
+    chart.DECIDER.end_lanes_of_ended_threads()
+    assert all(_gone(p) in ("gone", "Z") for p in pids)
+    assert chart.DECIDER.child_pid == mine and _gone(mine, 0.2) not in ("gone", "Z")
+
+
+def test_a_new_zygote_leaves_a_child_being_asked_to_its_thread(kam_core: LoadedPack) -> None:
+    """New rulesets while another thread asks its child: the new zygote is started at once
+    (not after waiting for that child), and the thread's next decision is a new child's."""
+    c, want, _mine, zygote = _first_decision(kam_core)
+    asked, go_on = threading.Event(), threading.Event()
+    seen = _ask_in_thread(c, want, asked, go_on)
+    assert asked.wait(30)
+    lane = next(x for x in chart.DECIDER._lanes if x.thread is seen["thread"])  # noqa: SLF001
+    with lane.lock:  # as while its thread waits for an answer
+        later = Plays(plays_of([kam_core]), {kam_core.id}).compiled[0]  # a new generation
+        start = time.monotonic()
+        chart.DECIDER.prepare()
+        assert time.monotonic() - start < 3, "waited for another thread's child"
+        assert chart.DECIDER.zygote_pid not in (None, zygote)
+        assert _gone(seen["pids"][0], 0.2) not in ("gone", "Z"), "ended while being asked"
+    go_on.set()
+    seen["thread"].join(30)
+    assert seen["answers"] == [want, want]
+    assert seen["pids"][1] != seen["pids"][0]
+    assert int(_status(seen["pids"][1], "PPid")) == chart.DECIDER.zygote_pid
+    assert _gone(seen["pids"][0]) in ("gone", "Z")  # the stale child ended when replaced
+    assert later.chart._durable(lambda: later.chart.name, "active", _ACTIVE) == want
+    chart.DECIDER.end_lanes_of_ended_threads()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kamrules.playbooks import lanes
 from kamrules.run import rendering
 from kamrules.run.workers import POOLS
 from tests.support.golden import CASES, FILE, outcome
@@ -49,3 +50,16 @@ def test_texts_rendered_on_several_processes_are_the_same(
     for name, accounts, extra in CASES:
         assert outcome(tmp_path / name, accounts, extra, workers=2) == GOLDEN[name], name
     assert rendering.RENDERS["pools"] - before == 4  # each first run and each second run
+
+
+def test_play_decisions_asked_from_several_threads_are_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every play run of the runs decided on two decision children at once, in batches of
+    two (kamrules/playbooks/lanes.py), as if the demo portfolio were large enough: the same
+    changes, transitions and tasks, in the same order."""
+    monkeypatch.setattr(lanes, "BATCH", 2)
+    monkeypatch.setattr(lanes, "PARALLEL_FROM", 1)
+    before = lanes.POOLS["started"]
+    for name, accounts, extra in CASES:
+        assert outcome(tmp_path / name, accounts, extra, workers=2) == GOLDEN[name], name
+    assert lanes.POOLS["started"] - before == 4  # each first run and each second run

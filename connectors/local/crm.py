@@ -129,6 +129,10 @@ class LocalCrm(RecordStore):
         """The local CRM has no UI: a report shows the task's id (look it up with the CLI)."""
         return None
 
+    def accounts_with_tasks(self, fingerprints: str) -> set[str]:
+        return {a for (a,) in self.db.execute(
+            "SELECT DISTINCT account_id FROM tasks WHERE fingerprint GLOB ?", (fingerprints,))}
+
     def list_tasks(self, completed_since: date) -> list[Task]:
         return self._tasks(
             "SELECT * FROM tasks WHERE status = 'open'"

@@ -10,44 +10,25 @@ complete, or exit (close the open steps with a note).
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any, Literal, NamedTuple
-
-from pydantic import BaseModel, ConfigDict
+from datetime import date
+from typing import Any, NamedTuple
 
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.language.conditions import facts_read
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import placeholders
-from kamrules.language.template import render
 from kamrules.model import Account, Task, TeamMember
 from kamrules.playbooks.chart import RULE_HIT, PlayChart, trigger_condition
 from kamrules.playbooks.idle import idle_filter
-from kamrules.playbooks.model import Playbook, Step
-from kamrules.playbooks.state import ESCALATION, STARTED, Instance, play_fingerprint, rebuild
+from kamrules.playbooks.lanes import run_all
+from kamrules.playbooks.model import Playbook
+from kamrules.playbooks.playrun import PlayRun, PlayTransition, play_event
+from kamrules.playbooks.state import ESCALATION, rebuild
 from kamrules.protocol.changes import Change
 from kamrules.writeback.reconcile import Limits, apply_limits
-from kamrules.writeback.tasks import PRIORITY_BY_SEVERITY, Directory, evidence_text
-
-Kind = Literal["started", "step_opened", "escalated", "completed", "exited"]
-EXIT_NOTE = "play exited: its trigger no longer holds"
-
-
-class PlayTransition(BaseModel):
-    """One thing a play did (or, for `plan`, would do) in this run."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Kind
-    pack_id: str
-    play_id: str
-    account_id: str
-    started: date
-    step: str | None = None
-    owner_id: str | None = None
-    detail: str = ""
+from kamrules.writeback.tasks import Directory
 
 
 class Party(NamedTuple):
@@ -100,11 +81,31 @@ class CompiledPlay:
                                             {"cooling": False, "all_done": False})
         self.reads_hit = RULE_HIT in reads
 
-    def idle_moves(self, facts: dict[str, Any], hits: Iterable[str]) -> bool:
-        """Whether the play may start on an account with no history (see playbooks/idle.py)."""
+    def idle_moves(self, facts: Mapping[str, Any], hits: Iterable[str]) -> bool:
+        """Whether the play may start on an account with no history (see playbooks/idle.py);
+        `facts` may be lazy: only the facts the predicate reads are computed."""
         if self.reads_hit:
-            return self.may_start({**facts, RULE_HIT: not self.trigger_rules.isdisjoint(hits)})
+            return self.may_start(_WithHit(facts, not self.trigger_rules.isdisjoint(hits)))
         return self.may_start(facts)
+
+
+class _WithHit(Mapping[str, Any]):
+    """The facts and whether a trigger rule held, as the idle predicate reads them (`get`)."""
+
+    def __init__(self, facts: Mapping[str, Any], hit: bool) -> None:
+        self.facts, self.hit = facts, hit
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.hit if name == RULE_HIT else self.facts.get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.hit if name == RULE_HIT else self.facts[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self.facts, RULE_HIT])
+
+    def __len__(self) -> int:
+        return len(self.facts) + 1
 
 
 class Plays:
@@ -126,18 +127,34 @@ class Plays:
         self.facts.discard(RULE_HIT)
         self.names = tuple(sorted(self.facts))
         self.inputs: dict[str, AccountInput] = {}
+        # the accounts that may have play history (a superset), where the CRM told before the
+        # chunks were evaluated; None: any account may
+        self.history: set[str] | None = None
 
     def __bool__(self) -> bool:
         return bool(self.compiled)
 
     def observe(self, account: Account, facts: dict[str, Any], hits: Iterable[str],
                 directory: Directory) -> None:
-        """Keep what the plays need of one evaluated account (a few facts, not the view)."""
+        """Keep what the plays need of one evaluated account (a few facts, not the view);
+        nothing where no play may start and, as `history` tells, none has run."""
         if not self.compiled:
             return
+        hit_ids = tuple(sorted(sys.intern(h) for h in set(hits)))
+        may_start = self._may_start(facts, hit_ids)
+        if not may_start and self.history is not None and account.id not in self.history:
+            return  # `advance` would not ask about it
         self.inputs[account.id] = self.input_for(
-            Party(account.id, account.name, account.owner_id), facts, hits,
+            Party(account.id, account.name, account.owner_id), facts, hit_ids,
             directory.team.get(account.id, ()), directory.users, directory.sales_ops_owner)
+
+    def _may_start(self, facts: Mapping[str, Any], hit_ids: tuple[str, ...]) -> int:
+        """Bit i: compiled play i may start on the account without history."""
+        may_start = 0
+        for i, c in enumerate(self.compiled):
+            if c.idle_moves(facts, hit_ids):
+                may_start |= 1 << i
+        return may_start
 
     def input_for(self, account: Party, facts: Mapping[str, Any], hits: Iterable[str],
                   team: Iterable[TeamMember], users: dict[str, str],
@@ -145,19 +162,15 @@ class Plays:
         """One account's `AccountInput`: the plays' facts read now (computed if lazy)."""
         values = tuple(facts.get(n) for n in self.names)
         hit_ids = tuple(sorted(sys.intern(h) for h in set(hits)))
-        named = dict(zip(self.names, values, strict=True))
-        may_start = 0
-        for i, c in enumerate(self.compiled):
-            if c.idle_moves(named, hit_ids):
-                may_start |= 1 << i
+        may_start = self._may_start(dict(zip(self.names, values, strict=True)), hit_ids)
         return AccountInput(account, self.names, values, hit_ids, tuple(team), users,
                             sales_ops_owner, may_start)
 
-    def advance(self, tasks: Iterable[Task], as_of: date) -> tuple[list[Change], list[PlayTransition]]:
-        """This run's changes to play tasks and the transitions they make."""
+    def advance(self, tasks: Iterable[Task], as_of: date,
+                lanes: int = 1) -> tuple[list[Change], list[PlayTransition]]:
+        """This run's changes to play tasks and the transitions they make; `lanes`: decision
+        children asked at once (kamrules/playbooks/lanes.py), the same result for any number."""
         instances = rebuild(tasks)
-        changes: list[Change] = []
-        moves: list[PlayTransition] = []
         # most accounts: no play, and no play's trigger holds (decided by `input_for`)
         asked: list[set[str]] = [set() for _ in self.compiled]
         for account_id, inp in self.inputs.items():
@@ -165,12 +178,19 @@ class Plays:
                 for i, ids in enumerate(asked):
                     if inp.may_start >> i & 1:
                         ids.add(account_id)
+        jobs = []
         for i, c in enumerate(self.compiled):
             asked[i].update(a for (pack_id, play_id, a) in instances
                             if pack_id == c.pack.id and play_id == c.play.id and a in self.inputs)
-            for account_id in sorted(asked[i]):
-                history = instances.get((c.pack.id, c.play.id, account_id))
-                _Run(c, self.inputs[account_id], history or [], as_of, changes, moves).go()
+            jobs += [(c, account_id) for account_id in sorted(asked[i])]
+
+        def run(job: tuple[CompiledPlay, str], changes: list[Change],
+                moves: list[PlayTransition]) -> None:
+            c, account_id = job
+            history = instances.get((c.pack.id, c.play.id, account_id))
+            PlayRun(c, self.inputs[account_id], history or [], as_of, changes, moves).go()
+
+        changes, moves = run_all(jobs, run, lanes)
         active = {(c.pack.id, c.play.id) for c in self.compiled}
         for (pack_id, play_id, account_id), history in sorted(instances.items()):
             if pack_id in self.packs and (pack_id, play_id) not in active and account_id in self.inputs:
@@ -232,163 +252,5 @@ def limited(changes: list[Change], moves: list[PlayTransition],
 
 
 def _trigger_holds(c: CompiledPlay, inp: AccountInput) -> bool:
-    event = _event(c, inp, cooling=False, all_done=False)
+    event = play_event(c, inp, cooling=False, all_done=False)
     return c.chart.phase_action("idle", event) == "start"
-
-
-def _event(c: CompiledPlay, inp: AccountInput, cooling: bool, all_done: bool) -> dict[str, Any]:
-    return {**inp.facts, RULE_HIT: bool(inp.hits & c.trigger_rules), "cooling": cooling,
-            "all_done": all_done}
-
-
-@dataclass
-class _Run:
-    """One play for one account in one run."""
-
-    c: CompiledPlay
-    inp: AccountInput
-    history: list[Instance]
-    as_of: date
-    changes: list[Change]
-    moves: list[PlayTransition]
-
-    def go(self) -> None:
-        play = self.c.play
-        step_ids = [s.id for s in play.steps]
-        current = self.history[-1] if self.history else None
-        phase = current.phase(step_ids, self.as_of) if current else "idle"
-        cooling = (current is not None and phase in ("complete", "exited")
-                   and self.as_of < current.ended() + timedelta(days=play.cooldown_days))
-        all_done = current is not None and current.all_done(step_ids)
-        if current is not None:
-            self.changes += [self._close(t, "duplicate of an open task with the same fingerprint")
-                             for t in current.duplicates]
-        first = len(self.changes)
-        action = self.c.chart.phase_action(phase, _event(self.c, self.inp, cooling, all_done))
-        self._act(action, current, step_ids)
-        if current is not None:  # every open task's fate is in the plan, as for rule tasks
-            touched = {c.task.crm_id for c in self.changes[first:]}
-            self.changes += [Change(action="keep", fingerprint=t.fingerprint, task=t,
-                                    severity=play.severity, reason="play step open")
-                             for t in current.open_tasks() if t.crm_id not in touched]
-
-    def _act(self, action: str | None, current: Instance | None, step_ids: list[str]) -> None:
-        play = self.c.play
-        if action == "start":
-            started = Instance(self.as_of)
-            self._move("started", started, detail=play.title)
-            self._steps(started)
-        elif action == "advance" and current is not None:
-            self._steps(current)
-        elif action == "exit" and current is not None:
-            closing = current.open_tasks()
-            self.changes += [self._close(t, EXIT_NOTE) for t in closing]
-            if closing:
-                self._move("exited", current, detail=EXIT_NOTE)
-        elif action == "complete" and current is not None:
-            self.changes += [self._close(t, "play complete") for t in current.open_tasks()]
-            self._move("completed", current, detail=f"all {len(step_ids)} steps done")
-
-    def _steps(self, instance: Instance) -> None:
-        for step in self.c.play.steps:
-            task = instance.steps.get(step.id)
-            state = "waiting" if task is None else {"open": "open", "completed": "done"}.get(
-                task.status, "closed")
-            pending = self._pending(step, instance)
-            due = task.due if task is not None else None
-            event = {
-                "go": True, "age": (self.as_of - instance.started).days,
-                "after_done": bool(step.start.after and instance.done(step.start.after)),
-                "overdue": (self.as_of - due).days if due else 0, "pending": bool(pending),
-            }
-            action = self.c.chart.step_action(step.id, state, event)
-            if action == "open":
-                new = self._task(step, instance)
-                self.changes.append(Change(action="create", fingerprint=new.fingerprint, task=new,
-                                           severity=self.c.play.severity, reason=f"play step {step.id}"))
-                self._move("step_opened", instance, step.id, new.owner_id, step.title)
-            elif action == "escalate" and task is not None:
-                self._escalate(step, instance, task, pending)
-
-    def _pending(self, step: Step, instance: Instance) -> list[str]:
-        """The parts of a step's escalation not yet in the CRM (each happens at most once)."""
-        esc = step.escalate
-        if esc is None:
-            return []
-        parts = []
-        if esc.assignee is not None and step.id not in instance.escalations:
-            parts.append("task")
-        task = instance.steps.get(step.id)
-        if esc.raise_priority and task is not None and "escalated" not in task.evidence:
-            parts.append("priority")
-        return parts
-
-    def _escalate(self, step: Step, instance: Instance, task: Task, parts: list[str]) -> None:
-        esc = step.escalate
-        assert esc is not None and task.due is not None
-        overdue = (self.as_of - task.due).days
-        owner = None
-        if "task" in parts and esc.assignee is not None:
-            directory = self.inp.directory()
-            owner = (directory.assignee(esc.assignee, self.inp.account)
-                     or directory.assignee(esc.fallback, self.inp.account) or self.inp.account.owner_id)
-            fp = play_fingerprint(self.c.pack.id, self.c.play.id, self.inp.account.id,
-                                  step.id + ESCALATION)
-            who = directory.users.get(task.owner_id or "", task.owner_id or "unassigned")
-            body = (f"The step \"{step.title}\" of the play \"{self.c.play.title}\" for"
-                    f" {self.inp.account.name} was due on {task.due} and is {overdue} days overdue"
-                    f" (assigned to {who}).\n\nWhy it matters: {self.c.play.rationale.strip()}\n"
-                    "Next: help unblock the step, or agree a new date with its owner.")
-            new = Task(fingerprint=fp, account_id=self.inp.account.id,
-                       subject=f"Overdue: {task.subject}"[:255], body=body, owner_id=owner,
-                       due=self.as_of + timedelta(days=3), priority="high", status="open",
-                       evidence={STARTED: instance.started.isoformat(), "escalation_of": step.id},
-                       created=self.as_of)
-            self.changes.append(Change(action="create", fingerprint=fp, task=new,
-                                       severity=self.c.play.severity, reason=f"step {step.id} overdue"))
-        if "priority" in parts:
-            raised = task.model_copy(update={
-                "priority": "high", "evidence": {**task.evidence, "escalated": self.as_of.isoformat()}})
-            self.changes.append(Change(action="update", fingerprint=task.fingerprint, task=raised,
-                                       severity=self.c.play.severity, reason=f"step {step.id} overdue"))
-        self._move("escalated", instance, step.id, owner or task.owner_id,
-                   f"{overdue} days overdue: {' and '.join(parts)}")
-
-    def _task(self, step: Step, instance: Instance) -> Task:
-        account, play, pack = self.inp.account, self.c.play, self.c.pack
-        directory = self.inp.directory()
-        owner = (directory.assignee(step.task.assignee, account)
-                 or directory.assignee(step.task.fallback, account) or account.owner_id)
-        values: dict[str, Any] = {**self.inp.facts, **pack.values}
-        values.update(
-            account_name=account.name, account_id=account.id, pack_id=pack.id,
-            owner_name=directory.users.get(account.owner_id or "", account.owner_id or "unassigned"),
-            rule_id=play.id, rule_title=play.title, severity=play.severity,
-            principles=", ".join(play.principles), rationale=play.rationale.strip(),
-            evidence=evidence_text({n: self.inp.facts.get(n) for n in self.inp.facts if n != "is_key"}),
-            play_id=play.id, play_title=play.title, play_started=instance.started.isoformat(),
-            step_id=step.id, step_title=step.title,
-        )
-        return Task(
-            fingerprint=play_fingerprint(pack.id, play.id, account.id, step.id),
-            account_id=account.id,
-            subject=render(step.task.subject, values)[:255],
-            body=render(step.task.body, values).strip(),
-            owner_id=owner,
-            due=self.as_of + timedelta(days=step.task.due_in_days),
-            priority=step.task.priority or PRIORITY_BY_SEVERITY[play.severity],
-            status="open",
-            evidence={STARTED: instance.started.isoformat(), "opened": self.as_of.isoformat()},
-            created=self.as_of,
-        )
-
-    def _close(self, task: Task, reason: str) -> Change:
-        closed = task.model_copy(update={"status": "closed", "completed": self.as_of})
-        return Change(action="close", fingerprint=task.fingerprint, task=closed, reason=reason)
-
-    def _move(self, kind: Kind, instance: Instance, step: str | None = None,
-              owner: str | None = None, detail: str = "") -> None:
-        self.moves.append(PlayTransition(
-            kind=kind, pack_id=self.c.pack.id, play_id=self.c.play.id,
-            account_id=self.inp.account.id, started=instance.started, step=step,
-            owner_id=owner or self.inp.account.owner_id, detail=detail))

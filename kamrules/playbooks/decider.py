@@ -29,19 +29,41 @@ __all__ = ["RECYCLE", "Decide", "Decider"]
 RECYCLE = 1000  # decisions per child: at most ~200 MB of sessions, and under durable's 1,024
 
 
+class _Lane:
+    """One asking thread's decision child: its connection, pid and how often it was asked."""
+
+    def __init__(self) -> None:
+        self.thread = threading.current_thread()
+        self.lock = threading.Lock()  # held while its thread asks
+        self.conn: Connection | None = None
+        self.pid: int | None = None
+        self.zygote: Zygote | None = None  # the one that forked its child
+        self.asked = 0
+        self.born = -1
+
+    def end(self) -> None:
+        """Tell the child to end and let go of it (its sessions go with it; the zygote reaps it)."""
+        conn, self.conn, self.pid = self.conn, None, None
+        if conn is not None:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+            conn.close()
+
+
 class Decider:
-    """One child at a time; a new one after RECYCLE decisions, after new rulesets were
-    registered (`generation`: a child, or a zygote, forked before lacks them), or when one
-    ended. A zygote that ended, or lacks the rulesets, is replaced the same way."""
+    """One child per asking thread (a lane; `Plays.advance` asks from two threads at once, so
+    two children decide in parallel); a lane's child is replaced after RECYCLE decisions, after
+    new rulesets were registered (`generation`: a child, or a zygote, forked before lacks
+    them), or when one ended. A zygote that ended, or lacks the rulesets, is replaced the same
+    way; children are forked by one zygote, one fork at a time."""
 
     def __init__(self, decide: Decide) -> None:
         self._decide = decide
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the zygote, the lanes' registry and `started`
         self._zygote: Zygote | None = None
-        self._conn: Connection | None = None
-        self._asked = 0
-        self._born = -1
-        self.child_pid: int | None = None  # the decision child now asked (for tests)
+        self._local = threading.local()
+        self._lanes: list[_Lane] = []
+        self._retired: list[Zygote] = []  # replaced while a child of theirs was being asked
         self.generation = 0
         self.enabled = True  # False: decisions in the asking process (a Celery worker)
         self.started = 0  # children started so far (for tests and the benchmark)
@@ -50,6 +72,12 @@ class Decider:
     @property
     def zygote_pid(self) -> int | None:
         return None if self._zygote is None else self._zygote.pid
+
+    @property
+    def child_pid(self) -> int | None:
+        """The decision child this thread asks (for tests)."""
+        lane = getattr(self._local, "lane", None)
+        return None if lane is None else lane.pid
 
     def prepare(self) -> None:
         """Fork the zygote now, while this process is small: a run calls this once its plays
@@ -62,55 +90,84 @@ class Decider:
                 self._start_zygote()
 
     def ask(self, ruleset: str, state: str, event: dict[str, Any]) -> str | None:
-        with self._lock:
-            for attempt in (1, 2):
-                if self._conn is None or self._asked >= RECYCLE or self._born != self.generation:
-                    self._new_child()
-                assert self._conn is not None
-                try:
-                    self._conn.send((ruleset, state, event))
-                    ok, answer = self._conn.recv()
-                except (EOFError, OSError) as exc:
-                    self._end_child()  # the child ended (killed, out of memory): once more with a new one
-                    if attempt == 2:
-                        raise RuntimeError(
-                            "the process making play decisions ended twice in a row") from exc
-                    continue
-                self._asked += 1
-                if not ok:
-                    raise RuntimeError(f"durable_rules play decision failed: {answer}")
-                return answer  # type: ignore[no-any-return]
-        raise AssertionError("unreachable")
+        lane = self._lane()
+        with lane.lock:
+            return self._ask(lane, ruleset, state, event)
 
-    def _start_zygote(self) -> None:
-        self._end_child()  # forked from the old zygote: it may lack rulesets
-        self._stop_zygote()
-        self._zygote = Zygote(self._decide, self.generation)
-
-    def _new_child(self) -> None:
-        self._end_child()
+    def _ask(self, lane: _Lane, ruleset: str, state: str, event: dict[str, Any]) -> str | None:
         for attempt in (1, 2):
-            if self._zygote is None or self._zygote.generation != self.generation:
-                self._start_zygote()
-            assert self._zygote is not None
+            if lane.conn is None or lane.asked >= RECYCLE or lane.born != self.generation:
+                self._new_child(lane)
+            assert lane.conn is not None
             try:
-                self.child_pid, self._conn = self._zygote.fork()
-                break
-            except (EOFError, OSError) as exc:  # the zygote ended (killed): once more with a new one
-                self._stop_zygote()
+                lane.conn.send((ruleset, state, event))
+                ok, answer = lane.conn.recv()
+            except (EOFError, OSError) as exc:
+                lane.end()  # the child ended (killed, out of memory): once more with a new one
                 if attempt == 2:
                     raise RuntimeError(
-                        "the process forking play decision children ended twice in a row") from exc
-        self._asked, self._born = 0, self.generation
-        self.started += 1
+                        "the process making play decisions ended twice in a row") from exc
+                continue
+            lane.asked += 1
+            if not ok:
+                raise RuntimeError(f"durable_rules play decision failed: {answer}")
+            return answer  # type: ignore[no-any-return]
+        raise AssertionError("unreachable")
 
-    def _end_child(self) -> None:
-        """Tell the child to end and let go of it (its sessions go with it; the zygote reaps it)."""
-        conn, self._conn, self.child_pid = self._conn, None, None
-        if conn is not None:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-            conn.close()
+    def _lane(self) -> _Lane:
+        lane: _Lane | None = getattr(self._local, "lane", None)
+        if lane is None:
+            lane = self._local.lane = _Lane()
+            with self._lock:
+                self._lanes.append(lane)
+        return lane
+
+    def end_lanes_of_ended_threads(self) -> None:
+        """End the children of threads that have ended (a pool's, once its work is done)."""
+        with self._lock:
+            done = [lane for lane in self._lanes if not lane.thread.is_alive()]
+            self._lanes = [lane for lane in self._lanes if lane.thread.is_alive()]
+        for lane in done:
+            lane.end()
+
+    def _start_zygote(self) -> None:
+        """A new zygote (under `_lock`). The old one's children that are not being asked end
+        now; one being asked (another thread's) is replaced when next asked (`born`), and the
+        old zygote is then left to end without waiting for it."""
+        old = self._zygote
+        for lane in self._lanes:
+            if lane.zygote is old and lane.lock.acquire(blocking=False):
+                try:
+                    lane.end()
+                finally:
+                    lane.lock.release()
+        if any(lane.conn is not None and lane.zygote is old for lane in self._lanes):
+            assert old is not None
+            old.control.close()  # it ends once its children have (see zygote.py)
+            self._retired.append(old)
+            self._zygote = None
+        else:
+            self._stop_zygote()
+        self._zygote = Zygote(self._decide, self.generation)
+
+    def _new_child(self, lane: _Lane) -> None:
+        lane.end()
+        with self._lock:
+            for attempt in (1, 2):
+                if self._zygote is None or self._zygote.generation != self.generation:
+                    self._start_zygote()
+                assert self._zygote is not None
+                try:
+                    lane.pid, lane.conn = self._zygote.fork()
+                    lane.zygote = self._zygote
+                    break
+                except (EOFError, OSError) as exc:  # the zygote ended (killed): once more with a new one
+                    self._stop_zygote()
+                    if attempt == 2:
+                        raise RuntimeError(
+                            "the process forking play decision children ended twice in a row") from exc
+            lane.asked, lane.born = 0, self.generation
+            self.started += 1
 
     def _stop_zygote(self) -> None:
         zygote, self._zygote = self._zygote, None
@@ -118,21 +175,30 @@ class Decider:
             zygote.stop()
 
     def stop(self) -> None:
-        """End the child (its sessions go with it) and the zygote."""
+        """End every child (their sessions go with them) and the zygote."""
         with self._lock:
-            self._end_child()
+            for lane in self._lanes:
+                lane.end()
             self._stop_zygote()
+            retired, self._retired = self._retired, []
+        for zygote in retired:
+            zygote.stop()
 
     def _forget(self) -> None:
         """In a process forked from this one (a run's worker, the zygote): close this process's
-        connections, which are not its own. Held there, they would keep the zygote and the child
-        alive after this process ended, and two processes asking on one would mix answers."""
+        connections, which are not its own. Held there, they would keep the zygote and the
+        children alive after this process ended, and two processes asking on one would mix
+        answers."""
         self._lock = threading.Lock()  # another thread may have held it at the fork
-        if self._conn is not None:
-            self._conn.close()
+        for lane in self._lanes:
+            if lane.conn is not None:
+                lane.conn.close()
         if self._zygote is not None:
             self._zygote.forget()
-        self._conn = self._zygote = self.child_pid = None
+        for zygote in self._retired:
+            zygote.forget()
+        self._local = threading.local()
+        self._lanes, self._zygote, self._retired = [], None, []
 
 
 _DECIDERS: weakref.WeakSet[Decider] = weakref.WeakSet()

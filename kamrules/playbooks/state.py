@@ -16,6 +16,8 @@ from kamrules.model import Task
 
 STARTED = "play_started"
 ESCALATION = ".escalation"
+# a glob every play task's fingerprint (pack/play/account/step) matches, and a few others
+PLAY_FINGERPRINTS = "*/*/*/*"
 PlayKey = tuple[str, str, str]  # pack, play, account
 
 

@@ -109,3 +109,9 @@ class SplitConnector(StreamingConnector, Protocol):
     def reader(self) -> ChunkReader:
         """A handle of its own on the same CRM, for the (forked) process that calls it."""
         ...
+
+    def accounts_with_tasks(self, fingerprints: str) -> set[str]:
+        """The ids of accounts with a task (of any status or age) whose fingerprint matches
+        the glob `fingerprints` (`*`: any text): read before the chunks are evaluated, where
+        reading costs no API call."""
+        ...

@@ -22,7 +22,7 @@ from kamrules.model import FieldStat, RecordWarning, Snapshot
 from kamrules.playbooks.absorb import absorbed
 from kamrules.playbooks.advance import Plays, PlayTransition, limited
 from kamrules.playbooks.loader import plays_of
-from kamrules.playbooks.state import is_play_task, oldest_open_start
+from kamrules.playbooks.state import PLAY_FINGERPRINTS, is_play_task, oldest_open_start
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import (
     Connector,
@@ -223,6 +223,8 @@ def run(
     plan = connector.chunk_plan(as_of, chunk_size) if many and workers > 1 and can_fork() \
         and isinstance(connector, SplitConnector) else None
     if plan is not None and len(plan.chunks) > 1:  # each worker pulls its own chunks
+        if found.plays:  # the plays keep only what `advance` may ask about (a file's read)
+            found.plays.history = connector.accounts_with_tasks(PLAY_FINGERPRINTS)
         with collector_paused():  # the workers evaluate; this process gathers
             evaluate_planned(found, connector, plan, portfolio, workers, progress)
     else:
@@ -250,7 +252,9 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
                 " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
     checkpoint("evaluated")
     report.data_quality = check(found.stats, loaded.config.data_quality)
-    if report.data_quality:  # a mapping mistake: stop before reading tasks or writing anything
+    # a mapping mistake: stop before reading tasks or writing anything (a local CRM's planned
+    # run has read, from its file, only which accounts have play tasks: see `run`)
+    if report.data_quality:
         report.outcome, report.exit_code = "data_quality", int(ExitCode.DATA_QUALITY)
         report.api_calls = connector.api_calls
         report.finished = now_iso()
@@ -270,7 +274,7 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         existing = connector.list_tasks(oldest)
     play_tasks = [t for t in existing if is_play_task(t)]
     existing = [t for t in existing if not is_play_task(t)]
-    play_changes, moves = plays.advance(play_tasks, as_of)
+    play_changes, moves = plays.advance(play_tasks, as_of, found.workers)
 
     # snoozes apply to each finding, and so do plays that take over a rule's task (absorbs:);
     # such a finding stays out of its bundle
