@@ -85,27 +85,42 @@ def _folders(pack: Any) -> list[Path]:
 
 def cached(directory: Path, load: Callable[[Path], Any]) -> Any:
     """`load(directory)`, or the entry written by an earlier identical load."""
-    where = cache_dir()
-    if where is None:
-        return load(directory)
     try:
-        name = hashlib.sha256(
-            f"{code_fingerprint()}|{directory}|{directory.resolve()}".encode()).hexdigest()
+        name = f"{directory}|{directory.resolve()}"
     except OSError:
         return load(directory)
-    entry = where / f"{name}.pickle"
+    return _cached(name, lambda: load(directory), _folders)
+
+
+def cached_beside(pack: Any, what: str, load: Callable[[], Any]) -> Any:
+    """`load()`, something made of `pack` and the files in its folders (e.g. its plays), or
+    the entry an earlier identical load wrote; `what` names it and all else it depends on."""
+    try:
+        name = f"{what}|{pack.directory}|{Path(pack.directory).resolve()}"
+    except OSError:
+        return load()
+    return _cached(name, load, lambda _made: _folders(pack))
+
+
+def _cached(name: str, load: Callable[[], Any], folders_of: Callable[[Any], list[Path]]) -> Any:
+    """`load()`, or the entry named `name`, used while the folders it was made of
+    (`folders_of(what load made)`) are byte for byte the same."""
+    where = cache_dir()
+    if where is None:
+        return load()
+    entry = where / f"{hashlib.sha256(f'{code_fingerprint()}|{name}'.encode()).hexdigest()}.pickle"
     with contextlib.suppress(Exception):  # a missing, stale or damaged entry: load instead
         if entry.stat().st_size > MAX_ENTRY_BYTES:
             raise ValueError("not an entry this module wrote")
-        folders, pack = pickle.loads(entry.read_bytes())  # noqa: S301 (the user's own cache)
+        folders, made = pickle.loads(entry.read_bytes())  # noqa: S301 (the user's own cache)
         if folders and all(folder_digest(Path(f)) == d for f, d in folders):
-            return pack
-    pack = load(directory)
+            return made
+    made = load()
     with contextlib.suppress(Exception):
-        folders = [(str(f), folder_digest(f)) for f in _folders(pack)]
+        folders = [(str(f), folder_digest(f)) for f in folders_of(made)]
         if all(d is not None for _, d in folders):
-            _write(where, entry, pickle.dumps((folders, pack), protocol=pickle.HIGHEST_PROTOCOL))
-    return pack
+            _write(where, entry, pickle.dumps((folders, made), protocol=pickle.HIGHEST_PROTOCOL))
+    return made
 
 
 def _write(where: Path, entry: Path, data: bytes) -> None:

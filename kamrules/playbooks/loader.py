@@ -17,6 +17,7 @@ from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import OPERATORS
+from kamrules.language.pack_cache import cached_beside
 from kamrules.playbooks.inherit import inherited_plays
 from kamrules.playbooks.model import PLAY_NAMES, Playbook
 
@@ -48,6 +49,15 @@ def _own_plays(pack: LoadedPack, taken: dict[str, str]) -> list[Playbook]:
            frozenset(taken), tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
     if key in _CACHE:
         return _CACHE[key]
+    # on disk too (a command parsed them in 0.3 s): the entry names all they are checked against
+    what = repr(("plays", pack.version, sorted(r.id for r in pack.rules), sorted(taken.items()),
+                 sorted((n, repr(p.default)) for n, p in pack.params.items())))
+    plays = cached_beside(pack, what, lambda: _parsed(pack, files, taken))
+    _CACHE[key] = plays
+    return plays
+
+
+def _parsed(pack: LoadedPack, files: list[Path], taken: dict[str, str]) -> list[Playbook]:
     params: dict[str, Any] = {name: p.default for name, p in pack.params.items()}
     params.update(dict.fromkeys(PLAY_NAMES))
     context = {"facts": REGISTRY, "params": params}
@@ -97,7 +107,6 @@ def _own_plays(pack: LoadedPack, taken: dict[str, str]) -> list[Playbook]:
         plays += parsed
     if problems:
         raise ValidationFailed(problems)
-    _CACHE[key] = plays
     return plays
 
 
