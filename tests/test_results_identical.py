@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from kamrules.connectors.local.crm import LocalCrm
 from kamrules.playbooks import chart, lanes
 from kamrules.run import rendering
 from kamrules.run.workers import POOLS
@@ -64,3 +66,23 @@ def test_play_decisions_asked_from_several_threads_are_the_same(
     for name, accounts, extra in CASES:
         assert outcome(tmp_path / name, accounts, extra, workers=2) == GOLDEN[name], name
     assert lanes.POOLS["started"] - before == 4  # each first run and each second run
+
+
+def test_changes_written_part_by_part_as_their_texts_render_are_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The texts rendered on forked processes in parts of five (kamrules/run/rendering.py) and
+    each part written to the local CRM as it comes (kamrules/run/sync.py): the same changes,
+    report and tasks, bodies included."""
+    monkeypatch.setattr(rendering, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(rendering, "PART", 5)
+    calls: list[int] = []
+    real = LocalCrm.apply
+
+    def counted(self: LocalCrm, changes: Any, progress: Any = None) -> Any:
+        calls.append(len(changes))
+        return real(self, changes, progress) if progress else real(self, changes)
+
+    monkeypatch.setattr(LocalCrm, "apply", counted)
+    for name, accounts, extra in CASES:
+        assert outcome(tmp_path / name, accounts, extra, workers=2) == GOLDEN[name], name
+    assert len(calls) > 40 and max(calls) < sum(calls) / 10

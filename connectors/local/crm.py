@@ -177,6 +177,9 @@ class LocalCrm(RecordStore):
             message=f"task row has bad values, read without them: {problem}"))
         return task
 
+    def writes_in_parts(self) -> bool:  # kamrules.protocol.connector.PartWriter
+        return True
+
     def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
         writes = [c for c in changes if c.writes]
         results: list[ChangeResult] = []

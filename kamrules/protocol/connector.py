@@ -56,6 +56,16 @@ class TaskLinks(Protocol):
         ...
 
 
+@runtime_checkable
+class PartWriter(Protocol):
+    """A connector whose writes cost the same however many `apply` calls they come in (the
+    local CRM: no API call, a transaction per batch anyway), so a run writes each part of its
+    changes as soon as its task text is rendered, and lets that text go."""
+
+    def writes_in_parts(self) -> bool:
+        ...
+
+
 def task_url(connector: object, task_id: str) -> str | None:
     """`connector.task_url(task_id)` where the connector has it, else None (the default)."""
     return connector.task_url(task_id) if isinstance(connector, TaskLinks) else None

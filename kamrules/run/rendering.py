@@ -1,18 +1,20 @@
-"""Task text for the changes that write or show it, rendered on every core when there are many.
+"""Task text for the changes that write or show it, rendered on every core when there are many,
+in parts that a run writes as they come.
 
 `reconcile` plans with the text left pending (a kept task never needs it); the texts of the
-changes that create, update or show a task (snoozed, suppressed, held) are rendered here in
-one batch. A first run over 100,000 accounts renders ~45,000 finding texts into ~27,000
-checklists: 2.0-2.1 s of the run's process alone (issue #18), so past PARALLEL_FROM texts they
-are split over forked processes that already hold every pending text (nothing is sent to them
-but a range; only the rendered strings come back). Rendering is pure, so the texts are the same
-for any number of processes.
+changes that create, update or show a task (snoozed, suppressed, held) are rendered here. A
+first run over 100,000 accounts renders ~45,000 finding texts into ~27,000 checklists: 2.0-2.1 s
+of the run's process alone (issue #18), so past PARALLEL_FROM texts they are split over forked
+processes that already hold every pending text (nothing is sent to them but ranges; only the
+rendered strings come back). The changes come back in parts of about PART texts, in order, so
+a run can write one part while the next ones render (kamrules/run/sync.py). Rendering is
+pure: the texts are the same for any number of processes and any part size.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from kamrules.construct import changed
@@ -23,7 +25,9 @@ from kamrules.writeback.reconcile import Desired
 
 TEXTED = frozenset({"create", "update", "snoozed", "suppressed", "held"})  # changes that show text
 PARALLEL_FROM = 4000  # fewer texts: one process renders them faster than a pool starts
+PART = 2000  # texts per part
 Render = Callable[[Desired], Task]
+Range = tuple[int, int]
 
 RENDERS = {"pools": 0}  # pools started in this process (tests and the benchmark)
 # What a forked renderer renders: set in the run's process just before the pool forks.
@@ -34,36 +38,50 @@ def with_text(changes: list[Change], desired: Sequence[Desired], render: Render,
               workers: int = 1) -> list[Change]:
     """`changes` with the subject and body of every change that shows text and whose desired
     task's text is pending; other changes as they are (same objects, same order)."""
+    return [c for part in text_parts(changes, desired, render, workers) for c in part]
+
+
+def text_parts(changes: list[Change], desired: Sequence[Desired], render: Render,
+               workers: int = 1, part: int | None = None) -> Iterator[list[Change]]:
+    """`with_text`'s changes in consecutive parts, in order, each with the texts of at most
+    `part` (default PART) changes; on `workers` forked processes past PARALLEL_FROM texts, each
+    part handed over as soon as its texts are back."""
     pending = {d.task.fingerprint: d for d in desired if d.text is not None}
     at = [i for i, c in enumerate(changes) if c.action in TEXTED and c.fingerprint in pending]
     if not at:
-        return changes
-    texts = render_texts([pending[changes[i].fingerprint] for i in at], render, workers)
-    out = list(changes)
-    for i, (subject, body) in zip(at, texts, strict=True):
-        c = out[i]
-        out[i] = changed(c, task=changed(c.task, subject=subject, body=body))
-    return out
+        if changes:
+            yield list(changes)
+        return
+    items = [pending[changes[i].fingerprint] for i in at]
+    del pending
+    start = 0
+    for (a, b), texts in _rendered(items, render, workers, part or PART):
+        end = at[b - 1] + 1 if b < len(at) else len(changes)
+        out = changes[start:end]
+        for i, (subject, body) in zip(at[a:b], texts, strict=True):
+            c = out[i - start]
+            out[i - start] = changed(c, task=changed(c.task, subject=subject, body=body))
+        yield out
+        start = end
 
 
-def render_texts(items: Sequence[Desired], render: Render, workers: int = 1) -> list[tuple[str, str]]:
-    """(subject, body) of each item, in order: in this process, or split over `workers` forked
-    processes when there are at least PARALLEL_FROM items and this process may fork."""
+def _rendered(items: Sequence[Desired], render: Render, workers: int,
+              part: int) -> Iterator[tuple[Range, list[tuple[str, str]]]]:
+    ranges = [(a, min(a + part, len(items))) for a in range(0, len(items), part)]
     if workers < 2 or len(items) < PARALLEL_FROM or not can_fork():
-        return [_text(render(d)) for d in items]
-    step = -(-len(items) // workers)
+        for bounds in ranges:
+            yield bounds, [_text(render(items[i])) for i in range(*bounds)]
+        return
     _JOB.update(items=items, render=render)
     RENDERS["pools"] += 1
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_render_range, [(a, min(a + step, len(items)))
-                                             for a in range(0, len(items), step)])
+            yield from zip(ranges, pool.imap(_render_range, ranges), strict=True)
     finally:
         _JOB.clear()
-    return [text for part in parts for text in part]
 
 
-def _render_range(bounds: tuple[int, int]) -> list[tuple[str, str]]:
+def _render_range(bounds: Range) -> list[tuple[str, str]]:
     """In a forked renderer: the texts of items[a:b] of the job it inherited."""
     items, render = _JOB["items"], _JOB["render"]
     return [_text(render(items[i])) for i in range(*bounds)]

@@ -26,6 +26,7 @@ from kamrules.playbooks.state import PLAY_FINGERPRINTS, is_play_task, oldest_ope
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import (
     Connector,
+    PartWriter,
     Progress,
     SplitConnector,
     StreamingConnector,
@@ -39,7 +40,7 @@ from kamrules.run.cleaning import clean
 from kamrules.run.collector import collector_paused
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.quality import GateProblem, check, merge_stats
-from kamrules.run.rendering import with_text
+from kamrules.run.rendering import text_parts
 from kamrules.run.snooze import Snooze, snoozed
 from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
@@ -290,9 +291,9 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
                   | {f"{p.id}/bundle:{r.bundle_key}" for p in packs if p.tasks == "per_group"
                      for r in p.active_rules},
                   moved=moved_to(packs))
-    # alert limits are applied once over rule and play creates together (most severe first)
+    # alert limits are applied once over rule and play creates together (most severe first);
+    # they read no task text, which is rendered after them
     changes = reconcile(desired, existing, scope, policy_for, as_of, Limits())
-    changes = with_text(changes, desired, renderer(found.rules), found.workers)
     changes, report.plays = limited(changes + play_changes, moves, loaded.limits())
     checkpoint("reconciled")
     # per finding (bundled ones count one by one); then the findings are let go: at a million
@@ -300,11 +301,18 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     severities = [(d.task.account_id, d.severity)
                   for d in [*found.desired, *(i.desired for i in items)]
                   if d.task.fingerprint not in paused]
+    parts = text_parts(changes, desired, renderer(found.rules), found.workers)
     del desired, items
     found.desired, found.items = [], []
 
     results: list[ChangeResult] = []
-    if not dry_run:
+    if dry_run:
+        changes = [c for part in parts for c in part]
+    elif isinstance(connector, PartWriter) and connector.writes_in_parts():
+        changes, results = _written_in_parts(connector, parts, progress)
+        checkpoint("applied")
+    else:
+        changes = [c for part in parts for c in part]
         results = connector.apply(changes, progress)
         checkpoint("applied")
     _fill(report, changes, results, found.names)
@@ -331,6 +339,25 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     report.api_calls = connector.api_calls
     report.finished = now_iso()
     return report
+
+
+def _written_in_parts(connector: Connector, parts: Iterator[list[Change]],
+                      progress: Progress) -> tuple[list[Change], list[ChangeResult]]:
+    """Each part of the changes written as soon as its texts are rendered (the next parts
+    render meanwhile); a written task's body is let go then: nothing after the write reads it,
+    and at a million accounts the bodies are half a gigabyte."""
+    changes: list[Change] = []
+    results: list[ChangeResult] = []
+    for part in parts:
+        done = len(results)
+        results += connector.apply(
+            part, lambda stage, n, _total, done=done: progress(stage, done + n, None))
+        for c in part:
+            if c.writes and c.task.body:
+                c.task.body = ""  # this run's own copy (`text_parts` made it)
+        changes += part
+    progress("write", len(results), len(results))
+    return changes, results
 
 
 def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult],
