@@ -309,7 +309,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     if dry_run:
         changes = [c for part in parts for c in part]
     elif isinstance(connector, PartWriter) and connector.writes_in_parts():
-        changes, results = _written_in_parts(connector, parts, progress)
+        writes = sum(1 for c in changes if c.writes)
+        changes, results = _written_in_parts(connector, parts, writes, progress)
         checkpoint("applied")
     else:
         changes = [c for part in parts for c in part]
@@ -341,7 +342,7 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     return report
 
 
-def _written_in_parts(connector: Connector, parts: Iterator[list[Change]],
+def _written_in_parts(connector: Connector, parts: Iterator[list[Change]], writes: int,
                       progress: Progress) -> tuple[list[Change], list[ChangeResult]]:
     """Each part of the changes written as soon as its texts are rendered (the next parts
     render meanwhile); a written task's body is let go then: nothing after the write reads it,
@@ -351,12 +352,11 @@ def _written_in_parts(connector: Connector, parts: Iterator[list[Change]],
     for part in parts:
         done = len(results)
         results += connector.apply(
-            part, lambda stage, n, _total, done=done: progress(stage, done + n, None))
+            part, lambda stage, n, _total, done=done: progress(stage, done + n, writes))
         for c in part:
             if c.writes and c.task.body:
                 c.task.body = ""  # this run's own copy (`text_parts` made it)
         changes += part
-    progress("write", len(results), len(results))
     return changes, results
 
 
