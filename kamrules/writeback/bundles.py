@@ -48,7 +48,7 @@ def bundle_fingerprint(pack_id: str, key: str, account_id: str) -> str:
     return f"{pack_id}/{PREFIX}{key}/{account_id}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One finding's task, waiting to join its bundle."""
 
@@ -68,7 +68,7 @@ def bundle(items: list[Item], as_of: date, names: dict[str, str]) -> list[Desire
             for key, members in sorted(groups.items(), key=lambda kv: kv[0])]
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingBundle:
     """A bundle's text not rendered yet: its members (most urgent first), rendered with it."""
 

@@ -28,7 +28,7 @@ class Policy:
     update_tolerance: float = 0.2
 
 
-@dataclass
+@dataclass(slots=True)
 class Desired:
     """A task a finding wants. `text`, when set, renders its subject and body (see `reconcile`'s
     `render`): a task that is only kept never needs them."""

@@ -139,7 +139,7 @@ def _registered(names: frozenset[str] | None, _known: int) -> tuple[str, ...]:
     return tuple(REGISTRY) if names is None else tuple(n for n in REGISTRY if n in names)
 
 
-@dataclass
+@dataclass(slots=True)
 class PendingText:
     """A task's text not rendered yet: what `render_text` needs, and nothing else, so it is
     small to keep (and to send from a worker process). Kept tasks never need their text."""
