@@ -1,6 +1,9 @@
-"""`clean`'s whole-kind checks give exactly what its per-record walk gave: the same records
-kept, in the same order, and the same warnings in the same order, on snapshots with
-duplicates and dangling references in random places (and on clean ones, which it leaves as is)."""
+"""`clean` against a copy of its per-record walk (a guard for any faster version): the same
+records kept, in the same order, and the same warnings in the same order, on snapshots with
+duplicates and dangling references in random places, and nothing dropped from clean ones.
+
+(Whole-kind set checks were tried as a fast path and measured slower than the walk on the
+100,000-account portfolio: reading a pydantic attribute is the cost either way.)"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ RELATED = [k for k in RECORD_KINDS if k not in ("accounts", "users")]
 
 
 def reference_clean(snapshot: Snapshot) -> Snapshot:
-    """`clean` as it was before its fast path (kamrules/run/cleaning.py at ceba8ab)."""
+    """`clean` as it is at ceba8ab (kamrules/run/cleaning.py)."""
     warnings = snapshot.warnings
     seen: set[str] = set()
     accounts = []
@@ -117,8 +120,8 @@ def test_a_clean_snapshot_is_left_as_it_is() -> None:
     out = clean(snapshot)
     assert out.warnings == []
     for kind in RECORD_KINDS:
-        assert getattr(out, kind) == before[kind] and all(
-            a is b for a, b in zip(getattr(out, kind), before[kind], strict=True))
+        assert all(a is b for a, b in zip(getattr(out, kind), before[kind], strict=True))
+        assert len(getattr(out, kind)) == len(before[kind])
 
 
 def test_warnings_come_after_those_already_there_in_kind_order() -> None:
