@@ -20,8 +20,9 @@ from pydantic import ValidationError
 
 from kamrules.connectors.local.collector import Held, no_gc
 from kamrules.connectors.local.schema import TABLES, Table, brief
+from kamrules.connectors.local.summaries import account_summaries
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot
-from kamrules.protocol.connector import ChunkPlan, Progress, no_progress
+from kamrules.protocol.connector import AccountSummary, ChunkPlan, Progress, no_progress
 
 # (key, account id as text, the record as JSON): a record as it is written or migrated
 Keyed = tuple[str, "str | None", str]
@@ -199,6 +200,10 @@ class RecordStore:
                 yield table.build(row)
             except (ValueError, TypeError, KeyError):
                 continue  # pull_chunks reports it
+
+    def pull_account_summaries(self, as_of: date) -> Iterator[AccountSummary]:
+        """`pull_accounts` narrowed to what the portfolio context reads (see summaries.py)."""
+        return account_summaries(self.db)
 
     def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
                     records: int | None = None) -> Iterator[Snapshot]:

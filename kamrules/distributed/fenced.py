@@ -12,7 +12,14 @@ from datetime import date
 
 from kamrules.model import Account, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
-from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
+from kamrules.protocol.connector import (
+    AccountSummary,
+    Connector,
+    Progress,
+    StreamingConnector,
+    SummaryConnector,
+    no_progress,
+)
 
 WRITE_BATCH = 100  # HubSpot's batch size; Salesforce's composite calls take 200
 
@@ -58,8 +65,19 @@ class FencedStreaming(Fenced):
         return self.inner.pull_chunks(as_of, size, progress)
 
 
+class FencedSummaries(FencedStreaming):
+    """Reads pass through unchanged, so the narrow account read (`SummaryConnector`) does too."""
+
+    inner: SummaryConnector
+
+    def pull_account_summaries(self, as_of: date) -> Iterator[AccountSummary]:
+        return self.inner.pull_account_summaries(as_of)
+
+
 def fenced(inner: Connector, check: Callable[[], None], batch: int = WRITE_BATCH) -> Fenced:
     """The wrapper that keeps the inner connector's shape (streaming or not)."""
+    if isinstance(inner, SummaryConnector):
+        return FencedSummaries(inner, check, batch)
     if isinstance(inner, StreamingConnector):
         return FencedStreaming(inner, check, batch)
     return Fenced(inner, check, batch)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from kamrules.model import Account, RecordWarning, Snapshot, Task, User
+from kamrules.model import Account, RecordWarning, RevenuePoint, Snapshot, Task, User
 from kamrules.protocol.changes import Change, ChangeResult
 
 # progress(step, done, total): connectors call it on long work; the CLI draws it.
@@ -85,6 +85,29 @@ class StreamingConnector(Connector, Protocol):
     def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
         """Snapshots of up to `size` accounts each with all their related records (and the users);
         warnings for records that belong to no chunk come with the first."""
+        ...
+
+
+class AccountSummary(NamedTuple):
+    """What the portfolio context reads of an account (kamrules/evaluation/facts/view.py),
+    under the same names as on `Account`."""
+
+    id: str
+    name: str
+    is_key: bool
+    revenue: list[RevenuePoint]
+
+
+@runtime_checkable
+class SummaryConnector(StreamingConnector, Protocol):
+    """A streaming connector that reads the portfolio context's few account fields without
+    building whole accounts (optional: a run uses `pull_accounts` where it is missing).
+
+    A wrapper that changes accounts must not have it unless it changes the summaries too.
+    """
+
+    def pull_account_summaries(self, as_of: date) -> Iterator[AccountSummary]:
+        """One summary per account `pull_accounts` yields, in its order, with its values."""
         ...
 
 

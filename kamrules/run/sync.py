@@ -30,6 +30,7 @@ from kamrules.protocol.connector import (
     Progress,
     SplitConnector,
     StreamingConnector,
+    SummaryConnector,
     no_progress,
     task_url,
 )
@@ -133,7 +134,10 @@ def pulled(connector: Connector, as_of: date, progress: Progress = no_progress,
     any other connector's single pull is one chunk.
     """
     if isinstance(connector, StreamingConnector):
-        portfolio = portfolio_context(connector.pull_accounts(as_of), as_of)
+        # the context's few account fields, without building whole accounts where it can
+        accounts = connector.pull_account_summaries(as_of) if isinstance(
+            connector, SummaryConnector) else connector.pull_accounts(as_of)
+        portfolio = portfolio_context(accounts, as_of)
         return portfolio, (clean(c) for c in connector.pull_chunks(as_of, size, progress))
     snapshot = clean(connector.pull(as_of, progress))
     return portfolio_context(snapshot.accounts, as_of), iter([snapshot])

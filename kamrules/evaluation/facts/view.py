@@ -22,6 +22,7 @@ from kamrules.model import (
     Survey,
     TeamMember,
 )
+from kamrules.protocol.connector import AccountSummary
 
 
 @dataclass
@@ -104,15 +105,16 @@ class AccountView:
         return 0 <= age < days
 
 
-def portfolio_context(accounts: Iterable[Account], as_of: date) -> Portfolio:
+def portfolio_context(accounts: Iterable[Account] | Iterable[AccountSummary], as_of: date) -> Portfolio:
     """Portfolio-wide context: sorted revenues for percentiles, key-account names for P29.
 
-    One pass over every account, so a streamed run can build it before the first chunk.
+    One pass over every account, so a streamed run can build it before the first chunk; it
+    reads only id, name, is_key and revenue, so a connector's `AccountSummary`s will do.
     """
     revenues: list[float] = []
     names: dict[str, str] = {}
     for a in accounts:
-        revenues.append(last_year_revenue(a, as_of) or 0.0)
+        revenues.append(last_year_revenue(a, as_of) or 0.0)  # type: ignore[arg-type]
         if a.is_key and len(a.name.strip()) >= 3:
             names[a.id] = a.name
     revenues.sort()
