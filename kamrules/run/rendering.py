@@ -34,23 +34,20 @@ RENDERS = {"pools": 0}  # pools started in this process (tests and the benchmark
 _JOB: dict[str, Any] = {}
 
 
-def with_text(changes: list[Change], desired: Sequence[Desired], render: Render,
-              workers: int = 1) -> list[Change]:
-    """`changes` with the subject and body of every change that shows text and whose desired
-    task's text is pending; other changes as they are (same objects, same order)."""
-    return [c for part in text_parts(changes, desired, render, workers) for c in part]
-
-
 def text_parts(changes: list[Change], desired: Sequence[Desired], render: Render,
                workers: int = 1, part: int | None = None) -> Iterator[list[Change]]:
-    """`with_text`'s changes in consecutive parts, in order, each with the texts of at most
-    `part` (default PART) changes; on `workers` forked processes past PARALLEL_FROM texts, each
-    part handed over as soon as its texts are back."""
+    """`changes` in consecutive parts, in order, with the subject and body of every change
+    that shows text and whose desired task's text is pending (others as they are), at most
+    `part` (default PART) texts a part; on `workers` forked processes past PARALLEL_FROM
+    texts, each part handed over as soon as its texts are back. `changes` is used up: a part's
+    entries become None once it is handed over, and what rendered it is let go (at a million
+    accounts a gigabyte a run writing part by part would otherwise hold to the end)."""
     pending = {d.task.fingerprint: d for d in desired if d.text is not None}
     at = [i for i, c in enumerate(changes) if c.action in TEXTED and c.fingerprint in pending]
     if not at:
         if changes:
             yield list(changes)
+            changes[:] = [None] * len(changes)  # type: ignore[list-item]
         return
     items = [pending[changes[i].fingerprint] for i in at]
     del pending
@@ -62,6 +59,8 @@ def text_parts(changes: list[Change], desired: Sequence[Desired], render: Render
             c = out[i - start]
             out[i - start] = changed(c, task=changed(c.task, subject=subject, body=body))
         yield out
+        changes[start:end] = [None] * (end - start)  # type: ignore[list-item]
+        items[a:b] = [None] * (b - a)  # type: ignore[list-item]
         start = end
 
 

@@ -305,7 +305,7 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     severities = [(d.task.account_id, d.severity)
                   for d in [*found.desired, *(i.desired for i in items)]
                   if d.task.fingerprint not in paused]
-    parts = text_parts(changes, desired, renderer(found.rules), found.workers)
+    parts = text_parts(changes, desired, renderer(found.rules), found.workers)  # uses them up
     del desired, items
     found.desired, found.items = [], []
 
