@@ -359,7 +359,7 @@ def _written_in_parts(connector: Connector, parts: Iterator[list[Change]], write
             part, lambda stage, n, _total, done=done: progress(stage, done + n, writes))
         for c in part:
             if c.writes and c.task.body:
-                c.task.body = ""  # this run's own copy (`text_parts` made it)
+                c.task.body = ""  # a written change's task is always this run's own copy
         changes += part
     return changes, results
 
