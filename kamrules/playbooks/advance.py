@@ -146,7 +146,8 @@ class Plays:
             return  # `advance` would not ask about it
         self.inputs[account.id] = self.input_for(
             Party(account.id, account.name, account.owner_id), facts, hit_ids,
-            directory.team.get(account.id, ()), directory.users, directory.sales_ops_owner)
+            directory.team.get(account.id, ()), directory.users, directory.sales_ops_owner,
+            may_start)
 
     def _may_start(self, facts: Mapping[str, Any], hit_ids: tuple[str, ...]) -> int:
         """Bit i: compiled play i may start on the account without history."""
@@ -158,11 +159,13 @@ class Plays:
 
     def input_for(self, account: Party, facts: Mapping[str, Any], hits: Iterable[str],
                   team: Iterable[TeamMember], users: dict[str, str],
-                  sales_ops_owner: str | None) -> AccountInput:
-        """One account's `AccountInput`: the plays' facts read now (computed if lazy)."""
+                  sales_ops_owner: str | None, may_start: int | None = None) -> AccountInput:
+        """One account's `AccountInput`: the plays' facts read now (computed if lazy);
+        `may_start` where the caller has decided it already."""
         values = tuple(facts.get(n) for n in self.names)
         hit_ids = tuple(sorted(sys.intern(h) for h in set(hits)))
-        may_start = self._may_start(dict(zip(self.names, values, strict=True)), hit_ids)
+        if may_start is None:
+            may_start = self._may_start(dict(zip(self.names, values, strict=True)), hit_ids)
         return AccountInput(account, self.names, values, hit_ids, tuple(team), users,
                             sales_ops_owner, may_start)
 
