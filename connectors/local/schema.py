@@ -171,26 +171,8 @@ def _compile(table: Table) -> tuple[Callable[[tuple[Any, ...]], Any], Callable[.
                    set_extra=slots["__pydantic_extra__"].__set__,
                    set_private=slots["__pydantic_private__"].__set__)
     names = [f"v{i}" for i in range(len(table.columns))]
-    items = []
-    for i, c in enumerate(table.columns):
-        v = names[i]
-        if c.form == "bool":
-            env[f"B{i}"] = NULLABLE_BOOLS if c.nullable else BOOLS
-            value = f"B{i}[{v}]"  # KeyError for anything but 0 and 1
-        elif c.form == "date":
-            value = f"D[{v}]"
-        elif c.choices:
-            # one text object per choice, shared by every record; KeyError for any other
-            env[f"C{i}"] = {**{x: x for x in c.choices}, **({None: None} if c.nullable else {})}
-            value = f"C{i}[{v}]"
-        elif c.form == "json" and c.adapter is not None:
-            env[f"J{i}"] = _json_validator(c.adapter)
-            value = f"[] if {v} == '[]' else J{i}({v})"
-            if c.nullable:
-                value = f"None if {v} is None else ({value})"
-        else:
-            value = v
-        items.append(f"{c.name!r}: {value}")
+    items = [f"{c.name!r}: {value_expression(c, v, env)}"
+             for c, v in zip(table.columns, names, strict=True)]
     unpack = f"{', '.join(names)}, _key = row"
     values = "{" + ", ".join(items) + "}"
     if _instance is construct_fast:
@@ -213,6 +195,27 @@ def _compile(table: Table) -> tuple[Callable[[tuple[Any, ...]], Any], Callable[.
         *(f"        {m}" for m in make), "        append(o)"])
     exec(compile(source, f"<kamrules build {table.kind}>", "exec"), env)  # noqa: S102 - our own columns
     return env["one"], env["many"]
+
+
+def value_expression(c: Column, v: str, env: dict[str, Any]) -> str:
+    """Python source converting `v`, a stored value of column `c`, to the record's value (`v`
+    itself where it is stored as it is held); it raises KeyError, ValueError or TypeError for
+    a value the constraints do not admit. The converters it names are put in `env`."""
+    if c.form == "bool":
+        env[f"B_{v}"] = NULLABLE_BOOLS if c.nullable else BOOLS
+        return f"B_{v}[{v}]"  # KeyError for anything but 0 and 1
+    if c.form == "date":
+        env["D"] = DATES
+        return f"D[{v}]"
+    if c.choices:
+        # one text object per choice, shared by every record; KeyError for any other
+        env[f"C_{v}"] = {**{x: x for x in c.choices}, **({None: None} if c.nullable else {})}
+        return f"C_{v}[{v}]"
+    if c.form == "json" and c.adapter is not None:
+        env[f"J_{v}"] = _json_validator(c.adapter)
+        value = f"[] if {v} == '[]' else J_{v}({v})"
+        return f"None if {v} is None else ({value})" if c.nullable else value
+    return v
 
 
 def _json_validator(adapter: TypeAdapter[Any]) -> Callable[[Any], Any]:

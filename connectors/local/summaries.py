@@ -12,14 +12,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from kamrules.connectors.local.schema import (
-    BOOLS,
-    DATES,
-    NULLABLE_BOOLS,
-    TABLES,
-    Column,
-    _json_validator,
-)
+from kamrules.connectors.local.schema import TABLES, Column, value_expression
 from kamrules.protocol.connector import AccountSummary
 
 WANTED = AccountSummary._fields  # ("id", "name", "is_key", "revenue")
@@ -27,22 +20,10 @@ WANTED_COUNT = len(WANTED)
 
 
 def _expression(c: Column, v: str, env: dict[str, Any]) -> str | None:
-    """`v` converted as `Table.build` converts the column's stored value (schema.py,
-    `_compile`), with the same converter objects; None: taken as it is (cannot fail)."""
-    if c.form == "bool":
-        env[f"B_{v}"] = NULLABLE_BOOLS if c.nullable else BOOLS
-        return f"B_{v}[{v}]"
-    if c.form == "date":
-        env["D"] = DATES
-        return f"D[{v}]"
-    if c.choices:
-        env[f"C_{v}"] = {**{x: x for x in c.choices}, **({None: None} if c.nullable else {})}
-        return f"C_{v}[{v}]"
-    if c.form == "json" and c.adapter is not None:
-        env[f"J_{v}"] = _json_validator(c.adapter)
-        value = f"[] if {v} == '[]' else J_{v}({v})"
-        return f"None if {v} is None else ({value})" if c.nullable else value
-    return None
+    """`v` converted as `Table.build` converts the column's stored value (the same source,
+    `value_expression`); None: taken as it is (cannot fail)."""
+    value = value_expression(c, v, env)
+    return None if value == v else value
 
 
 def _compile() -> tuple[str, Callable[[Iterable[tuple[Any, ...]]], Iterator[AccountSummary]]]:
