@@ -32,7 +32,11 @@ _SQLITE = (
      " place, or no permission"),
     ("disk i/o", "input/output error from the disk"),
     ("locked", "is locked by another process for too long"),
+    # a row written by another tool: SQLite's message names the column and shows the text
+    ("could not decode to utf-8", "holds text that is not UTF-8, written by a tool other than"
+     " kamrules; correct or delete that row"),
 )
+_DETAILED = {"could not decode to utf-8"}  # SQLite's own message is kept after the words
 
 
 def reason(exc: BaseException) -> str:
@@ -42,7 +46,7 @@ def reason(exc: BaseException) -> str:
     text = str(exc).lower()
     for needle, words in _SQLITE:
         if needle in text:
-            return words
+            return f"{words} ({exc})" if needle in _DETAILED else words
     return str(exc) or type(exc).__name__
 
 
