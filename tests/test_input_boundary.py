@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -250,3 +251,19 @@ def test_the_shortcuts_of_terminal_safe_change_no_text() -> None:
         text = "".join(pick.choice(alphabet) for _ in range(pick.randint(0, 12)))
         for keep in (True, False):
             assert terminal_safe(text, keep) == reference(text, keep), (text, keep)
+
+
+def test_json_safe_bytes_escapes_what_json_safe_escapes() -> None:
+    """`run --json` writes pydantic's UTF-8 bytes as they are (no text copy); the escapes are
+    those of `json_safe`, on every character near the risky ranges' edges."""
+    from kamrules.inputs.sanitize import json_safe_bytes
+
+    edges = [0x7e, 0x7f, 0x80, 0x9f, 0xa0, 0xc2, 0xe2, 0x2027, 0x2028, 0x2029, 0x202a, 0x202e,
+             0x202f, 0x2065, 0x2066, 0x2069, 0x206a, 0x80a8, 0xa8, 0x1f600, 0xe9]
+    alphabet = [chr(c) for c in edges] + ["a", '"', "\\"]
+    pick = random.Random(7)
+    for _ in range(3000):
+        text = "".join(pick.choice(alphabet) for _ in range(pick.randint(0, 10)))
+        assert json_safe_bytes(text.encode()) == json_safe(text).encode(), repr(text)
+    for c in range(0x3000):  # every character up to the last risky one, alone
+        assert json_safe_bytes(chr(c).encode()) == json_safe(chr(c)).encode(), hex(c)

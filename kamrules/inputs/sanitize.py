@@ -24,6 +24,9 @@ _SEQUENCES = re.compile(
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _LINE_BREAKS = re.compile(r"[\t\n\r\x0b\x0c\u2028\u2029]+")
 _JSON_RISKY = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+# the same characters in UTF-8: each match starts at an ASCII or lead byte, never inside a
+# character, so in valid UTF-8 it is always one whole character
+_JSON_RISKY_UTF8 = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -51,6 +54,12 @@ def formula_safe(text: str) -> str:
 def cell(text: str) -> str:
     """One TSV/CSV cell of CRM text: one line, no controls, no formula."""
     return formula_safe(one_line(text))
+
+
+def json_safe_bytes(data: bytes) -> bytes:
+    """`json_safe` for JSON as UTF-8 bytes (pydantic's `to_json`): the same escapes, without
+    decoding it."""
+    return _JSON_RISKY_UTF8.sub(lambda m: f"\\u{ord(m.group().decode()):04x}".encode(), data)
 
 
 def json_safe(text: str) -> str:
