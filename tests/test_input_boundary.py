@@ -267,3 +267,23 @@ def test_json_safe_bytes_escapes_what_json_safe_escapes() -> None:
         assert json_safe_bytes(text.encode()) == json_safe(text).encode(), repr(text)
     for c in range(0x3000):  # every character up to the last risky one, alone
         assert json_safe_bytes(chr(c).encode()) == json_safe(chr(c)).encode(), hex(c)
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["stdout-with-buffer", "text-only-stdout"])
+def test_the_json_report_is_written_whole_and_escaped(
+        monkeypatch: pytest.MonkeyPatch, binary: bool) -> None:
+    """`run --json` writes pydantic's bytes to stdout's buffer, or text where stdout has none."""
+    import io
+
+    from kamrules.cli.run_plan import echo_json
+
+    report = RunReport(mode="run", as_of=date(2026, 11, 1), started="s", error="a\u202eb\x9bc")
+    raw = io.BytesIO()
+    stdout = io.TextIOWrapper(raw, encoding="utf-8") if binary else io.StringIO()
+    monkeypatch.setattr("sys.stdout", stdout)
+    print("before", flush=True)
+    echo_json(report)
+    written = raw.getvalue().decode() if binary else stdout.getvalue()
+    assert written.startswith("before\n{") and written.endswith("}\n")
+    assert "\\u202e" in written and "\u202e" not in written and "\x9b" not in written
+    assert json.loads(written[len("before\n"):]) == json.loads(report.model_dump_json())

@@ -83,7 +83,10 @@ def echo_json(model: Any) -> None:
     once, the run's peak of memory."""
     data = json_safe_bytes(model.__pydantic_serializer__.to_json(model, indent=2))
     sys.stdout.flush()  # what was echoed as text goes first
-    out = click.get_binary_stream("stdout")
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stdout (an embedding program's): one text copy then
+        click.echo(data.decode())
+        return
     out.write(data)
     out.write(b"\n")
     out.flush()
