@@ -22,7 +22,7 @@ from kamrules.cli.common import (
 )
 from kamrules.errors import ExitCode, KamError, LockedError
 from kamrules.inputs.environment import as_environment_failure
-from kamrules.inputs.sanitize import cell, json_safe, json_safe_bytes, one_line
+from kamrules.inputs.sanitize import cell, json_safe_bytes, one_line
 from kamrules.model import RecordWarning
 from kamrules.run.config import load_configured_packs
 
@@ -78,9 +78,9 @@ def _run(ctx: click.Context, as_of: str | None, fmt: str, dry_run: bool, limit: 
 
 
 def echo_json(model: Any) -> None:
-    """A run's report as JSON (indent 2) on stdout, written as the UTF-8 bytes pydantic makes:
-    at a million accounts it is ~170 MB, which as text and then encoded was three copies at
-    once, the run's peak of memory."""
+    """A report (a run's, a plan's, a what-if's) as JSON (indent 2) on stdout, written as the
+    UTF-8 bytes pydantic makes: at a million accounts a run's is ~170 MB, which as text and
+    then encoded was three copies at once, the run's peak of memory."""
     data = json_safe_bytes(model.__pydantic_serializer__.to_json(model, indent=2))
     sys.stdout.flush()  # what was echoed as text goes first
     out = getattr(sys.stdout, "buffer", None)
@@ -339,7 +339,7 @@ def _what_if(ctx: click.Context, day: date, fmt: str, limit: int, sets: tuple[st
     finally:
         connector.close()
     if fmt == "json":
-        click.echo(json_safe(result.model_dump_json(indent=2)))
+        echo_json(result)
     else:
         for line in render(result, limit):
             click.echo(line)
