@@ -12,6 +12,7 @@ from kamrules.model import Account
 
 if TYPE_CHECKING:
     from kamrules.evaluation.facts.view import AccountView
+    from kamrules.protocol.connector import AccountSummary
 
 FactType = Literal["int", "float", "bool", "str"]
 FactValue = int | float | bool | str | None
@@ -60,7 +61,7 @@ def fact(
     return register
 
 
-def last_year_revenue(account: Account, as_of: date) -> float | None:
+def last_year_revenue(account: Account | AccountSummary, as_of: date) -> float | None:
     year, best = as_of.year, None
     for p in account.revenue:  # the latest year before as_of's (the first one of a tie)
         if p.year < year and (best is None or p.year > best.year):

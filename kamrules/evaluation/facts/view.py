@@ -114,7 +114,7 @@ def portfolio_context(accounts: Iterable[Account] | Iterable[AccountSummary], as
     revenues: list[float] = []
     names: dict[str, str] = {}
     for a in accounts:
-        revenues.append(last_year_revenue(a, as_of) or 0.0)  # type: ignore[arg-type]
+        revenues.append(last_year_revenue(a, as_of) or 0.0)
         if a.is_key and len(a.name.strip()) >= 3:
             names[a.id] = a.name
     revenues.sort()
