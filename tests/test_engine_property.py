@@ -163,3 +163,27 @@ def test_a_non_finite_number_is_unknown_to_both_engines(
     expected = sorted(f"prop|{r.id}" for r in pack.rules if holds(r.when, {**facts, "f1": None}, PARAMS))
     for kind in KINDS:
         assert Engine([pack], kind).matches({**facts, "f1": odd}) == expected, kind
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conditions=st.lists(CONDITIONS, min_size=1, max_size=4),
+       accounts=st.lists(FACTS, min_size=1, max_size=12), entries=st.sampled_from([1, 2, 50_000]))
+def test_accounts_whose_facts_repeat_get_the_reference_answer(
+        conditions: list[Any], accounts: list[dict[str, Any]], entries: int) -> None:
+    """One engine over accounts whose facts repeat, as most accounts' do: durable_rules answers
+    a message it has answered before from its memo (emptied when full: `entries`), and every
+    answer is still the reference's; True, 1 and 1.0 stay apart in it."""
+    if durable_problem() is not None:
+        pytest.skip(f"durable_rules only: {durable_problem()}")
+    from kamrules.evaluation import engine_durable
+
+    pack = _pack(conditions)
+    engine = Engine([pack], "durable")
+    twins = [{**f, "n1": v} for f in accounts[:2] for v in (True, 1, 1.0)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine_durable, "MEMO_ENTRIES", entries)
+        for facts in [*accounts, *twins, *reversed(accounts), *twins]:
+            expected = sorted(f"prop|{r.id}" for r in pack.rules if holds(r.when, facts, PARAMS))
+            assert engine.matches(facts) == expected, (facts, [r.when for r in pack.rules])
+    memos = [r.memo for r in engine._backend._rulesets if r.memo is not None]  # noqa: SLF001
+    assert memos and all(len(m.seen) <= entries for m in memos)
