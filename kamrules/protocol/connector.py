@@ -121,6 +121,10 @@ class ChunkPlan:
 
 
 class ChunkReader(Protocol):
+    def chunk_plan(self, as_of: date, size: int) -> ChunkPlan | None:
+        """Its connector's plan, made through this handle (in a process of its own)."""
+        ...
+
     def pull_chunk(self, as_of: date, chunk: Any, users: list[User]) -> Snapshot:
         """One planned chunk, as `pull_chunks` would have handed it over (less the plan's
         warnings)."""

@@ -40,6 +40,7 @@ from kamrules.report.plays import after_run
 from kamrules.run.cleaning import clean
 from kamrules.run.collector import collector_paused
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
+from kamrules.run.planning import PlanAside
 from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.rendering import text_parts
 from kamrules.run.snooze import Snooze, snoozed
@@ -216,17 +217,24 @@ def run(
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:
         check_supported(connector)
-    portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
-    checkpoint("pulled")
+    workers = workers or loaded.config.workers or default_workers()
+    split = workers > 1 and can_fork() and isinstance(connector, SplitConnector)
+    # the chunk plan is made beside the portfolio context (kamrules/run/planning.py)
+    aside = PlanAside(connector, as_of, chunk_size) if split else None
+    try:
+        portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
+        checkpoint("pulled")
+        many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
+        plan = aside.result() if aside is not None and many else None
+    finally:
+        if aside is not None:
+            aside.close()
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
     found = Evaluation(packs, loaded, as_of, lazy_text=True)
+    found.workers = workers
     if found.plays.compiled and not INTERPRET:  # play decisions' zygote, forked while we are small
         DECIDER.prepare()
-    workers = found.workers = workers or loaded.config.workers or default_workers()
-    many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
-    plan = connector.chunk_plan(as_of, chunk_size) if many and workers > 1 and can_fork() \
-        and isinstance(connector, SplitConnector) else None
     if plan is not None and len(plan.chunks) > 1:  # each worker pulls its own chunks
         if found.plays:  # the plays keep only what `advance` may ask about (a file's read)
             found.plays.history = connector.accounts_with_tasks(PLAY_FINGERPRINTS)

@@ -1,0 +1,73 @@
+"""The chunk plan made in a forked child beside the portfolio context (kamrules/run/planning.py)
+is the connector's own plan; where the child cannot make it, the run's process does, and its
+error is the one a run without the child would meet."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kamrules.cli.wiring import open_connector
+from kamrules.connectors.local.crm import LocalCrm
+from kamrules.run.config import load_config
+from kamrules.run.planning import PlanAside
+from tests.test_workers_pull import _damaged
+
+AS_OF = date(2026, 11, 1)
+
+
+@pytest.fixture
+def crm(tmp_path: Path) -> Iterator[LocalCrm]:
+    (tmp_path / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\nstate_dir: state\n")
+    connector = open_connector(load_config(tmp_path / "kamrules.yaml"))
+    from kamrules.connectors.local.demo import demo_portfolio
+
+    for kind, rows in _damaged(demo_portfolio(AS_OF, accounts=120)).items():
+        connector.insert_records(kind, rows)
+    yield connector
+    connector.close()
+
+
+def _shape(plan: Any) -> tuple[Any, ...]:
+    return (plan.chunks, [u.model_dump() for u in plan.users],
+            [w.model_dump() for w in plan.warnings])
+
+
+def test_the_plan_made_aside_is_the_connectors_plan(crm: LocalCrm) -> None:
+    here = crm.chunk_plan(AS_OF, 17)
+    aside = PlanAside(crm, AS_OF, 17)
+    plan = aside.result()
+    assert plan is not None and len(plan.chunks) > 5 and plan.warnings  # orphans: no chunk's
+    assert _shape(plan) == _shape(here)
+    assert not aside._child.is_alive()  # noqa: SLF001
+
+
+def test_where_the_child_makes_no_plan_the_run_makes_it_and_meets_its_error(
+        crm: LocalCrm, monkeypatch: pytest.MonkeyPatch) -> None:
+    here = crm.chunk_plan(AS_OF, 17)
+
+    def broken() -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(crm, "reader", broken)  # the child inherits it
+    assert _shape(PlanAside(crm, AS_OF, 17).result()) == _shape(here)
+    monkeypatch.setattr(crm, "reader", lambda: os._exit(3))  # the child dies
+    assert _shape(PlanAside(crm, AS_OF, 17).result()) == _shape(here)
+    aside = PlanAside(crm, AS_OF, 17)
+    monkeypatch.setattr(crm, "chunk_plan", lambda *a: (_ for _ in ()).throw(
+        sqlite3.OperationalError("database disk image is malformed")))
+    with pytest.raises(sqlite3.OperationalError, match="malformed"):
+        aside.result()
+
+
+def test_a_plan_not_needed_leaves_no_child(crm: LocalCrm) -> None:
+    aside = PlanAside(crm, AS_OF, 17)
+    aside.close()
+    assert not aside._child.is_alive() and aside._child.exitcode is not None  # noqa: SLF001
