@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from kamrules.construct import made
+from kamrules.construct import changed, made
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule
 from kamrules.language.template import people
@@ -143,7 +143,7 @@ def renderer(rules: dict[tuple[str, str], tuple[LoadedPack, Rule]]) -> Callable[
             members = [Item(m.pack, m.rule, Desired(full(m.desired), m.desired.severity))
                        for m in text.members]
             subject, body = _text(text.key, members, text.as_of, text.account)
-            return desired.task.model_copy(update={"subject": subject[:255], "body": body})
+            return changed(desired.task, subject=subject[:255], body=body)
         return desired.task
 
     return full

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
-from kamrules.construct import made
+from kamrules.construct import changed, made
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
@@ -239,8 +239,8 @@ def render_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) 
     if "evidence" not in values:
         values = {**values, "evidence": evidence_text(task.evidence)}
     subject, body = _render(pack, rule, values, pending.account_name, pending.as_of)
-    return task.model_copy(update={"subject": formula_safe(one_line(subject))[:255],
-                                   "body": terminal_safe(body).strip()})
+    return changed(task, subject=formula_safe(one_line(subject))[:255],
+                   body=terminal_safe(body).strip())
 
 
 def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: str,
