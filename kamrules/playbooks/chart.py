@@ -100,13 +100,45 @@ def _conjunctions(cond: Condition, params: dict[str, Any], negate: bool) -> list
             for conj in dnf(cond, params, negate) for c in _expand_in(conj)]
 
 
+def _fields(chart: dict[str, Any]) -> tuple[str, ...]:
+    """Every event field a chart's transitions test, sorted: its decisions read no other."""
+    found: set[str] = set()
+
+    def walk(test: dict[str, Any]) -> None:
+        for key, arg in test.items():
+            if key in ("$and", "$or"):
+                for part in arg:
+                    walk(part)
+            elif key.startswith("$"):  # {"$gte": {"age": 3}}, {"$ex": {"won_deals_12m": 1}}
+                found.update(arg)
+            else:
+                found.add(key)
+
+    for transitions in chart.values():
+        for transition in transitions.values():
+            for part in transition["all"]:
+                walk(part["m"])
+    return tuple(sorted(found))
+
+
+_UNKNOWN = object()
+MEMO_ENTRIES = 50_000  # decisions a PlayChart remembers before it forgets them all
+
+
 class PlayChart:
-    """One play compiled: its phase chart and one chart per step."""
+    """One play compiled: its phase chart and one chart per step.
+
+    A decision starts a fresh session from the given state and posts one event, so it is a
+    function of the chart, the state and the event's fields the chart tests: durable_rules'
+    answer is remembered under those (`_memo`, bounded) and asked again only for a new
+    combination. At 100,000 accounts a first run asked 4,130 decisions, 1,823 of them distinct
+    in every field (each ~0.3 ms on a decision child)."""
 
     def __init__(self, play: Playbook, params: dict[str, Any]):
         self.play = play
         self.params = params
         self.sessions = 0
+        self._memo: dict[tuple[Any, ...], str | None] = {}
         self._compile()
 
     def _compile(self) -> None:
@@ -141,6 +173,9 @@ class PlayChart:
             self.charts[step_name] = _step_chart(step)
             definitions[f"{step_name}$state"] = copy.deepcopy(self.charts[step_name])
         self.charts = copy.deepcopy(self.charts)  # durable rewrites the definitions it is given
+        # the fields each chart tests, by a name that outlives a move to fresh rulesets
+        self._reads: dict[str | None, tuple[str, ...]] = {None: _fields(self.charts[self.name])}
+        self._reads.update({step_id: _fields(self.charts[name]) for step_id, name in self.steps.items()})
         if not INTERPRET:
             with _LOCK:
                 _host().set_rulesets(definitions)
@@ -162,7 +197,7 @@ class PlayChart:
             # freed (see MAX_SESSIONS) and cost 24 GB at 100,000 accounts (issue #18), so the
             # chart's own interpretation answers; durable_rules decides every transition taken.
             return None
-        return self._durable(lambda: self.name, phase, event)
+        return self._decided(None, lambda: self.name, phase, event)
 
     def step_action(self, step_id: str, state: str, event: dict[str, Any]) -> str | None:
         """What a step does this run: open, escalate, or nothing."""
@@ -170,7 +205,27 @@ class PlayChart:
             return _interpret(self.charts[self.steps[step_id]], state, event)
         if state == "waiting" and _interpret(self.charts[self.steps[step_id]], state, event) is None:
             return None  # a step not due yet: no session either (see phase_action)
-        return self._durable(lambda: self.steps[step_id], state, event)
+        return self._decided(step_id, lambda: self.steps[step_id], state, event)
+
+    def _decided(self, chart: str | None, ruleset: Callable[[], str], state: str,
+                 event: dict[str, Any]) -> str | None:
+        """`_durable`'s decision, remembered (see the class); `chart`: None for the phase
+        chart, else the step's id."""
+        values: list[Any] = [chart, state]
+        for name in self._reads[chart]:
+            value = event.get(name)
+            if value is not None:  # as `_decide` sends it: None is absent
+                value = engine_value(value)
+            values += (value, type(value))  # True, 1 and 1.0 are not one JSON value
+        key = tuple(values)
+        known = self._memo.get(key, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        action = self._durable(ruleset, state, event)
+        if len(self._memo) >= MEMO_ENTRIES:
+            self._memo = {}
+        self._memo[key] = action
+        return action
 
     def _durable(self, ruleset: Callable[[], str], state: str, event: dict[str, Any]) -> str | None:
         """durable_rules' decision: in the decision child where one can run, else here."""
