@@ -57,6 +57,11 @@ def test_changed_is_model_copy_with_an_update() -> None:
     again = changed(change, task=changed(task, subject="new"))
     assert again == change.model_copy(update={"task": task.model_copy(update={"subject": "new"})})
     assert task.subject == "s"  # the original is left as it was
+    assert again.task.model_fields_set is task.model_fields_set  # the class's shared set
+    validated = Task(**FIELDS)
+    assert changed(validated, body="b2") == validated.model_copy(update={"body": "b2"})
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        changed(task, colour="red")
     line = made(ChangeReport, action="create", fingerprint="p/R/A1", account_id="A1",
                 subject="s", owner_id=None, severity="high")
     assert line == ChangeReport(action="create", fingerprint="p/R/A1", account_id="A1",

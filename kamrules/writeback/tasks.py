@@ -236,15 +236,19 @@ def _value(name: str, facts: dict[str, Any], evidence: dict[str, Any], params: d
 def render_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) -> Task:
     """A task built with `pending` text, now with its subject and body, as build_task renders."""
     values = pending.values
-    if "evidence" not in values:
+    names = _text_names(*_text_source(pack, rule))
+    if "evidence" not in values and (names is None or "evidence" in names):
         values = {**values, "evidence": evidence_text(task.evidence)}
-    subject, body = _render(pack, rule, values, pending.account_name, pending.as_of)
+    subject, body = _render(pack, rule, values, pending.account_name, pending.as_of,
+                            task.evidence)
     return changed(task, subject=formula_safe(one_line(subject))[:255],
                    body=terminal_safe(body).strip())
 
 
 def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: str,
-            as_of: date) -> tuple[str, str]:
+            as_of: date, evidence: dict[str, Any] | None = None) -> tuple[str, str]:
+    """The text's subject and body; `evidence`: the finding's, made into text here only if
+    the text falls back to plain (where `values` has no "evidence": its template reads none)."""
     if pack.template_syntax == "jinja":
         text = _rule_text(pack, rule)
         try:
@@ -253,7 +257,8 @@ def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: 
         except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
             # a value the template did not expect: plain text with the evidence, never a crash
             subject = f"{account_name}: {text.title or rule.title}"
-            body = f"{rule.rationale.strip()}\n\n{values['evidence']}\n\n({type(exc).__name__})"
+            shown = values["evidence"] if "evidence" in values else evidence_text(evidence or {})
+            body = f"{rule.rationale.strip()}\n\n{shown}\n\n({type(exc).__name__})"
         footer = FOOTER.get(pack.locale.split("_")[0], FOOTER["en"])
         if rule.principles:
             body += "\n\n" + footer.format(names=values["principle_names"], pack=pack.id,
