@@ -71,3 +71,32 @@ def test_a_plan_not_needed_leaves_no_child(crm: LocalCrm) -> None:
     aside = PlanAside(crm, AS_OF, 17)
     aside.close()
     assert not aside._child.is_alive() and aside._child.exitcode is not None  # noqa: SLF001
+
+
+def test_a_ctrl_c_is_the_runs_to_handle(crm: LocalCrm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C reaches the terminal's whole process group: the child neither stops nor
+    prints a traceback on it; the run's process ends it."""
+    import signal
+    import time
+
+    def slow() -> Any:
+        time.sleep(3)
+        raise sqlite3.OperationalError("too slow")
+
+    def ignores_sigint(pid: int) -> bool:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigIgn:"):
+                return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+        return False
+
+    monkeypatch.setattr(crm, "reader", slow)
+    aside = PlanAside(crm, AS_OF, 17)
+    pid = aside._child.pid  # noqa: SLF001
+    deadline = time.monotonic() + 0.4
+    while not ignores_sigint(pid) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    os.kill(pid, signal.SIGINT)
+    time.sleep(0.1)
+    assert aside._child.is_alive()  # noqa: SLF001
+    aside.close()
+    assert not aside._child.is_alive()  # noqa: SLF001

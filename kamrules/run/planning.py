@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from datetime import date
 from multiprocessing.connection import Connection
 from typing import Any
@@ -20,7 +21,9 @@ from kamrules.protocol.connector import ChunkPlan, SplitConnector
 
 def _make(source: SplitConnector, as_of: date, size: int, out: Connection) -> None:
     """In the child: the plan through a read-only handle of its own (the forked connection is
-    the parent's and must not be used here), sent back; None where it could not be made."""
+    the parent's and must not be used here), sent back; None where it could not be made.
+    A Ctrl-C is the run's: the run's process ends this child (`close`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     plan: ChunkPlan | None = None
     try:
         reader = source.reader()
