@@ -100,3 +100,14 @@ def test_a_ctrl_c_is_the_runs_to_handle(crm: LocalCrm, monkeypatch: pytest.Monke
     assert aside._child.is_alive()  # noqa: SLF001
     aside.close()
     assert not aside._child.is_alive()  # noqa: SLF001
+
+
+def test_a_crm_in_memory_has_no_plan_aside_either(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No other process can read a CRM in memory: the child makes no plan (its handle opens
+    nothing), and the connector's own answer, None, is the result."""
+    monkeypatch.chdir(tmp_path)
+    memory = LocalCrm(Path(":memory:"))
+    try:
+        assert PlanAside(memory, AS_OF, 17).result() is None
+    finally:
+        memory.close()
