@@ -178,12 +178,12 @@ def test_accounts_whose_facts_repeat_get_the_reference_answer(
     from kamrules.evaluation import engine_durable
 
     pack = _pack(conditions)
-    engine = Engine([pack], "durable")
     twins = [{**f, "n1": v} for f in accounts[:2] for v in (True, 1, 1.0)]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(engine_durable, "MEMO_ENTRIES", entries)
+        engine = Engine([pack], "durable")
         for facts in [*accounts, *twins, *reversed(accounts), *twins]:
             expected = sorted(f"prop|{r.id}" for r in pack.rules if holds(r.when, facts, PARAMS))
             assert engine.matches(facts) == expected, (facts, [r.when for r in pack.rules])
     memos = [r.memo for r in engine._backend._rulesets if r.memo is not None]  # noqa: SLF001
-    assert memos and all(len(m.seen) <= entries for m in memos)
+    assert memos and all(len(m) <= entries for m in memos)

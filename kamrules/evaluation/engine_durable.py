@@ -38,6 +38,7 @@ from durable import engine as durable
 from kamrules.evaluation.durable_json import engine_value, leaf_tests
 from kamrules.evaluation.engine import KEY_FACT, CompiledRule
 from kamrules.language.conditions import Conjunction, Leaf, dnf
+from kamrules.memo import BoundedMemo
 
 _LOCK = threading.Lock()
 # Per ruleset: conjunctions (each an alpha path ending in one beta node; 256 per node is the
@@ -49,7 +50,7 @@ _IDS = itertools.count()
 # only of `$nex` tests (or `$nex` beside `$ex` on `id`) never returns from assert_fact.
 ANCHOR_KEY = "kamrules_fact"
 MEMBER_PREFIX = "kamrules_in_"
-MEMO_ENTRIES = 50_000  # a `_Memo` is emptied when it holds as many (~20 MB)
+MEMO_ENTRIES = 50_000  # a ruleset's memo is emptied when it holds as many (~20 MB)
 
 
 class _Host(durable.Host):
@@ -119,24 +120,13 @@ class _Ruleset:
     key_only: bool = False  # every conjunction tests is_key == true: other accounts skip it
     rules: Any = None  # durable_rules' Ruleset, once registered
     actions: dict[str, str] = field(default_factory=dict)  # conjunction's name -> its rule's key
-    memo: _Memo | None = None  # not for key-only rulesets (see `_Memo`)
-
-
-@dataclass
-class _Memo:
-    """A ruleset's matches per message already asserted. Every rule matches one fact, asserted
-    and retracted at once, so what matches is a function of the message (less its id): most
-    accounts outside the key accounts send one of a few thousand messages (at 100,000 accounts,
-    15,076 distinct of 100,000). Keys carry each value's type (True, 1 and 1.0 are equal in
-    Python, not in JSON). Bounded: emptied when full. Key-only rulesets have none: the key
-    accounts' long messages are nearly all distinct (13,300 asserts, 12,132 distinct)."""
-
-    seen: dict[tuple[Any, ...], tuple[str, ...]] = field(default_factory=dict)
-
-    def put(self, key: tuple[Any, ...], hits: tuple[str, ...]) -> None:
-        if len(self.seen) >= MEMO_ENTRIES:
-            self.seen = {}
-        self.seen[key] = hits
+    # The matches per message already asserted. Every rule matches one fact, asserted and
+    # retracted at once, so what matches is a function of the message (less its id): most
+    # accounts outside the key accounts send one of a few thousand messages (at 100,000
+    # accounts, 15,076 distinct of 100,000). Keys carry each value's type (True, 1 and 1.0 are
+    # equal in Python, not in JSON). None for key-only rulesets: the key accounts' long
+    # messages are nearly all distinct (13,300 asserts, 12,132 distinct).
+    memo: BoundedMemo[tuple[Any, ...], tuple[str, ...]] | None = None
 
 
 def _reads(conj: Conjunction) -> set[str]:
@@ -164,7 +154,7 @@ class DurableBackend:
                 if (ruleset is None or len(ruleset.definition) >= MAX_ENTRIES
                         or len(ruleset.reads | reads) > MAX_PROPERTIES):
                     ruleset = current[only] = _Ruleset(f"kamrules_{next(_IDS)}", key_only=only,
-                                                       memo=None if only else _Memo())
+                                                       memo=None if only else BoundedMemo(MEMO_ENTRIES))
                     self._rulesets.append(ruleset)
                 ruleset.definition[f"{rule.key}|{k}"] = {
                     "all": [{"m": compile_conjunction(conj)}], "run": rule.key}
@@ -212,7 +202,7 @@ class DurableBackend:
         if memo is not None:
             key = (*message.items(), *map(type, message.values()))
             try:
-                known = memo.seen.get(key)
+                known = memo.get(key)
             except TypeError:  # a list value: not hashable, asked every time
                 key = None
             else:
@@ -230,7 +220,7 @@ class DurableBackend:
             _run_actions(ruleset, native.retract_fact(rules._handle, text), message, found)
         hits += found
         if key is not None and memo is not None:
-            memo.put(key, tuple(found))
+            memo.remember(key, tuple(found))
 
 
 def _run_actions(ruleset: _Ruleset, result: Any, message: dict[str, Any], hits: list[str]) -> None:

@@ -21,6 +21,7 @@ from jinja2 import StrictUndefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from kamrules.language.pack import PLACEHOLDER
+from kamrules.memo import BoundedMemo
 
 NOT_RECORDED = {"en": "not recorded", "ru": "не указано", "sr": "nije upisano"}
 YES_NO = {"en": ("yes", "no"), "ru": ("да", "нет"), "sr": ("da", "ne")}
@@ -80,15 +81,13 @@ class People:
         self.money_pattern = pattern.split(";")[0].replace(".00", "").replace(",00", "")
         # Babel parses a pattern and builds Decimals on every call; task texts repeat the same
         # few numbers, so each filter keeps what it gave per argument (issue #18: 2.5x faster)
-        self._memo: dict[tuple[Any, ...], str] = {}
+        self._memo: BoundedMemo[tuple[Any, ...], str] = BoundedMemo(MEMO_SIZE)
 
     def _cached(self, key: tuple[Any, ...], make: Any) -> str:
         """`make()`, remembered under `key` (bounded: a run's texts repeat few numbers)."""
         found = self._memo.get(key)
         if found is None:
-            if len(self._memo) >= MEMO_SIZE:
-                self._memo.clear()
-            found = self._memo[key] = make()
+            found = self._memo.remember(key, make())
         return found
 
     def none(self) -> str:

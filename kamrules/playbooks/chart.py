@@ -27,6 +27,7 @@ except ImportError:  # Python 3.13: durable_rules does not build; the same chart
 from kamrules.evaluation.durable_json import engine_value, leaf_tests
 from kamrules.language.conditions import Conjunction, Leaf, dnf, rule_condition
 from kamrules.language.pack import AnyCondition, Condition, FactCondition
+from kamrules.memo import BoundedMemo
 from kamrules.playbooks.decider import Decider
 from kamrules.playbooks.model import Playbook, Step
 from kamrules.run.forking import can_fork
@@ -138,7 +139,7 @@ class PlayChart:
         self.play = play
         self.params = params
         self.sessions = 0
-        self._memo: dict[tuple[Any, ...], str | None] = {}
+        self._memo: BoundedMemo[tuple[Any, ...], str | None] = BoundedMemo(MEMO_ENTRIES)
         self._compile()
 
     def _compile(self) -> None:
@@ -221,11 +222,7 @@ class PlayChart:
         known = self._memo.get(key, _UNKNOWN)
         if known is not _UNKNOWN:
             return known  # type: ignore[return-value]
-        action = self._durable(ruleset, state, event)
-        if len(self._memo) >= MEMO_ENTRIES:
-            self._memo = {}
-        self._memo[key] = action
-        return action
+        return self._memo.remember(key, self._durable(ruleset, state, event))
 
     def _durable(self, ruleset: Callable[[], str], state: str, event: dict[str, Any]) -> str | None:
         """durable_rules' decision: in the decision child where one can run, else here."""
