@@ -204,6 +204,9 @@ class Snapshot(Record):
     warnings: list[RecordWarning] = Field(default_factory=list)
     # `kind.field` -> its tally, for the fields a connector maps (the data-quality gate reads it)
     field_stats: dict[str, FieldStat] = Field(default_factory=dict)
+    # True where the connector has shown that `clean` would drop nothing (no record of a missing
+    # account, no repeated id): `clean` passes it as it is (kamrules/run/cleaning.py)
+    checked: bool = False
 
 
 # Record kinds by their snapshot attribute, used by connectors, CSV import and tests.
