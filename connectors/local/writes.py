@@ -15,7 +15,6 @@ from datetime import date
 from itertools import groupby
 from typing import Any
 
-from kamrules.construct import made
 from kamrules.protocol.changes import Change, ChangeResult
 
 COLUMNS = "fingerprint, account_id, subject, body, owner_id, due, priority, status, evidence, created"
@@ -54,9 +53,8 @@ def apply_batch(db: sqlite3.Connection, batch: Sequence[Change]) -> list[ChangeR
             results += [apply_one(db, c) for c in changes]
             continue
         db.execute("RELEASE batch")
-        # one per write, from values of our own: built as kamrules/construct.py builds
-        results += [made(ChangeResult, fingerprint=c.fingerprint, action=c.action, ok=True,
-                         crm_id=ids[c.fingerprint] if ids is not None else c.task.crm_id)
+        results += [ChangeResult(fingerprint=c.fingerprint, action=c.action, ok=True,
+                                 crm_id=ids[c.fingerprint] if ids is not None else c.task.crm_id)
                     for c in changes]
     return results
 
