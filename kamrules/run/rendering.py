@@ -50,7 +50,9 @@ def text_parts(changes: list[Change], desired: Sequence[Desired], render: Render
             changes[:] = [None] * len(changes)  # type: ignore[list-item]
         return
     items = [pending[changes[i].fingerprint] for i in at]
-    del pending
+    # the caller lets go of `desired`: so do we, or every finding (texts pending, evidence)
+    # would live to the last part, not to its own
+    del pending, desired
     start = 0
     for (a, b), texts in _rendered(items, render, workers, part or PART):
         end = at[b - 1] + 1 if b < len(at) else len(changes)
