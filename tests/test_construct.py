@@ -4,10 +4,12 @@ validates, less a field-name set per instance."""
 from __future__ import annotations
 
 import pickle
+import tracemalloc
 from datetime import date
 
 import pytest
 
+from kamrules import model
 from kamrules.construct import changed, made
 from kamrules.model import Task
 from kamrules.protocol.changes import Change
@@ -66,3 +68,32 @@ def test_changed_is_model_copy_with_an_update() -> None:
                 subject="s", owner_id=None, severity="high")
     assert line == ChangeReport(action="create", fingerprint="p/R/A1", account_id="A1",
                                 subject="s", owner_id=None, severity="high")
+
+
+def _bytes_each(make, n: int = 2000) -> float:  # noqa: ANN001
+    tracemalloc.start()
+    kept = make() if n == 1 else [make() for _ in range(n)]
+    size = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert kept is not None
+    return size / 2000
+
+
+def test_made_and_unpickled_models_hold_no_dict_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each value is set as an attribute (kamrules.model.construct_compact): the instance shares
+    its class's table of field names, so it costs well under what a validated one does; tasks a
+    worker process sends (one pickle of many, as a chunk's result) are as compact."""
+    fields = {k: v for k, v in FIELDS.items() if k != "evidence"}
+    validated = _bytes_each(lambda: Task(**fields))
+    assert _bytes_each(lambda: made(Task, **fields)) < 0.6 * validated
+    line = dict(action="create", fingerprint="p/R/A1", account_id="A1", subject="s",
+                owner_id=None, severity="high")
+    assert _bytes_each(lambda: made(ChangeReport, **line)) < 0.6 * _bytes_each(
+        lambda: ChangeReport(**line))
+    sent = pickle.dumps([made(Task, **fields) for _ in range(2000)])
+    compact = _bytes_each(lambda: pickle.loads(sent), n=1)
+    assert pickle.loads(sent)[7] == Task(**fields)
+    monkeypatch.setattr(model, "_COMPACT", False)  # pydantic's own unpickling
+    assert pickle.loads(sent)[7] == Task(**fields)
+    # (Python 3.11: 280 bytes a task against 620; 3.13, which keeps attributes inline: 495 vs 615)
+    assert compact < 0.85 * _bytes_each(lambda: pickle.loads(sent), n=1)

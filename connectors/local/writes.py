@@ -15,6 +15,7 @@ from datetime import date
 from itertools import groupby
 from typing import Any
 
+from kamrules.model import construct_held
 from kamrules.protocol.changes import Change, ChangeResult
 
 COLUMNS = "fingerprint, account_id, subject, body, owner_id, due, priority, status, evidence, created"
@@ -22,6 +23,7 @@ UPDATE = ("UPDATE tasks SET subject=?, body=?, owner_id=?, priority=?, evidence=
           " WHERE id=? AND status='open'")
 CLOSE = ("UPDATE tasks SET status='closed', resolution=?, completed=COALESCE(?, completed)"
          " WHERE id=? AND status='open'")
+RESULT_FIELDS = set(ChangeResult.model_fields)  # shared by every result (see `apply_batch`)
 
 
 def iso(d: date | None) -> str | None:
@@ -53,9 +55,12 @@ def apply_batch(db: sqlite3.Connection, batch: Sequence[Change]) -> list[ChangeR
             results += [apply_one(db, c) for c in changes]
             continue
         db.execute("RELEASE batch")
-        results += [ChangeResult(fingerprint=c.fingerprint, action=c.action, ok=True,
-                                 crm_id=ids[c.fingerprint] if ids is not None else c.task.crm_id)
-                    for c in changes]
+        # one per write, held to the end of the run: made as kamrules/construct.py makes its
+        # models (not validated again, one shared set of field names, compact)
+        results += [construct_held(ChangeResult, {
+            "fingerprint": c.fingerprint, "action": c.action, "ok": True,
+            "crm_id": ids[c.fingerprint] if ids is not None else c.task.crm_id, "error": None},
+            RESULT_FIELDS) for c in changes]
     return results
 
 

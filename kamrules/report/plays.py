@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
+from kamrules.construct import changed
 from kamrules.language.loader import LoadedPack
 from kamrules.model import SEVERITIES, Task
 from kamrules.playbooks.loader import plays_of
@@ -181,7 +182,7 @@ def tasks_after(tasks: Iterable[Task], changes: list[Change],
             continue
         crm_id = change.task.crm_id or (result.crm_id if result else None)
         key = crm_id or change.fingerprint
-        by_key[key] = change.task.model_copy(update={"crm_id": crm_id}) if crm_id else change.task
+        by_key[key] = changed(change.task, crm_id=crm_id) if crm_id else change.task
     return list(by_key.values())
 
 
