@@ -69,10 +69,11 @@ _WORKER: dict[str, Any] = {}
 
 def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio: Portfolio,
            lazy_text: bool, source: SplitConnector | None = None,
-           users: list[User] | None = None, history: set[str] | None = None) -> None:
+           users: list[User] | None = None, history: set[str] | None = None,
+           named: set[str] | None = None) -> None:
     """A worker's own engine: a fresh durable_rules host (the run's is not shared); with a
     `source`, a connection of its own to pull chunks through (the forked one is the run's);
-    `history`: the run's `Plays.history`."""
+    `history` and `named`: the run's `Plays.history` and `Evaluation.named`."""
     from kamrules.run.sync import Evaluation
 
     # one durable_rules host per process: a forked copy of the run's is not ours. Only where it
@@ -81,7 +82,7 @@ def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio
     if engine_durable is not None:
         engine_durable._HOST = None  # noqa: SLF001
     found = Evaluation(packs, loaded, as_of, lazy_text=lazy_text)
-    found.plays.history = history
+    found.plays.history, found.named = history, named
     _WORKER.update(engine=Engine(packs, loaded.config.engine), portfolio=portfolio,
                    found=found, users=users,
                    reader=source.reader() if source is not None else None, as_of=as_of)
@@ -184,7 +185,7 @@ def evaluate_planned(found: Any, source: SplitConnector, plan: ChunkPlan, portfo
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
                              initargs=(found.packs, found.loaded, found.as_of, portfolio,
                                        found.lazy_text, source, plan.users,
-                                       found.plays.history)) as pool:
+                                       found.plays.history, found.named)) as pool:
         pending: deque[Future[ChunkResult]] = deque()
         for chunk in plan.chunks:
             pending.append(pool.submit(pull_in_worker, chunk))
