@@ -32,3 +32,31 @@ def test_bench_run_small_size_prints_a_table_row() -> None:
     for column in ("pull s", "facts s", "facts floor s", "facts x", "run s", "cpu/wall"):
         assert float(cells[column]) > 0, column
     assert cells["workers"] == "2" and int(cells["tasks"].replace(",", "")) > 0
+
+
+def test_a_tree_runs_with_its_own_connectors_packs_and_config(tmp_path: Path) -> None:
+    """`--before TREE` runs that tree's code: its `connectors/`, `rulesets/` and `config/` too,
+    not an installed kamrules' (whose editable finder maps them whatever is on the path)."""
+    import importlib.util
+    from importlib.machinery import SourceFileLoader
+
+    loader = SourceFileLoader("bench_run", str(ROOT / "bench" / "run"))
+    spec = importlib.util.spec_from_loader("bench_run", loader)
+    bench = importlib.util.module_from_spec(spec)
+    loader.exec_module(bench)
+    tree = tmp_path / "tree"
+    (tree / "kamrules").mkdir(parents=True)
+    (tree / "kamrules" / "__init__.py").write_text("")
+    for folder in ("connectors", "rulesets", "config"):
+        (tree / folder).mkdir()
+    (tree / "connectors" / "__init__.py").write_text("")
+    (tree / "connectors" / "probe.py").write_text("HERE = 'tree'\n")
+    probe = ("import kamrules.connectors.probe as p, kamrules._builtin as b, kamrules._config as c;"
+             " print(p.HERE, p.__file__, list(b.__path__)[0], list(c.__path__)[0])")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(tree), "KAMRULES_BENCH_TREE": str(tree)}
+    done = subprocess.run([sys.executable, "-c", bench.TREE_IMPORTS + probe], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    here, module, packs, config = done.stdout.split()
+    assert here == "tree" and module == str(tree / "connectors" / "probe.py")
+    assert (packs, config) == (str(tree / "rulesets"), str(tree / "config"))
