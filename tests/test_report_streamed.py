@@ -143,3 +143,22 @@ class _Failing:
                 real_write(data)
 
         return Blob()
+
+
+def test_a_full_disk_while_storing_is_named_and_loses_nothing(tmp_path, monkeypatch) -> None:
+    """SQLite's own "database or disk is full" in the middle of a long report (the file may not
+    grow past its pages, as on a full disk): a located failure, the run row as it was, and the
+    store usable once there is room."""
+    monkeypatch.setattr(streamed, "BATCH", 50)
+    store = StateStore(tmp_path)
+    run_id = store.start_run("s", "2026-11-01", "run")
+    pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+    store.db.execute(f"PRAGMA max_page_count = {pages + 3}")
+    with pytest.raises(EnvironmentFailure, match="state store.*full"):
+        store.finish_run(run_id, _report([f"subject {i} " * 20 for i in range(400)]))
+    row = store.db.execute("SELECT outcome, report FROM runs WHERE id=?", (run_id,)).fetchone()
+    assert row == ("running", None)
+    store.db.execute("PRAGMA max_page_count = 1073741823")
+    store.finish_run(run_id, _report([f"subject {i} " * 20 for i in range(400)]))
+    assert len(store.reports()[0]["changes"]) == 400
+    store.close()
