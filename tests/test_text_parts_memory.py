@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from kamrules.construct import changed, made
+from kamrules.construct import made
 from kamrules.model import Task
 from kamrules.protocol.changes import Change
 from kamrules.run import rendering
@@ -32,8 +32,8 @@ def _findings(n: int) -> tuple[list[Change], list[Desired]]:
     return changes, desired
 
 
-def _render(d: Desired) -> Task:
-    return changed(d.task, subject=f"subject {d.text.i}", body="body")
+def _render(d: Desired) -> tuple[str, str]:
+    return f"subject {d.text.i}", "body"
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from kamrules.construct import changed
-from kamrules.model import Task
 from kamrules.protocol.changes import Change
 from kamrules.run.forking import can_fork
 from kamrules.writeback.reconcile import Desired
@@ -26,7 +25,7 @@ from kamrules.writeback.reconcile import Desired
 TEXTED = frozenset({"create", "update", "snoozed", "suppressed", "held"})  # changes that show text
 PARALLEL_FROM = 4000  # fewer texts: one process renders them faster than a pool starts
 PART = 2000  # texts per part
-Render = Callable[[Desired], Task]
+Render = Callable[[Desired], tuple[str, str]]  # a desired task's subject and body
 Range = tuple[int, int]
 
 RENDERS = {"pools": 0}  # pools started in this process (tests and the benchmark)
@@ -71,7 +70,7 @@ def _rendered(items: Sequence[Desired], render: Render, workers: int,
     ranges = [(a, min(a + part, len(items))) for a in range(0, len(items), part)]
     if workers < 2 or len(items) < PARALLEL_FROM or not can_fork():
         for bounds in ranges:
-            yield bounds, [_text(render(items[i])) for i in range(*bounds)]
+            yield bounds, [render(items[i]) for i in range(*bounds)]
         return
     _JOB.update(items=items, render=render)
     RENDERS["pools"] += 1
@@ -85,8 +84,4 @@ def _rendered(items: Sequence[Desired], render: Render, workers: int,
 def _render_range(bounds: Range) -> list[tuple[str, str]]:
     """In a forked renderer: the texts of items[a:b] of the job it inherited."""
     items, render = _JOB["items"], _JOB["render"]
-    return [_text(render(items[i])) for i in range(*bounds)]
-
-
-def _text(task: Task) -> tuple[str, str]:
-    return task.subject, task.body
+    return [render(items[i]) for i in range(*bounds)]

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from kamrules.construct import changed, made
+from kamrules.construct import made
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule
 from kamrules.language.template import people
 from kamrules.model import SEVERITIES, Task
 from kamrules.writeback.reconcile import Desired
-from kamrules.writeback.tasks import PendingText, render_text
+from kamrules.writeback.tasks import PendingText, rendered_text
 
 PREFIX = "bundle:"
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -90,7 +90,9 @@ def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: s
     tasks = [m.desired.task for m in members]
     dues = [t.due for t in tasks if t.due is not None]
     pending = any(m.desired.text is not None for m in members)
-    subject, body = ("", "") if pending else _text(key, members, as_of, account)
+    subject, body = ("", "") if pending else _text(
+        key, members, [(m.desired.task.subject, m.desired.task.body) for m in members], as_of,
+        account)
     return Desired(
         made(
             Task,
@@ -122,8 +124,9 @@ def _evidence_key(rule_id: str, name: str) -> str:
     return key
 
 
-def _text(key: tuple[str, str, str], members: list[Item], as_of: date, account: str) -> tuple[str, str]:
-    """The checklist's subject and body from its members' rendered texts."""
+def _text(key: tuple[str, str, str], members: list[Item], texts: list[tuple[str, str]],
+          as_of: date, account: str) -> tuple[str, str]:
+    """The checklist's subject and body from its members' rendered texts (`texts`, in order)."""
     bundle_key = key[1]
     lead = members[0]
     pack = lead.pack
@@ -133,34 +136,35 @@ def _text(key: tuple[str, str, str], members: list[Item], as_of: date, account: 
     title = pack.bundle_title(bundle_key)
     first = frame["first"] if len(members) > 1 else ""
     lines = [frame["intro"].format(account=account, title=title, count=count, first=first), ""]
-    for i, m in enumerate(members, 1):
-        task = m.desired.task
-        lines.append(f"[ ] {i}. {task.subject}")
-        lines += ["    " + line if line.strip() else "" for line in task.body.splitlines()]
+    for i, (member_subject, member_body) in enumerate(texts, 1):
+        lines.append(f"[ ] {i}. {member_subject}")
+        lines += ["    " + line if line.strip() else "" for line in member_body.splitlines()]
         lines.append("")
     lines.append(frame["outro"])
-    subject = (lead.desired.task.subject if len(members) == 1
+    subject = (texts[0][0] if len(members) == 1
                else frame["subject"].format(account=account, title=title, count=count))
     return subject, "\n".join(lines).strip()
 
 
-def renderer(rules: dict[tuple[str, str], tuple[LoadedPack, Rule]]) -> Callable[[Desired], Task]:
-    """Desired task -> the task with its text, rendering what was left pending (one finding's
-    text, or a bundle's with its members'); `rules`: (pack id, rule id) -> (pack, rule)."""
+def renderer(rules: dict[tuple[str, str], tuple[LoadedPack, Rule]]
+             ) -> Callable[[Desired], tuple[str, str]]:
+    """Desired task -> its subject and body, rendering what was left pending (one finding's
+    text, or a bundle's with its members'), without copying any task; `rules`: (pack id,
+    rule id) -> (pack, rule)."""
 
-    def full(desired: Desired) -> Task:
-        text = desired.text
-        if isinstance(text, PendingText):
-            pack, rule = rules[(text.pack_id, text.rule_id)]
-            return render_text(desired.task, text, pack, rule)
-        if isinstance(text, PendingBundle):
-            members = [Item(m.pack, m.rule, Desired(full(m.desired), m.desired.severity))
-                       for m in text.members]
-            subject, body = _text(text.key, members, text.as_of, text.account)
-            return changed(desired.task, subject=subject[:255], body=body)
-        return desired.task
+    def text(desired: Desired) -> tuple[str, str]:
+        pending = desired.text
+        if isinstance(pending, PendingText):
+            pack, rule = rules[(pending.pack_id, pending.rule_id)]
+            return rendered_text(desired.task, pending, pack, rule)
+        if isinstance(pending, PendingBundle):
+            subject, body = _text(pending.key, pending.members,
+                                  [text(m.desired) for m in pending.members], pending.as_of,
+                                  pending.account)
+            return subject[:255], body
+        return desired.task.subject, desired.task.body
 
-    return full
+    return text
 
 
 def moved_to(packs: list[LoadedPack]):  # noqa: ANN201

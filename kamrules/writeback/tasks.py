@@ -235,14 +235,19 @@ def _value(name: str, facts: dict[str, Any], evidence: dict[str, Any], params: d
 
 def render_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) -> Task:
     """A task built with `pending` text, now with its subject and body, as build_task renders."""
+    subject, body = rendered_text(task, pending, pack, rule)
+    return changed(task, subject=subject, body=body)
+
+
+def rendered_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) -> tuple[str, str]:
+    """The subject and body `render_text` gives the task, without a copy of the task."""
     values = pending.values
     names = _text_names(*_text_source(pack, rule))
     if "evidence" not in values and (names is None or "evidence" in names):
         values = {**values, "evidence": evidence_text(task.evidence)}
     subject, body = _render(pack, rule, values, pending.account_name, pending.as_of,
                             task.evidence)
-    return changed(task, subject=formula_safe(one_line(subject))[:255],
-                   body=terminal_safe(body).strip())
+    return formula_safe(one_line(subject))[:255], terminal_safe(body).strip()
 
 
 def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: str,
