@@ -51,3 +51,16 @@ def test_a_handed_over_part_lets_go_of_its_findings(workers: int,
     rest = [c for part in parts for c in part]
     assert [c.task.subject for c in rest] == [f"subject {i}" for i in range(4, 9)]
     assert all(r() is None for r in alive)
+
+
+def test_renderers_run_at_most_a_window_of_parts_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forked renderers faster than the writer do not fill the run's process with every part:
+    at most AHEAD parts a renderer are in flight beyond the one handed over; the texts are all
+    there, in order."""
+    monkeypatch.setattr(rendering, "PARALLEL_FROM", 1)
+    monkeypatch.setitem(rendering.RENDERS, "ahead", 0)
+    changes, desired = _findings(40)
+    parts = list(text_parts(changes, desired, _render, workers=2, part=2))
+    assert len(parts) == 20
+    assert [c.task.subject for part in parts for c in part] == [f"subject {i}" for i in range(40)]
+    assert rendering.RENDERS["ahead"] == rendering.AHEAD * 2 + 1

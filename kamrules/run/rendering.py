@@ -14,7 +14,9 @@ pure: the texts are the same for any number of processes and any part size.
 from __future__ import annotations
 
 import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from multiprocessing.pool import AsyncResult
 from typing import Any
 
 from kamrules.construct import changed
@@ -28,7 +30,10 @@ PART = 2000  # texts per part
 Render = Callable[[Desired], tuple[str, str]]  # a desired task's subject and body
 Range = tuple[int, int]
 
-RENDERS = {"pools": 0}  # pools started in this process (tests and the benchmark)
+# pools started in this process, and the most parts ever rendering or rendered and not yet
+# handed over (tests and the benchmark)
+RENDERS = {"pools": 0, "ahead": 0}
+AHEAD = 2  # parts per renderer in flight beyond the one handed over
 # What a forked renderer renders: set in the run's process just before the pool forks.
 _JOB: dict[str, Any] = {}
 
@@ -76,7 +81,19 @@ def _rendered(items: Sequence[Desired], render: Render, workers: int,
     RENDERS["pools"] += 1
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield from zip(ranges, pool.imap(_render_range, ranges), strict=True)
+            # a window of parts ahead of the one handed over: renderers faster than the writer
+            # would otherwise fill this process with every rendered part (at 10^6 accounts
+            # ~0.1 GB), and a slower writer is the pace either way
+            ahead: deque[tuple[Range, AsyncResult[list[tuple[str, str]]]]] = deque()
+            for bounds in ranges:
+                ahead.append((bounds, pool.apply_async(_render_range, (bounds,))))
+                RENDERS["ahead"] = max(RENDERS["ahead"], len(ahead))
+                if len(ahead) > AHEAD * workers:
+                    done, texts = ahead.popleft()
+                    yield done, texts.get()
+            while ahead:
+                done, texts = ahead.popleft()
+                yield done, texts.get()
     finally:
         _JOB.clear()
 
