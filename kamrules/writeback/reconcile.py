@@ -30,8 +30,9 @@ class Policy:
 
 @dataclass(slots=True)
 class Desired:
-    """A task a finding wants. `text`, when set, renders its subject and body (see `reconcile`'s
-    `render`): a task that is only kept never needs them."""
+    """A task a finding wants. `text`, when set, renders its subject and body (the renderer of
+    kamrules/writeback/bundles.py, for the changes that show them): a task that is only kept
+    never needs them."""
 
     task: Task
     severity: Severity
@@ -85,14 +86,11 @@ def reconcile(
     policy_for: Callable[[str], Policy],
     as_of: date,
     limits: Limits | None = None,
-    render: Callable[[Desired], Task] | None = None,
 ) -> list[Change]:
-    """The plan: one change per desired task and per existing task this run may touch.
-
-    `render` gives a desired task with its text, for the changes that write or show it
-    (create, update, snoozed, suppressed); by default the task as it is."""
+    """The plan: one change per desired task and per existing task this run may touch. A task
+    whose text is pending keeps it so: `run` renders the texts of the changes that show them
+    afterwards (kamrules/run/rendering.py)."""
     limits = limits or Limits()
-    full = render or (lambda d: d.task)
     open_by_fp: dict[str, list[Task]] = defaultdict(list)
     completed_by_fp: dict[str, list[Task]] = defaultdict(list)
     for task in existing:
@@ -108,19 +106,19 @@ def reconcile(
         policy = policy_for(fp)
         current = sorted(open_by_fp.get(fp, []), key=_age_key)
         if fp in scope.snoozed:
-            changes.append(Change(action="snoozed", fingerprint=fp, task=full(item),
+            changes.append(Change(action="snoozed", fingerprint=fp, task=item.task,
                                   severity=item.severity, reason=scope.snoozed[fp]))
             # its open task is closed with the snooze as the note; after expiry it comes back
             changes += [_close(t, scope.snoozed[fp]) for t in current]
             continue
         if fp in scope.taken:  # the finding holds; a play's steps are its task for now
-            changes.append(Change(action="suppressed", fingerprint=fp, task=full(item),
+            changes.append(Change(action="suppressed", fingerprint=fp, task=item.task,
                                   severity=item.severity, reason=scope.taken[fp]))
             changes += [_close(t, scope.taken[fp]) for t in current]
             continue
         if current:
             keep, *extra = current
-            changes.append(_keep_or_update(keep, item, policy, full))
+            changes.append(_keep_or_update(keep, item, policy))
             changes += [_close(t, "duplicate of an open task with the same fingerprint")
                         for t in extra]
             continue
@@ -128,11 +126,11 @@ def reconcile(
         if recent is not None:
             again = recent.completed + timedelta(days=policy.renotify_after_days)
             changes.append(Change(
-                action="suppressed", fingerprint=fp, task=full(item), severity=item.severity,
+                action="suppressed", fingerprint=fp, task=item.task, severity=item.severity,
                 reason=f"completed by hand on {recent.completed}; raised again from {again}",
             ))
             continue
-        creates.append(made(Change, action="create", fingerprint=fp, task=full(item),
+        creates.append(made(Change, action="create", fingerprint=fp, task=item.task,
                             severity=item.severity))
 
     changes += _apply_limits(creates, limits)
@@ -177,12 +175,11 @@ def _recently_completed(tasks: list[Task], policy: Policy, as_of: date) -> Task 
     return None
 
 
-def _keep_or_update(current: Task, item: Desired, policy: Policy,
-                    full: Callable[[Desired], Task]) -> Change:
+def _keep_or_update(current: Task, item: Desired, policy: Policy) -> Change:
     desired = item.task
     changed = materially_changed(current.evidence, desired.evidence, policy.update_tolerance)
     if changed or current.owner_id != desired.owner_id:
-        updated = full(item).model_copy(
+        updated = desired.model_copy(
             update={"crm_id": current.crm_id, "due": current.due or desired.due,
                     "created": current.created}
         )
