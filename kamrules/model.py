@@ -42,12 +42,8 @@ class Record(BaseModel):
         if not _COMPACT:
             super().__setstate__(state)
             return
-        set_ = object.__setattr__
-        set_(self, "__pydantic_fields_set__", state.get("__pydantic_fields_set__", {}))
-        set_(self, "__pydantic_extra__", state.get("__pydantic_extra__", {}))
-        set_(self, "__pydantic_private__", state.get("__pydantic_private__", {}))
-        for name, value in state.get("__dict__", {}).items():
-            set_(self, name, value)
+        _set_compact(self, state.get("__dict__", {}), state.get("__pydantic_fields_set__", {}),
+                     state.get("__pydantic_extra__", {}), state.get("__pydantic_private__", {}))
 
 
 class User(Record):
@@ -294,13 +290,19 @@ def construct_compact(model: type[BaseModel], values: dict[str, Any], fields_set
     for what a run holds by the hundred thousand (tasks, changes, report lines), not for the
     records it pulls by the million and lets go chunk by chunk."""
     obj = model.__new__(model)
+    _set_compact(obj, values, fields_set, None, None)
+    return obj
+
+
+def _set_compact(obj: BaseModel, values: dict[str, Any], fields_set: Any, extra: Any,
+                 private: Any) -> None:
+    """A model's values set one by one as attributes, and pydantic's three slots."""
     set_ = object.__setattr__
     for name, value in values.items():
         set_(obj, name, value)
     set_(obj, "__pydantic_fields_set__", fields_set)
-    set_(obj, "__pydantic_extra__", None)
-    set_(obj, "__pydantic_private__", None)
-    return obj
+    set_(obj, "__pydantic_extra__", extra)
+    set_(obj, "__pydantic_private__", private)
 
 
 def _probe_compact() -> bool:
