@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 
+from kamrules.cli.wiring import open_connector
 from kamrules.connectors.local.crm import LocalCrm
 from kamrules.playbooks import chart, lanes
 from kamrules.run import rendering
+from kamrules.run.config import load_config, load_configured_packs
+from kamrules.run.sync import run
 from kamrules.run.workers import POOLS
-from tests.support.golden import CASES, FILE, outcome
+from tests.support.golden import CASES, DAYS, FILE, outcome
 
 GOLDEN = json.loads(FILE.read_text())
 
@@ -52,6 +55,29 @@ def test_texts_rendered_on_several_processes_are_the_same(
     for name, accounts, extra in CASES:
         assert outcome(tmp_path / name, accounts, extra, workers=2) == GOLDEN[name], name
     assert rendering.RENDERS["pools"] - before == 4  # each first run and each second run
+    # a run writing each part as it comes leaves the second core to the writer
+    assert rendering.RENDERS["processes"] == 1
+
+
+def test_a_plan_renders_on_every_core_and_shows_the_texts_a_run_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dry run writes nothing while its texts render: both cores render (`renderers`)."""
+    monkeypatch.setattr(rendering, "PARALLEL_FROM", 1)
+    name, accounts, extra = CASES[0]
+    root = tmp_path / name
+    outcome(root, accounts, extra, workers=2)  # the workspace and its two runs
+    loaded = load_config(root / "kamrules.yaml")
+    connector = open_connector(loaded)
+    try:
+        connector.db.execute("DELETE FROM tasks")  # as before the first run
+        plan = run(connector, load_configured_packs(loaded), loaded, DAYS[0], True,
+                   digest=False, workers=2)
+    finally:
+        connector.close()
+    assert rendering.RENDERS["processes"] == 2
+    first = GOLDEN[name]["runs"][0]["changes"]
+    assert [" | ".join(str(x) for x in (c.action, c.fingerprint, c.owner_id, c.severity, c.reason,
+                                        c.subject, c.ok)) for c in plan.changes] == first
 
 
 @pytest.mark.skipif(chart.INTERPRET, reason="durable_rules is not installed here: no decision children")

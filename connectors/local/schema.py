@@ -98,6 +98,11 @@ class Table:
         self.account_column = "id" if kind == "accounts" else (
             "account_id" if "account_id" in self.names else None)
         self.select = ", ".join(f'"{n}"' for n in self.names)
+        # what a read selects: the columns, and the key only where it is not the id column
+        # (`CHECK ("key" = "id")`: 1.1 million texts fewer for SQLite to hand over at 100,000
+        # accounts)
+        self.read = self.select if self.has_id else f'{self.select}, "key"'
+        self._id_at = self.names.index("id") if self.has_id else -1
         self._fields_set = set(self.names)
         self._one, self.build_rows = _compile(self)
 
@@ -133,8 +138,17 @@ class Table:
                 out.append(v)
         return tuple(out)
 
+    def key_of(self, row: tuple[Any, ...]) -> Any:
+        """A row's key, from a row as `read` selects it."""
+        return row[self._id_at]
+
+    def values_of(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A row's column values in `names` order, from a row as `read` selects it."""
+        return row if self.has_id else row[:-1]
+
     def build(self, row: tuple[Any, ...]) -> Any:
-        """The record of a stored row (columns in `names` order, then its key), unvalidated: the
+        """The record of a row as `read` selects it (columns in `names` order, then the key of a
+        table without an id column), unvalidated: the
         table's constraints admit only valid values. Raises ValueError, KeyError (or a
         ValidationError) if a row is not what the constraints promise (see `build_rows`)."""
         return self._one(row)
@@ -173,7 +187,7 @@ def _compile(table: Table) -> tuple[Callable[[tuple[Any, ...]], Any], Callable[.
     names = [f"v{i}" for i in range(len(table.columns))]
     items = [f"{c.name!r}: {value_expression(c, v, env)}"
              for c, v in zip(table.columns, names, strict=True)]
-    unpack = f"{', '.join(names)}, _key = row"
+    unpack = f"{', '.join(names)}{'' if table.has_id else ', _key'} = row"
     values = "{" + ", ".join(items) + "}"
     if _instance is construct_fast:
         make = ["o = new(M)", "set_dict(o, d)", "set_fs(o, FS)", "set_extra(o, None)",

@@ -136,7 +136,7 @@ class RecordStore:
     def _rows(self, table: Table, where: str = "", args: tuple[Any, ...] = (),
               order: str = '"key"') -> Iterable[tuple[Any, ...]]:
         return self.db.execute(
-            f'SELECT {table.select}, "key" FROM "{table.kind}" {where} ORDER BY {order}', args)
+            f'SELECT {table.read} FROM "{table.kind}" {where} ORDER BY {order}', args)
 
     def _built(self, table: Table, rows: Iterable[tuple[Any, ...]],
                warnings: list[RecordWarning], members: set[str] | None = None) -> list[Any]:
@@ -152,12 +152,12 @@ class RecordStore:
     def _salvaged(table: Table, row: tuple[Any, ...], exc: Exception,
                   warnings: list[RecordWarning]) -> Any:
         try:
-            return table.model.model_validate(table.as_dict(row[:-1]))
+            return table.model.model_validate(table.as_dict(table.values_of(row)))
         except ValidationError as invalid:
             message = brief(invalid)
         except (ValueError, TypeError) as other:
             message = str(other) or str(exc)
-        warnings.append(RecordWarning(kind=table.kind, record_id=str(row[-1]), message=message))
+        warnings.append(RecordWarning(kind=table.kind, record_id=str(table.key_of(row)), message=message))
         return None
 
     def _unreadable(self, kind: str, warnings: list[RecordWarning], where: str = "",

@@ -42,8 +42,9 @@ from kamrules.run.collector import collector_paused
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.planning import PlanAside
 from kamrules.run.quality import GateProblem, check, merge_stats
-from kamrules.run.rendering import text_parts
+from kamrules.run.rendering import renderers, text_parts
 from kamrules.run.snooze import Snooze, snoozed
+from kamrules.run.written import written_in_parts
 from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
 from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
@@ -322,22 +323,27 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     severities = [(d.task.account_id, d.severity)
                   for d in [*found.desired, *(i.desired for i in items)]
                   if d.task.fingerprint not in paused]
-    parts = text_parts(changes, desired, renderer(found.rules), found.workers)  # uses them up
+    in_parts = not dry_run and isinstance(connector, PartWriter) and connector.writes_in_parts()
+    parts = text_parts(changes, desired, renderer(found.rules),  # uses them up
+                       renderers(found.workers, in_parts))
     del desired, items
     found.desired, found.items = [], []
 
     results: list[ChangeResult] = []
+    lines = ReportLines(report, found.names)
     if dry_run:
         changes = [c for part in parts for c in part]
-    elif isinstance(connector, PartWriter) and connector.writes_in_parts():
+        lines.add(changes, results)
+    elif in_parts:
         writes = sum(1 for c in changes if c.writes)
-        changes, results = _written_in_parts(connector, parts, writes, progress)
+        changes, results = written_in_parts(connector, parts, writes, progress, lines.add)
         checkpoint("applied")
     else:
         changes = [c for part in parts for c in part]
         results = connector.apply(changes, progress)
         checkpoint("applied")
-    _fill(report, changes, results, found.names)
+        lines.add(changes, results)
+    lines.close()
     report.active_plays = after_run(packs, plays, found.users, play_tasks, changes,  # report/plays.py
                                     None if dry_run else results, as_of, lambda i: task_url(connector, i))
     if loaded.config.health_fields is not None:
@@ -363,43 +369,35 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     return report
 
 
-def _written_in_parts(connector: Connector, parts: Iterator[list[Change]], writes: int,
-                      progress: Progress) -> tuple[list[Change], list[ChangeResult]]:
-    """Each part of the changes written as soon as its texts are rendered (the next parts
-    render meanwhile); a written task's body is let go then: nothing after the write reads it,
-    and at a million accounts the bodies are half a gigabyte."""
-    changes: list[Change] = []
-    results: list[ChangeResult] = []
-    for part in parts:
-        done = len(results)
-        results += connector.apply(
-            part, lambda stage, n, _total, done=done: progress(stage, done + n, writes))
-        for c in part:
-            if c.writes and c.task.body:
-                c.task.body = ""  # a written change's task is always this run's own copy
-        changes += part
-    return changes, results
+class ReportLines:
+    """A run's report lines and counts, filled a batch of changes at a time (a run writing part
+    by part fills each part's while the next renders)."""
 
+    def __init__(self, report: RunReport, names: dict[str, str] | None = None) -> None:
+        self.report, self.names, self.counts = report, names or {}, Counter[str]()
 
-def _fill(report: RunReport, changes: list[Change], results: list[ChangeResult],
-          names: dict[str, str] | None = None) -> None:
-    """Counts and per-change detail; connectors return one result per write, in order."""
-    counts: Counter[str] = Counter()
-    pending = iter(results)
-    for change in changes:
-        result = next(pending, None) if change.writes and results else None
-        ok = result.ok if result is not None else True
-        counts[PAST[change.action] if ok else "failed"] += 1
-        report.changes.append(made(  # one per change: see kamrules/construct.py
-            ChangeReport,
-            action=change.action, fingerprint=change.fingerprint,
-            account_id=change.task.account_id, subject=change.task.subject,
-            owner_id=change.task.owner_id, severity=change.severity, reason=change.reason,
-            owner_name=(names or {}).get(change.task.owner_id or ""),
-            account_name=(names or {}).get(change.task.account_id),
-            ok=ok, error=result.error if result else None,
-            crm_id=(result.crm_id if result else None) or change.task.crm_id,
-        ))
-    report.counts = {k: counts.get(k, 0) for k in COUNTED}
-    if counts.get("failed"):
-        report.outcome, report.exit_code = "partial", int(ExitCode.PARTIAL_FAILURE)
+    def add(self, changes: list[Change], results: list[ChangeResult]) -> None:
+        """`results`: the connector's, one per write among `changes`, in order (none: nothing
+        was written)."""
+        report, names, counts = self.report, self.names, self.counts
+        pending = iter(results)
+        for change in changes:
+            result = next(pending, None) if change.writes and results else None
+            ok = result.ok if result is not None else True
+            counts[PAST[change.action] if ok else "failed"] += 1
+            report.changes.append(made(  # one per change: see kamrules/construct.py
+                ChangeReport,
+                action=change.action, fingerprint=change.fingerprint,
+                account_id=change.task.account_id, subject=change.task.subject,
+                owner_id=change.task.owner_id, severity=change.severity, reason=change.reason,
+                owner_name=names.get(change.task.owner_id or ""),
+                account_name=names.get(change.task.account_id),
+                ok=ok, error=result.error if result else None,
+                crm_id=(result.crm_id if result else None) or change.task.crm_id,
+            ))
+
+    def close(self) -> None:
+        counts, report = self.counts, self.report
+        report.counts = {k: counts.get(k, 0) for k in COUNTED}
+        if counts.get("failed"):
+            report.outcome, report.exit_code = "partial", int(ExitCode.PARTIAL_FAILURE)
