@@ -206,17 +206,19 @@ class RecordStore:
         return account_summaries(self.db)
 
     def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
-                    records: int | None = None) -> Iterator[Snapshot]:
-        """Accounts in id order, each with all its records, in chunks of at most `size`
-        accounts and about `records` records (by default the portfolio's mean per `size`
-        accounts), so a chunk of key accounts with many records is no bigger than the rest.
-        The first chunk carries the users' and the orphans' warnings before its own."""
+                    records: int | None = None, key_only: frozenset[str] = frozenset()
+                    ) -> Iterator[Snapshot]:
+        """Accounts in id order, each with all its records (the kinds in `key_only`: of key
+        accounts only), in chunks of at most `size` accounts and about `records` records (by
+        default the portfolio's mean per `size` accounts), so a chunk of key accounts with
+        many records is no bigger than the rest. The first chunk carries the users' and the
+        orphans' warnings before its own."""
         users, warnings = self.pull_users()
         spans, orphans = self.chunk_spans(as_of, size, records)
         warnings += orphans
         total = sum(s.accounts for s in spans)
         done = 0
-        chunks = self.pull_spans(as_of, spans, users, warnings)
+        chunks = self.pull_spans(as_of, spans, users, warnings, key_only)
         try:
             for span, chunk in zip(spans, chunks, strict=True):
                 yield chunk
@@ -252,7 +254,8 @@ class RecordStore:
                 for chunk in _plan(keys, counts, size, budget)], orphans
 
     def pull_spans(self, as_of: date, spans: Iterable[ChunkSpan], users: list[Any],
-                   warnings: list[RecordWarning] | None = None) -> Iterator[Snapshot]:
+                   warnings: list[RecordWarning] | None = None,
+                   key_only: frozenset[str] = frozenset()) -> Iterator[Snapshot]:
         """`pull_span` for each span in turn (`warnings` go first in the first chunk), each
         chunk kept from the cycle collector while it is used, until the next (see `Held`)."""
         held = Held()
@@ -261,7 +264,7 @@ class RecordStore:
             for span in spans:
                 with no_gc():  # frozen before the collector could walk the new records
                     held.release()  # the previous chunk, if alive, is collectable again
-                    chunk = self._span(as_of, span, users, first)
+                    chunk = self._span(as_of, span, users, first, key_only)
                     held.hold()
                 first = []
                 yield chunk
@@ -321,9 +324,10 @@ class RecordStore:
                         for kind, rid, account in orphans]
 
     def _span(self, as_of: date, span: ChunkSpan, users: list[Any],
-              warnings: list[RecordWarning]) -> Snapshot:
+              warnings: list[RecordWarning], key_only: frozenset[str] = frozenset()) -> Snapshot:
         # a record of an account that is not in the CRM can fall in the span: chunk_spans has
-        # reported it, and it is left out here
+        # reported it, and it is left out here; the kinds in `key_only` are read of the span's
+        # key accounts only (what a run reads of the others: kamrules/run/projection.py)
         bounds = (span.first, span.last)
         members = self._members(bounds) if span.filtered else None
         parts: dict[str, list[Any]] = {"users": list(users)}
@@ -336,7 +340,8 @@ class RecordStore:
                     parts[kind] = self._built(table, rows, warnings)
                     self._unreadable(kind, warnings, "AND id BETWEEN ? AND ?", bounds)
                 else:
-                    rows = self._rows(table, "WHERE account_id BETWEEN ? AND ?", bounds,
+                    rows = self._rows(table, KEY_ONLY if kind in key_only else
+                                      "WHERE account_id BETWEEN ?1 AND ?2", bounds,
                                       "account_id, rowid")
                     parts[kind] = self._built(table, rows, warnings, members)
                     self._unreadable(kind, warnings, "AND account_id BETWEEN ? AND ?", bounds,
@@ -353,6 +358,11 @@ class RecordStore:
             'SELECT "key" FROM accounts WHERE "key" BETWEEN ?1 AND ?2 UNION ALL'
             " SELECT id FROM records_unreadable WHERE kind = 'accounts' AND id BETWEEN ?1 AND ?2",
             bounds)}
+
+
+# a related kind's rows of a span's key accounts only (`_span`'s `key_only`)
+KEY_ONLY = ('WHERE account_id BETWEEN ?1 AND ?2 AND account_id IN (SELECT "key" FROM accounts'
+            ' WHERE "key" BETWEEN ?1 AND ?2 AND is_key = 1)')
 
 
 @dataclass(frozen=True)
@@ -376,11 +386,13 @@ class RecordReader(RecordStore):
                                   isolation_level=None)
         self._held = Held()
 
-    def pull_chunk(self, as_of: date, chunk: ChunkSpan, users: list[Any]) -> Snapshot:
-        """One planned chunk's accounts with all their records (less the plan's warnings)."""
+    def pull_chunk(self, as_of: date, chunk: ChunkSpan, users: list[Any],
+                   key_only: frozenset[str] = frozenset()) -> Snapshot:
+        """One planned chunk's accounts with all their records (less the plan's warnings; the
+        kinds in `key_only`, of its key accounts only)."""
         with no_gc():
             self._held.release()
-            snapshot = self._span(as_of, chunk, users, [])
+            snapshot = self._span(as_of, chunk, users, [], key_only)
             self._held.hold()
         return snapshot
 

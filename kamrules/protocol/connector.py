@@ -125,9 +125,11 @@ class ChunkReader(Protocol):
         """Its connector's plan, made through this handle (in a process of its own)."""
         ...
 
-    def pull_chunk(self, as_of: date, chunk: Any, users: list[User]) -> Snapshot:
+    def pull_chunk(self, as_of: date, chunk: Any, users: list[User],
+                   key_only: frozenset[str] = frozenset()) -> Snapshot:
         """One planned chunk, as `pull_chunks` would have handed it over (less the plan's
-        warnings)."""
+        warnings), with the record kinds in `key_only` of its key accounts only (nothing the
+        run reads of the others: kamrules/run/projection.py)."""
         ...
 
     def close(self) -> None:

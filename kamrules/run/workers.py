@@ -62,7 +62,9 @@ class ChunkResult:
     stats: dict[str, FieldStat] | None = None
 
 
-POOLS = {"started": 0, "chunks": 0}  # in the run's process: pools started, chunks handed over
+# in the run's process: pools started, chunks handed over, the last planned run's kinds pulled
+# of key accounts only
+POOLS: dict[str, Any] = {"started": 0, "chunks": 0, "key_only": []}
 # What a forked worker evaluates with: set by `_start` in the worker, never in the run's process.
 _WORKER: dict[str, Any] = {}
 
@@ -70,10 +72,11 @@ _WORKER: dict[str, Any] = {}
 def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio: Portfolio,
            lazy_text: bool, source: SplitConnector | None = None,
            users: list[User] | None = None, history: set[str] | None = None,
-           named: set[str] | None = None) -> None:
+           named: set[str] | None = None, key_only: frozenset[str] = frozenset()) -> None:
     """A worker's own engine: a fresh durable_rules host (the run's is not shared); with a
-    `source`, a connection of its own to pull chunks through (the forked one is the run's);
-    `history` and `named`: the run's `Plays.history` and `Evaluation.named`."""
+    `source`, a connection of its own to pull chunks through (the forked one is the run's),
+    the kinds in `key_only` of key accounts only; `history` and `named`: the run's
+    `Plays.history` and `Evaluation.named`."""
     from kamrules.run.sync import Evaluation
 
     # one durable_rules host per process: a forked copy of the run's is not ours. Only where it
@@ -85,28 +88,32 @@ def _start(packs: list[LoadedPack], loaded: LoadedConfig, as_of: date, portfolio
     found.plays.history, found.named = history, named
     _WORKER.update(engine=Engine(packs, loaded.config.engine), portfolio=portfolio,
                    found=found, users=users,
-                   reader=source.reader() if source is not None else None, as_of=as_of)
+                   reader=source.reader() if source is not None else None, as_of=as_of,
+                   key_only=key_only)
 
 
 def pull_in_worker(chunk: Any) -> ChunkResult:
     """One planned chunk pulled through the worker's own connection, then evaluated."""
     from kamrules.run.cleaning import clean
 
-    snapshot = clean(_WORKER["reader"].pull_chunk(_WORKER["as_of"], chunk, _WORKER["users"]))
-    result = evaluate_in_worker(snapshot)
+    key_only = _WORKER["key_only"]
+    snapshot = clean(_WORKER["reader"].pull_chunk(_WORKER["as_of"], chunk, _WORKER["users"],
+                                                  key_only))
+    result = evaluate_in_worker(snapshot, key_only)
     result.warnings, result.stats = snapshot.warnings, snapshot.field_stats
     return result
 
 
-def evaluate_in_worker(chunk: Snapshot) -> ChunkResult:
-    """One chunk, evaluated as the run's process would (`Evaluation.take` and `.account`)."""
+def evaluate_in_worker(chunk: Snapshot, withheld: frozenset[str] = frozenset()) -> ChunkResult:
+    """One chunk, evaluated as the run's process would (`Evaluation.take` and `.account`);
+    `withheld`: the kinds it holds of its key accounts only."""
     found, engine, portfolio = _WORKER["found"], _WORKER["engine"], _WORKER["portfolio"]
     found.desired, found.items, found.evaluated = [], [], set()
     found.names, found.users, found.plays.inputs = {}, {}, {}
     found.warnings, found.stats = [], {}
     evaluated: list[str] = []
     directory = found.take(chunk)
-    for view in account_views(chunk, portfolio):
+    for view in account_views(chunk, portfolio, withheld):
         found.account(view, directory, engine)
         evaluated.append(view.account.id)
     return ChunkResult(
@@ -178,14 +185,18 @@ def evaluate_planned(found: Any, source: SplitConnector, plan: ChunkPlan, portfo
     """Every planned chunk into `found`, each pulled and evaluated by one of `workers` forked
     processes; results merged in chunk order, as `evaluate_chunks` does. At most two chunks per
     worker are planned ahead (a description each, not records), so none waits for the merge."""
+    from kamrules.run.projection import key_only_kinds
+
     found.warnings += plan.warnings
     context = multiprocessing.get_context("fork")
     POOLS["started"] += 1
+    key_only = key_only_kinds(found.packs, found.plays)
+    POOLS["key_only"] = sorted(key_only)
     total = len(portfolio.sorted_revenue) or None
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
                              initargs=(found.packs, found.loaded, found.as_of, portfolio,
                                        found.lazy_text, source, plan.users,
-                                       found.plays.history, found.named)) as pool:
+                                       found.plays.history, found.named, key_only)) as pool:
         pending: deque[Future[ChunkResult]] = deque()
         for chunk in plan.chunks:
             pending.append(pool.submit(pull_in_worker, chunk))

@@ -36,7 +36,7 @@ def _confidential(v: AccountView) -> FactValue:
 @fact(
     "max_gifts_to_one_contact_365d", "float", "money",
     "Largest total value of gifts and hospitality given to one contact in the last 365 days.",
-    ["P33"],
+    ["P33"], reads=("activities",),
 )
 def _gifts(v: AccountView) -> FactValue:
     totals: dict[str, float] = defaultdict(float)
@@ -108,7 +108,7 @@ def disclosures(v: AccountView) -> list[tuple[Activity, tuple[str, ...]]]:
     "confidential_disclosures_365d", "int", "count",
     "Outbound emails in the last 365 days that name another key account together with"
     " commercial terms (price, discount, volume, contract, plans) - in English, Russian or"
-    " Serbian.", ["P29"],
+    " Serbian.", ["P29"], reads=("activities",),
 )
 def _disclosures(v: AccountView) -> FactValue:
     return len(disclosures(v))

@@ -91,7 +91,7 @@ def _meeting_subject(v: AccountView) -> FactValue:
 @fact(
     "disclosure_excerpt", "str", "text",
     "A short excerpt, numbers masked, of the latest email that named another key account"
-    " with commercial terms.",
+    " with commercial terms.", reads=("activities",),
 )
 def _excerpt(v: AccountView) -> FactValue:
     found = disclosures(v)

@@ -13,7 +13,7 @@ from kamrules.evaluation.facts.shared import revenue
 from kamrules.evaluation.facts.view import AccountView
 
 
-@fact("is_key", "bool", "flag", "The account is flagged as a key account.", ["P01", "P05"])
+@fact("is_key", "bool", "flag", "The account is flagged as a key account.", ["P01", "P05"], reads=())
 def _is_key(v: AccountView) -> FactValue:
     return v.account.is_key
 
@@ -28,7 +28,7 @@ def _tier(v: AccountView) -> FactValue:
     return v.account.tier
 
 
-@fact("revenue_last_year", "float", "money", "Revenue in the last complete calendar year.", ["P05"])
+@fact("revenue_last_year", "float", "money", "Revenue in the last complete calendar year.", ["P05"], reads=())
 def _revenue_last_year(v: AccountView) -> FactValue:
     return revenue(v)
 
@@ -36,7 +36,7 @@ def _revenue_last_year(v: AccountView) -> FactValue:
 @fact(
     "revenue_percentile", "float", "percent",
     "Share of accounts with lower last-year revenue (0-100); accounts with none count as 0.",
-    ["P05"],
+    ["P05"], reads=(),
 )
 def _revenue_percentile(v: AccountView) -> FactValue:
     last_year = revenue(v) or 0.0
@@ -49,7 +49,7 @@ def _revenue_percentile(v: AccountView) -> FactValue:
 @fact(
     "revenue_top_pct", "float", "percent",
     "Share of accounts with last-year revenue at or above this one's: 17 means the top 17%.",
-    ["P05"],
+    ["P05"], reads=(),
 )
 def _revenue_top(v: AccountView) -> FactValue:
     last_year = revenue(v) or 0.0
@@ -63,7 +63,7 @@ def _revenue_top(v: AccountView) -> FactValue:
     "revenue_share_above", "float", "percent",
     "Share of the portfolio's last-year revenue brought by the accounts larger than this one"
     " (Pareto: an account is among those that bring 80% of revenue while this is below 80).",
-    ["P05"],
+    ["P05"], reads=(),
 )
 def _share_above(v: AccountView) -> FactValue:
     last_year = revenue(v) or 0.0
@@ -75,7 +75,7 @@ def _share_above(v: AccountView) -> FactValue:
 
 @fact(
     "revenue_trend_pct", "float", "percent",
-    "Change of last year's revenue against the year before, in percent.", ["P16", "P39"],
+    "Change of last year's revenue against the year before, in percent.", ["P16", "P39"], reads=(),
 )
 def _revenue_trend(v: AccountView) -> FactValue:
     by_year = {p.year: p.amount for p in v.account.revenue if p.year < v.as_of.year}

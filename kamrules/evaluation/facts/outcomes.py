@@ -22,7 +22,7 @@ from kamrules.evaluation.facts.view import AccountView
 from kamrules.model import Case, Deal
 
 
-@fact("won_deals_12m", "int", "count", "Deals won in the last 365 days.", ["P01"])
+@fact("won_deals_12m", "int", "count", "Deals won in the last 365 days.", ["P01"], reads=("deals",))
 def _won_12m(v: AccountView) -> FactValue:
     as_of = v.as_of
     return sum(
@@ -122,7 +122,7 @@ def _problems_after_win(v: AccountView) -> FactValue:
     return len(problems_after_wins(v))
 
 
-@fact("days_since_last_win", "int", "days", "Days since the last deal was won.", ["P06"])
+@fact("days_since_last_win", "int", "days", "Days since the last deal was won.", ["P06"], reads=("deals",))
 def _days_since_win(v: AccountView) -> FactValue:
     return v.days_since(last_win(v))
 
@@ -164,7 +164,7 @@ def _satisfaction(v: AccountView) -> FactValue:
 
 @fact(
     "satisfaction_change", "float", "score",
-    "Latest CSAT score minus the one before it.", ["P39"],
+    "Latest CSAT score minus the one before it.", ["P39"], reads=("surveys",),
 )
 def _satisfaction_change(v: AccountView) -> FactValue:
     csat = csat_by_date(v)
@@ -174,7 +174,7 @@ def _satisfaction_change(v: AccountView) -> FactValue:
 @fact(
     "days_to_contract_end", "int", "days",
     "Days until the next contract that is not yet renewed or lost ends (negative: lapsed).",
-    ["P40"],
+    ["P40"], reads=("contracts",),
 )
 def _contract_end(v: AccountView) -> FactValue:
     pending = [c.end_date for c in v.contracts if c.renewal_status in ("none", "in_progress")]

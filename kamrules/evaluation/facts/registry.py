@@ -21,6 +21,9 @@ DECISION_ROLES = frozenset({"decision_maker", "economic_buyer"})
 PROBLEM_CATEGORIES = frozenset({"delivery", "quality"})
 WRITTEN = frozenset({"email", "note"})
 TOUCHES = frozenset({"meeting", "call", "email"})
+# an account view's record kinds (besides its account), as a snapshot names them
+VIEW_KINDS = frozenset({"contacts", "deals", "activities", "cases", "plans", "team", "surveys",
+                        "contracts"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,9 @@ class FactSpec:
     meaning: str
     principles: tuple[str, ...]
     func: Callable[[AccountView], FactValue]
+    # the record kinds of its account it reads besides the account itself (None: any of them);
+    # a run pulls of an account that is not key only the kinds such facts read (issue #18)
+    reads: frozenset[str] | None = None
 
 
 WORD = re.compile(r"\w+")
@@ -48,14 +54,20 @@ REGISTRY: dict[str, FactSpec] = {}
 
 
 def fact(
-    name: str, type: FactType, unit: str, meaning: str, principles: Iterable[str] = ()
+    name: str, type: FactType, unit: str, meaning: str, principles: Iterable[str] = (),
+    reads: Iterable[str] | None = None,
 ) -> Callable[[Callable[[AccountView], FactValue]], Callable[[AccountView], FactValue]]:
-    """Register a fact function under a stable name; duplicate names are a bug."""
+    """Register a fact function under a stable name; duplicate names are a bug. `reads`: the
+    record kinds of the view it reads besides the account and the portfolio (checked by
+    tests/test_fact_reads.py); None when not declared (any kind)."""
 
     def register(func: Callable[[AccountView], FactValue]) -> Callable[[AccountView], FactValue]:
         if name in REGISTRY:
             raise ValueError(f"fact {name!r} registered twice")
-        REGISTRY[name] = FactSpec(name, type, unit, meaning, tuple(principles), func)
+        kinds = None if reads is None else frozenset(reads)
+        if kinds is not None and not kinds <= VIEW_KINDS:
+            raise ValueError(f"fact {name!r} reads unknown kinds {sorted(kinds - VIEW_KINDS)}")
+        REGISTRY[name] = FactSpec(name, type, unit, meaning, tuple(principles), func, kinds)
         return func
 
     return register

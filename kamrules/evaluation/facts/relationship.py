@@ -135,7 +135,7 @@ def _touches_prev_90d(v: AccountView) -> FactValue:
 @fact(
     "engagement_ratio", "float", "ratio",
     "Touches in the last 90 days divided by touches in the 90 days before (None if none).",
-    ["P14"],
+    ["P14"], reads=("activities",),
 )
 def _engagement_ratio(v: AccountView) -> FactValue:
     last, prev, _ = touch_counts(v)

@@ -130,11 +130,39 @@ def portfolio_context(accounts: Iterable[Account] | Iterable[AccountSummary], as
                      key_account_names=names, name_index=dict(index))
 
 
-def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Iterator[AccountView]:
+class WithheldRead(RuntimeError):
+    """A fact read a record kind the run did not pull for the account: its `reads` are wrong."""
+
+
+class Withheld:
+    """An account's records of a kind the run pulled for key accounts only (`withheld` of
+    `account_views`): any read fails loudly instead of finding none."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def _refuse(self, *_args: Any) -> Any:
+        raise WithheldRead(f"the {self.kind} of an account that is not key were not pulled, yet"
+                           " a fact read them: its `reads` (kamrules/evaluation/facts) miss it")
+
+    __iter__ = __len__ = __bool__ = __getitem__ = __contains__ = __getattr__ = _refuse
+
+
+# a view's attribute for each record kind a snapshot holds
+VIEW_ATTRIBUTES = {"contacts": "contacts", "deals": "deals", "activities": "activities",
+                   "cases": "cases", "plans": "plan", "team": "team", "surveys": "surveys",
+                   "contracts": "contracts"}
+
+
+def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None,
+                  withheld: frozenset[str] = frozenset()) -> Iterator[AccountView]:
     """One view per account, with records dated after as_of left out.
 
     `portfolio` is the context of the whole portfolio when the snapshot is one chunk of it;
-    by default the snapshot is the whole portfolio.
+    by default the snapshot is the whole portfolio. `withheld`: record kinds the snapshot
+    holds for key accounts only; an account that is not key gets `Withheld` for them.
     """
     as_of = snapshot.as_of
     if portfolio is None:
@@ -168,9 +196,10 @@ def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Ite
         contracts[k.account_id].append(k)
     plans = {p.account_id: p for p in snapshot.plans}
     users = {u.id: u.name for u in snapshot.users}
+    absent = {VIEW_ATTRIBUTES[k]: Withheld(k) for k in sorted(withheld)}
     for account in snapshot.accounts:
         aid = account.id
-        yield AccountView(
+        view = AccountView(
             as_of=as_of,
             account=account,
             portfolio=portfolio,
@@ -184,3 +213,7 @@ def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Ite
             contracts=contracts.get(aid, []),
             users=users,
         )
+        if absent and account.is_key is not True:
+            for name, value in absent.items():
+                setattr(view, name, value)
+        yield view
