@@ -5,6 +5,7 @@ read (kamrules/run/projection.py), so a kind missing here would fail that run lo
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from datetime import date
 from pathlib import Path
@@ -64,6 +65,7 @@ def test_a_withheld_kind_fails_loudly_when_read(views: list[AccountView]) -> Non
             read()
     with pytest.raises(WithheldRead):
         REGISTRY["contacts"].func(view)
+    assert copy.deepcopy(view.contacts).kind == "contacts"  # protocols are not reads
 
 
 def test_account_views_withhold_kinds_of_accounts_that_are_not_key_only(tmp_path: Path) -> None:

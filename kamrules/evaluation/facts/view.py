@@ -147,7 +147,12 @@ class Withheld:
         raise WithheldRead(f"the {self.kind} of an account that is not key were not pulled, yet"
                            " a fact read them: its `reads` (kamrules/evaluation/facts) miss it")
 
-    __iter__ = __len__ = __bool__ = __getitem__ = __contains__ = __getattr__ = _refuse
+    __iter__ = __len__ = __bool__ = __getitem__ = __contains__ = _refuse
+
+    def __getattr__(self, name: str) -> Any:  # a record's field (a plan's), not a protocol's
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._refuse()
 
 
 # a view's attribute for each record kind a snapshot holds
