@@ -15,8 +15,8 @@ import pytest
 from kamrules.connectors.local.crm import LocalCrm
 from kamrules.connectors.local.demo import demo_portfolio
 from kamrules.evaluation.facts import REGISTRY, account_views, portfolio_context
-from kamrules.evaluation.facts.registry import VIEW_KINDS
-from kamrules.evaluation.facts.view import VIEW_ATTRIBUTES, AccountView, Withheld, WithheldRead
+from kamrules.evaluation.facts.registry import VIEW_ATTRIBUTES, VIEW_KINDS
+from kamrules.evaluation.facts.view import AccountView, Withheld, WithheldRead
 
 DECLARED = sorted(name for name, spec in REGISTRY.items() if spec.reads is not None)
 DAYS = (date(2026, 11, 1), date(2027, 3, 15))

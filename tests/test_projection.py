@@ -15,6 +15,7 @@ from kamrules.language.loader import builtin_dir, load_pack
 from kamrules.playbooks.advance import Plays
 from kamrules.playbooks.loader import plays_of
 from kamrules.run.projection import key_only_kinds
+from tests.test_pack_validation import write_pack
 
 DAY = date(2026, 11, 1)
 RULE = """\
@@ -32,12 +33,7 @@ RULE = """\
 
 
 def _pack(root: Path, fact: str, scope: str = "all_accounts") -> Path:
-    root.mkdir(parents=True)
-    (root / "pack.yaml").write_text("id: mine\nversion: '1.0'\ndescription: test pack\n"
-                                    "principles: {P09: Widen the contact base}\n")
-    (root / "rules").mkdir()
-    (root / "rules" / "a.yaml").write_text(RULE.format(scope=scope, fact=fact))
-    return root
+    return write_pack(root, RULE.format(scope=scope, fact=fact))
 
 
 def _kinds(*packs: Path) -> frozenset[str]:

@@ -21,9 +21,12 @@ DECISION_ROLES = frozenset({"decision_maker", "economic_buyer"})
 PROBLEM_CATEGORIES = frozenset({"delivery", "quality"})
 WRITTEN = frozenset({"email", "note"})
 TOUCHES = frozenset({"meeting", "call", "email"})
-# an account view's record kinds (besides its account), as a snapshot names them
-VIEW_KINDS = frozenset({"contacts", "deals", "activities", "cases", "plans", "team", "surveys",
-                        "contracts"})
+# an account view's record kinds (besides its account), as a snapshot names them, and the
+# view's attribute for each
+VIEW_ATTRIBUTES = {"contacts": "contacts", "deals": "deals", "activities": "activities",
+                   "cases": "cases", "plans": "plan", "team": "team", "surveys": "surveys",
+                   "contracts": "contracts"}
+VIEW_KINDS = frozenset(VIEW_ATTRIBUTES)
 
 
 @dataclass(frozen=True)

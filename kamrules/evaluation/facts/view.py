@@ -9,7 +9,7 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
-from kamrules.evaluation.facts.registry import last_year_revenue, name_words
+from kamrules.evaluation.facts.registry import VIEW_ATTRIBUTES, last_year_revenue, name_words
 from kamrules.model import (
     Account,
     AccountPlan,
@@ -153,12 +153,6 @@ class Withheld:
         if name.startswith("__"):
             raise AttributeError(name)
         return self._refuse()
-
-
-# a view's attribute for each record kind a snapshot holds
-VIEW_ATTRIBUTES = {"contacts": "contacts", "deals": "deals", "activities": "activities",
-                   "cases": "cases", "plans": "plan", "team": "team", "surveys": "surveys",
-                   "contracts": "contracts"}
 
 
 def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None,
