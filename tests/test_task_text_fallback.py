@@ -8,7 +8,7 @@ from kamrules.evaluation.engine import Engine
 from kamrules.language.loader import builtin_dir, load_pack
 from kamrules.language.packtest import case_facts, cases_of
 from kamrules.model import Snapshot
-from kamrules.writeback.tasks import Directory, PendingText, build_task, evidence_text, render_text
+from kamrules.writeback.tasks import Directory, PendingText, build_task, evidence_text, rendered_text
 
 PACK_DIR = builtin_dir() / "kam-core"
 
@@ -33,10 +33,10 @@ def test_a_template_that_fails_renders_the_same_plain_text_now_and_later() -> No
             broken = rule.model_copy(update={"task": task_text})
             now = build_task(finding, pack, broken, directory, item.as_of, values)
             pending: list[PendingText] = []
-            later = render_text(build_task(finding, pack, broken, directory, item.as_of, values,
-                                           pending), pending[0], pack, broken)
+            later = rendered_text(build_task(finding, pack, broken, directory, item.as_of, values,
+                                             pending), pending[0], pack, broken)
             assert "evidence" not in pending[0].values
-            assert (later.subject, later.body) == (now.subject, now.body)
+            assert later == (now.subject, now.body)
             assert "(ValueError)" in now.body and evidence_text(finding.evidence) in now.body
             checked += 1
             break

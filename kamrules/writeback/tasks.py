@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from jinja2 import TemplateError
 
-from kamrules.construct import changed, made
+from kamrules.construct import made
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
@@ -141,7 +141,7 @@ def _registered(names: frozenset[str] | None, _known: int) -> tuple[str, ...]:
 
 @dataclass(slots=True)
 class PendingText:
-    """A task's text not rendered yet: what `render_text` needs, and nothing else, so it is
+    """A task's text not rendered yet: what `rendered_text` needs, and nothing else, so it is
     small to keep (and to send from a worker process). Kept tasks never need their text."""
 
     pack_id: str
@@ -160,7 +160,7 @@ def build_task(
     `facts` (all of the account's facts) lets the text show specifics the rule did not
     compare, such as which case or which meeting; the evidence stays what the rule read.
     With `pending` (a list), the text is not rendered: the task's subject and body stay empty
-    and what renders them later (`render_text`) is appended to the list.
+    and what renders them later (`rendered_text`) is appended to the list.
     """
     account = directory.accounts[finding.account_id]
     owner = directory.assignee(rule.task.assignee, account)
@@ -187,7 +187,7 @@ def build_task(
         named["evidence"] = evidence_text(finding.evidence)
         values = _values(facts or {}, finding.evidence, pack.values, named)
     else:  # only what the text reads, and what the fallback text and the footer read; the
-        # evidence as text is made from the task's evidence when it renders (`render_text`)
+        # evidence as text is made from the task's evidence when it renders (`rendered_text`)
         values = {k: v for k in names if k != "evidence" and (v := _value(
             k, facts or {}, finding.evidence, pack.values, named)) is not _ABSENT}
         values.update(principle_names=named["principle_names"])
@@ -233,14 +233,9 @@ def _value(name: str, facts: dict[str, Any], evidence: dict[str, Any], params: d
     return None if name in REGISTRY else _ABSENT
 
 
-def render_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) -> Task:
-    """A task built with `pending` text, now with its subject and body, as build_task renders."""
-    subject, body = rendered_text(task, pending, pack, rule)
-    return changed(task, subject=subject, body=body)
-
-
 def rendered_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule) -> tuple[str, str]:
-    """The subject and body `render_text` gives the task, without a copy of the task."""
+    """The subject and body of a task built with `pending` text, as build_task renders them
+    at once (the task itself is not copied)."""
     values = pending.values
     names = _text_names(*_text_source(pack, rule))
     if "evidence" not in values and (names is None or "evidence" in names):
