@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kamrules.connectors.crm_json import CrmJson
 from kamrules.connectors.sqlite_wal import connect_wal
 from kamrules.inputs.environment import failure, is_corrupt
 
@@ -46,6 +47,7 @@ class RecordCache:
     """One SQLite file per connector in the state dir; a cache, never the only copy of anything."""
 
     def __init__(self, path: Path):
+        self.decoded = CrmJson()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = self._open(path)
@@ -115,7 +117,7 @@ class RecordCache:
     def rows(self, stream: str) -> Iterator[dict[str, Any]]:
         for (data,) in self.db.execute("SELECT data FROM rows WHERE stream = ? ORDER BY id",
                                        (stream,)):
-            yield json.loads(data)
+            yield self.decoded.loads(data)  # a cache kept before answers were cleaned: cleaned here
 
     def ids(self, stream: str) -> set[str]:
         return {i for (i,) in self.db.execute("SELECT id FROM rows WHERE stream = ?", (stream,))}

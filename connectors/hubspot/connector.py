@@ -107,6 +107,8 @@ class HubSpotConnector:
             self.mapping, self.config.key_account_property, self.config.key_account_value, sources
         )
         snapshot = mapper.snapshot(raw, as_of)
+        if (note := self.api.decoded.warning("HubSpot")) is not None:
+            warnings.append(RecordWarning(kind="hubspot answers", record_id="-", message=note))
         snapshot.warnings = warnings + snapshot.warnings
         progress("pull", len(kinds) + 2, len(kinds) + 2)
         return snapshot

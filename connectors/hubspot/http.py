@@ -3,18 +3,19 @@
 Every call goes through `HubSpotApi.call`, which waits for the 10-second budget (and the search
 budget), counts the call, retries connection errors, 5xx and TEN_SECONDLY 429s with backoff, and
 turns a DAILY 429 into `DailyLimitReached`. Responses are read raw (`_preload_content=False`) and
-parsed as JSON: property values stay the strings HubSpot sent.
+parsed as JSON (`CrmJson`: text that is not Unicode becomes U+FFFD, counted): property values
+stay the strings HubSpot sent.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kamrules.connectors.crm_json import BadJson, CrmJson
 from kamrules.connectors.retry import Backoff, RetrySettings
 from kamrules.errors import CrmError
 from kamrules.inputs.secrets import Secret, redact
@@ -104,10 +105,10 @@ class HubSpotApi:
         self.calls: Counter[str] = Counter()
         self.retries = 0
         self.throttled = 0
+        self.decoded = CrmJson()  # counts the characters made U+FFFD in its answers
 
-    @staticmethod
-    def _policy(exc: Exception) -> str:
-        return str(_json(getattr(exc, "body", b"") or b"").get("policyName", ""))
+    def _policy(self, exc: Exception) -> str:
+        return str(self._json(getattr(exc, "body", b"") or b"").get("policyName", ""))
 
     @property
     def total_calls(self) -> int:
@@ -136,7 +137,7 @@ class HubSpotApi:
             self.calls[endpoint] += 1
             try:
                 response = fn(*args, **kwargs)
-                return response.status, _json(response.data)
+                return response.status, self._json(response.data)
             except Exception as exc:  # noqa: BLE001 - classified below, never leaked raw
                 problem, failure = self._classify(exc), exc
             finally:
@@ -165,7 +166,7 @@ class HubSpotApi:
         status = getattr(exc, "status", None)
         if status is None or not hasattr(exc, "body"):  # urllib3: refused, reset, timed out
             return 0.0, None
-        body = _json(getattr(exc, "body", b"") or b"")
+        body = self._json(getattr(exc, "body", b"") or b"")
         message = self.redact(str(body.get("message") or getattr(exc, "reason", "") or "no message"))
         if status == 429:
             policy = str(body.get("policyName", ""))
@@ -202,6 +203,16 @@ class HubSpotApi:
             status,
         )
 
+    def _json(self, data: bytes | str) -> dict[str, Any]:
+        """An answer's JSON object (a list as `results`); {} for an empty body or one not JSON."""
+        if not data:
+            return {}
+        try:
+            value = self.decoded.loads(data)
+        except BadJson:
+            return {}
+        return value if isinstance(value, dict) else {"results": value}
+
     def redact(self, text: str) -> str:
         return redact(text, [self._token])
 
@@ -226,12 +237,3 @@ def _retry_after(exc: Exception) -> float:
     except ValueError:
         return 1.0
 
-
-def _json(data: bytes | str) -> dict[str, Any]:
-    if not data:
-        return {}
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {"results": value}

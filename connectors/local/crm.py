@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kamrules.connectors.local.migrate import prepare
 from kamrules.connectors.local.schema import brief as _brief
+from kamrules.connectors.local.schema import stored_json
 from kamrules.connectors.local.store import RecordStore, record_key
 from kamrules.connectors.local.writes import apply_batch, apply_one
 from kamrules.connectors.sqlite_wal import connect_wal
@@ -115,7 +116,11 @@ class LocalCrm(RecordStore):
         for account, name, value in self.db.execute(
                 f"SELECT account_id, field, value FROM account_fields WHERE field IN ({marks})",
                 tuple(names)):
-            out.setdefault(account, {})[name] = json.loads(value)
+            try:  # a value edited by hand into what is not JSON is read as never written
+                parsed = stored_json(value)
+            except (ValueError, TypeError):
+                continue
+            out.setdefault(account, {})[name] = parsed
         return out
 
     def write_account_fields(self, values: Mapping[str, Mapping[str, Any]]) -> int:
@@ -215,7 +220,7 @@ def _task_from_row(row: dict[str, Any]) -> Task:
         due=row["due"],
         **({"priority": row["priority"]} if row["priority"] is not None else {}),
         status=row["status"],
-        evidence=json.loads(row["evidence"] or "{}"),
+        evidence=stored_json(row["evidence"] or "{}"),
         crm_id=str(row["id"]),
         created=row["created"],
         completed=row["completed"],

@@ -15,7 +15,13 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from kamrules.connectors.local.schema import TABLES, UNREADABLE, UNREADABLE_INDEX, records_view
+from kamrules.connectors.local.schema import (
+    TABLES,
+    UNREADABLE,
+    UNREADABLE_INDEX,
+    records_view,
+    stored_json,
+)
 from kamrules.connectors.local.store import Keyed, write
 
 LEGACY = "records"
@@ -113,7 +119,7 @@ def _parsed(value: Any) -> Any:
     """A JSON column's text as its list (left as text if it is not JSON)."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return stored_json(value)
         except ValueError:
             return value
     return value

@@ -8,7 +8,6 @@ without validation; a list of values or sub-records is a JSON column validated w
 from __future__ import annotations
 
 import contextlib
-import json
 import types
 import typing
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import from_json
 
 from kamrules.model import RECORD_KINDS, Record, construct_fast, construct_record
 
@@ -159,10 +159,16 @@ class Table:
         for c in self.columns:
             if c.form == "json" and isinstance(out[c.name], str):
                 with contextlib.suppress(ValueError):  # else left as text: validation names it
-                    out[c.name] = json.loads(out[c.name])
+                    out[c.name] = stored_json(out[c.name])
             elif c.form == "bool" and out[c.name] in (0, 1):
                 out[c.name] = bool(out[c.name])
         return out
+
+
+def stored_json(text: str | bytes) -> Any:
+    """A JSON value stored in the local CRM, by pydantic-core's parser: unlike `json` it refuses
+    a `\\ud800` escape (half a character, that nothing downstream can encode). ValueError."""
+    return from_json(text)
 
 
 BOOLS = {0: False, 1: True}

@@ -96,8 +96,9 @@ def write(client: SfClient, values: Mapping[str, Mapping[str, Any]]
             records = [{"attributes": {"type": "Account"}, "Id": account, **fields}
                        for account, fields in batch]
             try:
-                answers = client.request("PATCH", "composite/sobjects", "write",
-                                         json={"allOrNone": False, "records": records}).json()
+                answers = client.json_of(client.request(
+                    "PATCH", "composite/sobjects", "write",
+                    json={"allOrNone": False, "records": records}), "write")
             except (BudgetExceeded, SfError) as exc:
                 stopped = str(exc)
         for n, (account, _) in enumerate(batch):

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import requests
 
+from kamrules.connectors.crm_json import BadJson, CrmJson
 from kamrules.connectors.retry import Backoff, RetrySettings
 from kamrules.errors import CrmError
 from kamrules.inputs.secrets import Secret, redact
@@ -41,9 +42,9 @@ class BudgetExceeded(SfError):
 def error_of(resp: requests.Response) -> tuple[str | None, str]:
     """(errorCode, message) from a Salesforce error body: a list of errors, or an OAuth error."""
     try:
-        body = resp.json()
-    except ValueError:
-        return None, resp.text[:300]
+        body = CrmJson().loads(resp.content)
+    except BadJson:
+        return None, CrmJson().text(resp.content)[:300]
     if isinstance(body, list) and body and isinstance(body[0], dict):
         return body[0].get("errorCode"), str(body[0].get("message", ""))
     if isinstance(body, dict):
@@ -68,6 +69,7 @@ class SfClient:
         self.page_size = page_size
         self.calls: Counter[str] = Counter()
         self.usage: tuple[int, int] | None = None
+        self.decoded = CrmJson()  # counts the characters made U+FFFD in its answers
 
     @property
     def total_calls(self) -> int:
@@ -153,7 +155,17 @@ class SfClient:
                              f" {code or ''}: {message}".replace("  ", " "), resp.status_code, code)
 
     def get_json(self, path: str, kind: str, **kw: Any) -> Any:
-        return self.request("GET", path, kind, **kw).json()
+        return self.json_of(self.request("GET", path, kind, **kw), kind)
+
+    def json_of(self, resp: requests.Response, kind: str, ambiguous: bool = False) -> Any:
+        """A successful answer's JSON, its text made Unicode; SfError when it is not JSON
+        (AmbiguousWrite with `ambiguous`: the answer to a create that may have been carried out)."""
+        try:
+            return self.decoded.loads(resp.content)
+        except BadJson as exc:
+            message = redact(f"{kind}: Salesforce answered {resp.status_code} with a body that is"
+                             f" not JSON ({exc})", self.secrets)
+            raise (AmbiguousWrite if ambiguous else SfError)(message, resp.status_code) from None
 
     # --- queries -------------------------------------------------------------------------------
 
@@ -185,7 +197,8 @@ class SfClient:
         """Bulk API 2.0: one query job, polled until done, its CSV results read in large pages."""
         job = self.request("POST", "jobs/query", "bulk", json={
             "operation": "queryAll" if include_deleted else "query", "query": soql,
-            "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"}).json()
+            "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"})
+        job = self.json_of(job, "bulk")
         job_id = job["id"]
         polls = 0
         while True:
@@ -204,7 +217,7 @@ class SfClient:
                 params["locator"] = locator
             resp = self.request("GET", f"jobs/query/{job_id}/results", "bulk", params=params,
                                 headers={"Accept": "text/csv"})
-            yield [dict(row) for row in csv.DictReader(io.StringIO(resp.text))]
+            yield [dict(row) for row in csv.DictReader(io.StringIO(self.decoded.text(resp.content)))]
             locator = resp.headers.get("Sforce-Locator")
             if not locator or locator == "null":
                 return

@@ -58,8 +58,9 @@ class SalesforceConnector:
         run_start = datetime.now(UTC)
         self.puller.pull_rows(run_start, progress)
         snapshot = self.puller.snapshot(as_of)
+        notes = [*self.notes, *filter(None, [self.client.decoded.warning("Salesforce")])]
         snapshot.warnings[:0] = [RecordWarning(kind="mapping", record_id="-", message=n)
-                                 for n in self.notes]
+                                 for n in notes]
         return snapshot
 
     def list_tasks(self, completed_since: date) -> list[Task]:

@@ -141,8 +141,9 @@ class TaskWriter:
                             "Status": self.config.completed_status,
                             "Description": closing_description(u)} for u in batch]
                 try:
-                    answers = self.client.request("PATCH", "composite/sobjects", "write", json={
-                        "allOrNone": False, "records": records}).json()
+                    answers = self.client.json_of(self.client.request(
+                        "PATCH", "composite/sobjects", "write",
+                        json={"allOrNone": False, "records": records}), "write")
                 except (BudgetExceeded, SfError) as exc:
                     problem = stopped = str(exc)
             for n, u in enumerate(batch):
@@ -162,7 +163,7 @@ class TaskWriter:
         records = [{"attributes": {"type": "Task"}, **self.fields(c)} for c in batch]
         resp = self.client.request(method, "composite/sobjects", "write",
                                    json={"allOrNone": False, "records": records})
-        self._answers(resp.json(), batch, indexes, results)
+        self._answers(self.client.json_of(resp, "write"), batch, indexes, results)
 
     def _create(self, batch: list[Change], indexes: list[int],
                 results: list[ChangeResult | None]) -> None:
@@ -176,6 +177,7 @@ class TaskWriter:
                 resp = self.client.request("POST", "composite/sobjects", "write",
                                            json={"allOrNone": False, "records": records},
                                            idempotent=False)
+                answers = self.client.json_of(resp, "write", ambiguous=True)
             except AmbiguousWrite as exc:
                 problem = str(exc)
                 found = self.open_ids({c.fingerprint for _, c in pending})
@@ -187,7 +189,7 @@ class TaskWriter:
                 if not pending:
                     return
                 continue
-            self._answers(resp.json(), [c for _, c in pending], [i for i, _ in pending], results)
+            self._answers(answers, [c for _, c in pending], [i for i, _ in pending], results)
             return
         for i, c in pending:
             results[i] = _failed(c, f"not written: {problem}")

@@ -48,6 +48,9 @@ def _rule(ctx: click.Context, rule: str) -> str:
     return known[rule.casefold()]
 
 
+OPTIONS = {"reason": "--reason", "requested_by": "--by", "account": "--account", "rule": "--rule"}
+
+
 @snooze_group.command("add")
 @formats("text", "json")
 @click.option("--account", help="Account id or name (omit to snooze the rule for every account).")
@@ -80,7 +83,10 @@ def snooze_add(ctx: click.Context, account: str | None, rule: str | None, reason
         new = Snooze(account=account_id, rule=rule_id, reason=reason, requested_by=requested_by,
                      until=end, created=date.today())
     except ValidationError as exc:
-        raise KamError(exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")) from None
+        error = exc.errors(include_url=False)[0]
+        option = OPTIONS.get(str(error["loc"][0]) if error["loc"] else "")
+        message = error["msg"].removeprefix("Value error, ")
+        raise KamError(f"{option}: {message}" if option else message) from None
     snoozes = load_snoozes(loaded.snoozes_path) + [new]
     save_snoozes(loaded.snoozes_path, snoozes)
     if fmt == "json":

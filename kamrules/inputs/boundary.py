@@ -3,14 +3,16 @@
 A file must be a regular file (not a folder, FIFO or device) under a size limit and valid UTF-8.
 YAML is first scanned as an event stream (linear, no recursion) to refuse what would make a
 loader hang or recurse: nesting past a depth limit, aliases that expand past a node budget or
-refer to themselves, unknown tags. Scalars are then constructed strictly: impossible dates,
-`!!int abc`, huge integers and non-finite floats are located errors, never exceptions.
+refer to themselves, unknown tags; and `"\\ud800"` escapes, which make half a character. Scalars
+are then constructed strictly: impossible dates, `!!int abc`, huge integers and non-finite
+floats are located errors, never exceptions.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import stat
 from collections.abc import Iterable
 from pathlib import Path
@@ -27,6 +29,7 @@ from ruamel.yaml.events import (
 )
 
 from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.inputs.sanitize import SURROGATES
 
 # 256 KB: the largest YAML file shipped is 15 KB; ruamel parses about 200 KB a second, so a
 # file at the limit full of mistakes is still reported in a few seconds.
@@ -179,8 +182,8 @@ def _scan(text: str, where: str) -> None:
                 sizes[anchor] = (total - start, height)
         elif isinstance(event, ScalarEvent):
             nodes, height = 1, 1
-            if event.anchor is not None:
-                sizes[event.anchor] = (1, 1)
+            if (half := SURROGATES.search(event.value)) is not None:
+                raise ValidationFailed([Problem(_where(mark, where), "", _half(half))])
         else:
             continue
         total += nodes
@@ -192,6 +195,17 @@ def _scan(text: str, where: str) -> None:
             raise ValidationFailed([Problem(_where(mark, where), "",
                                             f"{what} past {MAX_NODES:,} values")])
         grew(height)
+
+
+def _half(found: re.Match[str]) -> str:
+    """What to write instead of a `\\ud800` escape (YAML, unlike JSON, joins no pairs)."""
+    pair = found.string[found.start():found.start() + 2]
+    if len(pair) == 2 and "\ud800" <= pair[0] <= "\udbff" and "\udc00" <= pair[1] <= "\udfff":
+        joined = ord(pair.encode("utf-16-le", "surrogatepass").decode("utf-16-le"))
+        return (f"\\u{ord(pair[0]):04x}\\u{ord(pair[1]):04x} is a UTF-16 pair, which YAML does"
+                f" not join: write the character itself or \\U{joined:08x}")
+    return (f"\\u{ord(found.group()):04x} is half of a UTF-16 pair, not a character: write the"
+            " character itself, or its \\U escape (8 hex digits)")
 
 
 def parse_yaml(text: str, where: str) -> Any:

@@ -28,6 +28,9 @@ _JSON_RISKY = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 # character, so in valid UTF-8 it is always one whole character
 _JSON_RISKY_UTF8 = re.compile(rb"\x7f|\xc2[\x80-\x9f]|\xe2\x80[\xa8-\xae]|\xe2\x81[\xa6-\xa9]")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# half of a UTF-16 pair: what a "\ud800" escape or a byte that is not UTF-8 (argv, surrogateescape)
+# decodes to in Python; no encoder, SQLite or durable_rules accepts it
+SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def terminal_safe(text: str, keep_newlines: bool = True) -> str:

@@ -7,6 +7,7 @@ that replays the first pull, so the difference is exactly what deploying the cha
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -19,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from kamrules.errors import ExitCode, KamError, Location, Problem, ValidationFailed
-from kamrules.inputs.sanitize import cell, one_line
+from kamrules.inputs.sanitize import SURROGATES, cell, one_line
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
 from kamrules.model import Account, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
@@ -163,6 +164,11 @@ def parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
             value = YAML(typ="safe", pure=True).load(text) if text.strip() else ""
         except YAMLError:
             value = text
+        if SURROGATES.search(item) or SURROGATES.search(json.dumps(value, ensure_ascii=False, default=str)):
+            problems.append(Problem(Location("--set"), SURROGATES.sub("\ufffd", item),
+                                    "holds half of a UTF-16 pair (a \\ud800 escape, or a byte"
+                                    " that is not UTF-8): give the character itself"))
+            continue
         result.setdefault(pack_id, {})[param] = value
     if problems:
         raise ValidationFailed(problems)

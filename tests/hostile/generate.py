@@ -261,6 +261,14 @@ def items() -> list[Item]:
         Item("mapping-not-utf8", lambda r: (with_config(hub, replace=True)(r),
                                             write(r / "map.yaml", b"x: " + BAD_BYTE)),
              p, {2}, ["map.yaml:1:"], env={"HS_TOKEN": "pat-na1-0000"}),
+        # half of a UTF-16 pair: a YAML escape, a command-line byte that is not UTF-8
+        Item("pack-half-pair", with_pack(PACK.replace("add contacts", "add\\ud800 contacts")), v,
+             {2}, ["pack.yaml:12:", "half of a UTF-16 pair"]),
+        Item("snooze-reason-not-utf8", base, ["snooze", "add", "--rule", "MINI-001", "--reason",
+                                               "ok \udcff", "--by", "me", "--days", "3"], {2},
+             ["--reason"]),
+        Item("set-not-utf8", base, [*p, "--set", "mini.min_contacts=\udcff"], {2},
+             ["--set", "half of a UTF-16 pair"]),
         # strict scalars
         Item("impossible-date", with_pack(pack_with("2026-02-30")), v, {2}, ["pack.yaml:5:"]),
         Item("bad-int-tag", with_pack(pack_with("!!int abc")), v, {2}, ["pack.yaml:5:"]),
