@@ -85,6 +85,8 @@ class LocalCrm(RecordStore):
     def __init__(self, path: Path):
         self.path = path
         self.db = connect_wal(path, timeout=120)
+        # a REPLACE's removal of the row it replaces fires delete triggers (counts.py) only so
+        self.db.execute("PRAGMA recursive_triggers = ON")
         try:
             self.db.executescript(SCHEMA)
             self.migration = prepare(self.db)

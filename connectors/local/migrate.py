@@ -15,6 +15,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from kamrules.connectors.local.counts import counts_stale, recount
 from kamrules.connectors.local.schema import (
     TABLES,
     UNREADABLE,
@@ -47,13 +48,16 @@ def _stale(tables: dict[str, str]) -> bool:
 
 
 def prepare(db: sqlite3.Connection) -> Migration | None:
-    """Create, migrate or rebuild what the file needs; None when it was up to date."""
-    if not _stale(_tables(db)):
+    """Create, migrate or rebuild what the file needs; None when it was up to date. The
+    record counts (counts.py) are made afresh after any change, or when they are not as kept."""
+    if not _stale(_tables(db)) and not counts_stale(db):
         return None
     db.execute("BEGIN IMMEDIATE")  # waits for another opener's migration to finish
     try:
         tables = _tables(db)
         done = _migrate(db, tables) if _stale(tables) else None
+        if done is not None or counts_stale(db):
+            recount(db)
     except BaseException:
         db.execute("ROLLBACK")
         raise

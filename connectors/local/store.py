@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kamrules.connectors.local.collector import Held, no_gc
+from kamrules.connectors.local.counts import RELATED, RELATED_UNREADABLE, related_counts
 from kamrules.connectors.local.schema import TABLES, Table, brief
 from kamrules.connectors.local.summaries import account_summaries
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot
@@ -26,8 +27,6 @@ from kamrules.protocol.connector import AccountSummary, ChunkPlan, Progress, no_
 
 # (key, account id as text, the record as JSON): a record as it is written or migrated
 Keyed = tuple[str, "str | None", str]
-RELATED = tuple(k for k in RECORD_KINDS if k not in ("users", "accounts"))
-_RELATED_UNREADABLE = "kind NOT IN ('accounts', 'users')"
 
 
 def record_key(kind: str, record: dict[str, Any], index: int) -> str:
@@ -296,15 +295,10 @@ class RecordStore:
         """A read-only connection of its own to the same file, for a worker process."""
         return RecordReader(Path(self._file()))
 
-    def _related_counts(self, keys: set[str]) -> tuple[dict[str, int], list[RecordWarning]]:
-        """Related records per account, and a warning for each record whose account is not in
-        the CRM at all (no chunk holds it). Counted by SQLite over the account indexes."""
-        per_kind = [f'SELECT account_id, COUNT(*) AS n FROM "{k}" GROUP BY account_id'
-                    for k in RELATED]
-        per_kind.append("SELECT account_id, COUNT(*) AS n FROM records_unreadable"
-                        f" WHERE {_RELATED_UNREADABLE} GROUP BY account_id")
-        counts: dict[str, int] = dict(self.db.execute(
-            f"SELECT account_id, SUM(n) FROM ({' UNION ALL '.join(per_kind)}) GROUP BY account_id"))
+    def _related_counts(self, keys: set[str]) -> tuple[dict[str | None, int], list[RecordWarning]]:
+        """Related records per account (as SQLite keeps them: counts.py), and a warning for each
+        record whose account is not in the CRM at all (no chunk holds it)."""
+        counts = related_counts(self.db)
         missing = counts.keys() - keys
         orphans: list[tuple[str, str, Any]] = []
         if missing:
@@ -316,7 +310,7 @@ class RecordStore:
                 orphans += [(kind, rid, account) for rid, account in self.db.execute(
                     f'SELECT "key", account_id FROM "{kind}" WHERE account_id NOT IN ({known})')]
             orphans += self.db.execute(
-                f"SELECT kind, id, account_id FROM records_unreadable WHERE {_RELATED_UNREADABLE}"
+                f"SELECT kind, id, account_id FROM records_unreadable WHERE {RELATED_UNREADABLE}"
                 f" AND (account_id IS NULL OR account_id NOT IN ({known}))").fetchall()
         orphans.sort(key=lambda o: (o[0], o[1]))
         return counts, [RecordWarning(kind=kind, record_id=rid,
