@@ -155,23 +155,58 @@ def test_local_crm_edited_into_half_a_pair_skips_the_record_with_a_warning(
     assert {"kind": "accounts", "record_id": "ACC-000002"}.items() <= warnings[0].items(), warnings
 
 
-def test_salesforce_answer_not_json_is_a_crm_error_or_an_ambiguous_create(
+def test_salesforce_answer_not_json_is_asked_again_then_a_crm_error_or_an_ambiguous_create(
         tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]],
         tls_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    """A proxy's HTML page answered with 200: a query stops the run (exit 4, said so); a create
-    answered so may have been carried out, so it is read back, then sent again, once each."""
+    """A proxy's HTML page answered with 200: a query is asked again (4 tries here), then stops
+    the run (exit 4, said so) with nothing written; a create answered so may have been carried
+    out, so it is read back, then sent again: each task once."""
     monkeypatch.setenv(ENV, TOKEN)
+    page = "<html>upstream reset</html>"
     with FakeServer(new_org(demo_records), *tls_cert) as server:
         ws = sf_workspace(tmp_path / "ws", server, tls_cert[0])
-        server.org.fail_next("query", 200, "<html>upstream reset</html>")
+        server.org.fail_next("query", 200, page, times=4)
         proc = ws.cli("run", "--as-of", "2026-11-01", check=False)
         assert proc.returncode == 4, proc.stderr[-2000:]
         assert "Salesforce answered 200 with a body that is not JSON" in proc.stderr
-        assert not server.org.tasks()
-        server.org.fail_next("write", 200, "<html>upstream reset</html>")
+        assert not server.org.tasks() and not server.org.faults
+        server.org.fail_next("query", 200, page, times=3)
+        server.org.fail_next("write", 200, page)
         proc = ws.cli("run", "--as-of", "2026-11-01", "--json", check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
         report = json.loads(proc.stdout)
         fingerprints = [read_marker(t["Description"])[0] for t in server.org.tasks()]
+        assert not server.org.faults
     assert report["counts"]["created"] == len(fingerprints) > 100
     assert len(set(fingerprints)) == len(fingerprints)  # each task once
+
+
+def test_hubspot_answer_not_json_is_asked_again_never_read_as_empty(
+        tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]) -> None:
+    """Read as an empty answer, one association page that was a proxy's HTML made a run create
+    187 tasks and close 5 on the demo: it is asked again (3 tries here), then the run stops
+    (exit 4) with nothing written; a batch create answered so is read back, never repeated."""
+    fake, url, _ = start_fake(demo_records, window=1.0)
+    page = "<html>upstream reset</html>"
+    try:
+        ws = HsWorkspace(tmp_path / "hs", fake, url)
+        ws.write_config()
+        fake.failures = [("POST /crm/v3/objects/tasks/batch/create", 200, page)]
+        code, first = ws.run_json()
+        assert code == 0 and not fake.failures, first.get("error")
+        created = first["counts"]["created"]
+        fingerprints = [read_marker(t["properties"]["hs_task_body"])[0] for t in fake.tasks()]
+        assert len(fingerprints) == len(set(fingerprints)) == created > 100
+        fake.failures = [("POST /crm/v4/associations", 200, page)] * 2
+        code, again = ws.run_json()
+        assert code == 0 and not fake.failures, again.get("error")
+        assert again["counts"]["kept"] == created
+        assert again["counts"]["created"] == again["counts"]["closed"] == 0
+        fake.failures = [("POST /crm/v4/associations", 200, page)] * 3
+        proc = ws.cli("run", "--as-of", "2026-11-01")
+        assert proc.returncode == 4, proc.stderr[-2000:]
+        assert "after 3 tries (an answer that is not JSON" in proc.stderr
+        assert len(fake.tasks()) == created
+        assert all(t["properties"]["hs_task_status"] == "NOT_STARTED" for t in fake.tasks())
+    finally:
+        fake.stop()

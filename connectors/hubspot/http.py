@@ -40,6 +40,11 @@ class AmbiguousWrite(HubSpotError):
     out (5xx, timeout, connection reset): read back before writing again, never retry blindly."""
 
 
+class AnswerNotJson(Exception):
+    """A call answered 2xx with a body that is not JSON (a proxy's page): retried as a failed
+    connection is, never read as an empty answer (no records would look like none in HubSpot)."""
+
+
 @dataclass
 class RateLimiter:
     """At most `budget` calls in any `window` seconds, counted from when each call *ended*.
@@ -137,7 +142,7 @@ class HubSpotApi:
             self.calls[endpoint] += 1
             try:
                 response = fn(*args, **kwargs)
-                return response.status, self._json(response.data)
+                return response.status, self._answer(response.data)
             except Exception as exc:  # noqa: BLE001 - classified below, never leaked raw
                 problem, failure = self._classify(exc), exc
             finally:
@@ -154,8 +159,7 @@ class HubSpotApi:
             attempt += 1
             if final is None and not idempotent and _maybe_done(failure):
                 status = getattr(failure, "status", None)
-                what = f"HTTP {status}" if status else type(failure).__name__
-                raise AmbiguousWrite(f"{endpoint}: no clear answer ({what})", status)
+                raise AmbiguousWrite(f"{endpoint}: no clear answer ({_what(failure)})", status)
             if final is not None or attempt >= self.attempts:
                 raise final or self._gave_up(failure, endpoint)
             self.retries += 1
@@ -196,25 +200,37 @@ class HubSpotApi:
         )
 
     def _gave_up(self, exc: Exception, endpoint: str) -> HubSpotError:
-        status = getattr(exc, "status", None)
-        what = f"HTTP {status}" if status else type(exc).__name__
-        return HubSpotError(
-            self.redact(f"HubSpot unreachable or failing on {endpoint} after {self.attempts} tries ({what})"),
-            status,
-        )
+        return HubSpotError(self.redact(f"HubSpot unreachable or failing on {endpoint} after"
+                                        f" {self.attempts} tries ({_what(exc)})"),
+                            getattr(exc, "status", None))
 
-    def _json(self, data: bytes | str) -> dict[str, Any]:
-        """An answer's JSON object (a list as `results`); {} for an empty body or one not JSON."""
+    def _answer(self, data: bytes | str) -> dict[str, Any]:
+        """A successful answer's JSON object (a list as `results`; {} for an empty body)."""
         if not data:
             return {}
         try:
             value = self.decoded.loads(data)
-        except BadJson:
-            return {}
+        except BadJson as exc:
+            raise AnswerNotJson(f"an answer that is not JSON ({exc})") from None
         return value if isinstance(value, dict) else {"results": value}
+
+    def _json(self, data: bytes | str) -> dict[str, Any]:
+        """An error's JSON object; {} for an empty body or one not JSON."""
+        try:
+            return self._answer(data)
+        except AnswerNotJson:
+            return {}
 
     def redact(self, text: str) -> str:
         return redact(text, [self._token])
+
+
+def _what(exc: Exception) -> str:
+    """A failed call in a few words: its HTTP status, else what went wrong."""
+    if isinstance(exc, AnswerNotJson):
+        return str(exc)
+    status = getattr(exc, "status", None)
+    return f"HTTP {status}" if status else type(exc).__name__
 
 
 def _maybe_done(exc: Exception) -> bool:

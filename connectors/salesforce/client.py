@@ -155,7 +155,17 @@ class SfClient:
                              f" {code or ''}: {message}".replace("  ", " "), resp.status_code, code)
 
     def get_json(self, path: str, kind: str, **kw: Any) -> Any:
-        return self.json_of(self.request("GET", path, kind, **kw), kind)
+        """A GET's JSON; an answer that is not JSON (a proxy's page) is asked for again, as a
+        failed connection is, then an SfError: never read as an empty answer."""
+        for attempt in range(self.attempts):
+            resp = self.request("GET", path, kind, **kw)
+            if attempt + 1 == self.attempts:
+                break
+            try:
+                return self.decoded.loads(resp.content)
+            except BadJson:
+                self.backoff.wait(attempt)
+        return self.json_of(resp, kind)
 
     def json_of(self, resp: requests.Response, kind: str, ambiguous: bool = False) -> Any:
         """A successful answer's JSON, its text made Unicode; SfError when it is not JSON

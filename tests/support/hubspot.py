@@ -297,7 +297,7 @@ class FakeHubSpot(Endpoints):
             status, body, headers = self.route(
                 method, url.path, parse_qs(url.query), raw, req.headers.get("Authorization", "")
             )
-        data = json.dumps(body).encode()
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()  # str: as it is
         req.send_response(status)
         req.send_header("Content-Type", "application/json;charset=utf-8")
         req.send_header("Content-Length", str(len(data)))
