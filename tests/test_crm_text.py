@@ -159,8 +159,8 @@ def test_salesforce_answer_not_json_is_asked_again_then_a_crm_error_or_an_ambigu
         tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]],
         tls_cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     """A proxy's HTML page answered with 200: a query is asked again (4 tries here), then stops
-    the run (exit 4, said so) with nothing written; a create answered so may have been carried
-    out, so it is read back, then sent again: each task once."""
+    the run (exit 4, said so) with nothing written, as an answer without records does; a create
+    answered so may have been carried out, so it is read back, then sent again: each task once."""
     monkeypatch.setenv(ENV, TOKEN)
     page = "<html>upstream reset</html>"
     with FakeServer(new_org(demo_records), *tls_cert) as server:
@@ -170,6 +170,10 @@ def test_salesforce_answer_not_json_is_asked_again_then_a_crm_error_or_an_ambigu
         assert proc.returncode == 4, proc.stderr[-2000:]
         assert "Salesforce answered 200 with a body that is not JSON" in proc.stderr
         assert not server.org.tasks() and not server.org.faults
+        server.org.fail_next("query", 200, {"done": True, "totalSize": 0})  # JSON, yet no records
+        proc = ws.cli("run", "--as-of", "2026-11-01", check=False)
+        assert proc.returncode == 4, proc.stderr[-2000:]
+        assert "Salesforce answered without records (done, totalSize)" in proc.stderr
         server.org.fail_next("query", 200, page, times=3)
         server.org.fail_next("write", 200, page)
         proc = ws.cli("run", "--as-of", "2026-11-01", "--json", check=False)
@@ -184,8 +188,9 @@ def test_salesforce_answer_not_json_is_asked_again_then_a_crm_error_or_an_ambigu
 def test_hubspot_answer_not_json_is_asked_again_never_read_as_empty(
         tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]) -> None:
     """Read as an empty answer, one association page that was a proxy's HTML made a run create
-    187 tasks and close 5 on the demo: it is asked again (3 tries here), then the run stops
-    (exit 4) with nothing written; a batch create answered so is read back, never repeated."""
+    187 tasks and close 5 on the demo: it is asked again (3 tries here), as is an empty answer,
+    then the run stops (exit 4) with nothing written; so does JSON without its `results`; a
+    batch create answered so is read back, never repeated."""
     fake, url, _ = start_fake(demo_records, window=1.0)
     page = "<html>upstream reset</html>"
     try:
@@ -197,7 +202,7 @@ def test_hubspot_answer_not_json_is_asked_again_never_read_as_empty(
         created = first["counts"]["created"]
         fingerprints = [read_marker(t["properties"]["hs_task_body"])[0] for t in fake.tasks()]
         assert len(fingerprints) == len(set(fingerprints)) == created > 100
-        fake.failures = [("POST /crm/v4/associations", 200, page)] * 2
+        fake.failures = [("POST /crm/v4/associations", 200, page), ("GET /crm/v3/owners", 200, "")]
         code, again = ws.run_json()
         assert code == 0 and not fake.failures, again.get("error")
         assert again["counts"]["kept"] == created
@@ -206,6 +211,11 @@ def test_hubspot_answer_not_json_is_asked_again_never_read_as_empty(
         proc = ws.cli("run", "--as-of", "2026-11-01")
         assert proc.returncode == 4, proc.stderr[-2000:]
         assert "after 3 tries (an answer that is not JSON" in proc.stderr
+        # JSON without the results it must have: HubSpot failing, not a portal without companies
+        fake.failures = [("POST /crm/v3/objects/companies/search", 200, {"status": "COMPLETE"})]
+        proc = ws.cli("run", "--as-of", "2026-11-01")
+        assert proc.returncode == 4, proc.stderr[-2000:]
+        assert "answered a read of companies search without its results (status)" in proc.stderr
         assert len(fake.tasks()) == created
         assert all(t["properties"]["hs_task_status"] == "NOT_STARTED" for t in fake.tasks())
     finally:

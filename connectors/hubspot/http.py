@@ -142,6 +142,8 @@ class HubSpotApi:
             self.calls[endpoint] += 1
             try:
                 response = fn(*args, **kwargs)
+                if not response.data and response.status == 200:  # 204 is the empty answer
+                    raise AnswerNotJson("an empty answer")
                 return response.status, self._answer(response.data)
             except Exception as exc:  # noqa: BLE001 - classified below, never leaked raw
                 problem, failure = self._classify(exc), exc

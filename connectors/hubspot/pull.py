@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from kamrules.connectors.hubspot.http import HubSpotApi
+from kamrules.connectors.hubspot.http import HubSpotApi, HubSpotError
 
 PAGE = 100
 BATCH_READ = 100
@@ -23,6 +23,16 @@ Row = dict[str, Any]
 def chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _results(body: dict[str, Any], what: str) -> list[Any]:
+    """The `results` of a read's answer. An answer without them is HubSpot (or a proxy) failing,
+    never "none": read as none, the records missing would look deleted and their tasks close."""
+    results = body.get("results")
+    if not isinstance(results, list):
+        raise HubSpotError(f"HubSpot answered a read of {what} without its results"
+                           f" ({', '.join(sorted(body)) or 'an empty answer'})")
+    return results
 
 
 def _after(body: dict[str, Any]) -> str | None:
@@ -58,7 +68,7 @@ class Reader:
                 object_type,
                 **kwargs,
             )
-            yield from (_slim(r) for r in body.get("results", []))
+            yield from (_slim(r) for r in _results(body, object_type))
             after = _after(body)
             if not after:
                 return
@@ -76,7 +86,7 @@ class Reader:
                 {"inputs": [{"id": i} for i in part], "properties": properties, "propertiesWithHistory": []},
                 archived=False,
             )
-            rows += [_slim(r) for r in body.get("results", [])]
+            rows += [_slim(r) for r in _results(body, object_type)]
         return rows
 
     def associations(
@@ -92,7 +102,7 @@ class Reader:
                 to_type,
                 {"inputs": [{"id": i} for i in part]},
             )
-            for result in body.get("results", []):
+            for result in _results(body, f"{from_type}-{to_type} associations"):
                 source = str(result["from"]["id"])
                 links = out.setdefault(source, [])
                 links += [
@@ -115,7 +125,7 @@ class Reader:
                             str(t["toObjectId"]),
                             [int(a.get("typeId", 0)) for a in t.get("associationTypes", [])],
                         )
-                        for t in more.get("results", [])
+                        for t in _results(more, f"{from_type}-{to_type} associations")
                     ]
                     after = _after(more)
         return out
@@ -128,7 +138,7 @@ class Reader:
             if after:
                 kwargs["after"] = after
             _, body = self.api.call("GET /crm/v3/owners", self.crm.owners.owners_api.get_page, **kwargs)
-            rows += body.get("results", [])
+            rows += _results(body, "owners")
             after = _after(body)
             if not after:
                 return rows
@@ -140,20 +150,21 @@ class Reader:
             object_type,
             archived=False,
         )
-        self.definitions[object_type] = list(body.get("results", []))
-        return [p["name"] for p in body.get("results", [])]
+        self.definitions[object_type] = list(_results(body, f"{object_type} properties"))
+        return [p["name"] for p in self.definitions[object_type]]
 
     def schemas(self) -> list[dict[str, Any]]:
         """The portal's custom object definitions (GET /crm-object-schemas/v3/schemas, one call)."""
         _, body = self.api.call(
             "GET /crm-object-schemas/v3/schemas", self.crm.schemas.core_api.get_all, archived=False
         )
-        return list(body.get("results", []))
+        return list(_results(body, "custom object schemas"))
 
     def pipelines(self, object_type: str) -> dict[str, Any]:
         _, body = self.api.call(
             f"GET /crm/v3/pipelines/{object_type}", self.crm.pipelines.pipelines_api.get_all, object_type
         )
+        _results(body, f"{object_type} pipelines")
         return body
 
     def modified_since(
@@ -182,10 +193,11 @@ class Reader:
                     request,
                     search=True,
                 )
-                for r in body.get("results", []):
+                found = _results(body, f"{object_type} search")
+                for r in found:
                     rows[str(r["id"])] = _slim(r)
                     last = _millis(r.get("properties", {}).get(modified)) or last
-                seen += len(body.get("results", []))
+                seen += len(found)
                 after = _after(body)
                 if not after:
                     return list(rows.values())

@@ -185,7 +185,11 @@ class SfClient:
         opts = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
         page = self.get_json(f"{endpoint}/", "query", params={"q": soql}, headers=opts)
         while True:
-            for record in page.get("records", []):
+            if not isinstance(page, dict) or not isinstance(page.get("records"), list):
+                # never "no records": they would look deleted, and their tasks close
+                shown = ", ".join(sorted(page)) if isinstance(page, dict) else type(page).__name__
+                raise self._fail(f"query: Salesforce answered without records ({shown or 'empty'})")
+            for record in page["records"]:
                 self._complete_children(record)
             yield page
             if page.get("done", True) or not page.get("nextRecordsUrl"):
