@@ -95,10 +95,23 @@ def test_the_plan_from_kept_counts_is_the_plan_counted_live(
         tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]) -> None:
     crm = LocalCrm(tmp_path / "crm.sqlite")
     crm.insert_all(demo_records)
-    crm.insert_records("contacts", [{**demo_records["contacts"][0], "id": "CON-O", "account_id": "NOPE"}])
+    crm.insert_records("contacts", [
+        {**demo_records["contacts"][0], "id": "CON-O", "account_id": "NOPE"},
+        {**demo_records["contacts"][0], "id": "CON-U", "account_id": "ACC-000007A"},
+        # unreadable (kept in records_unreadable): of an account, of none in the CRM, of none
+        *({"id": f"CON-BAD-{i}", "account_id": "ACC-000004", "created": "x"} for i in range(150)),
+        {"id": "CON-BAD-NOPE", "account_id": "NOPE-2", "created": "x"},
+        {"id": "CON-BAD-NONE", "created": "x"}])
+    # an account that does not validate, between two that do, with records of its own
+    crm.insert_records("accounts", [{"id": "ACC-000007A", "is_key": "perhaps"}])
+    crm.insert_records("surveys", [{"account_id": "ACC-000007A", "date": "2026-02-30"}])
     spans, orphans = crm.chunk_spans(DAY, 40, records=300)
     live = _live(crm.db)
-    keys = [a["id"] for a in sorted(demo_records["accounts"], key=lambda a: a["id"])]
+    for account, n in crm.db.execute(
+            "SELECT account_id, COUNT(*) FROM records_unreadable WHERE kind != 'accounts'"
+            " GROUP BY 1"):
+        live[account] = live.get(account, 0) + n
+    keys = sorted([a["id"] for a in demo_records["accounts"]] + ["ACC-000007A"])
     expected, chunk, used = [], [], 0
     for key in keys:
         n = live.get(key, 0) + 1
@@ -108,7 +121,29 @@ def test_the_plan_from_kept_counts_is_the_plan_counted_live(
         chunk.append(key)
         used += n
     expected.append((chunk[0], chunk[-1], len(chunk)))
+    assert live["ACC-000004"] > 150 and live["ACC-000007A"] == 2
     assert [(s.first, s.last, s.accounts) for s in spans] == expected
     assert all(s.filtered for s in spans)
-    assert [(w.kind, w.record_id) for w in orphans] == [("contacts", "CON-O")]
+    assert [(w.kind, w.record_id) for w in orphans] == [
+        ("contacts", "CON-BAD-NONE"), ("contacts", "CON-BAD-NOPE"), ("contacts", "CON-O")]
+    crm.close()
+
+
+def test_orphans_readable_or_not_are_found_alone(
+        tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]) -> None:
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    crm.insert_all(demo_records)
+    spans, orphans = crm.chunk_spans(DAY, 40)
+    assert orphans == [] and not any(s.filtered for s in spans)
+    assert sum(s.accounts for s in spans) == len(demo_records["accounts"])
+    crm.insert_records("accounts", [{"id": "ACC-000007A", "is_key": "perhaps"}])  # no records
+    spans, orphans = crm.chunk_spans(DAY, 40)
+    assert orphans == [] and sum(s.accounts for s in spans) == len(demo_records["accounts"]) + 1
+    crm.insert_records("contacts", [{**demo_records["contacts"][0], "id": "CON-O", "account_id": "NOPE"}])
+    assert [w.record_id for w in crm.chunk_spans(DAY, 40)[1]] == ["CON-O"]
+    crm.db.execute("DELETE FROM contacts WHERE id = 'CON-O'")  # by hand
+    assert crm.chunk_spans(DAY, 40)[1] == []
+    crm.insert_records("contacts", [{"id": "CON-BAD-NOPE", "account_id": "NOPE", "created": "x"}])
+    spans, orphans = crm.chunk_spans(DAY, 40)
+    assert [w.record_id for w in orphans] == ["CON-BAD-NOPE"] and all(s.filtered for s in spans)
     crm.close()

@@ -242,15 +242,13 @@ class RecordStore:
                     ) -> tuple[list[ChunkSpan], list[RecordWarning]]:
         """The chunks `pull_chunks` pulls (see there), as spans of account keys for `pull_span`,
         and a warning for each record whose account is not in the CRM (no span holds it)."""
-        keys = [k for (k,) in self.db.execute(
-            'SELECT "key" FROM accounts UNION SELECT id FROM records_unreadable'
-            " WHERE kind = 'accounts' ORDER BY 1")]
-        counts, orphans = self._related_counts(set(keys))
-        total = sum(counts.values())
-        budget = records or max(1, math.ceil(size * (total + len(keys)) / max(len(keys), 1)))
+        accounts, orphaned = related_counts(self.db)
+        orphans = self._orphans() if orphaned else []
+        total = sum(n for _, n in accounts)
+        budget = records or max(1, math.ceil(size * (total + len(accounts)) / max(len(accounts), 1)))
         filtered = bool(orphans)
-        return [ChunkSpan(chunk[0], chunk[-1], len(chunk), filtered)
-                for chunk in _plan(keys, counts, size, budget)], orphans
+        return [ChunkSpan(first, last, n, filtered)
+                for first, last, n in _plan(accounts, size, budget)], orphans
 
     def pull_spans(self, as_of: date, spans: Iterable[ChunkSpan], users: list[Any],
                    warnings: list[RecordWarning] | None = None,
@@ -295,27 +293,21 @@ class RecordStore:
         """A read-only connection of its own to the same file, for a worker process."""
         return RecordReader(Path(self._file()))
 
-    def _related_counts(self, keys: set[str]) -> tuple[dict[str | None, int], list[RecordWarning]]:
-        """Related records per account (as SQLite keeps them: counts.py), and a warning for each
-        record whose account is not in the CRM at all (no chunk holds it)."""
-        counts = related_counts(self.db)
-        missing = counts.keys() - keys
+    def _orphans(self) -> list[RecordWarning]:
+        """A warning for each record whose account is not in the CRM at all (no chunk holds it)."""
+        known = ('SELECT "key" FROM accounts UNION'
+                 " SELECT id FROM records_unreadable WHERE kind = 'accounts'")
         orphans: list[tuple[str, str, Any]] = []
-        if missing:
-            for account in missing:
-                del counts[account]
-            known = ('SELECT "key" FROM accounts UNION'
-                     " SELECT id FROM records_unreadable WHERE kind = 'accounts'")
-            for kind in RELATED:
-                orphans += [(kind, rid, account) for rid, account in self.db.execute(
-                    f'SELECT "key", account_id FROM "{kind}" WHERE account_id NOT IN ({known})')]
-            orphans += self.db.execute(
-                f"SELECT kind, id, account_id FROM records_unreadable WHERE {RELATED_UNREADABLE}"
-                f" AND (account_id IS NULL OR account_id NOT IN ({known}))").fetchall()
+        for kind in RELATED:
+            orphans += [(kind, rid, account) for rid, account in self.db.execute(
+                f'SELECT "key", account_id FROM "{kind}" WHERE account_id NOT IN ({known})')]
+        orphans += self.db.execute(
+            f"SELECT kind, id, account_id FROM records_unreadable WHERE {RELATED_UNREADABLE}"
+            f" AND (account_id IS NULL OR account_id NOT IN ({known}))").fetchall()
         orphans.sort(key=lambda o: (o[0], o[1]))
-        return counts, [RecordWarning(kind=kind, record_id=rid,
-                                      message=f"refers to account {account!r}, which does not exist")
-                        for kind, rid, account in orphans]
+        return [RecordWarning(kind=kind, record_id=rid,
+                              message=f"refers to account {account!r}, which does not exist")
+                for kind, rid, account in orphans]
 
     def _span(self, as_of: date, span: ChunkSpan, users: list[Any],
               warnings: list[RecordWarning], key_only: frozenset[str] = frozenset()) -> Snapshot:
@@ -395,17 +387,22 @@ class RecordReader(RecordStore):
         self.db.close()
 
 
-def _plan(keys: list[str], counts: dict[str, int], size: int, budget: int) -> Iterator[list[str]]:
-    """Consecutive accounts, at most `size` of them and (unless one alone is more) at most
-    `budget` records with their own; an account and its records are never split."""
-    chunk: list[str] = []
-    used = 0
-    for key in keys:
-        n = counts.get(key, 0) + 1
-        if chunk and (len(chunk) >= size or used + n > budget):
-            yield chunk
-            chunk, used = [], 0
-        chunk.append(key)
+def _plan(accounts: list[tuple[str, int]], size: int, budget: int
+          ) -> Iterator[tuple[str, str, int]]:
+    """Consecutive accounts (key, related records), at most `size` of them and (unless one
+    alone is more) at most `budget` records with their own, as (first key, last key, accounts);
+    an account and its records are never split."""
+    first = last = ""
+    taken = used = 0
+    for key, n in accounts:
+        n += 1
+        if taken and (taken >= size or used + n > budget):
+            yield first, last, taken
+            taken = used = 0
+        if not taken:
+            first = key
+        last = key
+        taken += 1
         used += n
-    if chunk:
-        yield chunk
+    if taken:
+        yield first, last, taken
