@@ -64,6 +64,8 @@ def test_anchors_and_merges_still_work() -> None:
     data = parse_yaml("base: &b {x: 1, y: 2}\nc:\n  <<: *b\n  y: 3\nd: [*b, *b]\n", "f.yaml")
     assert dict(data["c"]) == {"x": 1, "y": 3}
     assert data["d"][1]["y"] == 2
+    scalar = parse_yaml("threshold: &t 30\nother: *t\nboth: [*t, *t]\n", "f.yaml")
+    assert (scalar["other"], list(scalar["both"])) == (30, [30, 30])
 
 
 def test_files_that_are_not_regular_or_too_big_or_not_utf8(tmp_path: Path) -> None:

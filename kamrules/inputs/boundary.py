@@ -184,6 +184,8 @@ def _scan(text: str, where: str) -> None:
             nodes, height = 1, 1
             if (half := SURROGATES.search(event.value)) is not None:
                 raise ValidationFailed([Problem(_where(mark, where), "", _half(half))])
+            if event.anchor is not None:
+                sizes[event.anchor] = (1, 1)
         else:
             continue
         total += nodes
