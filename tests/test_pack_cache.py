@@ -100,3 +100,32 @@ def test_a_change_in_kamrules_code_is_a_miss(tmp_path: Path, parses: list[Path],
     monkeypatch.setattr(pack_cache, "code_fingerprint", lambda: "another version of kamrules")
     load_pack(pack)
     assert len(parses) == 2
+
+
+def test_a_cached_pack_brings_the_names_its_texts_read(tmp_path: Path, parses: list[Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that reads kam-core from the cache (a run's workers and renderers) checks none
+    of its ~300 task texts again: the load that wrote the entry found their names."""
+    from kamrules.language import template
+    from kamrules.writeback.tasks import _text_names, template_facts
+
+    locales = ("en", "ru", "sr")
+    pack = _copy(tmp_path)
+    first = load_pack(pack)
+    expected = {}
+    for locale in locales:
+        first.locale = locale
+        expected[locale] = {r.id: template_facts(first, r) for r in first.rules}
+    assert expected["en"]["KAM-DONT-002"] == expected["ru"]["KAM-DONT-002"] != ()
+    monkeypatch.setattr(template, "_NAMES", {})  # as in a fresh process
+    _text_names.cache_clear()
+
+    def refused(source: str) -> None:
+        raise AssertionError(f"checked again: {source[:40]!r}")
+
+    monkeypatch.setattr(template._CHECKER, "parse", refused)
+    second = load_pack(pack)
+    assert len(parses) == 1
+    for locale in locales:
+        second.locale = locale
+        assert {r.id: template_facts(second, r) for r in second.rules} == expected[locale]

@@ -81,8 +81,18 @@ def test_echo_json_writes_the_same_safe_bytes_in_pieces(monkeypatch, capfdbinary
     assert json.loads(out)["changes"][1]["subject"] == "\x1b]0;title\x07"
 
 
-def test_a_long_report_is_stored_in_pieces_and_read_back(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize(("kept_bytes", "made"), [(10**9, 1), (0, 2)])
+def test_a_long_report_is_stored_in_pieces_and_read_back(tmp_path, monkeypatch, kept_bytes,
+                                                         made) -> None:
+    """Its pieces are made once when they fit in KEPT_BYTES, else counted, then made again as
+    they are written: the same bytes either way."""
+    from kamrules.run import state
+
     monkeypatch.setattr(streamed, "BATCH", 4)
+    monkeypatch.setattr(state, "KEPT_BYTES", kept_bytes)
+    calls = []
+    monkeypatch.setattr(streamed, "json_pieces",
+                        lambda *a, **k: calls.append(a[0]) or json_pieces(*a, **k))
     store = StateStore(tmp_path)
     long, short = _report([f"subject {i} й" for i in range(11)]), _report(["only"])
     ids = [store.start_run("s", "2026-11-01", "run") for _ in range(2)]
@@ -92,6 +102,7 @@ def test_a_long_report_is_stored_in_pieces_and_read_back(tmp_path, monkeypatch) 
     # the long one as its UTF-8 bytes, the short one as text: both the model's JSON exactly
     assert rows[ids[0]] == long.model_dump_json().encode()
     assert rows[ids[1]] == short.model_dump_json()
+    assert calls.count(long) == made and calls.count(short) == 1
     assert [r["id"] for r in store.reports()] == ids
     assert store.reports()[0]["changes"] == json.loads(long.model_dump_json())["changes"]
     assert store.history()[0]["counts"] == long.counts

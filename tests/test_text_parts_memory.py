@@ -96,3 +96,45 @@ def test_the_writer_renders_a_part_itself_while_its_renderer_is_busy(
     assert [c.task.subject for part in parts for c in part] == [f"subject {i}" for i in range(60)]
     assert rendering.RENDERS["here"] >= 3
     assert rendering.RENDERS["ahead"] == rendering.AHEAD + 1
+
+
+def test_the_texts_are_compiled_once_before_the_renderers_fork(monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    """The run's renderer compiles every text its items will render (single findings and a
+    checklist's members) before the pool forks, so no renderer compiles one of its own."""
+    from kamrules.language import template
+    from kamrules.language.loader import builtin_dir, load_pack
+    from kamrules.writeback.bundles import Item, PendingBundle, renderer
+    from kamrules.writeback.tasks import PendingText
+
+    pack = load_pack(builtin_dir() / "kam-core")
+    rules = {(pack.id, r.id): (pack, r) for r in pack.rules}
+    as_of = date(2026, 11, 1)
+
+    def desired(rule_id: str) -> Desired:
+        task = made(Task, fingerprint=f"kam-core/{rule_id}/ACC-1", account_id="ACC-1",
+                    subject="", body="", due=as_of, evidence={})
+        return Desired(task, "high", PendingText(pack.id, rule_id, {"principle_names": "P"}, "Acme",
+                                                  as_of))
+
+    single = [desired(r.id) for r in pack.rules[:3]]
+    members = [Item(pack, r, desired(r.id)) for r in pack.rules[3:5]]
+    lead = made(Task, fingerprint="kam-core/bundle:x/ACC-1", account_id="ACC-1", subject="",
+                body="", due=as_of, evidence={})
+    items = [*single, Desired(lead, "high", PendingBundle(("kam-core", "x", "ACC-1"), members,
+                                                          as_of, "Acme"))]
+    render = renderer(rules)
+    template._compiled.cache_clear()
+    seen: list[int] = []
+    real = render.prepare
+    monkeypatch.setattr(render, "prepare", lambda i: seen.append(os.getpid()) or real(i))
+    monkeypatch.setattr(rendering, "PARALLEL_FROM", 1)
+    changes = [Change(action="create", fingerprint=d.task.fingerprint, task=d.task) for d in items]
+    assert [c.task.subject for part in text_parts(changes, items, render, processes=1, part=2)
+            for c in part] != [""] * 4
+    assert seen == [os.getpid()]  # here, once, before the renderer forked
+    compiled = template._compiled.cache_info()
+    assert compiled.currsize == 2 * 5  # each rule's subject and body
+    for d in items:  # rendering them here too compiles nothing more
+        render(d)
+    assert template._compiled.cache_info().misses == compiled.misses

@@ -183,11 +183,11 @@ def _refused(state: Any, day: date, mode: str, holder: dict[str, Any], exc: KamE
 def _send_digest(report: Any, loaded: Any, state: Any, dry_run: bool) -> None:
     """After the write-back: one digest per owner, sent once; a failure only shows in the report
     (docs/playbooks.md)."""
-    from kamrules.digest.send import send_all
-
     settings = loaded.config.digest
     if report.digest is None or settings is None or dry_run:
         return
+    from kamrules.digest.send import send_all  # (requests, smtplib: only when a digest is sent)
+
     report.digest = send_all(report.digest.messages, settings, loaded.base_dir, state)
 
 

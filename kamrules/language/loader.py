@@ -6,6 +6,7 @@ optional `rules/*.yaml` (each a list of rules) and `tests/*.yaml` (its test case
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,9 @@ class LoadedPack:
     base: LoadedPack | None = None  # the pack it extends: its plays come along (playbooks.inherit)
     disabled_plays: set[str] = field(default_factory=set)  # the base's plays it switches off
     digest_templates: dict[str, DigestTemplate] = field(default_factory=dict)  # its digest/ files
+    # every task text's source (rules and translations, jinja syntax) -> the names it reads,
+    # found when it was checked: kept with a cached pack (language/template.py `remember_names`)
+    text_names: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def active_rules(self) -> list[Rule]:
@@ -184,8 +188,14 @@ def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
     if chain:  # a base pack: part of the entry of the pack that extends it
         return _load_pack(directory, chain)
     from kamrules.language.pack_cache import cached
+    from kamrules.language.template import remember_names
 
-    return cached(directory, _load_pack)  # type: ignore[no-any-return]
+    pack: LoadedPack = cached(directory, _load_pack)
+    base: LoadedPack | None = pack
+    while base is not None:
+        remember_names(base.text_names)
+        base = base.base
+    return pack
 
 
 def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
@@ -259,6 +269,7 @@ def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
         groups=dict(header.groups) if isinstance(header.groups, dict)
         else dict.fromkeys(header.groups, ""),
         digest_templates=digest_templates,
+        text_names=_text_names(context["syntax"], rules, translations),
     )
     if header.set or header.disable:
         problems += [] if base else [Problem(Location(str(pack_file)), "set",
@@ -268,6 +279,25 @@ def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
     if problems:
         raise ValidationFailed(problems)
     return pack
+
+
+def _text_names(syntax: str, rules: list[Rule],
+                translations: dict[str, Translation]) -> dict[str, frozenset[str]]:
+    """The names each task text reads (`LoadedPack.text_names`); its check found them already."""
+    if syntax != "jinja":
+        return {}
+    from jinja2 import TemplateError
+
+    from kamrules.language.template import jinja_names
+
+    sources = [t for r in rules for t in (r.task.subject, r.task.body)]
+    sources += [t for tr in translations.values() for text in tr.rules.values()
+                for t in (text.subject, text.body)]
+    out = {}
+    for source in sources:
+        with contextlib.suppress(TemplateError):  # its rule failed to load: never rendered
+            out[source] = jinja_names(source)
+    return out
 
 
 def _size_problems(rules: list[Rule], sources: dict[str, list[Location]], file: str) -> list[Problem]:
