@@ -52,6 +52,12 @@ def _shape(cls: type[BaseModel]) -> _Shape:
     return shape
 
 
+def shape_of(cls: type[BaseModel]) -> _Shape:
+    """`cls`'s fields in order (`names`) and the one set of their names its made models share
+    (`every`)."""
+    return _shape(cls)
+
+
 def made(cls: type[M], **values: Any) -> M:
     """`cls(**values)` for values kamrules made itself, without validating them again and
     with the class's shared set of field names; an unknown or missing field is a TypeError."""

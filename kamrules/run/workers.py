@@ -33,6 +33,7 @@ from kamrules.playbooks.advance import AccountInput
 from kamrules.protocol.connector import ChunkPlan, Progress, SplitConnector, no_progress
 from kamrules.run.config import LoadedConfig
 from kamrules.run.forking import can_fork
+from kamrules.run.packed import pack, unpack
 from kamrules.run.quality import merge_stats
 from kamrules.writeback.reconcile import Desired
 from kamrules.writeback.tasks import Directory
@@ -60,6 +61,18 @@ class ChunkResult:
     # process kept them when it handed the chunk over)
     warnings: list[RecordWarning] | None = None
     stats: dict[str, FieldStat] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Its findings' tasks as tuples (kamrules/run/packed.py): the bulk of what it sends."""
+        state = dict(self.__dict__)
+        state["desired"] = [pack(d) for d in self.desired]
+        state["items"] = [(p, r, pack(d)) for p, r, d in self.items]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["desired"] = [unpack(d) for d in state["desired"]]
+        state["items"] = [(p, r, unpack(d)) for p, r, d in state["items"]]
+        self.__dict__.update(state)
 
 
 # in the run's process: pools started, chunks handed over, the last planned run's kinds pulled
