@@ -9,7 +9,6 @@ empty string; a value with nothing to show renders as "not recorded" in the task
 
 from __future__ import annotations
 
-import contextlib
 from datetime import date, timedelta
 from functools import lru_cache
 from math import copysign
@@ -18,7 +17,7 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
-from jinja2 import StrictUndefined, TemplateError, meta
+from jinja2 import StrictUndefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from kamrules.language.pack import PLACEHOLDER
@@ -229,13 +228,6 @@ def _compiled(locale: str, currency: str, as_of: date, source: str) -> Any:
     # plain dict is the same names and costs a third of a render less (issue #18)
     template.globals = dict(template.globals)
     return template
-
-
-def prepare_jinja(source: str, locale: str, currency: str, as_of: date) -> None:
-    """Compile now what `render_jinja` will render with these settings: a process about to fork
-    renderers does it once for all of them (kamrules/run/rendering.py)."""
-    with contextlib.suppress(TemplateError):  # rendering it reports it, with the fallback text
-        _compiled(locale, currency, as_of, source)
 
 
 def render_jinja(source: str, values: dict[str, Any], locale: str = "en",

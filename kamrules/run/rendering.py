@@ -89,9 +89,6 @@ def _rendered(items: Sequence[Desired], render: Render, processes: int,
         for bounds in ranges:
             yield bounds, [render(items[i]) for i in range(*bounds)]
         return
-    prepare = getattr(render, "prepare", None)
-    if prepare is not None:  # compiled here once, not in each renderer
-        prepare(items)
     _JOB.update(items=items, render=render)
     RENDERS["pools"] += 1
     RENDERS["processes"] = processes

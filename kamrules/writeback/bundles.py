@@ -9,7 +9,7 @@ resolves. Its severity is its worst item's; its owner, due date and priority are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,7 +19,7 @@ from kamrules.language.pack import Rule
 from kamrules.language.template import people
 from kamrules.model import SEVERITIES, Task
 from kamrules.writeback.reconcile import Desired
-from kamrules.writeback.tasks import PendingText, prepare_text, rendered_text
+from kamrules.writeback.tasks import PendingText, rendered_text
 
 PREFIX = "bundle:"
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -146,44 +146,25 @@ def _text(key: tuple[str, str, str], members: list[Item], texts: list[tuple[str,
     return subject, "\n".join(lines).strip()
 
 
-class Renderer:
+def renderer(rules: dict[tuple[str, str], tuple[LoadedPack, Rule]]
+             ) -> Callable[[Desired], tuple[str, str]]:
     """Desired task -> its subject and body, rendering what was left pending (one finding's
     text, or a bundle's with its members'), without copying any task; `rules`: (pack id,
     rule id) -> (pack, rule)."""
 
-    def __init__(self, rules: dict[tuple[str, str], tuple[LoadedPack, Rule]]) -> None:
-        self.rules = rules
-
-    def __call__(self, desired: Desired) -> tuple[str, str]:
+    def text(desired: Desired) -> tuple[str, str]:
         pending = desired.text
         if isinstance(pending, PendingText):
-            pack, rule = self.rules[(pending.pack_id, pending.rule_id)]
+            pack, rule = rules[(pending.pack_id, pending.rule_id)]
             return rendered_text(desired.task, pending, pack, rule)
         if isinstance(pending, PendingBundle):
             subject, body = _text(pending.key, pending.members,
-                                  [self(m.desired) for m in pending.members], pending.as_of,
+                                  [text(m.desired) for m in pending.members], pending.as_of,
                                   pending.account)
             return subject[:255], body
         return desired.task.subject, desired.task.body
 
-    def prepare(self, items: Sequence[Desired]) -> None:
-        """Compile the texts `items` will render, once, before this process forks renderers
-        (each would compile its own: ~0.08 s for kam-core's texts)."""
-        seen: set[tuple[str, str, date]] = set()
-        for desired in items:
-            pending = desired.text
-            members = pending.members if isinstance(pending, PendingBundle) else ()
-            for text in [pending, *(m.desired.text for m in members)]:
-                if isinstance(text, PendingText):
-                    key = (text.pack_id, text.rule_id, text.as_of)
-                    if key not in seen:
-                        seen.add(key)
-                        prepare_text(*self.rules[key[:2]], text.as_of)
-
-
-def renderer(rules: dict[tuple[str, str], tuple[LoadedPack, Rule]]) -> Renderer:
-    """The run's `Renderer` of pending task text."""
-    return Renderer(rules)
+    return text
 
 
 def moved_to(packs: list[LoadedPack]):  # noqa: ANN201

@@ -16,7 +16,7 @@ from kamrules.evaluation.findings import Finding
 from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule, placeholders
-from kamrules.language.template import jinja_names, prepare_jinja, render, render_jinja, show
+from kamrules.language.template import jinja_names, render, render_jinja, show
 from kamrules.language.translation import RuleText
 from kamrules.model import Account, Snapshot, Task, TeamMember
 
@@ -243,14 +243,6 @@ def rendered_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule
     subject, body = _render(pack, rule, values, pending.account_name, pending.as_of,
                             task.evidence)
     return formula_safe(one_line(subject))[:255], terminal_safe(body).strip()
-
-
-def prepare_text(pack: LoadedPack, rule: Rule, as_of: date) -> None:
-    """Compile the rule's task text now (`rendered_text` would on its first task)."""
-    if pack.template_syntax == "jinja":
-        text = _rule_text(pack, rule)
-        for source in (text.subject, text.body):
-            prepare_jinja(source, pack.locale, pack.currency, as_of)
 
 
 def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: str,
