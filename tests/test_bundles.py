@@ -175,3 +175,49 @@ def test_russian_and_serbian_task_text_from_the_config(tmp_path, demo_records) -
     bad = bundled(tmp_path / "bad", demo_records, "locale: xx_Nowhere\n")
     proc = bad.cli("plan", check=False)
     assert proc.returncode == 2 and "locale" in proc.stderr
+
+
+def test_a_checklist_takes_its_most_urgent_item_first_its_earliest_due_and_highest_priority(
+) -> None:
+    """The bundle of one account's items: members most severe first (then by rule id), whose
+    lead gives the owner and severity; the earliest due date, the highest priority, every
+    item's evidence keyed `RULE.fact`; its text pending while any member's is."""
+    from datetime import date
+
+    from kamrules.construct import made
+    from kamrules.language.loader import builtin_dir, load_pack
+    from kamrules.model import Task
+    from kamrules.writeback.bundles import Item, bundle
+    from kamrules.writeback.reconcile import Desired
+
+    pack = load_pack(builtin_dir() / "kam-core")
+    key = max((r.bundle_key for r in pack.rules),
+              key=lambda k: sum(r.bundle_key == k for r in pack.rules))
+    rules = sorted((r for r in pack.rules if r.bundle_key == key), key=lambda r: r.id)[:3]
+    assert len(rules) == 3
+    as_of = date(2026, 11, 1)
+
+    def item(rule: Any, severity: str, due: Any, priority: str, owner: str, pending: bool) -> Item:
+        task = made(Task, fingerprint=f"kam-core/{rule.id}/ACC-1", account_id="ACC-1",
+                    subject=f"s {rule.id}", body=f"b {rule.id}", owner_id=owner, due=due,
+                    priority=priority, evidence={"n": rule.id, "shared": severity})
+        return Item(pack, rule, Desired(task, severity, object() if pending else None))
+
+    items = [item(rules[0], "low", date(2026, 11, 3), "high", "U1", False),
+             item(rules[1], "critical", None, "low", "U2", False),
+             item(rules[2], "critical", date(2026, 11, 2), "normal", "U3", True)]
+    other = item(rules[0], "medium", None, "normal", "U9", False)
+    other.desired.task.account_id = "ACC-2"
+    (one, two) = bundle([*items, other], as_of, {"ACC-1": "Acme"})
+    task = one.task
+    assert one.severity == "critical" and task.owner_id == "U2"  # rules[1]: critical, first id
+    assert [m.rule.id for m in one.text.members] == [rules[1].id, rules[2].id, rules[0].id]
+    assert (task.due, task.priority, task.created) == (date(2026, 11, 2), "high", as_of)
+    severities = ["low", "critical", "critical"]
+    assert task.evidence == {f"{r.id}.{name}": value
+                             for r, sev in zip(rules, severities, strict=True)
+                             for name, value in (("n", r.id), ("shared", sev))}
+    assert (task.subject, task.body) == ("", "") and one.text.account == "Acme"
+    assert task.fingerprint == f"kam-core/bundle:{key}/ACC-1"
+    assert two.task.account_id == "ACC-2" and two.text is None and two.task.due is None
+    assert two.task.subject == "s " + rules[0].id  # a single item's subject, rendered now

@@ -78,18 +78,28 @@ class PendingBundle:
     account: str
 
 
+def _urgency(member: Item) -> tuple[int, str]:
+    return -RANK[member.desired.severity], member.rule.id
+
+
 def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: str) -> Desired:
     pack_id, bundle_key, account_id = key
-    members = sorted(members, key=lambda m: (-RANK[m.desired.severity], m.rule.id))
+    if len(members) > 1:  # most bundles hold one finding
+        members = sorted(members, key=_urgency)
     lead = members[0]
     evidence: dict[str, object] = {}
+    due: date | None = None
+    priority = lead.desired.task.priority
+    pending = False
     for m in members:
-        rule_id = m.rule.id
-        evidence.update({_evidence_key(rule_id, name): value
-                         for name, value in m.desired.task.evidence.items()})
-    tasks = [m.desired.task for m in members]
-    dues = [t.due for t in tasks if t.due is not None]
-    pending = any(m.desired.text is not None for m in members)
+        rule_id, task = m.rule.id, m.desired.task
+        for name, value in task.evidence.items():
+            evidence[_KEYS.get((rule_id, name)) or _evidence_key(rule_id, name)] = value
+        if task.due is not None and (due is None or task.due < due):
+            due = task.due
+        if PRIORITY_RANK[task.priority] > PRIORITY_RANK[priority]:  # the first of the highest
+            priority = task.priority
+        pending = pending or m.desired.text is not None
     subject, body = ("", "") if pending else _text(
         key, members, [(m.desired.task.subject, m.desired.task.body) for m in members], as_of,
         account)
@@ -101,8 +111,8 @@ def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: s
             subject=subject[:255],
             body=body,
             owner_id=lead.desired.task.owner_id,
-            due=min(dues) if dues else None,
-            priority=max((t.priority for t in tasks), key=lambda p: PRIORITY_RANK[p]),
+            due=due,
+            priority=priority,
             status="open",
             evidence=evidence,
             created=as_of,
