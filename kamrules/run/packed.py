@@ -2,14 +2,15 @@
 
 A first run over 100,000 accounts sends ~45,000 findings' tasks back from its workers. Pickled
 as they are (a pydantic state dict per task, a `Desired` and a pending text through `copyreg`),
-they cost 0.36 CPU s to make and 0.37 s to read back (the collector paused); as tuples 0.14 and
-0.18 (issue #18). A task read back is made as `kamrules.construct.made` makes one (compact, the
-class's one shared set of field names unless it had a set of its own), so it is held exactly as
-one made in the run's process.
+its chunk results cost 0.38-0.40 CPU s to make and 0.33-0.36 s to read back (the collector
+paused); so, 0.22-0.25 and 0.25-0.28 (issue #18). A task read back is made as
+`kamrules.construct.made` makes one (compact, the class's one shared set of field names unless
+it had a set of its own), so it is held exactly as one made in the run's process.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
@@ -20,7 +21,7 @@ from kamrules.writeback.tasks import PendingText
 
 _TASK = shape_of(Task)
 _TASK_VALUES = attrgetter(*_TASK.names)
-_TEXT_VALUES = attrgetter("pack_id", "rule_id", "values", "account_name", "as_of")
+_TEXT_VALUES = attrgetter(*(f.name for f in fields(PendingText)))  # in `PendingText(*...)` order
 
 Packed = tuple[tuple[Any, ...], Any, str, Any]
 
