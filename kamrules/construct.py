@@ -45,23 +45,19 @@ class _Shape:
 _SHAPES: dict[type[BaseModel], _Shape] = {}
 
 
-def _shape(cls: type[BaseModel]) -> _Shape:
+def shape_of(cls: type[BaseModel]) -> _Shape:
+    """`cls`'s fields in order (`names`) and the one set of their names its made models share
+    (`every`)."""
     shape = _SHAPES.get(cls)
     if shape is None:
         shape = _SHAPES[cls] = _Shape(cls)
     return shape
 
 
-def shape_of(cls: type[BaseModel]) -> _Shape:
-    """`cls`'s fields in order (`names`) and the one set of their names its made models share
-    (`every`)."""
-    return _shape(cls)
-
-
 def made(cls: type[M], **values: Any) -> M:
     """`cls(**values)` for values kamrules made itself, without validating them again and
     with the class's shared set of field names; an unknown or missing field is a TypeError."""
-    shape = _shape(cls)
+    shape = shape_of(cls)
     if not shape.every.issuperset(values):
         raise TypeError(f"{cls.__name__} has no field {sorted(set(values) - shape.every)[0]!r}")
     data: dict[str, Any] = {}
@@ -81,7 +77,7 @@ def changed(obj: M, **update: Any) -> M:
     """`obj.model_copy(update=update)` built as `made` builds (a shallow copy, as model_copy
     makes): `obj` holds every field already, so only the update's names are checked."""
     cls = type(obj)
-    shape = _shape(cls)
+    shape = shape_of(cls)
     data = {**obj.__dict__, **update}
     if len(data) != len(shape.names) or not shape.every.issuperset(update):
         return made(cls, **data)  # an unknown field, or one obj lacks: made says which

@@ -269,7 +269,7 @@ def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
         groups=dict(header.groups) if isinstance(header.groups, dict)
         else dict.fromkeys(header.groups, ""),
         digest_templates=digest_templates,
-        text_names=_text_names(context["syntax"], rules, translations),
+        text_names=_names_by_text(context["syntax"], rules, translations),
     )
     if header.set or header.disable:
         problems += [] if base else [Problem(Location(str(pack_file)), "set",
@@ -281,8 +281,8 @@ def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
     return pack
 
 
-def _text_names(syntax: str, rules: list[Rule],
-                translations: dict[str, Translation]) -> dict[str, frozenset[str]]:
+def _names_by_text(syntax: str, rules: list[Rule],
+                   translations: dict[str, Translation]) -> dict[str, frozenset[str]]:
     """The names each task text reads (`LoadedPack.text_names`); its check found them already."""
     if syntax != "jinja":
         return {}

@@ -94,7 +94,7 @@ def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: s
     for m in members:
         rule_id, task = m.rule.id, m.desired.task
         for name, value in task.evidence.items():
-            evidence[_KEYS.get((rule_id, name)) or _evidence_key(rule_id, name)] = value
+            evidence[_evidence_key(rule_id, name)] = value
         if task.due is not None and (due is None or task.due < due):
             due = task.due
         if PRIORITY_RANK[task.priority] > PRIORITY_RANK[priority]:  # the first of the highest
