@@ -32,6 +32,10 @@ def test_bench_run_small_size_prints_a_table_row() -> None:
     for column in ("pull s", "facts s", "facts floor s", "facts x", "run s", "cpu/wall"):
         assert float(cells[column]) > 0, column
     assert cells["workers"] == "2" and int(cells["tasks"].replace(",", "")) > 0
+    # the floor is the median of three reads (before the stages, after them, after the run)
+    note = next(line for line in proc.stdout.splitlines() if line.startswith("(`sqlite s`"))
+    reads = [float(x) for x in note.split("200: ", 1)[1].rstrip(")").split(", ")]
+    assert len(reads) == 3 and float(cells["sqlite s"]) == round(sorted(reads)[1], 3)
 
 
 def test_a_tree_runs_with_its_own_connectors_packs_and_config(tmp_path: Path) -> None:
