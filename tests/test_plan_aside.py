@@ -111,3 +111,81 @@ def test_a_crm_in_memory_has_no_plan_aside_either(tmp_path: Path, monkeypatch: p
         assert PlanAside(memory, AS_OF, 17).result() is None
     finally:
         memory.close()
+
+
+def _context(crm: LocalCrm) -> Any:
+    from kamrules.evaluation.facts import portfolio_context
+
+    return portfolio_context(crm.pull_accounts(AS_OF), AS_OF)
+
+
+def test_the_context_read_in_two_parts_is_the_whole_one(
+        crm: LocalCrm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run's process reads the accounts before `start`, the child those from it: the
+    context is the one read in one pass, names in the same order (what workers are sent), and
+    the run's process read only its part."""
+    whole = _context(crm)
+    count = len(whole.sorted_revenue)
+    original = crm.pull_account_summaries
+    reads: list[tuple[str | None, str | None]] = []
+
+    def summaries(as_of: date, start: str | None = None, stop: str | None = None) -> Any:
+        reads.append((start, stop))  # in this process only: a forked child's list is its own
+        return original(as_of, start, stop)
+
+    for share in (0.01, 0.3, 0.55, 0.99):
+        start = crm.context_split(share)
+        assert start is not None
+        before = list(original(AS_OF, stop=start))
+        after = list(original(AS_OF, start=start))
+        assert [s.id for s in before + after] == [s.id for s in original(AS_OF)]
+        assert after[0].id == start and len(before) == int(count * share)
+        monkeypatch.setattr(crm, "pull_account_summaries", summaries)
+        reads.clear()
+        aside = PlanAside(crm, AS_OF, 17, start)
+        portfolio = aside.portfolio()
+        assert reads == [(None, start)]
+        assert portfolio == whole and portfolio.to_json() == whole.to_json()
+        assert _shape(aside.result()) == _shape(crm.chunk_plan(AS_OF, 17))  # then the plan
+        monkeypatch.undo()
+    assert crm.context_split(0.0) is None and crm.context_split(1.0) is None  # a part empty
+
+
+def test_where_the_child_reads_no_part_the_run_reads_it(
+        crm: LocalCrm, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that cannot read (its handle fails) or dies: the run's process reads the
+    child's part itself, and the context is still the whole one; its error, if any, is met
+    in the run's process."""
+    whole = _context(crm)
+    start = crm.context_split(0.55)
+    monkeypatch.setattr(crm, "reader", lambda: (_ for _ in ()).throw(
+        sqlite3.OperationalError("disk I/O error")))
+    assert PlanAside(crm, AS_OF, 17, start).portfolio() == whole
+    monkeypatch.setattr(crm, "reader", lambda: os._exit(3))  # the child dies
+    aside = PlanAside(crm, AS_OF, 17, start)
+    assert aside.portfolio() == whole
+    assert _shape(aside.result()) == _shape(crm.chunk_plan(AS_OF, 17))
+    aside = PlanAside(crm, AS_OF, 17, start)
+    original = crm.pull_account_summaries
+
+    def failing(as_of: date, start: str | None = None, stop: str | None = None) -> Any:
+        if start is not None:  # the child's part, read here
+            raise sqlite3.OperationalError("database disk image is malformed")
+        return original(as_of, start, stop)
+
+    monkeypatch.setattr(crm, "pull_account_summaries", failing)
+    with pytest.raises(sqlite3.OperationalError, match="malformed"):
+        aside.portfolio()
+    aside.close()
+
+
+def test_a_crm_in_memory_is_not_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No other process can read a CRM in memory, so nothing of the context is read aside
+    (a handle of the child's would find no accounts, not an error)."""
+    monkeypatch.chdir(tmp_path)
+    memory = LocalCrm(Path(":memory:"))
+    try:
+        memory.insert_records("accounts", [{"id": f"A{i}", "name": f"Account {i}"} for i in range(5)])
+        assert memory.context_split(0.5) is None
+    finally:
+        memory.close()

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from kamrules.connectors.local.collector import Held, no_gc
 from kamrules.connectors.local.counts import RELATED, RELATED_UNREADABLE, related_counts
 from kamrules.connectors.local.schema import TABLES, Table, brief
-from kamrules.connectors.local.summaries import account_summaries
+from kamrules.connectors.local.summaries import account_summaries, context_split
 from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot
 from kamrules.protocol.connector import AccountSummary, ChunkPlan, Progress, no_progress
 
@@ -200,9 +200,14 @@ class RecordStore:
             except (ValueError, TypeError, KeyError):
                 continue  # pull_chunks reports it
 
-    def pull_account_summaries(self, as_of: date) -> Iterator[AccountSummary]:
-        """`pull_accounts` narrowed to what the portfolio context reads (see summaries.py)."""
-        return account_summaries(self.db)
+    def pull_account_summaries(self, as_of: date, start: str | None = None,
+                               stop: str | None = None) -> Iterator[AccountSummary]:
+        """`pull_accounts` narrowed to what the portfolio context reads (see summaries.py), of
+        the account keys from `start` to before `stop` where given."""
+        return account_summaries(self.db, start, stop)
+
+    def context_split(self, share: float) -> str | None:  # protocol.connector.SplitConnector
+        return context_split(self.db, share) if self._file() else None  # in memory: no other reader
 
     def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
                     records: int | None = None, key_only: frozenset[str] = frozenset()

@@ -132,6 +132,11 @@ class ChunkReader(Protocol):
         run reads of the others: kamrules/run/projection.py)."""
         ...
 
+    def pull_account_summaries(self, as_of: date, start: str | None = None,
+                               stop: str | None = None) -> Iterator[AccountSummary]:
+        """`SplitConnector.pull_account_summaries`, through this handle."""
+        ...
+
     def close(self) -> None:
         ...
 
@@ -153,4 +158,15 @@ class SplitConnector(StreamingConnector, Protocol):
         """The ids of accounts with a task (of any status or age) whose fingerprint matches
         the glob `fingerprints` (`*`: any text): read before the chunks are evaluated, where
         reading costs no API call."""
+        ...
+
+    def pull_account_summaries(self, as_of: date, start: str | None = None,
+                               stop: str | None = None) -> Iterator[AccountSummary]:
+        """`SummaryConnector`'s, of the account keys from `start` to before `stop` where given
+        (the portfolio context read in two parts at once: kamrules/run/planning.py)."""
+        ...
+
+    def context_split(self, share: float) -> str | None:
+        """The account key after the first `share` of the accounts in key order (None: a part
+        would be empty), where the second part of the portfolio context begins."""
         ...

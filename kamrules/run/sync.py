@@ -40,7 +40,7 @@ from kamrules.report.plays import after_run
 from kamrules.run.cleaning import clean
 from kamrules.run.collector import collector_paused
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
-from kamrules.run.planning import PlanAside
+from kamrules.run.planning import CONTEXT_SHARE, PlanAside
 from kamrules.run.quality import GateProblem, check, merge_stats
 from kamrules.run.rendering import renderers, text_parts
 from kamrules.run.snooze import Snooze, snoozed
@@ -129,17 +129,20 @@ CHUNK_ACCOUNTS = 5000
 
 
 def pulled(connector: Connector, as_of: date, progress: Progress = no_progress,
-           size: int = CHUNK_ACCOUNTS) -> tuple[Portfolio, Iterator[Snapshot]]:
+           size: int = CHUNK_ACCOUNTS, aside: PlanAside | None = None
+           ) -> tuple[Portfolio, Iterator[Snapshot]]:
     """The portfolio context and the portfolio in cleaned chunks of accounts.
 
     A streaming connector hands over `size` accounts at a time, so memory holds one chunk;
-    any other connector's single pull is one chunk.
+    any other connector's single pull is one chunk. `aside`: a child reading the context's
+    accounts from its `start` meanwhile (kamrules/run/planning.py).
     """
     if isinstance(connector, StreamingConnector):
-        # the context's few account fields, without building whole accounts where it can
-        accounts = connector.pull_account_summaries(as_of) if isinstance(
-            connector, SummaryConnector) else connector.pull_accounts(as_of)
-        portfolio = portfolio_context(accounts, as_of)
+        if aside is not None and aside.start is not None:  # in two parts at once
+            portfolio = aside.portfolio()
+        else:  # the context's few account fields, without building whole accounts where it can
+            portfolio = portfolio_context(connector.pull_account_summaries(as_of) if isinstance(
+                connector, SummaryConnector) else connector.pull_accounts(as_of), as_of)
         return portfolio, (clean(c) for c in connector.pull_chunks(as_of, size, progress))
     snapshot = clean(connector.pull(as_of, progress))
     return portfolio_context(snapshot.accounts, as_of), iter([snapshot])
@@ -228,10 +231,11 @@ def run(
         check_supported(connector)
     workers = workers or loaded.config.workers or default_workers()
     split = workers > 1 and can_fork() and isinstance(connector, SplitConnector)
-    # the chunk plan is made beside the portfolio context (kamrules/run/planning.py)
-    aside = PlanAside(connector, as_of, chunk_size) if split else None
+    # the context's second part and the chunk plan made beside its first (run/planning.py)
+    aside = PlanAside(connector, as_of, chunk_size, connector.context_split(CONTEXT_SHARE)
+                      ) if split else None
     try:
-        portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
+        portfolio, chunks = pulled(connector, as_of, progress, chunk_size, aside)
         checkpoint("pulled")
         many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
         plan = aside.result() if aside is not None and many else None

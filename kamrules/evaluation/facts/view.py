@@ -105,18 +105,34 @@ class AccountView:
         return 0 <= age < days
 
 
-def portfolio_context(accounts: Iterable[Account] | Iterable[AccountSummary], as_of: date) -> Portfolio:
-    """Portfolio-wide context: sorted revenues for percentiles, key-account names for P29.
+@dataclass
+class ContextPart:
+    """What the portfolio context takes from some of the accounts, in their key order: each
+    one's last-year revenue and the key accounts' names (a run may read two parts at once)."""
 
-    One pass over every account, so a streamed run can build it before the first chunk; it
-    reads only id, name, is_key and revenue, so a connector's `AccountSummary`s will do.
-    """
-    revenues: list[float] = []
-    names: dict[str, str] = {}
+    revenues: list[float] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def context_part(accounts: Iterable[Account] | Iterable[AccountSummary], as_of: date) -> ContextPart:
+    """One pass over the accounts; it reads only id, name, is_key and revenue, so a
+    connector's `AccountSummary`s will do."""
+    part = ContextPart()
+    revenues, names = part.revenues, part.names
     for a in accounts:
         revenues.append(last_year_revenue(a, as_of) or 0.0)
         if a.is_key and len(a.name.strip()) >= 3:
             names[a.id] = a.name
+    return part
+
+
+def portfolio_of(parts: Iterable[ContextPart]) -> Portfolio:
+    """The context of the accounts of every part (parts in key order, each account in one)."""
+    revenues: list[float] = []
+    names: dict[str, str] = {}
+    for part in parts:
+        revenues += part.revenues
+        names.update(part.names)
     revenues.sort()
     at_or_above = [0.0] * (len(revenues) + 1)
     for i in range(len(revenues) - 1, -1, -1):
@@ -128,6 +144,14 @@ def portfolio_context(accounts: Iterable[Account] | Iterable[AccountSummary], as
             index[words[0]].add(words)
     return Portfolio(sorted_revenue=revenues, revenue_at_or_above=at_or_above,
                      key_account_names=names, name_index=dict(index))
+
+
+def portfolio_context(accounts: Iterable[Account] | Iterable[AccountSummary], as_of: date) -> Portfolio:
+    """Portfolio-wide context: sorted revenues for percentiles, key-account names for P29.
+
+    One pass over every account, so a streamed run can build it before the first chunk.
+    """
+    return portfolio_of([context_part(accounts, as_of)])
 
 
 class WithheldRead(RuntimeError):
