@@ -189,3 +189,12 @@ def test_a_crm_in_memory_is_not_split(tmp_path: Path, monkeypatch: pytest.Monkey
         assert memory.context_split(0.5) is None
     finally:
         memory.close()
+
+
+def test_the_plan_is_the_plan_when_the_context_part_was_not_taken(crm: LocalCrm) -> None:
+    """The child sends its part of the context first: a plan asked for without the part taken
+    is still the plan, and a context asked for after the plan reads the child's part here."""
+    start = crm.context_split(0.55)
+    aside = PlanAside(crm, AS_OF, 17, start)
+    assert _shape(aside.result()) == _shape(crm.chunk_plan(AS_OF, 17))
+    assert aside.portfolio() == _context(crm)

@@ -69,6 +69,7 @@ class PlanAside:
     def __init__(self, source: SplitConnector, as_of: date, size: int,
                  start: str | None = None) -> None:
         self.source, self.as_of, self.size, self.start = source, as_of, size, start
+        self._part_pending = start is not None  # the child sends its part before the plan
         context = multiprocessing.get_context("fork")
         self._in, out = context.Pipe(duplex=False)
         self._child: Any = context.Process(target=_make, args=(source, as_of, size, start, out),
@@ -87,7 +88,8 @@ class PlanAside:
         part from it (else, where it made none or died, read here too)."""
         mine = context_part(self.source.pull_account_summaries(self.as_of, stop=self.start),
                             self.as_of)
-        rest: ContextPart | None = self._receive()
+        rest: ContextPart | None = self._receive() if self._part_pending else None
+        self._part_pending = False
         if rest is None:
             rest = context_part(self.source.pull_account_summaries(self.as_of, self.start),
                                 self.as_of)
@@ -95,6 +97,9 @@ class PlanAside:
 
     def result(self) -> ChunkPlan | None:
         """The plan: the child's, else (it made none, or died) made here."""
+        if self._part_pending:  # the context's part, not taken: not the plan
+            self._receive()
+            self._part_pending = False
         plan = self._receive()
         self.close()
         return plan if plan is not None else self.source.chunk_plan(self.as_of, self.size)
