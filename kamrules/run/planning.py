@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
+from collections.abc import Callable
 from datetime import date
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,26 +35,24 @@ def _make(source: SplitConnector, as_of: date, size: int, start: str | None,
     must not be used here); None for what could not be made. A Ctrl-C is the run's: the run's
     process ends this child (`close`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        reader = source.reader()
-    except Exception:  # noqa: BLE001 - the parent makes both itself and raises it there
-        reader = None
+    reader = _made(source.reader)
     try:
         if start is not None:
-            part: ContextPart | None = None
-            with contextlib.suppress(Exception):
-                if reader is not None:
-                    part = context_part(reader.pull_account_summaries(as_of, start), as_of)
-            _send(out, part)
-        plan: ChunkPlan | None = None
-        with contextlib.suppress(Exception):
-            if reader is not None:
-                plan = reader.chunk_plan(as_of, size)
-        _send(out, plan)
+            _send(out, reader and _made(
+                lambda: context_part(reader.pull_account_summaries(as_of, start), as_of)))
+        _send(out, reader and _made(lambda: reader.chunk_plan(as_of, size)))
     finally:
         if reader is not None:
             reader.close()
         out.close()
+
+
+def _made(make: Callable[[], Any]) -> Any:
+    """What `make` makes; None on any error (the run's process makes it again and meets it)."""
+    try:
+        return make()
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _send(out: Connection, value: Any) -> None:
@@ -86,14 +85,13 @@ class PlanAside:
     def portfolio(self) -> Portfolio:
         """The portfolio context: the part before `start` read here meanwhile, then the child's
         part from it (else, where it made none or died, read here too)."""
-        mine = context_part(self.source.pull_account_summaries(self.as_of, stop=self.start),
-                            self.as_of)
+        mine = self._part(None, self.start)
         rest: ContextPart | None = self._receive() if self._part_pending else None
         self._part_pending = False
-        if rest is None:
-            rest = context_part(self.source.pull_account_summaries(self.as_of, self.start),
-                                self.as_of)
-        return portfolio_of([mine, rest])
+        return portfolio_of([mine, rest or self._part(self.start, None)])
+
+    def _part(self, start: str | None, stop: str | None) -> ContextPart:
+        return context_part(self.source.pull_account_summaries(self.as_of, start, stop), self.as_of)
 
     def result(self) -> ChunkPlan | None:
         """The plan: the child's, else (it made none, or died) made here."""
