@@ -181,7 +181,7 @@ def test_where_the_child_reads_no_part_the_run_reads_it(
 
 def test_a_crm_in_memory_is_not_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No other process can read a CRM in memory, so nothing of the context is read aside
-    (a handle of the child's would find no accounts, not an error)."""
+    (the child's handle would fail, and the run's process read its part again)."""
     monkeypatch.chdir(tmp_path)
     memory = LocalCrm(Path(":memory:"))
     try:
