@@ -21,7 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from kamrules.evaluation.facts.view import ContextPart, Portfolio, context_part, portfolio_of
-from kamrules.protocol.connector import ChunkPlan, SplitConnector
+from kamrules.protocol.connector import ChunkPlan, ChunkReader, SplitConnector
 
 # the run's process reads this share of the accounts for the context; the child the rest, after
 # which it makes the plan (measured: the plan is a fifth of the context's time)
@@ -38,13 +38,19 @@ def _make(source: SplitConnector, as_of: date, size: int, start: str | None,
     reader = _made(source.reader)
     try:
         if start is not None:
-            _send(out, reader and _made(
-                lambda: context_part(reader.pull_account_summaries(as_of, start), as_of)))
+            _send(out, reader and _made(lambda: part_of(reader, as_of, start, None)))
         _send(out, reader and _made(lambda: reader.chunk_plan(as_of, size)))
     finally:
         if reader is not None:
             reader.close()
         out.close()
+
+
+def part_of(source: SplitConnector | ChunkReader, as_of: date, start: str | None,
+            stop: str | None) -> ContextPart:
+    """The portfolio context's part of the account keys from `start` to before `stop`, read
+    through `source` (the connector, or the child's handle on its file)."""
+    return context_part(source.pull_account_summaries(as_of, start, stop), as_of)
 
 
 def _made(make: Callable[[], Any]) -> Any:
@@ -85,13 +91,10 @@ class PlanAside:
     def portfolio(self) -> Portfolio:
         """The portfolio context: the part before `start` read here meanwhile, then the child's
         part from it (else, where it made none or died, read here too)."""
-        mine = self._part(None, self.start)
+        mine = part_of(self.source, self.as_of, None, self.start)
         rest: ContextPart | None = self._receive() if self._part_pending else None
         self._part_pending = False
-        return portfolio_of([mine, rest or self._part(self.start, None)])
-
-    def _part(self, start: str | None, stop: str | None) -> ContextPart:
-        return context_part(self.source.pull_account_summaries(self.as_of, start, stop), self.as_of)
+        return portfolio_of([mine, rest or part_of(self.source, self.as_of, self.start, None)])
 
     def result(self) -> ChunkPlan | None:
         """The plan: the child's, else (it made none, or died) made here."""
