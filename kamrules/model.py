@@ -5,11 +5,14 @@ Connectors build these; facts, the engine and reconciliation see nothing else.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from kamrules.record import Record, record
 
 ActivityType = Literal["meeting", "call", "email", "note", "gift"]
 Direction = Literal["inbound", "outbound", "internal"]
@@ -31,8 +34,9 @@ SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 TaskStatus = Literal["open", "completed", "closed"]
 
 
-class Record(BaseModel):
-    """Base of every canonical record: unknown fields are a connector bug, not data."""
+class Model(BaseModel):
+    """Base of kamrules' own models of CRM data (tasks, warnings, snapshots): unknown fields are
+    a bug, not data. The record kinds a connector pulls are `Record`s (kamrules/record.py)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -46,17 +50,20 @@ class Record(BaseModel):
                      state.get("__pydantic_extra__", {}), state.get("__pydantic_private__", {}))
 
 
+@record
 class User(Record):
     id: str
     name: str
     email: str | None = None
 
 
+@record
 class RevenuePoint(Record):
     year: int
     amount: float
 
 
+@record
 class Account(Record):
     id: str
     name: str
@@ -72,6 +79,7 @@ class Account(Record):
     preferred_supplier: Literal["preferred", "approved", "lost", "unknown"] | None = None
 
 
+@record
 class Contact(Record):
     id: str
     account_id: str
@@ -87,6 +95,7 @@ class Contact(Record):
     win_over_plan: str | None = None
 
 
+@record
 class Deal(Record):
     id: str
     account_id: str
@@ -102,11 +111,12 @@ class Deal(Record):
     is_won: bool = False
 
 
+@record
 class Activity(Record):
     id: str
     account_id: str
     type: ActivityType
-    date: date
+    date: datetime.date  # not `date`: in a slots class that name is the field's own slot
     direction: Direction = "outbound"
     subject: str = ""
     body: str = ""
@@ -115,6 +125,7 @@ class Activity(Record):
     amount: float | None = None
 
 
+@record
 class Case(Record):
     id: str
     account_id: str
@@ -127,11 +138,13 @@ class Case(Record):
     escalated: bool = False
 
 
+@record
 class RiskMeasure(Record):
     kind: str
     reviewed: date | None = None
 
 
+@record
 class AccountPlan(Record):
     account_id: str
     horizon_years: float | None = None
@@ -149,6 +162,7 @@ class AccountPlan(Record):
     value_reviewed: date | None = None
 
 
+@record
 class TeamMember(Record):
     account_id: str
     user_id: str
@@ -156,13 +170,15 @@ class TeamMember(Record):
     region: str | None = None
 
 
+@record
 class Survey(Record):
     account_id: str
-    date: date
+    date: datetime.date  # not `date`: in a slots class that name is the field's own slot
     kind: Literal["csat", "nps"] = "csat"
     score: float
 
 
+@record
 class Contract(Record):
     account_id: str
     end_date: date
@@ -170,7 +186,7 @@ class Contract(Record):
     renewal_status: Literal["none", "in_progress", "renewed", "lost"] = "none"
 
 
-class RecordWarning(Record):
+class RecordWarning(Model):
     """A CRM record that was skipped or defaulted, and why."""
 
     kind: str
@@ -178,7 +194,7 @@ class RecordWarning(Record):
     message: str
 
 
-class FieldStat(Record):
+class FieldStat(Model):
     """One mapped canonical field over a pull: records with a value, values that did not parse
     (each left the field unknown, the record kept), and a few of those values."""
 
@@ -196,7 +212,7 @@ class FieldStat(Record):
         return self.failed / self.present if self.present else 0.0
 
 
-class Snapshot(Record):
+class Snapshot(Model):
     """Everything a connector pulled for one run, as of one date."""
 
     as_of: date
@@ -233,7 +249,7 @@ RECORD_KINDS: dict[str, type[Record]] = {
 }
 
 
-class Task(Record):
+class Task(Model):
     """A task kamrules owns in the CRM, identified by its fingerprint `pack/rule/account`."""
 
     fingerprint: str
@@ -268,18 +284,19 @@ def _construct_safe(model: type[BaseModel], values: dict[str, Any], fields_set: 
 def _probe() -> Callable[[type[BaseModel], dict[str, Any], set[str]], Any]:
     """The fast constructor if it makes models equal to validated ones in this pydantic,
     else pydantic's own `model_construct`."""
-    good = RevenuePoint.model_validate({"year": 2025, "amount": 1.0})
-    fast = construct_fast(RevenuePoint, {"year": 2025, "amount": 1.0}, {"year", "amount"})
+    values = {"kind": "k", "record_id": "r", "message": "m"}
+    good = RecordWarning.model_validate(values)
+    fast = construct_fast(RecordWarning, dict(values), set(values))
     try:
         same = fast == good and fast.model_dump_json() == good.model_dump_json() and (
-            fast.model_copy(update={"year": 1}).year == 1)
+            fast.model_copy(update={"kind": "x"}).kind == "x")
     except Exception:  # noqa: BLE001 - any surprise means: use the supported path
         same = False
     return construct_fast if same else _construct_safe
 
 
-# A model from values that are already valid (read back from the local CRM's typed columns, or
-# made by kamrules itself, kamrules/construct.py), without validating them again.
+# A model from values that are already valid (made by kamrules itself, kamrules/construct.py),
+# without validating them again.
 construct_record = _probe()
 
 
@@ -325,6 +342,6 @@ def _probe_compact() -> bool:
     return same
 
 
-_COMPACT = False  # Record.__setstate__ sets fields one by one (decided by _probe_compact)
+_COMPACT = False  # Model.__setstate__ sets fields one by one (decided by _probe_compact)
 # What kamrules/construct.py makes its models with: compact where that is right in this pydantic
 construct_held = construct_compact if _probe_compact() else construct_record

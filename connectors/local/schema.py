@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
-from kamrules.model import RECORD_KINDS, Record, construct_fast, construct_record
+from kamrules.model import RECORD_KINDS, Record
 
 MAX_FLOAT = "1.7976931348623157e308"
 
@@ -103,7 +103,6 @@ class Table:
         # accounts)
         self.read = self.select if self.has_id else f'{self.select}, "key"'
         self._id_at = self.names.index("id") if self.has_id else -1
-        self._fields_set = set(self.names)
         self._one, self.build_rows = _compile(self)
 
     def ddl(self) -> list[str]:
@@ -120,12 +119,11 @@ class Table:
         marks = ", ".join("?" * (len(self.names) + 1))
         return f'{verb} INTO "{self.kind}" ("key", {self.select}) VALUES ({marks})'
 
-    def row(self, key: str, record: BaseModel) -> tuple[Any, ...]:
+    def row(self, key: str, record: Record) -> tuple[Any, ...]:
         """A validated record's row (its key first)."""
-        values = record.__dict__
         out: list[Any] = [key]
         for c in self.columns:
-            v = values[c.name]
+            v = getattr(record, c.name)
             if v is None:
                 out.append(None)
             elif c.form == "bool":
@@ -180,33 +178,22 @@ def _compile(table: Table) -> tuple[Callable[[tuple[Any, ...]], Any], Callable[.
     """Builders generated from the table's columns, compiled once: `one(row)` -> record and
     `many(rows, append, salvage)`, which appends each row's record (a row that does not build
     goes to `salvage(row, exc)`, whose record, if any, is appended in its place). A row is
-    unpacked into locals, each value converted inline (no per-row dict of names, no calls but
-    the JSON columns' validator), and the record made by `_instance`'s path."""
-    env: dict[str, Any] = {"M": table.model, "FS": table._fields_set, "D": DATES,
-                           "new": object.__new__, "instance": _instance}
-    if _instance is construct_fast:
-        slots = BaseModel.__dict__
-        env.update(set_dict=slots["__dict__"].__set__,
-                   set_fs=slots["__pydantic_fields_set__"].__set__,
-                   set_extra=slots["__pydantic_extra__"].__set__,
-                   set_private=slots["__pydantic_private__"].__set__)
+    unpacked into locals, each value converted inline (no calls but the JSON columns'
+    validator), and set on a new record's slots: the table's constraints have validated it."""
+    env: dict[str, Any] = {"M": table.model, "D": DATES, "new": object.__new__}
     names = [f"v{i}" for i in range(len(table.columns))]
-    items = [f"{c.name!r}: {value_expression(c, v, env)}"
-             for c, v in zip(table.columns, names, strict=True)]
+    values = [value_expression(c, v, env) for c, v in zip(table.columns, names, strict=True)]
     unpack = f"{', '.join(names)}{'' if table.has_id else ', _key'} = row"
-    values = "{" + ", ".join(items) + "}"
-    if _instance is construct_fast:
-        make = ["o = new(M)", "set_dict(o, d)", "set_fs(o, FS)", "set_extra(o, None)",
-                "set_private(o, None)"]
-    else:
-        make = ["o = instance(M, d, FS)"]
+    # every value converted before the record is made, so a bad row leaves no half-set record
+    convert = [f"{v} = {e}" for v, e in zip(names, values, strict=True) if e != v]
+    make = ["o = new(M)", *(f"o.{c.name} = {v}" for c, v in zip(table.columns, names, strict=True))]
     source = "\n".join([
-        "def one(row):", f"    {unpack}", f"    d = {values}", *(f"    {m}" for m in make),
-        "    return o",
+        "def one(row):", f"    {unpack}", *(f"    {x}" for x in convert),
+        *(f"    {m}" for m in make), "    return o",
         # what the loop uses as defaults: locals are cheaper than globals
         f"def many(rows, append, salvage, {', '.join(f'{n}={n}' for n in env)}):",
         "    for row in rows:",
-        "        try:", f"            {unpack}", f"            d = {values}",
+        "        try:", f"            {unpack}", *(f"            {x}" for x in convert),
         "        except (ValueError, TypeError, KeyError) as exc:",
         "            o = salvage(row, exc)",
         "            if o is not None:",
@@ -243,8 +230,6 @@ def _json_validator(adapter: TypeAdapter[Any]) -> Callable[[Any], Any]:
     validate = getattr(adapter, "validator", None)
     return validate.validate_json if validate is not None else adapter.validate_json  # type: ignore[no-any-return]
 
-
-_instance = construct_record  # the fast path when it is right for this pydantic
 
 TABLES: dict[str, Table] = {kind: Table(kind, model) for kind, model in RECORD_KINDS.items()}
 

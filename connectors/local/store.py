@@ -62,7 +62,7 @@ def split(kind: str, items: Iterable[Keyed]) -> tuple[list[tuple[Any, ...]], lis
             except ValidationError:
                 pass
             else:
-                if not table.has_id or record.__dict__["id"] == key:
+                if not table.has_id or record.id == key:  # type: ignore[attr-defined]
                     good.append(table.row(key, record))
                     continue
         bad.append((kind, key, account, data))

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from kamrules.errors import Location, Problem
+from kamrules.record import Record
+
+MODELS = (BaseModel, Record)  # what a user's YAML is validated into: models and record kinds
 
 
 def load_yaml(path: Path) -> Any:
@@ -85,7 +88,7 @@ def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseMode
     for key in loc:
         if isinstance(key, int):
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if not (isinstance(current, type) and issubclass(current, MODELS)):
             return None
         field = current.model_fields.get(key)
         if field is None:
@@ -94,14 +97,14 @@ def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseMode
         candidates = [ann]
         while candidates:
             c = candidates.pop()
-            if isinstance(c, type) and issubclass(c, BaseModel):
+            if isinstance(c, type) and issubclass(c, MODELS):
                 current = c
                 break
             if get_origin(c) is not None or get_args(c):
                 candidates.extend(get_args(c))
         else:
             current = None
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+    return current if isinstance(current, type) and issubclass(current, MODELS) else None
 
 
 def node_at(root: Any, loc: Sequence[int | str]) -> Any:
@@ -139,7 +142,8 @@ def problems_from(
     for err in exc.errors(include_url=False):
         loc = err["loc"]
         message = err["msg"]
-        if err["type"] == "extra_forbidden":
+        # a record kind (a pydantic dataclass) names an unknown key as an unexpected argument
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             holder = node_at(root, loc[:-1])
             if not isinstance(holder, dict):  # loc ended in a union tag
                 holder = node_at(root, loc[:-2])
