@@ -2,7 +2,7 @@
 
 A run pulls about ten records per account and lets them go chunk by chunk. As pydantic models
 each is an object, a dict of its values and three slots of pydantic's: building and freeing an
-activity read from the local CRM cost 1.48 us, against 0.81 us as a slots dataclass
+activity read from the local CRM cost 1.33 us, against 0.88 us as a slots dataclass
 (bench/RESULTS.md, eleventh pass). Validation is pydantic's either way (the same core schema,
 `extra="forbid"`, no inf or NaN). `Record` gives them the part of BaseModel's API kamrules uses,
 so code written for any model (tasks and configs are BaseModels) reads them the same way.
