@@ -79,7 +79,8 @@ def test_an_unknown_param_is_one_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("old", "new", "line", "says"), [
     ("{id: C2, account_id: A, name: Ben Logistics}", "{id: C2, account_id: A, nmae: Ben Logistics}",
-     12, "unknown key 'nmae'"),
+     12, "unknown key 'nmae'; valid keys: account_id, buying_role, created, department, id,"
+         " is_primary, name, region, stance, status, title, win_over_plan (did you mean 'name'?)"),
     ("    fires: [MY-REL-001]\n", "    drop: {contacts: [C9]}\n    fires: [MY-REL-001]\n",
      18, "no contacts record 'C9' in fixture 'three_contacts'; it has: C1, C2, C3"),
     ("    fires: [MY-REL-001]\n", "    update: {contacts: {C1: {departmnt: x}}}\n    fires: [MY-REL-001]\n",

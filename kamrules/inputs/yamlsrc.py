@@ -76,11 +76,11 @@ def dotted(loc: Sequence[int | str], root: Any = None) -> str:
     return out
 
 
-def _field_names(model: type[BaseModel]) -> list[str]:
+def _field_names(model: type[BaseModel | Record]) -> list[str]:
     return sorted(f.alias or name for name, f in model.model_fields.items())
 
 
-def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
+def _model_at(model: type[BaseModel | Record], loc: Sequence[int | str]) -> type[BaseModel | Record] | None:
     """Best effort: the model class that owns the node at loc (for 'valid keys are ...')."""
     from typing import get_args, get_origin
 
@@ -131,7 +131,7 @@ def problems_from(
     exc: ValidationError,
     root: Any,
     file: str,
-    model: type[BaseModel] | None = None,
+    model: type[BaseModel | Record] | None = None,
     key_hint: KeyHint | None = None,
 ) -> list[Problem]:
     """Turn every pydantic error into a located, readable problem.
