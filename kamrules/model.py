@@ -268,7 +268,7 @@ class Task(Model):
 
 def construct_fast(model: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:
     """What `model_construct` does for a complete set of values, at a fraction of its cost;
-    `fields_set` is kept as given (records of one kind may share one)."""
+    `fields_set` is kept as given (models of one class may share one)."""
     obj = model.__new__(model)
     object.__setattr__(obj, "__dict__", values)
     object.__setattr__(obj, "__pydantic_fields_set__", fields_set)
