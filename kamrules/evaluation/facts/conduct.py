@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 
 from kamrules.evaluation.facts.registry import (
     WRITTEN,
@@ -91,9 +92,10 @@ def disclosures(v: AccountView) -> list[tuple[Activity, tuple[str, ...]]]:
     if not v.portfolio.key_account_names:
         return []
     first, as_of = v.portfolio.first_words, v.as_of
+    since = as_of - timedelta(days=365)  # 0 <= (as_of - date).days < 365, without a timedelta each
     out = []
     for a in v.activities:
-        if a.type == "email" and a.direction == "outbound" and 0 <= (as_of - a.date).days < 365:
+        if a.type == "email" and a.direction == "outbound" and since < a.date <= as_of:
             words = name_words(f"{a.subject}\n{a.body}")
             if first.isdisjoint(words):  # no key-account name starts in it (most emails)
                 continue
