@@ -22,7 +22,8 @@ RELATED = [k for k in RECORD_KINDS if k not in ("accounts", "users")]
 
 
 def reference_clean(snapshot: Snapshot) -> Snapshot:
-    """`clean` as it is at ceba8ab (kamrules/run/cleaning.py)."""
+    """`clean` as it is at ceba8ab (kamrules/run/cleaning.py), with the records of an account
+    a connector skipped as unreadable told so."""
     warnings = snapshot.warnings
     seen: set[str] = set()
     accounts = []
@@ -34,6 +35,7 @@ def reference_clean(snapshot: Snapshot) -> Snapshot:
         seen.add(account.id)
         accounts.append(account)
     snapshot.accounts = accounts
+    unread = {w.record_id for w in warnings if w.kind in ("accounts", "hubspot companies")}
     for kind, model in RECORD_KINDS.items():
         if kind in ("accounts", "users"):
             continue
@@ -42,9 +44,12 @@ def reference_clean(snapshot: Snapshot) -> Snapshot:
         for record in getattr(snapshot, kind):
             rid = record.id if has_id else None
             if record.account_id not in seen:
+                gone = record.account_id in unread
                 warnings.append(RecordWarning(
                     kind=kind, record_id=str(rid or record.account_id),
-                    message=f"refers to account {record.account_id!r}, which does not exist"))
+                    message=f"belongs to account {record.account_id!r}, which was skipped (see"
+                    " the warning about it)" if gone else
+                    f"refers to account {record.account_id!r}, which does not exist"))
             elif rid is not None and rid in ids:
                 warnings.append(RecordWarning(kind=kind, record_id=str(rid),
                                               message="duplicate id; the first one is used"))
@@ -63,16 +68,22 @@ def _snapshot(raw: dict[str, list[dict]]) -> Snapshot:
 def _broken(seed: int, faults: int) -> dict[str, list[dict]]:
     """The demo portfolio with `faults` random faults: a record (or account) repeated at a
     random place, a record moved to an account that does not exist, an account dropped (its
-    records left dangling), or a repeated record also moved."""
+    records left dangling), an account skipped as a connector skips one it cannot read (a
+    warning names it), or a repeated record also moved."""
     rng = random.Random(seed)
     raw = {k: [dict(r) for r in v] for k, v in BASE.items()}
     for _ in range(faults):
         kind = rng.choice([k for k in ("accounts", *RELATED) if raw.get(k)])
         records = raw[kind]
-        what = rng.choice(["repeat", "dangle", "drop", "repeat-dangle"])
+        what = rng.choice(["repeat", "dangle", "drop", "unread", "repeat-dangle"])
         i = rng.randrange(len(records))
         if what == "drop" and kind == "accounts":
             del records[i]
+        elif what == "unread" and kind == "accounts":
+            gone = records.pop(i)
+            raw.setdefault("warnings", []).append(
+                {"kind": rng.choice(["accounts", "hubspot companies"]), "record_id": gone["id"],
+                 "message": "could not be read"})
         elif what == "dangle" and kind != "accounts":
             records[i]["account_id"] = rng.choice(["ACC-GONE", "ACC-999999", records[i]["account_id"] + "x"])
         elif what == "repeat-dangle" and kind != "accounts":
@@ -111,6 +122,7 @@ def test_the_seeded_faults_reach_the_per_record_walk() -> None:
         found |= {(w.kind, w.message.split(" ")[0]) for w in new.warnings}
     assert ("accounts", "duplicate") in found
     assert {k for k, m in found if m == "refers"} >= {"contacts", "deals", "activities"}
+    assert {k for k, m in found if m == "belongs"} >= {"contacts", "deals", "activities"}
     assert {k for k, m in found if m == "duplicate"} >= {"contacts", "deals", "activities"}
 
 

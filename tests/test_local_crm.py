@@ -34,6 +34,69 @@ def test_bad_records_are_skipped_with_warnings_and_other_accounts_evaluated(
     assert "skipped contacts BAD-2: refers to account 'NOPE', which does not exist" in proc.stderr
 
 
+def test_records_of_an_unreadable_account_say_so_and_the_text_report_lists_a_few_of_each_kind(
+    workspace_factory: Callable[..., Workspace], demo_records: dict
+) -> None:
+    """An account in the CRM that does not validate is skipped with its records, which are
+    told apart from records whose account does not exist; the text report shows `--limit`
+    warnings of each kind and counts the rest (the JSON report lists every one)."""
+    records = {k: list(v) for k, v in demo_records.items()}
+    broken = records["accounts"][0]["id"]
+    records["accounts"][0] = {**records["accounts"][0], "revenue": [{"year": "last"}]}
+    records["contacts"] = records["contacts"] + [{"id": "LOST-1", "account_id": "NOPE", "name": "Orphan"}]
+    ws = workspace_factory(records)
+    report = ws.run_json()
+    by_kind: dict[str, list[dict]] = {}
+    for w in report["warnings"]:
+        by_kind.setdefault(w["kind"], []).append(w)
+    assert [w["record_id"] for w in by_kind["accounts"]] == [broken]
+    own = [a for a in records["activities"] if a["account_id"] == broken]
+    assert len(own) > 3
+    assert sorted(w["record_id"] for w in by_kind["activities"]) == sorted(a["id"] for a in own)
+    told = f"belongs to account {broken!r}, which was skipped (see the warning about it)"
+    assert {w["message"] for w in by_kind["activities"]} == {told}
+    lost = [w for w in by_kind["contacts"] if w["record_id"] == "LOST-1"]
+    assert [w["message"] for w in lost] == ["refers to account 'NOPE', which does not exist"]
+
+    proc = ws.cli("run", "--as-of", "2026-11-01", "--limit", "3")
+    lines = proc.stderr.splitlines()
+    shown = [line for line in lines if line.startswith("warning skipped activities ")]
+    assert len(shown) == 3 and all(line.endswith(told) for line in shown)
+    assert f"warning ... {len(own) - 3:,} more skipped activities (--limit 0 or --format json for" \
+           " all)" in lines
+    proc = ws.cli("run", "--as-of", "2026-11-01", "--limit", "0")
+    assert len([line for line in proc.stderr.splitlines()
+                if line.startswith("warning skipped activities ")]) == len(own)
+    assert "more skipped" not in proc.stderr
+
+
+def test_accounts_that_mostly_do_not_read_stop_the_run_at_the_data_quality_gate(
+    workspace_factory: Callable[..., Workspace], demo_records: dict
+) -> None:
+    """Past `data_quality.max_field_failure_share` of the accounts unreadable, nothing is
+    written (exit 6): the accounts left would be judged against a portfolio that lacks the rest
+    (revenue ranks, key-account names). `doctor` says so too; one in 300 does not stop it."""
+    records = {k: list(v) for k, v in demo_records.items()}
+    broken = [a["id"] for a in records["accounts"][:20]]
+    records["accounts"] = ([{**a, "revenue": [{"year": "last"}]} for a in records["accounts"][:20]]
+                           + records["accounts"][20:])
+    ws = workspace_factory(records)
+    proc = ws.cli("run", "--as-of", "2026-11-01", "--json", check=False)
+    assert proc.returncode == 6, proc.stderr
+    report = json.loads(proc.stdout)
+    [problem] = report["data_quality"]
+    assert (problem["field"], problem["failed"], problem["present"]) == (
+        "accounts (whole records)", 20, 300)
+    assert problem["samples"] == broken[:3]
+    assert report["counts"]["created"] == 0 and report["outcome"] == "data_quality"
+    with sqlite3.connect(ws.root / "crm.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] == 0
+    assert ws.cli("doctor", check=False).returncode == 6
+    (ws.root / "kamrules.yaml").write_text((ws.root / "kamrules.yaml").read_text()
+                                           + "data_quality:\n  max_field_failure_share: 0.1\n")
+    assert ws.run_json()["counts"]["created"] > 0
+
+
 def test_one_open_task_per_fingerprint_is_enforced_by_the_database(tmp_path: Path) -> None:
     crm = LocalCrm(tmp_path / "crm.sqlite")
     row = ("p/R/A", "A", "s", "b", None, None, "normal", "open", "{}", None)

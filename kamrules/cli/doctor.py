@@ -54,7 +54,7 @@ def doctor_cmd(ctx: click.Context, as_of: str | None, fmt: str) -> None:
     """Check the CRM mapping: pre-flight, then each canonical field's source, fill share, and the
     enum values seen (and which the mapping does not map). Writes nothing."""
     from kamrules.cli.wiring import connector_config, open_connector
-    from kamrules.run.quality import check
+    from kamrules.run.quality import check, unread_accounts
 
     loaded = loaded_config(ctx)
     kind = connector_config(loaded).type
@@ -69,7 +69,9 @@ def doctor_cmd(ctx: click.Context, as_of: str | None, fmt: str) -> None:
         connector.close()
     rows = diagnose(snapshot)
     mapping_notes = [w.message for w in snapshot.warnings if "mapping" in w.kind]
-    gate = check(snapshot.field_stats, loaded.config.data_quality)
+    read = {a.id for a in snapshot.accounts}
+    gate = check({**snapshot.field_stats, **unread_accounts(snapshot.warnings, read)},
+                 loaded.config.data_quality)
     report = {"crm": kind, "accounts": len(snapshot.accounts), "mapping_notes": mapping_notes,
               "fields": rows, "data_quality": [p.model_dump() for p in gate],
               "api_calls": connector.api_calls}

@@ -250,8 +250,7 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
         if len(group) > len(shown):
             click.echo(f"  ... {len(group) - len(shown)} more (--format json for all)")
     _print_plays_and_digest(report)
-    for w in report.warnings:
-        err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
+    _print_warnings(report.warnings, limit)
     for problem in report.data_quality:
         err.print(labelled("data-quality gate", "red", f"{problem}; nothing was written"
                            " (fix the mapping, or raise data_quality.max_field_failure_share)"))
@@ -268,8 +267,26 @@ NO_DIGEST = click.option("--no-digest", "no_digest", is_flag=True,
 WORKERS = click.option("--workers", "workers", type=click.IntRange(1, 64), metavar="N",
                        help="Processes that evaluate accounts (default: workers in the config, "
                        "else the machine's cores); the result is the same for any number.")
+def _print_warnings(warnings: list[Any], limit: int) -> None:
+    """The run's warnings, at most `limit` of each kind (0: all), then how many more of each:
+    a CRM with a broken field can skip hundreds of thousands of records, and a line each was
+    minutes of output no one reads (the JSON report lists every one)."""
+    shown: Counter[str] = Counter()
+    more: Counter[str] = Counter()
+    for w in warnings:
+        if limit and shown[w.kind] >= limit:
+            more[w.kind] += 1
+            continue
+        shown[w.kind] += 1
+        err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
+    for kind, n in more.items():
+        err.print(labelled("warning", "yellow", f"... {n:,} more skipped {kind} (--limit 0 or"
+                           " --format json for all)"))
+
+
 LIMIT = click.option("--limit", "limit", type=click.IntRange(0), default=10, show_default=True,
-                     help="Changes shown per group (0: all); --format json lists every one.")
+                     help="Changes shown per group, and warnings per kind (0: all); --format"
+                     " json lists every one.")
 
 
 @click.command("run")

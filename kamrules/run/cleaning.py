@@ -8,11 +8,16 @@ from __future__ import annotations
 
 from kamrules.model import RECORD_KINDS, RecordWarning, Snapshot
 
+# the kinds of the warnings with which connectors skip an account they cannot read (the local
+# CRM and Salesforce name it `accounts`, HubSpot `hubspot companies`); its id is the record's
+ACCOUNT_WARNINGS = frozenset({"accounts", "hubspot companies"})
+
 
 def clean(snapshot: Snapshot) -> Snapshot:
-    """Drop records that refer to a missing account, and repeated ids of one kind; a snapshot
-    its connector has `checked` has neither and is passed as it is (reading every record's ids
-    costs as much as the rest of pulling a local CRM's chunk, issue #18)."""
+    """Drop records that refer to a missing account (or to one skipped as unreadable), and
+    repeated ids of one kind; a snapshot its connector has `checked` has neither and is passed
+    as it is (reading every record's ids costs as much as the rest of pulling a local CRM's
+    chunk, issue #18)."""
     if snapshot.checked:
         return snapshot
     warnings = snapshot.warnings
@@ -26,6 +31,8 @@ def clean(snapshot: Snapshot) -> Snapshot:
         seen.add(account.id)
         accounts.append(account)
     snapshot.accounts = accounts
+    # an account in the CRM that could not be read is no missing one: its records say which
+    unread = {w.record_id for w in warnings if w.kind in ACCOUNT_WARNINGS} - seen
     for kind, model in RECORD_KINDS.items():
         if kind in ("accounts", "users"):
             continue
@@ -35,9 +42,12 @@ def clean(snapshot: Snapshot) -> Snapshot:
         for record in getattr(snapshot, kind):
             rid = record.id if has_id else None
             if record.account_id not in seen:
+                account = record.account_id
                 warnings.append(RecordWarning(
-                    kind=kind, record_id=str(rid or record.account_id),
-                    message=f"refers to account {record.account_id!r}, which does not exist"))
+                    kind=kind, record_id=str(rid or account),
+                    message=f"belongs to account {account!r}, which was skipped (see the warning"
+                    " about it)" if account in unread else
+                    f"refers to account {account!r}, which does not exist"))
             elif rid is not None and rid in ids:
                 warnings.append(RecordWarning(kind=kind, record_id=str(rid),
                                               message="duplicate id; the first one is used"))

@@ -1,5 +1,6 @@
 """The data-quality gate: before anything is written, a mapped field that failed to parse on more
-than `data_quality.max_field_failure_share` of the records that have it stops the run.
+than `data_quality.max_field_failure_share` of the records that have it stops the run; so do
+accounts that could not be read at all, past the same share of the accounts.
 
 A mapping mistake (a boolean where an enum is expected, a number where a history is) must never
 raise or close tasks across a whole portfolio; this is where the run stops instead.
@@ -7,9 +8,14 @@ raise or close tasks across a whole portfolio; this is where the run stops inste
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import BaseModel, ConfigDict, Field
 
-from kamrules.model import FieldStat
+from kamrules.model import FieldStat, RecordWarning
+from kamrules.run.cleaning import ACCOUNT_WARNINGS
+
+UNREAD = "accounts (whole records)"
 
 
 class DataQualitySettings(BaseModel):
@@ -54,6 +60,17 @@ def check(stats: dict[str, FieldStat], settings: DataQualitySettings) -> list[Ga
         if s.present >= settings.min_records and s.failed and s.share > settings.max_field_failure_share
     ]
     return sorted(problems, key=lambda p: (-p.share, p.field))
+
+
+def unread_accounts(warnings: Iterable[RecordWarning], read: set[str]) -> dict[str, FieldStat]:
+    """The accounts a connector skipped because they did not validate, as a field every account
+    has (`read`: the ids of those read): a CRM whose accounts mostly do not read (a column
+    edited by hand, an import gone wrong) trips the gate like a mapped field, instead of the
+    run judging the accounts left against a portfolio that lacks the rest."""
+    skipped = [i for i in dict.fromkeys(w.record_id for w in warnings if w.kind in ACCOUNT_WARNINGS)
+               if i not in read]
+    return {UNREAD: FieldStat(field=UNREAD, present=len(read) + len(skipped), failed=len(skipped),
+                              samples=skipped[:3])}
 
 
 def merge_stats(into: dict[str, FieldStat], more: dict[str, FieldStat]) -> None:
