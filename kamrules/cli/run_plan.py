@@ -252,8 +252,9 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
     _print_plays_and_digest(report)
     _print_warnings(report.warnings, limit)
     for problem in report.data_quality:
-        err.print(labelled("data-quality gate", "red", f"{problem}; nothing was written"
-                           " (fix the mapping, or raise data_quality.max_field_failure_share)"))
+        err.print(labelled("data-quality gate", "red", f"{problem}; nothing was written (fix"
+                           " the mapping or the records, or raise"
+                           " data_quality.max_field_failure_share)"))
     counts = ", ".join(f"{n} {verb}{k}" for k, n in report.counts.items() if n)
     out.print(
         f"\n{report.accounts} accounts, {report.findings} findings as of {report.as_of}: "
