@@ -263,11 +263,6 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
     )
 
 
-NO_DIGEST = click.option("--no-digest", "no_digest", is_flag=True,
-                         help="Do not build or send the per-owner digest this time.")
-WORKERS = click.option("--workers", "workers", type=click.IntRange(1, 64), metavar="N",
-                       help="Processes that evaluate accounts (default: workers in the config, "
-                       "else the machine's cores); the result is the same for any number.")
 def _print_warnings(warnings: list[Any], limit: int) -> None:
     """The run's warnings, at most `limit` of each kind (0: all), then how many more of each:
     a CRM with a broken field can skip hundreds of thousands of records, and a line each was
@@ -285,6 +280,11 @@ def _print_warnings(warnings: list[Any], limit: int) -> None:
                            " --format json for all)"))
 
 
+NO_DIGEST = click.option("--no-digest", "no_digest", is_flag=True,
+                         help="Do not build or send the per-owner digest this time.")
+WORKERS = click.option("--workers", "workers", type=click.IntRange(1, 64), metavar="N",
+                       help="Processes that evaluate accounts (default: workers in the config, "
+                       "else the machine's cores); the result is the same for any number.")
 LIMIT = click.option("--limit", "limit", type=click.IntRange(0), default=10, show_default=True,
                      help="Changes shown per group, and warnings per kind (0: all); --format"
                      " json lists every one.")
