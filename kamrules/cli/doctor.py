@@ -54,7 +54,7 @@ def doctor_cmd(ctx: click.Context, as_of: str | None, fmt: str) -> None:
     """Check the CRM mapping: pre-flight, then each canonical field's source, fill share, and the
     enum values seen (and which the mapping does not map). Writes nothing."""
     from kamrules.cli.wiring import connector_config, open_connector
-    from kamrules.run.quality import check, unread_accounts
+    from kamrules.run.quality import gate
 
     loaded = loaded_config(ctx)
     kind = connector_config(loaded).type
@@ -69,17 +69,16 @@ def doctor_cmd(ctx: click.Context, as_of: str | None, fmt: str) -> None:
         connector.close()
     rows = diagnose(snapshot)
     mapping_notes = [w.message for w in snapshot.warnings if "mapping" in w.kind]
-    read = {a.id for a in snapshot.accounts}
-    gate = check({**snapshot.field_stats, **unread_accounts(snapshot.warnings, read)},
-                 loaded.config.data_quality)
+    problems = gate(snapshot.field_stats, snapshot.warnings, {a.id for a in snapshot.accounts},
+                    loaded.config.data_quality)
     report = {"crm": kind, "accounts": len(snapshot.accounts), "mapping_notes": mapping_notes,
-              "fields": rows, "data_quality": [p.model_dump() for p in gate],
+              "fields": rows, "data_quality": [p.model_dump() for p in problems],
               "api_calls": connector.api_calls}
     if fmt == "json":
         click.echo(json.dumps(report, indent=2, default=str))
     else:
         _print(report)
-    ctx.exit(int(ExitCode.DATA_QUALITY) if gate else 0)
+    ctx.exit(int(ExitCode.DATA_QUALITY) if problems else 0)
 
 
 def _print(report: dict[str, Any]) -> None:

@@ -6,11 +6,20 @@ skips what only the whole snapshot can show. Each skipped record becomes a warni
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterable
+
 from kamrules.model import RECORD_KINDS, RecordWarning, Snapshot
 
 # the kinds of the warnings with which connectors skip an account they cannot read (the local
 # CRM and Salesforce name it `accounts`, HubSpot `hubspot companies`); its id is the record's
 ACCOUNT_WARNINGS = frozenset({"accounts", "hubspot companies"})
+
+
+def skipped_accounts(warnings: Iterable[RecordWarning], read: Container[str]) -> list[str]:
+    """The ids of the accounts a connector skipped as unreadable (in the order warned, once
+    each), less those `read` (a duplicate account id is warned of, and read)."""
+    return [i for i in dict.fromkeys(w.record_id for w in warnings if w.kind in ACCOUNT_WARNINGS)
+            if i not in read]
 
 
 def clean(snapshot: Snapshot) -> Snapshot:
@@ -32,7 +41,7 @@ def clean(snapshot: Snapshot) -> Snapshot:
         accounts.append(account)
     snapshot.accounts = accounts
     # an account in the CRM that could not be read is no missing one: its records say which
-    unread = {w.record_id for w in warnings if w.kind in ACCOUNT_WARNINGS} - seen
+    unread = set(skipped_accounts(warnings, seen))
     for kind, model in RECORD_KINDS.items():
         if kind in ("accounts", "users"):
             continue

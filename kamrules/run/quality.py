@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict, Field
 
 from kamrules.model import FieldStat, RecordWarning
-from kamrules.run.cleaning import ACCOUNT_WARNINGS
+from kamrules.run.cleaning import skipped_accounts
 
 UNREAD = "accounts (whole records)"
 
@@ -62,15 +62,17 @@ def check(stats: dict[str, FieldStat], settings: DataQualitySettings) -> list[Ga
     return sorted(problems, key=lambda p: (-p.share, p.field))
 
 
-def unread_accounts(warnings: Iterable[RecordWarning], read: set[str]) -> dict[str, FieldStat]:
-    """The accounts a connector skipped because they did not validate, as a field every account
-    has (`read`: the ids of those read): a CRM whose accounts mostly do not read (a column
-    edited by hand, an import gone wrong) trips the gate like a mapped field, instead of the
-    run judging the accounts left against a portfolio that lacks the rest."""
-    skipped = [i for i in dict.fromkeys(w.record_id for w in warnings if w.kind in ACCOUNT_WARNINGS)
-               if i not in read]
-    return {UNREAD: FieldStat(field=UNREAD, present=len(read) + len(skipped), failed=len(skipped),
-                              samples=skipped[:3])}
+def gate(stats: dict[str, FieldStat], warnings: Iterable[RecordWarning], read: set[str],
+         settings: DataQualitySettings) -> list[GateProblem]:
+    """`check` of the mapped fields and of the accounts a connector skipped because they did
+    not validate, as a field every account has (`read`: the ids of those read): a CRM whose
+    accounts mostly do not read (a column edited by hand, an import gone wrong) trips the gate
+    like a mapped field, instead of the run judging the accounts left against a portfolio that
+    lacks the rest."""
+    skipped = skipped_accounts(warnings, read)
+    unread = FieldStat(field=UNREAD, present=len(read) + len(skipped), failed=len(skipped),
+                       samples=skipped[:3])
+    return check({**stats, UNREAD: unread}, settings)
 
 
 def merge_stats(into: dict[str, FieldStat], more: dict[str, FieldStat]) -> None:

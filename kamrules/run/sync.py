@@ -41,7 +41,7 @@ from kamrules.run.cleaning import clean
 from kamrules.run.collector import collector_paused
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.planning import CONTEXT_SHARE, PlanAside
-from kamrules.run.quality import GateProblem, check, merge_stats, unread_accounts
+from kamrules.run.quality import GateProblem, gate, merge_stats
 from kamrules.run.rendering import renderers, text_parts
 from kamrules.run.snooze import Snooze, snoozed
 from kamrules.run.written import written_in_parts
@@ -278,8 +278,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
                 message=f"no account has the id {s.account!r}, so this snooze never applies;"
                 " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
     checkpoint("evaluated")
-    report.data_quality = check({**found.stats, **unread_accounts(found.warnings, found.evaluated)},
-                                loaded.config.data_quality)
+    report.data_quality = gate(found.stats, found.warnings, found.evaluated,
+                               loaded.config.data_quality)
     # a mapping mistake: stop before reading tasks or writing anything (a local CRM's planned
     # run has read, from its file, only which accounts have play tasks: see `run`)
     if report.data_quality:
