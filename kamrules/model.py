@@ -212,6 +212,12 @@ class FieldStat(Model):
         return self.failed / self.present if self.present else 0.0
 
 
+def whole_records(kind: str) -> str:
+    """The field under which a kind's records skipped whole (they did not validate) are tallied
+    for the data-quality gate, beside the mapped fields."""
+    return f"{kind} (whole records)"
+
+
 class Snapshot(Model):
     """Everything a connector pulled for one run, as of one date."""
 
@@ -232,6 +238,9 @@ class Snapshot(Model):
     # True where the connector has shown that `clean` would drop nothing (no record of a missing
     # account, no repeated id): `clean` passes it as it is (kamrules/run/cleaning.py)
     checked: bool = False
+    # the record kinds it holds of its key accounts only (kamrules/run/projection.py): an
+    # account that is not key gets `Withheld` for them in its view, which fails loudly if read
+    withheld: frozenset[str] = frozenset()
 
 
 # Record kinds by their snapshot attribute, used by connectors, CSV import and tests.

@@ -131,8 +131,9 @@ class _Changed:
     def pull(self, as_of: date, progress: Any = None) -> Any:
         raise AssertionError("a streaming run pulls chunks")
 
-    def pull_chunks(self, as_of: date, size: int, progress: Any = None) -> Any:
-        return self.inner.pull_chunks(as_of, size)
+    def pull_chunks(self, as_of: date, size: int, progress: Any = None,
+                    key_only: frozenset[str] = frozenset()) -> Any:
+        return self.inner.pull_chunks(as_of, size, key_only=key_only)
 
     def list_tasks(self, completed_since: date) -> Any:
         return self.inner.list_tasks(completed_since)

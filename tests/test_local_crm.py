@@ -98,6 +98,49 @@ def test_accounts_that_mostly_do_not_read_stop_the_run_at_the_data_quality_gate(
     assert ws.run_json()["counts"]["created"] > 0
 
 
+def test_activities_that_mostly_do_not_read_stop_the_run_at_the_data_quality_gate(
+    workspace_factory: Callable[..., Workspace], demo_records: dict
+) -> None:
+    """Records of a related kind skipped whole count for the gate as the field `<kind> (whole
+    records)`, as a mapped field that fails does on Salesforce or HubSpot: a local CRM with a
+    tenth of its activities unreadable (kept in `records_unreadable`, or rows edited by hand
+    past the table's constraints) stops before anything is written, where it used to raise
+    "no touch" tasks across the portfolio. Below the share the run goes on and reports them."""
+    records = {k: list(v) for k, v in demo_records.items()}
+    activities = records["activities"]
+    tenth = len(activities) // 10
+    kept = [a["id"] for a in activities[:tenth // 2]]  # these do not validate when written
+    records["activities"] = ([{**a, "kind": 7} for a in activities[:tenth // 2]]
+                             + activities[tenth // 2:])
+    ws = workspace_factory(records)
+    with sqlite3.connect(ws.root / "crm.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM records_unreadable").fetchone()[0] == len(kept)
+        db.execute("PRAGMA ignore_check_constraints = ON")  # and these were edited by hand
+        forced = [k for (k,) in db.execute(
+            'SELECT "key" FROM activities ORDER BY rowid DESC LIMIT ?', (tenth - len(kept),))]
+        db.executemany("UPDATE activities SET date = '2026-02-30' WHERE \"key\" = ?",
+                       [(k,) for k in forced])
+    proc = ws.cli("run", "--as-of", "2026-11-01", "--json", check=False)
+    assert proc.returncode == 6, proc.stderr
+    report = json.loads(proc.stdout)
+    [problem] = report["data_quality"]
+    assert (problem["field"], problem["failed"], problem["present"]) == (
+        "activities (whole records)", tenth, len(activities))
+    assert set(problem["samples"]) <= set(kept) | set(forced) and len(problem["samples"]) == 3
+    assert report["counts"]["created"] == 0
+    with sqlite3.connect(ws.root / "crm.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] == 0
+    doctor = ws.cli("doctor", "--format", "json", check=False)
+    assert doctor.returncode == 6
+    assert "activities (whole records)" in doctor.stdout
+    (ws.root / "kamrules.yaml").write_text((ws.root / "kamrules.yaml").read_text()
+                                           + "data_quality:\n  max_field_failure_share: 0.15\n")
+    report = ws.run_json()
+    assert report["counts"]["created"] > 0 and report["data_quality"] == []
+    [tallied] = [s for s in report["field_failures"] if s["field"] == "activities (whole records)"]
+    assert (tallied["failed"], tallied["present"]) == (tenth, len(activities))
+
+
 def test_one_open_task_per_fingerprint_is_enforced_by_the_database(tmp_path: Path) -> None:
     crm = LocalCrm(tmp_path / "crm.sqlite")
     row = ("p/R/A", "A", "s", "b", None, None, "normal", "open", "{}", None)

@@ -99,7 +99,9 @@ def test_an_empty_crm_has_no_spans_and_one_empty_chunk(tmp_path: Path) -> None:
     assert crm.chunk_spans(DAY, 10) == ([], [])
     chunks = list(crm.pull_chunks(DAY, 10))
     assert len(chunks) == 1 and [u.id for u in chunks[0].users] == ["U1"]
-    assert chunks[0].accounts == [] and chunks[0].field_stats == {}
+    assert chunks[0].accounts == []
+    assert {k: (s.present, s.failed) for k, s in chunks[0].field_stats.items()} == {
+        "users (whole records)": (1, 0)}
     crm.close()
 
 

@@ -56,12 +56,18 @@ def test_a_rule_over_every_account_brings_the_kinds_its_facts_read(tmp_path: Pat
 def test_a_chunk_pulls_withheld_kinds_of_its_key_accounts_only(tmp_path: Path) -> None:
     crm = LocalCrm(tmp_path / "crm.sqlite")
     try:
-        for kind, rows in demo_portfolio(DAY, accounts=120).items():
+        records = demo_portfolio(DAY, accounts=120)
+        for kind, rows in records.items():
             crm.insert_records(kind, rows)
+        # contacts that do not validate (kept unreadable) of a key account and of one that is not
+        unread = {a["is_key"]: a["id"] for a in records["accounts"]}
+        crm.insert_records("contacts", [
+            {"id": f"BAD-{key}", "account_id": account, "name": "Ann", "created": "soon"}
+            for key, account in unread.items()])
         plan = crm.chunk_plan(DAY, 25)
         assert plan is not None and len(plan.chunks) > 3
         reader = crm.reader()
-        dropped = 0
+        dropped, seen = 0, set()
         try:
             for span in plan.chunks:
                 whole = reader.pull_chunk(DAY, span, plan.users)
@@ -73,9 +79,19 @@ def test_a_chunk_pulls_withheld_kinds_of_its_key_accounts_only(tmp_path: Path) -
                              "surveys", "contracts", "warnings"):
                     assert getattr(narrow, kind) == getattr(whole, kind), kind
                 assert narrow.checked == whole.checked
+                assert (whole.withheld, narrow.withheld) == (frozenset(), {"contacts", "cases"})
+                # both are reported; what the gate counts is what is read: of key accounts only
+                bad = {w.record_id for w in whole.warnings if w.kind == "contacts"}
+                tallied = [(s.present, s.failed) for s in (whole.field_stats["contacts (whole"
+                           " records)"], narrow.field_stats["contacts (whole records)"])]
+                assert tallied == [(len(whole.contacts) + len(bad), len(bad)),
+                                   (len(narrow.contacts) + len(bad - {"BAD-False"}),
+                                    len(bad - {"BAD-False"}))]
+                seen |= bad
                 dropped += len(whole.contacts) - len(narrow.contacts)
         finally:
             reader.close()
         assert dropped > 100  # accounts that are not key have contacts too
+        assert seen == {"BAD-True", "BAD-False"}
     finally:
         crm.close()

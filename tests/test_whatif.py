@@ -126,3 +126,26 @@ def test_a_changed_pack_folder_and_bad_changes(
         proc = ws.cli("plan", "--as-of", ANCHOR.isoformat(), *args, check=False)
         assert proc.returncode == 2, proc.stderr
         assert message in proc.stderr
+
+
+def test_a_change_that_reads_more_of_the_accounts_that_are_not_key_pulls_them(
+        workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any],
+        tmp_path: Path) -> None:
+    """kam-core reads no contacts of an account that is not key, so the current plan does not
+    pull them (kamrules/run/projection.py); a changed pack whose contacts rule covers every
+    account needs them: its plan pulls again, with them, instead of reading what was left out."""
+    ws = workspace_factory(demo_records)
+    copy = tmp_path / "kam-core-every-account"
+    shutil.copytree(builtin_dir() / "kam-core", copy)
+    rules = copy / "rules" / "relationship.yaml"
+    text = rules.read_text()
+    rule = "  when: {fact: contacts, lt: {param: min_contacts}}\n"
+    assert text.count(rule) == 1
+    rules.write_text(text.replace(rule, "  scope: all_accounts\n" + rule))
+    result = _plan(ws, "--pack", str(copy))
+    assert result["pulls"] == 2
+    key = {a["id"] for a in demo_records["accounts"] if a["is_key"]}
+    created = [d["fingerprint"].rsplit("/", 1) for d in result["created"]]
+    assert created and {rule for rule, _ in created} == {"kam-core/KAM-REL-004"}
+    assert not {account for _, account in created} & key
+    assert result["closed"] == [] and result["other"] == []

@@ -11,7 +11,6 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,10 @@ from pydantic import ValidationError
 from kamrules.connectors.local.collector import Held, no_gc
 from kamrules.connectors.local.counts import RELATED, RELATED_UNREADABLE, related_counts
 from kamrules.connectors.local.schema import TABLES, Table, brief
+from kamrules.connectors.local.spans import ChunkSpan, planned
 from kamrules.connectors.local.summaries import account_summaries, context_split
-from kamrules.model import RECORD_KINDS, Account, RecordWarning, Snapshot
+from kamrules.connectors.local.tallies import tally, users_tally
+from kamrules.model import RECORD_KINDS, Account, FieldStat, RecordWarning, Snapshot
 from kamrules.protocol.connector import AccountSummary, ChunkPlan, Progress, no_progress
 
 # (key, account id as text, the record as JSON): a record as it is written or migrated
@@ -160,8 +161,11 @@ class RecordStore:
         return None
 
     def _unreadable(self, kind: str, warnings: list[RecordWarning], where: str = "",
-                    args: tuple[Any, ...] = (), members: set[str] | None = None) -> None:
+                    args: tuple[Any, ...] = (), members: set[str] | None = None
+                    ) -> list[tuple[str, str | None]]:
+        """A warning for each record of `kind` kept in `records_unreadable`; their (id, account)."""
         model = RECORD_KINDS[kind]
+        found: list[tuple[str, str | None]] = []
         for rid, account, data in self.db.execute(
                 "SELECT id, account_id, data FROM records_unreadable WHERE kind = ?"
                 f" {where} ORDER BY account_id, rowid", (kind, *args)):
@@ -173,21 +177,33 @@ class RecordStore:
             except ValidationError as exc:
                 message = brief(exc)
             warnings.append(RecordWarning(kind=kind, record_id=rid, message=message))
+            found.append((rid, account))
+        return found
+
+    def _read(self, table: Table, rows: Iterable[tuple[Any, ...]], warnings: list[RecordWarning],
+              stats: dict[str, FieldStat], members: set[str] | None = None) -> list[Any]:
+        """`_built`, with what it read and skipped tallied in `stats` (kept unreadable: apart)."""
+        before = len(warnings)
+        records = self._built(table, rows, warnings, members)
+        tally(stats, table.kind, len(records), [w.record_id for w in warnings[before:]])
+        return records
 
     def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
         """Every record; a record that does not validate is skipped with a warning."""
         warnings: list[RecordWarning] = []
         parts: dict[str, list[Any]] = {}
+        stats: dict[str, FieldStat] = {}
         total = self.record_count()
         done = 0
         for kind, table in TABLES.items():
+            tallied = stats if kind != "accounts" else {}  # the gate judges accounts apart
             with no_gc():
-                parts[kind] = self._built(table, self._rows(table), warnings)
-            self._unreadable(kind, warnings)
+                parts[kind] = self._read(table, self._rows(table), warnings, tallied)
+            tally(tallied, kind, 0, [rid for rid, _ in self._unreadable(kind, warnings)])
             done += len(parts[kind])
             progress("pull", done, total)
         progress("pull", total, total)
-        return Snapshot.model_construct(as_of=as_of, warnings=warnings, **parts)
+        return Snapshot.model_construct(as_of=as_of, warnings=warnings, field_stats=stats, **parts)
 
     def _count(self, name: str) -> int:
         return int(self.db.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
@@ -210,7 +226,7 @@ class RecordStore:
         return context_split(self.db, share) if self._file() else None  # in memory: no other reader
 
     def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
-                    records: int | None = None, key_only: frozenset[str] = frozenset()
+                    key_only: frozenset[str] = frozenset(), records: int | None = None
                     ) -> Iterator[Snapshot]:
         """Accounts in id order, each with all its records (the kinds in `key_only`: of key
         accounts only), in chunks of at most `size` accounts and about `records` records (by
@@ -218,6 +234,7 @@ class RecordStore:
         many records is no bigger than the rest. The first chunk carries the users' and the
         orphans' warnings before its own."""
         users, warnings = self.pull_users()
+        stats = users_tally(users, warnings)
         spans, orphans = self.chunk_spans(as_of, size, records)
         warnings += orphans
         total = sum(s.accounts for s in spans)
@@ -225,6 +242,9 @@ class RecordStore:
         chunks = self.pull_spans(as_of, spans, users, warnings, key_only)
         try:
             for span, chunk in zip(spans, chunks, strict=True):
+                if stats:  # the users' tally goes with the first chunk, as their warnings do
+                    chunk.field_stats.update(stats)
+                    stats = {}
                 yield chunk
                 del chunk
                 done += span.accounts
@@ -232,7 +252,8 @@ class RecordStore:
         finally:
             chunks.close()  # unfreezes the last chunk (see Held)
         if not spans:
-            yield Snapshot.model_construct(as_of=as_of, warnings=warnings, users=users)
+            yield Snapshot.model_construct(as_of=as_of, warnings=warnings, users=users,
+                                           field_stats=stats)
             progress("pull", 0, 0)
 
     def pull_users(self) -> tuple[list[Any], list[RecordWarning]]:
@@ -253,7 +274,7 @@ class RecordStore:
         budget = records or max(1, math.ceil(size * (total + len(accounts)) / max(len(accounts), 1)))
         filtered = bool(orphans)
         return [ChunkSpan(first, last, n, filtered)
-                for first, last, n in _plan(accounts, size, budget)], orphans
+                for first, last, n in planned(accounts, size, budget)], orphans
 
     def pull_spans(self, as_of: date, spans: Iterable[ChunkSpan], users: list[Any],
                    warnings: list[RecordWarning] | None = None,
@@ -289,7 +310,7 @@ class RecordStore:
             return None
         users, warnings = self.pull_users()
         spans, orphans = self.chunk_spans(as_of, size, records)
-        return ChunkPlan(list(spans), users, warnings + orphans)
+        return ChunkPlan(list(spans), users, warnings + orphans, users_tally(users, warnings))
 
     def _file(self) -> str:
         return str(self.db.execute("PRAGMA database_list").fetchone()[2])
@@ -322,26 +343,36 @@ class RecordStore:
         bounds = (span.first, span.last)
         members = self._members(bounds) if span.filtered else None
         parts: dict[str, list[Any]] = {"users": list(users)}
+        stats: dict[str, FieldStat] = {}
         with no_gc():
             for kind, table in TABLES.items():
                 if kind == "users":
                     continue
-                if kind == "accounts":
+                if kind == "accounts":  # the gate judges the accounts apart, from the warnings
                     rows = self._rows(table, 'WHERE "key" BETWEEN ? AND ?', bounds)
                     parts[kind] = self._built(table, rows, warnings)
                     self._unreadable(kind, warnings, "AND id BETWEEN ? AND ?", bounds)
-                else:
-                    rows = self._rows(table, KEY_ONLY if kind in key_only else
-                                      "WHERE account_id BETWEEN ?1 AND ?2", bounds,
-                                      "account_id, rowid")
-                    parts[kind] = self._built(table, rows, warnings, members)
-                    self._unreadable(kind, warnings, "AND account_id BETWEEN ? AND ?", bounds,
-                                     members)
+                    continue
+                rows = self._rows(table, KEY_ONLY if kind in key_only else
+                                  "WHERE account_id BETWEEN ?1 AND ?2", bounds, "account_id, rowid")
+                parts[kind] = self._read(table, rows, warnings, stats, members)
+                unread = self._unreadable(kind, warnings, "AND account_id BETWEEN ? AND ?", bounds,
+                                          members)
+                if unread and kind in key_only:  # every one is reported; tallied as read: of key
+                    keys = self._keys(bounds)
+                    unread = [u for u in unread if u[1] in keys]
+                tally(stats, kind, 0, [rid for rid, _ in unread])
             # every list holds built records of its kind: no validation again. `clean` has
             # nothing to drop when every account of the span built: each table's key is its id,
             # and a record of an account not in the CRM is left out above
             return Snapshot.model_construct(as_of=as_of, warnings=warnings, **parts,
+                                            field_stats=stats, withheld=key_only,
                                             checked=len(parts["accounts"]) == span.accounts)
+
+    def _keys(self, bounds: tuple[str, str]) -> set[str]:
+        """The key accounts of a span."""
+        return {k for (k,) in self.db.execute(
+            'SELECT "key" FROM accounts WHERE "key" BETWEEN ?1 AND ?2 AND is_key = 1', bounds)}
 
     def _members(self, bounds: tuple[str, str]) -> set[str]:
         """The accounts of a span: its readable and unreadable account keys."""
@@ -354,17 +385,6 @@ class RecordStore:
 # a related kind's rows of a span's key accounts only (`_span`'s `key_only`)
 KEY_ONLY = ('WHERE account_id BETWEEN ?1 AND ?2 AND account_id IN (SELECT "key" FROM accounts'
             ' WHERE "key" BETWEEN ?1 AND ?2 AND is_key = 1)')
-
-
-@dataclass(frozen=True)
-class ChunkSpan:
-    """A chunk of accounts by its first and last account key (inclusive), picklable for a
-    worker process; `filtered`: records of accounts not in the CRM may fall inside it."""
-
-    first: str
-    last: str
-    accounts: int
-    filtered: bool
 
 
 class RecordReader(RecordStore):
@@ -390,24 +410,3 @@ class RecordReader(RecordStore):
     def close(self) -> None:
         self._held.release()
         self.db.close()
-
-
-def _plan(accounts: list[tuple[str, int]], size: int, budget: int
-          ) -> Iterator[tuple[str, str, int]]:
-    """Consecutive accounts (key, related records), at most `size` of them and (unless one
-    alone is more) at most `budget` records with their own, as (first key, last key, accounts);
-    an account and its records are never split."""
-    first = last = ""
-    taken = used = 0
-    for key, n in accounts:
-        n += 1
-        if taken and (taken >= size or used + n > budget):
-            yield first, last, taken
-            taken = used = 0
-        if not taken:
-            first = key
-        last = key
-        taken += 1
-        used += n
-    if taken:
-        yield first, last, taken

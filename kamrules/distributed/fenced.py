@@ -61,8 +61,9 @@ class FencedStreaming(Fenced):
     def pull_accounts(self, as_of: date) -> Iterator[Account]:
         return self.inner.pull_accounts(as_of)
 
-    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
-        return self.inner.pull_chunks(as_of, size, progress)
+    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
+                    key_only: frozenset[str] = frozenset()) -> Iterator[Snapshot]:
+        return self.inner.pull_chunks(as_of, size, progress, key_only)
 
 
 class FencedSummaries(FencedStreaming):

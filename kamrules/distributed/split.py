@@ -29,6 +29,7 @@ from kamrules.playbooks.advance import Party
 from kamrules.protocol.connector import Connector, Progress, no_progress
 from kamrules.protocol.faults import checkpoint
 from kamrules.run.config import LoadedConfig
+from kamrules.run.projection import key_only_kinds
 from kamrules.run.quality import merge_stats
 from kamrules.run.snooze import Snooze
 from kamrules.run.sync import Evaluation, RunReport, conclude, now_iso, pulled
@@ -169,9 +170,10 @@ def split_run(connector: Connector, packs: list[LoadedPack], loaded: LoadedConfi
     report = RunReport(mode="run", as_of=as_of, started=now_iso())
     if loaded.config.health_fields is not None:  # as `run` does: checked before the pull
         check_supported(connector)
-    portfolio, chunks = pulled(connector, as_of, progress, chunk_size)
-    board.put_context(portfolio, as_of)
     found = Evaluation(packs, loaded, as_of)
+    portfolio, chunks = pulled(connector, as_of, progress, chunk_size,
+                               key_only=key_only_kinds(packs, found.plays))
+    board.put_context(portfolio, as_of)
     n = 0
     for chunk in chunks:
         found.warnings += chunk.warnings

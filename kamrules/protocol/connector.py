@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from kamrules.model import Account, RecordWarning, RevenuePoint, Snapshot, Task, User
+from kamrules.model import Account, FieldStat, RecordWarning, RevenuePoint, Snapshot, Task, User
 from kamrules.protocol.changes import Change, ChangeResult
 
 # progress(step, done, total): connectors call it on long work; the CLI draws it.
@@ -82,9 +82,12 @@ class StreamingConnector(Connector, Protocol):
         """Every account that validates (for the portfolio context), without related records."""
         ...
 
-    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
+    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
+                    key_only: frozenset[str] = frozenset()) -> Iterator[Snapshot]:
         """Snapshots of up to `size` accounts each with all their related records (and the users);
-        warnings for records that belong to no chunk come with the first."""
+        warnings for records that belong to no chunk come with the first. It may pull the kinds
+        in `key_only` of key accounts only, saying so in each snapshot's `withheld` (nothing the
+        run reads of the others: kamrules/run/projection.py)."""
         ...
 
 
@@ -118,6 +121,8 @@ class ChunkPlan:
     chunks: list[Any]  # per chunk, a small picklable description its reader understands
     users: list[User]  # every chunk's users (pulled once)
     warnings: list[RecordWarning]  # records that belong to no chunk: before the chunks' own
+    # tallies of what the plan itself read (the users), merged before the chunks' own
+    stats: dict[str, FieldStat] = field(default_factory=dict)
 
 
 class ChunkReader(Protocol):

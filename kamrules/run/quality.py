@@ -12,10 +12,10 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kamrules.model import FieldStat, RecordWarning
+from kamrules.model import FieldStat, RecordWarning, whole_records
 from kamrules.run.cleaning import skipped_accounts
 
-UNREAD = "accounts (whole records)"
+UNREAD = whole_records("accounts")
 
 
 class DataQualitySettings(BaseModel):

@@ -129,13 +129,15 @@ CHUNK_ACCOUNTS = 5000
 
 
 def pulled(connector: Connector, as_of: date, progress: Progress = no_progress,
-           size: int = CHUNK_ACCOUNTS, aside: PlanAside | None = None
-           ) -> tuple[Portfolio, Iterator[Snapshot]]:
+           size: int = CHUNK_ACCOUNTS, aside: PlanAside | None = None,
+           key_only: frozenset[str] = frozenset()) -> tuple[Portfolio, Iterator[Snapshot]]:
     """The portfolio context and the portfolio in cleaned chunks of accounts.
 
-    A streaming connector hands over `size` accounts at a time, so memory holds one chunk;
-    any other connector's single pull is one chunk. `aside`: a child reading the context's
-    accounts from its `start` meanwhile (kamrules/run/planning.py).
+    A streaming connector hands over `size` accounts at a time, so memory holds one chunk,
+    with the kinds in `key_only` of key accounts only (as the run's workers pull them: the
+    same records, warnings and data-quality tallies for any number of workers); any other
+    connector's single pull is one chunk. `aside`: a child reading the context's accounts from
+    its `start` meanwhile (kamrules/run/planning.py).
     """
     if isinstance(connector, StreamingConnector):
         if aside is not None and aside.start is not None:  # in two parts at once
@@ -143,7 +145,7 @@ def pulled(connector: Connector, as_of: date, progress: Progress = no_progress,
         else:  # the context's few account fields, without building whole accounts where it can
             portfolio = portfolio_context(connector.pull_account_summaries(as_of) if isinstance(
                 connector, SummaryConnector) else connector.pull_accounts(as_of), as_of)
-        return portfolio, (clean(c) for c in connector.pull_chunks(as_of, size, progress))
+        return portfolio, (clean(c) for c in connector.pull_chunks(as_of, size, progress, key_only))
     snapshot = clean(connector.pull(as_of, progress))
     return portfolio_context(snapshot.accounts, as_of), iter([snapshot])
 
@@ -224,6 +226,7 @@ def run(
     machine's cores); the result is the same for any number (kamrules/run/workers.py)."""
     from kamrules.playbooks.chart import DECIDER, INTERPRET
     from kamrules.run.forking import can_fork
+    from kamrules.run.projection import key_only_kinds
     from kamrules.run.workers import default_workers, evaluate_chunks, evaluate_planned
 
     report = RunReport(mode="plan" if dry_run else "run", as_of=as_of, started=now_iso())
@@ -234,8 +237,11 @@ def run(
     # the context's second part and the chunk plan made beside its first (run/planning.py)
     aside = PlanAside(connector, as_of, chunk_size, connector.context_split(CONTEXT_SHARE)
                       ) if split else None
+    found = Evaluation(packs, loaded, as_of, lazy_text=True)
+    found.workers = workers
+    key_only = key_only_kinds(packs, found.plays)
     try:
-        portfolio, chunks = pulled(connector, as_of, progress, chunk_size, aside)
+        portfolio, chunks = pulled(connector, as_of, progress, chunk_size, aside, key_only)
         checkpoint("pulled")
         many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
         plan = aside.result() if aside is not None and many else None
@@ -244,8 +250,6 @@ def run(
             aside.close()
     engine = Engine(packs, loaded.config.engine)
     report.engine = engine.name
-    found = Evaluation(packs, loaded, as_of, lazy_text=True)
-    found.workers = workers
     if found.plays.compiled and not INTERPRET:  # play decisions' zygote, forked while we are small
         DECIDER.prepare()
     if plan is not None and len(plan.chunks) > 1:  # each worker pulls its own chunks
@@ -253,7 +257,7 @@ def run(
         if found.plays:  # the plays keep only what `advance` may ask about
             found.plays.history = connector.accounts_with_tasks(PLAY_FINGERPRINTS)
         with collector_paused():  # the workers evaluate; this process gathers
-            evaluate_planned(found, connector, plan, portfolio, workers, progress)
+            evaluate_planned(found, connector, plan, portfolio, workers, key_only, progress)
     else:
         evaluate_chunks(found, chunks, portfolio, engine, workers, progress, many)
     with collector_paused():

@@ -1,5 +1,6 @@
 """What-if: the current configuration and a changed one (params set, rules disabled, a pack
-swapped in) planned over ONE pull of the CRM, and the difference between the two plans.
+swapped in) planned over ONE pull of the CRM, and the difference between the two plans (two
+pulls where the change reads more of the accounts that are not key: kamrules/run/projection.py).
 
 Both plans are real `plan`s (`kamrules.run.sync.run` with nothing written) over a connector
 that replays the first pull, so the difference is exactly what deploying the change would do.
@@ -80,18 +81,22 @@ class StreamingReplay(Replay):
     def __init__(self, inner: StreamingConnector):
         super().__init__(inner)
         self._accounts: list[Account] | None = None
-        self._chunks: dict[int, list[Snapshot]] = {}
+        self._chunks: dict[tuple[int, frozenset[str]], list[Snapshot]] = {}
 
     def pull_accounts(self, as_of: date) -> Iterator[Account]:
         if self._accounts is None:
             self._accounts = list(self.inner.pull_accounts(as_of))  # type: ignore[attr-defined]
         return iter(self._accounts)
 
-    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress) -> Iterator[Snapshot]:
-        if size not in self._chunks:
+    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
+                    key_only: frozenset[str] = frozenset()) -> Iterator[Snapshot]:
+        # a change that reads more of the accounts that are not key (a rule over every account
+        # reading contacts) pulls again, with less left out
+        if (size, key_only) not in self._chunks:
             self.pulls += 1
-            self._chunks[size] = list(self.inner.pull_chunks(as_of, size, progress))  # type: ignore[attr-defined]
-        return iter(self._chunks[size])
+            self._chunks[size, key_only] = list(self.inner.pull_chunks(  # type: ignore[attr-defined]
+                as_of, size, progress, key_only))
+        return iter(self._chunks[size, key_only])
 
 
 def replay(connector: Connector) -> Replay:

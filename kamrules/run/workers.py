@@ -112,21 +112,20 @@ def pull_in_worker(chunk: Any) -> ChunkResult:
     key_only = _WORKER["key_only"]
     snapshot = clean(_WORKER["reader"].pull_chunk(_WORKER["as_of"], chunk, _WORKER["users"],
                                                   key_only))
-    result = evaluate_in_worker(snapshot, key_only)
+    result = evaluate_in_worker(snapshot)
     result.warnings, result.stats = snapshot.warnings, snapshot.field_stats
     return result
 
 
-def evaluate_in_worker(chunk: Snapshot, withheld: frozenset[str] = frozenset()) -> ChunkResult:
-    """One chunk, evaluated as the run's process would (`Evaluation.take` and `.account`);
-    `withheld`: the kinds it holds of its key accounts only."""
+def evaluate_in_worker(chunk: Snapshot) -> ChunkResult:
+    """One chunk, evaluated as the run's process would (`Evaluation.take` and `.account`)."""
     found, engine, portfolio = _WORKER["found"], _WORKER["engine"], _WORKER["portfolio"]
     found.desired, found.items, found.evaluated = [], [], set()
     found.names, found.users, found.plays.inputs = {}, {}, {}
     found.warnings, found.stats = [], {}
     evaluated: list[str] = []
     directory = found.take(chunk)
-    for view in account_views(chunk, portfolio, withheld):
+    for view in account_views(chunk, portfolio):
         found.account(view, directory, engine)
         evaluated.append(view.account.id)
     return ChunkResult(
@@ -194,16 +193,16 @@ def evaluate_chunks(found: Any, chunks: Iterator[Snapshot], portfolio: Portfolio
 
 
 def evaluate_planned(found: Any, source: SplitConnector, plan: ChunkPlan, portfolio: Portfolio,
-                     workers: int, progress: Progress = no_progress) -> None:
+                     workers: int, key_only: frozenset[str] = frozenset(),
+                     progress: Progress = no_progress) -> None:
     """Every planned chunk into `found`, each pulled and evaluated by one of `workers` forked
-    processes; results merged in chunk order, as `evaluate_chunks` does. At most two chunks per
-    worker are planned ahead (a description each, not records), so none waits for the merge."""
-    from kamrules.run.projection import key_only_kinds
-
+    processes, the kinds in `key_only` of key accounts only; results merged in chunk order, as
+    `evaluate_chunks` does. At most two chunks per worker are planned ahead (a description
+    each, not records), so none waits for the merge."""
     found.warnings += plan.warnings
+    merge_stats(found.stats, plan.stats)
     context = multiprocessing.get_context("fork")
     POOLS["started"] += 1
-    key_only = key_only_kinds(found.packs, found.plays)
     POOLS["key_only"] = sorted(key_only)
     total = len(portfolio.sorted_revenue) or None
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,

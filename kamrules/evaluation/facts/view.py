@@ -159,8 +159,8 @@ class WithheldRead(RuntimeError):
 
 
 class Withheld:
-    """An account's records of a kind the run pulled for key accounts only (`withheld` of
-    `account_views`): any read fails loudly instead of finding none."""
+    """An account's records of a kind the run pulled for key accounts only (`Snapshot.withheld`):
+    any read fails loudly instead of finding none."""
 
     __slots__ = ("kind",)
 
@@ -179,13 +179,12 @@ class Withheld:
         return self._refuse()
 
 
-def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None,
-                  withheld: frozenset[str] = frozenset()) -> Iterator[AccountView]:
+def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None) -> Iterator[AccountView]:
     """One view per account, with records dated after as_of left out.
 
     `portfolio` is the context of the whole portfolio when the snapshot is one chunk of it;
-    by default the snapshot is the whole portfolio. `withheld`: record kinds the snapshot
-    holds for key accounts only; an account that is not key gets `Withheld` for them.
+    by default the snapshot is the whole portfolio. The kinds the snapshot holds of key
+    accounts only (`Snapshot.withheld`) are `Withheld` in the view of an account that is not key.
     """
     as_of = snapshot.as_of
     if portfolio is None:
@@ -219,7 +218,7 @@ def account_views(snapshot: Snapshot, portfolio: Portfolio | None = None,
         contracts[k.account_id].append(k)
     plans = {p.account_id: p for p in snapshot.plans}
     users = {u.id: u.name for u in snapshot.users}
-    absent = {VIEW_ATTRIBUTES[k]: Withheld(k) for k in sorted(withheld)}
+    absent = {VIEW_ATTRIBUTES[k]: Withheld(k) for k in sorted(snapshot.withheld)}
     for account in snapshot.accounts:
         aid = account.id
         view = AccountView(
