@@ -130,6 +130,10 @@ def test_activities_that_mostly_do_not_read_stop_the_run_at_the_data_quality_gat
     assert report["counts"]["created"] == 0
     with sqlite3.connect(ws.root / "crm.sqlite") as db:
         assert db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] == 0
+    text = ws.cli("plan", "--as-of", "2026-11-01", check=False)
+    assert text.returncode == 6
+    assert (f"field activities (whole records) failed to parse on {tenth:,} of {len(activities):,}"
+            " records (10%)") in text.stderr
     doctor = ws.cli("doctor", "--format", "json", check=False)
     assert doctor.returncode == 6
     assert "activities (whole records)" in doctor.stdout

@@ -93,4 +93,4 @@ def _print(report: dict[str, Any]) -> None:
                               seen, ", ".join(row["unmapped"]))))
     for problem in report["data_quality"]:
         err.print(labelled("data-quality gate", "red",
-                           f"{problem['field']}: {problem['failed']} of {problem['present']} failed"))
+                           f"{problem['field']}: {problem['failed']:,} of {problem['present']:,} failed"))

@@ -47,7 +47,7 @@ class GateProblem(BaseModel):
 
     def __str__(self) -> str:
         source = f" (from {self.source})" if self.source else ""
-        return (f"field {self.field}{source} failed to parse on {self.failed} of {self.present}"
+        return (f"field {self.field}{source} failed to parse on {self.failed:,} of {self.present:,}"
                 f" records ({self.share:.0%}); e.g. {', '.join(self.samples)}")
 
 
