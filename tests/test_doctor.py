@@ -4,11 +4,14 @@ values seen and the unmapped ones; writes nothing."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import Workspace
 from tests.support.hubspot_workspace import HsWorkspace, start_fake
 from tests.support.salesforce import FakeServer
 from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
@@ -56,3 +59,27 @@ def test_doctor_on_hubspot_shows_values_the_mapping_lacks(
         assert fake.tasks() == [] and not fake.calls["GET /crm/v3/objects/tasks"]
     finally:
         fake.stop()
+
+
+def test_doctor_on_the_local_crm_counts_fill_and_values_from_its_records(
+        workspace_factory: Callable[..., Workspace], demo_records: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The local CRM maps no fields (its records are stored canonical), so doctor counts each
+    field's fill and the values of those with few from the records, instead of 0% for all."""
+    records = {k: list(v) for k, v in demo_records.items()}
+    records["contacts"].append({"id": "BAD-1", "account_id": "ACC-000001", "name": 7})
+    ws = workspace_factory(records)
+    proc = ws.cli("doctor", "--as-of", "2026-11-01", "--format", "json")
+    report = json.loads(proc.stdout)
+    fields = {f["field"]: f for f in report["fields"]}
+    accounts = records["accounts"]
+    assert fields["accounts.name"]["fill_share"] == 1.0
+    key = sum(1 for a in accounts if a["is_key"])
+    assert fields["accounts.tier"]["filled"] == sum(1 for a in accounts if a.get("tier"))
+    assert fields["accounts.is_key"]["values"] == {"True": key, "False": len(accounts) - key}
+    stances = Counter(c["stance"] for c in records["contacts"] if c.get("stance"))
+    assert fields["contacts.stance"]["values"] == dict(stances)
+    assert fields["contacts.name"]["values"] == {}  # as many names as contacts: not listed
+    whole = fields["contacts (whole records)"]
+    assert (whole["failed"], whole["filled"]) == (1, len(records["contacts"]))
+    assert report["data_quality"] == []

@@ -7,6 +7,7 @@ Nothing is written and no task is read; exit 6 when the data-quality gate would 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 import click
@@ -16,6 +17,7 @@ from kamrules.errors import ExitCode
 from kamrules.model import RECORD_KINDS, FieldStat, Snapshot
 
 SKIP = {"id", "account_id"}  # set by every connector from the record itself
+ENUM_LIKE = 12  # a stored field with at most this many distinct values shows them
 
 
 def diagnose(snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -23,18 +25,38 @@ def diagnose(snapshot: Snapshot) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     stats = snapshot.field_stats
     for kind, model in RECORD_KINDS.items():
-        records = len(getattr(snapshot, kind))
+        records = getattr(snapshot, kind)
         if not records:
             continue
+        # a kind the connector tallied no field of is stored canonical (the local CRM): its
+        # records say how often each field is filled and with what (else every field read 0%)
+        stored = not any(key.startswith(f"{kind}.") for key in stats)
         for name in model.model_fields:
             if name in SKIP:
                 continue
-            stat = stats.get(f"{kind}.{name}") or FieldStat(field=f"{kind}.{name}")
-            rows.append(_row(stat, records))
+            stat = (stats.get(f"{kind}.{name}") or (_counted(kind, name, records) if stored else
+                                                    FieldStat(field=f"{kind}.{name}")))
+            rows.append(_row(stat, len(records)))
     for key, stat in sorted(stats.items()):  # value tables of their own (HubSpot's `values:`)
         if key.split(".", 1)[0] not in RECORD_KINDS:
             rows.append(_row(stat, None))
     return rows
+
+
+def _counted(kind: str, name: str, records: list[Any]) -> FieldStat:
+    """A field's fill from the records themselves, with the values seen where it has few."""
+    stat = FieldStat(field=f"{kind}.{name}")
+    values: Counter[str] = Counter()
+    for record in records:
+        value = getattr(record, name)
+        if value is None or value == [] or value == "":
+            continue
+        stat.present += 1
+        if isinstance(value, str | bool):
+            values[str(value)] += 1
+    if len(values) <= ENUM_LIKE:  # a name or a note has as many values as records
+        stat.values = dict(values)
+    return stat
 
 
 def _row(stat: FieldStat, records: int | None) -> dict[str, Any]:
