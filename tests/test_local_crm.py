@@ -143,6 +143,9 @@ def test_activities_that_mostly_do_not_read_stop_the_run_at_the_data_quality_gat
     assert report["counts"]["created"] > 0 and report["data_quality"] == []
     [tallied] = [s for s in report["field_failures"] if s["field"] == "activities (whole records)"]
     assert (tallied["failed"], tallied["present"]) == (tenth, len(activities))
+    text = ws.cli("run", "--as-of", "2026-11-01").stderr  # the share, below the gate now
+    assert (f"data quality activities (whole records) failed on {tenth:,} of {len(activities):,}"
+            " records (10%)") in text
 
 
 def test_one_open_task_per_fingerprint_is_enforced_by_the_database(tmp_path: Path) -> None:

@@ -251,6 +251,7 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
             click.echo(f"  ... {len(group) - len(shown)} more (--format json for all)")
     _print_plays_and_digest(report)
     _print_warnings(report.warnings, limit)
+    _print_field_failures(report)
     for problem in report.data_quality:
         err.print(labelled("data-quality gate", "red", f"{problem}; nothing was written (fix"
                            " the mapping or the records, or raise"
@@ -261,6 +262,17 @@ def _print_report(report: Any, dry_run: bool, limit: int) -> None:
         f"{counts or 'nothing to do'}; {len(report.warnings)} warnings; "
         f"{report.api_calls} API calls; {report.engine} engine."
     )
+
+
+def _print_field_failures(report: Any) -> None:
+    """Each field that failed on some records but did not stop the run, worst first: how close
+    a CRM is to the data-quality gate (the warnings above show a few records each)."""
+    stopped = {p.field for p in report.data_quality}
+    for s in sorted(report.field_failures, key=lambda s: (-s.share, s.field)):
+        if s.field not in stopped:
+            source = f" (from {s.source})" if s.source else ""
+            err.print(labelled("data quality", "yellow", f"{s.field}{source} failed on"
+                               f" {s.failed:,} of {s.present:,} records ({s.share:.0%})"))
 
 
 def _print_warnings(warnings: list[Any], limit: int) -> None:
