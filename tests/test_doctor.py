@@ -68,6 +68,7 @@ def test_doctor_on_the_local_crm_counts_fill_and_values_from_its_records(
     field's fill and the values of those with few from the records, instead of 0% for all."""
     records = {k: list(v) for k, v in demo_records.items()}
     records["contacts"].append({"id": "BAD-1", "account_id": "ACC-000001", "name": 7})
+    records["contacts"][0] = {**records["contacts"][0], "title": "Boss\x1b[31m\tX\nY"}
     ws = workspace_factory(records)
     proc = ws.cli("doctor", "--as-of", "2026-11-01", "--format", "json")
     report = json.loads(proc.stdout)
@@ -83,3 +84,8 @@ def test_doctor_on_the_local_crm_counts_fill_and_values_from_its_records(
     whole = fields["contacts (whole records)"]
     assert (whole["failed"], whole["filled"]) == (1, len(records["contacts"]))
     assert report["data_quality"] == []
+    assert fields["contacts.title"]["values"]["Boss\x1b[31m\tX\nY"] == 1  # the JSON escapes it
+    # the text table: a CRM's value on one line and in one cell, without terminal controls
+    lines = ws.cli("doctor", "--as-of", "2026-11-01").stdout.splitlines()
+    [title] = [line for line in lines if line.startswith("contacts.title\t")]
+    assert len(title.split("\t")) == 6 and "Boss X Y (1)" in title and "\x1b" not in title

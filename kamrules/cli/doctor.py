@@ -14,6 +14,7 @@ import click
 
 from kamrules.cli.common import AS_OF, as_of_date, err, formats, labelled, loaded_config, out
 from kamrules.errors import ExitCode
+from kamrules.inputs.sanitize import cell
 from kamrules.model import RECORD_KINDS, FieldStat, Snapshot
 
 SKIP = {"id", "account_id"}  # set by every connector from the record itself
@@ -110,9 +111,10 @@ def _print(report: dict[str, Any]) -> None:
     click.echo("\t".join(("field", "source", "filled", "failed", "values seen", "unmapped")))
     for row in report["fields"]:
         fill = f"{row['fill_share']:.0%}" if row["fill_share"] is not None else str(row["filled"])
-        seen = ", ".join(f"{v} ({n})" for v, n in list(row["values"].items())[:8])
+        # the values are the CRM's text: one line each, no terminal controls, no formula
+        seen = ", ".join(f"{cell(v)} ({n})" for v, n in list(row["values"].items())[:8])
         click.echo("\t".join((row["field"], row["source"] or "-", fill, str(row["failed"] or ""),
-                              seen, ", ".join(row["unmapped"]))))
+                              seen, ", ".join(cell(u) for u in row["unmapped"]))))
     for problem in report["data_quality"]:
         err.print(labelled("data-quality gate", "red",
                            f"{problem['field']}: {problem['failed']:,} of {problem['present']:,} failed"))
