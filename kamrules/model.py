@@ -212,10 +212,23 @@ class FieldStat(Model):
         return self.failed / self.present if self.present else 0.0
 
 
+def merge_stats(into: dict[str, FieldStat], more: dict[str, FieldStat]) -> None:
+    """Add one chunk's field tallies to the run's."""
+    for key, stat in more.items():
+        have = into.setdefault(key, FieldStat(field=stat.field, source=stat.source))
+        have.present += stat.present
+        have.failed += stat.failed
+        have.source = have.source or stat.source
+        have.samples = (have.samples + [s for s in stat.samples if s not in have.samples])[:3]
+
+
+WHOLE = " (whole records)"
+
+
 def whole_records(kind: str) -> str:
-    """The field under which a kind's records skipped whole (they did not validate) are tallied
-    for the data-quality gate, beside the mapped fields."""
-    return f"{kind} (whole records)"
+    """The field under which a kind's records skipped whole (they did not validate, or their
+    account is not in the CRM) are tallied for the data-quality gate, beside the mapped fields."""
+    return kind + WHOLE
 
 
 class Snapshot(Model):

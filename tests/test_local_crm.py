@@ -132,8 +132,8 @@ def test_activities_that_mostly_do_not_read_stop_the_run_at_the_data_quality_gat
         assert db.execute("SELECT COUNT(*) FROM tasks").fetchone()[0] == 0
     text = ws.cli("plan", "--as-of", "2026-11-01", check=False)
     assert text.returncode == 6
-    assert (f"field activities (whole records) failed to parse on {tenth:,} of {len(activities):,}"
-            " records (10%)") in text.stderr
+    assert (f"data-quality gate activities: {tenth:,} of {len(activities):,} records could not be"
+            " used (10%; the warnings say why of each)") in text.stderr
     doctor = ws.cli("doctor", "--format", "json", check=False)
     assert doctor.returncode == 6
     assert "activities (whole records)" in doctor.stdout
@@ -146,6 +146,26 @@ def test_activities_that_mostly_do_not_read_stop_the_run_at_the_data_quality_gat
     text = ws.cli("run", "--as-of", "2026-11-01").stderr  # the share, below the gate now
     assert (f"data quality activities (whole records) failed on {tenth:,} of {len(activities):,}"
             " records (10%)") in text
+
+
+def test_records_whose_account_ids_match_no_account_stop_the_run_at_the_gate(
+    workspace_factory: Callable[..., Workspace], demo_records: dict
+) -> None:
+    """An import whose account ids do not match (here lower-cased) leaves every account without
+    its activities: each such record counts as skipped of its kind, so the run stops instead of
+    raising "no touch" tasks across the portfolio (tests/test_workers_pull.py: the same tally
+    when workers pull planned chunks)."""
+    records = {k: list(v) for k, v in demo_records.items()}
+    records["activities"] = [{**a, "account_id": a["account_id"].lower()}
+                             for a in records["activities"]]
+    ws = workspace_factory(records)
+    proc = ws.cli("plan", "--as-of", "2026-11-01", "--json", check=False)
+    assert proc.returncode == 6, proc.stderr
+    [problem] = json.loads(proc.stdout)["data_quality"]
+    n = len(records["activities"])
+    assert (problem["field"], problem["failed"], problem["present"]) == (
+        "activities (whole records)", n, n)
+    assert ws.cli("doctor", check=False).returncode == 6
 
 
 def test_one_open_task_per_fingerprint_is_enforced_by_the_database(tmp_path: Path) -> None:
@@ -233,8 +253,9 @@ def test_a_run_in_chunks_equals_a_run_over_one_pull(
     from kamrules.run.config import load_config, load_configured_packs
     from kamrules.run.sync import run
 
-    records = {k: list(v) for k, v in demo_records.items() if k != "accounts"}
-    records["accounts"] = [a for a in demo_records["accounts"] if a["id"] < "ACC-000060"]
+    # 59 accounts with their records (the others' records would be orphans past the gate's share)
+    records = {k: [r for r in v if k == "users" or r.get("account_id", r.get("id")) < "ACC-000060"]
+               for k, v in demo_records.items()}
     records["accounts"].append({"id": "ACC-000007X", "is_key": "perhaps"})  # inside a chunk's id range
     records["contacts"] += [{"id": "ORPHAN-1", "account_id": "ACC-000008X", "name": "In a range"},
                             {"id": "ORPHAN-2", "account_id": "ZZZ", "name": "After every account"}]

@@ -80,4 +80,7 @@ def test_workers_pulling_their_chunks_report_what_one_process_reports(tmp_path: 
     assert {forced["contacts-1"], forced["activities-0"]} <= ids and forced["contacts-0"] not in ids
     tallied = {s["field"]: s["failed"] for s in one["field_failures"]}
     assert tallied["activities (whole records)"] == 2  # "bad-kind", kept unreadable, and the row
+    # the key account's forced row, "bad-date" (kept unreadable) and the two of no account; not
+    # the forced row of the account that is not key (not read)
+    assert tallied["contacts (whole records)"] == 4
     assert two == one

@@ -22,8 +22,8 @@ from kamrules.connectors.local.counts import RELATED, RELATED_UNREADABLE, relate
 from kamrules.connectors.local.schema import TABLES, Table, brief
 from kamrules.connectors.local.spans import ChunkSpan, planned
 from kamrules.connectors.local.summaries import account_summaries, context_split
-from kamrules.connectors.local.tallies import tally, users_tally
-from kamrules.model import RECORD_KINDS, Account, FieldStat, RecordWarning, Snapshot
+from kamrules.connectors.local.tallies import plan_tally, tally
+from kamrules.model import RECORD_KINDS, Account, FieldStat, RecordWarning, Snapshot, merge_stats
 from kamrules.protocol.connector import AccountSummary, ChunkPlan, Progress, no_progress
 
 # (key, account id as text, the record as JSON): a record as it is written or migrated
@@ -181,11 +181,15 @@ class RecordStore:
         return found
 
     def _read(self, table: Table, rows: Iterable[tuple[Any, ...]], warnings: list[RecordWarning],
-              stats: dict[str, FieldStat], members: set[str] | None = None) -> list[Any]:
-        """`_built`, with what it read and skipped tallied in `stats` (kept unreadable: apart)."""
+              stats: dict[str, FieldStat], members: set[str] | None = None,
+              known: set[str] | None = None) -> list[Any]:
+        """`_built`, with what it read and skipped tallied in `stats` (kept unreadable: apart);
+        with `known` (every account key), a record of another account counts as skipped."""
         before = len(warnings)
         records = self._built(table, rows, warnings, members)
-        tally(stats, table.kind, len(records), [w.record_id for w in warnings[before:]])
+        lost = [str(getattr(r, "id", None) or r.account_id) for r in records
+                if r.account_id not in known] if known is not None else []
+        tally(stats, table.kind, len(records) - len(lost), [w.record_id for w in warnings[before:]] + lost)
         return records
 
     def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
@@ -195,10 +199,12 @@ class RecordStore:
         stats: dict[str, FieldStat] = {}
         total = self.record_count()
         done = 0
+        known = {k for (k,) in self.db.execute(KNOWN)}
         for kind, table in TABLES.items():
             tallied = stats if kind != "accounts" else {}  # the gate judges accounts apart
             with no_gc():
-                parts[kind] = self._read(table, self._rows(table), warnings, tallied)
+                parts[kind] = self._read(table, self._rows(table), warnings, tallied,
+                                         known=known if kind in RELATED else None)
             tally(tallied, kind, 0, [rid for rid, _ in self._unreadable(kind, warnings)])
             done += len(parts[kind])
             progress("pull", done, total)
@@ -234,17 +240,17 @@ class RecordStore:
         many records is no bigger than the rest. The first chunk carries the users' and the
         orphans' warnings before its own."""
         users, warnings = self.pull_users()
-        stats = users_tally(users, warnings)
         spans, orphans = self.chunk_spans(as_of, size, records)
+        stats = plan_tally(users, warnings, orphans)
         warnings += orphans
         total = sum(s.accounts for s in spans)
         done = 0
         chunks = self.pull_spans(as_of, spans, users, warnings, key_only)
         try:
             for span, chunk in zip(spans, chunks, strict=True):
-                if stats:  # the users' tally goes with the first chunk, as their warnings do
-                    chunk.field_stats.update(stats)
-                    stats = {}
+                if stats:  # the users' and orphans' tally goes first in the first chunk, as
+                    merge_stats(stats, chunk.field_stats)  # their warnings do
+                    chunk.field_stats, stats = stats, {}
                 yield chunk
                 del chunk
                 done += span.accounts
@@ -310,7 +316,7 @@ class RecordStore:
             return None
         users, warnings = self.pull_users()
         spans, orphans = self.chunk_spans(as_of, size, records)
-        return ChunkPlan(list(spans), users, warnings + orphans, users_tally(users, warnings))
+        return ChunkPlan(list(spans), users, warnings + orphans, plan_tally(users, warnings, orphans))
 
     def _file(self) -> str:
         return str(self.db.execute("PRAGMA database_list").fetchone()[2])
@@ -321,15 +327,13 @@ class RecordStore:
 
     def _orphans(self) -> list[RecordWarning]:
         """A warning for each record whose account is not in the CRM at all (no chunk holds it)."""
-        known = ('SELECT "key" FROM accounts UNION'
-                 " SELECT id FROM records_unreadable WHERE kind = 'accounts'")
         orphans: list[tuple[str, str, Any]] = []
         for kind in RELATED:
             orphans += [(kind, rid, account) for rid, account in self.db.execute(
-                f'SELECT "key", account_id FROM "{kind}" WHERE account_id NOT IN ({known})')]
+                f'SELECT "key", account_id FROM "{kind}" WHERE account_id NOT IN ({KNOWN})')]
         orphans += self.db.execute(
             f"SELECT kind, id, account_id FROM records_unreadable WHERE {RELATED_UNREADABLE}"
-            f" AND (account_id IS NULL OR account_id NOT IN ({known}))").fetchall()
+            f" AND (account_id IS NULL OR account_id NOT IN ({KNOWN}))").fetchall()
         orphans.sort(key=lambda o: (o[0], o[1]))
         return [RecordWarning(kind=kind, record_id=rid,
                               message=f"refers to account {account!r}, which does not exist")
@@ -382,6 +386,8 @@ class RecordStore:
             bounds)}
 
 
+# every account key, readable or not: a record of any other account is an orphan
+KNOWN = 'SELECT "key" FROM accounts UNION SELECT id FROM records_unreadable WHERE kind = \'accounts\''
 # a related kind's rows of a span's key accounts only (`_span`'s `key_only`)
 KEY_ONLY = ('WHERE account_id BETWEEN ?1 AND ?2 AND account_id IN (SELECT "key" FROM accounts'
             ' WHERE "key" BETWEEN ?1 AND ?2 AND is_key = 1)')

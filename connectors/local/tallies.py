@@ -30,8 +30,17 @@ def tally(stats: dict[str, FieldStat], kind: str, read: int, skipped: Sequence[s
             stat.samples.append(rid)
 
 
-def users_tally(users: Sized, warnings: Iterable[RecordWarning]) -> dict[str, FieldStat]:
-    """The users' tally, from the users a pull built and the warnings of those it did not."""
+def plan_tally(users: Sized, warnings: Iterable[RecordWarning], orphans: Iterable[RecordWarning]
+               ) -> dict[str, FieldStat]:
+    """What a chunk plan reads before the chunks: the users it built and the warnings of those
+    it did not, and the records whose account is not in the CRM (no chunk holds them; each counts
+    as skipped of its kind, whatever the run reads: records imported with account ids that match
+    no account would leave every account without them)."""
     stats: dict[str, FieldStat] = {}
     tally(stats, "users", len(users), [w.record_id for w in warnings if w.kind == "users"])
+    by_kind: dict[str, list[str]] = {}
+    for w in orphans:
+        by_kind.setdefault(w.kind, []).append(w.record_id)
+    for kind, ids in by_kind.items():
+        tally(stats, kind, 0, ids)
     return stats

@@ -24,13 +24,12 @@ from typing import Any
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import Portfolio, account_views
 from kamrules.language.loader import LoadedPack
-from kamrules.model import Snapshot, Task, TeamMember, User
+from kamrules.model import Snapshot, Task, TeamMember, User, merge_stats
 from kamrules.playbooks.advance import Party
 from kamrules.protocol.connector import Connector, Progress, no_progress
 from kamrules.protocol.faults import checkpoint
 from kamrules.run.config import LoadedConfig
 from kamrules.run.projection import key_only_kinds
-from kamrules.run.quality import merge_stats
 from kamrules.run.snooze import Snooze
 from kamrules.run.sync import Evaluation, RunReport, conclude, now_iso, pulled
 from kamrules.writeback.bundles import Item

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kamrules.model import FieldStat, RecordWarning, whole_records
+from kamrules.model import WHOLE, FieldStat, RecordWarning, whole_records
 from kamrules.run.cleaning import skipped_accounts
 
 UNREAD = whole_records("accounts")
@@ -46,6 +46,10 @@ class GateProblem(BaseModel):
     samples: list[str] = Field(default_factory=list)
 
     def __str__(self) -> str:
+        if self.field.endswith(WHOLE):  # records skipped whole: no value failed to parse
+            return (f"{self.field.removesuffix(WHOLE)}: {self.failed:,} of {self.present:,} records"
+                    f" could not be used ({self.share:.0%}; the warnings say why of each); e.g."
+                    f" {', '.join(self.samples)}")
         source = f" (from {self.source})" if self.source else ""
         return (f"field {self.field}{source} failed to parse on {self.failed:,} of {self.present:,}"
                 f" records ({self.share:.0%}); e.g. {', '.join(self.samples)}")
@@ -73,13 +77,3 @@ def gate(stats: dict[str, FieldStat], warnings: Iterable[RecordWarning], read: s
     unread = FieldStat(field=UNREAD, present=len(read) + len(skipped), failed=len(skipped),
                        samples=skipped[:3])
     return check({**stats, UNREAD: unread}, settings)
-
-
-def merge_stats(into: dict[str, FieldStat], more: dict[str, FieldStat]) -> None:
-    """Add one chunk's field tallies to the run's."""
-    for key, stat in more.items():
-        have = into.setdefault(key, FieldStat(field=stat.field, source=stat.source))
-        have.present += stat.present
-        have.failed += stat.failed
-        have.source = have.source or stat.source
-        have.samples = (have.samples + [s for s in stat.samples if s not in have.samples])[:3]

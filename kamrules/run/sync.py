@@ -18,7 +18,7 @@ from kamrules.evaluation.facts import AccountView, Portfolio, account_views, fac
 from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
-from kamrules.model import FieldStat, RecordWarning, Snapshot
+from kamrules.model import FieldStat, RecordWarning, Snapshot, merge_stats
 from kamrules.playbooks.absorb import absorbed
 from kamrules.playbooks.advance import Plays, PlayTransition, limited
 from kamrules.playbooks.loader import plays_of
@@ -41,7 +41,7 @@ from kamrules.run.cleaning import clean
 from kamrules.run.collector import collector_paused
 from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.planning import CONTEXT_SHARE, PlanAside
-from kamrules.run.quality import GateProblem, gate, merge_stats
+from kamrules.run.quality import GateProblem, gate
 from kamrules.run.rendering import renderers, text_parts
 from kamrules.run.snooze import Snooze, snoozed
 from kamrules.run.written import written_in_parts

@@ -28,13 +28,12 @@ from typing import Any
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import Portfolio, account_views
 from kamrules.language.loader import LoadedPack
-from kamrules.model import FieldStat, RecordWarning, Snapshot, User
+from kamrules.model import FieldStat, RecordWarning, Snapshot, User, merge_stats
 from kamrules.playbooks.advance import AccountInput
 from kamrules.protocol.connector import ChunkPlan, Progress, SplitConnector, no_progress
 from kamrules.run.config import LoadedConfig
 from kamrules.run.forking import can_fork
 from kamrules.run.packed import pack, unpack
-from kamrules.run.quality import merge_stats
 from kamrules.writeback.reconcile import Desired
 from kamrules.writeback.tasks import Directory
 
