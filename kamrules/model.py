@@ -213,7 +213,7 @@ class FieldStat(Model):
 
 
 def merge_stats(into: dict[str, FieldStat], more: dict[str, FieldStat]) -> None:
-    """Add one chunk's field tallies to the run's."""
+    """Add tallies (a chunk's, a chunk plan's) to those of the same fields in `into`."""
     for key, stat in more.items():
         have = into.setdefault(key, FieldStat(field=stat.field, source=stat.source))
         have.present += stat.present

@@ -121,7 +121,8 @@ class ChunkPlan:
     chunks: list[Any]  # per chunk, a small picklable description its reader understands
     users: list[User]  # every chunk's users (pulled once)
     warnings: list[RecordWarning]  # records that belong to no chunk: before the chunks' own
-    # tallies of what the plan itself read (the users), merged before the chunks' own
+    # tallies of what the plan itself read (the users, the records of no account), merged
+    # before the chunks' own
     stats: dict[str, FieldStat] = field(default_factory=dict)
 
 
