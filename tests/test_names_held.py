@@ -1,7 +1,8 @@
-"""A planned run names only the accounts its second half shows (a finding, a task in the CRM, a
-play: `Evaluation.named`), and every name it shows is the one a run holding every account's
-name shows: each change's account and owner name and the digest, over a first run and a
-second one that keeps, updates and closes."""
+"""A run on the local CRM, on any number of workers, names only the accounts its second half
+shows (a finding, a task in the CRM, a play: `Evaluation.named`), and every name it shows is
+the one a run holding every account's name (a CRM that cannot tell which accounts have tasks)
+shows: each change's account and owner name and the digest, over a first run and a second one
+that keeps, updates and closes."""
 
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ DIGEST = """digest:
 """
 
 
-def _runs(root: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[int]]:
+def _runs(root: Path, workers: int, monkeypatch: pytest.MonkeyPatch,
+          name_all: bool = False) -> tuple[list[Any], list[int]]:
+    if name_all:  # as where the CRM cannot tell: `named` stays None
+        monkeypatch.setattr(sync.Evaluation, "named", property(lambda _: None, lambda _, __: None))
     monkeypatch.setenv("KAMRULES_TEST_WEBHOOK", "http://127.0.0.1:9/hook")  # built, not sent
     held: list[int] = []
 
@@ -67,10 +71,12 @@ def _shown(report: Any) -> tuple[Any, ...]:
     return lines, digest
 
 
-def test_a_planned_run_names_what_it_shows_as_a_run_naming_all(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    every, all_names = _runs(tmp_path / "one", 1, monkeypatch)
-    planned, fewer = _runs(tmp_path / "two", 2, monkeypatch)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_run_names_what_it_shows_as_a_run_naming_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    with monkeypatch.context() as patched:
+        every, all_names = _runs(tmp_path / "one", 1, patched, name_all=True)
+    planned, fewer = _runs(tmp_path / "two", workers, monkeypatch)
     for a, b in zip(every, planned, strict=True):
         assert _shown(a) == _shown(b)
     first, second = planned
@@ -79,5 +85,5 @@ def test_a_planned_run_names_what_it_shows_as_a_run_naming_all(
     assert len(closed) == 3 and all(c.account_name for c in closed)
     assert all(c.account_name for c in first.changes + second.changes)
     assert second.digest and second.digest.messages
-    # one process holds every account's name; the planned run only those it may show
+    # the run that cannot tell holds every account's name; the others only those they may show
     assert all_names == [300, 300] and all(n < 300 for n in fewer)

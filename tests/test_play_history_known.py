@@ -1,7 +1,7 @@
-"""A local CRM's planned run tells the plays which accounts have play tasks before the chunks
-are evaluated (`accounts_with_tasks`), so the workers keep play input only for those and for
-accounts a play may start on (issue #18). An account whose play runs while its trigger stops
-holding must still be asked about: its play exits, as in a run that keeps every account."""
+"""A local CRM tells the plays which accounts have play tasks before the chunks are evaluated
+(`accounts_with_tasks`), so a run, on any number of workers, keeps play input only for those
+and for accounts a play may start on (issue #18). An account whose play runs while its trigger
+stops holding must still be asked about: its play exits, as in a run that keeps every account."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kamrules.cli.wiring import open_connector
 from kamrules.connectors.local.demo import demo_portfolio
+from kamrules.playbooks.advance import Plays
 from kamrules.playbooks.state import PLAY_FINGERPRINTS
 from kamrules.run.config import load_config, load_configured_packs
 from kamrules.run.sync import Evaluation, run
@@ -49,7 +52,8 @@ def _seeded(root: Path) -> Path:
     return config
 
 
-def test_a_play_whose_trigger_stopped_holding_exits_in_a_planned_run(tmp_path: Path) -> None:
+def test_a_play_whose_trigger_stopped_holding_exits_in_a_planned_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = _seeded(tmp_path / "one")
     first = _run(config, DAYS[0], workers=2)
     started = sorted({m.account_id for m in first.plays if m.kind == "started"})
@@ -65,15 +69,21 @@ def test_a_play_whose_trigger_stopped_holding_exits_in_a_planned_run(tmp_path: P
     finally:
         connector.close()
     shutil.copytree(tmp_path / "one", tmp_path / "two")
+    shutil.copytree(tmp_path / "one", tmp_path / "every")
     before = POOLS["started"]
     planned = _run(config, DAYS[1], workers=2)
     assert POOLS["started"] == before + 1, "the chunks were planned and pulled by workers"
     in_one = _run(tmp_path / "two" / "kamrules.yaml", DAYS[1], workers=1)
+    # the reference: plays that know no history keep every account's input
+    monkeypatch.setattr(Plays, "history", property(lambda _: None, lambda _, __: None),
+                        raising=False)
+    every = _run(tmp_path / "every" / "kamrules.yaml", DAYS[1], workers=1)
     exited = {m.account_id for m in planned.plays if m.kind == "exited"}
     assert exited == set(started)
-    assert [m.model_dump() for m in planned.plays] == [m.model_dump() for m in in_one.plays]
-    assert [(c.action, c.fingerprint, c.reason) for c in planned.changes] == \
-        [(c.action, c.fingerprint, c.reason) for c in in_one.changes]
+    for run_ in (in_one, every):
+        assert [m.model_dump() for m in planned.plays] == [m.model_dump() for m in run_.plays]
+        assert [(c.action, c.fingerprint, c.reason) for c in planned.changes] == \
+            [(c.action, c.fingerprint, c.reason) for c in run_.changes]
 
 
 def test_play_input_is_kept_only_where_a_play_may_start_or_has_run(

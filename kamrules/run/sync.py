@@ -252,10 +252,11 @@ def run(
     report.engine = engine.name
     if found.plays.compiled and not INTERPRET:  # play decisions' zygote, forked while we are small
         DECIDER.prepare()
-    if plan is not None and len(plan.chunks) > 1:  # each worker pulls its own chunks
-        found.named = connector.accounts_with_tasks("*")  # reads of the file: no API call
+    if isinstance(connector, SplitConnector):  # reads of the file: no API call
+        found.named = connector.accounts_with_tasks("*")
         if found.plays:  # the plays keep only what `advance` may ask about
             found.plays.history = connector.accounts_with_tasks(PLAY_FINGERPRINTS)
+    if plan is not None and len(plan.chunks) > 1:  # each worker pulls its own chunks
         with collector_paused():  # the workers evaluate; this process gathers
             evaluate_planned(found, connector, plan, portfolio, workers, key_only, progress)
     else:
