@@ -230,6 +230,12 @@ def _compiled(locale: str, currency: str, as_of: date, source: str) -> Any:
     return template
 
 
+def compile_jinja(source: str, locale: str, currency: str, as_of: date) -> None:
+    """Compile `source` for rendering now: a process forked afterwards (a text renderer)
+    inherits it instead of compiling it again. Raises jinja2.TemplateError as rendering would."""
+    _compiled(locale, currency, as_of, source)
+
+
 def render_jinja(source: str, values: dict[str, Any], locale: str = "en",
                  currency: str = "EUR", as_of: date | None = None) -> str:
     """`jinja` syntax: render in the sandbox with the locale's filters."""

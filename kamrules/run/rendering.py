@@ -28,6 +28,7 @@ TEXTED = frozenset({"create", "update", "snoozed", "suppressed", "held"})  # cha
 PARALLEL_FROM = 4000  # fewer texts: one process renders them faster than a pool starts
 PART = 2000  # texts per part
 Render = Callable[[Desired], tuple[str, str]]  # a desired task's subject and body
+Prepare = Callable[[], None]  # what renderers inherit, made before they fork
 Range = tuple[int, int]
 
 # pools started in this process, the last one's renderers, the most parts ever rendering or
@@ -47,14 +48,16 @@ def renderers(cores: int, writing: bool) -> int:
 
 
 def text_parts(changes: list[Change], desired: Sequence[Desired], render: Render,
-               processes: int = 0, part: int | None = None) -> Iterator[list[Change]]:
+               processes: int = 0, part: int | None = None,
+               prepare: Prepare | None = None) -> Iterator[list[Change]]:
     """`changes` in consecutive parts, in order, with the subject and body of every change
     that shows text and whose desired task's text is pending set on its task (others as they
     are), at most `part` (default PART) texts a part (the first ones fewer: `_ranges`); on
     `processes` forked renderers (none: here) past PARALLEL_FROM texts, each part handed over
     as soon as its texts are back. `changes` is used up: a part's entries become None once it
     is handed over, and what rendered it is let go (at a million accounts a gigabyte a run
-    writing part by part would otherwise hold to the end)."""
+    writing part by part would otherwise hold to the end). `prepare`: called before the
+    renderers fork (what it makes, such as compiled templates, they inherit)."""
     pending = {d.task.fingerprint: d for d in desired if d.text is not None}
     at = [i for i, c in enumerate(changes) if c.action in TEXTED and c.fingerprint in pending]
     if not at:
@@ -67,7 +70,7 @@ def text_parts(changes: list[Change], desired: Sequence[Desired], render: Render
     # would live to the last part, not to its own
     del pending, desired
     start = 0
-    for (a, b), texts in _rendered(items, render, processes, part or PART):
+    for (a, b), texts in _rendered(items, render, processes, part or PART, prepare):
         end = at[b - 1] + 1 if b < len(at) else len(changes)
         out = changes[start:end]
         for i, (subject, body) in zip(at[a:b], texts, strict=True):
@@ -82,13 +85,15 @@ def text_parts(changes: list[Change], desired: Sequence[Desired], render: Render
         start = end
 
 
-def _rendered(items: Sequence[Desired], render: Render, processes: int,
-              part: int) -> Iterator[tuple[Range, list[tuple[str, str]]]]:
+def _rendered(items: Sequence[Desired], render: Render, processes: int, part: int,
+              prepare: Prepare | None) -> Iterator[tuple[Range, list[tuple[str, str]]]]:
     ranges = _ranges(len(items), part)
     if processes < 1 or len(items) < PARALLEL_FROM or not can_fork():
         for bounds in ranges:
             yield bounds, [render(items[i]) for i in range(*bounds)]
         return
+    if prepare is not None:
+        prepare()
     _JOB.update(items=items, render=render)
     RENDERS["pools"] += 1
     RENDERS["processes"] = processes

@@ -48,7 +48,7 @@ from kamrules.run.written import written_in_parts
 from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
 from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
-from kamrules.writeback.tasks import Directory, PendingText, build_task
+from kamrules.writeback.tasks import Directory, PendingText, build_task, compile_texts
 
 COUNTED = ("created", "kept", "updated", "closed", "failed", "held", "suppressed", "snoozed")
 PAST = {"create": "created", "keep": "kept", "update": "updated", "close": "closed",
@@ -335,7 +335,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
                   if d.task.fingerprint not in paused]
     in_parts = not dry_run and isinstance(connector, PartWriter) and connector.writes_in_parts()
     parts = text_parts(changes, desired, renderer(found.rules),  # uses them up
-                       renderers(found.workers, in_parts))
+                       renderers(found.workers, in_parts),
+                       prepare=lambda: compile_texts(found.packs, found.as_of))
     del desired, items
     found.desired, found.items = [], []
 
