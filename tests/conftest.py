@@ -124,6 +124,27 @@ def make_workspace(root: Path, records: dict[str, list[dict[str, Any]]] | None,
     return ws
 
 
+def run_on_demo(root: Path, day: date, accounts: int, **options: Any) -> tuple[Any, list[Any]]:
+    """`kamrules.run.sync.run` in-process, first run over a local CRM in `root` seeded with
+    `accounts` of the demo portfolio (kam-core as shipped): its report and the CRM's tasks."""
+    from kamrules.cli.wiring import open_connector
+    from kamrules.run.config import load_config, load_configured_packs
+    from kamrules.run.sync import run
+
+    root.mkdir(parents=True)
+    (root / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\nstate_dir: state\n")
+    loaded = load_config(root / "kamrules.yaml")
+    connector = open_connector(loaded)
+    try:
+        for kind, rows in demo_portfolio(day, accounts=accounts).items():
+            connector.insert_records(kind, rows)
+        report = run(connector, load_configured_packs(loaded), loaded, day, False, **options)
+        return report, connector.all_tasks()
+    finally:
+        connector.close()
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]]) -> Workspace:
     return make_workspace(tmp_path / "ws", demo_records)

@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from kamrules.cli.wiring import open_connector
-from kamrules.connectors.local.demo import demo_portfolio
 from kamrules.language import template
 from kamrules.run import rendering, sync
-from kamrules.run.config import load_config, load_configured_packs
+from tests.conftest import run_on_demo
 
 DAY = date(2026, 11, 1)
 RENDERER = sync.renderer
@@ -42,22 +40,9 @@ def _run(root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, tuple[s
 
     monkeypatch.setattr(rendering, "PARALLEL_FROM", 1)
     monkeypatch.setattr(sync, "renderer", counting)
-    root.mkdir()
-    (root / "kamrules.yaml").write_text(
-        "crm: {type: local, path: crm.sqlite, seed: empty}\nstate_dir: state\n")
-    loaded = load_config(root / "kamrules.yaml")
-    connector = open_connector(loaded)
-    try:
-        for kind, rows in demo_portfolio(DAY, accounts=120).items():
-            connector.insert_records(kind, rows)
-        report = sync.run(connector, load_configured_packs(loaded), loaded, DAY, False,
-                          chunk_size=40, digest=False, workers=2)
-        created = {c.fingerprint for c in report.changes if c.action == "create"}
-        texts = {t.fingerprint: (t.subject, t.body) for t in connector.all_tasks()
-                 if t.fingerprint in created}
-    finally:
-        connector.close()
-    return texts, log
+    report, tasks = run_on_demo(root, DAY, 120, chunk_size=40, digest=False, workers=2)
+    created = {c.fingerprint for c in report.changes if c.action == "create"}
+    return {t.fingerprint: (t.subject, t.body) for t in tasks if t.fingerprint in created}, log
 
 
 def test_renderers_compile_no_template_and_render_the_same_texts(

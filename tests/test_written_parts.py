@@ -12,13 +12,10 @@ from typing import Any
 
 import pytest
 
-from kamrules.cli.wiring import open_connector
 from kamrules.connectors.local.crm import LocalCrm
-from kamrules.connectors.local.demo import demo_portfolio
 from kamrules.errors import ExitCode
 from kamrules.run import rendering
-from kamrules.run.config import load_config, load_configured_packs
-from kamrules.run.sync import run
+from tests.conftest import run_on_demo
 
 DAY = date(2026, 11, 1)
 APPLY = LocalCrm.apply
@@ -44,18 +41,7 @@ def _run(root: Path, part: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, l
         return APPLY(self, changes, progress) if progress else APPLY(self, changes)
 
     monkeypatch.setattr(LocalCrm, "apply", racing)
-    root.mkdir()
-    (root / "kamrules.yaml").write_text(
-        "crm: {type: local, path: crm.sqlite, seed: empty}\nstate_dir: state\n")
-    loaded = load_config(root / "kamrules.yaml")
-    connector = open_connector(loaded)
-    try:
-        for kind, rows in demo_portfolio(DAY, accounts=200).items():
-            connector.insert_records(kind, rows)
-        report = run(connector, load_configured_packs(loaded), loaded, DAY, False, workers=2,
-                     digest=False)
-    finally:
-        connector.close()
+    report, _ = run_on_demo(root, DAY, 200, workers=2, digest=False)
     return report, calls
 
 
