@@ -9,15 +9,17 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kamrules.inputs.days import MAX_WAIT_SECONDS
+
 
 class RetrySettings(BaseModel):
     """`crm.retry`: how often and how patiently to retry transient failures."""
 
     model_config = ConfigDict(extra="forbid")
 
-    attempts: int = Field(default=5, ge=1, description="tries per call, the first included")
-    base_seconds: float = Field(default=1.0, ge=0)
-    max_seconds: float = Field(default=60.0, ge=0)
+    attempts: int = Field(default=5, ge=1, le=100, description="tries per call, the first included")
+    base_seconds: float = Field(default=1.0, ge=0, le=MAX_WAIT_SECONDS)
+    max_seconds: float = Field(default=60.0, ge=0, le=MAX_WAIT_SECONDS)
 
 
 @dataclass

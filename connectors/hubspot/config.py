@@ -18,6 +18,7 @@ from pydantic import (
 
 from kamrules.connectors.mapping.language import Spec, as_spec
 from kamrules.connectors.retry import RetrySettings
+from kamrules.inputs.days import MAX_LOOKBACK_MINUTES, MAX_REFRESH_DAYS, MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import SecretRef
 from kamrules.inputs.shipped import shipped_file
 
@@ -58,9 +59,9 @@ class HubSpotConfig(BaseModel):
         default=10.0, gt=0, description="the budget's window; leave at 10 (tests shorten it)"
     )
     incremental: bool = True
-    lookback_minutes: int = Field(default=15, ge=0)
-    full_refresh_days: int | None = Field(default=7, ge=0)
-    timeout_seconds: float = Field(default=60.0, gt=0)
+    lookback_minutes: int = Field(default=15, ge=0, le=MAX_LOOKBACK_MINUTES)
+    full_refresh_days: int | None = Field(default=7, ge=0, le=MAX_REFRESH_DAYS)
+    timeout_seconds: float = Field(default=60.0, gt=0, le=MAX_WAIT_SECONDS)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     portal_id: int | None = Field(
         default=None, ge=1, description="your Hub ID (account menu): lets reports link to each task"

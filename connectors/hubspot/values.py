@@ -16,7 +16,11 @@ from kamrules.model import RevenuePoint, RiskMeasure
 Getter = Callable[[str | None], Any]
 
 
-from kamrules.connectors.mapping.language import BadValue  # noqa: E402  one failure type for both CRMs
+from kamrules.connectors.mapping.language import (  # noqa: E402  one failure type for both CRMs
+    BadValue,
+    not_a_date,
+    utc_day,
+)
 
 
 def blank(value: Any) -> bool:
@@ -51,15 +55,15 @@ def parse_date(value: Any) -> date | None:
     if blank(value):
         return None
     text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC).date()
     try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC).date()
         if len(text) == 10:
             return date.fromisoformat(text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadValue(f"{value!r} is not a date") from None
-    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+    except (ValueError, OverflowError, OSError):  # milliseconds: past the calendar's ends
+        raise not_a_date(value, past_calendar=text.isdigit()) from None
+    return utc_day(value, moment)
 
 
 def getter(props: dict[str, Any]) -> Getter:
@@ -131,9 +135,9 @@ def stamp(value: Any) -> str:
         if text.isdigit():
             return datetime.fromtimestamp(int(text) / 1000, UTC).isoformat()
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
+        return (moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    except (ValueError, OverflowError, OSError):
         return ""
-    return (moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def id_key(value: str) -> tuple[int, str]:

@@ -33,6 +33,23 @@ class BadValue(ValueError):
     """A CRM value that does not convert to what the mapping asks for."""
 
 
+def not_a_date(value: Any, past_calendar: bool = False) -> BadValue:
+    """A value that does not read as a date; `past_calendar`: it is a moment, but its UTC
+    date is outside the calendar (9999-12-31 late in the evening west of Greenwich)."""
+    if past_calendar:
+        return BadValue(f"{value!r} is outside the calendar as a UTC date"
+                        " (0001-01-01 to 9999-12-31)")
+    return BadValue(f"{value!r} is not a date")
+
+
+def utc_day(value: Any, moment: datetime) -> date:
+    """The UTC date of a moment read from `value` (a moment without a zone is taken as UTC)."""
+    try:
+        return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+    except OverflowError:
+        raise not_a_date(value, past_calendar=True) from None
+
+
 class Spec(BaseModel):
     """How one canonical field is read (see the module docstring for each construct)."""
 
@@ -143,15 +160,16 @@ def to_date(v: Any, as_of: date) -> date:
     if isinstance(v, date):
         return v
     text = str(v).strip()
+    millis = text.isdigit() and len(text) > 8
     try:
-        if text.isdigit() and len(text) > 8:
+        if millis:
             return datetime.fromtimestamp(int(text) / 1000, UTC).date()
         if len(text) == 10:
             return date.fromisoformat(text)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("+0000", "+00:00"))
-    except (ValueError, OverflowError):
-        raise BadValue(f"{v!r} is not a date") from None
-    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+    except (ValueError, OverflowError, OSError):  # milliseconds: past the calendar's ends
+        raise not_a_date(v, past_calendar=millis) from None
+    return utc_day(v, moment)
 
 
 def to_split(v: Any, as_of: date) -> list[str]:

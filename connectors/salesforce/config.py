@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kamrules.connectors.retry import RetrySettings
+from kamrules.inputs.days import MAX_LOOKBACK_MINUTES, MAX_REFRESH_DAYS, MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import SecretRef
 
 DEFAULT_API_VERSION = "60.0"
@@ -74,11 +75,11 @@ class SalesforceConfig(_Strict):
     bulk_threshold: int = Field(default=50_000, ge=2_000)
     page_size: int = Field(default=2000, ge=200, le=2000)
     incremental: bool = True
-    lookback_minutes: int = Field(default=15, ge=0)
-    full_refresh_days: int | None = Field(default=7, ge=0)
+    lookback_minutes: int = Field(default=15, ge=0, le=MAX_LOOKBACK_MINUTES)
+    full_refresh_days: int | None = Field(default=7, ge=0, le=MAX_REFRESH_DAYS)
     api_budget_share: float = Field(default=0.5, gt=0, le=1)
     retry: RetrySettings = Field(default_factory=RetrySettings)
-    timeout_seconds: float = Field(default=120.0, gt=0)
+    timeout_seconds: float = Field(default=120.0, gt=0, le=MAX_WAIT_SECONDS)
     completed_status: str = "Completed"
     open_status: str = "Not Started"
     ca_bundle: str | None = Field(default=None, description="PEM file of CAs to trust (proxies)")

@@ -56,13 +56,25 @@ def labelled(label: str, style: str, message: str) -> Text:
     return Text.assemble((label, style), " ", terminal_safe(message))
 
 
-def as_of_date(value: str | None) -> date:
-    if value is None:
-        return date.today()
+def a_date(value: str) -> date:
+    """A date given on the command line (YYYY-MM-DD)."""
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date like 2026-11-23") from None
+
+
+def as_of_date(value: str | None) -> date:
+    """A run's date (`--as-of`; default today), within `kamrules.inputs.days.RUN_DAYS`."""
+    from kamrules.inputs.days import run_day_problem
+
+    if value is None:
+        return date.today()
+    day = a_date(value)
+    problem = run_day_problem(day)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint="'--as-of'")
+    return day
 
 
 
@@ -148,7 +160,8 @@ def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None],
 
 
 AS_OF = click.option("--as-of", "as_of", metavar="DATE",
-                     help="Evaluate as of this date (YYYY-MM-DD). Default: today.")
+                     help="Evaluate as of this date (YYYY-MM-DD, 1900-01-01 to 2999-12-31)."
+                          " Default: today.")
 JSON = click.option("--json", "as_json", is_flag=True,  # old flag; commands use `formats`
                     help="Print the run report as JSON (counts and every task change).")
 

@@ -7,7 +7,7 @@ from datetime import date
 
 import click
 
-from kamrules.cli.common import as_of_date, formats, loaded_config, out
+from kamrules.cli.common import a_date, formats, loaded_config, out
 from kamrules.errors import KamError
 from kamrules.run.config import load_configured_packs
 
@@ -73,7 +73,7 @@ def snooze_add(ctx: click.Context, account: str | None, rule: str | None, reason
 
     if (until is None) == (days is None):
         raise click.UsageError("give exactly one of --until DATE or --days N")
-    end = as_of_date(until) if until else date.today() + timedelta(days=days or 0)
+    end = a_date(until) if until else date.today() + timedelta(days=days or 0)
     if end < date.today():
         raise KamError(f"--until {end} is in the past; a snooze runs until a day from today on")
     loaded = loaded_config(ctx)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from kamrules.inputs.days import MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import SecretRef
 from kamrules.language.pack import UserModel
 
@@ -23,7 +24,7 @@ class EmailSettings(UserModel):
     password: SecretRef | None = None
     sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
     ca_bundle: str | None = None  # PEM file of a private CA the relay's certificate is signed by
-    timeout_seconds: float = Field(default=30, gt=0)
+    timeout_seconds: float = Field(default=30, gt=0, le=MAX_WAIT_SECONDS)
 
     @model_validator(mode="after")
     def _pair(self) -> EmailSettings:
@@ -34,7 +35,7 @@ class EmailSettings(UserModel):
 
 class WebhookSettings(UserModel):
     url: SecretRef
-    timeout_seconds: float = Field(default=10, gt=0)
+    timeout_seconds: float = Field(default=10, gt=0, le=MAX_WAIT_SECONDS)
 
 
 class TemplateFiles(UserModel):

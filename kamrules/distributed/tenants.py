@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from kamrules.distributed.cron import Cron
 from kamrules.errors import Location, Problem, ValidationFailed
+from kamrules.inputs.days import MAX_QUEUE_SECONDS, MAX_WAIT_SECONDS
 from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
 from kamrules.language.pack import UserModel
 
@@ -37,7 +38,7 @@ class RedisSettings(UserModel):
     password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     tls: TlsSettings | None = None
     prefix: str = Field(default="kamrules", pattern=r"^[A-Za-z0-9_.:-]+$")
-    visibility_timeout_seconds: float = Field(default=3600.0, gt=0)
+    visibility_timeout_seconds: float = Field(default=3600.0, gt=0, le=MAX_QUEUE_SECONDS)
 
 
 class Budget(UserModel):
@@ -45,7 +46,7 @@ class Budget(UserModel):
 
     key: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]+$")
     requests: int | None = Field(default=None, ge=1, description="per window; default from the CRM")
-    window_seconds: float | None = Field(default=None, gt=0)
+    window_seconds: float | None = Field(default=None, gt=0, le=MAX_WAIT_SECONDS)
     daily: int | None = Field(default=None, ge=1, description="calls per UTC day, all workers")
 
 
@@ -67,10 +68,10 @@ class Tenant(UserModel):
 
 class TenantsFile(UserModel):
     redis: RedisSettings = Field(default_factory=RedisSettings)
-    lease_seconds: float = Field(default=60.0, gt=0)
-    lock_retry_seconds: float = Field(default=30.0, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0, le=MAX_WAIT_SECONDS)
+    lock_retry_seconds: float = Field(default=30.0, gt=0, le=MAX_WAIT_SECONDS)
     # a queued run that no worker has started after this long is taken as lost and queued again
-    queue_timeout_seconds: float = Field(default=3600.0, gt=0)
+    queue_timeout_seconds: float = Field(default=3600.0, gt=0, le=MAX_QUEUE_SECONDS)
     tenants: dict[str, Tenant] = Field(min_length=1)
 
     @field_validator("tenants")

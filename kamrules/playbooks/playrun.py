@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from kamrules.inputs.days import shifted
 from kamrules.language.template import render
 from kamrules.model import Task
 from kamrules.playbooks.chart import RULE_HIT
@@ -62,7 +63,7 @@ class PlayRun:
         current = self.history[-1] if self.history else None
         phase = current.phase(step_ids, self.as_of) if current else "idle"
         cooling = (current is not None and phase in ("complete", "exited")
-                   and self.as_of < current.ended() + timedelta(days=play.cooldown_days))
+                   and self.as_of < shifted(current.ended(), play.cooldown_days))
         all_done = current is not None and current.all_done(step_ids)
         if current is not None:
             self.changes += [self._close(t, "duplicate of an open task with the same fingerprint")

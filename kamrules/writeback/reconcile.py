@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from kamrules.construct import made
+from kamrules.inputs.days import shifted
 from kamrules.model import SEVERITIES, Severity, Task
 from kamrules.protocol.changes import Change
 
@@ -124,7 +125,7 @@ def reconcile(
             continue
         recent = _recently_completed(completed_by_fp.get(fp, []), policy, as_of)
         if recent is not None:
-            again = recent.completed + timedelta(days=policy.renotify_after_days)
+            again = shifted(recent.completed, policy.renotify_after_days)
             changes.append(Change(
                 action="suppressed", fingerprint=fp, task=item.task, severity=item.severity,
                 reason=f"completed by hand on {recent.completed}; raised again from {again}",
@@ -170,7 +171,7 @@ def _recently_completed(tasks: list[Task], policy: Policy, as_of: date) -> Task 
         return None
     latest = max(done, key=lambda t: t.completed or as_of)
     assert latest.completed is not None
-    if as_of < latest.completed + timedelta(days=policy.renotify_after_days):
+    if as_of < shifted(latest.completed, policy.renotify_after_days):
         return latest
     return None
 
