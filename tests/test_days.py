@@ -17,6 +17,7 @@ import pytest
 from kamrules.connectors.hubspot.values import parse_date, stamp
 from kamrules.connectors.mapping.language import BadValue, to_date
 from kamrules.inputs.days import RUN_DAYS, shifted
+from kamrules.language.template import People
 from kamrules.playbooks.state import PLAY_FINGERPRINTS
 from tests.conftest import ANCHOR, ROOT, Workspace
 
@@ -116,3 +117,11 @@ def test_a_wait_past_its_ceiling_is_a_located_config_error(tmp_path: Path, setti
     assert "error kamrules.yaml:5:" in proc.stderr and f"{where}: Input should be less than" \
         in proc.stderr
     assert "unreachable" not in proc.stderr and "internal error" not in proc.stderr
+
+
+def test_a_template_date_that_many_days_ago_stops_at_the_calendars_start() -> None:
+    """`{{ days | ago }}` of a count of days past the calendar renders its first day; it made
+    the whole text fall back to plain text."""
+    people = People("en", "EUR", ANCHOR)
+    assert people.ago(3) == "Oct 29, 2026"
+    assert people.ago(10**7) == people.ago(10**12) == people.date(date.min) == "Jan 1, 1"

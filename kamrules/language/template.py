@@ -9,7 +9,7 @@ empty string; a value with nothing to show renders as "not recorded" in the task
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from math import copysign
 from typing import Any
@@ -20,6 +20,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import StrictUndefined, meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from kamrules.inputs.days import shifted
 from kamrules.language.pack import PLACEHOLDER
 from kamrules.memo import BoundedMemo
 
@@ -166,10 +167,10 @@ class People:
         return self._cached(("date", d), lambda: format_date(d, "medium", locale=self.locale))
 
     def ago(self, days: Any) -> str:
-        """The date `days` days before the run's date."""
+        """The date `days` days before the run's date (at most back to the calendar's start)."""
         if days is None:
             return self.none()
-        return self.date(self.as_of - timedelta(days=int(days)))
+        return self.date(shifted(self.as_of, -int(days)))
 
     def finalize(self, value: Any) -> Any:
         if value is None:
