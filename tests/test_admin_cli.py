@@ -152,6 +152,17 @@ def test_every_command_speaks_json_with_format_or_its_alias(
         json.loads(proc.stdout)  # nothing else on stdout: the config line is on stderr
 
 
+@pytest.mark.parametrize(("args", "says"), [
+    (("history", "--limit", "99999999999999999999"), "Invalid value for '--limit'"),  # was exit 5
+    (("history", "--limit", "-1"), "Invalid value for '--limit'"),  # listed every run
+    (("worker", "--concurrency", "0"), "Invalid value for '--concurrency'"),
+])
+def test_counts_out_of_range_are_usage_errors(tmp_path: Path, args: tuple[str, ...],
+                                              says: str) -> None:
+    proc = kamrules(tmp_path, *args)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+
+
 def test_tables_are_tsv_with_a_header_when_piped(workspace_factory: Callable[..., Workspace]) -> None:
     ws = workspace_factory(SMALL)
     for args, header in ((("rules",), "pack\tid\tseverity"), (("facts",), "fact\ttype\tunit")):

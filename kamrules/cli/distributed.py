@@ -72,7 +72,7 @@ def _deployment(tenants_file: Path | None, worker: bool = False) -> tuple[Any, A
 
 @click.command("worker")
 @TENANTS
-@click.option("--concurrency", type=int, default=1, show_default=True,
+@click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Tenants this worker runs at once (one process each).")
 @click.option("--pool", type=click.Choice(["prefork", "solo"]), default="prefork",
               show_default=True, help="Celery's pool: prefork runs each tenant in a process of"

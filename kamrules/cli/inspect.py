@@ -11,7 +11,8 @@ from kamrules.cli.common import formats, loaded_config, print_table
 
 @click.command("history")
 @formats("text", "json")
-@click.option("--limit", default=20, show_default=True, help="How many runs to show.")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=20, show_default=True,
+              help="How many runs to show.")
 @click.option("--tenant", default=None, help="A tenant's runs from the shared (Redis) history.")
 @click.pass_context
 def history_cmd(ctx: click.Context, limit: int, fmt: str, tenant: str | None) -> None:
