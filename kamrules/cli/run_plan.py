@@ -45,7 +45,10 @@ def _last_run_as_of(state: Any) -> tuple[date, int] | None:
     """The as-of date and id of the latest run that wrote (plans do not count)."""
     for row in state.history(500):
         if row["mode"] == "run" and row["outcome"] in ("ok", "partial"):
-            return date.fromisoformat(row["as_of"]), int(row["id"])
+            try:
+                return date.fromisoformat(row["as_of"]), int(row["id"])
+            except (TypeError, ValueError):  # a damaged row (`history` shows it): no date
+                continue
     return None
 
 

@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -186,7 +187,7 @@ class StateStore:
         out = []
         for run_id, report in reversed(rows):
             parsed = _json(report, None)
-            if isinstance(parsed, dict):
+            if isinstance(parsed, dict) and _readable_report(parsed):
                 out.append({**parsed, "id": run_id})
             else:
                 sys.stderr.write(f"warning: run {run_id} in {self.path} has an unreadable"
@@ -219,6 +220,22 @@ class StateStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _readable_report(report: dict[str, Any]) -> bool:
+    """Whether a stored report has what `kamrules report` reads of it (its date, mode and
+    changes) in the shape a run writes: JSON of another shape (a damaged row, another
+    version's) is left out with a warning, as JSON that does not parse is."""
+    try:
+        date.fromisoformat(report["as_of"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    changes = report.get("changes", [])
+    return isinstance(report.get("mode"), str) and isinstance(changes, list) and all(
+        isinstance(c, dict) and isinstance(c.get("fingerprint"), str)
+        and isinstance(c.get("action"), str)
+        and (not c.get("severity") or isinstance(c.get("account_id"), str))
+        for c in changes)
 
 
 def _json(text: Any, default: Any) -> Any:

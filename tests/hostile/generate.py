@@ -197,6 +197,32 @@ def bad_run_row(root: Path) -> None:
     store.close()
 
 
+def odd_run_rows(root: Path) -> None:
+    """Finished runs whose stored report is JSON of another shape, and one whose date is not."""
+    from kamrules.run.state import StateStore
+
+    base(root)
+    store = StateStore(root / "state")
+    for as_of, report in (("2026-10-01", '{"as_of": "soon", "mode": "run"}'),
+                          ("2026-10-02", '{"as_of": "2026-10-02", "mode": "run",'
+                                         ' "changes": [{"severity": "high"}]}'),
+                          ("garbage", '{"as_of": "2026-10-03", "mode": "run", "changes": 7}')):
+        run_id = store.start_run("2026-11-01T00:00:00", "2026-11-01", "run")
+        store.db.execute("UPDATE runs SET outcome='ok', as_of=?, report=? WHERE id=?",
+                         (as_of, report, run_id))
+    store.close()
+
+
+def tasks_at_the_calendars_ends(root: Path) -> None:
+    """Tasks closed on the calendar's last day (an import's "never") and its first."""
+    db = seeded(root)
+    for account, completed in (("ACC-000001", "9999-12-31"), ("ACC-000002", "0001-01-01")):
+        db.execute("INSERT INTO tasks (fingerprint, account_id, subject, body, priority, status,"
+                   " evidence, created, completed) VALUES (?, ?, 's', 'b', 'normal', 'completed',"
+                   " '{}', '2026-10-01', ?)", (f"mini/MINI-001/{account}", account, completed))
+    db.close()
+
+
 def bad_task_row(root: Path) -> None:
     db = seeded(root)
     db.execute("INSERT INTO tasks (fingerprint, account_id, subject, body, priority, status,"
@@ -332,6 +358,13 @@ def items() -> list[Item]:
         Item("bad-run-row-history-json", bad_run_row, ["history", "--json"], {0}),
         Item("bad-run-row-report", bad_run_row, ["report", "--format", "json", "-o", "r.json"],
              {0}, ["unreadable report"]),
+        Item("odd-run-rows-report", odd_run_rows, ["report", "--format", "json", "-o", "r.json"],
+             {0}, ["unreadable report"]),
+        Item("odd-run-rows-plan", odd_run_rows, p, {0}),
+        Item("as-of-last-day", base, ["plan", "--as-of", "9999-12-31"], {2}, ["'--as-of'"]),
+        Item("as-of-first-day", base, ["plan", "--as-of", "0001-01-01"], {2}, ["'--as-of'"]),
+        Item("tasks-at-the-calendars-ends", tasks_at_the_calendars_ends,
+             ["run", "--as-of", "2026-11-01"], {0}),
         Item("lock-garbage", lambda r: (lock_is_a_folder(r), lock_garbage(r)),
              ["run", "--as-of", "2026-11-01"], {0}),
         Item("bad-task-rows", bad_task_row, ["run", "--as-of", "2026-11-01"], {0}, ["task"]),
