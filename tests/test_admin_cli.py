@@ -156,11 +156,22 @@ def test_every_command_speaks_json_with_format_or_its_alias(
     (("history", "--limit", "99999999999999999999"), "Invalid value for '--limit'"),  # was exit 5
     (("history", "--limit", "-1"), "Invalid value for '--limit'"),  # listed every run
     (("worker", "--concurrency", "0"), "Invalid value for '--concurrency'"),
+    (("schedule", "--once", "--at", "2am"), "Invalid value for '--at': '2am' is not a time"),  # was 5
 ])
 def test_counts_out_of_range_are_usage_errors(tmp_path: Path, args: tuple[str, ...],
                                               says: str) -> None:
     proc = kamrules(tmp_path, *args)
     assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+
+
+def test_schedule_at_is_a_utc_minute() -> None:
+    from datetime import UTC, datetime
+
+    from kamrules.cli.distributed import _utc_minute
+
+    assert _utc_minute("2026-11-30T02:00") == datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    # with a zone: the same moment in UTC (it fired the zone's wall-clock minute)
+    assert _utc_minute("2026-11-30T07:00+05:00") == datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
 
 def test_tables_are_tsv_with_a_header_when_piped(workspace_factory: Callable[..., Workspace]) -> None:

@@ -96,13 +96,26 @@ def worker_cmd(tenants_file: Path | None, concurrency: int, pool: str, hostname:
     app.worker_main(argv)
 
 
+def _utc_minute(value: str | None) -> datetime | None:
+    """`--at` as a UTC time: an ISO time with a zone is converted, one without is UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        raise click.BadParameter(f"{value!r} is not a time like 2026-11-23T02:00",
+                                 param_hint="'--at'") from None
+
+
 @click.command("schedule")
 @TENANTS
 @click.option("--once", is_flag=True, help="Fire the tenants due this minute, then exit.")
-@click.option("--at", "at", metavar="TIME", help="With --once: the minute to fire (ISO, UTC).")
+@click.option("--at", "at", metavar="TIME", callback=lambda _c, _p, v: _utc_minute(v),
+              help="With --once: the minute to fire (ISO; without a zone, UTC).")
 @formats("text", "json")
 @_guarded
-def schedule_cmd(tenants_file: Path | None, once: bool, at: str | None, fmt: str) -> None:
+def schedule_cmd(tenants_file: Path | None, once: bool, at: datetime | None, fmt: str) -> None:
     """Enqueue each tenant when its cron schedule is due (run one or more, anywhere)."""
     from kamrules.distributed.schedule import fire, loop
 
@@ -116,7 +129,7 @@ def schedule_cmd(tenants_file: Path | None, once: bool, at: str | None, fmt: str
             click.echo(f"{stamp}\t{name}\t{what}")
 
     if once:
-        when = datetime.fromisoformat(at) if at else datetime.now(UTC)
+        when = at or datetime.now(UTC)
         for name, what in fire(app, tenants, shared, when.replace(second=0, microsecond=0)):
             say(name, what)
         return
