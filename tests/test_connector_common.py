@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import email.utils
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from kamrules.connectors.cache import RecordCache, utc_now
-from kamrules.connectors.retry import Backoff, RetrySettings
+from kamrules.connectors.retry import Backoff, RetrySettings, retry_after
 from kamrules.inputs.secrets import SecretError, SecretRef, redact
 
 
@@ -46,6 +47,26 @@ def test_backoff_grows_is_capped_and_honours_retry_after() -> None:
     assert backoff.delay(0, at_least=10) == 10
     seen = [backoff.delay(3) for _ in range(200)]
     assert max(seen) > 4  # jitter spreads over the whole window
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    (None, 0.0), ("7", 7.0), (" 2.5 ", 2.5), ("0", 0.0), ("-5", 0.0), ("nan", 0.0),
+    ("soon", 0.0), ("1e400", 3600.0), ("86400", 3600.0),  # a day: at most an hour
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # an HTTP date already past
+])
+def test_retry_after_is_seconds_or_an_http_date_and_never_more_than_an_hour(
+        header: str | None, seconds: float) -> None:
+    """A server's Retry-After: text, NaN or an HTTP date made Salesforce's client exit 5, and
+    an infinite or day-long one slept the run away."""
+    assert retry_after(header) == seconds
+    assert retry_after(header, default=1.0) == (seconds or 1.0)
+
+
+def test_retry_after_an_http_date_is_the_seconds_until_it() -> None:
+    soon = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    assert 85 <= retry_after(soon) <= 90
+    backoff = Backoff(RetrySettings(base_seconds=1, max_seconds=8), rng=random.Random(1))
+    assert backoff.delay(0, at_least=float("inf")) == 3600  # a floor, but at most an hour
 
 
 def test_cache_bookmark_is_staged_until_commit(tmp_path: Path) -> None:

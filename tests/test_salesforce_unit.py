@@ -148,6 +148,22 @@ def test_retries_back_off_on_5xx_connection_errors_and_request_limits(env: None)
     assert 0 <= sleeps[0] <= 1 and 0 <= sleeps[1] <= 2  # full jitter, growing window
     assert client.calls["query"] == 4
 
+
+@responses.activate
+def test_a_retry_after_that_is_not_seconds_is_a_date_or_ignored(env: None) -> None:
+    """An HTTP date (RFC 9110 allows it; proxies send it) or text was exit 5 (float() of it);
+    a day-long one slept a day."""
+    responses.post(f"{HOST}/services/Soap/u/60.0", body=SOAP_OK)
+    url = f"{DATA}query/"
+    busy = [{"message": "busy", "errorCode": "SERVER_UNAVAILABLE"}]
+    for header in ("Wed, 21 Oct 2015 07:28:00 GMT", "later", "86400"):
+        responses.get(url, status=503, headers={"Retry-After": header}, json=busy)
+    responses.get(url, json={"totalSize": 1, "done": True, "records": [{"Id": "001"}]})
+    sleeps: list[float] = []
+    client = password_client(sleeps)
+    assert list(client.query_pages("SELECT Id FROM Account"))[0]["records"] == [{"Id": "001"}]
+    assert len(sleeps) == 3 and max(sleeps[:2]) <= 2 and sleeps[2] == 3600
+
     responses.replace(responses.GET, url, status=500, json=[{"message": "boom", "errorCode": "X"}])
     with pytest.raises(SfError, match="500"):
         list(client.query_pages("SELECT Id FROM Account"))

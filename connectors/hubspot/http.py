@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kamrules.connectors.crm_json import BadJson, CrmJson
-from kamrules.connectors.retry import Backoff, RetrySettings
+from kamrules.connectors.retry import Backoff, RetrySettings, retry_after
 from kamrules.errors import CrmError
 from kamrules.inputs.secrets import Secret, redact
 from kamrules.protocol.hooks import request_hook
@@ -250,8 +250,5 @@ def _maybe_done(exc: Exception) -> bool:
 def _retry_after(exc: Exception) -> float:
     headers = getattr(exc, "headers", None) or {}
     value = headers.get("Retry-After") or headers.get("retry-after") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else 1.0
-    except ValueError:
-        return 1.0
+    return retry_after(value, default=1.0)
 

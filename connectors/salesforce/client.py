@@ -14,7 +14,7 @@ from urllib.parse import quote
 import requests
 
 from kamrules.connectors.crm_json import BadJson, CrmJson
-from kamrules.connectors.retry import Backoff, RetrySettings
+from kamrules.connectors.retry import Backoff, RetrySettings, retry_after
 from kamrules.errors import CrmError
 from kamrules.inputs.secrets import Secret, redact
 from kamrules.protocol.hooks import request_hook
@@ -141,10 +141,10 @@ class SfClient:
                 self.calls["login"] += self.reauth()
                 reauthed = True
                 continue
-            retry_after = float(resp.headers.get("Retry-After", "0") or 0)
+            wait = retry_after(resp.headers.get("Retry-After"))
             transient = resp.status_code in (503, 429) or code in TRANSIENT_CODES
             if (transient or (resp.status_code >= 500 and idempotent)) and attempt + 1 < self.attempts:
-                self.backoff.wait(attempt, at_least=retry_after)
+                self.backoff.wait(attempt, at_least=wait)
                 attempt += 1
                 continue
             if resp.status_code >= 500 and not idempotent and not transient:
