@@ -19,6 +19,7 @@ Getter = Callable[[str | None], Any]
 from kamrules.connectors.mapping.language import (  # noqa: E402  one failure type for both CRMs
     BadValue,
     not_a_date,
+    number_text,
     utc_day,
 )
 
@@ -31,7 +32,9 @@ def parse_float(value: Any) -> float | None:
     if blank(value):
         return None
     try:
-        number = float(str(value).replace(",", "").strip())
+        number = float(number_text(value))
+    except BadValue:
+        raise
     except ValueError:
         raise BadValue(f"{value!r} is not a number") from None
     if number != number or number in (float("inf"), float("-inf")):

@@ -18,6 +18,7 @@ A value that does not convert raises `BadValue`: the connector leaves that field
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -123,12 +124,29 @@ def blank(value: Any) -> bool:
 # --- conversions (strict: a failure raises BadValue) ------------------------------------------
 
 
+GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")  # 1,234,567.5
+
+
+def number_text(v: Any) -> str:
+    """A number's text without its thousands commas; a comma that does not group thousands
+    (`12,5`: a decimal comma?) is refused, never read as 125."""
+    text = str(v).strip()
+    if "," not in text:
+        return text
+    if GROUPED.fullmatch(text):
+        return text.replace(",", "")
+    raise BadValue(f"{v!r} is not a number: a comma may only group thousands (1,234.5),"
+                   " and a decimal comma is not read")
+
+
 def to_float(v: Any, as_of: date) -> float:
     if isinstance(v, bool):
         raise BadValue(f"{v!r} is not a number")
     try:
-        number = float(str(v).replace(",", "").strip()) if isinstance(v, str) else float(v)
-    except (TypeError, ValueError):
+        number = float(number_text(v)) if isinstance(v, str) else float(v)
+    except BadValue:
+        raise
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past a float's range
         raise BadValue(f"{v!r} is not a number") from None
     if number != number or number in (float("inf"), float("-inf")):
         raise BadValue(f"{v!r} is not a finite number")

@@ -1,0 +1,38 @@
+"""Numbers in a CRM's text fields (a mapping's `type: float`/`int`, HubSpot's number properties):
+commas that group thousands are read, a decimal comma is refused with a located reason (it
+was read as a thousands comma: a survey score of 4,5 became 45), and an integer past a float's
+range is a bad value, not an OverflowError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kamrules.connectors.hubspot.values import parse_float
+from kamrules.connectors.mapping.language import BadValue, to_float, to_int
+from tests.conftest import ANCHOR
+
+READERS = (lambda v: to_float(v, ANCHOR), parse_float)
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("1,234", 1234.0), ("1,234,567.5", 1234567.5), ("-1,000", -1000.0), (" 7 ", 7.0),
+    ("12.5", 12.5), ("1e3", 1000.0),
+])
+def test_thousands_commas_are_read(text: str, number: float) -> None:
+    assert [read(text) for read in READERS] == [number, number]
+
+
+@pytest.mark.parametrize("text", ["4,5", "12,5", "1,23", "1,2345", ",5", "1,234,5"])
+def test_a_decimal_comma_is_refused_not_read_as_thousands(text: str) -> None:
+    for read in READERS:
+        with pytest.raises(BadValue, match="a comma may only group thousands"):
+            read(text)
+
+
+@pytest.mark.parametrize("value", [10**400, "1e400", "nan"])
+def test_numbers_past_a_float_are_bad_values(value: Any) -> None:
+    for read in (*READERS, lambda v: to_int(v, ANCHOR)):
+        with pytest.raises(BadValue):
+            read(value)
