@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kamrules.connectors.hubspot.values import parse_float
-from kamrules.connectors.mapping.language import BadValue, to_float, to_int
+from kamrules.connectors.mapping.language import BadValue, to_float, to_int, to_revenue
 from tests.conftest import ANCHOR
 
 READERS = (lambda v: to_float(v, ANCHOR), parse_float)
@@ -36,3 +36,14 @@ def test_numbers_past_a_float_are_bad_values(value: Any) -> None:
     for read in (*READERS, lambda v: to_int(v, ANCHOR)):
         with pytest.raises(BadValue):
             read(value)
+
+
+def test_a_revenue_history_reads_its_amounts_as_numbers() -> None:
+    """An amount reads as any number does: thousands commas, and a decimal comma, NaN or an
+    infinity fail the field here, naming the entry (NaN passed here, left to the record's
+    validation)."""
+    assert to_revenue("2024:1,200,000;2025:1350000", ANCHOR) == [
+        {"year": 2024, "amount": 1200000.0}, {"year": 2025, "amount": 1350000.0}]
+    for text in ("2025:nan", "2025:1e400", "2025:4,5", "soon:5"):
+        with pytest.raises(BadValue, match="is not YEAR:AMOUNT"):
+            to_revenue(text, ANCHOR)

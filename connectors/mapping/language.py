@@ -202,8 +202,8 @@ def to_revenue(v: Any, as_of: date) -> list[dict[str, Any]]:
     for part in to_split(v, as_of):
         year, _, amount = part.partition(":")
         try:
-            points.append({"year": int(year), "amount": float(amount)})
-        except ValueError:
+            points.append({"year": int(year), "amount": to_float(amount, as_of)})
+        except ValueError:  # BadValue too: an amount that is not a finite number
             raise BadValue(f"revenue entry {part!r} is not YEAR:AMOUNT") from None
     return points
 
