@@ -84,11 +84,14 @@ class RecordCache:
         ).fetchone()
         if row is None or row[0] != shape or row[1] is None:
             return None
-        if full_every is not None and (
-            row[2] is None or utc_now() - datetime.fromisoformat(row[2]) >= full_every
-        ):
-            return None
-        return datetime.fromisoformat(row[1]) - lookback
+        try:
+            if full_every is not None and (
+                row[2] is None or utc_now() - datetime.fromisoformat(row[2]) >= full_every
+            ):
+                return None
+            return datetime.fromisoformat(row[1]) - lookback
+        except (TypeError, ValueError, OverflowError):  # a damaged bookmark, or one at year 1
+            return None  # a full pull sets it afresh
 
     def replace(self, stream: str, rows: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """A full pull: the stream's rows become exactly these."""

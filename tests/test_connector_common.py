@@ -88,3 +88,16 @@ def test_cache_bookmark_is_staged_until_commit(tmp_path: Path) -> None:
     assert [r["Name"] for r in cache.rows("Account")] == ["B2", "C"]
     cache.replace("Account", [("9", {"Id": "9"})])
     assert cache.count("Account") == 1
+
+
+@pytest.mark.parametrize(("bookmark", "full_at"), [
+    ("0001-01-01T00:05:00+00:00", "2026-11-01T00:00:00+00:00"),  # minus the lookback: year 0
+    ("not a time", "2026-11-01T00:00:00+00:00"), ("2026-11-01T00:00:00+00:00", "soon"),
+])
+def test_a_bookmark_that_does_not_read_means_a_full_pull(tmp_path: Path, bookmark: str,
+                                                          full_at: str) -> None:
+    cache = RecordCache(tmp_path / "c.sqlite")
+    cache.stage("Account", "Id", utc_now(), full=True)
+    cache.commit()
+    cache.db.execute("UPDATE streams SET bookmark = ?, full_at = ?", (bookmark, full_at))
+    assert cache.since("Account", "Id", timedelta(minutes=15), timedelta(days=7)) is None
