@@ -19,7 +19,7 @@ Getter = Callable[[str | None], Any]
 from kamrules.connectors.mapping.language import (  # noqa: E402  one failure type for both CRMs
     BadValue,
     not_a_date,
-    number_text,
+    to_float,
     utc_day,
 )
 
@@ -29,17 +29,8 @@ def blank(value: Any) -> bool:
 
 
 def parse_float(value: Any) -> float | None:
-    if blank(value):
-        return None
-    try:
-        number = float(number_text(value))
-    except BadValue:
-        raise
-    except ValueError:
-        raise BadValue(f"{value!r} is not a number") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise BadValue(f"{value!r} is not a finite number")
-    return number
+    """A number as a mapping's `float` reads it (thousands commas, finite); blank: None."""
+    return None if blank(value) else to_float(value, date.min)  # the date: read by no number
 
 
 def parse_bool(value: Any) -> bool | None:
