@@ -212,6 +212,9 @@ class FieldStat(Model):
         return self.failed / self.present if self.present else 0.0
 
 
+SAMPLES = 3  # record ids a field's tally keeps as examples of its failures
+
+
 def merge_stats(into: dict[str, FieldStat], more: dict[str, FieldStat]) -> None:
     """Add tallies (a chunk's, a chunk plan's) to those of the same fields in `into`."""
     for key, stat in more.items():
@@ -219,7 +222,8 @@ def merge_stats(into: dict[str, FieldStat], more: dict[str, FieldStat]) -> None:
         have.present += stat.present
         have.failed += stat.failed
         have.source = have.source or stat.source
-        have.samples = (have.samples + [s for s in stat.samples if s not in have.samples])[:3]
+        have.samples = (have.samples + [s for s in stat.samples if s not in have.samples]
+                        )[:SAMPLES]
 
 
 WHOLE = " (whole records)"

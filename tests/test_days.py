@@ -5,10 +5,7 @@ a user writes have ceilings, located in the config."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +16,8 @@ from kamrules.connectors.mapping.language import BadValue, to_date
 from kamrules.inputs.days import RUN_DAYS, shifted
 from kamrules.language.template import People
 from kamrules.playbooks.state import PLAY_FINGERPRINTS
-from tests.conftest import ANCHOR, ROOT, Workspace
+from tests.conftest import ANCHOR, Workspace
+from tests.test_admin_cli import kamrules
 
 
 def test_shifted_stops_at_the_calendars_ends() -> None:
@@ -110,9 +108,7 @@ def test_a_wait_past_its_ceiling_is_a_located_config_error(tmp_path: Path, setti
     (tmp_path / "kamrules.yaml").write_text(
         "crm:\n  type: hubspot\n  access_token: {env: DAYS_TEST_TOKEN}\n"
         f"  base_url: http://127.0.0.1:9\n  {setting}\n")
-    proc = subprocess.run([sys.executable, "-m", "kamrules", "plan"], cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "DAYS_TEST_TOKEN": "x"},
-                          capture_output=True, text=True, timeout=120)
+    proc = kamrules(tmp_path, "plan", env={"DAYS_TEST_TOKEN": "x"})
     assert proc.returncode == 2, proc.stderr
     assert "error kamrules.yaml:5:" in proc.stderr and f"{where}: Input should be less than" \
         in proc.stderr

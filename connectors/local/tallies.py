@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Sized
 
-from kamrules.model import FieldStat, RecordWarning, merge_stats, whole_records
+from kamrules.model import SAMPLES, FieldStat, RecordWarning, merge_stats, whole_records
 
 
 def tally(stats: dict[str, FieldStat], kind: str, read: int, skipped: Sequence[str]) -> None:
     """`read` records of `kind` built and `skipped` (their ids) did not, added to `stats`."""
     name = whole_records(kind)
     merge_stats(stats, {name: FieldStat(field=name, present=read + len(skipped),
-                                        failed=len(skipped), samples=list(skipped[:3]))})
+                                        failed=len(skipped), samples=list(skipped[:SAMPLES]))})
 
 
 def plan_tally(users: Sized, warnings: Iterable[RecordWarning], orphans: Iterable[RecordWarning]

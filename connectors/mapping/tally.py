@@ -7,9 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from kamrules.model import FieldStat, RecordWarning
-
-SAMPLES = 3
+from kamrules.model import SAMPLES, FieldStat, RecordWarning
 
 
 class FieldTally:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kamrules.model import WHOLE, FieldStat, RecordWarning, whole_records
+from kamrules.model import SAMPLES, WHOLE, FieldStat, RecordWarning, whole_records
 from kamrules.run.cleaning import skipped_accounts
 
 UNREAD = whole_records("accounts")
@@ -75,5 +75,5 @@ def gate(stats: dict[str, FieldStat], warnings: Iterable[RecordWarning], read: s
     lacks the rest."""
     skipped = skipped_accounts(warnings, read)
     unread = FieldStat(field=UNREAD, present=len(read) + len(skipped), failed=len(skipped),
-                       samples=skipped[:3])
+                       samples=skipped[:SAMPLES])
     return check({**stats, UNREAD: unread}, settings)
