@@ -240,6 +240,43 @@ def test_status_shows_queued_running_and_last_runs(redis: RedisServer, tmp_path:
     assert shared.is_done("r0")
 
 
+def test_damaged_history_and_lock_values_in_redis_are_shown_not_fatal(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """Values in Redis another program (or a damaged restore) wrote: `status` shows the newest
+    readable run and the lock's holder as text, `history --tenant` lists the damaged entries as
+    unreadable; both were exit 5 (JSONDecodeError, AttributeError, ValueError)."""
+    import json
+
+    from kamrules.distributed.shared import Shared
+
+    (tmp_path / "a.yaml").write_text("packs: [kam-core]\n")
+    (tmp_path / "tenants.yaml").write_text("redis: {prefix: dm}\ntenants:\n  a: {config: a.yaml}\n")
+    client = redis.client()
+    Shared(client, "dm").record("a", {"request_id": "r0", "outcome": "ok", "finished": "2026-11-30",
+                                      "counts": {"created": 3}})
+    for damaged in ("garbage{", "[1, 2]", '{"counts": {"created": "x"}}',
+                    '{"outcome": "ok", "counts": [1]}'):
+        client.lpush("dm:history:a", damaged)
+    client.set("dm:lock:a", "x7|[1]", px=30_000)
+    env = environment(redis.url)
+    status = subprocess.run([sys.executable, "-m", "kamrules", "status", "--json", "--tenants",
+                             "tenants.yaml"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    shown = json.loads(status.stdout)["tenants"][0]
+    assert shown["running"]["worker"] == "[1]" and shown["running"]["token"] is None
+    # the newest entry is a run's record with unreadable counts: shown without them
+    assert shown["last"] == {"outcome": "ok", "counts": None}
+    listed = subprocess.run([sys.executable, "-m", "kamrules", "history", "--tenant", "a",
+                             "--json"], cwd=tmp_path, env={**env, "KAMRULES_TENANTS":
+                                                           "tenants.yaml"},
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    runs = json.loads(listed.stdout)
+    assert [r["outcome"] for r in runs] == ["ok", "unreadable", "unreadable", "unreadable", "ok"]
+    assert "garbage{" in runs[3]["error"] and runs[4]["counts"] == {"created": 3}
+
+
 def test_a_lost_queued_run_does_not_block_its_tenant(redis: RedisServer) -> None:
     """A marker whose message was lost is replaced after `queue_timeout_seconds` unless a worker
     holds the tenant's lock; a send that fails leaves no marker behind."""

@@ -39,7 +39,9 @@ def _guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             from kombu.exceptions import OperationalError
             from redis.exceptions import RedisError
 
-            if isinstance(exc, RedisError | OperationalError | ConnectionError):
+            # BrokenPipeError is a ConnectionError: our output piped into `head`, not Redis
+            if isinstance(exc, RedisError | OperationalError | ConnectionError) and not isinstance(
+                    exc, BrokenPipeError):
                 raise BrokerError(f"Redis failed: {type(exc).__name__}: {exc}") from None
             raise
 
@@ -172,9 +174,8 @@ def status_cmd(tenants_file: Path | None, fmt: str) -> None:
     tenants, _, shared = _deployment(tenants_file)
     rows = []
     for name in tenants.settings.tenants:
-        last = shared.history(name, 1)
         rows.append({"tenant": name, "queued": shared.queued(name),
-                     "running": shared.lock_holder(name), "last": last[0] if last else None})
+                     "running": shared.lock_holder(name), "last": shared.last_run(name)})
     waiting = shared.client.llen(tenants.settings.redis.prefix)
     if fmt == "json":
         click.echo(json.dumps({"messages_waiting": waiting, "tenants": rows}, indent=2))
@@ -184,7 +185,7 @@ def status_cmd(tenants_file: Path | None, fmt: str) -> None:
     for r in rows:
         running, last = r["running"], r["last"] or {}
         table.append((r["tenant"], "yes" if r["queued"] else "",
-                      f"{running['worker']} (lease {running['lease_left']}s)" if running else "",
+                      f"{running.get('worker', '?')} (lease {running['lease_left']}s)" if running else "",
                       last.get("finished", ""), last.get("outcome", ""), _counts(last)))
     print_table(("tenant", "queued", "running on", "last run", "outcome", "counts"), table,
                 wrap=("counts",))

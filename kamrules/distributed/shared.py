@@ -85,7 +85,14 @@ class Shared:
         pipe.execute()
 
     def history(self, tenant: str, limit: int = 20) -> list[dict[str, Any]]:
-        return [json.loads(e) for e in self.client.lrange(self.key("history", tenant), 0, limit - 1)]
+        """The tenant's runs, newest first; an entry that is not a run's record (a damaged value,
+        another program's) is listed as `unreadable` rather than stopping the command."""
+        return [run_entry(e) for e in self.client.lrange(self.key("history", tenant), 0, limit - 1)]
+
+    def last_run(self, tenant: str) -> dict[str, Any] | None:
+        """The newest readable run of the tenant among its last 20, if any."""
+        readable = [e for e in self.history(tenant) if e.get("outcome") != UNREADABLE]
+        return readable[0] if readable else None
 
     def lock_holder(self, tenant: str) -> dict[str, Any] | None:
         value = self.client.get(self.key("lock", tenant))
@@ -96,5 +103,27 @@ class Shared:
         try:
             info = json.loads(holder)
         except ValueError:
-            info = {"holder": holder}
-        return {**info, "token": int(token), "lease_left": round(max(ttl, 0) / 1000, 1)}
+            info = None
+        if not isinstance(info, dict):  # an older version's holder, or not ours: shown as text
+            info = {"worker": holder}
+        return {**info, "token": int(token) if token.isdecimal() else None,
+                "lease_left": round(max(ttl, 0) / 1000, 1)}
+
+
+UNREADABLE = "unreadable"
+
+
+def run_entry(raw: str) -> dict[str, Any]:
+    """One history entry as a run's record: a JSON object with an `outcome` (and `counts`, if
+    any, mapping names to numbers); anything else is `{"outcome": "unreadable", "error": ...}`."""
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict) or not isinstance(entry.get("outcome"), str):
+        return {"outcome": UNREADABLE, "error": f"not a run's record: {raw[:60]!r}"}
+    counts = entry.get("counts")
+    if counts is not None and not (isinstance(counts, dict) and all(
+            type(v) is int for v in counts.values())):
+        entry["counts"] = None
+    return entry
