@@ -156,6 +156,10 @@ def test_every_command_speaks_json_with_format_or_its_alias(
     (("history", "--limit", "99999999999999999999"), "Invalid value for '--limit'"),  # was exit 5
     (("history", "--limit", "-1"), "Invalid value for '--limit'"),  # listed every run
     (("worker", "--concurrency", "0"), "Invalid value for '--concurrency'"),
+    # a NaN wait never ended while another run held the lock; a negative one "waited -5s"
+    (("run", "--lock-wait", "nan"), "Invalid value for '--lock-wait': not a number"),
+    (("run", "--lock-wait", "-5"), "Invalid value for '--lock-wait'"),
+    (("run", "--lock-wait", "1e400"), "Invalid value for '--lock-wait'"),
     (("schedule", "--once", "--at", "2am"), "Invalid value for '--at': '2am' is not a time"),  # was 5
 ])
 def test_counts_out_of_range_are_usage_errors(tmp_path: Path, args: tuple[str, ...],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections import Counter
 from datetime import date
@@ -297,6 +298,13 @@ def _print_warnings(warnings: list[Any], limit: int) -> None:
 
 NO_DIGEST = click.option("--no-digest", "no_digest", is_flag=True,
                          help="Do not build or send the per-owner digest this time.")
+def _finite(value: float | None) -> float | None:
+    """A FloatRange admits NaN (no comparison with it is true): a wait of NaN never ended."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("not a number of seconds")
+    return value
+
+
 WORKERS = click.option("--workers", "workers", type=click.IntRange(1, 64), metavar="N",
                        help="Processes that evaluate accounts (default: workers in the config, "
                        "else the machine's cores); the result is the same for any number.")
@@ -309,9 +317,10 @@ LIMIT = click.option("--limit", "limit", type=click.IntRange(0), default=10, sho
 @formats("text", "json")
 @AS_OF
 @LIMIT
-@click.option("--lock-wait", type=float, metavar="SECONDS",
-              help="How long to wait for another run on the same CRM to finish (default: "
-              "lock_wait_seconds in the config, 30).")
+@click.option("--lock-wait", type=click.FloatRange(0, 86_400), metavar="SECONDS",
+              callback=lambda _ctx, _param, value: _finite(value),
+              help="How long to wait for another run on the same CRM to finish, 0 to 86400"
+              " (default: lock_wait_seconds in the config, 30).")
 @click.option("--force", is_flag=True,
               help="Run even with an --as-of earlier than the last run's.")
 @NO_DIGEST
