@@ -338,3 +338,31 @@ def test_an_older_kamrules_refuses_a_migrated_file_instead_of_seeding_it(
     db.close()
     assert [a.id for a in LocalCrm(path).pull(DAY).accounts] == ["ACC-000001", "ACC-000002",
                                                                  "ACC-000003"]
+
+
+def test_another_programs_database_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """`crm.path` pointed at another program's SQLite file: its `accounts` table was rebuilt
+    into kamrules' (its rows moved to records_unreadable, the table dropped), the file switched
+    to WAL, and the run went on with exit 0. Now exit 7 naming its tables, the file untouched."""
+    from tests.test_admin_cli import kamrules
+
+    path = tmp_path / "app.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT, email TEXT)")
+    db.execute("INSERT INTO accounts VALUES (1, 'Alice', 'a@example.com')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    (tmp_path / "kamrules.yaml").write_text(
+        "crm: {type: local, path: app.db, seed: demo}\nstate_dir: state\n")
+    for command in ("plan", "run"):
+        proc = kamrules(tmp_path, command)
+        assert proc.returncode == 7, proc.stderr
+        assert "is another program's SQLite database (its tables: accounts)" in proc.stderr
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("app.db")) == ["app.db"]
+    # kamrules' own files, of this version and the previous one, open as before
+    LocalCrm(tmp_path / "new.sqlite").close()
+    LocalCrm(tmp_path / "new.sqlite").close()
+    _legacy(tmp_path / "old.sqlite", {"accounts": [{"id": "A1", "name": "Acme"}]})
+    assert [a.id for a in LocalCrm(tmp_path / "old.sqlite").pull(DAY).accounts] == ["A1"]

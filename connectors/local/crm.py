@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from kamrules.connectors.local.migrate import prepare
+from kamrules.connectors.local.migrate import foreign_tables, prepare
 from kamrules.connectors.local.schema import brief as _brief
 from kamrules.connectors.local.schema import stored_json
 from kamrules.connectors.local.store import RecordStore, record_key
 from kamrules.connectors.local.writes import apply_batch, apply_one
 from kamrules.connectors.sqlite_wal import connect_wal
+from kamrules.errors import EnvironmentFailure
 from kamrules.model import RecordWarning, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
@@ -84,6 +85,12 @@ class LocalCrm(RecordStore):
 
     def __init__(self, path: Path):
         self.path = path
+        foreign = foreign_tables(path)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            raise EnvironmentFailure(
+                f"local CRM {path}: is another program's SQLite database (its tables: {shown}),"
+                " left as it is; set crm.path to a file of kamrules' own (a new one is created)")
         self.db = connect_wal(path, timeout=120)
         # a REPLACE's removal of the row it replaces fires delete triggers (counts.py) only so
         self.db.execute("PRAGMA recursive_triggers = ON")

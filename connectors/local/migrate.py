@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kamrules.connectors.local.counts import counts_stale, recount
@@ -35,6 +36,23 @@ class Migration:
     moved: dict[str, int] = field(default_factory=dict)
     unreadable: int = 0
     rebuilt: list[str] = field(default_factory=list)
+
+
+def foreign_tables(path: Path) -> list[str]:
+    """The tables of `path` when it is another program's SQLite database (no `records` table or
+    view, no `records_unreadable`: every kamrules CRM has one or the other); [] for a kamrules
+    CRM, an empty database or no file. Read before anything is written, WAL mode included:
+    migrating would turn that program's `accounts` or `tasks` table into records of ours."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    db = sqlite3.connect(path)
+    try:
+        names = sorted(name for (name,) in db.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            " AND name NOT LIKE 'sqlite_%'"))
+    finally:
+        db.close()
+    return [] if not names or {LEGACY, "records_unreadable"} & set(names) else names
 
 
 def _tables(db: sqlite3.Connection) -> dict[str, str]:
