@@ -40,6 +40,39 @@ def test_secret_errors_say_where_not_what(tmp_path: Path, monkeypatch: pytest.Mo
         SecretRef.model_validate({"value": "inline-secret"})
 
 
+def test_secret_files_are_bounded_utf8_text_files(tmp_path: Path) -> None:
+    """A BOM (Windows Notepad) was sent as the token's first character; bytes that are not
+    UTF-8 were exit 5; `/dev/zero` or a FIFO was read forever."""
+    import os
+
+    (tmp_path / "bom").write_bytes(b"\xef\xbb\xbfpat-na1-abc\r\n")
+    assert SecretRef(file="bom").read(tmp_path).reveal() == "pat-na1-abc"
+    (tmp_path / "latin").write_bytes(b"\xffpat")
+    (tmp_path / "big").write_bytes(b"a" * 65_537)
+    os.mkfifo(tmp_path / "fifo")
+    for name, says in (("latin", "is not UTF-8 text"), ("/dev/zero", "not a regular file"),
+                       ("fifo", "not a regular file"), ("big", "the limit is 65,536"),
+                       (".", "is a folder")):
+        with pytest.raises(SecretError, match=says):
+            SecretRef(file=name).read(tmp_path)
+    (tmp_path / "big").write_bytes(b"a" * 65_536)
+    assert len(SecretRef(file="big").read(tmp_path).reveal()) == 65_536
+
+
+def test_a_token_is_printable_ascii_and_the_error_never_shows_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for pasted, at in (("\u201cpat-na1-s3cr3t\u201d", 1), ("pat-na1-s3cr3t\u200b", 15),
+                       ("pat na1-s3cr3t", 4)):
+        monkeypatch.setenv("KR_TOKEN", pasted)
+        assert SecretRef(env="KR_TOKEN").read(Path(".")).reveal() == pasted.strip()  # a password
+        says = f"KR_TOKEN has a character no token has at position {at}"
+        with pytest.raises(SecretError, match=says) as caught:
+            SecretRef(env="KR_TOKEN").read(Path("."), token=True)
+        assert "s3cr3t" not in str(caught.value)
+    monkeypatch.setenv("KR_TOKEN", "pat-na1-s3cr3t")
+    assert SecretRef(env="KR_TOKEN").read(Path("."), token=True).reveal() == "pat-na1-s3cr3t"
+
+
 def test_backoff_grows_is_capped_and_honours_retry_after() -> None:
     backoff = Backoff(RetrySettings(base_seconds=1, max_seconds=8), rng=random.Random(1))
     for attempt in range(10):

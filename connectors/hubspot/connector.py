@@ -255,7 +255,7 @@ def _id_order(value: str) -> tuple[int, str]:
 
 def open_connector(config: HubSpotConfig, base_dir: Path, state_dir: Path) -> HubSpotConnector:
     try:
-        token = config.access_token.read(base_dir)
+        token = config.access_token.read(base_dir, token=True)
     except SecretError as exc:
         raise KamError(f"crm.access_token: {exc}") from None
     mapping, where = load_mapping(config.mapping, base_dir)

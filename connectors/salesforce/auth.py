@@ -52,7 +52,7 @@ def read_secrets(config: SalesforceConfig, base_dir: Path) -> dict[str, Secret]:
     out: dict[str, Secret] = {}
     for name, ref in refs.items():
         try:
-            out[name] = ref.read(base_dir)
+            out[name] = ref.read(base_dir, token=name == "session_id")
         except SecretError as exc:  # the config names a source that is not there: exit 2
             raise KamError(f"crm.auth.{name}: {exc}") from None
     if isinstance(auth, JwtAuth):
@@ -145,7 +145,7 @@ def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
         """Log in again; the number of API calls that took (0: the token source was re-read)."""
         if isinstance(auth, SessionAuth):  # a refresher may have rotated the token source
             try:
-                fresh = auth.session_id.read(base_dir)
+                fresh = auth.session_id.read(base_dir, token=True)
             except SecretError as exc:
                 raise CrmError(f"Salesforce session expired; {exc}") from None
             secrets["session_id"] = fresh

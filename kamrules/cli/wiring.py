@@ -107,8 +107,9 @@ def secret_problems(loaded: LoadedConfig) -> list[Problem]:
             (kind, value), = node.items()
             if kind == "env" and not os.environ.get(str(value)):
                 message = f"environment variable {value} is not set (or empty)"
-            elif kind == "file" and not _resolve(str(value), loaded.base_dir).is_file():
-                message = f"secret file {_resolve(str(value), loaded.base_dir)} does not exist"
+            elif kind == "file" and not (file := _resolve(str(value), loaded.base_dir)).is_file():
+                message = f"secret file {file} " + (
+                    "is not a regular file (a folder or a device)" if file.exists() else "does not exist")
             else:
                 return
             problems.append(Problem(locate(raw_crm, path, str(loaded.file)),

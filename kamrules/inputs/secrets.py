@@ -15,6 +15,12 @@ from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from kamrules.errors import ValidationFailed
+from kamrules.inputs.boundary import read_bytes
+from kamrules.inputs.sanitize import SURROGATES
+
+MAX_SECRET_BYTES = 65_536  # a PEM private key is ~3 KB; a token a few hundred bytes
+
 
 class SecretError(Exception):
     """A secret could not be read; the message names where it was looked for, never a value."""
@@ -54,22 +60,39 @@ class SecretRef(BaseModel):
     def where(self) -> str:
         return f"environment variable {self.env}" if self.env else f"file {self.file}"
 
-    def read(self, base_dir: Path) -> Secret:
+    def read(self, base_dir: Path, token: bool = False) -> Secret:
+        """The secret's value; a `token` (sent in an HTTP header) must be printable ASCII."""
+        value = self._value(base_dir)
+        if token:
+            for i, char in enumerate(value, 1):
+                if not " " < char < "\x7f":  # the character, never the token, is shown
+                    raise SecretError(
+                        f"{self.where()} has a character no token has at position {i}"
+                        f" (U+{ord(char):04X}): was it pasted with quotes or a space?")
+        return Secret(value)
+
+    def _value(self, base_dir: Path) -> str:
         if self.env is not None:
             value = (os.environ.get(self.env) or "").strip()  # a pasted newline or space
             if not value:
                 raise SecretError(f"environment variable {self.env} is not set or empty")
-            return Secret(value)
+            if SURROGATES.search(value):  # bytes that are not UTF-8 (os.environ's escapes)
+                raise SecretError(f"environment variable {self.env} is not UTF-8 text")
+            return value
         path = Path(str(self.file)).expanduser()
         if not path.is_absolute():
             path = base_dir / path
+        # a regular file, read to a bound (`/dev/zero` or a FIFO named by mistake never ended),
+        # as UTF-8 text without the BOM Windows editors write (it was sent as the token's start)
         try:
-            value = path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+            value = read_bytes(path, MAX_SECRET_BYTES).decode("utf-8").lstrip("\ufeff").strip()
+        except ValidationFailed as exc:
+            raise SecretError(f"cannot read secret file {path}: {exc.problems[0].message}") from None
+        except UnicodeDecodeError:
+            raise SecretError(f"secret file {path} is not UTF-8 text; save it as UTF-8") from None
         if not value:
             raise SecretError(f"secret file {path} is empty")
-        return Secret(value)
+        return value
 
 
 MIN_MASKED = 4  # shorter values are not secrets worth corrupting every message for

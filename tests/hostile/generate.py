@@ -287,6 +287,22 @@ def items() -> list[Item]:
         Item("mapping-not-utf8", lambda r: (with_config(hub, replace=True)(r),
                                             write(r / "map.yaml", b"x: " + BAD_BYTE)),
              p, {2}, ["map.yaml:1:"], env={"HS_TOKEN": "pat-na1-0000"}),
+        # a secret file of bytes that are not UTF-8 (exit 5), a device (read forever)
+        Item("secret-file-not-utf8", lambda r: (with_config(hub.replace(
+            "{env: HS_TOKEN}", "{file: token}"), replace=True)(r), write(r / "map.yaml", "{}\n"),
+            write(r / "token", b"\xffpat-na1")), p, {2}, ["token is not UTF-8 text"]),
+        Item("secret-file-device", lambda r: (with_config(hub.replace(
+            "{env: HS_TOKEN}", "{file: /dev/zero}"), replace=True)(r), write(r / "map.yaml", "{}\n")),
+             p, {2}, ["/dev/zero: not a regular file"]),
+        # a token variable of bytes that are not UTF-8 (exit 5); one pasted with curly quotes
+        # (sent, then reported as "HubSpot unreachable (UnicodeEncodeError)", exit 4)
+        Item("secret-env-not-utf8", lambda r: (with_config(hub, replace=True)(r),
+                                               write(r / "map.yaml", "{}\n")),
+             p, {2}, ["HS_TOKEN is not UTF-8 text"], env={"HS_TOKEN": "pat\udcff"}),
+        Item("secret-env-curly-quotes", lambda r: (with_config(hub, replace=True)(r),
+                                                   write(r / "map.yaml", "{}\n")),
+             p, {2}, ["HS_TOKEN has a character no token has at position 1 (U+201C)"],
+             env={"HS_TOKEN": "\u201cpat-na1-0000\u201d"}),
         # half of a UTF-16 pair: a YAML escape, a command-line byte that is not UTF-8
         Item("pack-half-pair", with_pack(PACK.replace("add contacts", "add\\ud800 contacts")), v,
              {2}, ["pack.yaml:12:", "half of a UTF-16 pair"]),
