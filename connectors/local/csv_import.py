@@ -267,7 +267,7 @@ def import_directory(crm: LocalCrm, directory: Path, encoding: str | None = None
     for kind, path in files.items():
         file_result, records = read_file(path, kind, encoding, on_duplicate)
         if records:
-            file_result.loaded = crm.insert_all({kind: records})[kind]
+            file_result.loaded = crm.insert_all({kind: records}, whole=True)[kind]
         result.files.append(file_result)
     if not files:
         result.problems.append(
