@@ -30,6 +30,7 @@ from kamrules.model import RECORD_KINDS
 
 MAX_FILE_BYTES = 500_000_000
 MAX_FIELD_CHARS = 10_000_000  # the csv module's default, 131,072, is less than real notes
+SHOWN_COLUMNS = 20  # unknown columns named (each with a did-you-mean); a million took a minute
 OnDuplicate = Literal["first", "last", "refuse"]
 
 
@@ -159,12 +160,15 @@ def _header(raw: list[str], kind: str, result: FileResult) -> list[str | None]:
     fields = {name.lower(): name for name in model.model_fields}
     names: list[str | None] = []
     seen: dict[str, int] = {}
-    unknown: list[str] = []
+    unknown: list[tuple[str, str]] = []  # the first few: (as written, as matched)
+    unknowns = 0
     for i, cell in enumerate(raw, 1):
         key = cell.strip().lower().replace(" ", "_")
         name = fields.get(key)
         if name is None:
-            unknown.append(cell.strip() + _hint(key, fields))
+            unknowns += 1
+            if unknowns <= SHOWN_COLUMNS:
+                unknown.append((cell.strip(), key))
         elif name in seen:
             raise _FileRefused(f"{result.path}:1: column {cell.strip()!r} appears twice"
                                f" (columns {seen[name]} and {i}); remove one")
@@ -172,7 +176,9 @@ def _header(raw: list[str], kind: str, result: FileResult) -> list[str | None]:
             seen[name] = i
         names.append(name)
     if unknown:
-        result.warnings.append(f"{result.path}:1: ignored unknown column(s): {', '.join(unknown)}")
+        shown = ", ".join(repr(cell) + _hint(key, fields) for cell, key in unknown)
+        more = f" and {unknowns - SHOWN_COLUMNS} more" if unknowns > SHOWN_COLUMNS else ""
+        result.warnings.append(f"{result.path}:1: ignored unknown column(s): {shown}{more}")
     return names
 
 

@@ -389,6 +389,10 @@ def items() -> list[Item]:
              ["import-csv", "export"], {1}, ["accounts.csv:4:", "--encoding"]),
         Item("csv-huge-field", export({"accounts.csv": "id,name\nA1," + "x" * 300_000 + "\n"}),
              ["import-csv", "export"], {0}),
+        # a did-you-mean for each of 100,000 unknown columns: a minute of CPU per million
+        Item("csv-many-columns", export({"accounts.csv": "id,name," + ",".join(
+            f"naem{i}" for i in range(100_000)) + "\nA1,a" + "," * 100_000 + "\n"}),
+             ["import-csv", "export"], {0}, ["'naem0' (did you mean 'name'?)", "and 99980 more"]),
         Item("csv-misnamed", export({"contact.csv": "id,account_id,name\n", "Accounts.csv": ACCOUNTS}),
              ["import-csv", "export"], {1}, ["did you mean contacts.csv"]),
         Item("csv-nothing", export({"notes.txt": "hello"}), ["import-csv", "export"], {2}),
