@@ -18,6 +18,7 @@ import csv
 import difflib
 import io
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -77,9 +78,24 @@ def _parse_list(name: str, value: str) -> list[Any]:
         measures = []
         for item in items:
             kind, _, reviewed = item.partition("@")
-            measures.append({"kind": kind, "reviewed": reviewed or None})
+            measures.append({"kind": kind, "reviewed": _date_text(f"{name} {item!r}", reviewed)
+                             if reviewed else None})
         return measures
     return items
+
+
+class _BadCell(ValueError):
+    """A cell the record model would read wrongly rather than refuse; the row is skipped."""
+
+
+def _date_text(name: str, value: str) -> str:
+    """A date cell as written; a number is refused: pydantic reads it as Unix time (`0` was
+    1970-01-01, an Excel day number 46023 a time on 1970-01-01)."""
+    try:
+        float(value)
+    except ValueError:
+        return value
+    raise _BadCell(f"{name}: {value!r} is a number, not a date (write YYYY-MM-DD)")
 
 
 def _choices(annotation: Any) -> tuple[str, ...]:
@@ -112,6 +128,8 @@ def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
         if str(annotation).startswith("list"):
             items = _parse_list(name, value)
             record[name] = [_fold(i, choices) if isinstance(i, str) else i for i in items]
+        elif annotation is date or date in get_args(annotation):
+            record[name] = _date_text(name, value)
         else:
             record[name] = _fold(value, choices)
     return record
@@ -230,9 +248,10 @@ def read_file(path: Path, kind: str, encoding: str | None,
             row = {n: c for n, c in zip(names, cells, strict=True) if n is not None}
             try:
                 record = model.model_validate(row_to_record(kind, row)).model_dump(mode="json")
-            except ValidationError as exc:
+            except (ValidationError, _BadCell) as exc:
                 result.refused_rows += 1
-                result.problems.append(f"{path}:{line}: {_brief(exc)}")
+                why = _brief(exc) if isinstance(exc, ValidationError) else str(exc)
+                result.problems.append(f"{path}:{line}: {why}")
                 continue
             rid = record.get("id")
             if rid is None:

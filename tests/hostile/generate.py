@@ -393,6 +393,12 @@ def items() -> list[Item]:
         Item("csv-many-columns", export({"accounts.csv": "id,name," + ",".join(
             f"naem{i}" for i in range(100_000)) + "\nA1,a" + "," * 100_000 + "\n"}),
              ["import-csv", "export"], {0}, ["'naem0' (did you mean 'name'?)", "and 99980 more"]),
+        # pydantic reads a number as Unix time: 0 was 1970-01-01, loaded without a word
+        Item("csv-date-as-number", export({"accounts.csv": "id,name,customer_since\nA1,Acme,0\n"
+                                           "A2,Bolt,2019-05-01\n",
+                                           "plans.csv": "account_id,risk_measures\nA1,credit@86400\n"}),
+             ["import-csv", "export"], {1}, ["accounts.csv:2: customer_since: '0' is a number",
+                                             "plans.csv:2: risk_measures 'credit@86400'"]),
         Item("csv-misnamed", export({"contact.csv": "id,account_id,name\n", "Accounts.csv": ACCOUNTS}),
              ["import-csv", "export"], {1}, ["did you mean contacts.csv"]),
         Item("csv-nothing", export({"notes.txt": "hello"}), ["import-csv", "export"], {2}),
