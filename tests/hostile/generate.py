@@ -234,6 +234,17 @@ def bad_task_row(root: Path) -> None:
     db.close()
 
 
+def odd_task_statuses(root: Path) -> None:
+    """Tasks edited by hand past what a run reads: a status `Open`, a completion `01/11/2026`."""
+    db = seeded(root)
+    for account, status, completed in (("ACC-000001", "Open", None),
+                                       ("ACC-000002", "completed", "01/11/2026")):
+        db.execute("INSERT INTO tasks (fingerprint, account_id, subject, body, priority, status,"
+                   " evidence, completed) VALUES (?, ?, 's', 'b', 'normal', ?, '{}', ?)",
+                   (f"mini/MINI-001/{account}", account, status, completed))
+    db.close()
+
+
 def duplicate_open_tasks(root: Path) -> None:
     db = seeded(root)
     db.execute("DROP INDEX one_open_task")
@@ -368,6 +379,10 @@ def items() -> list[Item]:
         Item("lock-garbage", lambda r: (lock_is_a_folder(r), lock_garbage(r)),
              ["run", "--as-of", "2026-11-01"], {0}),
         Item("bad-task-rows", bad_task_row, ["run", "--as-of", "2026-11-01"], {0}, ["task"]),
+        # passed over without a word, a new task made beside each
+        Item("odd-task-statuses", odd_task_statuses, ["run", "--as-of", "2026-11-01"], {0},
+             ["tasks 1: unreadable task row left alone: status",
+              "tasks 2: task row has bad values, read without them: completed"]),
         Item("duplicate-open-tasks", duplicate_open_tasks, ["run", "--as-of", "2026-11-01"], {0}),
         Item("hostile-names-plan", hostile_names, p, {0}, clean_output=True),
         Item("hostile-names-plan-json", hostile_names, [*p, "--json"], {0}, clean_output=True),
