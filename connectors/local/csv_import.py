@@ -159,10 +159,15 @@ def find_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
 def _text(path: Path, encoding: str | None) -> str:
     """The file's text: the given encoding, else a BOM's, else UTF-8 (refused with a hint)."""
     data = read_bytes(path, MAX_FILE_BYTES)
-    if encoding:
-        return data.decode(encoding, errors="strict").lstrip("\ufeff")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
+    named = encoding or _bom(data)
+    if named:
+        try:
+            return data.decode(named, errors="strict").lstrip("\ufeff")
+        except UnicodeError as exc:  # named by its BOM: `None` was the name in the message
+            at = getattr(exc, "start", None)
+            line = "" if at is None else f":{data[:at].decode(named, 'replace').count(chr(10)) + 1}"
+            how = named if encoding else f"{named} (its byte order mark says so)"
+            raise _FileRefused(f"{path}{line}: cannot be read as {how}: {exc}") from None
     try:
         return decode(data, str(path))
     except ValidationFailed as exc:
@@ -170,6 +175,15 @@ def _text(path: Path, encoding: str | None) -> str:
                 " or save it as UTF-8")
         raise ValidationFailed([Problem(p.location, p.path, p.message.replace(
             "save the file as UTF-8", hint)) for p in exc.problems]) from None
+
+
+def _bom(data: bytes) -> str | None:
+    """The encoding a byte order mark names (UTF-32's first: it begins with UTF-16's)."""
+    for mark, name in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(mark):
+            return name
+    return None
 
 
 def _header(raw: list[str], kind: str, result: FileResult) -> list[str | None]:
@@ -222,9 +236,13 @@ def read_file(path: Path, kind: str, encoding: str | None,
         result.refused = True
         result.problems += [str(p) for p in exc.problems]
         return result, []
-    except (UnicodeDecodeError, LookupError) as exc:
+    except LookupError as exc:  # `--encoding rot13`: a codec that is not a text encoding
         result.refused = True
         result.problems.append(f"{path}: cannot be read as {encoding}: {exc}")
+        return result, []
+    except _FileRefused as exc:
+        result.refused = True
+        result.problems.append(str(exc))
         return result, []
     csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)

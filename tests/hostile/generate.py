@@ -414,6 +414,12 @@ def items() -> list[Item]:
                                            "plans.csv": "account_id,risk_measures\nA1,credit@86400\n"}),
              ["import-csv", "export"], {1}, ["accounts.csv:2: customer_since: '0' is a number",
                                              "plans.csv:2: risk_measures 'credit@86400'"]),
+        # UTF-32's BOM begins with UTF-16's (read as UTF-16, every row refused); a UTF-16 file
+        # cut short was "cannot be read as None", with no line
+        Item("csv-utf32-and-cut-utf16", export({
+            "users.csv": "id,name\nU1,Ann\n".encode("utf-32"),
+            "accounts.csv": ACCOUNTS.encode("utf-16") + b"x"}), ["import-csv", "export"], {1},
+             ["accounts.csv:4: cannot be read as utf-16 (its byte order mark says so)"]),
         Item("csv-misnamed", export({"contact.csv": "id,account_id,name\n", "Accounts.csv": ACCOUNTS}),
              ["import-csv", "export"], {1}, ["did you mean contacts.csv"]),
         Item("csv-nothing", export({"notes.txt": "hello"}), ["import-csv", "export"], {2}),
