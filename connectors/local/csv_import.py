@@ -249,8 +249,10 @@ def read_file(path: Path, kind: str, encoding: str | None,
     prev = 0  # the last physical line read: a record starts on the next one
     try:
         header = next(reader, None)
+        while header is not None and not any(c.strip() for c in header):
+            header = next(reader, None)  # blank lines above it: the header was taken as none
         if header is None:
-            result.warnings.append(f"{path}: empty file")
+            result.warnings.append(f"{path}: empty file (or only blank lines)")
             return result, []
         names = _header(header, kind, result)
         prev = reader.line_num

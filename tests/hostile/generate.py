@@ -420,6 +420,9 @@ def items() -> list[Item]:
             "users.csv": "id,name\nU1,Ann\n".encode("utf-32"),
             "accounts.csv": ACCOUNTS.encode("utf-16") + b"x"}), ["import-csv", "export"], {1},
              ["accounts.csv:4: cannot be read as utf-16 (its byte order mark says so)"]),
+        # the header was the blank line: every row "2 cells where the header has 0"
+        Item("csv-blank-lines-first", export({"accounts.csv": "\r\n,\n" + ACCOUNTS}),
+             ["import-csv", "export"], {0}),
         Item("csv-misnamed", export({"contact.csv": "id,account_id,name\n", "Accounts.csv": ACCOUNTS}),
              ["import-csv", "export"], {1}, ["did you mean contacts.csv"]),
         Item("csv-nothing", export({"notes.txt": "hello"}), ["import-csv", "export"], {2}),
