@@ -63,6 +63,7 @@ OPTIONAL_TASK_FIELDS = ("priority", "due", "created", "completed", "evidence", "
 
 
 WRITE_BATCH = 200
+ISO_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"  # a GLOB
 
 
 class LocalConfig(BaseModel):
@@ -148,9 +149,13 @@ class LocalCrm(RecordStore):
             "SELECT DISTINCT account_id FROM tasks WHERE fingerprint GLOB ?", (fingerprints,))}
 
     def list_tasks(self, completed_since: date) -> list[Task]:
+        """Every task but those plainly finished before `completed_since`: a row edited by hand
+        into another status (`Open`, `done`) or a completion date that is not one (`01/11/2026`)
+        is read, and warned of if it does not read, not passed over (a new task was made
+        beside it without a word, the one its owner had just completed among them)."""
         return self._tasks(
-            "SELECT * FROM tasks WHERE status = 'open'"
-            " OR (status IN ('completed', 'closed') AND completed >= ?)",
+            "SELECT * FROM tasks WHERE NOT coalesce(status IN ('completed', 'closed')"
+            f" AND completed < ? AND completed GLOB '{ISO_DAY}', 0)",
             (completed_since.isoformat(),),
         )
 

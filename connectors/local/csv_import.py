@@ -18,6 +18,7 @@ import csv
 import difflib
 import io
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -30,6 +31,7 @@ from kamrules.model import RECORD_KINDS
 
 MAX_FILE_BYTES = 500_000_000
 MAX_FIELD_CHARS = 10_000_000  # the csv module's default, 131,072, is less than real notes
+SHOWN_COLUMNS = 20  # unknown columns named (each with a did-you-mean); a million took a minute
 OnDuplicate = Literal["first", "last", "refuse"]
 
 
@@ -76,9 +78,24 @@ def _parse_list(name: str, value: str) -> list[Any]:
         measures = []
         for item in items:
             kind, _, reviewed = item.partition("@")
-            measures.append({"kind": kind, "reviewed": reviewed or None})
+            measures.append({"kind": kind, "reviewed": _date_text(f"{name} {item!r}", reviewed)
+                             if reviewed else None})
         return measures
     return items
+
+
+class _BadCell(ValueError):
+    """A cell the record model would read wrongly rather than refuse; the row is skipped."""
+
+
+def _date_text(name: str, value: str) -> str:
+    """A date cell as written; a number is refused: pydantic reads it as Unix time (`0` was
+    1970-01-01, an Excel day number 46023 a time on 1970-01-01)."""
+    try:
+        float(value)
+    except ValueError:
+        return value
+    raise _BadCell(f"{name}: {value!r} is a number, not a date (write YYYY-MM-DD)")
 
 
 def _choices(annotation: Any) -> tuple[str, ...]:
@@ -111,6 +128,8 @@ def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
         if str(annotation).startswith("list"):
             items = _parse_list(name, value)
             record[name] = [_fold(i, choices) if isinstance(i, str) else i for i in items]
+        elif annotation is date or date in get_args(annotation):
+            record[name] = _date_text(name, value)
         else:
             record[name] = _fold(value, choices)
     return record
@@ -140,10 +159,15 @@ def find_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
 def _text(path: Path, encoding: str | None) -> str:
     """The file's text: the given encoding, else a BOM's, else UTF-8 (refused with a hint)."""
     data = read_bytes(path, MAX_FILE_BYTES)
-    if encoding:
-        return data.decode(encoding, errors="strict").lstrip("\ufeff")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
+    named = encoding or _bom(data)
+    if named:
+        try:
+            return data.decode(named, errors="strict").lstrip("\ufeff")
+        except UnicodeError as exc:  # named by its BOM: `None` was the name in the message
+            at = getattr(exc, "start", None)
+            line = "" if at is None else f":{data[:at].decode(named, 'replace').count(chr(10)) + 1}"
+            how = named if encoding else f"{named} (its byte order mark says so)"
+            raise _FileRefused(f"{path}{line}: cannot be read as {how}: {exc}") from None
     try:
         return decode(data, str(path))
     except ValidationFailed as exc:
@@ -153,18 +177,30 @@ def _text(path: Path, encoding: str | None) -> str:
             "save the file as UTF-8", hint)) for p in exc.problems]) from None
 
 
+def _bom(data: bytes) -> str | None:
+    """The encoding a byte order mark names (UTF-32's first: it begins with UTF-16's)."""
+    for mark, name in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(mark):
+            return name
+    return None
+
+
 def _header(raw: list[str], kind: str, result: FileResult) -> list[str | None]:
     """Header cells as model field names (any case, spaces as _); None for unknown columns."""
     model = RECORD_KINDS[kind]
     fields = {name.lower(): name for name in model.model_fields}
     names: list[str | None] = []
     seen: dict[str, int] = {}
-    unknown: list[str] = []
+    unknown: list[tuple[str, str]] = []  # the first few: (as written, as matched)
+    unknowns = 0
     for i, cell in enumerate(raw, 1):
         key = cell.strip().lower().replace(" ", "_")
         name = fields.get(key)
         if name is None:
-            unknown.append(cell.strip() + _hint(key, fields))
+            unknowns += 1
+            if unknowns <= SHOWN_COLUMNS:
+                unknown.append((cell.strip(), key))
         elif name in seen:
             raise _FileRefused(f"{result.path}:1: column {cell.strip()!r} appears twice"
                                f" (columns {seen[name]} and {i}); remove one")
@@ -172,7 +208,9 @@ def _header(raw: list[str], kind: str, result: FileResult) -> list[str | None]:
             seen[name] = i
         names.append(name)
     if unknown:
-        result.warnings.append(f"{result.path}:1: ignored unknown column(s): {', '.join(unknown)}")
+        shown = ", ".join(repr(cell) + _hint(key, fields) for cell, key in unknown)
+        more = f" and {unknowns - SHOWN_COLUMNS} more" if unknowns > SHOWN_COLUMNS else ""
+        result.warnings.append(f"{result.path}:1: ignored unknown column(s): {shown}{more}")
     return names
 
 
@@ -198,17 +236,23 @@ def read_file(path: Path, kind: str, encoding: str | None,
         result.refused = True
         result.problems += [str(p) for p in exc.problems]
         return result, []
-    except (UnicodeDecodeError, LookupError) as exc:
+    except LookupError as exc:  # `--encoding rot13`: a codec that is not a text encoding
         result.refused = True
         result.problems.append(f"{path}: cannot be read as {encoding}: {exc}")
+        return result, []
+    except _FileRefused as exc:
+        result.refused = True
+        result.problems.append(str(exc))
         return result, []
     csv.field_size_limit(MAX_FIELD_CHARS)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     prev = 0  # the last physical line read: a record starts on the next one
     try:
         header = next(reader, None)
+        while header is not None and not any(c.strip() for c in header):
+            header = next(reader, None)  # blank lines above it: the header was taken as none
         if header is None:
-            result.warnings.append(f"{path}: empty file")
+            result.warnings.append(f"{path}: empty file (or only blank lines)")
             return result, []
         names = _header(header, kind, result)
         prev = reader.line_num
@@ -224,9 +268,10 @@ def read_file(path: Path, kind: str, encoding: str | None,
             row = {n: c for n, c in zip(names, cells, strict=True) if n is not None}
             try:
                 record = model.model_validate(row_to_record(kind, row)).model_dump(mode="json")
-            except ValidationError as exc:
+            except (ValidationError, _BadCell) as exc:
                 result.refused_rows += 1
-                result.problems.append(f"{path}:{line}: {_brief(exc)}")
+                why = _brief(exc) if isinstance(exc, ValidationError) else str(exc)
+                result.problems.append(f"{path}:{line}: {why}")
                 continue
             rid = record.get("id")
             if rid is None:
@@ -267,7 +312,7 @@ def import_directory(crm: LocalCrm, directory: Path, encoding: str | None = None
     for kind, path in files.items():
         file_result, records = read_file(path, kind, encoding, on_duplicate)
         if records:
-            file_result.loaded = crm.insert_all({kind: records})[kind]
+            file_result.loaded = crm.insert_all({kind: records}, whole=True)[kind]
         result.files.append(file_result)
     if not files:
         result.problems.append(

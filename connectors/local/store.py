@@ -95,6 +95,16 @@ def write(db: sqlite3.Connection, kind: str, items: list[Keyed], replace: bool) 
                    bad)
 
 
+def forget(db: sqlite3.Connection, kind: str, accounts: set[str | None]) -> None:
+    """A kind without ids loses these accounts' records: their keys are positions in what was
+    written, so writing an export again would add its rows beside the old ones, not over them."""
+    if kind in TABLES and not TABLES[kind].has_id:
+        args = [(a,) for a in accounts]
+        db.executemany(f'DELETE FROM "{kind}" WHERE account_id = ?', args)
+        db.executemany("DELETE FROM records_unreadable WHERE kind = ? AND account_id = ?",
+                       [(kind, a) for (a,) in args])
+
+
 def _any(db: sqlite3.Connection, sql: str, args: Iterable[tuple[Any, ...]]) -> bool:
     return any(db.execute(sql, a).fetchone() is not None for a in args)
 
@@ -116,13 +126,16 @@ class RecordStore:
         return self.insert_all({kind: records}, replace)[kind]
 
     def insert_all(self, by_kind: dict[str, Iterable[dict[str, Any]]],
-                   replace: bool = True) -> dict[str, int]:
-        """Records of several kinds in one transaction: all of them or none."""
+                   replace: bool = True, whole: bool = False) -> dict[str, int]:
+        """Records of several kinds in one transaction: all of them or none. `whole`: the
+        records of a kind without ids are all their accounts have of it (see `forget`)."""
         counts: dict[str, int] = {}
         self.db.execute("BEGIN")
         try:
             for kind, records in by_kind.items():
                 items = keyed(kind, records)
+                if whole:
+                    forget(self.db, kind, {account for _, account, _ in items})
                 write(self.db, kind, items, replace)
                 counts[kind] = len(items)
         except BaseException:

@@ -234,6 +234,17 @@ def bad_task_row(root: Path) -> None:
     db.close()
 
 
+def odd_task_statuses(root: Path) -> None:
+    """Tasks edited by hand past what a run reads: a status `Open`, a completion `01/11/2026`."""
+    db = seeded(root)
+    for account, status, completed in (("ACC-000001", "Open", None),
+                                       ("ACC-000002", "completed", "01/11/2026")):
+        db.execute("INSERT INTO tasks (fingerprint, account_id, subject, body, priority, status,"
+                   " evidence, completed) VALUES (?, ?, 's', 'b', 'normal', ?, '{}', ?)",
+                   (f"mini/MINI-001/{account}", account, status, completed))
+    db.close()
+
+
 def duplicate_open_tasks(root: Path) -> None:
     db = seeded(root)
     db.execute("DROP INDEX one_open_task")
@@ -384,6 +395,10 @@ def items() -> list[Item]:
         Item("lock-garbage", lambda r: (lock_is_a_folder(r), lock_garbage(r)),
              ["run", "--as-of", "2026-11-01"], {0}),
         Item("bad-task-rows", bad_task_row, ["run", "--as-of", "2026-11-01"], {0}, ["task"]),
+        # passed over without a word, a new task made beside each
+        Item("odd-task-statuses", odd_task_statuses, ["run", "--as-of", "2026-11-01"], {0},
+             ["tasks 1: unreadable task row left alone: status",
+              "tasks 2: task row has bad values, read without them: completed"]),
         Item("duplicate-open-tasks", duplicate_open_tasks, ["run", "--as-of", "2026-11-01"], {0}),
         Item("hostile-names-plan", hostile_names, p, {0}, clean_output=True),
         Item("hostile-names-plan-json", hostile_names, [*p, "--json"], {0}, clean_output=True),
@@ -404,6 +419,25 @@ def items() -> list[Item]:
                                              b"true\n", "users.csv": "id,name\nU1,Ann\n"}),
              ["import-csv", "export"], {1}, ["accounts.csv:4:", "--encoding"]),
         Item("csv-huge-field", export({"accounts.csv": "id,name\nA1," + "x" * 300_000 + "\n"}),
+             ["import-csv", "export"], {0}),
+        # a did-you-mean for each of 100,000 unknown columns: a minute of CPU per million
+        Item("csv-many-columns", export({"accounts.csv": "id,name," + ",".join(
+            f"naem{i}" for i in range(100_000)) + "\nA1,a" + "," * 100_000 + "\n"}),
+             ["import-csv", "export"], {0}, ["'naem0' (did you mean 'name'?)", "and 99980 more"]),
+        # pydantic reads a number as Unix time: 0 was 1970-01-01, loaded without a word
+        Item("csv-date-as-number", export({"accounts.csv": "id,name,customer_since\nA1,Acme,0\n"
+                                           "A2,Bolt,2019-05-01\n",
+                                           "plans.csv": "account_id,risk_measures\nA1,credit@86400\n"}),
+             ["import-csv", "export"], {1}, ["accounts.csv:2: customer_since: '0' is a number",
+                                             "plans.csv:2: risk_measures 'credit@86400'"]),
+        # UTF-32's BOM begins with UTF-16's (read as UTF-16, every row refused); a UTF-16 file
+        # cut short was "cannot be read as None", with no line
+        Item("csv-utf32-and-cut-utf16", export({
+            "users.csv": "id,name\nU1,Ann\n".encode("utf-32"),
+            "accounts.csv": ACCOUNTS.encode("utf-16") + b"x"}), ["import-csv", "export"], {1},
+             ["accounts.csv:4: cannot be read as utf-16 (its byte order mark says so)"]),
+        # the header was the blank line: every row "2 cells where the header has 0"
+        Item("csv-blank-lines-first", export({"accounts.csv": "\r\n,\n" + ACCOUNTS}),
              ["import-csv", "export"], {0}),
         Item("csv-misnamed", export({"contact.csv": "id,account_id,name\n", "Accounts.csv": ACCOUNTS}),
              ["import-csv", "export"], {1}, ["did you mean contacts.csv"]),

@@ -1,0 +1,51 @@
+"""The CSV import's reading of an export, beyond what the hostile corpus runs through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kamrules.connectors.local.crm import LocalCrm
+from kamrules.connectors.local.csv_import import ImportResult, import_directory
+
+ACCOUNTS = "id,name,is_key\nA1,Acme,true\nA2,Bolt,true\n"
+
+
+def _import(tmp_path: Path, files: dict[str, str]) -> ImportResult:
+    export = tmp_path / "export"
+    export.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (export / name).write_text(text, encoding="utf-8")
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    try:
+        return import_directory(crm, export)
+    finally:
+        crm.close()
+
+
+def _rows(tmp_path: Path, sql: str) -> list[tuple]:
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    try:
+        return crm.db.execute(sql).fetchall()
+    finally:
+        crm.close()
+
+
+def test_an_export_imported_again_replaces_the_records_without_ids_of_its_accounts(
+        tmp_path: Path) -> None:
+    _import(tmp_path, {"accounts.csv": ACCOUNTS, "surveys.csv": "account_id,date,score\n"
+                       "A1,2026-01-01,9\nA1,2026-02-01,8\nA2,2026-01-05,7\n"})
+    # the next week's export: a survey of A2 first, one of A1 gone; A2's rows shift A1's
+    _import(tmp_path, {"surveys.csv": "account_id,date,score\n"
+                       "A2,2026-03-01,2\nA2,2026-01-05,7\nA1,2026-02-01,8\n"})
+    assert sorted(_rows(tmp_path, "SELECT account_id, date, score FROM surveys")) == [
+        ("A1", "2026-02-01", 8.0), ("A2", "2026-01-05", 7.0), ("A2", "2026-03-01", 2.0)]
+    counts = dict(_rows(tmp_path, "SELECT account_id, n FROM record_counts"))
+    assert counts == {"A1": 1, "A2": 2}
+
+
+def test_an_account_missing_from_a_file_keeps_its_records_of_that_kind(tmp_path: Path) -> None:
+    _import(tmp_path, {"accounts.csv": ACCOUNTS, "team.csv": "account_id,user_id,role\n"
+                       "A1,U1,account_manager\nA2,U2,account_manager\n"})
+    _import(tmp_path, {"team.csv": "account_id,user_id,role\nA2,U3,service\n"})
+    assert sorted(_rows(tmp_path, "SELECT account_id, user_id FROM team")) == [
+        ("A1", "U1"), ("A2", "U3")]
