@@ -176,3 +176,27 @@ def test_starttls_and_login_with_credentials_from_env_and_file(
         # refused (535, then aiosmtpd stalls the second mechanism smtplib tries): failed either way
         assert errors and all(e.startswith("SMTP") for e in errors)
         assert "p4ss" not in json.dumps(failed) and "wrong" not in json.dumps(failed)
+
+
+def test_an_owner_email_or_name_with_a_line_break_is_a_skipped_message_not_a_crash(
+        tmp_path: Path, receivers: Any) -> None:
+    """CRM text that a mail header cannot hold: an email with a `\\r\\n Bcc:` (exit 5 after the
+    write-back, and a header injection had it been sent) is skipped with the reason, a name
+    with a line break is one line in the subject; the other owners get theirs."""
+    smtp, hook = receivers
+    root = _workspace(tmp_path / "ws", smtp, hook)
+    with (root / "kamrules.yaml").open("a") as config:
+        config.write("  subject: 'Digest for {owner_name}'\n")
+    crm = LocalCrm(root / "crm.sqlite")
+    crm.db.execute("UPDATE users SET email = 'ed@example.com\r\nBcc: evil@example.com'"
+                   " WHERE id = 'U2'")
+    crm.db.execute("UPDATE users SET name = 'Ana' || char(10) || 'Novak' WHERE id = 'U1'")
+    crm.close()
+    report = _run(root, 0)
+    assert report["exit_code"] == 0 and report["counts"]["created"] > 0
+    email = {m["owner_id"]: m for m in report["digest"]["messages"] if m["channel"] == "email"}
+    assert email["U2"]["status"] == "skipped" and "not one address" in email["U2"]["error"]
+    assert (email["U1"]["status"], email["U3"]["status"]) == ("sent", "sent")
+    assert email["U1"]["subject"] == "Digest for Ana Novak"
+    assert sorted(m["To"] for m in smtp.messages) == ["ana@example.com", "rita@example.com"]
+    assert not any("evil" in str(m) for m in smtp.messages)

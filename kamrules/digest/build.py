@@ -116,7 +116,8 @@ def build(settings: Any, scope: str, as_of: date, tasks: list[Task], severity: d
         name = user.name if user else owner
         values = {"count": len(items), "owner_name": name, "as_of": as_of.isoformat()}
         texts, errors = _texts(settings, values, owner, items, as_of)
-        channels = ([("email", user.email if user else None)] if settings.email else []) + (
+        address, bad_address = _address(user.email if user else None)
+        channels = ([("email", address)] if settings.email else []) + (
             [("webhook", None)] if settings.webhook else [])
         for channel, to in channels:
             parts = ("subject", "email", "html") if channel == "email" else ("subject", "chat")
@@ -127,9 +128,20 @@ def build(settings: Any, scope: str, as_of: date, tasks: list[Task], severity: d
                 html=texts["html"] if channel == "email" else None,
                 message_id=message_id(scope, as_of, owner, channel), items=items,
                 status="failed" if error else "skipped" if channel == "email" and not to else "planned",
-                error=error or ("the owner has no email address in the CRM" if channel == "email"
-                                and not to else None)))
+                error=error or ((bad_address or "the owner has no email address in the CRM")
+                                if channel == "email" and not to else None)))
     return messages
+
+
+def _address(email: str | None) -> tuple[str | None, str | None]:
+    """The owner's CRM email as one address to send to, or why it is not one: a line break in
+    it was exit 5 (a mail header cannot hold one) and could have added a `Bcc:`."""
+    if not email or not email.strip():
+        return None, None
+    email = email.strip()
+    if any(c in email for c in "\r\n,;") or "@" not in email:
+        return None, f"the owner's email address in the CRM is not one address: {email[:80]!r}"
+    return email, None
 
 
 def _texts(settings: Any, values: dict[str, Any], owner: str, items: list[DigestItem],
@@ -146,9 +158,10 @@ def _texts(settings: Any, values: dict[str, Any], owner: str, items: list[Digest
     for name in ("subject", "email", "chat", "html"):
         try:
             if name == "subject":  # (it reads `subject` as empty)
-                text = (render(settings.subject, values) if settings.subject else " ".join((
+                # one line: a mail header cannot hold a line break (an owner's name with one)
+                text = " ".join((render(settings.subject, values) if settings.subject else (
                     templates.render("subject", {**context, "subject": "", "channel": name}, as_of)
-                    or "").split()))
+                    or "")).split())
                 out["subject"] = context["subject"] = text
                 continue
             text = templates.render(name, {**context, "channel": name}, as_of)
