@@ -124,6 +124,24 @@ def test_a_held_lock_makes_a_second_run_exit_3_with_who_holds_it(
     assert ws.crm().all_tasks() == []
 
 
+def test_a_lock_file_that_is_a_link_to_a_device_is_named_not_read_forever(
+    workspace_factory: Callable[..., Workspace]
+) -> None:
+    """The lock file replaced by a link to /dev/zero: reading who holds it never ended."""
+    from kamrules.run.config import crm_section, load_config
+    from kamrules.run.lock import lock_path
+
+    ws = workspace_factory(SMALL)
+    loaded = load_config(ws.root / "kamrules.yaml")
+    path = lock_path(loaded.state_dir, crm_section(loaded))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to("/dev/zero")
+    proc = ws.cli("run", "--as-of", "2026-11-01", "--lock-wait", "0", check=False)
+    assert proc.returncode == 7 and "is not a regular file" in proc.stderr, proc.stderr
+    path.unlink()
+    assert ws.cli("run", "--as-of", "2026-11-01", check=False).returncode == 0
+
+
 def test_a_lock_left_by_a_killed_run_is_taken_over(workspace_factory: Callable[..., Workspace]) -> None:
     ws = workspace_factory(SMALL)
     env = dict(os.environ, PYTHONPATH=str(ROOT), KAMRULES_CRASH_AT="evaluated")

@@ -12,12 +12,13 @@ import fcntl
 import hashlib
 import json
 import os
+import stat
 import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from kamrules.errors import LockedError
+from kamrules.errors import EnvironmentFailure, LockedError
 from kamrules.inputs.environment import failure
 
 
@@ -28,6 +29,9 @@ def lock_path(state_dir: Path, crm: dict[str, Any]) -> Path:
                          "portal_id")}
     digest = hashlib.sha256(json.dumps(identity, default=str).encode()).hexdigest()[:12]
     return state_dir / f"run-{digest}.lock"
+
+
+HOLDER_CHARS = 4096
 
 
 class RunLock:
@@ -44,6 +48,10 @@ class RunLock:
             self.handle = self.path.open("a+", encoding="utf-8", errors="replace")
         except OSError as exc:
             raise failure("lock file", self.path, exc) from None
+        if not stat.S_ISREG(os.fstat(self.handle.fileno()).st_mode):  # a link to a device, a FIFO
+            self.handle.close()
+            raise EnvironmentFailure(f"lock file {self.path}: is not a regular file (a device or"
+                                     " FIFO); remove it, kamrules makes a new one")
         deadline = time.monotonic() + self.wait_seconds
         while True:
             try:
@@ -74,7 +82,8 @@ class RunLock:
     def _holder(self) -> dict[str, Any]:
         self.handle.seek(0)
         try:
-            holder = json.loads(self.handle.read() or "{}")
+            # a bounded read: a holder is ~60 bytes (a lock file linked to /dev/zero never ended)
+            holder = json.loads(self.handle.read(HOLDER_CHARS) or "{}")
         except ValueError:
             return {}
         return holder if isinstance(holder, dict) else {}
