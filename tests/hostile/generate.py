@@ -295,6 +295,12 @@ def items() -> list[Item]:
              ["--reason"]),
         Item("set-not-utf8", base, [*p, "--set", "mini.min_contacts=\udcff"], {2},
              ["--set", "half of a UTF-16 pair"]),
+        # a --set value is YAML read like a pack file's: an alias to itself was exit 5, a bomb grew
+        Item("set-alias-to-itself", base, [*p, "--set", "mini.min_contacts=&a [*a]"], {2},
+             ["--set", "alias *a refers to itself"]),
+        Item("set-alias-bomb", base, [*p, "--set", "mini.min_contacts={" + alias_bomb()
+                                      .strip().replace("\n", ", ") + "}"], {2},
+             ["--set", "aliases expand past"]),
         # strict scalars
         Item("impossible-date", with_pack(pack_with("2026-02-30")), v, {2}, ["pack.yaml:5:"]),
         Item("bad-int-tag", with_pack(pack_with("!!int abc")), v, {2}, ["pack.yaml:5:"]),
