@@ -2,8 +2,9 @@
 
 Two syntaxes. `simple` (the default): `{name}` looks a plain name up in a flat dict, nothing
 more. `jinja`: Jinja2's sandboxed environment (no attribute access into Python objects, no
-imports) with Babel filters for plural forms, numbers rounded for people, money in the
-configured currency and locale, percentages and dates. A missing name is an error, never an
+imports, bounded in time and memory: kamrules/language/bounded.py) with Babel filters for
+plural forms, numbers rounded for people, money in the configured currency and locale,
+percentages and dates. A missing name is an error, never an
 empty string; a value with nothing to show renders as "not recorded" in the task's language.
 """
 
@@ -18,9 +19,9 @@ from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import StrictUndefined, meta
-from jinja2.sandbox import SandboxedEnvironment
 
 from kamrules.inputs.days import shifted
+from kamrules.language.bounded import BoundedSandbox
 from kamrules.language.pack import PLACEHOLDER
 from kamrules.memo import BoundedMemo
 
@@ -199,8 +200,8 @@ def _rounded(x: float, digits: int | None = None) -> float:
     return float(round(x, digits))
 
 
-def _environment(people: People | None) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+def _environment(people: People | None) -> BoundedSandbox:
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False,
                                keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True,
                                finalize=people.finalize if people else None)
     p = people or People()
@@ -217,7 +218,7 @@ def people(locale: str, currency: str, as_of: date) -> People:
 
 
 @lru_cache(maxsize=16)
-def _env(locale: str, currency: str, as_of: date) -> SandboxedEnvironment:
+def _env(locale: str, currency: str, as_of: date) -> BoundedSandbox:
     return _environment(people(locale, currency, as_of))
 
 

@@ -97,6 +97,13 @@ def pack_with(line: str) -> str:
     return PACK.replace("params:\n", f"params:\n  odd: {{default: {line}, description: x}}\n")
 
 
+def jinja_subject(subject: str) -> str:
+    """The mini pack in Jinja syntax, its rule firing on every key account with `subject`."""
+    return PACK.replace("rules:\n", "template_syntax: jinja\nrules:\n").replace(
+        "lt: {param: min_contacts}", "lt: 1000").replace(
+        '{subject: "{account_name}: add contacts"', "{subject: '" + subject.replace("'", "''") + "'")
+
+
 def nested(levels: int) -> str:
     cond = "{fact: contacts, lt: 2}"
     for i in range(levels):
@@ -301,6 +308,20 @@ def items() -> list[Item]:
         Item("set-alias-bomb", base, [*p, "--set", "mini.min_contacts={" + alias_bomb()
                                       .strip().replace("\n", ", ") + "}"], {2},
              ["--set", "aliases expand past"]),
+        # task text templates that would run for hours or fill the memory (a bound of
+        # kamrules/language/bounded.py stops them: the task falls back to plain text)
+        Item("template-huge-string", with_pack(jinja_subject("{{ 'x' * 10**9 }}")), p, {0}),
+        Item("template-huge-power", with_pack(jinja_subject("{{ 10**(10**10) }}")), v, {0}),
+        Item("template-center", with_pack(jinja_subject('{{ "x"|center(10**9) }}')), p, {0}),
+        Item("template-nested-loops", with_pack(jinja_subject(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}")),
+            p, {0}),
+        Item("template-doubling", with_pack(jinja_subject(
+            '{% set ns = namespace(s="x") %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}'
+            "{% endfor %}{{ ns.s|length }}")), p, {0}),
+        Item("template-recursion", with_pack(jinja_subject(
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")), p, {0}),
+        Item("template-nan-literal", with_pack(jinja_subject('{{ ("nan"|float)|money }}')), p, {0}),
         # strict scalars
         Item("impossible-date", with_pack(pack_with("2026-02-30")), v, {2}, ["pack.yaml:5:"]),
         Item("bad-int-tag", with_pack(pack_with("!!int abc")), v, {2}, ["pack.yaml:5:"]),

@@ -1,0 +1,60 @@
+"""Task text and digest templates run in bounded time and memory (kamrules/language/bounded.py):
+each template here ran for minutes or hours, filled the memory or crashed; now it stops at a
+bound within a second, and templates that stay within the bounds render as before."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+
+import pytest
+
+from kamrules.language.bounded import TooBig
+from kamrules.language.template import jinja_names, render_jinja
+
+AS_OF = date(2026, 11, 1)
+HOSTILE = [
+    "{{ 'x' * 10**9 }}",
+    "{{ 10**(10**10) }}",
+    "{% set ns = namespace(n=3) %}{% for i in range(100) %}{% set ns.n = ns.n * ns.n %}{% endfor %}",
+    '{{ "x"|center(10**9) }}',
+    '{{ "x".ljust(10**9) }}',
+    "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+    "{% set r = range(100000) %}{% for a in r %}{% for b in r %}{% endfor %}{% endfor %}",
+    '{% set ns = namespace(s="x") %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}',
+    '{% set ns = namespace(s="x") %}{% for i in range(64) %}{% set ns.s = ns.s + ns.s %}{% endfor %}',
+    '{% set s = "x" * 999999 %}{{ s|replace("", s) }}',
+    '{% set s = "x" * 999999 %}{{ s.replace("", s) }}',
+    '{% set s = "x" * 99999 %}{{ range(99999)|map("string")|join(s) }}',
+    '{% set s = "x" * 99999 %}{{ s.join(range(99999)|map("string")) }}',
+    '{% set s = "\\n" * 999999 %}{{ s|indent(999999) }}',
+    '{{ "{:>999999999}".format(1) }}',
+    '{{ "%0999999999d"|format(1) }}',
+    '{{ "%0999999999d" % 1 }}',
+    "{% for i in range(99999) %}{{ 'x' * 99999 }}{% endfor %}",
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE)
+def test_a_template_past_a_bound_stops_within_a_second(source: str) -> None:
+    start = time.process_time()
+    jinja_names(source)  # validation compiles it: Jinja folded `10**(10**10)` there
+    with pytest.raises(TooBig):
+        render_jinja(source, {}, as_of=AS_OF)
+    assert time.process_time() - start < 2.0
+
+
+def test_a_macro_calling_itself_stops() -> None:
+    with pytest.raises(RecursionError):
+        render_jinja("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", {}, as_of=AS_OF)
+
+
+def test_templates_within_the_bounds_render_as_before() -> None:
+    source = ("{% macro line(name, amount) %}{{ name }}: {{ amount|money }}{% endmacro %}"
+              "{% for n in names %}{{ line(n, 5000000) }}; {% endfor %}{{ ', '.join(names) }}"
+              " {{ 'ab' * 3 }} {{ 2**10 }} {{ '%s-%s' % (1, 2) }} {{ 'a b'|replace(' ', '_') }}"
+              " {{ '{}!'.format('hi') }} {{ 'x'|center(5) }}|{{ names|join('/') }}")
+    out = render_jinja(source, {"names": ["Acme", "Bolt"]}, as_of=AS_OF)
+    assert out == ("Acme: €5,000,000; Bolt: €5,000,000; Acme, Bolt ababab 1024 1-2 a_b hi!"
+                   "   x  |Acme/Bolt")
+    assert len(render_jinja("{% for i in range(100000) %}x{% endfor %}", {}, as_of=AS_OF)) == 100000
