@@ -308,6 +308,9 @@ def items() -> list[Item]:
         Item("set-alias-bomb", base, [*p, "--set", "mini.min_contacts={" + alias_bomb()
                                       .strip().replace("\n", ", ") + "}"], {2},
              ["--set", "aliases expand past"]),
+        # a currency code that is not ISO 4217 (a typo) showed every amount as "EUT560,400"
+        Item("config-unknown-currency", with_config("currency: EUT\n"), v, {2},
+             ["kamrules.yaml:8:", "unknown currency 'EUT'"]),
         # task text templates that would run for hours or fill the memory (a bound of
         # kamrules/language/bounded.py stops them: the task falls back to plain text)
         Item("template-huge-string", with_pack(jinja_subject("{{ 'x' * 10**9 }}")), p, {0}),
