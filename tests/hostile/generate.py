@@ -300,6 +300,10 @@ def items() -> list[Item]:
         Item("snooze-reason-not-utf8", base, ["snooze", "add", "--rule", "MINI-001", "--reason",
                                                "ok \udcff", "--by", "me", "--days", "3"], {2},
              ["--reason"]),
+        # `--account "$ACC"` with $ACC unset snoozed the rule for every account, without a word
+        Item("snooze-empty-account", base, ["snooze", "add", "--account", "", "--rule", "MINI-001",
+                                            "--reason", "r", "--by", "me", "--days", "3"], {2},
+             ["--account is empty"]),
         Item("set-not-utf8", base, [*p, "--set", "mini.min_contacts=\udcff"], {2},
              ["--set", "half of a UTF-16 pair"]),
         # a --set value is YAML read like a pack file's: an alias to itself was exit 5, a bomb grew
