@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -20,7 +20,7 @@ from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule, placeholders
 from kamrules.language.template import compile_jinja, jinja_names, render, render_jinja, show
 from kamrules.language.translation import RuleText
-from kamrules.model import Account, Snapshot, Task, TeamMember
+from kamrules.model import Account, RecordWarning, Snapshot, Task, TeamMember
 
 PRIORITY_BY_SEVERITY = {
     "info": "low", "low": "low", "medium": "normal", "high": "high", "critical": "high",
@@ -67,6 +67,30 @@ class Directory:
             return spec[5:]
         role = spec[5:]
         return next((m.user_id for m in self.team.get(account.id, []) if m.role == role), None)
+
+
+def unknown_users(packs: Iterable[LoadedPack], plays: Iterable[tuple[LoadedPack, Any]],
+                  users: Container[str], sales_ops_owner: str | None) -> list[RecordWarning]:
+    """A warning for each `user:ID` assignee (of a rule, a play's step or escalation) and a
+    `sales_ops_owner` that is not a user of the CRM: their tasks went to no one, unsaid."""
+    places: dict[str, list[str]] = {}
+    for pack in packs:
+        for rule in pack.active_rules:
+            for spec in (rule.task.assignee, rule.task.fallback):
+                places.setdefault(spec, []).append(f"{pack.id}/{rule.id}")
+    for pack, play in plays:
+        for step in play.steps:
+            escalate = step.escalate
+            for spec in (step.task.assignee, step.task.fallback, escalate and escalate.assignee,
+                         escalate and escalate.fallback):
+                places.setdefault(spec or "", []).append(f"{pack.id}/{play.id} step {step.id}")
+    if sales_ops_owner:
+        places.setdefault(f"user:{sales_ops_owner}", []).append("the config's sales_ops_owner")
+    return [RecordWarning(kind="assignees", record_id=spec[5:], message=(
+        f"{', '.join(dict.fromkeys(where))} assign tasks to {spec[5:]!r}, who is not a user in the"
+        " CRM: those tasks would go to no one; give a user id the CRM has, or a role"))
+        for spec, where in places.items()
+        if spec.startswith("user:") and spec[5:] not in users]
 
 
 def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str, str, str]]:

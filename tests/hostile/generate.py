@@ -312,6 +312,12 @@ def items() -> list[Item]:
         Item("set-alias-bomb", base, [*p, "--set", "mini.min_contacts={" + alias_bomb()
                                       .strip().replace("\n", ", ") + "}"], {2},
              ["--set", "aliases expand past"]),
+        # a task assignee (or sales_ops_owner) the CRM has no user for: its tasks went to no one
+        Item("assignee-not-a-user", with_pack(PACK.replace(
+            "task: {subject:", "task: {assignee: user:U-NOBODY, subject:")), p, {0},
+            ["'U-NOBODY', who is not a user in the CRM"]),
+        Item("sales-ops-owner-not-a-user", with_config("sales_ops_owner: U-GONE\n"), p, {0},
+             ["'U-GONE', who is not a user in the CRM"]),
         # a currency code that is not ISO 4217 (a typo) showed every amount as "EUT560,400"
         Item("config-unknown-currency", with_config("currency: EUT\n"), v, {2},
              ["kamrules.yaml:8:", "unknown currency 'EUT'"]),
