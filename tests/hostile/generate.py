@@ -38,6 +38,14 @@ RULE = """- id: MINI-{n:03d}
   when: {{fact: contacts, lt: 2}}
   task: {{subject: "{{account_name}}: rule {n}", body: "Body {n}."}}
 """
+CASES = """as_of: 2026-11-01
+cases:
+  - name: one contact is too few
+    params: {}
+    add: {users: [{id: U1, name: Una}], accounts: [{id: A, name: Acme, owner_id: U1, is_key: true}],
+          contacts: [{id: C1, account_id: A, name: Ana}]}
+    fires: [MINI-001]
+"""
 HOSTILE_NAMES = [
     "Acme \x1b[31mRED\x1b[0m \x1b[2J", "Bolt \x1b]0;pwned title\x07 Ltd", "Cee \x9b2J eight-bit",
     "Dee \u202eevil\u202c Co", "=cmd|' /C calc'!A0", "+SUM(1)", "@import", "Ell\x00\x08\x7f ok",
@@ -318,6 +326,12 @@ def items() -> list[Item]:
             ["'U-NOBODY', who is not a user in the CRM"]),
         Item("sales-ops-owner-not-a-user", with_config("sales_ops_owner: U-GONE\n"), p, {0},
              ["'U-GONE', who is not a user in the CRM"]),
+        # pack test cases: a date at the calendar's start, params of the wrong kind (exit 5 both)
+        Item("packtest-as-of-year-one", with_file("pack/tests/t.yaml", CASES.replace(
+            "as_of: 2026-11-01", "as_of: 0001-01-01")), ["test", "pack"], {2},
+            ["t.yaml:1:", "outside the days a run may be as of"]),
+        Item("packtest-param-a-list", with_file("pack/tests/t.yaml", CASES.replace(
+            "params: {}", "params: {min_contacts: [2]}")), ["test", "pack"], {1}),
         # a currency code that is not ISO 4217 (a typo) showed every amount as "EUT560,400"
         Item("config-unknown-currency", with_config("currency: EUT\n"), v, {2},
              ["kamrules.yaml:8:", "unknown currency 'EUT'"]),
