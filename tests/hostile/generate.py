@@ -332,6 +332,14 @@ def items() -> list[Item]:
             ["t.yaml:1:", "outside the days a run may be as of"]),
         Item("packtest-param-a-list", with_file("pack/tests/t.yaml", CASES.replace(
             "params: {}", "params: {min_contacts: [2]}")), ["test", "pack"], {1}),
+        # a path too long for the file system, symbolic links in a loop (both were exit 5)
+        Item("crm-path-name-too-long", with_config(CONFIG.replace("crm.sqlite", "a" * 300 + "/c.db"),
+                                                   replace=True), p, {7},
+             ["too long for the file system"]),
+        Item("snoozes-symlink-loop", lambda r: (with_config("snoozes_file: loop1\n")(r),
+                                                os.symlink("loop2", r / "loop1"),
+                                                os.symlink("loop1", r / "loop2")),
+             v, {7}, ["loop1: symbolic links here point at each other in a loop"]),
         # a currency code that is not ISO 4217 (a typo) showed every amount as "EUT560,400"
         Item("config-unknown-currency", with_config("currency: EUT\n"), v, {2},
              ["kamrules.yaml:8:", "unknown currency 'EUT'"]),
