@@ -8,6 +8,7 @@ import time
 from datetime import date
 
 import pytest
+from jinja2 import TemplateError
 
 from kamrules.language.bounded import TooBig
 from kamrules.language.template import jinja_names, render_jinja
@@ -58,3 +59,14 @@ def test_templates_within_the_bounds_render_as_before() -> None:
     assert out == ("Acme: €5,000,000; Bolt: €5,000,000; Acme, Bolt ababab 1024 1-2 a_b hi!"
                    "   x  |Acme/Bolt")
     assert len(render_jinja("{% for i in range(100000) %}x{% endfor %}", {}, as_of=AS_OF)) == 100000
+
+
+@pytest.mark.parametrize("source", ["{{ " + "(" * 400 + "1" + ")" * 400 + " }}",
+                                    "{% if 1 %}" * 150 + "x" + "{% endif %}" * 150,
+                                    "{{ 1" + " + 1" * 3000 + " }}"])
+def test_a_template_nested_too_deeply_is_a_template_error(source: str) -> None:
+    """Jinja's parser and Python's compiler recurse per level: RecursionError and "too many
+    levels of indentation" were exit 5 at validation."""
+    for check in (jinja_names, lambda s: render_jinja(s, {}, as_of=AS_OF)):
+        with pytest.raises(TemplateError, match="nests too deeply"):
+            check(source)

@@ -10,6 +10,8 @@ empty string; a value with nothing to show renders as "not recorded" in the task
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
 from math import copysign
@@ -18,7 +20,7 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
-from jinja2 import StrictUndefined, meta
+from jinja2 import StrictUndefined, TemplateError, meta
 
 from kamrules.inputs.days import shifted
 from kamrules.language.bounded import BoundedSandbox
@@ -222,9 +224,21 @@ def _env(locale: str, currency: str, as_of: date) -> BoundedSandbox:
     return _environment(people(locale, currency, as_of))
 
 
+@contextmanager
+def _not_too_deep() -> Iterator[None]:
+    """Jinja's parser and Python's compiler recurse once per level of nesting: a template
+    nested some hundred levels deep (brackets, `{% if %}` blocks, `1 + 1 + ...`) was exit 5."""
+    try:
+        yield
+    except (RecursionError, SyntaxError):  # SyntaxError: "too many levels of indentation"
+        raise TemplateError("the template nests too deeply (brackets, blocks or operators);"
+                            " split it up") from None
+
+
 @lru_cache(maxsize=4096)
 def _compiled(locale: str, currency: str, as_of: date, source: str) -> Any:
-    template = _env(locale, currency, as_of).from_string(source)
+    with _not_too_deep():
+        template = _env(locale, currency, as_of).from_string(source)
     # Jinja chains the template's globals to the environment's (a ChainMap) and copies them
     # into every render's context; the environment is never changed after it is made, so one
     # plain dict is the same names and costs a third of a render less (issue #18)
@@ -260,9 +274,10 @@ def jinja_names(source: str) -> frozenset[str]:
     known = _NAMES.get(source)
     if known is not None:
         return known
-    tree = _CHECKER.parse(source)
-    _CHECKER.compile(tree)  # unknown filters and tests fail here
-    names = frozenset(meta.find_undeclared_variables(tree))
+    with _not_too_deep():
+        tree = _CHECKER.parse(source)
+        _CHECKER.compile(tree)  # unknown filters and tests fail here
+        names = frozenset(meta.find_undeclared_variables(tree))
     if len(_NAMES) >= MAX_NAMES:
         _NAMES.clear()
     _NAMES[source] = names

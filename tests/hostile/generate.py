@@ -356,6 +356,9 @@ def items() -> list[Item]:
             "{% endfor %}{{ ns.s|length }}")), p, {0}),
         Item("template-recursion", with_pack(jinja_subject(
             "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")), p, {0}),
+        Item("template-nested-too-deep", with_pack(jinja_subject("{{ account_name }}").replace(
+            '"Only {contacts} contacts."', '"{{ ' + "(" * 400 + "1" + ")" * 400 + ' }}"')), v, {2},
+            ["pack.yaml:", "nests too deeply"]),
         Item("template-nan-literal", with_pack(jinja_subject('{{ ("nan"|float)|money }}')), p, {0}),
         # strict scalars
         Item("impossible-date", with_pack(pack_with("2026-02-30")), v, {2}, ["pack.yaml:5:"]),
