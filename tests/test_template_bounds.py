@@ -70,3 +70,33 @@ def test_a_template_nested_too_deeply_is_a_template_error(source: str) -> None:
     for check in (jinja_names, lambda s: render_jinja(s, {}, as_of=AS_OF)):
         with pytest.raises(TemplateError, match="nests too deeply"):
             check(source)
+
+
+def test_a_task_text_past_a_bound_falls_back_and_is_not_tried_again() -> None:
+    """Such a text would go past the bound on every account (up to a second each): after the
+    first, the process falls back to the plain text at once."""
+    from kamrules.evaluation.engine import Engine
+    from kamrules.language.loader import builtin_dir, load_pack
+    from kamrules.language.packtest import case_facts, cases_of
+    from kamrules.model import Snapshot
+    from kamrules.writeback.tasks import Directory, build_task
+
+    pack_dir = builtin_dir() / "kam-core"
+    pack = load_pack(pack_dir)
+    item = next(c for c in cases_of(pack_dir) if c.case.fires)
+    facts = case_facts(item)
+    assert not isinstance(facts, str), facts
+    account, values = facts
+    finding = next(iter(Engine([pack]).findings_for(account, values)))
+    rule = next(r for r in pack.rules if r.id == finding.rule_id)
+    loops = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+    broken = rule.model_copy(update={"task": rule.task.model_copy(update={"body": loops})})
+    directory = Directory.from_snapshot(
+        Snapshot.model_validate({"as_of": item.as_of, **item.records}), "U9")
+    bodies, seconds = [], []
+    for _ in range(2):
+        start = time.process_time()
+        bodies.append(build_task(finding, pack, broken, directory, item.as_of, values).body)
+        seconds.append(time.process_time() - start)
+    assert all("(TooBig)" in b for b in bodies) and bodies[0] == bodies[1]
+    assert seconds[1] < 0.05 < seconds[0], seconds
