@@ -14,6 +14,9 @@ from kamrules.language.bounded import TooBig
 from kamrules.language.template import jinja_names, render_jinja
 
 AS_OF = date(2026, 11, 1)
+# a list holding one long text a thousand times (by reference: cheap until it is printed)
+MANY = ('{% set ns = namespace(l=[]) %}{% set s = "x" * 9999999 %}'
+        '{% for i in range(1000) %}{{ ns.l.append(s) or "" }}{% endfor %}')
 HOSTILE = [
     "{{ 'x' * 10**9 }}",
     "{{ 10**(10**10) }}",
@@ -33,6 +36,9 @@ HOSTILE = [
     '{{ "%0999999999d"|format(1) }}',
     '{{ "%0999999999d" % 1 }}',
     "{% for i in range(99999) %}{{ 'x' * 99999 }}{% endfor %}",
+    *(MANY + shown for shown in ("{{ ns.l }}", "{{ ns.l|string }}", "{{ ns.l|upper }}",
+                                 "{{ '' ~ ns.l }}", "{{ '%s' % ns.l }}", "{{ ns.l|tojson }}",
+                                 "{{ ns.l|join }}", "{{ '{}'.format(ns.l) }}")),
 ]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import nodes, pass_eval_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import EvalContext
-from jinja2.runtime import Context
+from jinja2.runtime import Context, markup_join, str_join
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 MAX_CHARS = 10_000_000  # characters (or items) of a value or text: a digest of 100,000 tasks
@@ -35,12 +35,34 @@ class TooBig(SecurityError):
 
 
 def size(value: Any) -> int:
-    """Characters of text, or items of a collection plus the characters of its texts."""
-    if isinstance(value, str):
+    """Characters of a text, or items of a collection (at once: it is asked of every filter's
+    value, also in loops; what joining the items builds is estimated where they are joined)."""
+    if isinstance(value, str | list | tuple | set | frozenset | dict):
         return len(value)
-    if isinstance(value, list | tuple | set | frozenset | dict):
-        return len(value) + sum(len(v) for v in value if isinstance(v, str))
     return 0
+
+
+COLLECTIONS = (list, tuple, set, frozenset, dict)
+_END = object()
+
+
+def printed(value: Any) -> int:
+    """About how long `str(value)` gets, counted only until past MAX_CHARS: a list may hold a
+    long text many times over by reference (`ns.items.append(text)` in a loop), cheap to keep
+    and not to print."""
+    total, stack = 0, [iter((value,))]
+    while stack and total <= MAX_CHARS:
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, str):
+            total += len(item) + 4
+        elif isinstance(item, COLLECTIONS):
+            stack.append(iter(item.items() if isinstance(item, dict) else item))
+            total += 2
+        else:
+            total += 8
+    return total
 
 
 def checked(value: Any) -> Any:
@@ -63,11 +85,15 @@ def _formatted(fmt: str, args: Iterable[Any]) -> int:
     widest = max((int(n) for n in NUMBER.findall(fmt) if len(n) < 12), default=0)
     if any(len(n) >= 12 for n in NUMBER.findall(fmt)):
         widest = MAX_CHARS + 1
-    longest = max((len(str(a)) if isinstance(a, str | int | float) else size(a) for a in args),
-                  default=0)
+    longest = max((printed(a) for a in args), default=0)
     return len(fmt) + fields * (longest + widest)
 
 
+# filters that take a collection as it is (the others print it: `str(items)`)
+OF_COLLECTIONS = frozenset({
+    "attr", "batch", "count", "default", "d", "dictsort", "first", "groupby", "items", "join",
+    "last", "length", "list", "map", "max", "min", "random", "reject", "rejectattr", "reverse",
+    "select", "selectattr", "slice", "sort", "sum", "unique"})
 SIZED = frozenset({"center", "ljust", "rjust", "zfill", "wordwrap", "truncate", "batch", "slice"})
 
 
@@ -85,8 +111,7 @@ def _growth(name: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any
     if name == "join":  # the filter: items|join(sep); the method: sep.join(items)
         items, sep = (first, target) if isinstance(target, str) else (target, first)
         listed = list(items) if isinstance(items, list | tuple) else []
-        return (sum(len(i) if isinstance(i, str) else 1 for i in listed)
-                + len(listed) * (len(sep) if isinstance(sep, str) else 0))
+        return printed(listed) + len(listed) * (len(sep) if isinstance(sep, str) else 0)
     if name in ("indent", "expandtabs") and isinstance(target, str):
         width = first if first is not None else kwargs.get("width", kwargs.get("tabsize", 4))
         per = len(width) if isinstance(width, str) else abs(int(width or 0))
@@ -108,12 +133,23 @@ def bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any
     def run(*args: Any, **kwargs: Any) -> Any:
         value, rest = args[skip] if len(args) > skip else None, args[skip + 1:]
         checked(value)
+        if isinstance(value, COLLECTIONS) and name not in OF_COLLECTIONS:
+            _refuse_past(printed(value))  # `items|upper` prints the list first
         if name == "join" and value is not None and not isinstance(value, str):
             value = list(value)  # a generator (`map`) is sized before it is joined
             args = (*args[:skip], value, *rest)
         _refuse_past(_growth(name, value, rest, kwargs))
         return checked(function(*args, **kwargs))
 
+    return run
+
+
+def _printable(finalize: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """`{{ value }}`'s finalize, refusing a collection that would print past the bounds."""
+    def run(value: Any) -> Any:
+        if isinstance(value, COLLECTIONS):
+            _refuse_past(printed(value))
+        return finalize(value) if finalize is not None else value
     return run
 
 
@@ -143,9 +179,11 @@ class BoundedGenerator(CodeGenerator):
         super().visit_Template(node, frame)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
-        self.write("environment.checked(")
-        super().visit_Concat(node, frame)
-        self.write(")")
+        self.write("environment.joined(context.eval_ctx, (")
+        for part in node.nodes:
+            self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
 
 
 class BoundedSandbox(SandboxedEnvironment):
@@ -156,11 +194,16 @@ class BoundedSandbox(SandboxedEnvironment):
 
     def __init__(self, **options: Any):
         super().__init__(**options)
+        self.finalize = _printable(self.finalize)
         self.filters = {name: bounded_filter(name, f) for name, f in self.filters.items()}
         self.filters["kamrules_counted"] = counted
         self.globals.pop("lipsum", None)  # lorem ipsum: n paragraphs of it, no task's text
 
-    checked = staticmethod(checked)
+    @staticmethod
+    def joined(eval_ctx: EvalContext, parts: tuple[Any, ...]) -> str:
+        """`a ~ b ~ c`, refused before it would print a value past the bounds (`'' ~ items`)."""
+        _refuse_past(sum(len(p) if isinstance(p, str) else printed(p) for p in parts))
+        return markup_join(parts) if eval_ctx.autoescape else str_join(parts)
 
     def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
         """A render's (or a block's) text, refused once it grows past MAX_CHARS."""
