@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
-from jinja2 import nodes, pass_eval_context
+from jinja2 import nodes, pass_context, pass_eval_context
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, markup_join, str_join
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.utils import _PassArg
 
 MAX_CHARS = 10_000_000  # characters (or items) of a value or text: a digest of 100,000 tasks
 MAX_BITS = 16_384  # a whole number's bits: ~4,900 digits (Python shows at most 4,300)
+MAX_BUILT = 100_000_000  # characters built by one render, all values together
 MAX_STEPS = 1_000_000  # loop turns and calls in one render (~0.3 s): ten `range(100000)` loops
 NUMBER = re.compile(r"\d+")
 
@@ -74,7 +77,32 @@ def checked(value: Any) -> Any:
     return value
 
 
-def _refuse_past(estimate: int) -> None:
+class BoundedContext(Context):
+    """A render's context: making one starts the render's count of characters built."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        _BUILT.set([0])
+
+
+_BUILT: ContextVar[list[int] | None] = ContextVar("kamrules_built", default=None)
+
+
+def spent(value: Any) -> Any:
+    """`value`, its characters counted as built by this render: many texts each within the
+    bounds (`{{ 'x' * 9999999 }}` in a macro's loop) would add up past the memory."""
+    built = _BUILT.get()
+    if built is None:  # outside a render (none so far): a count of its own
+        built = [0]
+        _BUILT.set(built)
+    built[0] += len(value) if type(value) is str else size(value)
+    if built[0] > MAX_BUILT:
+        raise TooBig(f"more than {MAX_BUILT:,} characters built for one text")
+    return checked(value)
+
+
+def refuse_past(estimate: int) -> None:
+    """Refuse what would build about `estimate` characters, past MAX_CHARS."""
     if estimate > MAX_CHARS:
         raise TooBig(f"a value of about {estimate:,} characters (the limit is {MAX_CHARS:,})")
 
@@ -127,29 +155,23 @@ def _values(value: Any) -> tuple[Any, ...]:
 
 def bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """A built-in Jinja filter whose value, size arguments and result stay within bounds."""
-    skip = 1 if getattr(function, "jinja_pass_arg", None) is not None else 0
+    passes = _PassArg.from_obj(function)
 
+    @pass_context
     @wraps(function)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        value, rest = args[skip] if len(args) > skip else None, args[skip + 1:]
+    def run(context: Context, *args: Any, **kwargs: Any) -> Any:
+        value, rest = args[0] if args else None, args[1:]
         checked(value)
         if isinstance(value, COLLECTIONS) and name not in OF_COLLECTIONS:
-            _refuse_past(printed(value))  # `items|upper` prints the list first
+            refuse_past(printed(value))  # `items|upper` prints the list first
         if name == "join" and value is not None and not isinstance(value, str):
             value = list(value)  # a generator (`map`) is sized before it is joined
-            args = (*args[:skip], value, *rest)
-        _refuse_past(_growth(name, value, rest, kwargs))
-        return checked(function(*args, **kwargs))
+            args = (value, *rest)
+        refuse_past(_growth(name, value, rest, kwargs))
+        lead = {_PassArg.context: (context,), _PassArg.eval_context: (context.eval_ctx,),
+                _PassArg.environment: (context.environment,)}.get(passes, ())  # type: ignore[call-overload]
+        return spent(function(*lead, *args, **kwargs))
 
-    return run
-
-
-def _printable(finalize: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
-    """`{{ value }}`'s finalize, refusing a collection that would print past the bounds."""
-    def run(value: Any) -> Any:
-        if isinstance(value, COLLECTIONS):
-            _refuse_past(printed(value))
-        return finalize(value) if finalize is not None else value
     return run
 
 
@@ -190,11 +212,11 @@ class BoundedSandbox(SandboxedEnvironment):
     """The sandbox every task text and digest renders in (see the module's docstring)."""
 
     code_generator_class = BoundedGenerator
+    context_class = BoundedContext
     intercepted_binops = frozenset({"*", "**", "+", "%"})  # also keeps them from compile-time folding
 
     def __init__(self, **options: Any):
-        super().__init__(**options)
-        self.finalize = _printable(self.finalize)
+        super().__init__(**options)  # (`People.finalize` bounds what `{{ items }}` prints)
         self.filters = {name: bounded_filter(name, f) for name, f in self.filters.items()}
         self.filters["kamrules_counted"] = counted
         self.globals.pop("lipsum", None)  # lorem ipsum: n paragraphs of it, no task's text
@@ -202,19 +224,16 @@ class BoundedSandbox(SandboxedEnvironment):
     @staticmethod
     def joined(eval_ctx: EvalContext, parts: tuple[Any, ...]) -> str:
         """`a ~ b ~ c`, refused before it would print a value past the bounds (`'' ~ items`)."""
-        _refuse_past(sum(len(p) if isinstance(p, str) else printed(p) for p in parts))
-        return markup_join(parts) if eval_ctx.autoescape else str_join(parts)
+        refuse_past(sum(len(p) if isinstance(p, str) else printed(p) for p in parts))
+        return spent(markup_join(parts) if eval_ctx.autoescape else str_join(parts))
 
     def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
-        """A render's (or a block's) text, refused once it grows past MAX_CHARS."""
-        out: list[str] = []
-        total = 0
-        for part in parts:
-            total += len(part)
-            if total > MAX_CHARS:
-                raise TooBig(f"a text of more than {MAX_CHARS:,} characters")
-            out.append(part)
-        return "".join(out)
+        """A render's (or a block's) text, refused before it is joined past MAX_CHARS: its parts
+        are literals of the template and values whose building was counted (`spent`)."""
+        listed = parts if isinstance(parts, list) else list(parts)
+        if sum(map(len, listed)) > MAX_CHARS:
+            raise TooBig(f"a text of more than {MAX_CHARS:,} characters")
+        return spent("".join(listed))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         """`*`, `**`, `+` and `%`, refused before they would build a value past the bounds."""
@@ -227,12 +246,12 @@ class BoundedSandbox(SandboxedEnvironment):
                 raise TooBig(f"a number of more than {MAX_BITS:,} bits")
         elif operator == "*":
             times = right if isinstance(right, int) else left if isinstance(left, int) else 1
-            _refuse_past(max(size(left), size(right)) * max(int(times), 0))
+            refuse_past(max(size(left), size(right)) * max(int(times), 0))
         elif operator == "+":
-            _refuse_past(size(left) + size(right))
+            refuse_past(size(left) + size(right))
         elif operator == "%" and isinstance(left, str):
-            _refuse_past(_formatted(left, right if isinstance(right, tuple) else (right,)))
-        return checked(super().call_binop(context, operator, left, right))
+            refuse_past(_formatted(left, right if isinstance(right, tuple) else (right,)))
+        return spent(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         """A call from the template: counted, its size arguments and growth bounded."""
@@ -241,5 +260,5 @@ class BoundedSandbox(SandboxedEnvironment):
         target = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
         if name == "join" and isinstance(target, str) and args and not isinstance(args[0], str):
             args = (list(args[0]), *args[1:])  # a generator is sized before it is joined
-        _refuse_past(_growth(name, target, args, kwargs))
-        return checked(super().call(__context, __obj, *args, **kwargs))
+        refuse_past(_growth(name, target, args, kwargs))
+        return spent(super().call(__context, __obj, *args, **kwargs))

@@ -23,7 +23,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import StrictUndefined, TemplateError, meta
 
 from kamrules.inputs.days import shifted
-from kamrules.language.bounded import BoundedSandbox
+from kamrules.language.bounded import COLLECTIONS, BoundedSandbox, printed, refuse_past
 from kamrules.language.pack import PLACEHOLDER
 from kamrules.memo import BoundedMemo
 
@@ -182,6 +182,8 @@ class People:
             return YES_NO.get(self.language, YES_NO["en"])[0 if value else 1]
         if isinstance(value, float):
             return self.num(value)
+        if isinstance(value, COLLECTIONS):  # `{{ items }}` prints it: within the bounds
+            refuse_past(printed(value))
         return value
 
 
