@@ -6,9 +6,10 @@ it: Jinja folds constants), nested loops over `range(100000)` ran for minutes an
 calling itself was exit 5. Here every value a template builds (an operator's result, a `~`
 concatenation, a filter's or method's result, the text rendered) is at most MAX_CHARS characters
 (a whole number at most MAX_BITS bits), what a function that sets a size (`center(n)`,
-`replace`, `join`) would build is estimated before it runs, and one render takes at most
-MAX_STEPS loop turns and calls. Past a bound, TooBig (a TemplateError) stops the render, so
-task text falls back as for any failing template.
+`replace`, `join`, printing a list) would build is estimated before it runs, one render builds
+at most MAX_BUILT characters in all and takes at most MAX_STEPS loop turns and calls. Past a
+bound, TooBig (a TemplateError) stops the render, so task text falls back as for any failing
+template.
 """
 
 from __future__ import annotations
