@@ -99,3 +99,15 @@ def test_kamrules_test_command_reports_and_fails_on_a_broken_case(tmp_path: Path
                          text=True, env=env, cwd=tmp_path)
     assert bad.returncode == 1
     assert "FAIL" in bad.stdout and "KAM-REL-004 should fire but does not" in bad.stdout
+
+
+def test_case_params_are_checked_as_config_overrides_are() -> None:
+    """A case's `params` of the wrong kind fail the case naming the param: text was compared as
+    it was (the case failed for another reason), a list failed to compile (exit 5)."""
+    pack = load_pack(PACK_DIR)
+    item = CASES[0]
+    for value, message in (("five", "'five'"), ([5], "[5]")):
+        case = item.case.model_copy(update={"params": {"min_contacts": value}})
+        odd = PackCase(item.pack_dir, item.file, item.location, case, item.as_of, item.records)
+        for errors in (run_case(pack, odd), run_cases(pack, [odd])[0][1]):
+            assert errors == [f"param 'min_contacts' takes a value like 5, got {message}"]

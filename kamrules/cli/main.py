@@ -50,7 +50,7 @@ class KamGroup(click.Group):
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(0)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, RuntimeError) as exc:  # RuntimeError: a symlink loop
             failure = as_environment_failure(exc)
             if failure is None:
                 return self._internal(ctx, exc)

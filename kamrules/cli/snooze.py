@@ -76,9 +76,13 @@ def snooze_add(ctx: click.Context, account: str | None, rule: str | None, reason
     end = a_date(until) if until else date.today() + timedelta(days=days or 0)
     if end < date.today():
         raise KamError(f"--until {end} is in the past; a snooze runs until a day from today on")
+    for option, given in (("--account", account), ("--rule", rule)):
+        if given is not None and not given.strip():  # `--account "$ACC"` with $ACC unset
+            raise KamError(f"{option} is empty; omit it to snooze every {option[2:]}")
     loaded = loaded_config(ctx)
-    rule_id = _rule(ctx, rule) if rule else None
-    account_id, account_name = find_account(_accounts(ctx), account) if account else (None, None)
+    rule_id = _rule(ctx, rule) if rule is not None else None
+    account_id, account_name = (find_account(_accounts(ctx), account) if account is not None
+                                else (None, None))
     try:
         new = Snooze(account=account_id, rule=rule_id, reason=reason, requested_by=requested_by,
                      until=end, created=date.today())

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined
-from jinja2.sandbox import SandboxedEnvironment
 
 from kamrules.errors import ValidationFailed
 from kamrules.inputs.shipped import builtin_dir
+from kamrules.language.bounded import BoundedSandbox
 from kamrules.language.digestfiles import DigestTemplate, pack_templates, read_template
 from kamrules.language.template import People, render_jinja
 
@@ -72,10 +72,10 @@ def resolve(configured: dict[str, str | None], packs: list[Any], base_dir: Path,
 
 
 @lru_cache(maxsize=8)
-def _html_env(locale: str, currency: str, as_of: date) -> SandboxedEnvironment:
+def _html_env(locale: str, currency: str, as_of: date) -> BoundedSandbox:
     """The sandbox of task text, escaping every value for HTML."""
     people = People(locale, currency, as_of)
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True, trim_blocks=True,
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=True, trim_blocks=True,
                                lstrip_blocks=True, finalize=people.finalize)
     env.filters.update(num=people.num, money=people.money, pct=people.pct, plural=people.plural,
                        form=people.form, date=people.date, ago=people.ago)

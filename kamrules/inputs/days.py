@@ -13,6 +13,9 @@ that long raises OverflowError): the config refuses it, located.
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 RUN_DAYS = (date(1900, 1, 1), date(2999, 12, 31))  # the first and last day a run may be as of
 MAX_WAIT_SECONDS = 3600.0  # a network timeout, a retry's backoff, a lease, a rate window
@@ -35,3 +38,14 @@ def run_day_problem(day: date) -> str | None:
     if first <= day <= last:
         return None
     return f"{day} is outside the days a run may be as of ({first} to {last})"
+
+
+def _run_day(day: date) -> date:
+    problem = run_day_problem(day)
+    if problem is not None:
+        raise ValueError(problem)
+    return day
+
+
+# a date a pack's test case or play case runs as of: `as_of: 0001-01-01` was exit 5
+RunDay = Annotated[date, AfterValidator(_run_day)]

@@ -22,7 +22,10 @@ _ERRNO = {
     errno.ENOTDIR: "a part of this path is a file where a folder is expected",
     errno.ENOENT: "does not exist",
     errno.EIO: "input/output error from the disk",
+    errno.ENAMETOOLONG: "a name in this path is too long for the file system; give a shorter one",
+    errno.ELOOP: "symbolic links here point at each other in a loop; point them at a real file",
 }
+SYMLINK_LOOP = "Symlink loop from "  # Python 3.11's Path.resolve says so with a RuntimeError
 _SQLITE = (
     ("disk is full", "the disk is full; free some space and run again"),
     ("readonly", "is read-only; make it writable or point it at a writable place"),
@@ -68,6 +71,9 @@ def as_environment_failure(exc: BaseException) -> EnvironmentFailure | None:
     if isinstance(exc, OSError) and exc.errno in _ERRNO:
         where = exc.filename or "a file kamrules needs"
         return EnvironmentFailure(f"{where}: {reason(exc)}")
+    if isinstance(exc, RuntimeError) and str(exc).startswith(SYMLINK_LOOP):
+        where = str(exc)[len(SYMLINK_LOOP):].strip("'")
+        return EnvironmentFailure(f"{where}: {_ERRNO[errno.ELOOP]}")
     if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and any(
             needle in str(exc).lower() for needle, _ in _SQLITE):
         return EnvironmentFailure(f"a SQLite database (state or local CRM): {reason(exc)}")

@@ -21,8 +21,9 @@ from pydantic import Field, ValidationError, model_validator
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import account_views, facts_for
+from kamrules.inputs.days import RunDay
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
-from kamrules.language.loader import LoadedPack
+from kamrules.language.loader import LoadedPack, override_problems
 from kamrules.language.pack import UserModel
 from kamrules.model import RECORD_KINDS, Snapshot
 
@@ -31,7 +32,7 @@ Records = dict[str, list[dict[str, Any]]]
 
 class Case(UserModel):
     name: str = Field(min_length=1)
-    as_of: date | None = None
+    as_of: RunDay | None = None
     base: str | None = None
     drop: dict[str, list[str] | Literal["all"]] = Field(default_factory=dict)
     update: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
@@ -58,7 +59,7 @@ class Case(UserModel):
 
 
 class CaseFile(UserModel):
-    as_of: date
+    as_of: RunDay
     fixtures: dict[str, dict[str, list[dict[str, Any]]]] = Field(default_factory=dict)
     cases: list[Case] = Field(min_length=1)
 
@@ -234,6 +235,12 @@ def with_params(pack: LoadedPack, params: dict[str, Any]) -> LoadedPack:
     return clone
 
 
+def param_problems(pack: LoadedPack, params: dict[str, Any]) -> list[str]:
+    """What is wrong with a case's `params`, checked as config overrides are: a list or text
+    where the param takes a number was compared as it was, or failed to compile (exit 5)."""
+    return [message for _, message in override_problems(with_params(pack, {}), params, [])]
+
+
 def run_case(pack: LoadedPack, item: PackCase, engine: Engine | None = None,
              facts: tuple[str, dict[str, Any]] | str | None = None) -> list[str]:
     """Run one case; return what went wrong (empty when it passes).
@@ -244,7 +251,7 @@ def run_case(pack: LoadedPack, item: PackCase, engine: Engine | None = None,
     case = item.case
     rule_ids = {r.id for r in pack.rules}
     errors = [f"unknown rule {r}" for r in (*case.fires, *case.silent) if r not in rule_ids]
-    errors += [f"unknown param {p}" for p in sorted(set(case.params) - set(pack.values))]
+    errors += param_problems(pack, case.params)
     if errors:
         return errors
     facts = facts if facts is not None else case_facts(item)
@@ -276,6 +283,10 @@ def run_cases(pack: LoadedPack, items: list[PackCase],
     engines: dict[str, Engine] = {}
     results = []
     for item in items:
+        bad = param_problems(pack, item.case.params)
+        if bad:
+            results.append((item, bad))
+            continue
         key = repr(sorted(item.case.params.items()))
         if key not in engines:
             engines[key] = Engine([with_params(pack, item.case.params)], kind)

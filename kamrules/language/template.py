@@ -2,13 +2,16 @@
 
 Two syntaxes. `simple` (the default): `{name}` looks a plain name up in a flat dict, nothing
 more. `jinja`: Jinja2's sandboxed environment (no attribute access into Python objects, no
-imports) with Babel filters for plural forms, numbers rounded for people, money in the
-configured currency and locale, percentages and dates. A missing name is an error, never an
+imports, bounded in time and memory: kamrules/language/bounded.py) with Babel filters for
+plural forms, numbers rounded for people, money in the configured currency and locale,
+percentages and dates. A missing name is an error, never an
 empty string; a value with nothing to show renders as "not recorded" in the task's language.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
 from math import copysign
@@ -17,10 +20,10 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
-from jinja2 import StrictUndefined, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined, TemplateError, meta
 
 from kamrules.inputs.days import shifted
+from kamrules.language.bounded import COLLECTIONS, BoundedSandbox, printed, refuse_past
 from kamrules.language.pack import PLACEHOLDER
 from kamrules.memo import BoundedMemo
 
@@ -179,6 +182,8 @@ class People:
             return YES_NO.get(self.language, YES_NO["en"])[0 if value else 1]
         if isinstance(value, float):
             return self.num(value)
+        if isinstance(value, COLLECTIONS):  # `{{ items }}` prints it: within the bounds
+            refuse_past(printed(value))
         return value
 
 
@@ -199,8 +204,8 @@ def _rounded(x: float, digits: int | None = None) -> float:
     return float(round(x, digits))
 
 
-def _environment(people: People | None) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+def _environment(people: People | None) -> BoundedSandbox:
+    env = BoundedSandbox(undefined=StrictUndefined, autoescape=False,
                                keep_trailing_newline=False, trim_blocks=True, lstrip_blocks=True,
                                finalize=people.finalize if people else None)
     p = people or People()
@@ -217,13 +222,25 @@ def people(locale: str, currency: str, as_of: date) -> People:
 
 
 @lru_cache(maxsize=16)
-def _env(locale: str, currency: str, as_of: date) -> SandboxedEnvironment:
+def _env(locale: str, currency: str, as_of: date) -> BoundedSandbox:
     return _environment(people(locale, currency, as_of))
+
+
+@contextmanager
+def _not_too_deep() -> Iterator[None]:
+    """Jinja's parser and Python's compiler recurse once per level of nesting: a template
+    nested some hundred levels deep (brackets, `{% if %}` blocks, `1 + 1 + ...`) was exit 5."""
+    try:
+        yield
+    except (RecursionError, SyntaxError):  # SyntaxError: "too many levels of indentation"
+        raise TemplateError("the template nests too deeply (brackets, blocks or operators);"
+                            " split it up") from None
 
 
 @lru_cache(maxsize=4096)
 def _compiled(locale: str, currency: str, as_of: date, source: str) -> Any:
-    template = _env(locale, currency, as_of).from_string(source)
+    with _not_too_deep():
+        template = _env(locale, currency, as_of).from_string(source)
     # Jinja chains the template's globals to the environment's (a ChainMap) and copies them
     # into every render's context; the environment is never changed after it is made, so one
     # plain dict is the same names and costs a third of a render less (issue #18)
@@ -259,9 +276,10 @@ def jinja_names(source: str) -> frozenset[str]:
     known = _NAMES.get(source)
     if known is not None:
         return known
-    tree = _CHECKER.parse(source)
-    _CHECKER.compile(tree)  # unknown filters and tests fail here
-    names = frozenset(meta.find_undeclared_variables(tree))
+    with _not_too_deep():
+        tree = _CHECKER.parse(source)
+        _CHECKER.compile(tree)  # unknown filters and tests fail here
+        names = frozenset(meta.find_undeclared_variables(tree))
     if len(_NAMES) >= MAX_NAMES:
         _NAMES.clear()
     _NAMES[source] = names

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import account_views, facts_for, portfolio_context
+from kamrules.inputs.days import RunDay
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import UserModel
@@ -28,7 +29,7 @@ from kamrules.writeback.tasks import Directory
 
 
 class Night(UserModel):
-    as_of: date
+    as_of: RunDay
     complete: list[str] = Field(default_factory=list)  # steps done by hand the day before
     add: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # records added before
     expect: list[str] = Field(default_factory=list)  # e.g. started, step_opened:first-meeting

@@ -55,6 +55,15 @@ class HealthWeights(UserModel):
     info: int = Field(default=0, ge=0)
 
 
+def known_currency(value: str | None) -> str | None:
+    """An ISO 4217 code Babel knows: a typo (`EUT`) showed every amount as "EUT560,400"."""
+    from babel.numbers import is_currency
+
+    if value is not None and not is_currency(value):
+        raise ValueError(f"unknown currency {value!r}; write an ISO 4217 code such as EUR, USD or RSD")
+    return value
+
+
 class ReportSettings(UserModel):
     """`report:`: how the portfolio report scores account health and shows money."""
 
@@ -65,6 +74,11 @@ class ReportSettings(UserModel):
     locale: str | None = Field(
         default=None, pattern=r"^(en|de|fr|ru|sr)$",
         description="how numbers are written: en 1,234.5 · de/sr 1.234,5 · fr/ru 1 234,5")
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str | None) -> str | None:
+        return known_currency(value)
 
 
 class HealthFieldNames(UserModel):
@@ -100,6 +114,11 @@ class Config(UserModel):
     # the language of task text (a pack's translations) and of numbers, money and dates
     locale: str = "en"
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str | None) -> str | None:
+        return known_currency(value)
 
     @field_validator("locale")
     @classmethod

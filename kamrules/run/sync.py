@@ -48,7 +48,7 @@ from kamrules.run.written import written_in_parts
 from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
 from kamrules.writeback.reconcile import Desired, Limits, Scope, reconcile
-from kamrules.writeback.tasks import Directory, PendingText, build_task, compile_texts
+from kamrules.writeback.tasks import Directory, PendingText, build_task, compile_texts, unknown_users
 
 COUNTED = ("created", "kept", "updated", "closed", "failed", "held", "suppressed", "snoozed")
 PAST = {"create": "created", "keep": "kept", "update": "updated", "close": "closed",
@@ -282,6 +282,9 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
                 kind="snoozes", record_id=s.account,
                 message=f"no account has the id {s.account!r}, so this snooze never applies;"
                 " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
+    if found.users:  # a CRM without users (an empty local one) says nothing of them
+        report.warnings += unknown_users(packs, ((c.pack, c.play) for c in found.plays.compiled),
+                                         found.users, loaded.config.sales_ops_owner)
     checkpoint("evaluated")
     report.data_quality = gate(found.stats, found.warnings, found.evaluated,
                                loaded.config.data_quality)

@@ -21,7 +21,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from kamrules.errors import ExitCode, KamError, Location, Problem, ValidationFailed
+from kamrules.inputs.boundary import parse_yaml
 from kamrules.inputs.sanitize import SURROGATES, cell, one_line
+from kamrules.inputs.yamlsrc import plain
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
 from kamrules.model import Account, Snapshot, Task
 from kamrules.protocol.changes import Change, ChangeResult
@@ -166,9 +168,10 @@ def parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
                                     "write it as PACK.PARAM=VALUE, e.g. kam-core.min_contacts=4"))
             continue
         try:
-            value = YAML(typ="safe", pure=True).load(text) if text.strip() else ""
-        except YAMLError:
-            value = text
+            value = _set_value(text)
+        except ValidationFailed as exc:  # an alias to itself, a tag, .inf: as in a file
+            problems.append(Problem(Location("--set"), target.strip(), exc.problems[0].message))
+            continue
         if SURROGATES.search(item) or SURROGATES.search(json.dumps(value, ensure_ascii=False, default=str)):
             problems.append(Problem(Location("--set"), SURROGATES.sub("\ufffd", item),
                                     "holds half of a UTF-16 pair (a \\ud800 escape, or a byte"
@@ -178,6 +181,18 @@ def parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     if problems:
         raise ValidationFailed(problems)
     return result
+
+
+def _set_value(text: str) -> Any:
+    """A `--set` value read as YAML through the boundary that reads pack files (so an alias to
+    itself or an alias bomb is refused, not expanded); text that is not YAML stays text."""
+    if not text.strip():
+        return ""
+    try:
+        list(YAML(typ="safe", pure=True).parse(text))
+    except YAMLError:
+        return text
+    return plain(parse_yaml(text, "--set"))
 
 
 def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable: Sequence[str],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -16,11 +16,12 @@ from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.facts.lazy import LazyFacts
 from kamrules.evaluation.findings import Finding
 from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
+from kamrules.language.bounded import TooBig
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule, placeholders
 from kamrules.language.template import compile_jinja, jinja_names, render, render_jinja, show
 from kamrules.language.translation import RuleText
-from kamrules.model import Account, Snapshot, Task, TeamMember
+from kamrules.model import Account, RecordWarning, Snapshot, Task, TeamMember
 
 PRIORITY_BY_SEVERITY = {
     "info": "low", "low": "low", "medium": "normal", "high": "high", "critical": "high",
@@ -67,6 +68,30 @@ class Directory:
             return spec[5:]
         role = spec[5:]
         return next((m.user_id for m in self.team.get(account.id, []) if m.role == role), None)
+
+
+def unknown_users(packs: Iterable[LoadedPack], plays: Iterable[tuple[LoadedPack, Any]],
+                  users: Container[str], sales_ops_owner: str | None) -> list[RecordWarning]:
+    """A warning for each `user:ID` assignee (of a rule, a play's step or escalation) and a
+    `sales_ops_owner` that is not a user of the CRM: their tasks went to no one, unsaid."""
+    places: dict[str, list[str]] = {}
+    for pack in packs:
+        for rule in pack.active_rules:
+            for spec in (rule.task.assignee, rule.task.fallback):
+                places.setdefault(spec, []).append(f"{pack.id}/{rule.id}")
+    for pack, play in plays:
+        for step in play.steps:
+            escalate = step.escalate
+            for spec in (step.task.assignee, step.task.fallback, escalate and escalate.assignee,
+                         escalate and escalate.fallback):
+                places.setdefault(spec or "", []).append(f"{pack.id}/{play.id} step {step.id}")
+    if sales_ops_owner:
+        places.setdefault(f"user:{sales_ops_owner}", []).append("the config's sales_ops_owner")
+    return [RecordWarning(kind="assignees", record_id=spec[5:], message=(
+        f"{', '.join(dict.fromkeys(where))} assign tasks to {spec[5:]!r}, who is not a user in the"
+        " CRM: those tasks would go to no one; give a user id the CRM has, or a role"))
+        for spec, where in places.items()
+        if spec.startswith("user:") and spec[5:] not in users]
 
 
 def evidence_items(evidence: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -262,6 +287,11 @@ def compile_texts(packs: Iterable[LoadedPack], as_of: date) -> None:
                     compile_jinja(source, pack.locale, pack.currency, as_of)
 
 
+# texts that went past a bound of the sandbox: each would again for every account (up to a second
+# each, an hour a night at 100,000 accounts), so the rest of this process falls back at once
+_PAST_BOUNDS: set[tuple[str, str]] = set()
+
+
 def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: str,
             as_of: date, evidence: dict[str, Any] | None = None) -> tuple[str, str]:
     """The text's subject and body; `evidence`: the finding's, made into text here only if
@@ -269,10 +299,14 @@ def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: 
     if pack.template_syntax == "jinja":
         text = _rule_text(pack, rule)
         try:
+            if (text.subject, text.body) in _PAST_BOUNDS:
+                raise TooBig("this text went past a bound of the sandbox before")
             subject = render_jinja(text.subject, values, pack.locale, pack.currency, as_of)
             body = render_jinja(text.body, values, pack.locale, pack.currency, as_of).strip()
-        except (TemplateError, TypeError, ValueError, ArithmeticError) as exc:
-            # a value the template did not expect: plain text with the evidence, never a crash
+        except Exception as exc:  # noqa: BLE001 (a value the template did not expect, a bound of
+            # kamrules/language/bounded.py, a macro calling itself: plain text with the evidence)
+            if isinstance(exc, TooBig) and len(_PAST_BOUNDS) < 4096:
+                _PAST_BOUNDS.add((text.subject, text.body))
             subject = f"{account_name}: {text.title or rule.title}"
             shown = values["evidence"] if "evidence" in values else evidence_text(evidence or {})
             body = f"{rule.rationale.strip()}\n\n{shown}\n\n({type(exc).__name__})"

@@ -38,6 +38,14 @@ RULE = """- id: MINI-{n:03d}
   when: {{fact: contacts, lt: 2}}
   task: {{subject: "{{account_name}}: rule {n}", body: "Body {n}."}}
 """
+CASES = """as_of: 2026-11-01
+cases:
+  - name: one contact is too few
+    params: {}
+    add: {users: [{id: U1, name: Una}], accounts: [{id: A, name: Acme, owner_id: U1, is_key: true}],
+          contacts: [{id: C1, account_id: A, name: Ana}]}
+    fires: [MINI-001]
+"""
 HOSTILE_NAMES = [
     "Acme \x1b[31mRED\x1b[0m \x1b[2J", "Bolt \x1b]0;pwned title\x07 Ltd", "Cee \x9b2J eight-bit",
     "Dee \u202eevil\u202c Co", "=cmd|' /C calc'!A0", "+SUM(1)", "@import", "Ell\x00\x08\x7f ok",
@@ -95,6 +103,13 @@ def with_file(relative: str, data: str | bytes) -> Callable[[Path], None]:
 def pack_with(line: str) -> str:
     """The mini pack with one more param whose default is `line`."""
     return PACK.replace("params:\n", f"params:\n  odd: {{default: {line}, description: x}}\n")
+
+
+def jinja_subject(subject: str) -> str:
+    """The mini pack in Jinja syntax, its rule firing on every key account with `subject`."""
+    return PACK.replace("rules:\n", "template_syntax: jinja\nrules:\n").replace(
+        "lt: {param: min_contacts}", "lt: 1000").replace(
+        '{subject: "{account_name}: add contacts"', "{subject: '" + subject.replace("'", "''") + "'")
 
 
 def nested(levels: int) -> str:
@@ -320,8 +335,58 @@ def items() -> list[Item]:
         Item("snooze-reason-not-utf8", base, ["snooze", "add", "--rule", "MINI-001", "--reason",
                                                "ok \udcff", "--by", "me", "--days", "3"], {2},
              ["--reason"]),
+        # `--account "$ACC"` with $ACC unset snoozed the rule for every account, without a word
+        Item("snooze-empty-account", base, ["snooze", "add", "--account", "", "--rule", "MINI-001",
+                                            "--reason", "r", "--by", "me", "--days", "3"], {2},
+             ["--account is empty"]),
         Item("set-not-utf8", base, [*p, "--set", "mini.min_contacts=\udcff"], {2},
              ["--set", "half of a UTF-16 pair"]),
+        # a --set value is YAML read like a pack file's: an alias to itself was exit 5, a bomb grew
+        Item("set-alias-to-itself", base, [*p, "--set", "mini.min_contacts=&a [*a]"], {2},
+             ["--set", "alias *a refers to itself"]),
+        Item("set-alias-bomb", base, [*p, "--set", "mini.min_contacts={" + alias_bomb()
+                                      .strip().replace("\n", ", ") + "}"], {2},
+             ["--set", "aliases expand past"]),
+        # a task assignee (or sales_ops_owner) the CRM has no user for: its tasks went to no one
+        Item("assignee-not-a-user", with_pack(PACK.replace(
+            "task: {subject:", "task: {assignee: user:U-NOBODY, subject:")), p, {0},
+            ["'U-NOBODY', who is not a user in the CRM"]),
+        Item("sales-ops-owner-not-a-user", with_config("sales_ops_owner: U-GONE\n"), p, {0},
+             ["'U-GONE', who is not a user in the CRM"]),
+        # pack test cases: a date at the calendar's start, params of the wrong kind (exit 5 both)
+        Item("packtest-as-of-year-one", with_file("pack/tests/t.yaml", CASES.replace(
+            "as_of: 2026-11-01", "as_of: 0001-01-01")), ["test", "pack"], {2},
+            ["t.yaml:1:", "outside the days a run may be as of"]),
+        Item("packtest-param-a-list", with_file("pack/tests/t.yaml", CASES.replace(
+            "params: {}", "params: {min_contacts: [2]}")), ["test", "pack"], {1}),
+        # a path too long for the file system, symbolic links in a loop (both were exit 5)
+        Item("crm-path-name-too-long", with_config(CONFIG.replace("crm.sqlite", "a" * 300 + "/c.db"),
+                                                   replace=True), p, {7},
+             ["too long for the file system"]),
+        Item("snoozes-symlink-loop", lambda r: (with_config("snoozes_file: loop1\n")(r),
+                                                os.symlink("loop2", r / "loop1"),
+                                                os.symlink("loop1", r / "loop2")),
+             v, {7}, ["loop1: symbolic links here point at each other in a loop"]),
+        # a currency code that is not ISO 4217 (a typo) showed every amount as "EUT560,400"
+        Item("config-unknown-currency", with_config("currency: EUT\n"), v, {2},
+             ["kamrules.yaml:8:", "unknown currency 'EUT'"]),
+        # task text templates that would run for hours or fill the memory (a bound of
+        # kamrules/language/bounded.py stops them: the task falls back to plain text)
+        Item("template-huge-string", with_pack(jinja_subject("{{ 'x' * 10**9 }}")), p, {0}),
+        Item("template-huge-power", with_pack(jinja_subject("{{ 10**(10**10) }}")), v, {0}),
+        Item("template-center", with_pack(jinja_subject('{{ "x"|center(10**9) }}')), p, {0}),
+        Item("template-nested-loops", with_pack(jinja_subject(
+            "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}")),
+            p, {0}),
+        Item("template-doubling", with_pack(jinja_subject(
+            '{% set ns = namespace(s="x") %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}'
+            "{% endfor %}{{ ns.s|length }}")), p, {0}),
+        Item("template-recursion", with_pack(jinja_subject(
+            "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")), p, {0}),
+        Item("template-nested-too-deep", with_pack(jinja_subject("{{ account_name }}").replace(
+            '"Only {contacts} contacts."', '"{{ ' + "(" * 400 + "1" + ")" * 400 + ' }}"')), v, {2},
+            ["pack.yaml:", "nests too deeply"]),
+        Item("template-nan-literal", with_pack(jinja_subject('{{ ("nan"|float)|money }}')), p, {0}),
         # strict scalars
         Item("impossible-date", with_pack(pack_with("2026-02-30")), v, {2}, ["pack.yaml:5:"]),
         Item("bad-int-tag", with_pack(pack_with("!!int abc")), v, {2}, ["pack.yaml:5:"]),
