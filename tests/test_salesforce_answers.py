@@ -12,10 +12,11 @@ import pytest
 import responses
 
 from kamrules.connectors.salesforce.client import SfError
+from kamrules.connectors.salesforce.write import TaskWriter
 from kamrules.protocol.marker import read_marker
 from tests.support.salesforce import FakeServer
 from tests.support.salesforce_workspace import ENV, TOKEN, new_org, sf_workspace, tls_cert  # noqa: F401
-from tests.test_salesforce_unit import DATA, HOST, SOAP_OK, env, password_client  # noqa: F401
+from tests.test_salesforce_unit import DATA, HOST, SOAP_OK, _change, config, env, password_client  # noqa: F401
 
 NEXT = "/services/data/v60.0/query/01gLOOP-2000"
 
@@ -59,6 +60,17 @@ def test_a_bulk_job_that_never_ends_or_pages_in_a_loop_is_a_crm_error(env: None)
     responses.replace(responses.POST, f"{DATA}jobs/query", json=["750J"])
     with pytest.raises(SfError, match="query job without an id"):
         list(client.bulk_query("SELECT Id FROM Account"))
+
+
+@responses.activate
+def test_an_update_answered_success_false_as_text_is_failed_not_done(env: None) -> None:  # noqa: F811
+    """`"success": "false"` is truthy: the close was counted done and never tried again."""
+    responses.post(f"{HOST}/services/Soap/u/60.0", body=SOAP_OK)
+    responses.patch(f"{DATA}composite/sobjects", json=[{"id": "00T1", "success": "false", "errors": [
+        {"statusCode": "ENTITY_IS_LOCKED", "message": "locked"}]}])
+    cfg = config(method="session", session_id={"env": "SF_SID"}, instance_url=HOST)
+    [result] = TaskWriter(password_client(), cfg).apply([_change("close", 1)])
+    assert not result.ok and "success is not true or false" in (result.error or "")
 
 
 @pytest.fixture

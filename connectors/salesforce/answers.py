@@ -59,6 +59,8 @@ def results(value: Any, creates: bool = False) -> list[dict[str, Any]]:
     its new record's id (without it the task may exist: it is read back, never sent twice)."""
     if not isinstance(value, list) or not all(isinstance(a, dict) for a in value):
         raise Shape(f"a write with something other than a list of results ({_shown(value)})")
+    if any(not isinstance(a.get("success"), bool | None) for a in value):
+        raise Shape("a write result whose success is not true or false")  # "false" is truthy
     if creates and any(a.get("success") and not (isinstance(a.get("id"), str) and a["id"])
                        for a in value):
         raise Shape("a create with success but no record id")
