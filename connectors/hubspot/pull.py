@@ -45,6 +45,14 @@ def objects_of(value: Any) -> list[dict[str, Any]]:
     return [v for v in items if isinstance(v, dict)]
 
 
+def _keyed(rows: list[Row], what: str) -> list[Row]:
+    """Records that each have an id: one without would be keyed "" and merged with the others
+    like it, silently (task rows are read on their own terms, task_rows.py)."""
+    if any(not row["id"] for row in rows):
+        raise HubSpotError(f"HubSpot answered a read of {what} with a record without an id")
+    return rows
+
+
 def _after(body: dict[str, Any], seen: set[str], what: str) -> str | None:
     """The cursor of the next page (`paging.next.after`), None on the last; paging of another
     shape, or a cursor met before (paging in a loop, which never ended), is a HubSpotError."""
@@ -112,7 +120,7 @@ class Reader:
                 return
 
     def list_all(self, object_type: str, properties: list[str]) -> list[Row]:
-        return list(self.each(object_type, properties))
+        return _keyed(list(self.each(object_type, properties)), object_type)
 
     def batch_read(self, object_type: str, ids: list[str], properties: list[str]) -> list[Row]:
         rows: list[Row] = []
@@ -125,7 +133,7 @@ class Reader:
                 archived=False,
             )
             rows += [_slim(r) for r in _results(body, object_type)]
-        return rows
+        return _keyed(rows, object_type)
 
     def associations(
         self, from_type: str, to_type: str, ids: list[str]
@@ -244,11 +252,11 @@ class Reader:
                 seen += len(found)
                 after = _after(body, cursors, f"{object_type} search")
                 if not after:
-                    return list(rows.values())
+                    return _keyed(list(rows.values()), object_type)
                 if seen + SEARCH_PAGE > SEARCH_CAP:
                     break  # the next page would pass the cap: start a new query from here
-            if last <= floor:
-                return list(rows.values())  # >10,000 rows share one timestamp: nothing more to gain
+            if last <= floor:  # >10,000 rows share one timestamp: nothing more to gain
+                return _keyed(list(rows.values()), object_type)
             floor = last
 
 
