@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kamrules.connectors.hubspot.http import HubSpotApi, HubSpotError
-from kamrules.connectors.hubspot.pull import Reader, chunks
+from kamrules.connectors.hubspot.pull import Reader, chunks, objects_of
 from kamrules.errors import CrmError, KamError
 from kamrules.model import SEVERITIES
 from kamrules.protocol.faults import checkpoint
@@ -123,7 +123,7 @@ class AccountFields:
                     raise
                 refused.append(str(exc))
                 continue
-            done = {str(r.get("id")) for r in body.get("results", [])}
+            done = {str(r.get("id")) for r in objects_of(body.get("results"))}
             for cid in part:
                 if cid in done:
                     self.current.setdefault(cid, {}).update(values[cid])

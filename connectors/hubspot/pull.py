@@ -25,18 +25,63 @@ def chunks(items: list[str], size: int) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
-def _results(body: dict[str, Any], what: str) -> list[Any]:
-    """The `results` of a read's answer. An answer without them is HubSpot (or a proxy) failing,
-    never "none": read as none, the records missing would look deleted and their tasks close."""
+def _results(body: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    """The `results` of a read's answer, each an object. An answer without them is HubSpot (or a
+    proxy) failing, never "none": read as none, the records missing would look deleted and their
+    tasks close."""
     results = body.get("results")
     if not isinstance(results, list):
         raise HubSpotError(f"HubSpot answered a read of {what} without its results"
                            f" ({', '.join(sorted(body)) or 'an empty answer'})")
+    if not all(isinstance(r, dict) for r in results):
+        raise HubSpotError(f"HubSpot answered a read of {what} with results that are not objects")
     return results
 
 
-def _after(body: dict[str, Any]) -> str | None:
-    return ((body.get("paging") or {}).get("next") or {}).get("after")
+def objects_of(value: Any) -> list[dict[str, Any]]:
+    """The objects of an answer's list (`results`, `errors`); a single object counts as a list of
+    one, and anything else (null, text, numbers) as nothing: an answer is never a Python error."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, dict)]
+
+
+def _keyed(rows: list[Row], what: str) -> list[Row]:
+    """Records that each have an id: one without would be keyed "" and merged with the others
+    like it, silently (task rows are read on their own terms, task_rows.py)."""
+    if any(not row["id"] for row in rows):
+        raise HubSpotError(f"HubSpot answered a read of {what} with a record without an id")
+    return rows
+
+
+def _after(body: dict[str, Any], seen: set[str], what: str) -> str | None:
+    """The cursor of the next page (`paging.next.after`), None on the last; paging of another
+    shape, or a cursor met before (paging in a loop, which never ended), is a HubSpotError."""
+    paging = body.get("paging")
+    step = paging.get("next") if isinstance(paging, dict) else paging
+    if paging is None or (isinstance(paging, dict) and step is None):
+        return None  # the last page
+    after = step.get("after") if isinstance(step, dict) else None
+    if not isinstance(after, str | int) or isinstance(after, bool):
+        raise HubSpotError(f"HubSpot answered a read of {what} with paging that is not"
+                           f" {{next: {{after}}}} ({str(paging)[:120]})")
+    after = str(after)
+    if after in seen:
+        raise HubSpotError(f"HubSpot answered a read of {what} with the paging cursor {after[:80]}"
+                           " twice: its paging goes round in a loop")
+    seen.add(after)
+    return after or None
+
+
+def _link(item: dict[str, Any], what: str) -> tuple[str, list[int]]:
+    """(to id, association type ids) of one v4 association; another shape is a HubSpotError."""
+    target, types = item.get("toObjectId"), item.get("associationTypes") or []
+    try:
+        if not isinstance(target, str | int) or not isinstance(types, list):
+            raise TypeError
+        return str(target), [int(a.get("typeId", 0)) for a in types]
+    except (TypeError, ValueError, AttributeError):
+        raise HubSpotError(f"HubSpot answered {what} with an association that is not"
+                           f" {{toObjectId, associationTypes: [{{typeId}}]}} ({str(item)[:120]})") from None
 
 
 def _slim(row: Row) -> Row:
@@ -58,6 +103,7 @@ class Reader:
     def each(self, object_type: str, properties: list[str]) -> Iterator[Row]:
         """Every record of a type through the list endpoint, a page of 100 a call."""
         after: str | None = None
+        seen: set[str] = set()
         while True:
             kwargs: dict[str, Any] = {"limit": PAGE, "properties": properties, "archived": False}
             if after:
@@ -69,12 +115,12 @@ class Reader:
                 **kwargs,
             )
             yield from (_slim(r) for r in _results(body, object_type))
-            after = _after(body)
+            after = _after(body, seen, object_type)
             if not after:
                 return
 
     def list_all(self, object_type: str, properties: list[str]) -> list[Row]:
-        return list(self.each(object_type, properties))
+        return _keyed(list(self.each(object_type, properties)), object_type)
 
     def batch_read(self, object_type: str, ids: list[str], properties: list[str]) -> list[Row]:
         rows: list[Row] = []
@@ -87,7 +133,7 @@ class Reader:
                 archived=False,
             )
             rows += [_slim(r) for r in _results(body, object_type)]
-        return rows
+        return _keyed(rows, object_type)
 
     def associations(
         self, from_type: str, to_type: str, ids: list[str]
@@ -102,14 +148,20 @@ class Reader:
                 to_type,
                 {"inputs": [{"id": i} for i in part]},
             )
-            for result in _results(body, f"{from_type}-{to_type} associations"):
-                source = str(result["from"]["id"])
+            what = f"{from_type}-{to_type} associations"
+            for result in _results(body, what):
+                origin = result.get("from")
+                source = origin.get("id") if isinstance(origin, dict) else None
+                found = result.get("to", [])
+                if not isinstance(source, str | int) or not isinstance(found, list) \
+                        or not all(isinstance(t, dict) for t in found):
+                    raise HubSpotError(f"HubSpot answered {what} with a result that is not"
+                                       f" {{from: {{id}}, to: [...]}} ({str(result)[:120]})")
+                source = str(source)
                 links = out.setdefault(source, [])
-                links += [
-                    (str(t["toObjectId"]), [int(a.get("typeId", 0)) for a in t.get("associationTypes", [])])
-                    for t in result.get("to", [])
-                ]
-                after = _after(result)
+                links += [_link(t, what) for t in found]
+                seen: set[str] = set()
+                after = _after(result, seen, what)
                 while after:  # more than one page of associations for this record
                     _, more = self.api.call(
                         f"GET /crm/v4/objects/{from_type}/{{id}}/associations/{to_type}",
@@ -120,26 +172,21 @@ class Reader:
                         after=after,
                         limit=500,
                     )
-                    links += [
-                        (
-                            str(t["toObjectId"]),
-                            [int(a.get("typeId", 0)) for a in t.get("associationTypes", [])],
-                        )
-                        for t in _results(more, f"{from_type}-{to_type} associations")
-                    ]
-                    after = _after(more)
+                    links += [_link(t, what) for t in _results(more, what)]
+                    after = _after(more, seen, what)
         return out
 
     def owners(self) -> list[Row]:
         rows: list[Row] = []
         after: str | None = None
+        seen: set[str] = set()
         while True:
             kwargs: dict[str, Any] = {"limit": OWNER_PAGE, "archived": False}
             if after:
                 kwargs["after"] = after
             _, body = self.api.call("GET /crm/v3/owners", self.crm.owners.owners_api.get_page, **kwargs)
             rows += _results(body, "owners")
-            after = _after(body)
+            after = _after(body, seen, "owners")
             if not after:
                 return rows
 
@@ -151,7 +198,7 @@ class Reader:
             archived=False,
         )
         self.definitions[object_type] = list(_results(body, f"{object_type} properties"))
-        return [p["name"] for p in self.definitions[object_type]]
+        return [p["name"] for p in self.definitions[object_type] if isinstance(p.get("name"), str)]
 
     def schemas(self) -> list[dict[str, Any]]:
         """The portal's custom object definitions (GET /crm-object-schemas/v3/schemas, one call)."""
@@ -164,7 +211,12 @@ class Reader:
         _, body = self.api.call(
             f"GET /crm/v3/pipelines/{object_type}", self.crm.pipelines.pipelines_api.get_all, object_type
         )
-        _results(body, f"{object_type} pipelines")
+        for pipeline in _results(body, f"{object_type} pipelines"):
+            stages = pipeline.get("stages", [])
+            if not isinstance(pipeline.get("id"), str | int) or not isinstance(stages, list) or not all(
+                    isinstance(s, dict) and isinstance(s.get("id"), str | int) for s in stages):
+                raise HubSpotError(f"HubSpot answered a read of {object_type} pipelines with a"
+                                   f" pipeline that is not {{id, stages: [{{id}}]}} ({str(pipeline)[:120]})")
         return body
 
     def modified_since(
@@ -174,7 +226,7 @@ class Reader:
         rows: dict[str, Row] = {}
         floor = int(since.timestamp() * 1000)
         while True:
-            after, seen, last = None, 0, floor
+            after, seen, last, cursors = None, 0, floor, set[str]()
             while True:
                 request: dict[str, Any] = {
                     "filterGroups": [
@@ -194,17 +246,17 @@ class Reader:
                     search=True,
                 )
                 found = _results(body, f"{object_type} search")
-                for r in found:
-                    rows[str(r["id"])] = _slim(r)
-                    last = _millis(r.get("properties", {}).get(modified)) or last
+                for row in map(_slim, found):
+                    rows[row["id"]] = row
+                    last = _millis(row["properties"].get(modified)) or last
                 seen += len(found)
-                after = _after(body)
+                after = _after(body, cursors, f"{object_type} search")
                 if not after:
-                    return list(rows.values())
+                    return _keyed(list(rows.values()), object_type)
                 if seen + SEARCH_PAGE > SEARCH_CAP:
                     break  # the next page would pass the cap: start a new query from here
-            if last <= floor:
-                return list(rows.values())  # >10,000 rows share one timestamp: nothing more to gain
+            if last <= floor:  # >10,000 rows share one timestamp: nothing more to gain
+                return _keyed(list(rows.values()), object_type)
             floor = last
 
 

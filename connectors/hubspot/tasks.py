@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from kamrules.connectors.hubspot.http import AmbiguousWrite, DailyLimitReached, HubSpotApi, HubSpotError
-from kamrules.connectors.hubspot.pull import Reader, chunks
+from kamrules.connectors.hubspot.pull import Reader, chunks, objects_of
 from kamrules.connectors.hubspot.task_rows import CLOSED_NOTE, ReadBack, Unusable, _plain, closing_body
 from kamrules.model import RecordWarning, Task
 from kamrules.protocol.changes import Change, ChangeResult
@@ -109,7 +109,7 @@ class TaskStore:
                 return
             finally:
                 checkpoint("write")
-            self.closed_unreadable += len(body.get("results", []))
+            self.closed_unreadable += len(objects_of(body.get("results")))
         self.unusable = []
 
     def _batch(self, kind: str, items: list[tuple[int, Change]]) -> dict[int, ChangeResult]:
@@ -217,10 +217,14 @@ class TaskStore:
         self, items: list[tuple[int, Change]], body: dict[str, Any]
     ) -> dict[int, ChangeResult]:
         """Created tasks matched back by the fingerprint in their body; the rest failed (207)."""
+        if not isinstance(body.get("results"), list):  # the tasks may exist: read them back
+            raise AmbiguousWrite(f"POST /crm/v3/objects/tasks/batch/create: an answer without its"
+                                 f" results ({', '.join(sorted(body))[:200] or 'empty'})")
         by_fp: dict[str, str] = {}
-        for row in body.get("results", []):
-            marker = read_marker((row.get("properties") or {}).get("hs_task_body"))
-            if marker:
+        for row in objects_of(body["results"]):
+            props = row.get("properties")
+            marker = read_marker(props.get("hs_task_body") if isinstance(props, dict) else None)
+            if marker and isinstance(row.get("id"), str | int) and row["id"] != "":
                 by_fp[marker[0]] = str(row["id"])
         errors = _error_text(body)
         out = {}
@@ -236,12 +240,13 @@ class TaskStore:
     def _update_results(
         self, items: list[tuple[int, Change]], body: dict[str, Any]
     ) -> dict[int, ChangeResult]:
-        done = {str(r["id"]) for r in body.get("results", [])}
+        done = {str(r.get("id")) for r in objects_of(body.get("results"))}
         failed: dict[str, str] = {}
-        for err in body.get("errors", []):
-            context = err.get("context") or {}
+        for err in objects_of(body.get("errors")):
+            context = err.get("context") if isinstance(err.get("context"), dict) else {}
             for key in ("ids", "id", "objectId"):
-                for rid in context.get(key, []) or []:
+                found = context.get(key) or []
+                for rid in found if isinstance(found, list) else [found]:
                     failed[str(rid)] = self.api.redact(
                         f"{err.get('category', 'ERROR')}: {err.get('message', '')}"
                     )
@@ -263,9 +268,9 @@ def _failed(change: Change, error: str) -> ChangeResult:
 
 
 def _error_text(body: dict[str, Any]) -> str:
-    return "; ".join(f"{e.get('category', 'ERROR')}: {e.get('message', '')}" for e in body.get("errors", []))[
-        :500
-    ]
+    """HubSpot's errors as `CATEGORY: message`, whatever shape they came in."""
+    return "; ".join(f"{e.get('category') or 'ERROR'}: {e.get('message') or ''}"
+                     for e in objects_of(body.get("errors")))[:500]
 
 
 def task_from_row(row: dict[str, Any]) -> Task | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kamrules.connectors.salesforce.answers import errors_text
 from kamrules.connectors.salesforce.client import BudgetExceeded, SfClient, SfError
 from kamrules.model import SEVERITIES, RecordWarning
 from kamrules.protocol.faults import checkpoint
@@ -96,7 +97,7 @@ def write(client: SfClient, values: Mapping[str, Mapping[str, Any]]
             records = [{"attributes": {"type": "Account"}, "Id": account, **fields}
                        for account, fields in batch]
             try:
-                answers = client.json_of(client.request(
+                answers = client.results(client.request(
                     "PATCH", "composite/sobjects", "write",
                     json={"allOrNone": False, "records": records}), "write")
             except (BudgetExceeded, SfError) as exc:
@@ -106,9 +107,7 @@ def write(client: SfClient, values: Mapping[str, Mapping[str, Any]]
             if answer.get("success"):
                 written += 1
                 continue
-            why = stopped or "; ".join(
-                f"{e.get('statusCode')}: {e.get('message')}" for e in answer.get("errors") or []
-            ) or "no result"
+            why = stopped or errors_text(answer) or "no result"
             failures.append(RecordWarning(kind="health_fields", record_id=account,
                                           message=f"account health not written: {why}"))
         checkpoint("health")

@@ -15,7 +15,9 @@ import requests
 
 from kamrules.connectors.crm_json import BadJson, CrmJson
 from kamrules.connectors.retry import Backoff, RetrySettings, retry_after
+from kamrules.connectors.salesforce import answers
 from kamrules.errors import CrmError
+from kamrules.inputs.days import MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import Secret, redact
 from kamrules.protocol.hooks import request_hook
 
@@ -45,12 +47,7 @@ def error_of(resp: requests.Response) -> tuple[str | None, str]:
         body = CrmJson().loads(resp.content)
     except BadJson:
         return None, CrmJson().text(resp.content)[:300]
-    if isinstance(body, list) and body and isinstance(body[0], dict):
-        return body[0].get("errorCode"), str(body[0].get("message", ""))
-    if isinstance(body, dict):
-        return body.get("errorCode") or body.get("error"), str(body.get("message")
-                                                             or body.get("error_description", ""))
-    return None, str(body)[:300]
+    return answers.error_of(body)
 
 
 class SfClient:
@@ -152,7 +149,7 @@ class SfClient:
                                             f" {code or ''}: {message}", self.secrets),
                                      resp.status_code, code)
             raise self._fail(f"{kind}: Salesforce answered {resp.status_code}"
-                             f" {code or ''}: {message}".replace("  ", " "), resp.status_code, code)
+                             f"{' ' + code if code else ''}: {message}", resp.status_code, code)
 
     def get_json(self, path: str, kind: str, **kw: Any) -> Any:
         """A GET's JSON; an answer that is not JSON (a proxy's page) is asked for again, as a
@@ -177,32 +174,48 @@ class SfClient:
                              f" not JSON ({exc})", self.secrets)
             raise (AmbiguousWrite if ambiguous else SfError)(message, resp.status_code) from None
 
+    def results(self, resp: requests.Response, kind: str, creates: bool = False) -> list[dict[str, Any]]:
+        """sObject Collections' per-record results; an answer of another shape is an SfError, or
+        with `creates` an AmbiguousWrite (the tasks may exist: read back, never sent twice)."""
+        try:
+            return answers.results(self.json_of(resp, kind, ambiguous=creates), creates)
+        except answers.Shape as exc:
+            raise (AmbiguousWrite if creates else SfError)(
+                f"{kind}: Salesforce answered {resp.status_code} with {exc}", resp.status_code) from None
+
+    def checked(self, value: Any, check: Callable[..., Any], kind: str, *args: Any) -> Any:
+        """`check(value, *args)` (answers.py); an answer of another shape is an SfError naming it."""
+        try:
+            return check(value, *args)
+        except answers.Shape as exc:
+            raise self._fail(f"{kind}: Salesforce answered {exc}") from None
+
     # --- queries -------------------------------------------------------------------------------
 
     def query_pages(self, soql: str, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
-        """Result pages (`totalSize`, `records`) with every child subquery result paged in full."""
+        """Result pages (`totalSize`, `records`) with every child subquery result paged in full;
+        an answer of another shape, or paging that comes back to a page, is an SfError."""
         endpoint = "queryAll" if include_deleted else "query"
         opts = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
+        seen: set[str] = set()
         page = self.get_json(f"{endpoint}/", "query", params={"q": soql}, headers=opts)
         while True:
-            if not isinstance(page, dict) or not isinstance(page.get("records"), list):
-                # never "no records": they would look deleted, and their tasks close
-                shown = ", ".join(sorted(page)) if isinstance(page, dict) else type(page).__name__
-                raise self._fail(f"query: Salesforce answered without records ({shown or 'empty'})")
+            self.checked(page, answers.page, "query", seen)
             for record in page["records"]:
-                self._complete_children(record)
+                self._complete_children(record, seen)
             yield page
-            if page.get("done", True) or not page.get("nextRecordsUrl"):
+            if page.get("done", "nextRecordsUrl" not in page):
                 return
             page = self.get_json(page["nextRecordsUrl"], "query", headers=opts)
 
-    def _complete_children(self, record: dict[str, Any]) -> None:
+    def _complete_children(self, record: dict[str, Any], seen: set[str]) -> None:
         for value in record.values():
-            if isinstance(value, dict) and "records" in value and not value.get("done", True):
-                block = value
-                while not block.get("done", True) and block.get("nextRecordsUrl"):
+            if isinstance(value, dict) and "records" in value:
+                block = self.checked(value, answers.page, "query_children", seen)
+                while not block.get("done", "nextRecordsUrl" not in block):
                     block = self.get_json(block["nextRecordsUrl"], "query_children")
-                    value["records"].extend(block.get("records", []))
+                    self.checked(block, answers.page, "query_children", seen)
+                    value["records"].extend(block["records"])
                 value["done"] = True
                 value.pop("nextRecordsUrl", None)
 
@@ -213,18 +226,26 @@ class SfClient:
             "operation": "queryAll" if include_deleted else "query", "query": soql,
             "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"})
         job = self.json_of(job, "bulk")
+        if not isinstance(job, dict) or not isinstance(job.get("id"), str) or not job["id"]:
+            raise self._fail(f"bulk: Salesforce answered a query job without an id ({type(job).__name__})")
         job_id = job["id"]
-        polls = 0
+        polls, waited = 0, 0.0
         while True:
-            state = self.get_json(f"jobs/query/{job_id}", "bulk")
-            if state.get("state") == "JobComplete":
+            body = self.get_json(f"jobs/query/{job_id}", "bulk")
+            state = body.get("state") if isinstance(body, dict) else None
+            if state == "JobComplete":
                 break
-            if state.get("state") in ("Failed", "Aborted"):
-                raise self._fail(f"bulk query job {job_id} {state.get('state')}:"
-                                 f" {state.get('errorMessage', '')}")
-            self.backoff.sleep(min(poll_seconds * (1.5 ** polls), 30.0))
-            polls += 1
+            if state in ("Failed", "Aborted") or not isinstance(state, str):
+                raise self._fail(f"bulk query job {job_id} {state or 'answered without a state'}:"
+                                 f" {body.get('errorMessage', '') if isinstance(body, dict) else ''}")
+            if waited >= MAX_WAIT_SECONDS:  # a job that never ends is a failing org, not a wait
+                raise self._fail(f"bulk query job {job_id} still {state[:40]} after"
+                                 f" {waited:,.0f} seconds of waiting")
+            pause = min(poll_seconds * (1.5 ** polls), 30.0)
+            self.backoff.sleep(pause)
+            polls, waited = polls + 1, waited + pause
         locator: str | None = None
+        locators: set[str] = set()
         while True:
             params: dict[str, Any] = {"maxRecords": max_records}
             if locator:
@@ -235,12 +256,17 @@ class SfClient:
             locator = resp.headers.get("Sforce-Locator")
             if not locator or locator == "null":
                 return
+            if locator in locators:
+                raise self._fail(f"bulk: Salesforce answered the Sforce-Locator {locator[:80]}"
+                                 " twice: its results go round in a loop")
+            locators.add(locator)
 
     def describe(self, obj: str) -> dict[str, Any] | None:
         """An object's describe result, or None when the org has no such object (404)."""
         try:
-            return self.get_json(f"sobjects/{quote(obj)}/describe", "describe")
+            found = self.get_json(f"sobjects/{quote(obj)}/describe", "describe")
         except SfError as exc:
             if exc.status == 404:
                 return None
             raise
+        return self.checked(found, answers.describe, "describe", obj)

@@ -13,6 +13,7 @@ from typing import Any
 
 from kamrules.connectors.cache import RecordCache
 from kamrules.connectors.salesforce import account_fields
+from kamrules.connectors.salesforce.answers import keyed
 from kamrules.connectors.salesforce.auth import http_session, login, read_secrets
 from kamrules.connectors.salesforce.client import SfClient, SfError
 from kamrules.connectors.salesforce.config import SalesforceConfig
@@ -100,6 +101,7 @@ class SalesforceConnector:
         else:
             soql = f"SELECT Id, {', '.join(names)} FROM Account"
             rows = [r for page in self.client.query_pages(soql) for r in page["records"]]
+            self.client.checked(rows, keyed, "query", "Account")
         return {str(r["Id"]): {n: account_fields.normal(r.get(n), meta.get(n)) for n in names}
                 for r in rows}
 

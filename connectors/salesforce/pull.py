@@ -10,6 +10,7 @@ from typing import Any
 
 from kamrules.connectors.cache import RecordCache
 from kamrules.connectors.mapping.tally import FieldTally
+from kamrules.connectors.salesforce.answers import keyed
 from kamrules.connectors.salesforce.client import SfClient
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.mapping import CONTACT_ROLES, Resolved, to_records
@@ -169,12 +170,12 @@ class Puller:
             soql = self.soql(r, part, None, wanted[start:start + ID_CHUNK])
             for page in self.client.query_pages(soql):
                 rows.extend(_plain(page["records"]))
-        return rows
+        return self.client.checked(rows, keyed, "query", r.spec.object)
 
     def _count(self, r: Resolved, part: str) -> int:
         """How many rows the org has in the stream's scope now: one COUNT() query."""
         soql = f"SELECT COUNT() FROM {r.spec.object}{self.where(r, part, None)}"
-        return int(next(self.client.query_pages(soql)).get("totalSize", 0))
+        return next(self.client.query_pages(soql)).get("totalSize", 0)
 
     def _ids(self, name: str) -> set[str]:
         if self.cache is None:
@@ -198,6 +199,7 @@ class Puller:
             rows.extend(_plain(first["records"]))
             for page in pages:
                 rows.extend(_plain(page["records"]))
+        self.client.checked(rows, keyed, "query", r.spec.object)
         deleted = [row["Id"] for row in rows if str(row.get("IsDeleted", "")).lower() == "true"
                    or row.get("IsDeleted") is True]
         live = [row for row in rows if row["Id"] not in set(deleted)] if deleted else rows

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from kamrules.connectors.salesforce.answers import errors_text
 from kamrules.connectors.salesforce.client import AmbiguousWrite, BudgetExceeded, SfClient, SfError
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.pull import soql_string
@@ -141,7 +142,7 @@ class TaskWriter:
                             "Status": self.config.completed_status,
                             "Description": closing_description(u)} for u in batch]
                 try:
-                    answers = self.client.json_of(self.client.request(
+                    answers = self.client.results(self.client.request(
                         "PATCH", "composite/sobjects", "write",
                         json={"allOrNone": False, "records": records}), "write")
                 except (BudgetExceeded, SfError) as exc:
@@ -149,8 +150,7 @@ class TaskWriter:
             for n, u in enumerate(batch):
                 answer = answers[n] if n < len(answers) else {}
                 if not answer.get("success"):
-                    why = problem or "; ".join(f"{e.get('statusCode')}: {e.get('message')}"
-                                               for e in answer.get("errors") or []) or "no result"
+                    why = problem or errors_text(answer) or "no result"
                     self.write_warnings.append(RecordWarning(
                         kind="tasks", record_id=u.crm_id,
                         message=f"could not close kamrules' unreadable task: {why}"))
@@ -163,7 +163,7 @@ class TaskWriter:
         records = [{"attributes": {"type": "Task"}, **self.fields(c)} for c in batch]
         resp = self.client.request(method, "composite/sobjects", "write",
                                    json={"allOrNone": False, "records": records})
-        self._answers(self.client.json_of(resp, "write"), batch, indexes, results)
+        self._answers(self.client.results(resp, "write"), batch, indexes, results)
 
     def _create(self, batch: list[Change], indexes: list[int],
                 results: list[ChangeResult | None]) -> None:
@@ -177,7 +177,7 @@ class TaskWriter:
                 resp = self.client.request("POST", "composite/sobjects", "write",
                                            json={"allOrNone": False, "records": records},
                                            idempotent=False)
-                answers = self.client.json_of(resp, "write", ambiguous=True)
+                answers = self.client.results(resp, "write", creates=True)
             except AmbiguousWrite as exc:
                 problem = str(exc)
                 found = self.open_ids({c.fingerprint for _, c in pending})
@@ -216,11 +216,7 @@ class TaskWriter:
                 results[i] = ChangeResult(fingerprint=change.fingerprint, action=change.action,
                                           ok=True, crm_id=answer.get("id") or change.task.crm_id)
             else:
-                errors = answer.get("errors") or [{"statusCode": "UNKNOWN", "message": "no result"}]
-                text = "; ".join(f"{e.get('statusCode')}: {e.get('message')}"
-                                 + (f" ({', '.join(e['fields'])})" if e.get("fields") else "")
-                                 for e in errors)
-                results[i] = _failed(change, text)
+                results[i] = _failed(change, errors_text(answer) or "UNKNOWN: no result")
 
 
 def _failed(change: Change, error: str) -> ChangeResult:
