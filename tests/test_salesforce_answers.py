@@ -50,9 +50,9 @@ def test_a_bulk_job_that_never_ends_or_pages_in_a_loop_is_a_crm_error(env: None)
     responses.get(f"{DATA}jobs/query/750J", json={"id": "750J", "state": "InProgress"})
     sleeps: list[float] = []
     client = password_client(sleeps)
-    with pytest.raises(SfError, match="750J still InProgress after 3,6"):
+    with pytest.raises(SfError, match="750J still InProgress after 21,6"):
         list(client.bulk_query("SELECT Id FROM Account"))
-    assert 3600 <= sum(sleeps) < 3700  # polled for an hour, then stopped (was: forever)
+    assert 6 * 3600 <= sum(sleeps) < 6 * 3600 + 100  # polled for six hours, then stopped (was: forever)
     responses.replace(responses.GET, f"{DATA}jobs/query/750J", json={"state": "JobComplete"})
     responses.get(f"{DATA}jobs/query/750J/results", body="Id\n1\n", headers={"Sforce-Locator": "L1"})
     with pytest.raises(SfError, match="Sforce-Locator L1 twice"):

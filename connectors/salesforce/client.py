@@ -17,7 +17,6 @@ from kamrules.connectors.crm_json import BadJson, CrmJson
 from kamrules.connectors.retry import Backoff, RetrySettings, retry_after
 from kamrules.connectors.salesforce import answers
 from kamrules.errors import CrmError
-from kamrules.inputs.days import MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import Secret, redact
 from kamrules.protocol.hooks import request_hook
 
@@ -39,6 +38,11 @@ class AmbiguousWrite(SfError):
 
 class BudgetExceeded(SfError):
     """The next call would pass the configured share of the org's daily API requests."""
+
+
+# How long a Bulk API 2.0 query job may stay queued or in progress: generous (a big org's job
+# can queue behind others for a long while), but bounded: one stuck InProgress was polled forever.
+BULK_WAIT_SECONDS = 6 * 3600
 
 
 def error_of(resp: requests.Response) -> tuple[str | None, str]:
@@ -238,7 +242,7 @@ class SfClient:
             if state in ("Failed", "Aborted") or not isinstance(state, str):
                 raise self._fail(f"bulk query job {job_id} {state or 'answered without a state'}:"
                                  f" {body.get('errorMessage', '') if isinstance(body, dict) else ''}")
-            if waited >= MAX_WAIT_SECONDS:  # a job that never ends is a failing org, not a wait
+            if waited >= BULK_WAIT_SECONDS:  # a job that never ends is a failing org, not a wait
                 raise self._fail(f"bulk query job {job_id} still {state[:40]} after"
                                  f" {waited:,.0f} seconds of waiting")
             pause = min(poll_seconds * (1.5 ** polls), 30.0)
