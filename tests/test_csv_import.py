@@ -49,3 +49,18 @@ def test_an_account_missing_from_a_file_keeps_its_records_of_that_kind(tmp_path:
     _import(tmp_path, {"team.csv": "account_id,user_id,role\nA2,U3,service\n"})
     assert sorted(_rows(tmp_path, "SELECT account_id, user_id FROM team")) == [
         ("A1", "U1"), ("A2", "U3")]
+
+
+def test_a_semicolon_or_tab_export_and_choices_written_with_spaces_are_read(
+        tmp_path: Path) -> None:
+    """A German or French Excel saves `;` (with a `sep=;` line when asked to): every row was
+    refused as lacking its id and name, with no word of the delimiter; `Account Manager` did
+    not match the choice `account_manager`."""
+    result = _import(tmp_path, {
+        "accounts.csv": "sep=;\nid;name;is_key;regions\nA1;Acme, Inc.;true;\"north;south\"\n",
+        "team.csv": "account_id\tuser_id\trole\nA1\tU1\tAccount Manager\n"})
+    assert [(f.path.name, f.loaded, f.problems) for f in result.files] == [
+        ("accounts.csv", 1, []), ("team.csv", 1, [])]
+    assert _rows(tmp_path, "SELECT id, name, regions FROM accounts") == [
+        ("A1", "Acme, Inc.", '["north","south"]')]
+    assert _rows(tmp_path, "SELECT role FROM team") == [("account_manager",)]

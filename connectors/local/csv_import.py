@@ -3,7 +3,8 @@
 `accounts.csv`, `contacts.csv`, `deals.csv`, `activities.csv`, `cases.csv`, `plans.csv`,
 `team.csv`, `surveys.csv`, `contracts.csv`, `users.csv` (names and headers in any case). List
 fields take `;`-separated values; `revenue` is `2024:1200000;2025:1350000`; `risk_measures` is
-`kind@YYYY-MM-DD;...`. Empty cells are absent values; enum values match in any case.
+`kind@YYYY-MM-DD;...`. Empty cells are absent values; enum values match in any case, a space as
+`_`. A file may be separated by `;` or tabs, as Excel saves it in many locales (such cells quoted).
 
 Every refusal is reported at file:line: a row that does not validate, has more or fewer cells
 than the header, or repeats an id (the first is kept unless told otherwise) is skipped; a file
@@ -17,6 +18,7 @@ import codecs
 import csv
 import difflib
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -106,11 +108,17 @@ def _choices(annotation: Any) -> tuple[str, ...]:
 
 
 def _fold(value: str, choices: tuple[str, ...]) -> str:
-    """`Meeting` -> `meeting` when the field takes `meeting`; anything else unchanged."""
+    """`Meeting` -> `meeting`, `Account Manager` -> `account_manager` when the field takes it;
+    anything else unchanged."""
+    key = _folded(value)
     for choice in choices:
-        if value.lower() == choice.lower():
+        if key == _folded(choice):
             return choice
     return value
+
+
+def _folded(text: str) -> str:
+    return re.sub(r"[\s_-]+", "_", text.strip().lower())
 
 
 def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
@@ -175,6 +183,22 @@ def _text(path: Path, encoding: str | None) -> str:
                 " or save it as UTF-8")
         raise ValidationFailed([Problem(p.location, p.path, p.message.replace(
             "save the file as UTF-8", hint)) for p in exc.problems]) from None
+
+
+def _delimiter(text: str) -> tuple[str, bool]:
+    """The file's delimiter, and whether its first line only names it: Excel's `sep=;` line,
+    else `;` or a tab when the header has one and no comma (a German or French Excel saves
+    `;`: every row was refused as lacking the id and name, with no word of the delimiter)."""
+    lines = text.splitlines()
+    first = lines[0].strip() if lines else ""
+    if re.fullmatch(r"sep=[,;\t|]", first, re.IGNORECASE):
+        return first[4], True
+    header = next((line for line in lines if line.strip()), "")
+    if "," not in header:
+        for candidate in (";", "\t"):
+            if candidate in header:
+                return candidate, False
+    return ",", False
 
 
 def _bom(data: bytes) -> str | None:
@@ -245,8 +269,11 @@ def read_file(path: Path, kind: str, encoding: str | None,
         result.problems.append(str(exc))
         return result, []
     csv.field_size_limit(MAX_FIELD_CHARS)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    prev = 0  # the last physical line read: a record starts on the next one
+    delimiter, skipped = _delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter)
+    if skipped:
+        next(reader, None)
+    prev = reader.line_num  # the last physical line read: a record starts on the next one
     try:
         header = next(reader, None)
         while header is not None and not any(c.strip() for c in header):

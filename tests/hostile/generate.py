@@ -519,8 +519,10 @@ def main(out: Path) -> None:
         root = out / item.name
         root.mkdir(parents=True, exist_ok=True)
         item.build(root)
+        # an argument that is a byte no UTF-8 has (`set-not-utf8`) is written as that byte
         (root / "cmd.txt").write_text(
-            " ".join(["kamrules", *item.argv]) + f"\n# exits: {sorted(item.exits)}\n")
+            " ".join(["kamrules", *item.argv]) + f"\n# exits: {sorted(item.exits)}\n",
+            encoding="utf-8", errors="surrogateescape")
     print(f"{len(items())} items in {out}")
 
 
