@@ -45,6 +45,10 @@ def _rule(ctx: click.Context, rule: str) -> str:
     if rule.casefold() not in known:
         raise KamError(f"no rule {rule!r} in the configured packs{closest(rule, known.values())};"
                        " `kamrules rules` lists them")
+    packs = [p for p, r in rules if r.casefold() == rule.casefold()]
+    if len(packs) > 1:  # it would snooze the rule of each of them, unsaid
+        raise KamError(f"the rule {rule!r} is in the packs {', '.join(packs)}: say which, as"
+                       f" {packs[0]}/{known[rule.casefold()]}")
     return known[rule.casefold()]
 
 

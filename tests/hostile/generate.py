@@ -339,6 +339,12 @@ def items() -> list[Item]:
         Item("snooze-empty-account", base, ["snooze", "add", "--account", "", "--rule", "MINI-001",
                                             "--reason", "r", "--by", "me", "--days", "3"], {2},
              ["--account is empty"]),
+        # a rule id two packs have snoozed the rule of both, without a word
+        Item("snooze-rule-of-two-packs", lambda r: (
+            with_config(CONFIG.replace("[./pack]", "[./pack, ./pack2]"), replace=True)(r),
+            write(r / "pack2" / "pack.yaml", PACK.replace("id: mini", "id: mini2"))),
+             ["snooze", "add", "--rule", "MINI-001", "--reason", "r", "--by", "me", "--days", "3"],
+             {2}, ["is in the packs mini, mini2: say which, as mini/MINI-001"]),
         Item("set-not-utf8", base, [*p, "--set", "mini.min_contacts=\udcff"], {2},
              ["--set", "half of a UTF-16 pair"]),
         # a --set value is YAML read like a pack file's: an alias to itself was exit 5, a bomb grew
