@@ -17,10 +17,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kamrules.connectors.local.keyed import record_key
 from kamrules.connectors.local.migrate import foreign_tables, prepare
 from kamrules.connectors.local.schema import brief as _brief
 from kamrules.connectors.local.schema import stored_json
-from kamrules.connectors.local.store import RecordStore, record_key
+from kamrules.connectors.local.store import RecordStore
 from kamrules.connectors.local.writes import apply_batch, apply_one
 from kamrules.connectors.sqlite_wal import connect_wal
 from kamrules.errors import EnvironmentFailure

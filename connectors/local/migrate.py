@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from kamrules.connectors.local.counts import counts_stale, recount
+from kamrules.connectors.local.keyed import Keyed, write
 from kamrules.connectors.local.schema import (
     TABLES,
     UNREADABLE,
@@ -24,7 +25,6 @@ from kamrules.connectors.local.schema import (
     records_view,
     stored_json,
 )
-from kamrules.connectors.local.store import Keyed, write
 
 LEGACY = "records"
 
