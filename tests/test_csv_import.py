@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kamrules.connectors.local.crm import LocalCrm
 from kamrules.connectors.local.csv_import import ImportResult, import_directory
 
@@ -64,3 +66,29 @@ def test_a_semicolon_or_tab_export_and_choices_written_with_spaces_are_read(
     assert _rows(tmp_path, "SELECT id, name, regions FROM accounts") == [
         ("A1", "Acme, Inc.", '["north","south"]')]
     assert _rows(tmp_path, "SELECT role FROM team") == [("account_manager",)]
+
+
+def test_an_export_is_written_in_batches_in_one_transaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An export is no longer held whole (an 11 MB file took 233 MB): records are written in
+    batches, in one transaction, so a refusal late in the file still loads nothing, and a
+    duplicate id in a later batch keeps the first or the last as asked."""
+    from kamrules.connectors.local import csv_import
+
+    monkeypatch.setattr(csv_import, "BATCH", 3)
+    rows = "".join(f"A{i},Name {i},true\n" for i in range(10))
+    refused = _import(tmp_path, {"accounts.csv": f"id,name,is_key\n{rows}A10,\"open quote\n"})
+    assert refused.files[0].refused and refused.files[0].loaded == 0
+    assert _rows(tmp_path, "SELECT COUNT(*) FROM accounts") == [(0,)]
+    twice = f"id,name,is_key\n{rows}A1,Later,true\n"
+    export = tmp_path / "export"
+    (export / "accounts.csv").write_text(twice, encoding="utf-8")
+    for keep, name in (("first", "Name 1"), ("last", "Later")):
+        crm = LocalCrm(tmp_path / "crm.sqlite")
+        try:
+            result = csv_import.import_directory(crm, export, on_duplicate=keep)
+        finally:
+            crm.close()
+        assert (result.files[0].loaded, result.files[0].refused_rows) == (10, 1)
+        assert _rows(tmp_path, "SELECT name FROM accounts WHERE id = 'A1'") == [(name,)]
+    assert _rows(tmp_path, "SELECT COUNT(*) FROM accounts") == [(10,)]

@@ -17,8 +17,8 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
-import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -247,44 +247,95 @@ class _FileRefused(Exception):
     """The whole file is refused; nothing of it is loaded."""
 
 
-def read_file(path: Path, kind: str, encoding: str | None,
-              on_duplicate: OnDuplicate) -> tuple[FileResult, list[dict[str, Any]]]:
-    """The valid records of one file and what was refused, every refusal at file:line."""
+BATCH = 5_000  # records written at a time: an export is never held whole (it was ~20x its size)
+
+
+def import_file(crm: LocalCrm, path: Path, kind: str, encoding: str | None,
+                on_duplicate: OnDuplicate) -> FileResult:
+    """One file into the local CRM in one transaction: its valid records, and what was refused,
+    every refusal at file:line; a file refused whole loads nothing."""
     result = FileResult(kind, path)
-    model = RECORD_KINDS[kind]
-    good: dict[str, tuple[int, dict[str, Any]]] = {}
-    unkeyed: list[dict[str, Any]] = []
     try:
         text = _text(path, encoding)
     except ValidationFailed as exc:
         result.refused = True
         result.problems += [str(p) for p in exc.problems]
-        return result, []
+        return result
     except LookupError as exc:  # `--encoding rot13`: a codec that is not a text encoding
         result.refused = True
         result.problems.append(f"{path}: cannot be read as {encoding}: {exc}")
-        return result, []
+        return result
     except _FileRefused as exc:
         result.refused = True
         result.problems.append(str(exc))
-        return result, []
-    csv.field_size_limit(MAX_FIELD_CHARS)
-    delimiter, skipped = _delimiter(text)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True, delimiter=delimiter)
-    if skipped:
-        next(reader, None)
-    prev = reader.line_num  # the last physical line read: a record starts on the next one
+        return result
+    rows = _Rows(text, path, kind, result, on_duplicate)
     try:
+        written = crm.insert_batches(kind, rows.batches())
+    except csv.Error as exc:
+        what = str(exc)
+        if "unexpected end of data" in what or "expected after" in what:
+            what = f"a quoted field starting on this line is not closed where it should be ({exc})"
+        result.refused = True
+        result.problems.append(f"{path}:{rows.prev + 1}: {what}; file refused, nothing loaded")
+        return result
+    except _FileRefused as exc:
+        result.refused = True
+        result.problems.append(str(exc))
+        return result
+    result.loaded = written - rows.replaced
+    return result
+
+
+# a line with its ending, as a file opened with newline="" gives it (`\r\n`, `\r` or `\n`)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+$")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines one at a time (io.StringIO held a copy of it at 4 bytes a character)."""
+    return (m.group() for m in _LINE.finditer(text))
+
+
+class _Rows:
+    """A file's valid records, in batches, as its rows are read (see `import_file`)."""
+
+    def __init__(self, text: str, path: Path, kind: str, result: FileResult,
+                 on_duplicate: OnDuplicate):
+        self.text, self.path, self.kind, self.result = text, path, kind, result
+        self.on_duplicate = on_duplicate
+        self.prev = 0  # the last physical line read: a record starts on the next one
+        self.replaced = 0  # records written again by a later one of their id (`last`)
+
+    def batches(self) -> Iterator[list[dict[str, Any]]]:
+        batch: list[dict[str, Any]] = []
+        for record in self._records():
+            batch.append(record)
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def _records(self) -> Iterator[dict[str, Any]]:
+        path, kind, result = self.path, self.kind, self.result
+        model = RECORD_KINDS[kind]
+        seen: dict[str, int] = {}  # id -> the line it was first read at
+        csv.field_size_limit(MAX_FIELD_CHARS)
+        delimiter, skipped = _delimiter(self.text)
+        reader = csv.reader(_lines(self.text), strict=True, delimiter=delimiter)
+        if skipped:
+            next(reader, None)
+        self.prev = reader.line_num
         header = next(reader, None)
         while header is not None and not any(c.strip() for c in header):
             header = next(reader, None)  # blank lines above it: the header was taken as none
         if header is None:
             result.warnings.append(f"{path}: empty file (or only blank lines)")
-            return result, []
+            return
         names = _header(header, kind, result)
-        prev = reader.line_num
+        self.prev = reader.line_num
         for cells in reader:
-            line, prev = prev + 1, reader.line_num
+            line, self.prev = self.prev + 1, reader.line_num
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) != len(names):
@@ -301,33 +352,21 @@ def read_file(path: Path, kind: str, encoding: str | None,
                 result.problems.append(f"{path}:{line}: {why}")
                 continue
             rid = record.get("id")
-            if rid is None:
-                unkeyed.append(record)
-            elif rid in good:
-                first = good[rid][0]
-                if on_duplicate == "refuse":
+            if rid is not None and rid in seen:
+                first = seen[rid]
+                if self.on_duplicate == "refuse":
                     raise _FileRefused(f"{path}:{line}: duplicate id {rid!r} (first at line"
                                        f" {first}); file refused (--on-duplicate refuse)")
                 result.refused_rows += 1
-                kept = "the first" if on_duplicate == "first" else "this one"
+                kept = "the first" if self.on_duplicate == "first" else "this one"
                 result.problems.append(f"{path}:{line}: duplicate id {rid!r}, first at line"
                                        f" {first}; kept {kept}")
-                if on_duplicate == "last":
-                    good[rid] = (line, record)
-            else:
-                good[rid] = (line, record)
-    except csv.Error as exc:
-        result.refused = True
-        what = str(exc)
-        if "unexpected end of data" in what or "expected after" in what:
-            what = f"a quoted field starting on this line is not closed where it should be ({exc})"
-        result.problems.append(f"{path}:{prev + 1}: {what}; file refused, nothing loaded")
-        return result, []
-    except _FileRefused as exc:
-        result.refused = True
-        result.problems.append(str(exc))
-        return result, []
-    return result, [r for _, r in good.values()] + unkeyed
+                if self.on_duplicate == "first":
+                    continue
+                self.replaced += 1  # written over the earlier one
+            elif rid is not None:
+                seen[rid] = line
+            yield record
 
 
 def import_directory(crm: LocalCrm, directory: Path, encoding: str | None = None,
@@ -337,10 +376,7 @@ def import_directory(crm: LocalCrm, directory: Path, encoding: str | None = None
     result = ImportResult()
     files, result.problems = find_files(directory)
     for kind, path in files.items():
-        file_result, records = read_file(path, kind, encoding, on_duplicate)
-        if records:
-            file_result.loaded = crm.insert_all({kind: records}, whole=True)[kind]
-        result.files.append(file_result)
+        result.files.append(import_file(crm, path, kind, encoding, on_duplicate))
     if not files:
         result.problems.append(
             f"{directory}: no CSV files found; expected any of "

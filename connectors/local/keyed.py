@@ -30,11 +30,12 @@ def text(value: Any) -> str | None:
     return json.dumps(value, default=str)
 
 
-def keyed(kind: str, records: Iterable[dict[str, Any]]) -> list[Keyed]:
+def keyed(kind: str, records: Iterable[dict[str, Any]], start: int = 0) -> list[Keyed]:
+    """Records as written rows; `start`: the position of the first (keys of kinds without ids)."""
     return [(record_key(kind, r, i),
              text(r.get("id") if kind == "accounts" else r.get("account_id")),
              json.dumps(r, default=str, ensure_ascii=False))
-            for i, r in enumerate(records)]
+            for i, r in enumerate(records, start)]
 
 
 def split(kind: str, items: Iterable[Keyed]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

@@ -44,16 +44,13 @@ class RecordStore:
         return self.insert_all({kind: records}, replace)[kind]
 
     def insert_all(self, by_kind: dict[str, Iterable[dict[str, Any]]],
-                   replace: bool = True, whole: bool = False) -> dict[str, int]:
-        """Records of several kinds in one transaction: all of them or none. `whole`: the
-        records of a kind without ids are all their accounts have of it (see `forget`)."""
+                   replace: bool = True) -> dict[str, int]:
+        """Records of several kinds in one transaction: all of them or none."""
         counts: dict[str, int] = {}
         self.db.execute("BEGIN")
         try:
             for kind, records in by_kind.items():
                 items = keyed(kind, records)
-                if whole:
-                    forget(self.db, kind, {account for _, account, _ in items})
                 write(self.db, kind, items, replace)
                 counts[kind] = len(items)
         except BaseException:
@@ -61,6 +58,27 @@ class RecordStore:
             raise
         self.db.execute("COMMIT")
         return counts
+
+    def insert_batches(self, kind: str, batches: Iterable[list[dict[str, Any]]]) -> int:
+        """One kind's records, batch by batch, in one transaction (all or none: the batches'
+        iterator may raise to refuse them all), so a big export is never held whole. Later
+        records replace earlier ones of the same key; a kind without ids keeps, of each account
+        the batches name, only what they hold (see `forget`). The rows written."""
+        count, forgotten = 0, set()
+        self.db.execute("BEGIN")
+        try:
+            for batch in batches:
+                items = keyed(kind, batch, start=count)
+                named = {account for _, account, _ in items} - forgotten
+                forget(self.db, kind, named)
+                forgotten |= named
+                write(self.db, kind, items, replace=True)
+                count += len(items)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+        return count
 
     # --- reading ---------------------------------------------------------------------------
 
