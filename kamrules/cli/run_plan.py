@@ -24,7 +24,7 @@ from kamrules.cli.common import (
 from kamrules.errors import ExitCode, KamError, LockedError
 from kamrules.inputs.environment import as_environment_failure
 from kamrules.inputs.sanitize import cell, json_safe_bytes, one_line
-from kamrules.model import RecordWarning
+from kamrules.model import RECORD_KINDS, RecordWarning
 from kamrules.run.config import load_configured_packs
 
 SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
@@ -290,10 +290,17 @@ def _print_warnings(warnings: list[Any], limit: int) -> None:
             more[w.kind] += 1
             continue
         shown[w.kind] += 1
-        err.print(labelled("warning", "yellow", f"skipped {w.kind} {w.record_id}: {w.message}"))
+        err.print(labelled("warning", "yellow", f"{_skipped(w.kind)}{w.kind} {w.record_id}:"
+                           f" {w.message}"))
     for kind, n in more.items():
-        err.print(labelled("warning", "yellow", f"... {n:,} more skipped {kind} (--limit 0 or"
-                           " --format json for all)"))
+        err.print(labelled("warning", "yellow", f"... {n:,} more {_skipped(kind)}{kind} (--limit 0"
+                           " or --format json for all)"))
+
+
+def _skipped(kind: str) -> str:
+    """"skipped " before a record the run left out; not before a snooze, an assignee or a
+    mapping warned of (they are not skipped: "skipped assignees U-9" misled)."""
+    return "skipped " if kind in RECORD_KINDS or kind == "tasks" else ""
 
 
 NO_DIGEST = click.option("--no-digest", "no_digest", is_flag=True,

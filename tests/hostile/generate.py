@@ -356,7 +356,8 @@ def items() -> list[Item]:
         # a task assignee (or sales_ops_owner) the CRM has no user for: its tasks went to no one
         Item("assignee-not-a-user", with_pack(PACK.replace(
             "task: {subject:", "task: {assignee: user:U-NOBODY, subject:")), p, {0},
-            ["'U-NOBODY', who is not a user in the CRM"]),
+            ["warning assignees U-NOBODY: mini/MINI-001 assign tasks to 'U-NOBODY', who is not"
+             " a user in the CRM"]),
         Item("sales-ops-owner-not-a-user", with_config("sales_ops_owner: U-GONE\n"), p, {0},
              ["'U-GONE', who is not a user in the CRM"]),
         # pack test cases: a date at the calendar's start, params of the wrong kind (exit 5 both)
