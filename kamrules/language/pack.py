@@ -408,6 +408,14 @@ class PackHeader(UserModel):
     # `per_group`: one checklist task per account and bundle (rule group or `bundle:`)
     tasks: TaskMode = "per_rule"
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):  # 1.10 would be 1.1
+            raise ValueError(f"YAML reads {value!r} as a number (1.10 would be 1.1): write the"
+                             " version in quotes, e.g. version: '1.0.0'")
+        return value
+
     @field_validator("params")
     @classmethod
     def _param_names(cls, params: dict[str, Param]) -> dict[str, Param]:

@@ -330,6 +330,9 @@ def items() -> list[Item]:
              p, {2}, ["HS_TOKEN has a character no token has at position 1 (U+201C)"],
              env={"HS_TOKEN": "\u201cpat-na1-0000\u201d"}),
         # half of a UTF-16 pair: a YAML escape, a command-line byte that is not UTF-8
+        # `version: 1.0` is a number to YAML: "Input should be a valid string" said nothing of it
+        Item("pack-version-a-number", with_pack(PACK.replace("version: 1.0.0", "version: 1.10")),
+             v, {2}, ["pack.yaml:2:", "YAML reads 1.1 as a number (1.10 would be 1.1)"]),
         Item("pack-half-pair", with_pack(PACK.replace("add contacts", "add\\ud800 contacts")), v,
              {2}, ["pack.yaml:12:", "half of a UTF-16 pair"]),
         Item("snooze-reason-not-utf8", base, ["snooze", "add", "--rule", "MINI-001", "--reason",
