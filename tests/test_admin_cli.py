@@ -157,6 +157,7 @@ def test_every_command_speaks_json_with_format_or_its_alias(
     (("history", "--limit", "-1"), "Invalid value for '--limit'"),  # listed every run
     (("worker", "--concurrency", "0"), "Invalid value for '--concurrency'"),
     # a NaN wait never ended while another run held the lock; a negative one "waited -5s"
+    (("plan", "--as-of", "2026-02-29"), "Invalid value for '--as-of': '2026-02-29' is not a date"),
     (("run", "--lock-wait", "nan"), "Invalid value for '--lock-wait': not a number"),
     (("run", "--lock-wait", "-5"), "Invalid value for '--lock-wait'"),
     (("run", "--lock-wait", "1e400"), "Invalid value for '--lock-wait'"),

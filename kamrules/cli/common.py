@@ -56,12 +56,13 @@ def labelled(label: str, style: str, message: str) -> Text:
     return Text.assemble((label, style), " ", terminal_safe(message))
 
 
-def a_date(value: str) -> date:
-    """A date given on the command line (YYYY-MM-DD)."""
+def a_date(value: str, option: str | None = None) -> date:
+    """A date given on the command line (YYYY-MM-DD) to `option`, named in the error."""
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date like 2026-11-23") from None
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-23",
+                                 param_hint=f"'{option}'" if option else None) from None
 
 
 def as_of_date(value: str | None) -> date:
@@ -70,7 +71,7 @@ def as_of_date(value: str | None) -> date:
 
     if value is None:
         return date.today()
-    day = a_date(value)
+    day = a_date(value, "--as-of")
     problem = run_day_problem(day)
     if problem is not None:
         raise click.BadParameter(problem, param_hint="'--as-of'")

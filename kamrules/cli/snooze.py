@@ -77,7 +77,7 @@ def snooze_add(ctx: click.Context, account: str | None, rule: str | None, reason
 
     if (until is None) == (days is None):
         raise click.UsageError("give exactly one of --until DATE or --days N")
-    end = a_date(until) if until else date.today() + timedelta(days=days or 0)
+    end = a_date(until, "--until") if until else date.today() + timedelta(days=days or 0)
     if end < date.today():
         raise KamError(f"--until {end} is in the past; a snooze runs until a day from today on")
     for option, given in (("--account", account), ("--rule", rule)):
