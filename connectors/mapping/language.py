@@ -80,6 +80,8 @@ class Spec(BaseModel):
     def _check(self) -> Spec:
         if self.item is not None and self.split is None:
             raise ValueError("item needs split: the separator of the multi-select values")
+        if self.split == "":  # str.split("") raised on the first record (exit 5)
+            raise ValueError("split needs a separator of one or more characters (`;`)")
         self._lookup = {value_key(k): v for k, v in (self.values or {}).items()}
         return self
 
