@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from kamrules.connectors.hubspot.values import parse_float
-from kamrules.connectors.mapping.language import BadValue, to_float, to_int, to_revenue
+from kamrules.connectors.mapping.language import BadValue, Spec, to_float, to_int, to_revenue
 from tests.conftest import ANCHOR
 
 READERS = (lambda v: to_float(v, ANCHOR), parse_float)
@@ -47,3 +48,14 @@ def test_a_revenue_history_reads_its_amounts_as_numbers() -> None:
     for text in ("2025:nan", "2025:1e400", "2025:4,5", "soon:5"):
         with pytest.raises(BadValue, match="is not YEAR:AMOUNT"):
             to_revenue(text, ANCHOR)
+
+
+def test_a_revenue_year_outside_the_calendar_fails_the_field() -> None:
+    """`2024:1200000;20255:1350000` (a typo) read the second entry as year 20255, a future year every
+    revenue fact passes over: the account's latest revenue was dropped without a word."""
+    assert to_revenue(" 2025 :5", ANCHOR) == [{"year": 2025, "amount": 5.0}]
+    for text in ("2024:1200000;20255:1350000", "0:5", "-2024:5", "99999999999999999999999:5"):
+        with pytest.raises(BadValue, match="is not a year"):
+            to_revenue(text, ANCHOR)
+    with pytest.raises(ValidationError, match="relative_year"):
+        Spec.model_validate({"relative_year": 9223372036854775000})

@@ -88,6 +88,13 @@ QUERIES: list[tuple[str, str, int, Any, str]] = [
     ("errorCode a list", "query", 400, [{"errorCode": ["X"], "message": "odd"}], "400: odd"),
     ("describe a list", "describe", 200, [1], "describe of Account that is not an object"),
     ("describe field without name", "describe", 200, {"fields": [{}]}, "a field without a name"),
+    # read as names when the mapping is resolved: KeyError 'childSObject', unhashable list (exit 5)
+    ("describe child without object", "describe", 200,
+     {"fields": [{"name": "Id"}], "childRelationships": [{"relationshipName": "Odd__r"}]},
+     "a child relationship without its childSObject"),
+    ("describe lookup name a list", "describe", 200,
+     {"fields": [{"name": "OwnerId", "relationshipName": ["Owner"], "referenceTo": ["User"]}]},
+     "a lookup whose relationshipName or referenceTo is no name"),
 ]
 
 

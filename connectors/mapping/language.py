@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Convert = Literal["text", "date", "bool", "float", "int", "split", "revenue"]
 SOURCES = ("field", "const", "coalesce", "items", "relative_year")
@@ -60,7 +60,7 @@ class Spec(BaseModel):
     const: Any = None
     coalesce: list[str] | None = None
     items: list[dict[str, str | Spec]] | None = None
-    relative_year: int | None = None
+    relative_year: int | None = Field(default=None, ge=-1000, le=1000)  # the year stays a year
     convert: Convert = "text"
     values: dict[str, Any] | None = None
     default: Any = None
@@ -80,6 +80,8 @@ class Spec(BaseModel):
     def _check(self) -> Spec:
         if self.item is not None and self.split is None:
             raise ValueError("item needs split: the separator of the multi-select values")
+        if self.split == "":  # str.split("") raised on the first record (exit 5)
+            raise ValueError("split needs a separator of one or more characters (`;`)")
         self._lookup = {value_key(k): v for k, v in (self.values or {}).items()}
         return self
 
@@ -205,6 +207,8 @@ def to_revenue(v: Any, as_of: date) -> list[dict[str, Any]]:
             points.append({"year": int(year), "amount": to_float(amount, as_of)})
         except ValueError:  # BadValue too: an amount that is not a finite number
             raise BadValue(f"revenue entry {part!r} is not YEAR:AMOUNT") from None
+        if not 1 <= points[-1]["year"] <= 9999:  # `20255:...` (a typo) was dropped as a future year
+            raise BadValue(f"revenue entry {part!r}: {year.strip()} is not a year")
     return points
 
 

@@ -93,6 +93,14 @@ def describe(value: Any, obj: str) -> dict[str, Any]:
             raise Shape(f"a describe of {obj} whose {key} is not a list of objects")
     if not all(isinstance(f.get("name"), str) for f in value.get("fields", [])):
         raise Shape(f"a describe of {obj} with a field without a name")
+    text = (str, type(None))  # the names describe's readers key on (`connectors/salesforce/describe.py`)
+    if not all(isinstance(f.get("relationshipName"), text) and isinstance(f.get("referenceTo") or [], list)
+               and all(isinstance(t, str) for t in f.get("referenceTo") or [])
+               for f in value.get("fields", [])):
+        raise Shape(f"a describe of {obj} with a lookup whose relationshipName or referenceTo is no name")
+    if not all(isinstance(c.get("relationshipName"), text) and isinstance(c.get("childSObject"), str)
+               for c in value.get("childRelationships", [])):
+        raise Shape(f"a describe of {obj} with a child relationship without its childSObject")
     return value
 
 

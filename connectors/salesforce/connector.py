@@ -17,8 +17,8 @@ from kamrules.connectors.salesforce.answers import keyed
 from kamrules.connectors.salesforce.auth import http_session, login, read_secrets
 from kamrules.connectors.salesforce.client import SfClient, SfError
 from kamrules.connectors.salesforce.config import SalesforceConfig
+from kamrules.connectors.salesforce.describe import MAX_HOPS, Describe
 from kamrules.connectors.salesforce.mapping import (
-    Describe,
     MappingError,
     load_mapping,
     objects_needed,
@@ -145,7 +145,11 @@ def connect(config: SalesforceConfig, base_dir: Path, state_dir: Path,
     try:
         described = {name: client.describe(name) for name in objects_needed(mapping)}
         describe = Describe(described)
-        describe.add({name: client.describe(name) for name in parents_needed(mapping, describe)})
+        tried = set(described)
+        for _ in range(MAX_HOPS):  # one more lookup of the mapping's relationship paths each time
+            more = [name for name in parents_needed(mapping, describe) if name not in tried]
+            tried.update(more)
+            describe.add({name: client.describe(name) for name in more})
     except SfError:
         session.close()
         raise

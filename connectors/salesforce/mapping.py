@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from kamrules.connectors.mapping.language import BadValue, Seen, Spec, as_spec, evaluate
 from kamrules.connectors.mapping.tally import FieldTally, validate_fieldwise
+from kamrules.connectors.salesforce.describe import MAX_HOPS, Describe, too_deep
 from kamrules.errors import KamError, ValidationFailed
 from kamrules.inputs.boundary import load_yaml_file, parse_yaml
 from kamrules.inputs.shipped import shipped_file
@@ -137,60 +138,24 @@ def load_mapping(path: Path | None) -> Mapping:
 # --- checking against the org --------------------------------------------------------------
 
 
-class Describe:
-    """What describe calls told about the org: each object's fields and child relationships."""
-
-    def __init__(self, objects: dict[str, dict[str, Any] | None]):
-        self.fields = {name: {f["name"] for f in d.get("fields", [])}
-                       for name, d in objects.items() if d is not None}
-        self.children = {name: {c["relationshipName"]: c["childSObject"]
-                                for c in d.get("childRelationships", []) if c.get("relationshipName")}
-                         for name, d in objects.items() if d is not None}
-        self.links = {name: {c["relationshipName"]: c.get("field")
-                             for c in d.get("childRelationships", []) if c.get("relationshipName")}
-                      for name, d in objects.items() if d is not None}
-        # lookups: relationship name -> (the field holding the id, the object it refers to)
-        self.parents = {name: {f["relationshipName"]: (f["name"], (f.get("referenceTo") or [None])[0])
-                               for f in d.get("fields", []) if f.get("relationshipName")}
-                        for name, d in objects.items() if d is not None}
-
-    def add(self, objects: dict[str, dict[str, Any] | None]) -> None:
-        """Describe results of more objects (the parents that relationship fields reach)."""
-        more = Describe(objects)
-        for attr in ("fields", "children", "links", "parents"):
-            getattr(self, attr).update(getattr(more, attr))
-
-    def parent(self, obj: str, relationship: str) -> str | None:
-        """The object a relationship name of `obj` (`Opportunity` on OpportunityContactRole) reaches."""
-        return self.parents.get(obj, {}).get(relationship, (None, None))[1]
-
-    def relationship_of(self, obj: str, field: str) -> str | None:
-        """The relationship name of a lookup field (`AccountId` -> `Account`)."""
-        return next((rel for rel, (name, _) in self.parents.get(obj, {}).items() if name == field), None)
-
-    def has(self, obj: str, field: str) -> bool:
-        """A field of `obj`, or `Relationship.Field` one lookup away."""
-        if "." in field:
-            rel, _, name = field.partition(".")
-            target = self.parent(obj, rel)
-            return target is not None and self.has(target, name)
-        return field in self.fields.get(obj, set())
-
-
 def parents_needed(mapping: Mapping, describe: Describe) -> list[str]:
-    """Objects that the mapping's relationship fields reach and that were not described yet."""
+    """Objects that the mapping's relationship fields reach and that were not described yet (call
+    again after describing them: a path two lookups long reaches one more object each time)."""
     names: list[str] = []
     for s in mapping.streams:
         paths = [s.account_field or ""]
-        for raw in s.fields.values():
+        for raw in {**s.fields, **({EACH: s.each} if s.each is not None else {})}.values():
             spec = FieldSpec(field=raw) if isinstance(raw, str) else raw
             if not spec.children:
                 paths += spec.names()
-        for path in paths:
-            if "." in path:
-                target = describe.parent(s.object, path.partition(".")[0])
-                if target and target not in describe.fields:
-                    names.append(target)
+        for path in (p for p in paths if "." in p):
+            target: str | None = s.object
+            for rel in path.split(".")[:-1][:MAX_HOPS]:
+                target = describe.parent(target, rel) if target in describe.fields else None
+                if target is None or target not in describe.fields:
+                    break
+            if target and target not in describe.fields:
+                names.append(target)
     return list(dict.fromkeys(names))
 
 
@@ -283,7 +248,11 @@ def _pick(spec: FieldSpec, obj: str, describe: Describe, where: str, errors: lis
           notes: list[str]) -> str | None:
     candidates = [spec.field] if isinstance(spec.field, str) else list(spec.field or [])
     found = next((c for c in candidates if describe.has(obj, c)), None)
-    if found is None:
+    deep = [c for c in candidates if too_deep(c)]
+    if found is None and deep:
+        errors.append(f"{where}: field {obj}.{deep[0][:200]} is {deep[0].count('.')} relationships"
+                      f" away; SOQL reads a parent's field at most {MAX_HOPS} away")
+    elif found is None:
         names = " or ".join(f"{obj}.{c}" for c in candidates)
         (notes if spec.optional else errors).append(
             f"{where}: field {names} does not exist" + (" (left empty)" if spec.optional else ""))

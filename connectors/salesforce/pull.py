@@ -266,5 +266,19 @@ def _plain(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     child.pop("attributes", None)
             elif isinstance(value, dict):
                 del rec[key]
-                rec.update({f"{key}.{k}": v for k, v in value.items() if k != "attributes"})
+                rec.update(_flat(key, value))
     return records
+
+
+def _flat(path: str, parent: dict[str, Any]) -> dict[str, Any]:
+    """A parent's fields under their paths, its own parents' too (`Owner.Manager.Name`: the REST
+    API nests each lookup in the one before; read as one level, the field was missing on every row)."""
+    out: dict[str, Any] = {}
+    for k, v in parent.items():
+        if k == "attributes":
+            continue
+        if isinstance(v, dict) and "records" not in v:
+            out.update(_flat(f"{path}.{k}", v))
+        else:
+            out[f"{path}.{k}"] = v
+    return out

@@ -448,6 +448,15 @@ def items() -> list[Item]:
         # environment
         Item("missing-ca-bundle", with_config(sf, replace=True), p, {2}, ["nowhere.pem"],
              env={"SF_P": "p", "SF_T": "t"}),
+        # a multi-select split on an empty separator: str.split("") on the first record (exit 5)
+        Item("mapping-split-empty", lambda r: (with_config(hub, replace=True)(r), write(
+            r / "map.yaml", "fields:\n  accounts:\n    regions: {field: kam_regions, split: ''}\n")),
+             v, {2}, ["map.yaml", "split needs a separator"], env={"HS_TOKEN": "pat-na1-0000"}),
+        Item("sf-mapping-split-empty", lambda r: (with_config(sf.replace(
+            "packs:", "  mapping: map.yaml\npacks:"), replace=True)(r), write(r / "nowhere.pem", ""),
+            write(r / "map.yaml", "streams:\n- {name: a, kind: accounts, object: Account, fields:"
+                  " {id: Id, regions: {field: R__c, split: ''}}}\n")),
+             v, {2}, ["map.yaml", "split needs a separator"], env={"SF_P": "p", "SF_T": "t"}),
         Item("corrupt-state", corrupt_state, p, {0}, ["corrupt"]),
         Item("state-is-a-file", state_is_a_file, p, {7}, ["state"]),
         Item("crm-is-a-folder", crm_is_a_folder, p, {7}, ["crm.sqlite", "folder"]),

@@ -207,9 +207,11 @@ class FakeOrg:
         for r in rows:
             rec = {"attributes": {"type": q.obj, "url": f"/services/data/v60.0/sobjects/{q.obj}/{r['Id']}"}}
             for f in q.fields:
-                if "." in f:  # a parent's field comes nested under its relationship name
-                    rel, _, name = f.partition(".")
-                    parent = rec.setdefault(rel, {"attributes": {"type": rel}})
+                if "." in f:  # a parent's field comes nested under each relationship's name
+                    *rels, name = f.split(".")
+                    parent = rec
+                    for rel in rels:
+                        parent = parent.setdefault(rel, {"attributes": {"type": rel}})
                     parent[name] = self.follow(q.obj, r, f)
                 else:
                     rec[f] = r.get(f)
