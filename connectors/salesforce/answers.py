@@ -96,6 +96,30 @@ def describe(value: Any, obj: str) -> dict[str, Any]:
     return value
 
 
+COUNTS = ("length", "precision", "scale", "digits")
+FLAGS = ("calculated", "updateable", "restrictedPicklist")
+
+
+def field(meta: dict[str, Any], where: str) -> dict[str, Any]:
+    """A describe field entry whose metadata kamrules judges (health fields): a text `type`,
+    counts as counts, flags true or false, `picklistValues` a list of objects, where present
+    (a length of "wide" was exit 5, a null one read as a field too short)."""
+    if not isinstance(meta.get("type"), str):
+        raise Shape(f"a describe of {where} whose type is not text ({str(meta.get('type'))[:40]!r})")
+    for key in COUNTS:
+        value = meta.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Shape(f"a describe of {where} whose {key} is not a count ({str(value)[:40]!r})")
+    for key in FLAGS:
+        if not isinstance(meta.get(key, False), bool):
+            raise Shape(f"a describe of {where} whose {key} is not true or false"
+                        f" ({str(meta[key])[:40]!r})")
+    values = meta.get("picklistValues", [])
+    if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+        raise Shape(f"a describe of {where} whose picklistValues is not a list of objects")
+    return meta
+
+
 def error_of(body: Any) -> tuple[str | None, str]:
     """(errorCode, message) of an error answer: a list of errors, an object (an OAuth error), or
     anything else; a code that is not text is no code."""
