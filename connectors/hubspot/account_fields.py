@@ -62,8 +62,7 @@ class AccountFields:
                 problems.append(f"health_fields.{key}: HubSpot companies have no property {name!r}{hint};"
                                 f" create it as a {CREATE_AS.get(key, 'writable')} company property")
                 continue
-            kind = str(d.get("type"))
-            meta = d.get("modificationMetadata") or {}
+            kind, meta = _definition(d, name), d.get("modificationMetadata") or {}
             if kind not in TYPES.get(key, (kind,)):
                 problems.append(f"health_fields.{key}: company property {name!r} is of type {kind}"
                                 f" ({d.get('fieldType')}); {key} needs {' or '.join(TYPES[key])}")
@@ -144,6 +143,24 @@ class AccountFields:
         if self.types.get(name) == "datetime" and len(str(value)) == 10:
             return f"{value}T00:00:00Z"
         return str(value)
+
+
+def _definition(d: Mapping[str, Any], name: str) -> str:
+    """The type of a property definition whose other parts are of the shapes HubSpot documents
+    (a text `type`, flags, `modificationMetadata` an object, `options` a list of objects); else a
+    HubSpotError (exit 4) naming what came: a proxy's or a broken portal's answer was exit 5."""
+    what = f"HubSpot answered the company property {name!r} with a definition whose"
+    if not isinstance(d.get("type"), str):
+        raise HubSpotError(f"{what} type is not text ({str(d.get('type'))[:40]})")
+    if not isinstance(d.get("calculated", False), bool):
+        raise HubSpotError(f"{what} calculated is not true or false ({str(d['calculated'])[:40]})")
+    if not isinstance(d.get("modificationMetadata") or {}, dict):
+        raise HubSpotError(f"{what} modificationMetadata is not an object"
+                           f" ({str(d['modificationMetadata'])[:80]})")
+    options = d.get("options") or []
+    if not isinstance(options, list) or not all(isinstance(o, dict) for o in options):
+        raise HubSpotError(f"{what} options are not a list of objects ({str(options)[:80]})")
+    return d["type"]
 
 
 def _values(props: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:
