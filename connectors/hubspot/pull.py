@@ -53,9 +53,11 @@ def _keyed(rows: list[Row], what: str) -> list[Row]:
     return rows
 
 
-def _after(body: dict[str, Any], seen: set[str], what: str) -> str | None:
+def _after(body: dict[str, Any], found: int, seen: set[str], what: str) -> str | None:
     """The cursor of the next page (`paging.next.after`), None on the last; paging of another
-    shape, or a cursor met before (paging in a loop, which never ended), is a HubSpotError."""
+    shape, a cursor met before (paging in a loop, which never ended) or one on a page of no
+    results (`found`: HubSpot never sends one; fresh cursors to empty pages never end) is a
+    HubSpotError."""
     paging = body.get("paging")
     step = paging.get("next") if isinstance(paging, dict) else paging
     if paging is None or (isinstance(paging, dict) and step is None):
@@ -69,6 +71,9 @@ def _after(body: dict[str, Any], seen: set[str], what: str) -> str | None:
         raise HubSpotError(f"HubSpot answered a read of {what} with the paging cursor {after[:80]}"
                            " twice: its paging goes round in a loop")
     seen.add(after)
+    if after and not found:
+        raise HubSpotError(f"HubSpot answered a read of {what} with a page that is not the last"
+                           f" without results (next: {after[:80]})")
     return after or None
 
 
@@ -114,8 +119,9 @@ class Reader:
                 object_type,
                 **kwargs,
             )
-            yield from (_slim(r) for r in _results(body, object_type))
-            after = _after(body, seen, object_type)
+            page = _results(body, object_type)
+            yield from (_slim(r) for r in page)
+            after = _after(body, len(page), seen, object_type)
             if not after:
                 return
 
@@ -161,7 +167,7 @@ class Reader:
                 links = out.setdefault(source, [])
                 links += [_link(t, what) for t in found]
                 seen: set[str] = set()
-                after = _after(result, seen, what)
+                after = _after(result, len(found), seen, what)
                 while after:  # more than one page of associations for this record
                     _, more = self.api.call(
                         f"GET /crm/v4/objects/{from_type}/{{id}}/associations/{to_type}",
@@ -172,8 +178,9 @@ class Reader:
                         after=after,
                         limit=500,
                     )
-                    links += [_link(t, what) for t in _results(more, what)]
-                    after = _after(more, seen, what)
+                    page = _results(more, what)
+                    links += [_link(t, what) for t in page]
+                    after = _after(more, len(page), seen, what)
         return out
 
     def owners(self) -> list[Row]:
@@ -185,8 +192,9 @@ class Reader:
             if after:
                 kwargs["after"] = after
             _, body = self.api.call("GET /crm/v3/owners", self.crm.owners.owners_api.get_page, **kwargs)
-            rows += _results(body, "owners")
-            after = _after(body, seen, "owners")
+            page = _results(body, "owners")
+            rows += page
+            after = _after(body, len(page), seen, "owners")
             if not after:
                 return rows
 
@@ -250,7 +258,7 @@ class Reader:
                     rows[row["id"]] = row
                     last = _millis(row["properties"].get(modified)) or last
                 seen += len(found)
-                after = _after(body, cursors, f"{object_type} search")
+                after = _after(body, len(found), cursors, f"{object_type} search")
                 if not after:
                     return _keyed(list(rows.values()), object_type)
                 if seen + SEARCH_PAGE > SEARCH_CAP:

@@ -22,7 +22,8 @@ def _shown(value: Any) -> str:
 
 def page(value: Any, seen: set[str]) -> dict[str, Any]:
     """A query page (or a child relationship's block): `records` a list of objects, `totalSize` a
-    count, and a `nextRecordsUrl` on the instance, never seen before, whenever `done` is false."""
+    count, and a `nextRecordsUrl` on the instance, never seen before, and records on the page
+    whenever `done` is false."""
     if not isinstance(value, dict) or not isinstance(value.get("records"), list):
         # never "no records": they would look deleted, and their tasks close
         raise Shape(f"without records ({_shown(value)})")
@@ -42,6 +43,8 @@ def page(value: Any, seen: set[str]) -> dict[str, Any]:
                         f" ({str(url)[:80]!r})")
         if url in seen:
             raise Shape(f"the nextRecordsUrl {url[:120]} twice: its paging goes round in a loop")
+        if not value["records"]:  # Salesforce never does; fresh cursors to empty pages never end
+            raise Shape(f"a page that is not the last without records (next: {url[:120]})")
         seen.add(url)
     return value
 

@@ -256,10 +256,14 @@ class SfClient:
                 params["locator"] = locator
             resp = self.request("GET", f"jobs/query/{job_id}/results", "bulk", params=params,
                                 headers={"Accept": "text/csv"})
-            yield [dict(row) for row in csv.DictReader(io.StringIO(self.decoded.text(resp.content)))]
+            rows = [dict(row) for row in csv.DictReader(io.StringIO(self.decoded.text(resp.content)))]
+            yield rows
             locator = resp.headers.get("Sforce-Locator")
             if not locator or locator == "null":
                 return
+            if not rows:  # Salesforce never does; fresh locators to empty pages never end
+                raise self._fail(f"bulk: Salesforce answered a page of results that is not the"
+                                 f" last without records (Sforce-Locator {locator[:80]})")
             if locator in locators:
                 raise self._fail(f"bulk: Salesforce answered the Sforce-Locator {locator[:80]}"
                                  " twice: its results go round in a loop")
