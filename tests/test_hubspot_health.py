@@ -230,3 +230,22 @@ def test_a_property_definition_of_another_shape_is_a_crm_failure_naming_it(
         assert fake.writes == 0
     finally:
         fake.stop()
+
+
+@pytest.mark.parametrize("answer", [{"status": "COMPLETE"}, {"results": "done"}, {}])
+def test_a_batch_update_answered_without_its_results_is_refused_not_counted_silently(
+        hs: HsWorkspace, answer: dict[str, Any]) -> None:
+    """A 200 without `results` (a proxy's answer, a cut one) wrote none of its 100 companies and
+    the run ended 0 as though it had; now the batch is refused (exit 4 after the other batches),
+    and the next run writes what is still missing."""
+    fake = hs.fake
+    companies = len(fake.objects["companies"])
+    fake.failures = [(UPDATE, 200, answer)]
+    proc = hs.cli("run", "--as-of", ANCHOR.isoformat())
+    assert proc.returncode == 4, (proc.stdout, proc.stderr)
+    text = " ".join(proc.stderr.split())
+    assert "a batch update without its results" in text and "Traceback" not in text, text
+    assert fake.calls[UPDATE] == -(-companies // 100) and not fake.failures
+    code, again = hs.run_json()
+    assert code == 0 and again["health_written"] == 100, again
+    _assert_equal_to_report(hs)

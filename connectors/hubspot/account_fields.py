@@ -106,8 +106,8 @@ class AccountFields:
 
     def write(self, values: Mapping[str, Mapping[str, Any]]) -> int:
         """Batch updates of 100; the number of companies written. A refused batch stops the
-        write-back with HubSpot's message (exit 4) after the other batches are tried; companies
-        deleted since the pull are skipped."""
+        write-back with HubSpot's message (exit 4) after the other batches are tried, as does one
+        answered without its results; companies deleted since the pull are skipped."""
         written, refused = 0, []
         order = sorted(values, key=lambda i: (len(i), i))
         for part in chunks(order, WRITE_BATCH):
@@ -122,7 +122,11 @@ class AccountFields:
                     raise
                 refused.append(str(exc))
                 continue
-            done = {str(r.get("id")) for r in objects_of(body.get("results"))}
+            if not isinstance(body.get("results"), list):  # none written, whatever the status says
+                refused.append(f"HubSpot answered a batch update without its results"
+                               f" ({', '.join(sorted(body))[:200] or 'an empty answer'})")
+                continue
+            done = {str(r.get("id")) for r in objects_of(body["results"])}
             for cid in part:
                 if cid in done:
                     self.current.setdefault(cid, {}).update(values[cid])
