@@ -169,3 +169,7 @@ def test_fresh_cursors_to_empty_pages_are_a_crm_error_not_paging_without_end(env
     with pytest.raises(SfError, match="results that is not the last without records .*Sforce-Locator L2"):
         list(client.bulk_query("SELECT Id FROM Account"))
     assert client.calls["bulk"] == 3  # the job, its state, one page of results
+    responses.replace(responses.GET, f"{DATA}jobs/query/750J/results",
+                      body='Id\n"' + "<html>" * 30_000, headers={"Sforce-Locator": "null"})
+    with pytest.raises(SfError, match="cannot be read as CSV .field larger than field limit"):
+        list(client.bulk_query("SELECT Id FROM Account"))  # was exit 5 (csv.Error)

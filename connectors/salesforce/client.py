@@ -256,7 +256,11 @@ class SfClient:
                 params["locator"] = locator
             resp = self.request("GET", f"jobs/query/{job_id}/results", "bulk", params=params,
                                 headers={"Accept": "text/csv"})
-            rows = [dict(row) for row in csv.DictReader(io.StringIO(self.decoded.text(resp.content)))]
+            try:
+                rows = [dict(row) for row in csv.DictReader(io.StringIO(self.decoded.text(resp.content)))]
+            except csv.Error as exc:  # a proxy's page, a cell past csv's 131,072 characters
+                raise self._fail(f"bulk: Salesforce answered results that cannot be read as CSV"
+                                 f" ({exc})") from None
             yield rows
             locator = resp.headers.get("Sforce-Locator")
             if not locator or locator == "null":
