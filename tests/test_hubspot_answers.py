@@ -13,9 +13,13 @@ from tests.support.hubspot_workspace import HsWorkspace, start_fake
 COMPANIES = "GET /crm/v3/objects/companies"
 ASSOCIATIONS = "POST /crm/v4/associations"
 CREATE = "POST /crm/v3/objects/tasks/batch/create"
-LOOP = {"results": [], "paging": {"next": {"after": "100"}}}
-READS: list[tuple[str, Any, str]] = [  # each was exit 5, or (the loop) a run without end
+LOOP = {"results": [{"id": "1", "properties": {}}], "paging": {"next": {"after": "100"}}}
+# fresh cursors to empty pages: no cursor repeats; twenty such pages in a row stop the run (the
+# fake portal's paging never sends one: tests/support/hubspot_endpoints.py)
+FRESH = [{"results": [], "paging": {"next": {"after": str(n)}}} for n in range(100, 150)]
+READS: list[tuple[str, Any, str]] = [  # each was exit 5, or (the loops) a run without end
     (COMPANIES, [LOOP] * 50, "paging cursor 100 twice: its paging goes round in a loop"),
+    (COMPANIES, FRESH, "20 pages in a row without records, each with a new cursor (the last 119)"),
     (COMPANIES, [{"results": [], "paging": {"next": "100"}}], "paging that is not {next: {after}}"),
     (COMPANIES, [{"results": [None]}], "read of companies with results that are not objects"),
     # rows without ids were one account keyed "", without a word (exit 0)
@@ -42,7 +46,7 @@ def test_reads_answered_in_another_shape_stop_the_run_and_creates_are_read_back(
             assert message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
             assert not fake.tasks()
             left.append(len(fake.failures))
-        assert left == [48, 0, 0, 0, 0, 0, 0]  # the loop was seen at its second page
+        assert left == [48, 30, 0, 0, 0, 0, 0, 0]  # a loop at its 2nd page, empties at the 20th
         fake.failures = [(CREATE, 200, {"results": None}), (CREATE, 201, {"status": "COMPLETE"})]
         code, report = ws.run_json()
         assert code == 0 and not fake.failures, report.get("error")

@@ -196,3 +196,56 @@ def test_unprepared_reads_after_the_pull_and_a_refused_batch_is_a_crm_error(
         assert fake.objects["companies"][companies[0]]["properties"]["kam_worst"] == ""  # None clears it
     finally:
         fake.stop()
+
+
+@pytest.mark.parametrize("odd, named", [
+    ({"modificationMetadata": "readOnlyValue"}, "modificationMetadata is not an object"),
+    ({"modificationMetadata": ["readOnlyValue"]}, "modificationMetadata is not an object"),
+    ({"options": list(SEVERITIES)}, "options are not a list of objects"),
+    ({"options": "critical;high"}, "options are not a list of objects"),
+    ({"type": ["enumeration"]}, "type is not text"),
+    ({"calculated": "false"}, "calculated is not true or false"),
+])
+def test_a_property_definition_of_another_shape_is_a_crm_failure_naming_it(
+        tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]], odd: dict[str, Any],
+        named: str) -> None:
+    """A health property's definition HubSpot documents as objects, lists of options and flags,
+    answered otherwise (a proxy, a broken portal), stops the run with exit 4 naming it (it was
+    exit 5, or `calculated: "false"` read as calculated); nothing written."""
+    fake, url, _ = start_fake(demo_records, window=1.0)
+    try:
+        _define(fake)
+        plain = fake._property
+
+        def answered(kind: str, name: str) -> dict[str, Any]:
+            found = plain(kind, name)
+            return {**found, **odd} if (kind, name) == ("companies", "kam_worst") else found
+        fake._property = answered  # type: ignore[method-assign]
+        ws = HsWorkspace(tmp_path / "hs", fake, url)
+        ws.write_config(extra=FIELDS)
+        proc = ws.cli("run", "--as-of", ANCHOR.isoformat())
+        assert proc.returncode == 4, (proc.stdout, proc.stderr)
+        text = " ".join(proc.stderr.split())
+        assert f"'kam_worst' with a definition whose {named}" in text and "Traceback" not in text
+        assert fake.writes == 0
+    finally:
+        fake.stop()
+
+
+@pytest.mark.parametrize("answer", [{"status": "COMPLETE"}, {"results": "done"}, {}])
+def test_a_batch_update_answered_without_its_results_is_refused_not_counted_silently(
+        hs: HsWorkspace, answer: dict[str, Any]) -> None:
+    """A 200 without `results` (a proxy's answer, a cut one) wrote none of its 100 companies and
+    the run ended 0 as though it had; now the batch is refused (exit 4 after the other batches),
+    and the next run writes what is still missing."""
+    fake = hs.fake
+    companies = len(fake.objects["companies"])
+    fake.failures = [(UPDATE, 200, answer)]
+    proc = hs.cli("run", "--as-of", ANCHOR.isoformat())
+    assert proc.returncode == 4, (proc.stdout, proc.stderr)
+    text = " ".join(proc.stderr.split())
+    assert "a batch update without its results" in text and "Traceback" not in text, text
+    assert fake.calls[UPDATE] == -(-companies // 100) and not fake.failures
+    code, again = hs.run_json()
+    assert code == 0 and again["health_written"] == 100, again
+    _assert_equal_to_report(hs)

@@ -5,6 +5,7 @@ tasks silently lost or written twice (connectors/salesforce/answers.py)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,44 @@ def test_a_create_answered_in_another_shape_is_read_back_and_each_task_written_o
         assert proc.returncode == 1, proc.stderr[-2000:]
         failed = [c for c in json.loads(proc.stdout)["changes"] if not c["ok"]]
         assert failed and all(c["error"] == "X: no message" for c in failed)
+
+
+@responses.activate
+def test_fresh_cursors_to_empty_pages_are_a_crm_error_not_paging_without_end(env: None) -> None:  # noqa: F811
+    """A proxy or broken org answering every page with a new cursor and no records (query:
+    `done: false`, `records: []`; Bulk API: an empty CSV with a new Sforce-Locator) paged until
+    the run was killed: no cursor repeats. Twenty such pages in a row stop the run (a real org
+    may send an empty page now and then; the fake org's paging never does: tests/support)."""
+    responses.post(f"{HOST}/services/Soap/u/60.0", body=SOAP_OK)
+    served = iter(range(1, 10_001))  # without the check: 10,000 empty pages, then a last one
+
+    def fresh(request: Any) -> tuple[int, dict[str, str], str]:
+        n = next(served, None)
+        return 200, {}, json.dumps({"totalSize": 9, "done": n is None, "records": [],
+                                    **({"nextRecordsUrl": f"/services/data/v60.0/query/01gF-{n}"}
+                                       if n else {})})
+    first = {"totalSize": 9, "done": False, "records": [{"Id": "A"}],
+             "nextRecordsUrl": "/services/data/v60.0/query/01gF-0"}
+    responses.get(f"{DATA}query/", json=first)
+    responses.add_callback(responses.GET, re.compile(f"{re.escape(HOST)}/services/data/v60.0/query/01gF-.*"),
+                           callback=fresh)
+    client = password_client()
+    with pytest.raises(SfError, match="20 pages in a row without records, each with a new cursor"
+                                      r" \(the last /services/data/v60.0/query/01gF-20\)"):
+        list(client.query_pages("SELECT Id FROM Account"))
+    assert client.calls["query"] == 21
+
+    responses.post(f"{DATA}jobs/query", json={"id": "750J", "state": "UploadComplete"})
+    responses.get(f"{DATA}jobs/query/750J", json={"id": "750J", "state": "JobComplete"})
+
+    def empty_csv(request: Any) -> tuple[int, dict[str, str], str]:
+        n = next(served, None)
+        return 200, {"Sforce-Locator": f"L{n}" if n else "null"}, "Id\n"
+    responses.add_callback(responses.GET, f"{DATA}jobs/query/750J/results", callback=empty_csv)
+    with pytest.raises(SfError, match="Sforce-Locator 20 pages in a row without records"):
+        list(client.bulk_query("SELECT Id FROM Account"))
+    assert client.calls["bulk"] == 22  # the job, its state, twenty pages of results
+    responses.replace(responses.GET, f"{DATA}jobs/query/750J/results",
+                      body='Id\n"' + "<html>" * 30_000, headers={"Sforce-Locator": "null"})
+    with pytest.raises(SfError, match="cannot be read as CSV .field larger than field limit"):
+        list(client.bulk_query("SELECT Id FROM Account"))  # was exit 5 (csv.Error)

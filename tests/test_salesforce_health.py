@@ -189,3 +189,32 @@ def test_values_read_back_compare_equal_whatever_the_api_form() -> None:
     assert normal("12.5", "percent") == 12.5 and normal("x", "double") == "x"
     assert normal("", "picklist") is None and normal("high", "picklist") == "high"
     assert normal("2026-11-01", "date") == "2026-11-01"
+
+
+@pytest.mark.parametrize("override, named", [
+    ({"worst_severity": {"type": "string", "length": "wide", "picklistValues": None}},
+     "KAM_Worst_Severity__c whose length is not a count"),
+    ({"worst_severity": {"type": "string", "length": None}},
+     "KAM_Worst_Severity__c whose length is not a count"),
+    ({"health": {"precision": "3"}}, "KAM_Health__c whose precision is not a count"),
+    ({"open_findings": {"scale": [0]}}, "KAM_Open_Findings__c whose scale is not a count"),
+    ({"worst_severity": {"picklistValues": ["info", "low", "medium", "high", "critical"]}},
+     "KAM_Worst_Severity__c whose picklistValues is not a list of objects"),
+    ({"worst_severity": {"picklistValues": "info;low"}},
+     "KAM_Worst_Severity__c whose picklistValues is not a list of objects"),
+])
+def test_a_describe_of_another_shape_for_a_health_field_is_a_crm_failure_naming_it(
+        tmp_path: Path, demo_records: dict[str, Any], tls_cert: tuple[Path, Path],  # noqa: F811
+        override: dict[str, dict[str, Any]], named: str) -> None:
+    """Field metadata Salesforce documents as counts and lists of objects, answered as text, null
+    or a list of names (a proxy, a broken org), stops every command naming it (it was exit 5, or
+    a null length read as a field too short): never a Python error, nothing pulled or written."""
+    org = new_org(demo_records)
+    add_health_fields(org, **override)
+    with FakeServer(org, *tls_cert) as server:
+        ws = sf_workspace(tmp_path / "ws", server, tls_cert[0], extra=CONFIG)
+        for command in ("doctor", "run"):
+            proc = ws.cli(command, "--as-of", ANCHOR.isoformat(), check=False)
+            assert proc.returncode == 4, (command, proc.stdout, proc.stderr)
+            assert named in " ".join(proc.stderr.split()) and "Traceback" not in proc.stderr
+        assert org.calls["query"] == 0 and org.calls["write"] == 0

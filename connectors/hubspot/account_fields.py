@@ -62,8 +62,7 @@ class AccountFields:
                 problems.append(f"health_fields.{key}: HubSpot companies have no property {name!r}{hint};"
                                 f" create it as a {CREATE_AS.get(key, 'writable')} company property")
                 continue
-            kind = str(d.get("type"))
-            meta = d.get("modificationMetadata") or {}
+            kind, meta = _definition(d, name), d.get("modificationMetadata") or {}
             if kind not in TYPES.get(key, (kind,)):
                 problems.append(f"health_fields.{key}: company property {name!r} is of type {kind}"
                                 f" ({d.get('fieldType')}); {key} needs {' or '.join(TYPES[key])}")
@@ -107,8 +106,8 @@ class AccountFields:
 
     def write(self, values: Mapping[str, Mapping[str, Any]]) -> int:
         """Batch updates of 100; the number of companies written. A refused batch stops the
-        write-back with HubSpot's message (exit 4) after the other batches are tried; companies
-        deleted since the pull are skipped."""
+        write-back with HubSpot's message (exit 4) after the other batches are tried, as does one
+        answered without its results; companies deleted since the pull are skipped."""
         written, refused = 0, []
         order = sorted(values, key=lambda i: (len(i), i))
         for part in chunks(order, WRITE_BATCH):
@@ -123,7 +122,11 @@ class AccountFields:
                     raise
                 refused.append(str(exc))
                 continue
-            done = {str(r.get("id")) for r in objects_of(body.get("results"))}
+            if not isinstance(body.get("results"), list):  # none written, whatever the status says
+                refused.append(f"HubSpot answered a batch update without its results"
+                               f" ({', '.join(sorted(body))[:200] or 'an empty answer'})")
+                continue
+            done = {str(r.get("id")) for r in objects_of(body["results"])}
             for cid in part:
                 if cid in done:
                     self.current.setdefault(cid, {}).update(values[cid])
@@ -144,6 +147,24 @@ class AccountFields:
         if self.types.get(name) == "datetime" and len(str(value)) == 10:
             return f"{value}T00:00:00Z"
         return str(value)
+
+
+def _definition(d: Mapping[str, Any], name: str) -> str:
+    """The type of a property definition whose other parts are of the shapes HubSpot documents
+    (a text `type`, flags, `modificationMetadata` an object, `options` a list of objects); else a
+    HubSpotError (exit 4) naming what came: a proxy's or a broken portal's answer was exit 5."""
+    what = f"HubSpot answered the company property {name!r} with a definition whose"
+    if not isinstance(d.get("type"), str):
+        raise HubSpotError(f"{what} type is not text ({str(d.get('type'))[:40]})")
+    if not isinstance(d.get("calculated", False), bool):
+        raise HubSpotError(f"{what} calculated is not true or false ({str(d['calculated'])[:40]})")
+    if not isinstance(d.get("modificationMetadata") or {}, dict):
+        raise HubSpotError(f"{what} modificationMetadata is not an object"
+                           f" ({str(d['modificationMetadata'])[:80]})")
+    options = d.get("options") or []
+    if not isinstance(options, list) or not all(isinstance(o, dict) for o in options):
+        raise HubSpotError(f"{what} options are not a list of objects ({str(options)[:80]})")
+    return d["type"]
 
 
 def _values(props: Mapping[str, Any], names: Sequence[str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from kamrules.connectors.cursors import Cursors
 from kamrules.connectors.hubspot.http import HubSpotApi, HubSpotError
 
 PAGE = 100
@@ -53,9 +54,10 @@ def _keyed(rows: list[Row], what: str) -> list[Row]:
     return rows
 
 
-def _after(body: dict[str, Any], seen: set[str], what: str) -> str | None:
+def _after(body: dict[str, Any], found: int, seen: Cursors, what: str) -> str | None:
     """The cursor of the next page (`paging.next.after`), None on the last; paging of another
-    shape, or a cursor met before (paging in a loop, which never ended), is a HubSpotError."""
+    shape, or paging that would never end (a cursor met before, fresh cursors to pages of no
+    results: `found` is this page's; kamrules/connectors/cursors.py), is a HubSpotError."""
     paging = body.get("paging")
     step = paging.get("next") if isinstance(paging, dict) else paging
     if paging is None or (isinstance(paging, dict) and step is None):
@@ -65,10 +67,9 @@ def _after(body: dict[str, Any], seen: set[str], what: str) -> str | None:
         raise HubSpotError(f"HubSpot answered a read of {what} with paging that is not"
                            f" {{next: {{after}}}} ({str(paging)[:120]})")
     after = str(after)
-    if after in seen:
-        raise HubSpotError(f"HubSpot answered a read of {what} with the paging cursor {after[:80]}"
-                           " twice: its paging goes round in a loop")
-    seen.add(after)
+    problem = seen.follow(after, found)
+    if problem:
+        raise HubSpotError(f"HubSpot answered a read of {what} with the paging cursor {problem}")
     return after or None
 
 
@@ -103,7 +104,7 @@ class Reader:
     def each(self, object_type: str, properties: list[str]) -> Iterator[Row]:
         """Every record of a type through the list endpoint, a page of 100 a call."""
         after: str | None = None
-        seen: set[str] = set()
+        seen = Cursors()
         while True:
             kwargs: dict[str, Any] = {"limit": PAGE, "properties": properties, "archived": False}
             if after:
@@ -114,8 +115,9 @@ class Reader:
                 object_type,
                 **kwargs,
             )
-            yield from (_slim(r) for r in _results(body, object_type))
-            after = _after(body, seen, object_type)
+            page = _results(body, object_type)
+            yield from (_slim(r) for r in page)
+            after = _after(body, len(page), seen, object_type)
             if not after:
                 return
 
@@ -160,8 +162,8 @@ class Reader:
                 source = str(source)
                 links = out.setdefault(source, [])
                 links += [_link(t, what) for t in found]
-                seen: set[str] = set()
-                after = _after(result, seen, what)
+                seen = Cursors()
+                after = _after(result, len(found), seen, what)
                 while after:  # more than one page of associations for this record
                     _, more = self.api.call(
                         f"GET /crm/v4/objects/{from_type}/{{id}}/associations/{to_type}",
@@ -172,21 +174,23 @@ class Reader:
                         after=after,
                         limit=500,
                     )
-                    links += [_link(t, what) for t in _results(more, what)]
-                    after = _after(more, seen, what)
+                    page = _results(more, what)
+                    links += [_link(t, what) for t in page]
+                    after = _after(more, len(page), seen, what)
         return out
 
     def owners(self) -> list[Row]:
         rows: list[Row] = []
         after: str | None = None
-        seen: set[str] = set()
+        seen = Cursors()
         while True:
             kwargs: dict[str, Any] = {"limit": OWNER_PAGE, "archived": False}
             if after:
                 kwargs["after"] = after
             _, body = self.api.call("GET /crm/v3/owners", self.crm.owners.owners_api.get_page, **kwargs)
-            rows += _results(body, "owners")
-            after = _after(body, seen, "owners")
+            page = _results(body, "owners")
+            rows += page
+            after = _after(body, len(page), seen, "owners")
             if not after:
                 return rows
 
@@ -226,7 +230,7 @@ class Reader:
         rows: dict[str, Row] = {}
         floor = int(since.timestamp() * 1000)
         while True:
-            after, seen, last, cursors = None, 0, floor, set[str]()
+            after, seen, last, cursors = None, 0, floor, Cursors()
             while True:
                 request: dict[str, Any] = {
                     "filterGroups": [
@@ -250,7 +254,7 @@ class Reader:
                     rows[row["id"]] = row
                     last = _millis(row["properties"].get(modified)) or last
                 seen += len(found)
-                after = _after(body, cursors, f"{object_type} search")
+                after = _after(body, len(found), cursors, f"{object_type} search")
                 if not after:
                     return _keyed(list(rows.values()), object_type)
                 if seen + SEARCH_PAGE > SEARCH_CAP:

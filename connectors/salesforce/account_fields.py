@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kamrules.connectors.salesforce.answers import errors_text
+from kamrules.connectors.salesforce.answers import errors_text, field
 from kamrules.connectors.salesforce.client import BudgetExceeded, SfClient, SfError
 from kamrules.model import SEVERITIES, RecordWarning
 from kamrules.protocol.faults import checkpoint
@@ -28,7 +28,8 @@ DIGITS = 3  # 0-100, and counts of open findings
 def check(fields: Mapping[str, str], describe: dict[str, Any] | None) -> list[str]:
     """What does not fit: a field Account lacks (or the integration user cannot see), a wrong
     type, a read-only or formula field, too short a text, too few digits, a restricted picklist
-    without every severity. Empty when every field can take its value."""
+    without every severity. Empty when every field can take its value; `answers.Shape` when a
+    field's metadata is not of the shape Salesforce documents."""
     if describe is None:
         return ["Account cannot be described (is it visible to the integration user?)"]
     meta = {f["name"]: f for f in describe.get("fields", [])}
@@ -40,7 +41,7 @@ def check(fields: Mapping[str, str], describe: dict[str, Any] | None) -> list[st
             problems.append(f"{where} does not exist or the integration user cannot see it"
                             " (field-level security)")
             continue
-        kind = f.get("type")
+        kind = field(f, f"Account.{name}")["type"]
         if kind not in TYPES[key]:
             problems.append(f"{where} is of type {kind}; it needs one of {', '.join(sorted(TYPES[key]))}")
             continue
@@ -53,7 +54,7 @@ def check(fields: Mapping[str, str], describe: dict[str, Any] | None) -> list[st
         if kind in NUMBERS and _digits(f) < DIGITS:
             problems.append(f"{where} holds {_digits(f)} digits before the point; it needs {DIGITS}")
         if kind == "picklist" and f.get("restrictedPicklist"):
-            values = {v.get("value") for v in f.get("picklistValues") or [] if v.get("active", True)}
+            values = {str(v.get("value")) for v in f.get("picklistValues") or [] if v.get("active", True)}
             missing = [s for s in SEVERITIES if s not in values]
             if missing:
                 problems.append(f"{where} is a restricted picklist without {', '.join(missing)}")

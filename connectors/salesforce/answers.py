@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kamrules.connectors.cursors import Cursors
+
 NEXT_PREFIX = "/services/"  # a nextRecordsUrl is a path on the instance, never another host
 
 
@@ -20,9 +22,10 @@ def _shown(value: Any) -> str:
     return type(value).__name__
 
 
-def page(value: Any, seen: set[str]) -> dict[str, Any]:
+def page(value: Any, seen: Cursors) -> dict[str, Any]:
     """A query page (or a child relationship's block): `records` a list of objects, `totalSize` a
-    count, and a `nextRecordsUrl` on the instance, never seen before, whenever `done` is false."""
+    count, and a `nextRecordsUrl` on the instance whenever `done` is false, its paging one that
+    ends (kamrules/connectors/cursors.py)."""
     if not isinstance(value, dict) or not isinstance(value.get("records"), list):
         # never "no records": they would look deleted, and their tasks close
         raise Shape(f"without records ({_shown(value)})")
@@ -40,9 +43,9 @@ def page(value: Any, seen: set[str]) -> dict[str, Any]:
         if not isinstance(url, str) or not url.startswith(NEXT_PREFIX):
             raise Shape(f"a page that is not the last without a nextRecordsUrl on the instance"
                         f" ({str(url)[:80]!r})")
-        if url in seen:
-            raise Shape(f"the nextRecordsUrl {url[:120]} twice: its paging goes round in a loop")
-        seen.add(url)
+        problem = seen.follow(url, len(value["records"]))
+        if problem:
+            raise Shape(f"the nextRecordsUrl {problem}")
     return value
 
 
@@ -102,6 +105,30 @@ def describe(value: Any, obj: str) -> dict[str, Any]:
                for c in value.get("childRelationships", [])):
         raise Shape(f"a describe of {obj} with a child relationship without its childSObject")
     return value
+
+
+COUNTS = ("length", "precision", "scale", "digits")
+FLAGS = ("calculated", "updateable", "restrictedPicklist")
+
+
+def field(meta: dict[str, Any], where: str) -> dict[str, Any]:
+    """A describe field entry whose metadata kamrules judges (health fields): a text `type`,
+    counts as counts, flags true or false, `picklistValues` a list of objects, where present
+    (a length of "wide" was exit 5, a null one read as a field too short)."""
+    if not isinstance(meta.get("type"), str):
+        raise Shape(f"a describe of {where} whose type is not text ({str(meta.get('type'))[:40]!r})")
+    for key in COUNTS:
+        value = meta.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Shape(f"a describe of {where} whose {key} is not a count ({str(value)[:40]!r})")
+    for key in FLAGS:
+        if not isinstance(meta.get(key, False), bool):
+            raise Shape(f"a describe of {where} whose {key} is not true or false"
+                        f" ({str(meta[key])[:40]!r})")
+    values = meta.get("picklistValues", [])
+    if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+        raise Shape(f"a describe of {where} whose picklistValues is not a list of objects")
+    return meta
 
 
 def error_of(body: Any) -> tuple[str | None, str]:

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import requests
 
 from kamrules.connectors.crm_json import BadJson, CrmJson
+from kamrules.connectors.cursors import Cursors
 from kamrules.connectors.retry import Backoff, RetrySettings, retry_after
 from kamrules.connectors.salesforce import answers
 from kamrules.errors import CrmError
@@ -201,7 +202,7 @@ class SfClient:
         an answer of another shape, or paging that comes back to a page, is an SfError."""
         endpoint = "queryAll" if include_deleted else "query"
         opts = {"Sforce-Query-Options": f"batchSize={self.page_size}"}
-        seen: set[str] = set()
+        seen = Cursors()
         page = self.get_json(f"{endpoint}/", "query", params={"q": soql}, headers=opts)
         while True:
             self.checked(page, answers.page, "query", seen)
@@ -212,7 +213,7 @@ class SfClient:
                 return
             page = self.get_json(page["nextRecordsUrl"], "query", headers=opts)
 
-    def _complete_children(self, record: dict[str, Any], seen: set[str]) -> None:
+    def _complete_children(self, record: dict[str, Any], seen: Cursors) -> None:
         for value in record.values():
             if isinstance(value, dict) and "records" in value:
                 block = self.checked(value, answers.page, "query_children", seen)
@@ -249,21 +250,25 @@ class SfClient:
             self.backoff.sleep(pause)
             polls, waited = polls + 1, waited + pause
         locator: str | None = None
-        locators: set[str] = set()
+        locators = Cursors()
         while True:
             params: dict[str, Any] = {"maxRecords": max_records}
             if locator:
                 params["locator"] = locator
             resp = self.request("GET", f"jobs/query/{job_id}/results", "bulk", params=params,
                                 headers={"Accept": "text/csv"})
-            yield [dict(row) for row in csv.DictReader(io.StringIO(self.decoded.text(resp.content)))]
+            try:
+                rows = [dict(row) for row in csv.DictReader(io.StringIO(self.decoded.text(resp.content)))]
+            except csv.Error as exc:  # a proxy's page, a cell past csv's 131,072 characters
+                raise self._fail(f"bulk: Salesforce answered results that cannot be read as CSV"
+                                 f" ({exc})") from None
+            yield rows
             locator = resp.headers.get("Sforce-Locator")
             if not locator or locator == "null":
                 return
-            if locator in locators:
-                raise self._fail(f"bulk: Salesforce answered the Sforce-Locator {locator[:80]}"
-                                 " twice: its results go round in a loop")
-            locators.add(locator)
+            problem = locators.follow(locator, len(rows))
+            if problem:
+                raise self._fail(f"bulk: Salesforce answered the Sforce-Locator {problem}")
 
     def describe(self, obj: str) -> dict[str, Any] | None:
         """An object's describe result, or None when the org has no such object (404)."""

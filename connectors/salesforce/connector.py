@@ -84,7 +84,7 @@ class SalesforceConnector:
     def prepare_account_fields(self, fields: Mapping[str, str]) -> list[str]:
         """Check the health fields against Account's describe (no API call: it was described at
         login); when they fit, the pull reads them with the accounts."""
-        problems = account_fields.check(fields, self.account_describe)
+        problems = self.client.checked(fields, account_fields.check, "describe", self.account_describe)
         if problems:
             return problems
         meta = {f["name"]: f.get("type") for f in (self.account_describe or {}).get("fields", [])}
