@@ -19,6 +19,7 @@ from kamrules.inputs.shipped import builtin_dir
 from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
 from kamrules.language.conditions import MAX_CONJUNCTIONS, alternatives, rule_condition
 from kamrules.language.digestfiles import DigestTemplate, pack_templates
+from kamrules.language.numbers import check_number
 from kamrules.language.pack import (
     OPERATORS,
     Lifecycle,
@@ -28,7 +29,6 @@ from kamrules.language.pack import (
     Scalar,
     TaskMode,
     TemplateSyntax,
-    check_number,
 )
 from kamrules.language.translation import RuleText, Translation
 

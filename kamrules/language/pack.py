@@ -7,7 +7,6 @@ so pydantic reports them together with every structural error.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -23,6 +22,7 @@ from pydantic import (
 )
 
 from kamrules.inputs.yamlsrc import closest
+from kamrules.language.numbers import check_number
 from kamrules.model import TEAM_ROLES, Severity
 
 Scalar = int | float | bool | str
@@ -126,20 +126,7 @@ class FactCondition(UserModel):
         return self
 
 
-MAX_INT = 2**53  # integers past this are not exact as the doubles durable_rules compares
 MAX_CONDITION_DEPTH = 20  # all/any/not nested in each other
-
-
-def check_number(value: Any) -> None:
-    """Numbers a pack or an override gives: finite (`.inf`/`.nan` would silently switch a rule
-    off) and integers within +-2**53 (compared exactly)."""
-    for item in value if isinstance(value, list) else [value]:
-        if isinstance(item, bool) or not isinstance(item, int | float):
-            continue
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ValueError(f"{item!r} is not a finite number")
-        if isinstance(item, int) and abs(item) > MAX_INT:
-            raise ValueError(f"{item} is out of range (integers up to {MAX_INT:,} either way)")
 
 
 def condition_depth(cond: Any) -> int:
