@@ -494,3 +494,42 @@ def test_a_split_run_whose_coordinator_died_runs_again_on_a_board_of_its_own(
     assert len(crm.all_tasks()) == entry["counts"]["created"] > 0
     crm.close()
 
+
+
+def test_damaged_counters_and_a_redis_gone_mid_run_are_recorded_errors(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """A fencing counter that is not a number (a restore, another program), an API budget key of
+    another type: exit 7 naming the key and what to do; a Redis that stops mid-run: exit 4
+    "Redis failed" in the task's result, the run not raised (all were ResponseError or
+    ConnectionError tracebacks, the fence's before any history, its queued marker left)."""
+    from kamrules.distributed.lease import RedisValueDamaged
+    from kamrules.distributed.runner import execute
+
+    rt = _runtime(tmp_path / "fence", redis, "dmg")
+    client = rt.client
+    client.set("dmg:lock:t:fence", "seven")
+    assert rt.shared.claim_queue("t", "r1")
+    entry = execute(rt, "t", "r1", "run", None, lambda key: None)
+    assert entry["outcome"] == "error" and entry["exit_code"] == 7, entry
+    assert "dmg:lock:t:fence, the tenant's fencing counter, is not a number" in entry["error"]
+    assert rt.shared.history("t")[0]["request_id"] == "r1" and rt.shared.queued("t") is None
+    assert client.get("dmg:lock:t") is None
+
+    client.set("dmg:budget:x", "text")
+    with pytest.raises(RedisValueDamaged, match="the API budget dmg:budget:x"):
+        SharedBudget(client, "dmg:budget:x", 10, 1.0).before("GET /x")
+
+    own = RedisServer(tmp_path / "own").start()
+    try:
+        rt = _runtime(tmp_path / "gone", own, "gone", split=20)
+        import redis as redis_py
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # no reconnecting (redis-py's default backs off for seconds on every call once it is down)
+        rt.client = redis_py.Redis(port=own.port, decode_responses=True, retry=Retry(NoBackoff(), 0))
+        entry = execute(rt, "t", "r1", "run", None, lambda key: own.stop())
+    finally:
+        own.stop()
+    assert entry["outcome"] == "error" and entry["exit_code"] == 4, entry
+    assert entry["error"].startswith("Redis failed: ConnectionError") and entry["not_recorded"]

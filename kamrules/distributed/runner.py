@@ -72,22 +72,23 @@ def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
     shared, settings = rt.shared, rt.tenants.settings
     if shared.is_done(request_id):
         return {"tenant": name, "request_id": request_id, "outcome": "duplicate"}
+    from redis.exceptions import RedisError
+
     entry: dict[str, Any] = {"tenant": name, "request_id": request_id, "mode": mode,
                              "worker": rt.worker, "started": now_iso(), "as_of": day}
-    try:
-        as_of = message_day(rt, name, mode, day)
-    except KamError as exc:  # a message this deployment cannot run: said, not raised
-        entry.update(finished=now_iso(), outcome="error", exit_code=int(exc.exit_code),
-                     error=str(exc))
-        shared.unqueue(name, request_id)  # only if it is this request's marker
-        shared.record(name, entry)
-        return entry
-    entry["as_of"] = as_of.isoformat()
     lease = Lease(rt.client, shared.key("lock", name), settings.lease_seconds,
                   json.dumps({"worker": rt.worker, "request_id": request_id,
                               "started": entry["started"]}))
-    if mode == "run" and not lease.acquire():
-        raise Busy(name)
+    try:
+        as_of = message_day(rt, name, mode, day)
+        entry["as_of"] = as_of.isoformat()
+        if mode == "run" and not lease.acquire():
+            raise Busy(name)
+    except KamError as exc:  # a message this deployment cannot run, a damaged lock: said
+        entry.update(finished=now_iso(), outcome="error", exit_code=int(exc.exit_code),
+                     error=str(exc))
+        shared.unqueue(name, request_id)  # only if it is this request's marker
+        return _recorded(shared, name, entry)
     entry["t0"] = time.time()  # epoch seconds while holding the lease: runs never overlap
     try:
         report = _once(rt, name, request_id, mode, as_of, lease, entry, ask_helpers)
@@ -100,6 +101,9 @@ def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
     except KamError as exc:
         entry.update(finished=now_iso(), outcome="error", exit_code=int(exc.exit_code),
                      error=str(exc))
+    except RedisError as exc:  # Redis restarted or unreachable mid-run: exit 4, as in the CLI
+        entry.update(finished=now_iso(), outcome="error", exit_code=4,
+                     error=f"Redis failed: {type(exc).__name__}: {exc}")
     except Exception as exc:
         entry.update(finished=now_iso(), outcome="error", exit_code=5,
                      error=f"internal error: {type(exc).__name__}: {exc}")
@@ -108,9 +112,23 @@ def execute(rt: Runtime, name: str, request_id: str, mode: str, day: str | None,
     finally:
         entry.setdefault("t1", time.time())
         if mode == "run":
-            lease.release()
-            shared.unqueue(name, request_id)
-    shared.record(name, entry)
+            try:
+                lease.release()
+                shared.unqueue(name, request_id)
+            except RedisError:  # Redis is gone: the lease runs out, the marker goes stale
+                pass
+    return _recorded(shared, name, entry)
+
+
+def _recorded(shared: Shared, name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """The entry, added to the tenant's history if Redis takes it (the task's result has it
+    either way; a Redis gone mid-run raised from here, a traceback in the worker)."""
+    from redis.exceptions import RedisError
+
+    try:
+        shared.record(name, entry)
+    except RedisError as exc:
+        entry["not_recorded"] = f"{type(exc).__name__}: {exc}"
     return entry
 
 
