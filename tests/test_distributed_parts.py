@@ -370,3 +370,166 @@ def test_the_documented_tenants_file_validates(tmp_path: Path) -> None:
     tenant = tenants.get("acme-eu")
     assert tenant.split_accounts == 10000 and tenant.budget.key == "acme-portal"
     assert tenants.settings.redis.password_env == "KAMRULES_REDIS_PW"
+
+
+def _runtime(root: Path, redis: RedisServer, prefix: str, split: int | None = None) -> Any:
+    """A worker's runtime in this process, on one local demo tenant `t` (split if asked)."""
+    import os
+
+    from kamrules.cli.wiring import open_connector
+    from kamrules.distributed.runner import Runtime
+    from kamrules.distributed.tenants import load_tenants
+
+    (root / "t").mkdir(parents=True)
+    (root / "t" / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: demo, demo_accounts: 120}\nstate_dir: state\n")
+    (root / "tenants.yaml").write_text(
+        f"redis: {{prefix: {prefix}}}\ntenants:\n  t: {{config: t/kamrules.yaml"
+        + (f", split_accounts: {split}" if split else "") + "}\n")
+    os.environ.setdefault("KAMRULES_REDIS_URL", redis.url)
+    return Runtime(load_tenants(root / "tenants.yaml"), redis.client(), open_connector, "w@test")
+
+
+def test_messages_a_worker_cannot_run_are_recorded_not_raised(redis: RedisServer,
+                                                              tmp_path: Path) -> None:
+    """A run for a tenant not in this worker's tenants.yaml (another deployment on the prefix,
+    a tenant added after the worker started), a date that is not a date, a mode no version
+    sends: each is recorded as an error (exit 2) and its queued marker cleared; they were
+    KeyError and ValueError tracebacks in the worker, the bad date with no history at all."""
+    from kamrules.distributed.runner import execute, help_split
+
+    rt = _runtime(tmp_path, redis, "msg")
+    shared = rt.shared
+    for tenant, request, mode, day, says in (
+            ("gone", "r1", "run", None, "no tenant 'gone' here (worker w@test)"),
+            ("t", "r2", "run", "2026-13-45", "'2026-13-45' is not a date"),
+            ("t", "r3", "run", "9999-12-31", "outside the days a run may be as of"),
+            ("t", "r4", "dry", None, "a message asks for 'dry'")):
+        assert shared.claim_queue(tenant, request)
+        entry = execute(rt, tenant, request, mode, day, lambda key: None)
+        assert entry["outcome"] == "error" and entry["exit_code"] == 2, entry
+        assert says in entry["error"] and "tenants.yaml" in entry["error"]
+        assert shared.history(tenant)[0]["request_id"] == request
+        assert shared.queued(tenant) is None  # the next trigger may queue it
+    assert not (tmp_path / "t" / "crm.sqlite").exists()  # nothing ran
+    helped = help_split(rt, "gone", "r1.1")
+    assert helped["chunks"] == 0 and "no tenant 'gone'" in helped["error"]
+
+
+def test_a_split_run_whose_chunk_left_redis_stops_before_writing(redis: RedisServer,
+                                                                 tmp_path: Path) -> None:
+    """A chunk evicted (maxmemory) or deleted before anyone evaluated it: the run ends with
+    exit 4 naming the key, writes nothing and leaves no chunk in Redis (it was exit 5, a
+    pydantic ValidationError, and the board stayed a day)."""
+    from kamrules.connectors.local.crm import LocalCrm
+    from kamrules.distributed.runner import execute
+
+    rt = _runtime(tmp_path, redis, "lostc", split=20)
+    client = rt.client
+    entry = execute(rt, "t", "r1", "run", None,
+                    lambda key: client.delete(f"lostc:split:{key}:chunk:0"))
+    assert entry["outcome"] == "error" and entry["exit_code"] == 4, entry
+    assert "chunk 0 of the split run left Redis (lostc:split:r1.1:chunk:0" in entry["error"]
+    crm = LocalCrm(tmp_path / "t" / "crm.sqlite")
+    assert crm.all_tasks() == []
+    crm.close()
+    assert list(client.scan_iter("lostc:split:*")) == []
+
+
+def test_a_split_board_passes_over_what_no_worker_wrote(redis: RedisServer, tmp_path: Path) -> None:
+    """Entries of another program in a split run's keys: a `todo` entry that is not a chunk
+    number is passed over (it was a ValueError in every worker), a helper asked after the run
+    ended does nothing (its context gone: a TypeError), findings of other JSON are named."""
+    from kamrules.distributed.runner import execute, help_split
+    from kamrules.distributed.split import ChunkBoard, SplitLost
+
+    rt = _runtime(tmp_path, redis, "junk", split=20)
+    client = rt.client
+    asked: list[str] = []
+
+    def helpers(key: str) -> None:
+        asked.append(key)
+        client.rpush(f"junk:split:{key}:todo", "x", "", "99")
+
+    entry = execute(rt, "t", "r1", "run", None, helpers)
+    assert entry["outcome"] == "ok" and entry["counts"]["created"] > 0, entry
+    assert list(entry["chunks_by"]) == ["w@test"]
+    assert help_split(rt, "t", asked[0])["chunks"] == 0  # late: the run is over
+    board = ChunkBoard(client, "junk", "r2.1")
+    client.set("junk:split:r2.1:result:0", "[1]")
+    with pytest.raises(SplitLost, match=r"junk:split:r2.1:result:0 holds '\[1\]'"):
+        board.result(0)
+
+
+def test_a_split_run_whose_coordinator_died_runs_again_on_a_board_of_its_own(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """The coordinator dies (like kill -9) after its pull, its chunks and their numbers left in
+    Redis; the message comes back and the run is made again under the same request id. The new
+    attempt's board is its own (request and fencing token) and the dead one's is dropped: one
+    shared board took the dead attempt's chunk numbers as the new pull's (exit 5 when a number
+    came twice; findings of the old pull could stand for chunks of the new one)."""
+    from kamrules.connectors.local.crm import LocalCrm
+    from kamrules.distributed.runner import execute
+
+    rt = _runtime(tmp_path, redis, "died", split=20)
+    script = ("import sys\nfrom pathlib import Path\n"
+              "from kamrules.cli.wiring import open_connector\n"
+              "from kamrules.distributed.connection import connect\n"
+              "from kamrules.distributed.runner import Runtime, execute\n"
+              "from kamrules.distributed.tenants import load_tenants\n"
+              "t = load_tenants(Path(sys.argv[1]) / 'tenants.yaml')\n"
+              "rt = Runtime(t, connect(t.settings.redis, t.base_dir), open_connector, 'dying')\n"
+              "execute(rt, 't', 'r1', 'run', None, lambda key: None)\n")
+    dead = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT,
+                          env={**environment(redis.url), "KAMRULES_CRASH_AT": "pulled"},
+                          capture_output=True, text=True, timeout=120)
+    assert dead.returncode == 137, dead.stderr
+    client = rt.client
+    assert client.llen("died:split:r1.1:todo") > 1  # nobody evaluated its chunks
+    client.delete("died:lock:t")  # its lease ran out
+    entry = execute(rt, "t", "r1", "run", None, lambda key: None)
+    assert entry["outcome"] == "ok" and entry["token"] == 2, entry
+    assert list(client.scan_iter("died:split:*")) == []
+    crm = LocalCrm(tmp_path / "t" / "crm.sqlite")
+    assert len(crm.all_tasks()) == entry["counts"]["created"] > 0
+    crm.close()
+
+
+
+def test_damaged_counters_and_a_redis_gone_mid_run_are_recorded_errors(
+        redis: RedisServer, tmp_path: Path) -> None:
+    """A fencing counter that is not a number (a restore, another program), an API budget key of
+    another type: exit 7 naming the key and what to do; a Redis that stops mid-run: exit 4
+    "Redis failed" in the task's result, the run not raised (all were ResponseError or
+    ConnectionError tracebacks, the fence's before any history, its queued marker left)."""
+    from kamrules.distributed.lease import RedisValueDamaged
+    from kamrules.distributed.runner import execute
+
+    rt = _runtime(tmp_path / "fence", redis, "dmg")
+    client = rt.client
+    client.set("dmg:lock:t:fence", "seven")
+    assert rt.shared.claim_queue("t", "r1")
+    entry = execute(rt, "t", "r1", "run", None, lambda key: None)
+    assert entry["outcome"] == "error" and entry["exit_code"] == 7, entry
+    assert "dmg:lock:t:fence, the tenant's fencing counter, is not a number" in entry["error"]
+    assert rt.shared.history("t")[0]["request_id"] == "r1" and rt.shared.queued("t") is None
+    assert client.get("dmg:lock:t") is None
+
+    client.set("dmg:budget:x", "text")
+    with pytest.raises(RedisValueDamaged, match="the API budget dmg:budget:x"):
+        SharedBudget(client, "dmg:budget:x", 10, 1.0).before("GET /x")
+
+    own = RedisServer(tmp_path / "own").start()
+    try:
+        rt = _runtime(tmp_path / "gone", own, "gone", split=20)
+        import redis as redis_py
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # no reconnecting (redis-py's default backs off for seconds on every call once it is down)
+        rt.client = redis_py.Redis(port=own.port, decode_responses=True, retry=Retry(NoBackoff(), 0))
+        entry = execute(rt, "t", "r1", "run", None, lambda key: own.stop())
+    finally:
+        own.stop()
+    assert entry["outcome"] == "error" and entry["exit_code"] == 4, entry
+    assert entry["error"].startswith("Redis failed: ConnectionError") and entry["not_recorded"]

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kamrules.distributed.lease import RedisValueDamaged
 from kamrules.errors import CrmError
 
 RESERVE = """
@@ -74,9 +75,16 @@ class SharedBudget:
     def _reserve(self, key: str, requests: int, window: float, daily: int | None) -> str:
         member = uuid.uuid4().hex
         day_key = f"{key}:day:{time.strftime('%Y-%m-%d', time.gmtime())}"
+        from redis.exceptions import ResponseError
+
         while True:
-            answer = self.client.eval(RESERVE, 2, key, day_key, window, requests,
-                                      self.stale_after, member, daily or "")
+            try:
+                answer = self.client.eval(RESERVE, 2, key, day_key, window, requests,
+                                          self.stale_after, member, daily or "")
+            except ResponseError as exc:  # a key of another type, a day count that is text
+                raise RedisValueDamaged(f"the API budget {key} (or its day count {day_key}) in"
+                                        f" Redis is not kamrules' ({exc}); delete them and run"
+                                        " again") from None
             if answer == 0 or answer == "0":
                 return member
             if float(answer) < 0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kamrules.errors import CrmError
+from kamrules.errors import CrmError, EnvironmentFailure
 
 ACQUIRE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -34,6 +34,10 @@ return 0
 """
 
 
+class RedisValueDamaged(EnvironmentFailure):
+    """A key kamrules keeps in Redis holds what it cannot use (exit 7): named, with what to do."""
+
+
 class FencedOut(CrmError):
     """This worker no longer holds the tenant's lock: another run took over; nothing more is written."""
 
@@ -48,8 +52,15 @@ class Lease:
 
     def acquire(self) -> bool:
         """Take the lock if it is free (no waiting); True with a fresh token if taken."""
-        token = self.client.eval(ACQUIRE, 2, self.key, self.key + ":fence",
-                                 int(self.seconds * 1000), self.holder)
+        from redis.exceptions import ResponseError
+
+        try:
+            token = self.client.eval(ACQUIRE, 2, self.key, self.key + ":fence",
+                                     int(self.seconds * 1000), self.holder)
+        except ResponseError as exc:  # another program's value, a restore gone wrong
+            raise RedisValueDamaged(f"{self.key}:fence, the tenant's fencing counter, is not a"
+                                    f" number Redis can count on ({exc}); delete it (the count"
+                                    " starts again) and queue the run again") from None
         if not token:
             return False
         self.token = int(token)
