@@ -296,6 +296,9 @@ def test_a_lost_queued_run_does_not_block_its_tenant(redis: RedisServer) -> None
     lease.release()
     assert shared.claim_queue("a", "r4", stale_after=0.2) and shared.queued("a") == "r4"
     assert not shared.claim_queue("a", "r5")  # without a timeout a marker holds until it expires
+    for damaged in ("r6|nan", "r6|inf", "r6|-inf", "r6"):  # `nan` never grew old: blocked a day
+        client.set("lost:pending:a", damaged)
+        assert shared.claim_queue("a", "r7", stale_after=0.2) and shared.queued("a") == "r7"
 
     def broken_broker(*args: Any, **kwargs: Any) -> None:
         raise ConnectionError("broker down")

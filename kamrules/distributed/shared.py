@@ -10,6 +10,7 @@ The keys, all under the configured prefix:
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -54,6 +55,8 @@ class Shared:
             age = now - float(since)
         except ValueError:
             age = float("inf")  # a marker of an older version: no time in it
+        if not math.isfinite(age):  # `r1|nan` never grew old: the tenant stayed blocked
+            age = float("inf")
         return age > stale_after and bool(self.client.eval(REPLACE_IF_SAME, 1, key, old, value,
                                                            int(ttl)))
 
