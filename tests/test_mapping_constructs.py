@@ -14,13 +14,12 @@ from kamrules.connectors.hubspot.config import HubSpotConfig, Mapping
 from kamrules.connectors.hubspot.connector import HubSpotConnector
 from kamrules.connectors.hubspot.http import HubSpotApi
 from kamrules.connectors.salesforce import connector as salesforce
-from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.inputs.secrets import Secret
 from tests.conftest import ANCHOR, ROOT
 from tests.support.hubspot_workspace import TOKEN as HS_TOKEN
 from tests.support.hubspot_workspace import start_fake
 from tests.support.salesforce import FakeServer
-from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, tls_cert  # noqa: F401
+from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_config, tls_cert  # noqa: F401
 
 KINDS = "Delivery Guarantee;PREVENTIVE MAINTENANCE;Escrow"
 EXPECTED = ["delivery guarantee", "preventive maintenance", "other"]
@@ -49,9 +48,7 @@ def test_salesforce_split_into_objects_coalesce_values_and_const(
         assert before in text[start:text.index("\n  - name:", start + 1)], before
         text = text[:start] + text[start:].replace(before, after, 1)
     (tmp_path / "m.yaml").write_text(text)
-    config = SalesforceConfig.model_validate({
-        "type": "salesforce", "ca_bundle": str(tls_cert[0]), "incremental": False, "mapping": "m.yaml",
-        "auth": {"method": "session", "session_id": {"env": ENV}, "instance_url": fake_org.url}})
+    config = sf_config(fake_org, tls_cert[0], incremental=False, mapping="m.yaml")
     conn = salesforce.open_connector(config, tmp_path, tmp_path / "state")
     snap = conn.pull(ANCHOR)
     conn.close()

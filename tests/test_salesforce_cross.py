@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kamrules.connectors.salesforce import connector as salesforce
-from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.language.loader import LoadedPack
 from kamrules.model import Snapshot
 from kamrules.run.sync import evaluate
 from tests.conftest import ANCHOR, ROOT
 from tests.support.salesforce import FakeServer
-from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, tls_cert  # noqa: F401
-
-
-def sf_config(server: FakeServer, cert: Path, **extra: Any) -> SalesforceConfig:
-    return SalesforceConfig.model_validate({
-        "type": "salesforce", "ca_bundle": str(cert),
-        "auth": {"method": "session", "session_id": {"env": ENV}, "instance_url": server.url},
-        "retry": {"attempts": 3, "base_seconds": 0, "max_seconds": 0}, **extra})
+from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_config, tls_cert  # noqa: F401
 
 
 def fingerprints(snapshot: Snapshot, pack: LoadedPack) -> set[str]:

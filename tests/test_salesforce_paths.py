@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from kamrules.connectors.salesforce import connector as salesforce
-from kamrules.connectors.salesforce.config import SalesforceConfig
 from tests.conftest import ANCHOR, ROOT
 from tests.support import salesforce as fake
 from tests.support.salesforce import FakeServer
-from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_workspace, tls_cert  # noqa: F401
+from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_config, sf_workspace, tls_cert  # noqa: F401
 
 
 def _org_with_managers(org: fake.FakeOrg, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
@@ -45,9 +44,7 @@ def test_a_field_three_lookups_up_is_read(
     org = fake_org.org
     names = _org_with_managers(org, monkeypatch)
     _mapping(tmp_path, "Account.Owner.Manager.Name", users_stream)
-    config = SalesforceConfig.model_validate({
-        "type": "salesforce", "ca_bundle": str(tls_cert[0]), "incremental": False, "mapping": "m.yaml",
-        "auth": {"method": "session", "session_id": {"env": ENV}, "instance_url": fake_org.url}})
+    config = sf_config(fake_org, tls_cert[0], incremental=False, mapping="m.yaml")
     conn = salesforce.open_connector(config, tmp_path, tmp_path / "state")
     snap = conn.pull(ANCHOR)
     conn.close()

@@ -256,34 +256,25 @@ def import_file(crm: LocalCrm, path: Path, kind: str, encoding: str | None,
     every refusal at file:line; a file refused whole loads nothing."""
     result = FileResult(kind, path)
     try:
-        text = _text(path, encoding)
-    except ValidationFailed as exc:
-        result.refused = True
-        result.problems += [str(p) for p in exc.problems]
-        return result
-    except LookupError as exc:  # `--encoding rot13`: a codec that is not a text encoding
-        result.refused = True
-        result.problems.append(f"{path}: cannot be read as {encoding}: {exc}")
-        return result
-    except _FileRefused as exc:
-        result.refused = True
-        result.problems.append(str(exc))
-        return result
-    rows = _Rows(text, path, kind, result, on_duplicate)
-    try:
+        try:
+            text = _text(path, encoding)
+        except LookupError as exc:  # `--encoding rot13`: a codec that is not a text encoding
+            raise _FileRefused(f"{path}: cannot be read as {encoding}: {exc}") from None
+        rows = _Rows(text, path, kind, result, on_duplicate)
         written = crm.insert_batches(kind, rows.batches())
+    except ValidationFailed as exc:
+        result.problems += [str(p) for p in exc.problems]
+    except _FileRefused as exc:
+        result.problems.append(str(exc))
     except csv.Error as exc:
         what = str(exc)
         if "unexpected end of data" in what or "expected after" in what:
             what = f"a quoted field starting on this line is not closed where it should be ({exc})"
-        result.refused = True
         result.problems.append(f"{path}:{rows.prev + 1}: {what}; file refused, nothing loaded")
+    else:
+        result.loaded = written - rows.replaced
         return result
-    except _FileRefused as exc:
-        result.refused = True
-        result.problems.append(str(exc))
-        return result
-    result.loaded = written - rows.replaced
+    result.refused = True  # the file's one transaction was not made, or rolled back
     return result
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from kamrules.connectors.salesforce.config import SalesforceConfig
 from tests.conftest import Workspace
 from tests.support.salesforce import FakeOrg, FakeServer, make_cert
 from tests.support.salesforce_data import load_demo
@@ -46,3 +47,11 @@ def sf_workspace(root: Path, server: FakeServer, cert: Path, extra_crm: str = ""
         + extra_crm + "packs: [kam-core]\nstate_dir: state\n"
         + "overrides:\n  kam-core: {tasks: per_rule}\n" + extra)  # bundles: see test_bundles.py
     return Workspace(root)
+
+
+def sf_config(server: FakeServer, cert: Path, **extra: Any) -> SalesforceConfig:
+    """A config signing in to the fake org with the session id in ENV (quick retries)."""
+    return SalesforceConfig.model_validate({
+        "type": "salesforce", "ca_bundle": str(cert),
+        "auth": {"method": "session", "session_id": {"env": ENV}, "instance_url": server.url},
+        "retry": {"attempts": 3, "base_seconds": 0, "max_seconds": 0}, **extra})
