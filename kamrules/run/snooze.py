@@ -7,6 +7,7 @@ no task and is reported as `snoozed`, never silently dropped.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pydantic import Field, ValidationError, model_validator
 from ruamel.yaml import YAML
 
 from kamrules.errors import ValidationFailed
+from kamrules.inputs.environment import failure
 from kamrules.inputs.yamlsrc import load_yaml, problems_from
 from kamrules.language.pack import UserModel
 
@@ -51,8 +53,15 @@ class SnoozeFile(UserModel):
 
 
 def load_snoozes(path: Path) -> list[Snooze]:
-    """The snoozes in the file (none if it does not exist); bad entries are located errors."""
-    if not path.is_file():
+    """The snoozes in the file (none if there is none yet); bad entries are located errors, and
+    anything else at the path (a folder, links in a loop: Python 3.13's `resolve` leaves them)
+    is refused: taken for "no snoozes", every snoozed finding's task came back."""
+    if path.is_symlink() and not path.exists():
+        try:
+            os.stat(path)
+        except OSError as exc:
+            raise failure("snoozes file", path, exc) from None
+    if not path.exists():
         return []
     raw = load_yaml(path) or {}
     try:

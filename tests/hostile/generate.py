@@ -377,6 +377,10 @@ def items() -> list[Item]:
                                                 os.symlink("loop2", r / "loop1"),
                                                 os.symlink("loop1", r / "loop2")),
              v, {7}, ["loop1: symbolic links here point at each other in a loop"]),
+        # a folder where the snoozes file belongs was taken for "no snoozes": their tasks came back
+        Item("snoozes-file-a-folder", lambda r: (with_config("snoozes_file: sdir\n")(r),
+                                                 (r / "sdir").mkdir()),
+             v, {2}, ["sdir: is a folder, not a file"]),
         # a currency code that is not ISO 4217 (a typo) showed every amount as "EUT560,400"
         Item("config-unknown-currency", with_config("currency: EUT\n"), v, {2},
              ["kamrules.yaml:8:", "unknown currency 'EUT'"]),
