@@ -247,9 +247,7 @@ class TaskStore:
             for key in ("ids", "id", "objectId"):
                 found = context.get(key) or []
                 for rid in found if isinstance(found, list) else [found]:
-                    failed[str(rid)] = self.api.redact(
-                        f"{err.get('category', 'ERROR')}: {err.get('message', '')}"
-                    )
+                    failed[str(rid)] = self.api.redact(_error_line(err))
         errors = _error_text(body)
         out = {}
         for i, c in items:
@@ -269,8 +267,11 @@ def _failed(change: Change, error: str) -> ChangeResult:
 
 def _error_text(body: dict[str, Any]) -> str:
     """HubSpot's errors as `CATEGORY: message`, whatever shape they came in."""
-    return "; ".join(f"{e.get('category') or 'ERROR'}: {e.get('message') or ''}"
-                     for e in objects_of(body.get("errors")))[:500]
+    return "; ".join(map(_error_line, objects_of(body.get("errors"))))[:500]
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    return f"{error.get('category') or 'ERROR'}: {error.get('message') or ''}"
 
 
 def task_from_row(row: dict[str, Any]) -> Task | None:

@@ -12,6 +12,7 @@ def too_deep(path: str) -> bool:
     """A relationship path longer than SOQL reads (refused before it is queried)."""
     return path.count(".") > MAX_HOPS
 
+
 class Describe:
     """What describe calls told about the org: each object's fields and child relationships."""
 
