@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +220,27 @@ def test_completing_a_task_by_hand_is_read_back(tmp_path: Path) -> None:
     assert back.status == "completed" and back.completed == date(2026, 10, 30)
     assert back.evidence == {"x": 1}
     assert crm.list_tasks(date(2026, 10, 31)) == []
+
+
+def test_a_task_marked_done_by_hand_without_its_day_is_not_made_again(workspace: Workspace) -> None:
+    """What an account manager does in a SQLite editor: the status set, the completion day left
+    empty. The CRM stamps the day (as Salesforce and HubSpot fall back to the last change), so
+    the next run holds the finding back instead of making its task again beside the done one."""
+    first = workspace.run_json()
+    fp, typed = [c["fingerprint"] for c in first["changes"] if c["action"] == "create"][:2]
+    db = sqlite3.connect(workspace.crm_path)
+    with db:
+        db.execute("UPDATE tasks SET status = ' Completed' WHERE fingerprint = ?", (fp,))
+        db.execute("UPDATE tasks SET status = 'Open' WHERE fingerprint = ?", (typed,))
+        day = db.execute("SELECT completed FROM tasks WHERE fingerprint = ?", (fp,)).fetchone()[0]
+    db.close()
+    assert day == datetime.now(UTC).date().isoformat()  # SQLite's date("now")
+    again = {c["fingerprint"]: c for c in workspace.run_json()["changes"]}
+    assert again[fp]["action"] == "suppressed"
+    assert f"completed by hand on {day}" in again[fp]["reason"]
+    assert again[typed]["action"] == "keep"  # read as open: not made a second time
+    held = [t.fingerprint for t in workspace.crm().all_tasks()]
+    assert held.count(fp) == 1 and held.count(typed) == 1
 
 
 class WholePull:

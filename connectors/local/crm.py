@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,7 +25,7 @@ from kamrules.connectors.local.store import RecordStore
 from kamrules.connectors.local.writes import apply_batch, apply_one
 from kamrules.connectors.sqlite_wal import connect_wal
 from kamrules.errors import EnvironmentFailure
-from kamrules.model import RecordWarning, Task
+from kamrules.model import RecordWarning, Task, TaskStatus
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
 from kamrules.protocol.faults import checkpoint
@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     resolution TEXT
 );
 CREATE INDEX IF NOT EXISTS task_status ON tasks(status, completed);
+CREATE TRIGGER IF NOT EXISTS task_completed_day AFTER UPDATE OF status ON tasks
+WHEN NEW.completed IS NULL AND lower(trim(NEW.status)) IN ('completed', 'closed')
+BEGIN UPDATE tasks SET completed = date('now') WHERE id = NEW.id; END;
 CREATE TABLE IF NOT EXISTS account_fields (
     account_id TEXT NOT NULL,
     field TEXT NOT NULL,
@@ -56,6 +59,9 @@ CREATE TABLE IF NOT EXISTS account_fields (
     PRIMARY KEY (account_id, field)
 );
 """
+# The trigger does what a CRM does when a task is marked done by hand without its day (Salesforce
+# and HubSpot fall back to the last-modified date): the day is what holds a finding back for
+# `renotify_after_days`; without it the next run made the task again, beside the one just done.
 # Apart: a database written without it may hold duplicate open tasks; then it cannot be built
 # until reconciliation has closed them down to one (the next open builds it).
 ONE_OPEN = "CREATE UNIQUE INDEX IF NOT EXISTS one_open_task ON tasks(fingerprint) WHERE status = 'open'"
@@ -63,6 +69,7 @@ ONE_OPEN = "CREATE UNIQUE INDEX IF NOT EXISTS one_open_task ON tasks(fingerprint
 OPTIONAL_TASK_FIELDS = ("priority", "due", "created", "completed", "evidence", "owner_id")
 
 
+STATUSES = set(get_args(TaskStatus))
 WRITE_BATCH = 200
 ISO_DAY = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"  # a GLOB
 
@@ -117,8 +124,6 @@ class LocalCrm(RecordStore):
     def close(self) -> None:
         self.db.close()
 
-    # --- tasks -----------------------------------------------------------------------------
-
     # --- account fields kamrules writes (kamrules.protocol.health) -----------------------
 
     def read_account_fields(self, names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -151,11 +156,11 @@ class LocalCrm(RecordStore):
 
     def list_tasks(self, completed_since: date) -> list[Task]:
         """Every task but those plainly finished before `completed_since`: a row edited by hand
-        into another status (`Open`, `done`) or a completion date that is not one (`01/11/2026`)
-        is read, and warned of if it does not read, not passed over (a new task was made
-        beside it without a word, the one its owner had just completed among them)."""
+        into a status kamrules does not know (`done`) or a completion date that is not one
+        (`01/11/2026`) is read, and warned of, not passed over (a new task was made beside it
+        without a word, the one its owner had just completed among them)."""
         return self._tasks(
-            "SELECT * FROM tasks WHERE NOT coalesce(status IN ('completed', 'closed')"
+            "SELECT * FROM tasks WHERE NOT coalesce(lower(trim(status)) IN ('completed', 'closed')"
             f" AND completed < ? AND completed GLOB '{ISO_DAY}', 0)",
             (completed_since.isoformat(),),
         )
@@ -234,12 +239,19 @@ def _task_from_row(row: dict[str, Any]) -> Task:
         owner_id=row["owner_id"],
         due=row["due"],
         **({"priority": row["priority"]} if row["priority"] is not None else {}),
-        status=row["status"],
+        status=_status(row["status"]),
         evidence=stored_json(row["evidence"] or "{}"),
         crm_id=str(row["id"]),
         created=row["created"],
         completed=row["completed"],
     )
+
+
+def _status(value: Any) -> Any:
+    """A status typed by hand as `Open` or ` Completed` is that status; any other is refused."""
+    if isinstance(value, str) and value.strip().lower() in STATUSES:
+        return value.strip().lower()
+    return value
 
 
 def _field_ok(row: dict[str, Any], name: str) -> bool:

@@ -19,10 +19,12 @@ from kamrules.model import construct_held
 from kamrules.protocol.changes import Change, ChangeResult
 
 COLUMNS = "fingerprint, account_id, subject, body, owner_id, due, priority, status, evidence, created"
+# `Open` typed by hand is read as open (crm.py), so it is written as open
+OPEN = "lower(trim(status))='open'"
 UPDATE = ("UPDATE tasks SET subject=?, body=?, owner_id=?, priority=?, evidence=?"
-          " WHERE id=? AND status='open'")
+          f" WHERE id=? AND {OPEN}")
 CLOSE = ("UPDATE tasks SET status='closed', resolution=?, completed=COALESCE(?, completed)"
-         " WHERE id=? AND status='open'")
+         f" WHERE id=? AND {OPEN}")
 RESULT_FIELDS = set(ChangeResult.model_fields)  # shared by every result (see `apply_batch`)
 
 

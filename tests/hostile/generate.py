@@ -250,9 +250,9 @@ def bad_task_row(root: Path) -> None:
 
 
 def odd_task_statuses(root: Path) -> None:
-    """Tasks edited by hand past what a run reads: a status `Open`, a completion `01/11/2026`."""
+    """Tasks edited by hand past what a run reads: a status `done`, a completion `01/11/2026`."""
     db = seeded(root)
-    for account, status, completed in (("ACC-000001", "Open", None),
+    for account, status, completed in (("ACC-000001", "done", None),
                                        ("ACC-000002", "completed", "01/11/2026")):
         db.execute("INSERT INTO tasks (fingerprint, account_id, subject, body, priority, status,"
                    " evidence, completed) VALUES (?, ?, 's', 'b', 'normal', ?, '{}', ?)",
