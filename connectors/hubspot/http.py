@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kamrules.connectors.bounded import AnswerTooLarge, BoundedPool, what_failed
 from kamrules.connectors.crm_json import BadJson, CrmJson
 from kamrules.connectors.retry import Backoff, RetrySettings, retry_after
 from kamrules.errors import CrmError
@@ -101,6 +102,7 @@ class HubSpotApi:
             access_token=token.reveal(),
             host=base_url.rstrip("/"),
             retry=Retry(total=0, redirect=0, raise_on_status=False),
+            api_factory=_bounded_apis(timeout),
         )
         self.limiter = RateLimiter(budget, window, sleep=sleep)
         self.search_limiter = RateLimiter(search_per_second, window / 10.0, sleep=sleep)
@@ -153,6 +155,8 @@ class HubSpotApi:
                 if search:
                     self.search_limiter.done()
             retry_after, final = problem
+            if isinstance(failure, AnswerTooLarge):  # it would come as large again: not retried
+                raise (HubSpotError if idempotent else AmbiguousWrite)(f"{endpoint}: HubSpot sent {failure}")
             if getattr(failure, "status", None) == 429 and final is None:
                 self.throttled += 1
                 (
@@ -227,12 +231,25 @@ class HubSpotApi:
         return redact(text, [self._token])
 
 
+def _bounded_apis(timeout: float) -> Callable[[Any, str, dict[str, Any]], Any]:
+    """The SDK's `api_factory`: its own APIs, each reading answers within bounds (bounded.py)."""
+    from hubspot.discovery.discovery_base import DiscoveryBase
+
+    def make(package: Any, api_name: str, config: dict[str, Any]) -> Any:
+        api = DiscoveryBase._default_api_factory(package, api_name, config)
+        rest = api.api_client.rest_client
+        rest.pool_manager = BoundedPool(rest.pool_manager, timeout)
+        return api
+
+    return make
+
+
 def _what(exc: Exception) -> str:
     """A failed call in a few words: its HTTP status, else what went wrong."""
     if isinstance(exc, AnswerNotJson):
         return str(exc)
     status = getattr(exc, "status", None)
-    return f"HTTP {status}" if status else type(exc).__name__
+    return f"HTTP {status}" if status else what_failed(exc)
 
 
 def _maybe_done(exc: Exception) -> bool:

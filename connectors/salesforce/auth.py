@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from kamrules.connectors.bounded import AnswerCutOff, BoundedAdapter, what_failed
 from kamrules.connectors.salesforce.client import SfError
 from kamrules.connectors.salesforce.config import (
     ClientCredentialsAuth,
@@ -27,8 +28,11 @@ from kamrules.inputs.secrets import Secret, SecretError
 
 
 def http_session(config: SalesforceConfig, base_dir: Path) -> requests.Session:
-    """A requests session; with `ca_bundle`, it trusts exactly that file (env overrides off)."""
+    """A requests session whose answers are read within bounds (bounded.py); with `ca_bundle`,
+    it trusts exactly that file (env overrides off)."""
     session = requests.Session()
+    for scheme in ("https://", "http://"):
+        session.mount(scheme, BoundedAdapter(config.timeout_seconds))
     if config.ca_bundle:
         path = expand(config.ca_bundle, "crm.ca_bundle")
         path = path if path.is_absolute() else base_dir / path
@@ -132,9 +136,9 @@ def login(config: SalesforceConfig, base_dir: Path, session: requests.Session,
             return make()
         except (SalesforceError, SfError) as exc:
             raise _redacted(f"Salesforce login failed ({auth.method}): {exc}", values) from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, AnswerCutOff) as exc:
             raise _redacted(f"Salesforce login failed ({auth.method}): cannot reach Salesforce"
-                            f" ({type(exc).__name__})", values) from None
+                            f" ({what_failed(exc)})", values) from None
         except (ValueError, TypeError) as exc:  # e.g. a private key that is not a key
             raise _redacted(f"Salesforce login failed ({auth.method}): {type(exc).__name__}",
                             values) from None

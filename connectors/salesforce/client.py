@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import requests
 
+from kamrules.connectors.bounded import AnswerTooLarge, AnswerTooSlow, what_failed
 from kamrules.connectors.crm_json import BadJson, CrmJson
 from kamrules.connectors.cursors import Cursors
 from kamrules.connectors.retry import Backoff, RetrySettings, retry_after
@@ -117,11 +118,15 @@ class SfClient:
             self.check_budget()
             self.calls[kind] += 1
             request_hook().before(kind)  # a shared budget across workers, when one is set
-            try:
+            try:  # read whole within bounds by the session's adapter (auth.http_session)
                 resp = self.sf.session.request(
                     method, url, params=params, json=json, timeout=self.timeout,
                     headers={**self.sf.headers, **(headers or {})})
-            except requests.RequestException as exc:
+            except AnswerTooLarge as exc:  # it would come as large again: not retried
+                request_hook().after()
+                message = redact(f"{kind}: Salesforce sent {exc}", self.secrets)
+                raise (SfError if idempotent else AmbiguousWrite)(message) from None
+            except (requests.RequestException, AnswerTooSlow) as exc:
                 request_hook().after()
                 safe = isinstance(exc, requests.ConnectTimeout) or (
                     isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc))
@@ -131,8 +136,8 @@ class SfClient:
                     continue
                 if not (idempotent or safe):
                     raise AmbiguousWrite(redact(f"{kind}: no answer from Salesforce"
-                                                f" ({type(exc).__name__})", self.secrets)) from None
-                raise self._fail(f"{kind}: cannot reach Salesforce ({type(exc).__name__})") from None
+                                                f" ({what_failed(exc)})", self.secrets)) from None
+                raise self._fail(f"{kind}: cannot reach Salesforce ({what_failed(exc)})") from None
             request_hook().after()
             self.note_usage(resp)
             if resp.status_code < 300:

@@ -1,0 +1,139 @@
+"""CRM answers read within bounds of size and time, by both HTTP layers.
+
+A client's `timeout=` bounds each wait for the next bytes, not the answer: a server (or a proxy
+before it) that sends without end, or a byte a minute, held a run until memory ran out, or for
+ever. Each answer is now read in pieces, decompressed as it comes (so a compressed bomb counts at
+its real size), and cut off past `MAX_ANSWER_BYTES` or past its deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from requests.adapters import HTTPAdapter
+
+# Far above any answer a CRM sends (a Bulk API page of 100,000 rows is a few tens of MB).
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+# The whole answer's deadline, in the connector's `timeout_seconds` (the wait for one read).
+DEADLINE_TIMEOUTS = 10
+PIECE = 64 * 1024
+
+
+class AnswerCutOff(Exception):
+    """An answer not read to its end: too large, or too slow in coming."""
+
+
+class AnswerTooLarge(AnswerCutOff):
+    pass
+
+
+class AnswerTooSlow(AnswerCutOff):
+    pass
+
+
+def read_whole(pieces: Iterable[bytes], timeout: float, started: float | None = None) -> bytes:
+    """The answer's bytes, from its decompressed `pieces`; `started` is when the call was sent
+    (the deadline is `DEADLINE_TIMEOUTS` times the connector's `timeout`)."""
+    seconds = DEADLINE_TIMEOUTS * timeout
+    deadline = (time.monotonic() if started is None else started) + seconds
+    limit = MAX_ANSWER_BYTES
+    parts: list[bytes] = []
+    size = 0
+    for piece in pieces:
+        size += len(piece)
+        if size > limit:
+            raise AnswerTooLarge(f"an answer past {limit / 2**20:,.0f} MiB (cut off there)")
+        if time.monotonic() > deadline:
+            raise AnswerTooSlow(f"an answer still coming after {seconds:,.0f} seconds"
+                                f" ({size:,} bytes by then; {DEADLINE_TIMEOUTS} x timeout_seconds)")
+        parts.append(piece)
+    return b"".join(parts)
+
+
+class BoundedAdapter(HTTPAdapter):
+    """requests' adapter, reading each answer whole within bounds before the caller sees it
+    (simple-salesforce's logins read theirs themselves); `timeout` when a call gives none."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.timeout = timeout
+
+    def send(self, request: Any, stream: bool = False, timeout: Any = None,
+             **kwargs: Any) -> Any:
+        started = time.monotonic()
+        resp = super().send(request, stream=True, timeout=timeout, **kwargs)
+        if not stream:
+            read_content(resp, _read_seconds(timeout, self.timeout), started)
+        return resp
+
+
+def _read_seconds(timeout: Any, default: float) -> float:
+    """The wait for one read in requests' `timeout`: a number, a (connect, read) pair or None."""
+    if isinstance(timeout, tuple):
+        timeout = timeout[1]
+    return float(timeout) if isinstance(timeout, int | float) else default
+
+
+def read_content(resp: Any, timeout: float, started: float | None = None) -> None:
+    """A `requests` answer opened with `stream=True`, read whole within bounds into its
+    `content` (what requests itself does on first access, without the bounds); urllib3's
+    errors become requests' own, as its `iter_content` makes them."""
+    from requests import exceptions as req
+    from urllib3 import exceptions as low
+
+    try:
+        resp._content = read_whole(pieces(resp.raw), timeout, started)
+    except BaseException as exc:
+        resp.close()  # the connection is dropped: its unread rest must not reach the next call
+        for theirs, ours in ((low.ProtocolError, req.ChunkedEncodingError),
+                             (low.DecodeError, req.ContentDecodingError),
+                             (low.ReadTimeoutError, req.ConnectionError),
+                             (low.SSLError, req.SSLError)):
+            if isinstance(exc, theirs):
+                raise ours(exc) from None
+        raise
+    resp._content_consumed = True
+
+
+def what_failed(exc: BaseException) -> str:
+    """A failed call in a few words: the cut-off's own words, else the exception's kind."""
+    return str(exc) if isinstance(exc, AnswerCutOff) else type(exc).__name__
+
+
+class BoundedPool:
+    """A urllib3 pool manager whose answers are read whole within bounds before the caller
+    sees them (the HubSpot SDK reads bodies itself, its errors' too)."""
+
+    def __init__(self, inner: Any, timeout: float):
+        self.inner = inner
+        self.timeout = timeout
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        from urllib3 import HTTPResponse
+
+        started = time.monotonic()
+        kwargs["preload_content"] = False
+        raw = self.inner.request(method, url, *args, **kwargs)
+        try:
+            body = read_whole(pieces(raw), self.timeout, started)
+        except BaseException:
+            raw.close()  # the connection is dropped: its unread rest must not reach the next call
+            raise
+        finally:
+            raw.release_conn()
+        return HTTPResponse(body=body, headers=raw.headers, status=raw.status, reason=raw.reason,
+                            preload_content=False, decode_content=False, request_method=method,
+                            request_url=url)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def pieces(raw: Any) -> Iterator[bytes]:
+    """A urllib3 answer's body, decompressed, as it comes: `read1` returns what has arrived
+    (`stream` waits for whole pieces, so a trickle was never looked at until it ended) and
+    decompresses at most a piece at a time."""
+    while piece := raw.read1(PIECE, decode_content=True):
+        yield piece
