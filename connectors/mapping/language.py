@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -56,9 +56,10 @@ class Spec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    field: str | list[str] | None = None
+    # an empty list read nothing: the field was empty on every record, without a word
+    field: str | Annotated[list[str], Field(min_length=1)] | None = None
     const: Any = None
-    coalesce: list[str] | None = None
+    coalesce: Annotated[list[str], Field(min_length=1)] | None = None
     items: list[dict[str, str | Spec]] | None = None
     relative_year: int | None = Field(default=None, ge=-1000, le=1000)  # the year stays a year
     convert: Convert = "text"

@@ -461,6 +461,15 @@ def items() -> list[Item]:
             write(r / "map.yaml", "streams:\n- {name: a, kind: accounts, object: Account, fields:"
                   " {id: Id, regions: {field: R__c, split: ''}}}\n")),
              v, {2}, ["map.yaml", "split needs a separator"], env={"SF_P": "p", "SF_T": "t"}),
+        # an empty list of fields read nothing: the field empty on every record, without a word
+        Item("mapping-coalesce-empty", lambda r: (with_config(hub, replace=True)(r), write(
+            r / "map.yaml", "fields:\n  accounts:\n    name: {coalesce: []}\n")),
+             v, {2}, ["map.yaml", "coalesce", "at least 1 item"], env={"HS_TOKEN": "pat-na1-0000"}),
+        Item("sf-mapping-field-list-empty", lambda r: (with_config(sf.replace(
+            "packs:", "  mapping: map.yaml\npacks:"), replace=True)(r), write(r / "nowhere.pem", ""),
+            write(r / "map.yaml", "streams:\n- {name: a, kind: accounts, object: Account, fields:"
+                  " {id: Id, name: {field: []}}}\n")),
+             v, {2}, ["map.yaml", "field", "at least 1 item"], env={"SF_P": "p", "SF_T": "t"}),
         Item("corrupt-state", corrupt_state, p, {0}, ["corrupt"]),
         Item("state-is-a-file", state_is_a_file, p, {7}, ["state"]),
         Item("crm-is-a-folder", crm_is_a_folder, p, {7}, ["crm.sqlite", "folder"]),
