@@ -122,6 +122,8 @@ def test_a_changed_pack_folder_and_bad_changes(
             (("--set", "kam-core.no_such=1"), "has no param 'no_such'"),
             (("--set", "nopack.x=1"), "no loaded pack 'nopack'"),
             (("--set", "min_contacts"), "PACK.PARAM=VALUE"),
+            (("--set", "kam-core.min_contacts=4", "--set", "kam-core.min_contacts=6"),  # the last won
+             "kam-core.min_contacts: is set twice (4, then 6)"),
             (("--disable", "KAM-NOPE-1"), "no loaded pack has a rule")):
         proc = ws.cli("plan", "--as-of", ANCHOR.isoformat(), *args, check=False)
         assert proc.returncode == 2, proc.stderr

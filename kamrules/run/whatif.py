@@ -177,7 +177,12 @@ def parse_set(items: Sequence[str]) -> dict[str, dict[str, Any]]:
                                     "holds half of a UTF-16 pair (a \\ud800 escape, or a byte"
                                     " that is not UTF-8): give the character itself"))
             continue
-        result.setdefault(pack_id, {})[param] = value
+        given = result.setdefault(pack_id, {})
+        if param in given and given[param] != value:  # the last won, unsaid
+            problems.append(Problem(Location("--set"), target.strip(),
+                                    f"is set twice ({given[param]!r}, then {value!r}): give one"))
+            continue
+        given[param] = value
     if problems:
         raise ValidationFailed(problems)
     return result
