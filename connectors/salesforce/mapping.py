@@ -127,9 +127,10 @@ def load_mapping(path: Path | None) -> Mapping:
         raise MappingError("the Salesforce mapping is not valid:\n" + str(exc)) from None
     try:
         return Mapping.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"{where}: {'.'.join(map(str, e['loc']))}: {e['msg']}"
-                 for e in exc.errors(include_url=False)]
+    except ValidationError as exc:  # located at the line and column, as a HubSpot mapping is
+        from kamrules.inputs.yamlsrc import problems_from
+
+        lines = [str(p) for p in problems_from(exc, raw, where, Mapping)]
         raise MappingError("the Salesforce mapping is not valid:\n" + "\n".join(lines)) from None
     except Exception as exc:  # YAML syntax
         raise MappingError(f"{where}: not valid YAML: {exc}") from None

@@ -469,7 +469,7 @@ def items() -> list[Item]:
             "packs:", "  mapping: map.yaml\npacks:"), replace=True)(r), write(r / "nowhere.pem", ""),
             write(r / "map.yaml", "streams:\n- {name: a, kind: accounts, object: Account, fields:"
                   " {id: Id, name: {field: []}}}\n")),
-             v, {2}, ["map.yaml", "field", "at least 1 item"], env={"SF_P": "p", "SF_T": "t"}),
+             v, {2}, ["map.yaml:2:", "field", "at least 1 item"], env={"SF_P": "p", "SF_T": "t"}),
         Item("corrupt-state", corrupt_state, p, {0}, ["corrupt"]),
         Item("state-is-a-file", state_is_a_file, p, {7}, ["state"]),
         Item("crm-is-a-folder", crm_is_a_folder, p, {7}, ["crm.sqlite", "folder"]),
