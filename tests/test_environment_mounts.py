@@ -3,6 +3,7 @@ mounting is not allowed). Each ends in exit 7 naming the path, never exit 5 or a
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,12 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def mount(tmp_path: Path) -> Iterator[Path]:
+def mount(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
     point = tmp_path / "mnt"
     point.mkdir()
     if os.geteuid() != 0:
         pytest.skip("needs root to mount a tmpfs")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(point)],
+    size = getattr(request, "param", "96k")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)],
                           capture_output=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
@@ -56,3 +58,25 @@ def test_read_only_state_folder_is_named(tmp_path: Path, mount: Path) -> None:
     assert proc.returncode == 7, proc.stderr
     assert "read-only" in proc.stderr and str(mount) in proc.stderr
     assert "bug" not in proc.stderr
+
+
+@pytest.mark.parametrize("mount", ["1m"], indirect=True)
+def test_a_run_whose_end_could_not_be_written_shows_as_interrupted(tmp_path: Path, mount: Path) -> None:
+    """The disk filled during a run: its history row could not be finished. It showed as
+    `running` for ever; its process is gone, so it is `interrupted`."""
+    (tmp_path / "kamrules.yaml").write_text(
+        "crm:\n  type: local\n  path: crm.sqlite\n  seed: demo\n  demo_accounts: 150\n"
+        f"state_dir: {mount}/state\n")
+    assert kamrules(tmp_path, "run").returncode == 0
+    free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+    (mount / "filler").write_bytes(b"\0" * (free - 32768))  # room to begin the row, not to end it
+    proc = subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", "2026-11-20"],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 7 and "disk is full" in proc.stderr, proc.stderr
+    (mount / "filler").unlink()
+    history = subprocess.run([sys.executable, "-m", "kamrules", "history", "--json"], cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                             text=True, timeout=120, check=True)
+    assert [(r["as_of"], r["outcome"]) for r in json.loads(history.stdout)] == [
+        ("2026-11-20", "interrupted"), ("2026-11-01", "ok")]

@@ -150,7 +150,7 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(workspace_factory: Callable[.
     proc = ws.cli("run", "--as-of", "2026-11-01", "--lock-wait", "0")
     assert "did not finish; taking over" in proc.stderr
     history = json.loads(ws.cli("history", "--json").stdout)
-    assert [h["outcome"] for h in history] == ["ok", "running"]
+    assert [h["outcome"] for h in history] == ["ok", "interrupted"]  # killed: its process is gone
 
 
 def test_completed_by_hand_is_not_recreated_before_renotify_days(

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS runs (
     counts TEXT,
     api_calls INTEGER,
     warnings INTEGER,
-    report TEXT
+    report TEXT,
+    pid INTEGER
 );
 CREATE TABLE IF NOT EXISTS digests (
     message_id TEXT NOT NULL,
@@ -44,6 +45,19 @@ CREATE TABLE IF NOT EXISTS digests (
     PRIMARY KEY (message_id, channel)
 );
 """
+
+
+def _alive(pid: Any) -> bool:
+    """Whether a process of this id runs on this machine (the state store is a local file)."""
+    if not isinstance(pid, int) or not 0 < pid < 2**31:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _writes(method: Callable[..., T]) -> Callable[..., T]:
@@ -85,6 +99,9 @@ class StateStore:
             db.executescript(SCHEMA)
             db.execute("SELECT id, started, finished, as_of, mode, outcome, exit_code, counts,"
                        " api_calls, warnings, report FROM runs LIMIT 1").fetchall()
+            if "pid" not in {c[1] for c in db.execute("PRAGMA table_info(runs)")}:
+                with contextlib.suppress(sqlite3.OperationalError):  # read-only: read as it is
+                    db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")  # a file of before it
         except sqlite3.DatabaseError as exc:
             db.close()
             if "no such column" in str(exc):  # a foreign table named runs: corrupt for us
@@ -111,8 +128,8 @@ class StateStore:
     @_writes
     def start_run(self, started: str, as_of: str, mode: str) -> int:
         cur = self.db.execute(
-            "INSERT INTO runs (started, as_of, mode, outcome) VALUES (?,?,?,'running')",
-            (started, as_of, mode),
+            "INSERT INTO runs (started, as_of, mode, outcome, pid) VALUES (?,?,?,'running',?)",
+            (started, as_of, mode, os.getpid()),
         )
         return int(cur.lastrowid or 0)
 
@@ -166,15 +183,22 @@ class StateStore:
         )
 
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest runs, newest first. One still `running` whose process is gone ended without
+        recording its end (killed, or its end could not be written: a full disk): `interrupted`
+        (it showed as running for ever)."""
+        pid = "pid" if "pid" in {c[1] for c in self.db.execute("PRAGMA table_info(runs)")} else "NULL"
         rows = self.db.execute(
             "SELECT id, started, finished, as_of, mode, outcome, exit_code, counts, api_calls,"
-            " warnings FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+            f" warnings, {pid} AS pid FROM runs ORDER BY id DESC LIMIT ?", (limit,)
         )
         columns = [c[0] for c in rows.description]
         out = []
         for row in rows:
             item = dict(zip(columns, row, strict=True))
             item["counts"] = _json(item["counts"], {})
+            if item["outcome"] == "running" and not _alive(item["pid"]):
+                item["outcome"] = "interrupted"
+            del item["pid"]
             out.append(item)
         return out
 
