@@ -80,3 +80,20 @@ def test_a_run_whose_end_could_not_be_written_shows_as_interrupted(tmp_path: Pat
                              text=True, timeout=120, check=True)
     assert [(r["as_of"], r["outcome"]) for r in json.loads(history.stdout)] == [
         ("2026-11-20", "interrupted"), ("2026-11-01", "ok")]
+
+
+@pytest.mark.parametrize("mount", ["1m"], indirect=True)
+def test_a_report_that_does_not_fit_leaves_the_one_before_whole(tmp_path: Path, mount: Path) -> None:
+    """A full disk cut the report file short where it stood (a page that read as a report, its
+    end missing) and said exit 2, a usage error; now the file before stays whole, exit 7."""
+    (tmp_path / "kamrules.yaml").write_text(
+        "crm:\n  type: local\n  path: crm.sqlite\n  seed: demo\n  demo_accounts: 60\n")
+    out = mount / "report.json"
+    out.write_text('{"the report": "of last week"}')
+    free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+    (mount / "filler").write_bytes(b"\0" * (free - 8192))  # the new one is ~100 KB
+    proc = kamrules(tmp_path, "report", "--format", "json", "-o", str(out))
+    assert proc.returncode == 7, proc.stderr
+    assert f"report file {out}: the disk is full" in proc.stderr
+    assert out.read_text() == '{"the report": "of last week"}'
+    assert sorted(p.name for p in mount.iterdir()) == ["filler", "report.json"]

@@ -29,6 +29,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     from datetime import timedelta
 
     from kamrules.cli.wiring import open_connector
+    from kamrules.inputs.environment import write_whole
     from kamrules.playbooks.loader import plays_of
     from kamrules.playbooks.state import oldest_open_start
     from kamrules.protocol.connector import task_url
@@ -75,10 +76,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     if output == "-":
         click.echo(text)
         return
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise click.BadParameter(f"cannot write {path}: {exc.strerror}", param_hint="--output") from None
+    write_whole(path, text, "report file")
     s = report.summary
     out.print(f"wrote {path}: {s.key_accounts} key accounts as of {report.as_of},"
               f" {s.share_without_serious:.0%} with no high or critical finding;"

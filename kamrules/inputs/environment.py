@@ -6,8 +6,11 @@ Each becomes an `EnvironmentFailure` (exit 7) naming the path and what to do, ne
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import sqlite3
+import tempfile
 from pathlib import Path
 
 from kamrules.errors import EnvironmentFailure, KamError
@@ -63,6 +66,23 @@ def is_corrupt(exc: BaseException) -> bool:
 def failure(what: str, path: Path | str, exc: BaseException) -> EnvironmentFailure:
     """`what` at `path` failed because of `exc`: a message naming both, exit 7."""
     return EnvironmentFailure(f"{what} {path}: {reason(exc)}")
+
+
+def write_whole(path: Path, text: str, what: str) -> None:
+    """`text` into `path` whole or not at all: written beside it, then put in its place. A full
+    disk left a cut file in its place (a report that read as one, its end missing) and was
+    exit 2; now the file is as it was, and the failure is named (exit 7)."""
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise failure(what, path, exc) from None
 
 
 def as_environment_failure(exc: BaseException) -> EnvironmentFailure | None:

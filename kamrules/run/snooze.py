@@ -7,6 +7,7 @@ no task and is reported as `snoozed`, never silently dropped.
 
 from __future__ import annotations
 
+import io
 import os
 from datetime import date
 from pathlib import Path
@@ -15,7 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 from ruamel.yaml import YAML
 
 from kamrules.errors import ValidationFailed
-from kamrules.inputs.environment import failure
+from kamrules.inputs.environment import failure, write_whole
 from kamrules.inputs.yamlsrc import load_yaml, problems_from
 from kamrules.language.pack import UserModel
 
@@ -74,12 +75,14 @@ def save_snoozes(path: Path, snoozes: list[Snooze]) -> None:
     yaml = YAML()
     yaml.default_flow_style = False
     data = {"snoozes": [s.model_dump(mode="json", exclude_none=True) for s in snoozes]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write("# kamrules snoozes: managed with `kamrules snooze add|list|remove`.\n")
-        yaml.dump(data, handle)
-    tmp.replace(path)
+    text = io.StringIO()
+    text.write("# kamrules snoozes: managed with `kamrules snooze add|list|remove`.\n")
+    yaml.dump(data, text)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise failure("snoozes folder", path.parent, exc) from None
+    write_whole(path, text.getvalue(), "snoozes file")
 
 
 def snoozed(fingerprints: list[str], snoozes: list[Snooze], as_of: date) -> dict[str, str]:
