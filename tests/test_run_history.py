@@ -39,3 +39,4 @@ def test_a_state_file_of_before_gets_the_column_and_its_unfinished_runs_are_inte
         ("2026-10-03", "running"), ("2026-10-02", "interrupted"), ("2026-10-01", "ok")]
     assert store.db.execute("SELECT pid FROM runs WHERE id=?", (new,)).fetchone()[0] > 0
     store.close()
+

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 import sqlite3
-import tempfile
 from pathlib import Path
 
 from kamrules.errors import EnvironmentFailure, KamError
@@ -69,19 +69,24 @@ def failure(what: str, path: Path | str, exc: BaseException) -> EnvironmentFailu
 
 
 def write_whole(path: Path, text: str, what: str) -> None:
-    """`text` into `path` whole or not at all: written beside it, then put in its place. A full
-    disk left a cut file in its place (a report that read as one, its end missing) and was
-    exit 2; now the file is as it was, and the failure is named (exit 7)."""
-    tmp: str | None = None
+    """`text` into `path` whole or not at all: written beside it, then put in its place (through
+    a link, in the linked file's place). A full disk left a cut file in its place (a report that
+    read as one, its end missing) and was exit 2; now the file is as it was, exit 7 naming it."""
+    target = Path(os.path.realpath(path))
+    tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        # made as open() makes a file (0666 less the umask), not mkstemp's 0600: a report is
+        # read by others (a web server) as before
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise failure(what, path, exc) from None
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise failure(what, path, exc) from None
 
 
