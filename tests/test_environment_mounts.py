@@ -97,3 +97,16 @@ def test_a_report_that_does_not_fit_leaves_the_one_before_whole(tmp_path: Path, 
     assert f"report file {out}: the disk is full" in proc.stderr
     assert out.read_text() == '{"the report": "of last week"}'
     assert sorted(p.name for p in mount.iterdir()) == ["filler", "report.json"]
+
+
+def test_sqlites_disk_io_error_on_a_full_disk_names_the_full_disk(tmp_path: Path, mount: Path) -> None:
+    """SQLite says "disk I/O error" when a full disk leaves no room for its journal or WAL
+    index: the message named the disk as failing, not as full."""
+    import sqlite3
+
+    from kamrules.inputs.environment import failure
+
+    io_error = sqlite3.OperationalError("disk I/O error")
+    (mount / "filler").write_bytes(b"\0" * (os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize))
+    assert "the disk is full" in str(failure("local CRM", mount / "crm.sqlite", io_error))
+    assert "input/output error" in str(failure("local CRM", tmp_path / "crm.sqlite", io_error))

@@ -64,8 +64,24 @@ def is_corrupt(exc: BaseException) -> bool:
 
 
 def failure(what: str, path: Path | str, exc: BaseException) -> EnvironmentFailure:
-    """`what` at `path` failed because of `exc`: a message naming both, exit 7."""
-    return EnvironmentFailure(f"{what} {path}: {reason(exc)}")
+    """`what` at `path` failed because of `exc`: a message naming both, exit 7. SQLite says
+    "disk I/O error" when it cannot make its journal on a full disk: then the disk is named."""
+    words = reason(exc)
+    if words == _ERRNO[errno.EIO] and _nearly_full(Path(path)):
+        words = _ERRNO[errno.ENOSPC]
+    return EnvironmentFailure(f"{what} {path}: {words}")
+
+
+def _nearly_full(path: Path) -> bool:
+    """Whether the file system of `path` (or of its nearest folder that exists) has less than
+    1 MiB free for this user."""
+    for place in (path, *path.parents):
+        try:
+            found = os.statvfs(place)
+        except OSError:
+            continue
+        return found.f_bavail * found.f_frsize < 2**20
+    return False
 
 
 def write_whole(path: Path, text: str, what: str) -> None:
