@@ -110,3 +110,32 @@ def test_sqlites_disk_io_error_on_a_full_disk_names_the_full_disk(tmp_path: Path
     (mount / "filler").write_bytes(b"\0" * (os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize))
     assert "the disk is full" in str(failure("local CRM", mount / "crm.sqlite", io_error))
     assert "input/output error" in str(failure("local CRM", tmp_path / "crm.sqlite", io_error))
+
+
+@pytest.mark.parametrize("mount", ["8m"], indirect=True)
+def test_a_write_back_onto_a_full_disk_names_the_crm_and_the_next_run_writes_each_task_once(
+        tmp_path: Path, mount: Path) -> None:
+    """The local CRM's disk fills while tasks are written: exit 7 naming the CRM's file (it
+    named "a SQLite database (state or local CRM)"), nothing half-written; with room again, the
+    next run writes each task once. (A statement refused so is the run's failure too, not one
+    change's.)"""
+    crm = mount / "crm.sqlite"
+    (tmp_path / "kamrules.yaml").write_text(
+        f"crm:\n  type: local\n  path: {crm}\n  seed: demo\n  demo_accounts: 200\n"
+        f"state_dir: {tmp_path}/state\n")
+    assert kamrules(tmp_path, "plan").returncode == 0  # the CRM made, no task in it
+    free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+    (mount / "filler").write_bytes(b"\0" * (free - 16384))
+    proc = kamrules(tmp_path, "run")
+    assert proc.returncode == 7, proc.stderr
+    assert f"local CRM {crm}: the disk is full" in proc.stderr
+    (mount / "filler").unlink()
+    again = kamrules(tmp_path, "run", "--json")
+    assert again.returncode == 0, again.stderr
+    created = json.loads(again.stdout)["counts"]["created"]
+    import sqlite3
+
+    db = sqlite3.connect(crm)
+    assert db.execute("SELECT count(*), count(DISTINCT fingerprint) FROM tasks").fetchone() == (
+        created, created)
+    db.close()

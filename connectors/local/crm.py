@@ -25,6 +25,7 @@ from kamrules.connectors.local.store import RecordStore
 from kamrules.connectors.local.writes import apply_batch, apply_one
 from kamrules.connectors.sqlite_wal import connect_wal
 from kamrules.errors import EnvironmentFailure
+from kamrules.inputs.environment import failure
 from kamrules.model import RecordWarning, Task, TaskStatus
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
@@ -212,11 +213,17 @@ class LocalCrm(RecordStore):
             # One transaction per batch: a crash loses only uncommitted writes, which the
             # next run's reconciliation makes again.
             batch = writes[start:start + WRITE_BATCH]
-            self.db.execute("BEGIN IMMEDIATE")
-            results += apply_batch(self.db, batch)
-            for _ in batch:
-                checkpoint("write")
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                results += apply_batch(self.db, batch)
+                for _ in batch:
+                    checkpoint("write")
+                self.db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # a full disk, say: the batch is not written
+                if self.db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self.db.execute("ROLLBACK")
+                raise failure("local CRM", self.path, exc) from None
             progress("write", len(results), len(writes))
         return results
 

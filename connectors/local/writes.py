@@ -15,6 +15,7 @@ from datetime import date
 from itertools import groupby
 from typing import Any
 
+from kamrules.inputs.environment import as_environment_failure
 from kamrules.model import construct_held
 from kamrules.protocol.changes import Change, ChangeResult
 
@@ -51,7 +52,9 @@ def apply_batch(db: sqlite3.Connection, batch: Sequence[Change]) -> list[ChangeR
         db.execute("SAVEPOINT batch")
         try:
             ids = _write(db, action, changes)
-        except sqlite3.Error:
+        except sqlite3.Error as exc:
+            if as_environment_failure(exc) is not None:  # the disk's, not a change's: the run's
+                raise
             db.execute("ROLLBACK TO batch")
             db.execute("RELEASE batch")
             results += [apply_one(db, c) for c in changes]
@@ -93,6 +96,8 @@ def apply_one(db: sqlite3.Connection, change: Change) -> ChangeResult:
             db.execute(UPDATE if change.action == "update" else CLOSE, _row(change))
             crm_id = change.task.crm_id
     except sqlite3.Error as exc:
+        if as_environment_failure(exc) is not None:  # a full disk fails the run, not the change
+            raise
         return ChangeResult(fingerprint=change.fingerprint, action=change.action, ok=False,
                             error=f"{type(exc).__name__}: {exc}")
     return ChangeResult(fingerprint=change.fingerprint, action=change.action, ok=True,
