@@ -139,3 +139,28 @@ def test_a_write_back_onto_a_full_disk_names_the_crm_and_the_next_run_writes_eac
     assert db.execute("SELECT count(*), count(DISTINCT fingerprint) FROM tasks").fetchone() == (
         created, created)
     db.close()
+
+
+@pytest.mark.parametrize("mount", ["8m"], indirect=True)
+def test_an_import_onto_a_full_disk_names_the_crm_and_loads_nothing(tmp_path: Path, mount: Path) -> None:
+    """SQLite rolls back by itself on a full disk; the ROLLBACK after it raised "no transaction
+    is active": exit 5, the disk hidden. Now exit 7 naming the CRM's file, nothing loaded."""
+    import sqlite3
+
+    crm = mount / "crm.sqlite"
+    (tmp_path / "kamrules.yaml").write_text(f"crm:\n  type: local\n  path: {crm}\n  seed: empty\n")
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "accounts.csv").write_text("id,name,is_key\n" + "".join(
+        f"A{i},Name {i} {'x' * 40},true\n" for i in range(20_000)))
+    assert kamrules(tmp_path, "plan").returncode == 0  # the CRM made, empty
+    free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+    (mount / "filler").write_bytes(b"\0" * (free - 65536))
+    proc = subprocess.run([sys.executable, "-m", "kamrules", "import-csv", str(export)],
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 7, proc.stderr
+    assert f"local CRM {crm}: the disk is full" in proc.stderr
+    db = sqlite3.connect(crm)
+    assert db.execute("SELECT count(*) FROM accounts").fetchone() == (0,)
+    db.close()

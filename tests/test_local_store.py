@@ -13,6 +13,7 @@ import pytest
 
 from kamrules.connectors.local import migrate
 from kamrules.connectors.local.crm import LocalCrm
+from kamrules.errors import EnvironmentFailure
 from kamrules.model import RECORD_KINDS, Snapshot, Task
 from kamrules.protocol.changes import Change
 from tests.support import legacy_crm
@@ -187,7 +188,7 @@ def test_a_failed_migration_leaves_the_old_file_as_it_was(
 
     real = migrate.write
     monkeypatch.setattr(migrate, "write", failing)
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(EnvironmentFailure, match=f"local CRM {path}: the disk is full"):
         LocalCrm(path)
     assert "records" in _tables(path) and "contacts" not in _tables(path)
     assert legacy_crm.pull(path, DAY) == before

@@ -22,10 +22,10 @@ from kamrules.connectors.local.migrate import foreign_tables, prepare
 from kamrules.connectors.local.schema import brief as _brief
 from kamrules.connectors.local.schema import stored_json
 from kamrules.connectors.local.store import RecordStore
+from kamrules.connectors.local.transaction import transaction
 from kamrules.connectors.local.writes import apply_batch, apply_one
 from kamrules.connectors.sqlite_wal import connect_wal
 from kamrules.errors import EnvironmentFailure
-from kamrules.inputs.environment import failure
 from kamrules.model import RecordWarning, Task, TaskStatus
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
@@ -213,17 +213,10 @@ class LocalCrm(RecordStore):
             # One transaction per batch: a crash loses only uncommitted writes, which the
             # next run's reconciliation makes again.
             batch = writes[start:start + WRITE_BATCH]
-            try:
-                self.db.execute("BEGIN IMMEDIATE")
+            with transaction(self.db, "BEGIN IMMEDIATE"):  # a full disk: none of the batch
                 results += apply_batch(self.db, batch)
                 for _ in batch:
                     checkpoint("write")
-                self.db.execute("COMMIT")
-            except sqlite3.OperationalError as exc:  # a full disk, say: the batch is not written
-                if self.db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        self.db.execute("ROLLBACK")
-                raise failure("local CRM", self.path, exc) from None
             progress("write", len(results), len(writes))
         return results
 

@@ -25,6 +25,7 @@ from kamrules.connectors.local.schema import (
     records_view,
     stored_json,
 )
+from kamrules.connectors.local.transaction import transaction
 
 LEGACY = "records"
 
@@ -70,16 +71,11 @@ def prepare(db: sqlite3.Connection) -> Migration | None:
     record counts (counts.py) are made afresh after any change, or when they are not as kept."""
     if not _stale(_tables(db)) and not counts_stale(db):
         return None
-    db.execute("BEGIN IMMEDIATE")  # waits for another opener's migration to finish
-    try:
+    with transaction(db, "BEGIN IMMEDIATE"):  # waits for another opener's migration to finish
         tables = _tables(db)
         done = _migrate(db, tables) if _stale(tables) else None
         if done is not None or counts_stale(db):
             recount(db)
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
     return done
 
 

@@ -23,6 +23,7 @@ from kamrules.connectors.local.schema import TABLES, Table, brief
 from kamrules.connectors.local.spans import ChunkSpan, planned
 from kamrules.connectors.local.summaries import account_summaries, context_split
 from kamrules.connectors.local.tallies import plan_tally, tally
+from kamrules.connectors.local.transaction import transaction
 from kamrules.model import RECORD_KINDS, Account, FieldStat, RecordWarning, Snapshot, merge_stats
 from kamrules.protocol.connector import AccountSummary, ChunkPlan, Progress, no_progress
 
@@ -47,16 +48,11 @@ class RecordStore:
                    replace: bool = True) -> dict[str, int]:
         """Records of several kinds in one transaction: all of them or none."""
         counts: dict[str, int] = {}
-        self.db.execute("BEGIN")
-        try:
+        with transaction(self.db):
             for kind, records in by_kind.items():
                 items = keyed(kind, records)
                 write(self.db, kind, items, replace)
                 counts[kind] = len(items)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return counts
 
     def insert_batches(self, kind: str, batches: Iterable[list[dict[str, Any]]]) -> int:
@@ -65,8 +61,7 @@ class RecordStore:
         records replace earlier ones of the same key; a kind without ids keeps, of each account
         the batches name, only what they hold (see `forget`). The rows written."""
         count, forgotten = 0, set()
-        self.db.execute("BEGIN")
-        try:
+        with transaction(self.db):
             for batch in batches:
                 items = keyed(kind, batch, start=count)
                 named = {account for _, account, _ in items} - forgotten
@@ -74,10 +69,6 @@ class RecordStore:
                 forgotten |= named
                 write(self.db, kind, items, replace=True)
                 count += len(items)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return count
 
     # --- reading ---------------------------------------------------------------------------
