@@ -21,6 +21,7 @@ from typing import Any
 
 from kamrules.connectors.crm_json import CrmJson
 from kamrules.connectors.sqlite_wal import connect_wal
+from kamrules.connectors.transaction import transaction
 from kamrules.inputs.environment import failure, is_corrupt
 
 SCHEMA = """
@@ -95,18 +96,14 @@ class RecordCache:
 
     def replace(self, stream: str, rows: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """A full pull: the stream's rows become exactly these."""
-        self.db.execute("BEGIN")
-        self.db.execute("DELETE FROM rows WHERE stream = ?", (stream,))
-        count = self._insert(stream, rows)
-        self.db.execute("COMMIT")
-        return count
+        with transaction(self.db, what="record cache"):
+            self.db.execute("DELETE FROM rows WHERE stream = ?", (stream,))
+            return self._insert(stream, rows)
 
     def upsert(self, stream: str, rows: Iterable[tuple[str, dict[str, Any]]]) -> int:
         """An incremental pull: changed rows replace their old versions, new ones are added."""
-        self.db.execute("BEGIN")
-        count = self._insert(stream, rows)
-        self.db.execute("COMMIT")
-        return count
+        with transaction(self.db, what="record cache"):
+            return self._insert(stream, rows)
 
     def delete(self, stream: str, ids: Iterable[str]) -> None:
         self.db.executemany("DELETE FROM rows WHERE stream = ? AND id = ?",
@@ -138,15 +135,14 @@ class RecordCache:
         self._staged[stream] = (shape, bookmark.isoformat(), full_at)
 
     def commit(self) -> None:
-        self.db.execute("BEGIN")
-        for stream, (shape, bookmark, full_at) in self._staged.items():
-            self.db.execute(
-                "INSERT INTO streams (stream, shape, bookmark, full_at) VALUES (?,?,?,?)"
-                " ON CONFLICT(stream) DO UPDATE SET shape=excluded.shape,"
-                " bookmark=excluded.bookmark, full_at=COALESCE(excluded.full_at, streams.full_at)",
-                (stream, shape, bookmark, full_at),
-            )
-        self.db.execute("COMMIT")
+        with transaction(self.db, what="record cache"):
+            for stream, (shape, bookmark, full_at) in self._staged.items():
+                self.db.execute(
+                    "INSERT INTO streams (stream, shape, bookmark, full_at) VALUES (?,?,?,?)"
+                    " ON CONFLICT(stream) DO UPDATE SET shape=excluded.shape, bookmark="
+                    "excluded.bookmark, full_at=COALESCE(excluded.full_at, streams.full_at)",
+                    (stream, shape, bookmark, full_at),
+                )
         self._staged.clear()
 
     def bookmarks(self) -> dict[str, str | None]:

@@ -164,3 +164,23 @@ def test_an_import_onto_a_full_disk_names_the_crm_and_loads_nothing(tmp_path: Pa
     db = sqlite3.connect(crm)
     assert db.execute("SELECT count(*) FROM accounts").fetchone() == (0,)
     db.close()
+
+
+@pytest.mark.parametrize("mount", ["2m"], indirect=True)
+def test_a_record_cache_on_a_full_disk_is_named_and_keeps_what_it_had(mount: Path) -> None:
+    """A remote CRM's record cache (state_dir) filled up in a full pull: named as a record
+    cache (it was "a SQLite database (state or local CRM)"), its rows as before."""
+    from kamrules.connectors.cache import RecordCache
+    from kamrules.errors import EnvironmentFailure
+
+    cache = RecordCache(mount / "salesforce.sqlite")
+    cache.replace("accounts", [(f"A{i}", {"Name": "x"}) for i in range(10)])
+    free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+    (mount / "filler").write_bytes(b"\0" * (free - 16384))
+    with pytest.raises(EnvironmentFailure, match="record cache .*salesforce.sqlite: the disk is full"):
+        cache.replace("accounts", [(f"B{i}", {"Name": "y" * 500}) for i in range(5000)])
+    (mount / "filler").unlink()
+    assert cache.count("accounts") == 10
+    cache.replace("accounts", [("C1", {"Name": "z"})])  # usable again
+    assert cache.ids("accounts") == {"C1"}
+    cache.close()

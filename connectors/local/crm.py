@@ -22,9 +22,9 @@ from kamrules.connectors.local.migrate import foreign_tables, prepare
 from kamrules.connectors.local.schema import brief as _brief
 from kamrules.connectors.local.schema import stored_json
 from kamrules.connectors.local.store import RecordStore
-from kamrules.connectors.local.transaction import transaction
 from kamrules.connectors.local.writes import apply_batch, apply_one
 from kamrules.connectors.sqlite_wal import connect_wal
+from kamrules.connectors.transaction import transaction
 from kamrules.errors import EnvironmentFailure
 from kamrules.model import RecordWarning, Task, TaskStatus
 from kamrules.protocol.changes import Change, ChangeResult

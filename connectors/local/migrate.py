@@ -25,7 +25,7 @@ from kamrules.connectors.local.schema import (
     records_view,
     stored_json,
 )
-from kamrules.connectors.local.transaction import transaction
+from kamrules.connectors.transaction import transaction
 
 LEGACY = "records"
 

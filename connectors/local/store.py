@@ -23,7 +23,7 @@ from kamrules.connectors.local.schema import TABLES, Table, brief
 from kamrules.connectors.local.spans import ChunkSpan, planned
 from kamrules.connectors.local.summaries import account_summaries, context_split
 from kamrules.connectors.local.tallies import plan_tally, tally
-from kamrules.connectors.local.transaction import transaction
+from kamrules.connectors.transaction import transaction
 from kamrules.model import RECORD_KINDS, Account, FieldStat, RecordWarning, Snapshot, merge_stats
 from kamrules.protocol.connector import AccountSummary, ChunkPlan, Progress, no_progress
 

@@ -1,8 +1,9 @@
-"""One transaction on the local CRM: committed whole or rolled back whole.
+"""One transaction on a SQLite file of a connector (the local CRM, a record cache): committed
+whole or rolled back whole.
 
 SQLite rolls a transaction back by itself on some errors (a full disk): a ROLLBACK after it
 raised "no transaction is active" in its place (exit 5, hiding the disk). Errors of the machine's
-side (full, read-only, locked too long) are named with the CRM's file, exit 7.
+side (full, read-only, locked too long) are named with the file, exit 7.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from kamrules.inputs.environment import as_environment_failure, failure
 
 
 @contextlib.contextmanager
-def transaction(db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
+def transaction(db: sqlite3.Connection, begin: str = "BEGIN", what: str = "local CRM") -> Iterator[None]:
     try:
         db.execute(begin)
         yield
@@ -25,7 +26,7 @@ def transaction(db: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
         if isinstance(exc, sqlite3.Error) and as_environment_failure(exc) is not None:
-            raise failure("local CRM", _file(db), exc) from None
+            raise failure(what, _file(db), exc) from None
         raise
 
 
