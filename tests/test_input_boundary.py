@@ -41,6 +41,9 @@ def refused(text: str) -> str:
     ("a: &x [1, *x]\n", "f.yaml:1:11", "refers to itself"),
     ("a: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5), "f.yaml:1:", "deeper than"),
     ("a: 1\n---\nb: 2\n", "f.yaml:2:1", "invalid YAML"),
+    # a value map of a checkbox: one key to YAML, as True == 1 (it said only "duplicate key")
+    ("values: {true: x, 1: y}\n", "f.yaml:1:", "quote them to keep both as text"),
+    ("values:\n  false: x\n  0: y\n", "f.yaml:3:", "quote them to keep both as text"),
 ])
 def test_yaml_refusals_are_located(text: str, where: str, words: str) -> None:
     message = refused(text)

@@ -210,6 +210,16 @@ def _half(found: re.Match[str]) -> str:
             " character itself, or its \\U escape (8 hex digits)")
 
 
+def _hint(exc: MarkedYAMLError) -> str:
+    """`true:` and `1:` (or `false:` and `0:`) in one mapping are one key to YAML's reader, as
+    True == 1 in Python: "duplicate key "1" with value "True"" said nothing of why."""
+    problem = str(exc.problem or "")
+    if re.match(r'found duplicate key "(1|0|True|False|1\.0|0\.0)"', problem):
+        return ("; true and 1 (false and 0) are the same key to YAML: quote them to keep both"
+                " as text ('1': ..., 'true': ...)")
+    return ""
+
+
 def parse_yaml(text: str, where: str) -> Any:
     """The YAML document of `text` with positions kept; every refusal is a located problem."""
     try:
@@ -223,7 +233,7 @@ def parse_yaml(text: str, where: str) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise ValidationFailed(
-            [Problem(_where(mark, where), "", f"invalid YAML: {exc.problem}")]) from None
+            [Problem(_where(mark, where), "", f"invalid YAML: {exc.problem}{_hint(exc)}")]) from None
     except YAMLError as exc:  # e.g. a control character the reader refuses
         position = getattr(exc, "position", 0) or 0
         line = text.count("\n", 0, position) + 1
