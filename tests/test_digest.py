@@ -102,6 +102,24 @@ def test_plan_shows_the_digest_and_no_digest_skips_it(tmp_path: Path, receivers:
     assert smtp.messages == [] and hook.received == []
 
 
+def test_a_webhook_that_answers_without_end_is_not_waited_for(tmp_path: Path) -> None:
+    """Its status is the answer: a body sent a byte at a time (8 s each, three owners) held the
+    run's end; it is never read now."""
+    import time
+
+    from tests.support.endless import TRICKLE_SECONDS, Endless
+
+    with SmtpServer() as smtp, Endless("trickle") as endpoint:
+        root = _workspace(tmp_path / "ws", smtp, Webhook())
+        (root / "hook.url").write_text(endpoint.url + "/services/T000/B000/secret\n")
+        started = time.monotonic()
+        report = _run(root, 0)
+        assert time.monotonic() - started < TRICKLE_SECONDS
+        hooks = [m for m in report["digest"]["messages"] if m["channel"] == "webhook"]
+        assert len(hooks) == 3 and {m["status"] for m in hooks} == {"sent"}
+        assert endpoint.requests == 3
+
+
 def test_failed_send_is_retried_next_run_and_never_fails_the_write_back(tmp_path: Path) -> None:
     with SmtpServer() as smtp, Webhook(fail=2) as hook:
         root = _workspace(tmp_path / "ws", smtp, hook)

@@ -82,10 +82,13 @@ class Sender:
         assert hook is not None
         url = self._secret(hook.url)
         key = message.message_id.strip("<>")
-        reply = requests.post(url, json={"text": message.text}, timeout=hook.timeout_seconds,
-                              headers={"Idempotency-Key": key, "X-Kamrules-Message-Id": key})
-        if reply.status_code >= 300:
-            raise RuntimeError(f"webhook answered {reply.status_code}")
+        # the status is the answer: the body is never read (an endpoint that sent one without
+        # end, or a byte at a time, held the run; `timeout` bounds each read, not the body)
+        with requests.post(url, json={"text": message.text}, timeout=hook.timeout_seconds,
+                           headers={"Idempotency-Key": key, "X-Kamrules-Message-Id": key},
+                           stream=True) as reply:
+            if reply.status_code >= 300:
+                raise RuntimeError(f"webhook answered {reply.status_code}")
 
 
 def send_all(messages: list[DigestMessage], settings: DigestSettings, base_dir: Path,
