@@ -15,7 +15,7 @@ from kamrules.evaluation.findings import Finding
 from kamrules.language.loader import LoadedPack
 from kamrules.model import Snapshot
 from kamrules.report.models import SnoozeNote, SnoozeRow
-from kamrules.run.snooze import Snooze
+from kamrules.run.snooze import Snooze, holding
 from kamrules.writeback.tasks import Directory, build_task
 
 # "Next: call the customer today…" (also "Next step:", "What to do:") in a rule's task body.
@@ -91,13 +91,7 @@ def next_steps(snapshot: Snapshot, findings: list[Finding], packs: list[LoadedPa
 
 def snooze_notes(fingerprints: list[str], snoozes: list[Snooze], as_of: date) -> dict[str, Snooze]:
     """fingerprint -> the first active snooze that holds it back (the order `run` applies)."""
-    active = [s for s in snoozes if s.active(as_of)]
-    out = {}
-    for fp in fingerprints:
-        hit = next((s for s in active if s.matches(fp)), None)
-        if hit is not None:
-            out[fp] = hit
-    return out
+    return holding(fingerprints, snoozes, as_of)
 
 
 def note(snooze: Snooze) -> SnoozeNote:
