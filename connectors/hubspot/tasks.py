@@ -14,7 +14,14 @@ from typing import Any
 
 from kamrules.connectors.hubspot.http import AmbiguousWrite, DailyLimitReached, HubSpotApi, HubSpotError
 from kamrules.connectors.hubspot.pull import Reader, chunks, objects_of
-from kamrules.connectors.hubspot.task_rows import CLOSED_NOTE, ReadBack, Unusable, _plain, closing_body
+from kamrules.connectors.hubspot.task_rows import (
+    CLOSED_NOTE,
+    MAX_TEXT,
+    ReadBack,
+    Unusable,
+    _plain,
+    closing_body,
+)
 from kamrules.model import RecordWarning, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
@@ -174,7 +181,7 @@ class TaskStore:
         t = change.task
         props = {
             "hs_task_subject": t.subject,
-            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence),
+            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence, MAX_TEXT),
             "hs_task_status": "NOT_STARTED",
             "hs_task_priority": PRIORITY_OUT[t.priority],
             "hs_timestamp": f"{(t.due or t.created or date.today()).isoformat()}T09:00:00.000Z",
@@ -199,14 +206,14 @@ class TaskStore:
         t = change.task
         if change.action == "close":
             note = f"{CLOSED_NOTE} {change.reason or 'resolved'}"
-            body = f"{_plain(t.body)}\n\n{note}"
             return {
                 "hs_task_status": "COMPLETED",
-                "hs_task_body": add_marker(body, t.fingerprint, t.evidence),
+                "hs_task_body": add_marker(_plain(t.body), t.fingerprint, t.evidence, MAX_TEXT,
+                                           note=note),
             }
         props = {
             "hs_task_subject": t.subject,
-            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence),
+            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence, MAX_TEXT),
             "hs_task_priority": PRIORITY_OUT[t.priority],
         }
         if t.owner_id:

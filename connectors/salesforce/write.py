@@ -11,12 +11,18 @@ from kamrules.connectors.salesforce.answers import errors_text
 from kamrules.connectors.salesforce.client import AmbiguousWrite, BudgetExceeded, SfClient, SfError
 from kamrules.connectors.salesforce.config import SalesforceConfig
 from kamrules.connectors.salesforce.pull import soql_string
-from kamrules.connectors.salesforce.taskrows import CLOSED_NOTE, Unreadable, closing_description, read_row
+from kamrules.connectors.salesforce.taskrows import (
+    CLOSED_NOTE,
+    DESCRIPTION_MAX,
+    Unreadable,
+    closing_description,
+    read_row,
+)
 from kamrules.model import RecordWarning, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
 from kamrules.protocol.faults import checkpoint
-from kamrules.protocol.marker import add_marker, strip_marker
+from kamrules.protocol.marker import add_marker
 
 BATCH = 200
 PRIORITY_TO_SF = {"low": "Low", "normal": "Normal", "high": "High"}
@@ -85,11 +91,12 @@ class TaskWriter:
         subject = t.subject if self.fp_field else self.config.subject_prefix + t.subject
         if change.action == "close":
             note = f"{CLOSED_NOTE} {change.reason}".strip()
-            body = add_marker(f"{strip_marker(t.body)}\n\n{note}", t.fingerprint, t.evidence)
+            body = add_marker(t.body, t.fingerprint, t.evidence, DESCRIPTION_MAX, note=note)
             closed = {"Id": t.crm_id, "Status": self.config.completed_status, "Description": body}
             return {**closed, self.fp_field: t.fingerprint} if self.fp_field else closed
         record: dict[str, Any] = {
-            "Subject": subject[:255], "Description": add_marker(t.body, t.fingerprint, t.evidence),
+            "Subject": subject[:255],
+            "Description": add_marker(t.body, t.fingerprint, t.evidence, DESCRIPTION_MAX),
             "OwnerId": t.owner_id, "Priority": PRIORITY_TO_SF[t.priority],
         }
         if change.action == "create":

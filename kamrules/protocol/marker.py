@@ -12,10 +12,21 @@ from typing import Any
 PREFIX = "kamrules:"
 
 
-def add_marker(body: str, fingerprint: str, evidence: dict[str, Any]) -> str:
+def add_marker(body: str, fingerprint: str, evidence: dict[str, Any], limit: int | None = None,
+               note: str = "") -> str:
+    """The body, then `note` (a closing note), then the marker as the last line. With `limit`
+    (the CRM field's length) the body is cut to fit, saying so; the note and marker never are.
+    A text past the field's length (a pack's long text, a closing note after people's notes)
+    was refused at every run."""
     payload = json.dumps({"fp": fingerprint, "ev": evidence}, sort_keys=True,
                          separators=(",", ":"), default=str, ensure_ascii=False)
-    return f"{strip_marker(body).rstrip()}\n\n{PREFIX}{payload}"
+    end = (f"\n\n{note}" if note else "") + f"\n\n{PREFIX}{payload}"
+    text = strip_marker(body).rstrip()
+    if limit is not None and len(text) + len(end) > limit:
+        cut = "\n… (cut here: {:,} more characters did not fit the CRM's {:,})"
+        room = max(0, limit - len(end) - len(cut.format(len(text), limit)))
+        text = text[:room].rstrip() + cut.format(len(text) - room, limit)
+    return text + end
 
 
 def read_marker(body: str | None) -> tuple[str, dict[str, Any]] | None:

@@ -272,7 +272,7 @@ class FakeOrg:
                 results.append(update_account(self, fields, now))
                 continue
             unknown = [k for k in fields if k not in self.fields["Task"]]
-            rejected = self.reject(fields)
+            rejected = self.reject(fields) or _too_long(fields)
             if unknown:
                 rejected = {"statusCode": "INVALID_FIELD", "message": f"No such column '{unknown[0]}'",
                             "fields": unknown}
@@ -400,6 +400,18 @@ class FakeOrg:
         locator = str(start + size) if start + size < len(rows) else "null"
         return 200, out.getvalue(), {"Sforce-Locator": locator, "Content-Type": "text/csv",
                                      "Sforce-NumberOfRecords": str(len(chunk))}
+
+
+TASK_LENGTHS = {"Subject": 255, "Description": 32_000}  # Task's describe: string, textarea
+
+
+def _too_long(fields: dict[str, Any]) -> dict[str, Any] | None:
+    """The API's refusal of a value past its field's length, as it answers it."""
+    for name, length in TASK_LENGTHS.items():
+        if len(str(fields.get(name) or "")) > length:
+            return {"statusCode": "STRING_TOO_LONG", "fields": [name],
+                    "message": f"{name}: data value too large: (max length={length})"}
+    return None
 
 
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
