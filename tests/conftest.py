@@ -37,6 +37,14 @@ def _one_worker_modules(rootpath: Path) -> frozenset[str]:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: a worker more than the cores (`--maxprocesses` still caps it). Many tests wait
+    on a subprocess, a local server or a redis-server; on two cores three workers ran the suite
+    in 578 s against 662-667 s for two (bench/RESULTS.md, sixteenth pass)."""
+    return (os.cpu_count() or 1) + 1
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` that works on pytest 9.2: xdist 3.8 tags a grouped test by assigning
     `item._nodeid`, which pytest 9.2 no longer reads, so every test went its own way and a
