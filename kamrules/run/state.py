@@ -60,6 +60,11 @@ def _alive(pid: Any) -> bool:
     return True
 
 
+def _has_pid(db: sqlite3.Connection) -> bool:
+    """Whether the runs table has its pid column (a file of before it may not, if read-only)."""
+    return "pid" in {c[1] for c in db.execute("PRAGMA table_info(runs)")}
+
+
 def _writes(method: Callable[..., T]) -> Callable[..., T]:
     """A write to the state store that fails on the machine's side is named, not a bug."""
 
@@ -99,7 +104,7 @@ class StateStore:
             db.executescript(SCHEMA)
             db.execute("SELECT id, started, finished, as_of, mode, outcome, exit_code, counts,"
                        " api_calls, warnings, report FROM runs LIMIT 1").fetchall()
-            if "pid" not in {c[1] for c in db.execute("PRAGMA table_info(runs)")}:
+            if not _has_pid(db):
                 with contextlib.suppress(sqlite3.OperationalError):  # read-only: read as it is
                     db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")  # a file of before it
         except sqlite3.DatabaseError as exc:
@@ -186,7 +191,7 @@ class StateStore:
         """The latest runs, newest first. One still `running` whose process is gone ended without
         recording its end (killed, or its end could not be written: a full disk): `interrupted`
         (it showed as running for ever)."""
-        pid = "pid" if "pid" in {c[1] for c in self.db.execute("PRAGMA table_info(runs)")} else "NULL"
+        pid = "pid" if _has_pid(self.db) else "NULL"
         rows = self.db.execute(
             "SELECT id, started, finished, as_of, mode, outcome, exit_code, counts, api_calls,"
             f" warnings, {pid} AS pid FROM runs ORDER BY id DESC LIMIT ?", (limit,)
