@@ -15,20 +15,29 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from kamrules.inputs.sanitize import terminal_safe
+from kamrules.inputs.sanitize import clipped, terminal_safe
 from kamrules.language.loader import LoadedPack
 from kamrules.run.config import LoadedConfig, describe_setup, load_config, load_configured_packs
 
 
 class SafeConsole(Console):
     """A console that never passes escape codes, control characters or bidi overrides from
-    the text it prints (CRM names reach every command's output)."""
+    the text it prints (CRM names reach every command's output); with `clip`, the messages'
+    overlong values are shown by their start and end (`clipped`)."""
+
+    def __init__(self, *args: Any, clip: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clip = clipped if clip else str
 
     def render_str(self, text: str, *args: Any, **kwargs: Any) -> Text:
-        return super().render_str(terminal_safe(text), *args, **kwargs)
+        return super().render_str(terminal_safe(self._clip(text)), *args, **kwargs)
 
     def print(self, *objects: Any, **kwargs: Any) -> None:
-        super().print(*(_safe_text(o) if isinstance(o, Text) else o for o in objects), **kwargs)
+        super().print(*(self._safe(o) if isinstance(o, Text) else o for o in objects), **kwargs)
+
+    def _safe(self, text: Text) -> Text:
+        short = self._clip(text.plain)
+        return _safe_text(text if short == text.plain else Text(short, style=text.style, end=text.end))
 
 
 def _safe_text(text: Text) -> Text:
@@ -48,12 +57,12 @@ def _safe_text(text: Text) -> Text:
 # No markup: CRM text such as a "[kamrules] ..." subject must print as it is; labels are styled
 # through `labelled`.
 out = SafeConsole(highlight=False, soft_wrap=True, markup=False)
-err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, clip=True)
 
 
 def labelled(label: str, style: str, message: str) -> Text:
-    """`label message` with only the label styled."""
-    return Text.assemble((label, style), " ", terminal_safe(message))
+    """`label message` with only the label styled (overlong values clipped: see `clipped`)."""
+    return Text.assemble((label, style), " ", terminal_safe(clipped(message)))
 
 
 def a_date(value: str, option: str | None = None) -> date:

@@ -32,6 +32,7 @@ from kamrules.cli.validate import validate_cmd
 from kamrules.errors import ExitCode, KamError, ValidationFailed
 from kamrules.inputs.boundary import cap
 from kamrules.inputs.environment import as_environment_failure
+from kamrules.inputs.sanitize import clipped
 
 
 class KamGroup(click.Group):
@@ -40,12 +41,17 @@ class KamGroup(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """`--config FILE` may come anywhere on the line (`kamrules run --config x.yaml`)."""
         ctx.meta["kamrules.args"] = list(args)
-        return super().parse_args(ctx, config_first(args))
+        try:
+            return super().parse_args(ctx, config_first(args))
+        except click.ClickException as exc:
+            raise _clipped(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except click.ClickException as exc:
+            raise _clipped(exc) from None
+        except (click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -81,6 +87,12 @@ class KamGroup(click.Group):
         ctx.exit(int(ExitCode.INTERNAL))
 
 
+def _clipped(exc: click.ClickException) -> click.ClickException:
+    """click's error for a usage mistake, its overlong values clipped (see `clipped`)."""
+    exc.message = clipped(exc.message)
+    return exc
+
+
 def _json_error(ctx: click.Context, exc: Exception, code: int) -> None:
     """With --format json, a command that stops on an error still prints JSON on stdout
     (unless it printed its own report, as run and plan do)."""
@@ -92,7 +104,7 @@ def _json_error(ctx: click.Context, exc: Exception, code: int) -> None:
     problems = [{"file": p.location.file, "line": p.location.line, "column": p.location.column,
                  "path": p.path, "message": p.message}
                 for p in getattr(exc, "problems", [])]
-    message = str(exc) if code != ExitCode.INTERNAL else f"{type(exc).__name__}: {exc}"
+    message = clipped(str(exc) if code != ExitCode.INTERNAL else f"{type(exc).__name__}: {exc}")
     click.echo(json.dumps({"ok": False, "exit_code": code, "error": message,
                            "problems": problems}, indent=2))
 

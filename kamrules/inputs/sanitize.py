@@ -44,6 +44,29 @@ def terminal_safe(text: str, keep_newlines: bool = True) -> str:
     return text if keep_newlines else _LINE_BREAKS.sub(" ", text)
 
 
+# A message shows a run of more characters than this without a space (a value pasted on the
+# command line, a line of a file) by its start and end: a path that long is already rare.
+LONG_RUN = 1000
+_LONG_RUNS = re.compile(rf"\S{{{LONG_RUN + 1},}}")
+CLIP_HEAD, CLIP_TAIL = 200, 80
+LONG_MESSAGE = 10 * LONG_RUN  # and a whole message, with spaces, by its first and last parts
+
+
+def clipped(text: str) -> str:
+    """A message with each run of over LONG_RUN characters without a space shown by its first
+    CLIP_HEAD and last CLIP_TAIL characters and how many were left out between them (a
+    100,000-character argument echoed whole buried the message), then the message itself
+    past LONG_MESSAGE characters the same way."""
+    if len(text) <= LONG_RUN:
+        return text
+    text = _LONG_RUNS.sub(lambda m: _middle_out(m[0], CLIP_HEAD, CLIP_TAIL), text)
+    return text if len(text) <= LONG_MESSAGE else _middle_out(text, LONG_MESSAGE - 2 * LONG_RUN, LONG_RUN)
+
+
+def _middle_out(text: str, head: int, tail: int) -> str:
+    return f"{text[:head]}...({len(text) - head - tail:,} characters not shown)...{text[-tail:]}"
+
+
 def one_line(text: str) -> str:
     """Safe text on one line: for table cells and TSV fields."""
     return terminal_safe(text, keep_newlines=False)
