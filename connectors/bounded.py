@@ -3,7 +3,8 @@
 A client's `timeout=` bounds each wait for the next bytes, not the answer: a server (or a proxy
 before it) that sends without end, or a byte a minute, held a run until memory ran out, or for
 ever. Each answer is now read in pieces, decompressed as it comes (so a compressed bomb counts at
-its real size), and cut off past `MAX_ANSWER_BYTES` or past its deadline.
+its real size), and cut off past `MAX_ANSWER_BYTES` or past its deadline; its status line and
+headers come within the deadline too (kamrules/inputs/deadline.py).
 """
 
 from __future__ import annotations
@@ -12,25 +13,22 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from requests.adapters import HTTPAdapter
+from kamrules.inputs.deadline import (
+    DEADLINE_TIMEOUTS,
+    AnswerCutOff,
+    AnswerTooLarge,
+    AnswerTooSlow,
+    WatchedAdapter,
+    too_slow,
+    watched,
+)
 
 # Far above any answer a CRM sends (a Bulk API page of 100,000 rows is a few tens of MB).
 MAX_ANSWER_BYTES = 256 * 1024 * 1024
-# The whole answer's deadline, in the connector's `timeout_seconds` (the wait for one read).
-DEADLINE_TIMEOUTS = 10
 PIECE = 64 * 1024
 
-
-class AnswerCutOff(Exception):
-    """An answer not read to its end: too large, or too slow in coming."""
-
-
-class AnswerTooLarge(AnswerCutOff):
-    pass
-
-
-class AnswerTooSlow(AnswerCutOff):
-    pass
+__all__ = ["AnswerCutOff", "AnswerTooLarge", "AnswerTooSlow", "BoundedAdapter", "BoundedPool",
+           "read_content", "read_whole", "what_failed"]
 
 
 def read_whole(pieces: Iterable[bytes], timeout: float, started: float | None = None) -> bytes:
@@ -46,15 +44,15 @@ def read_whole(pieces: Iterable[bytes], timeout: float, started: float | None = 
         if size > limit:
             raise AnswerTooLarge(f"an answer past {limit / 2**20:,.0f} MiB (cut off there)")
         if time.monotonic() > deadline:
-            raise AnswerTooSlow(f"an answer still coming after {seconds:,.0f} seconds"
-                                f" ({size:,} bytes by then; {DEADLINE_TIMEOUTS} x timeout_seconds)")
+            raise too_slow(seconds, f"{size:,} bytes")
         parts.append(piece)
     return b"".join(parts)
 
 
-class BoundedAdapter(HTTPAdapter):
+class BoundedAdapter(WatchedAdapter):
     """requests' adapter, reading each answer whole within bounds before the caller sees it
-    (simple-salesforce's logins read theirs themselves); `timeout` when a call gives none."""
+    (simple-salesforce's logins read theirs themselves; its headers come within the deadline:
+    kamrules/inputs/deadline.py); `timeout` when a call gives none."""
 
     def __init__(self, timeout: float):
         super().__init__()
@@ -107,7 +105,7 @@ class BoundedPool:
     sees them (the HubSpot SDK reads bodies itself, its errors' too)."""
 
     def __init__(self, inner: Any, timeout: float):
-        self.inner = inner
+        self.inner = watched(inner)  # headers within the deadline too (inputs/deadline.py)
         self.timeout = timeout
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:

@@ -52,8 +52,10 @@ def test_hubspot_answers_past_the_size_bound_stop_the_call_once(mode: str, statu
             companies(api, idempotent=False)
 
 
-def test_a_hubspot_answer_that_trickles_is_cut_at_its_deadline_and_retried() -> None:
-    with Endless("trickle") as server:
+@pytest.mark.parametrize("mode", ["trickle", "headers"])
+def test_a_hubspot_answer_that_trickles_is_cut_at_its_deadline_and_retried(mode: str) -> None:
+    """Its body, or its status line and headers, a byte at a time."""
+    with Endless(mode) as server:
         started = time.monotonic()
         with pytest.raises(HubSpotError, match=r"after 2 tries \(an answer still coming after 2 seconds"):
             companies(hubspot(server.url))
@@ -88,9 +90,10 @@ def test_salesforce_answers_past_the_size_bound_stop_the_call_once(
         assert server.requests == 1
 
 
+@pytest.mark.parametrize("mode", ["trickle", "headers"])
 def test_a_salesforce_answer_that_trickles_is_cut_at_its_deadline(
-        salesforce: Callable[[str], SfClient], tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
-    with Endless("trickle", tls=tls_cert) as server:
+        mode: str, salesforce: Callable[[str], SfClient], tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    with Endless(mode, tls=tls_cert) as server:
         started = time.monotonic()
         with pytest.raises(SfError, match=r"cannot reach Salesforce \(an answer still coming after 2"):
             salesforce(server.url).get_json("limits", "limits")
@@ -108,3 +111,17 @@ def test_a_salesforce_login_answered_without_end_is_a_failed_login(
                      "consumer_secret": {"env": "SF_SECRET"}, "instance_url": server.url}})
         with pytest.raises(SfError, match=r"login failed .*cannot reach Salesforce \(an answer past 1 MiB"):
             login(cfg, tmp_path, http_session(cfg, tmp_path), read_secrets(cfg, tmp_path))
+
+
+def test_a_salesforce_login_whose_headers_trickle_is_a_failed_login_in_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SF_SECRET", "cs-secret")
+    with Endless("headers") as server:
+        cfg = SalesforceConfig.model_validate({
+            "type": "salesforce", "timeout_seconds": TIMEOUT,
+            "auth": {"method": "client_credentials", "consumer_key": "3MVG9",
+                     "consumer_secret": {"env": "SF_SECRET"}, "instance_url": server.url}})
+        started = time.monotonic()
+        with pytest.raises(SfError, match=r"login failed .*an answer still coming after 2 seconds"):
+            login(cfg, tmp_path, http_session(cfg, tmp_path), read_secrets(cfg, tmp_path))
+        assert time.monotonic() - started < TRICKLE_SECONDS - 3

@@ -120,6 +120,31 @@ def test_a_webhook_that_answers_without_end_is_not_waited_for(tmp_path: Path) ->
         assert endpoint.requests == 3
 
 
+def test_servers_that_answer_a_byte_at_a_time_are_cut_off_at_their_deadline(tmp_path: Path) -> None:
+    """A webhook's status line and headers, an SMTP server's greeting, a byte every 10 ms for
+    8 s: each read came in time, and a run waited 8 s per message (three owners, two
+    channels). Now each send fails at 10 x timeout_seconds, recorded to be sent next run."""
+    import time
+
+    from tests.support.endless import TRICKLE_SECONDS, Endless, SlowSmtp
+
+    with SlowSmtp(every=0.01) as smtp, Endless("headers", every=0.01) as endpoint:
+        root = _workspace(tmp_path / "ws", smtp, Webhook())  # type: ignore[arg-type]
+        config = root / "kamrules.yaml"
+        config.write_text(config.read_text().replace(".com}", ".com, timeout_seconds: 0.05}")
+                          .replace("hook.url}}", "hook.url}, timeout_seconds: 0.05}"))
+        (root / "hook.url").write_text(endpoint.url + "/services/T000/B000/secret\n")
+        started = time.monotonic()
+        report = _run(root, 0)
+        assert time.monotonic() - started < TRICKLE_SECONDS
+        failed = report["digest"]["messages"]
+        assert len(failed) == 6 and {m["status"] for m in failed} == {"failed"}
+        assert {m["error"] for m in failed} == {
+            "AnswerTooSlow: an answer still coming after 0.5 seconds (10 x timeout_seconds)"}
+        assert smtp.connections == 3 and endpoint.requests == 3
+        assert report["counts"]["created"] > 0
+
+
 def test_failed_send_is_retried_next_run_and_never_fails_the_write_back(tmp_path: Path) -> None:
     with SmtpServer() as smtp, Webhook(fail=2) as hook:
         root = _workspace(tmp_path / "ws", smtp, hook)

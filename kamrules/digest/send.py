@@ -10,6 +10,7 @@ written to the CRM or the run's exit code: it shows in the report's `digest` fie
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -21,6 +22,7 @@ import requests
 
 from kamrules.digest.build import DigestMessage, DigestReport
 from kamrules.digest.config import DigestSettings
+from kamrules.inputs.deadline import DEADLINE_TIMEOUTS, AnswerCutOff, WatchedAdapter, cut_off
 from kamrules.inputs.secrets import Secret, SecretError, redact
 from kamrules.protocol.faults import checkpoint
 
@@ -66,16 +68,29 @@ class Sender:
             cafile = str(path if path.is_absolute() else self.base_dir / path)
         context = ssl.create_default_context(cafile=cafile)
         if email.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(email.host, email.port, timeout=email.timeout_seconds,
-                                                     context=context)
+            client: smtplib.SMTP = smtplib.SMTP_SSL(timeout=email.timeout_seconds, context=context)
         else:
-            client = smtplib.SMTP(email.host, email.port, timeout=email.timeout_seconds)
-        with client:
-            if email.security == "starttls":
-                client.starttls(context=context)
-            if email.username is not None and email.password is not None:
-                client.login(self._secret(email.username), self._secret(email.password))
-            client.send_message(mail)
+            client = smtplib.SMTP(timeout=email.timeout_seconds)
+        # the whole exchange within its deadline: `timeout` bounds each read, and a server
+        # answering a byte at a time held the run (inputs/deadline.py)
+        seconds = DEADLINE_TIMEOUTS * email.timeout_seconds
+        try:
+            with cut_off(seconds, lambda: client.sock):
+                # connected here, not by the constructor, so the greeting comes within the
+                # deadline too; the name TLS checks is the one the constructor would have kept
+                client._host = email.host  # noqa: SLF001
+                client.connect(email.host, email.port)
+                if email.security == "starttls":
+                    client.starttls(context=context)
+                if email.username is not None and email.password is not None:
+                    client.login(self._secret(email.username), self._secret(email.password))
+                client.send_message(mail)
+        finally:
+            # the message is sent once the server took it: its answer to QUIT changes nothing
+            with contextlib.suppress(OSError, smtplib.SMTPException, AnswerCutOff), \
+                    cut_off(seconds, lambda: client.sock):
+                client.quit()
+            client.close()
 
     def _webhook(self, message: DigestMessage) -> None:
         hook = self.settings.webhook
@@ -83,12 +98,16 @@ class Sender:
         url = self._secret(hook.url)
         key = message.message_id.strip("<>")
         # the status is the answer: the body is never read (an endpoint that sent one without
-        # end, or a byte at a time, held the run; `timeout` bounds each read, not the body)
-        with requests.post(url, json={"text": message.text}, timeout=hook.timeout_seconds,
-                           headers={"Idempotency-Key": key, "X-Kamrules-Message-Id": key},
-                           stream=True) as reply:
-            if reply.status_code >= 300:
-                raise RuntimeError(f"webhook answered {reply.status_code}")
+        # end, or a byte at a time, held the run; `timeout` bounds each read, not the body),
+        # and the status line and headers come within the deadline (inputs/deadline.py)
+        with requests.Session() as session:
+            session.mount("http://", WatchedAdapter())
+            session.mount("https://", WatchedAdapter())
+            with session.post(url, json={"text": message.text}, timeout=hook.timeout_seconds,
+                              headers={"Idempotency-Key": key, "X-Kamrules-Message-Id": key},
+                              stream=True) as reply:
+                if reply.status_code >= 300:
+                    raise RuntimeError(f"webhook answered {reply.status_code}")
 
 
 def send_all(messages: list[DigestMessage], settings: DigestSettings, base_dir: Path,
@@ -112,7 +131,7 @@ def send_all(messages: list[DigestMessage], settings: DigestSettings, base_dir: 
         try:
             sender.send(message)
         except (OSError, smtplib.SMTPException, requests.RequestException, RuntimeError,
-                SecretError) as exc:
+                SecretError, AnswerCutOff) as exc:
             failed = message.model_copy(update={
                 "status": "failed", "error": sender.redact(f"{type(exc).__name__}: {exc}")[:500]})
             store.record_digest(failed)

@@ -1,11 +1,13 @@
 """An HTTP server on 127.0.0.1 whose answers are what a broken proxy or a hostile server sends: a
-body without end, one that comes a byte at a time, or a small compressed body that is large
-unpacked. Each stops on its own (after `FLOOD_BYTES`, `TRICKLE_SECONDS`), so a client without
+body without end, one that comes a byte at a time, headers that come a byte at a time, or a
+small compressed body that is large unpacked; and an SMTP server whose greeting comes a byte
+at a time. Each stops on its own (after `FLOOD_BYTES`, `TRICKLE_SECONDS`), so a client without
 bounds gets a finished answer late instead of hanging the suite."""
 
 from __future__ import annotations
 
 import gzip
+import socketserver
 import ssl
 import threading
 import time
@@ -19,10 +21,12 @@ BOMB = gzip.compress(b"[" + b" " * (4 * 2**20) + b"]")
 
 
 class Endless:
-    """`mode`: flood, trickle or bomb; every answer has `status`. A context manager."""
+    """`mode`: flood, trickle, headers or bomb; every answer has `status`; a trickle sends a
+    byte `every` so many seconds. A context manager."""
 
-    def __init__(self, mode: str, status: int = 200, tls: tuple[Path, Path] | None = None):
-        self.mode, self.status, self.requests = mode, status, 0
+    def __init__(self, mode: str, status: int = 200, tls: tuple[Path, Path] | None = None,
+                 every: float = 0.05):
+        self.mode, self.status, self.requests, self.every = mode, status, 0, every
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         if tls is not None:
@@ -57,6 +61,9 @@ class Endless:
                 if length:
                     self.rfile.read(length)
                 server.requests += 1
+                if server.mode == "headers":
+                    self._slow_headers()
+                    return
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Connection", "close")  # the body runs to the connection's end
@@ -69,6 +76,14 @@ class Endless:
                 except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
                     return  # the client stopped reading: what a bounded client does
 
+            def _slow_headers(self) -> None:
+                try:
+                    self.wfile.write(f"HTTP/1.1 {server.status} Slow\r\nX-Slow: ".encode())
+                    _trickle(self.wfile, every=server.every)
+                    self.wfile.write(b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]")
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                    return
+
             def _body(self) -> None:
                 if server.mode == "bomb":
                     self.wfile.write(BOMB)
@@ -78,13 +93,52 @@ class Endless:
                     for _ in range(FLOOD_BYTES // 2**16):
                         self.wfile.write(b" " * 2**16)
                 else:
-                    end = time.monotonic() + TRICKLE_SECONDS
-                    while time.monotonic() < end:
-                        self.wfile.write(b" ")
-                        self.wfile.flush()
-                        time.sleep(0.05)
+                    _trickle(self.wfile, b" ", server.every)  # the JSON stays valid
                 self.wfile.write(b"]")
 
             do_GET = do_POST = do_PATCH = _answer  # noqa: N815
 
         return Handler
+
+
+def _trickle(out: Any, byte: bytes = b"a", every: float = 0.05) -> None:
+    """A byte `every` so many seconds for TRICKLE_SECONDS: each in time for a read timeout."""
+    end = time.monotonic() + TRICKLE_SECONDS
+    while time.monotonic() < end:
+        out.write(byte)
+        out.flush()
+        time.sleep(every)
+
+
+class SlowSmtp:
+    """An SMTP server on 127.0.0.1 whose greeting comes a byte `every` so many seconds, then
+    ends the connection; `connections` counts those made. A context manager."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        self.connections = 0
+        server = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                server.connections += 1
+                try:
+                    self.wfile.write(b"220-")
+                    _trickle(self.wfile, every=every)
+                    self.wfile.write(b"\r\n421 closing\r\n")
+                except OSError:
+                    return
+
+        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.tcp.daemon_threads = True
+
+    @property
+    def port(self) -> int:
+        return int(self.tcp.server_address[1])
+
+    def __enter__(self) -> SlowSmtp:
+        threading.Thread(target=self.tcp.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.tcp.shutdown()
+        self.tcp.server_close()
