@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from kamrules.errors import EnvironmentFailure
 from kamrules.inputs.environment import failure, is_corrupt
+from kamrules.run.liveness import still_running, this_process
 
 T = TypeVar("T")
 KEPT_BYTES = 32_000_000  # a report's JSON kept whole to be stored, not made twice (`finish_run`)
@@ -33,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     api_calls INTEGER,
     warnings INTEGER,
     report TEXT,
-    pid INTEGER
+    pid INTEGER,
+    runner TEXT
 );
 CREATE TABLE IF NOT EXISTS digests (
     message_id TEXT NOT NULL,
@@ -47,22 +49,13 @@ CREATE TABLE IF NOT EXISTS digests (
 """
 
 
-def _alive(pid: Any) -> bool:
-    """Whether a process of this id runs on this machine (the state store is a local file)."""
-    if not isinstance(pid, int) or not 0 < pid < 2**31:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+# columns a state file of an earlier version may lack: added when it is opened (read as
+# NULL where it cannot be written)
+ADDED = {"pid": "INTEGER", "runner": "TEXT"}
 
 
-def _has_pid(db: sqlite3.Connection) -> bool:
-    """Whether the runs table has its pid column (a file of before it may not, if read-only)."""
-    return "pid" in {c[1] for c in db.execute("PRAGMA table_info(runs)")}
+def _columns(db: sqlite3.Connection) -> set[str]:
+    return {c[1] for c in db.execute("PRAGMA table_info(runs)")}
 
 
 def _writes(method: Callable[..., T]) -> Callable[..., T]:
@@ -104,9 +97,9 @@ class StateStore:
             db.executescript(SCHEMA)
             db.execute("SELECT id, started, finished, as_of, mode, outcome, exit_code, counts,"
                        " api_calls, warnings, report FROM runs LIMIT 1").fetchall()
-            if not _has_pid(db):
+            for column in ADDED.keys() - _columns(db):  # a file of before them
                 with contextlib.suppress(sqlite3.OperationalError):  # read-only: read as it is
-                    db.execute("ALTER TABLE runs ADD COLUMN pid INTEGER")  # a file of before it
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {column} {ADDED[column]}")
         except sqlite3.DatabaseError as exc:
             db.close()
             if "no such column" in str(exc):  # a foreign table named runs: corrupt for us
@@ -133,8 +126,8 @@ class StateStore:
     @_writes
     def start_run(self, started: str, as_of: str, mode: str) -> int:
         cur = self.db.execute(
-            "INSERT INTO runs (started, as_of, mode, outcome, pid) VALUES (?,?,?,'running',?)",
-            (started, as_of, mode, os.getpid()),
+            "INSERT INTO runs (started, as_of, mode, outcome, pid, runner)"
+            " VALUES (?,?,?,'running',?,?)", (started, as_of, mode, os.getpid(), this_process()),
         )
         return int(cur.lastrowid or 0)
 
@@ -190,20 +183,22 @@ class StateStore:
     def history(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest runs, newest first. One still `running` whose process is gone ended without
         recording its end (killed, or its end could not be written: a full disk): `interrupted`
-        (it showed as running for ever)."""
-        pid = "pid" if _has_pid(self.db) else "NULL"
+        (it showed as running for ever); one of another machine stays `running` (liveness.py)."""
+        have = _columns(self.db)
+        added = ", ".join(f"{c if c in have else 'NULL'} AS {c}" for c in ADDED)
         rows = self.db.execute(
             "SELECT id, started, finished, as_of, mode, outcome, exit_code, counts, api_calls,"
-            f" warnings, {pid} AS pid FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+            f" warnings, {added} FROM runs ORDER BY id DESC LIMIT ?", (limit,)
         )
         columns = [c[0] for c in rows.description]
         out = []
         for row in rows:
             item = dict(zip(columns, row, strict=True))
             item["counts"] = _json(item["counts"], {})
-            if item["outcome"] == "running" and not _alive(item["pid"]):
+            if item["outcome"] == "running" and not still_running(item["pid"], item["runner"]):
                 item["outcome"] = "interrupted"
-            del item["pid"]
+            for column in ADDED:
+                del item[column]
             out.append(item)
         return out
 
