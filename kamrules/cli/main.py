@@ -26,7 +26,7 @@ from kamrules.cli.packs import facts_cmd, rules_cmd, test_cmd
 from kamrules.cli.packs_admin import pack_group, packs_cmd
 from kamrules.cli.plays import plays_cmd
 from kamrules.cli.report import report_cmd
-from kamrules.cli.run_plan import plan_cmd, run_cmd
+from kamrules.cli.run_plan import json_failure, plan_cmd, run_cmd
 from kamrules.cli.snooze import snooze_group
 from kamrules.cli.validate import validate_cmd
 from kamrules.errors import ExitCode, KamError, ValidationFailed
@@ -44,13 +44,19 @@ class KamGroup(click.Group):
         try:
             return super().parse_args(ctx, config_first(args))
         except click.ClickException as exc:
-            raise _clipped(exc) from None
+            _json_error(ctx, _clipped(exc), exc.exit_code)
+            raise exc from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except click.ClickException as exc:
-            raise _clipped(exc) from None
+        except click.ClickException as exc:  # a command line click refused: JSON too if asked
+            _clipped(exc)
+            if ctx.invoked_subcommand in ("run", "plan") and _wants_json(ctx) \
+                    and not getattr(exc, "json_reported", False):
+                json_failure(ctx.invoked_subcommand, exc)
+            _json_error(ctx, exc, exc.exit_code)
+            raise exc from None
         except (click.exceptions.Exit, click.Abort):
             raise
         except BrokenPipeError:  # output piped into `head` and the like: stop quietly
@@ -93,18 +99,22 @@ def _clipped(exc: click.ClickException) -> click.ClickException:
     return exc
 
 
+def _wants_json(ctx: click.Context) -> bool:
+    args = ctx.meta.get("kamrules.args", [])
+    return "--json" in args or "--format=json" in args or any(
+        a == "--format" and b == "json" for a, b in zip(args, args[1:], strict=False))
+
+
 def _json_error(ctx: click.Context, exc: Exception, code: int) -> None:
     """With --format json, a command that stops on an error still prints JSON on stdout
     (unless it printed its own report, as run and plan do)."""
-    args = ctx.meta.get("kamrules.args", [])
-    wants = "--json" in args or "--format=json" in args or any(
-        a == "--format" and b == "json" for a, b in zip(args, args[1:], strict=False))
-    if not wants or getattr(exc, "json_reported", False):
+    if not _wants_json(ctx) or getattr(exc, "json_reported", False):
         return
     problems = [{"file": p.location.file, "line": p.location.line, "column": p.location.column,
                  "path": p.path, "message": p.message}
                 for p in getattr(exc, "problems", [])]
-    message = clipped(str(exc) if code != ExitCode.INTERNAL else f"{type(exc).__name__}: {exc}")
+    message = clipped(exc.format_message() if isinstance(exc, click.ClickException)
+                      else str(exc) if code != ExitCode.INTERNAL else f"{type(exc).__name__}: {exc}")
     click.echo(json.dumps({"ok": False, "exit_code": code, "error": message,
                            "problems": problems}, indent=2))
 

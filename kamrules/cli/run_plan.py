@@ -55,30 +55,39 @@ def _last_run_as_of(state: Any) -> tuple[date, int] | None:
 
 def _run(ctx: click.Context, as_of: str | None, fmt: str, dry_run: bool, limit: int,
          lock_wait: float | None = None, force: bool = False, digest: bool = True) -> None:
-    from kamrules.run.sync import RunReport, now_iso
-
     as_json = fmt == "json"
-    day = as_of_date(as_of)
     holder: dict[str, Any] = {}
     try:
+        day = holder["as_of"] = as_of_date(as_of)
         report = _pipeline(ctx, day, as_json, dry_run, lock_wait, force, holder, digest)
     except Exception as exc:
         if not as_json or isinstance(exc, click.exceptions.Exit | click.Abort):
             raise
-        code = _code(exc)
-        failed = holder.get("report") or RunReport(
-            mode="plan" if dry_run else "run", as_of=day, started=now_iso(), finished=now_iso(),
-            api_calls=holder.get("api_calls", 0))
-        failed.outcome, failed.exit_code = "error", int(code)
-        failed.error = f"{type(exc).__name__}: {exc}" if code == ExitCode.INTERNAL else str(exc)
-        echo_json(failed)
-        exc.json_reported = True  # type: ignore[attr-defined]  # the group prints no second one
+        json_failure("plan" if dry_run else "run", exc, holder)
         raise
     if as_json:
         echo_json(report)
     else:
         _print_report(report, dry_run, limit)
     ctx.exit(report.exit_code)
+
+
+def json_failure(mode: str, exc: Exception, holder: dict[str, Any] | None = None) -> None:
+    """The report of a run or plan that stopped on `exc`, as JSON on stdout (the report so far,
+    if `holder` has one): `outcome: error`, its exit code and error. Also for a command line
+    click refused before the run began (the group's); today's date where none was read."""
+    from kamrules.run.sync import RunReport, now_iso
+
+    holder = holder or {}
+    code = _code(exc)
+    failed = holder.get("report") or RunReport(
+        mode=mode, as_of=holder.get("as_of", date.today()), started=now_iso(), finished=now_iso(),
+        api_calls=holder.get("api_calls", 0))
+    failed.outcome, failed.exit_code = "error", int(code)
+    message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    failed.error = f"{type(exc).__name__}: {exc}" if code == ExitCode.INTERNAL else message
+    echo_json(failed)
+    exc.json_reported = True  # type: ignore[attr-defined]  # the group prints no second one
 
 
 def echo_json(model: Any) -> None:
