@@ -25,3 +25,32 @@ def test_a_file_written_whole_keeps_what_open_would_make_and_writes_through_a_li
     os.umask(umask)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "shared", "snoozes.yaml"]
+
+
+def test_a_place_that_is_not_a_file_is_written_as_it_is(tmp_path: Path) -> None:
+    """`report -o /dev/stdout`, a named pipe, a device: a file put in its place replaced it (as
+    root, `-o /dev/null` replaced the device with a regular file)."""
+    import threading
+
+    pipe = tmp_path / "report.fifo"
+    os.mkfifo(pipe)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    write_whole(pipe, "<html>report</html>", "report file")
+    reader.join(10)
+    assert got == [b"<html>report</html>"]
+    assert stat.S_ISFIFO(pipe.stat().st_mode)  # still the pipe
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.fifo"]
+
+
+def test_report_to_stdout_by_its_device_name(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-m", "kamrules", "report", "--format", "json", "-o",
+                           "/dev/stdout"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, PYTHONPATH=str(root)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("{") and '"accounts"' in done.stdout

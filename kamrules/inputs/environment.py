@@ -11,6 +11,7 @@ import errno
 import os
 import secrets
 import sqlite3
+import stat
 from pathlib import Path
 
 from kamrules.errors import EnvironmentFailure, KamError
@@ -87,7 +88,24 @@ def _nearly_full(path: Path) -> bool:
 def write_whole(path: Path, text: str, what: str) -> None:
     """`text` into `path` whole or not at all: written beside it, then put in its place (through
     a link, in the linked file's place). A full disk left a cut file in its place (a report that
-    read as one, its end missing) and was exit 2; now the file is as it was, exit 7 naming it."""
+    read as one, its end missing) and was exit 2; now the file is as it was, exit 7 naming it.
+    A place that is not a file (`/dev/stdout`, a named pipe, a device) is written as it is: a
+    file put in its place replaced it (`-o /dev/null`, run as root, replaced the device)."""
+    try:
+        kind = os.stat(path).st_mode  # through links: /dev/stdout is the process's own output
+    except FileNotFoundError:
+        kind = None
+    except OSError as exc:
+        raise failure(what, path, exc) from None
+    if kind is not None and not stat.S_ISREG(kind):
+        try:
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+        except BrokenPipeError:
+            raise  # a reader that stopped (`| head`): the command stops quietly, as for stdout
+        except OSError as exc:
+            raise failure(what, path, exc) from None
+        return
     target = Path(os.path.realpath(path))
     tmp = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
