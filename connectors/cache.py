@@ -22,7 +22,7 @@ from typing import Any
 from kamrules.connectors.crm_json import CrmJson
 from kamrules.connectors.sqlite_wal import connect_wal
 from kamrules.connectors.transaction import transaction
-from kamrules.inputs.environment import failure, is_corrupt
+from kamrules.inputs.environment import database_place, failure, is_corrupt
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rows (
@@ -49,6 +49,7 @@ class RecordCache:
 
     def __init__(self, path: Path):
         self.decoded = CrmJson()
+        database_place(path, "record cache", "remove it (a cache: the next pull is a full one)")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.db = self._open(path)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from kamrules.connectors.local.crm import LocalConfig, LocalCrm
 from kamrules.errors import EnvironmentFailure
-from kamrules.inputs.environment import expand, failure, is_corrupt, reason
+from kamrules.inputs.environment import database_place, expand, failure, is_corrupt, reason
 from kamrules.protocol.faults import checkpoint
 
 SIDE_FILES = ("-wal", "-shm", "-journal")
@@ -30,9 +30,7 @@ def crm_path(config: LocalConfig, base_dir: Path) -> Path:
 def open_local(config: LocalConfig, base_dir: Path) -> LocalCrm:
     """The local CRM at the configured path, seeded first if it is new and `seed: demo`."""
     path = crm_path(config, base_dir)
-    if path.is_dir():
-        raise EnvironmentFailure(f"local CRM {path}: is a folder where the database file is"
-                                 " expected; set crm.path to a file")
+    database_place(path, "local CRM", "set crm.path to a file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if config.seed == "demo" and _needs_seed(path):

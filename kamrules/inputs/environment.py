@@ -73,6 +73,24 @@ def failure(what: str, path: Path | str, exc: BaseException) -> EnvironmentFailu
     return EnvironmentFailure(f"{what} {path}: {words}")
 
 
+def database_place(path: Path, what: str, advice: str) -> None:
+    """Refuse a database file's `path` (the local CRM, the state store, a record cache) that is
+    a folder, a device or a pipe, through links: SQLite reads a device such as /dev/null as an
+    empty database and writes into it (lost without a word), and a file made new in its place
+    (a demo CRM seeded, a corrupt one moved aside) replaced it."""
+    try:
+        kind = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise failure(what, path, exc) from None
+    if stat.S_ISDIR(kind):
+        raise EnvironmentFailure(f"{what} {path}: is a folder where a file is expected; {advice}")
+    if not stat.S_ISREG(kind):
+        raise EnvironmentFailure(f"{what} {path}: is a device or a pipe where a file is"
+                                 f" expected; {advice}")
+
+
 def _nearly_full(path: Path) -> bool:
     """Whether the file system of `path` (or of its nearest folder that exists) has less than
     1 MiB free for this user."""

@@ -14,8 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kamrules.errors import EnvironmentFailure
-from kamrules.inputs.environment import failure, is_corrupt
+from kamrules.inputs.environment import database_place, failure, is_corrupt
 from kamrules.run.liveness import still_running, this_process
 
 T = TypeVar("T")
@@ -89,9 +88,7 @@ class StateStore:
             raise failure("state folder", state_dir, exc) from None
 
     def _open(self) -> sqlite3.Connection:
-        if self.path.is_dir():
-            raise EnvironmentFailure(f"state store {self.path}: is a folder where a file is"
-                                     " expected; remove it or set state_dir elsewhere")
+        database_place(self.path, "state store", "remove it or set state_dir elsewhere")
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
             db.executescript(SCHEMA)
