@@ -57,3 +57,11 @@ def test_a_json_error_is_clipped_too(tmp_path: Path) -> None:
     assert done.returncode == 7, done.stderr[:2000]
     report = json.loads(done.stdout)
     assert "characters not shown" in report["error"] and len(report["error"]) < 1_000
+
+
+def test_a_runs_json_report_clips_its_error_too(tmp_path: Path) -> None:
+    done = _kamrules(tmp_path, "run", "--json", "--config", LONG)
+    assert done.returncode == 7, done.stderr[:2000]
+    report = json.loads(done.stdout)
+    assert report["outcome"] == "error" and "characters not shown" in report["error"]
+    assert len(report["error"]) < 1_000

@@ -23,7 +23,7 @@ from kamrules.cli.common import (
 )
 from kamrules.errors import ExitCode, KamError, LockedError
 from kamrules.inputs.environment import as_environment_failure
-from kamrules.inputs.sanitize import cell, json_safe_bytes, one_line
+from kamrules.inputs.sanitize import cell, clipped, json_safe_bytes, one_line
 from kamrules.model import RECORD_KINDS, RecordWarning
 from kamrules.run.config import load_configured_packs
 
@@ -85,7 +85,7 @@ def json_failure(mode: str, exc: Exception, holder: dict[str, Any] | None = None
         api_calls=holder.get("api_calls", 0))
     failed.outcome, failed.exit_code = "error", int(code)
     message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
-    failed.error = f"{type(exc).__name__}: {exc}" if code == ExitCode.INTERNAL else message
+    failed.error = clipped(f"{type(exc).__name__}: {exc}" if code == ExitCode.INTERNAL else message)
     echo_json(failed)
     exc.json_reported = True  # type: ignore[attr-defined]  # the group prints no second one
 
