@@ -73,3 +73,21 @@ def test_a_full_memo_is_emptied_and_answers_the_same(
         assert c.chart.phase_action("active", e) == c.chart._durable(  # noqa: SLF001
             lambda: c.chart.name, "active", e)
         assert len(c.chart._memo) <= 3  # noqa: SLF001
+
+
+def test_a_value_the_interpretation_cannot_compare_is_still_durable_rules_answer(
+        demo_snapshot: Snapshot, kam_core: LoadedPack) -> None:
+    """A tested field holding text where a number is compared, or a list: the decision is not
+    keyed by the tests that hold (they cannot be read), and is durable_rules' own."""
+    plays = Plays(plays_of([kam_core]), {kam_core.id})
+    facts = [facts_for(view) for view in account_views(demo_snapshot)][:4]
+    for c in plays.compiled:
+        numeric = [n for n in c.chart._reads[None]  # noqa: SLF001
+                   if any(type(f.get(n)) in (int, float) for f in facts)]
+        for name, odd in itertools.product(numeric[:2], ("many", [1, 2])):
+            for f in facts:
+                e = {**{k: v for k, v in f.items() if v is not None}, "cooling": False,
+                     "all_done": False, chart.RULE_HIT: True, name: odd}
+                for phase in ("active", "complete"):
+                    assert c.chart.phase_action(phase, e) == c.chart._durable(  # noqa: SLF001
+                        lambda c=c: c.chart.name, phase, e), (c.play.id, name, odd)

@@ -216,12 +216,15 @@ class PlayChart:
         chart, else the step's id."""
         message = {k: engine_value(v) for k, v in event.items() if v is not None}  # as sent
         message["kind"] = "eval"
-        holds = _truths(self.charts[self.name if chart is None else self.steps[chart]][state], message)
+        holds = _truths(self.charts[self.name if chart is None else self.steps[chart]].get(state), message)
         # the types too: True, 1 and 1.0 are not one JSON value
         types = tuple(type(message.get(name)) for name in self._reads[chart])
         key: tuple[Any, ...] = (chart, state, holds, types) if holds is not None else (
             chart, state, tuple(message.get(name) for name in self._reads[chart]), types)
-        known = self._memo.get(key, _UNKNOWN)
+        try:
+            known = self._memo.get(key, _UNKNOWN)
+        except TypeError:  # a list value tested: not remembered, asked every time
+            return self._durable(ruleset, state, event)
         if known is not _UNKNOWN:
             return known  # type: ignore[return-value]
         return self._memo.remember(key, self._durable(ruleset, state, event))
@@ -291,10 +294,13 @@ def _holds(test: dict[str, Any], event: dict[str, Any]) -> bool:
     return bool(found == arg)
 
 
-def _truths(transitions: dict[str, Any], message: dict[str, Any]) -> tuple[bool, ...] | None:
+def _truths(transitions: dict[str, Any] | None, message: dict[str, Any]) -> tuple[bool, ...] | None:
     """Which tests of a state's transitions hold for an eval `message`: what durable_rules'
-    decision from that state depends on. None where a test is not one `_holds` reads (nested)
-    or cannot be compared; the decision is then remembered by the tested values."""
+    decision from that state depends on. None for a state the chart does not have, or a test
+    `_holds` does not read (nested) or cannot compare: the decision is then remembered by the
+    tested values."""
+    if transitions is None:
+        return None
     out: list[bool] = []
     for name, transition in transitions.items():
         if name.startswith("restore_"):
