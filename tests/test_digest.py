@@ -221,6 +221,26 @@ def test_starttls_and_login_with_credentials_from_env_and_file(
         assert "p4ss" not in json.dumps(failed) and "wrong" not in json.dumps(failed)
 
 
+def test_implicit_tls_checks_the_relays_certificate(tmp_path: Path) -> None:
+    """`security: tls` (SMTPS): connected after the deadline's timer starts, with the name the
+    certificate is checked against set as the constructor would (inputs/deadline.py)."""
+    from tests.support.salesforce import make_cert
+
+    cert = make_cert(tmp_path / "tls")
+    with SmtpServer(cert=cert, implicit=True) as smtp, Webhook() as hook:
+        root = _workspace(tmp_path / "ws", smtp, hook)
+        config = root / "kamrules.yaml"
+        config.write_text(config.read_text().replace(
+            "security: none,", f"security: tls, timeout_seconds: 3, ca_bundle: '{cert[0]}',"))
+        report = _run(root, 0)
+        assert report["digest"]["outcome"] == "ok" and len(smtp.messages) == 3
+        config.write_text(config.read_text().replace(f"ca_bundle: '{cert[0]}',", ""))
+        failed = _run(root, 10)  # not a certificate this machine trusts: refused, not sent
+        errors = [m["error"] for m in failed["digest"]["messages"] if m["channel"] == "email"]
+        assert errors and all("CERTIFICATE_VERIFY_FAILED" in e for e in errors), errors
+        assert len(smtp.messages) == 3
+
+
 def test_an_owner_email_or_name_with_a_line_break_is_a_skipped_message_not_a_crash(
         tmp_path: Path, receivers: Any) -> None:
     """CRM text that a mail header cannot hold: an email with a `\\r\\n Bcc:` (exit 5 after the

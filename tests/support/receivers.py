@@ -33,9 +33,11 @@ class _Collect:
 
 class SmtpServer:
     """aiosmtpd on 127.0.0.1, keeping every message it receives; with `cert` it requires
-    STARTTLS, and with `login` it requires that user and password (over TLS)."""
+    STARTTLS (with `implicit`, it speaks TLS from the start: SMTPS), and with `login` it
+    requires that user and password (over TLS)."""
 
-    def __init__(self, cert: tuple[Path, Path] | None = None, login: tuple[str, str] | None = None) -> None:
+    def __init__(self, cert: tuple[Path, Path] | None = None, login: tuple[str, str] | None = None,
+                 implicit: bool = False) -> None:
         self.port = free_port()
         self.handler = _Collect()
         self.logins: list[str] = []
@@ -43,7 +45,10 @@ class SmtpServer:
         if cert is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(*cert)
-            kw.update(tls_context=context, require_starttls=True)
+            if implicit:
+                kw.update(ssl_context=context)
+            else:
+                kw.update(tls_context=context, require_starttls=True)
         if login is not None:
             def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
                               data: Any) -> AuthResult:
