@@ -101,27 +101,19 @@ def test_a_salesforce_answer_that_trickles_is_cut_at_its_deadline(
         assert server.requests == 2
 
 
-def test_a_salesforce_login_answered_without_end_is_a_failed_login(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("mode", "said"), [
+    ("flood", r"cannot reach Salesforce \(an answer past 1 MiB"),
+    ("headers", r"an answer still coming after 2 seconds"),  # its headers a byte at a time
+])
+def test_a_salesforce_login_answered_without_end_is_a_failed_login_in_time(
+        mode: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SF_SECRET", "cs-secret")
-    with Endless("flood") as server:
-        cfg = SalesforceConfig.model_validate({
-            "type": "salesforce", "timeout_seconds": TIMEOUT,
-            "auth": {"method": "client_credentials", "consumer_key": "3MVG9",
-                     "consumer_secret": {"env": "SF_SECRET"}, "instance_url": server.url}})
-        with pytest.raises(SfError, match=r"login failed .*cannot reach Salesforce \(an answer past 1 MiB"):
-            login(cfg, tmp_path, http_session(cfg, tmp_path), read_secrets(cfg, tmp_path))
-
-
-def test_a_salesforce_login_whose_headers_trickle_is_a_failed_login_in_time(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SF_SECRET", "cs-secret")
-    with Endless("headers") as server:
+    with Endless(mode) as server:
         cfg = SalesforceConfig.model_validate({
             "type": "salesforce", "timeout_seconds": TIMEOUT,
             "auth": {"method": "client_credentials", "consumer_key": "3MVG9",
                      "consumer_secret": {"env": "SF_SECRET"}, "instance_url": server.url}})
         started = time.monotonic()
-        with pytest.raises(SfError, match=r"login failed .*an answer still coming after 2 seconds"):
+        with pytest.raises(SfError, match=f"login failed .*{said}"):
             login(cfg, tmp_path, http_session(cfg, tmp_path), read_secrets(cfg, tmp_path))
         assert time.monotonic() - started < TRICKLE_SECONDS - 3

@@ -9,43 +9,36 @@ from __future__ import annotations
 import gzip
 import socketserver
 import ssl
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.support.served import Served
 
 FLOOD_BYTES = 24 * 2**20
 TRICKLE_SECONDS = 8.0
 BOMB = gzip.compress(b"[" + b" " * (4 * 2**20) + b"]")
 
 
-class Endless:
+class Endless(Served):
     """`mode`: flood, trickle, headers or bomb; every answer has `status`; a trickle sends a
     byte `every` so many seconds. A context manager."""
 
     def __init__(self, mode: str, status: int = 200, tls: tuple[Path, Path] | None = None,
                  every: float = 0.05):
         self.mode, self.status, self.requests, self.every = mode, status, 0, every
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(tls[0]), str(tls[1]))
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.scheme = "https" if tls else "http"
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> Endless:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -110,7 +103,7 @@ def _trickle(out: Any, byte: bytes = b"a", every: float = 0.05) -> None:
         time.sleep(every)
 
 
-class SlowSmtp:
+class SlowSmtp(Served):
     """An SMTP server on 127.0.0.1 whose greeting comes a byte `every` so many seconds, then
     ends the connection; `connections` counts those made. A context manager."""
 
@@ -128,17 +121,9 @@ class SlowSmtp:
                 except OSError:
                     return
 
-        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self.tcp.daemon_threads = True
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
 
     @property
     def port(self) -> int:
-        return int(self.tcp.server_address[1])
-
-    def __enter__(self) -> SlowSmtp:
-        threading.Thread(target=self.tcp.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.tcp.shutdown()
-        self.tcp.server_close()
+        return int(self.server.server_address[1])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import threading
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +13,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+
+from tests.support.served import Served
 
 
 def free_port() -> int:
@@ -71,7 +72,7 @@ class SmtpServer:
         self.controller.stop()
 
 
-class Webhook:
+class Webhook(Served):
     """A Slack-like incoming webhook on 127.0.0.1: keeps each JSON body with its headers;
     answers 500 to the first `fail` requests."""
 
@@ -98,11 +99,3 @@ class Webhook:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret"
-
-    def __enter__(self) -> Webhook:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
