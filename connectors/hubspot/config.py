@@ -18,6 +18,7 @@ from pydantic import (
 
 from kamrules.connectors.mapping.language import Spec, as_spec
 from kamrules.connectors.retry import RetrySettings
+from kamrules.inputs.addresses import HttpUrl
 from kamrules.inputs.days import MAX_LOOKBACK_MINUTES, MAX_REFRESH_DAYS, MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import SecretRef
 from kamrules.inputs.shipped import shipped_file
@@ -42,7 +43,7 @@ class HubSpotConfig(BaseModel):
 
     type: Literal["hubspot"]
     access_token: SecretRef = Field(description="private-app access token: {env: NAME} or {file: path}")
-    base_url: str = "https://api.hubapi.com"
+    base_url: HttpUrl = "https://api.hubapi.com"
     mapping: str | None = Field(default=None, description="mapping YAML; default the shipped one")
     key_account_property: str | None = Field(
         default=None, description="company property marking key accounts (default: the mapping's)"

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from kamrules.connectors.retry import RetrySettings
+from kamrules.inputs.addresses import HostName, HttpUrl
 from kamrules.inputs.days import MAX_LOOKBACK_MINUTES, MAX_REFRESH_DAYS, MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import SecretRef
 
@@ -24,7 +25,7 @@ class PasswordAuth(_Strict):
     username: str
     password: SecretRef
     security_token: SecretRef
-    instance_url: str | None = Field(
+    instance_url: HttpUrl | None = Field(
         default=None, description="send API calls here exactly as given (a proxy, another host)")
 
 
@@ -35,7 +36,7 @@ class JwtAuth(_Strict):
     username: str
     consumer_key: str
     private_key: SecretRef
-    instance_url: str | None = Field(
+    instance_url: HttpUrl | None = Field(
         default=None, description="send API calls here exactly as given (a proxy, another host)")
 
 
@@ -45,7 +46,7 @@ class ClientCredentialsAuth(_Strict):
     method: Literal["client_credentials"]
     consumer_key: str
     consumer_secret: SecretRef
-    instance_url: str | None = Field(
+    instance_url: HttpUrl | None = Field(
         default=None, description="https://acme.my.salesforce.com; default: the `domain` host")
 
 
@@ -54,7 +55,7 @@ class SessionAuth(_Strict):
 
     method: Literal["session"]
     session_id: SecretRef
-    instance_url: str
+    instance_url: HttpUrl
 
 
 Auth = Annotated[PasswordAuth | JwtAuth | ClientCredentialsAuth | SessionAuth,
@@ -66,7 +67,7 @@ class SalesforceConfig(_Strict):
 
     type: Literal["salesforce"]
     auth: Auth
-    domain: str = Field(default="login", description="login, test (sandbox) or a My Domain host")
+    domain: HostName = Field(default="login", description="login, test (sandbox) or a My Domain host")
     api_version: str = Field(default=DEFAULT_API_VERSION, pattern=r"^\d+\.\d$")
     mapping: str | None = Field(default=None, description="field-mapping YAML; default: shipped")
     key_account_filter: str = "Type = 'Key Account'"

@@ -11,13 +11,14 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from kamrules.inputs.addresses import HostName
 from kamrules.inputs.days import MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import SecretRef
 from kamrules.language.pack import UserModel
 
 
 class EmailSettings(UserModel):
-    host: str = Field(min_length=1)
+    host: HostName
     port: int = Field(default=587, ge=1, le=65535)
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: SecretRef | None = None

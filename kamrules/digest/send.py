@@ -22,6 +22,7 @@ import requests
 
 from kamrules.digest.build import DigestMessage, DigestReport
 from kamrules.digest.config import DigestSettings
+from kamrules.inputs.addresses import http_url
 from kamrules.inputs.deadline import DEADLINE_TIMEOUTS, AnswerCutOff, WatchedAdapter, cut_off
 from kamrules.inputs.secrets import Secret, SecretError, redact
 from kamrules.protocol.faults import checkpoint
@@ -96,6 +97,10 @@ class Sender:
         hook = self.settings.webhook
         assert hook is not None
         url = self._secret(hook.url)
+        try:
+            http_url(url)  # a host past 63 characters a label was exit 5 (urllib3's parse error)
+        except ValueError as exc:
+            raise RuntimeError(f"the webhook URL is {exc}") from None
         key = message.message_id.strip("<>")
         # the status is the answer: the body is never read (an endpoint that sent one without
         # end, or a byte at a time, held the run; `timeout` bounds each read, not the body),
