@@ -9,6 +9,8 @@ headers come within the deadline too (kamrules/inputs/deadline.py).
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -96,8 +98,54 @@ def read_content(resp: Any, timeout: float, started: float | None = None) -> Non
 
 
 def what_failed(exc: BaseException) -> str:
-    """A failed call in a few words: the cut-off's own words, else the exception's kind."""
-    return str(exc) if isinstance(exc, AnswerCutOff) else type(exc).__name__
+    """A failed call in a few words: the cut-off's own words, else the exception's kind and
+    what the network said, found along its causes ("cannot reach Salesforce (ConnectionError)"
+    did not say whether the name did not resolve, the connection was refused or the
+    certificate was not trusted). Never the URL or the request (they may carry secrets)."""
+    if isinstance(exc, AnswerCutOff):
+        return str(exc)
+    said = [s for s in map(_network_said, _causes(exc)) if s is not None]
+    return f"{type(exc).__name__}: {min(said)[1]}" if said else type(exc).__name__
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what caused it, breadth first: `__cause__`, `__context__`, urllib3's
+    `reason`, exceptions among the args (requests wraps urllib3's errors so)."""
+    seen: set[int] = set()
+    queue = [exc]
+    while queue and len(seen) < 20:
+        current = queue.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        queue += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None),
+                              *current.args) if isinstance(e, BaseException)]
+
+
+def _network_said(exc: BaseException) -> tuple[int, str] | None:
+    """What one cause says of the network, ranked: the most telling first."""
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        NameResolutionError,
+        NewConnectionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, NameResolutionError | socket.gaierror):
+        return 0, "the host name does not resolve"
+    if isinstance(exc, ConnectionRefusedError):
+        return 1, "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return 2, "connection reset by the server"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return 3, f"its TLS certificate is not trusted ({exc.verify_message})"
+    # urllib3's NewConnectionError is a ConnectTimeoutError too, for any failure to connect
+    if isinstance(exc, ConnectTimeoutError) and not isinstance(exc, NewConnectionError):
+        return 4, "no connection in time"
+    if isinstance(exc, ReadTimeoutError):
+        return 5, "no answer in time"
+    return None
 
 
 class BoundedPool:
