@@ -49,6 +49,8 @@ def test_addresses_people_write_are_taken(url: str) -> None:
      "crm.domain: not a host name"),
     (HUBSPOT.format(url="https://"), "4:", "crm.base_url: not an http:// or https:// URL"),
     (HUBSPOT.format(url="https://api.hubapi.com:99999"), "4:", "crm.base_url: not a URL"),
+    (HUBSPOT.format(url="https://api.hubapi.com") + "  app_url: 'javascript:alert(1)'\n", "5:",
+     "crm.app_url: not an http:// or https:// URL"),  # the report's task links start with it
     (SMTP.format(host=LONG_LABEL + ".example.com"), "3:", "digest.email.host: not a host name"),
 ])
 def test_a_broken_address_is_a_config_error_at_its_line(

@@ -100,6 +100,7 @@ def test_a_moment_on_the_calendar_reads_as_its_utc_date() -> None:
     ("retry: {attempts: 1000000000}", "crm.retry.attempts"),
     ("lookback_minutes: 100000000000000", "crm.lookback_minutes"),
     ("full_refresh_days: 100000000000", "crm.full_refresh_days"),
+    ("rate_window_seconds: 1e300", "crm.rate_window_seconds"),  # was taken
 ])
 def test_a_wait_past_its_ceiling_is_a_located_config_error(tmp_path: Path, setting: str,
                                                            where: str) -> None:

@@ -57,7 +57,8 @@ class HubSpotConfig(BaseModel):
     )
     search_per_second: int = Field(default=4, ge=1, le=5)
     rate_window_seconds: float = Field(
-        default=10.0, gt=0, description="the budget's window; leave at 10 (tests shorten it)"
+        default=10.0, gt=0, le=MAX_WAIT_SECONDS,
+        description="the budget's window; leave at 10 (tests shorten it)"
     )
     incremental: bool = True
     lookback_minutes: int = Field(default=15, ge=0, le=MAX_LOOKBACK_MINUTES)
@@ -67,7 +68,7 @@ class HubSpotConfig(BaseModel):
     portal_id: int | None = Field(
         default=None, ge=1, description="your Hub ID (account menu): lets reports link to each task"
     )
-    app_url: str = Field(default="https://app.hubspot.com", description="HubSpot's UI, for task links")
+    app_url: HttpUrl = Field(default="https://app.hubspot.com", description="HubSpot's UI, for task links")
 
 
 CONFIG = HubSpotConfig
