@@ -60,3 +60,12 @@ def test_a_record_cache_at_a_pipe_is_refused(tmp_path: Path) -> None:
     with pytest.raises(EnvironmentFailure, match="record cache .*: is a device or a pipe"):
         RecordCache(tmp_path / "cache.sqlite")
     assert stat.S_ISFIFO((tmp_path / "cache.sqlite").stat().st_mode)
+
+
+def test_a_state_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\nstate_dir: state\n")
+    (tmp_path / "state").write_text("")
+    done = _plan(tmp_path)
+    assert done.returncode == 7, done.stderr
+    assert f"state folder {tmp_path / 'state'}: is a file where a folder is expected" in done.stderr

@@ -70,6 +70,8 @@ def failure(what: str, path: Path | str, exc: BaseException) -> EnvironmentFailu
     words = reason(exc)
     if words == _ERRNO[errno.EIO] and _nearly_full(Path(path)):
         words = _ERRNO[errno.ENOSPC]
+    elif isinstance(exc, OSError) and exc.errno == errno.EEXIST and not Path(path).is_dir():
+        words = "is a file where a folder is expected"  # a folder made where a file is
     return EnvironmentFailure(f"{what} {path}: {words}")
 
 
