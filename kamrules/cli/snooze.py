@@ -138,6 +138,8 @@ def snooze_remove(ctx: click.Context, numbers: tuple[int, ...], expired: bool, f
     snoozes = load_snoozes(loaded.snoozes_path)
     bad = [n for n in numbers if not 1 <= n <= len(snoozes)]
     if bad or not (numbers or expired):
+        if not snoozes:  # "numbers from 1 to 0" said it badly
+            raise click.UsageError(f"there are no snoozes in {loaded.snoozes_path}")
         raise click.UsageError(f"give snooze numbers from 1 to {len(snoozes)}, or --expired")
     today = date.today()
     keep = [s for i, s in enumerate(snoozes, 1)
