@@ -39,6 +39,15 @@ def test_addresses_people_write_are_taken(url: str) -> None:
     assert host_name("smtp.example.com") and host_name("::1") and host_name("acme.my")
 
 
+@pytest.mark.parametrize("domain", ["login", "acme.my", "https://acme.my.salesforce.com/"])
+def test_a_salesforce_domain_as_people_write_it_is_taken(tmp_path: Path, domain: str) -> None:
+    """`login_domain` takes the My Domain host whole too (`https://...salesforce.com`)."""
+    (tmp_path / "kamrules.yaml").write_text(
+        SALESFORCE.format(domain=f"'{domain}'", url="https://acme.my.salesforce.com"))
+    done = _kamrules(tmp_path, "validate")
+    assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize(("config", "where", "said"), [
     (SALESFORCE.format(domain="login", url="not a url"), "4:", "crm.auth.instance_url: not a URL"),
     (SALESFORCE.format(domain="login", url=f"https://{LONG_LABEL}.my.salesforce.com"), "4:",

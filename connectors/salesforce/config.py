@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kamrules.connectors.retry import RetrySettings
-from kamrules.inputs.addresses import HostName, HttpUrl
+from kamrules.inputs.addresses import HttpUrl, host_name
 from kamrules.inputs.days import MAX_LOOKBACK_MINUTES, MAX_REFRESH_DAYS, MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import SecretRef
 
@@ -67,7 +67,7 @@ class SalesforceConfig(_Strict):
 
     type: Literal["salesforce"]
     auth: Auth
-    domain: HostName = Field(default="login", description="login, test (sandbox) or a My Domain host")
+    domain: str = Field(default="login", description="login, test (sandbox) or a My Domain host")
     api_version: str = Field(default=DEFAULT_API_VERSION, pattern=r"^\d+\.\d$")
     mapping: str | None = Field(default=None, description="field-mapping YAML; default: shipped")
     key_account_filter: str = "Type = 'Key Account'"
@@ -85,7 +85,17 @@ class SalesforceConfig(_Strict):
     open_status: str = "Not Started"
     ca_bundle: str | None = Field(default=None, description="PEM file of CAs to trust (proxies)")
 
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        host_name(login_domain(value))  # `acme.my`, or `https://acme.my.salesforce.com` as well
+        return value
+
     def login_domain(self) -> str:
         """The `domain` argument simple-salesforce wants: `login`, `test` or `acme.my`."""
-        host = self.domain.removeprefix("https://").rstrip("/")
-        return host.removesuffix(".salesforce.com")
+        return login_domain(self.domain)
+
+
+def login_domain(domain: str) -> str:
+    """A `domain` as simple-salesforce wants it: without `https://` and `.salesforce.com`."""
+    return domain.removeprefix("https://").rstrip("/").removesuffix(".salesforce.com")
