@@ -80,17 +80,24 @@ def database_place(path: Path, what: str, advice: str) -> None:
     a folder, a device or a pipe, through links: SQLite reads a device such as /dev/null as an
     empty database and writes into it (lost without a word), and a file made new in its place
     (a demo CRM seeded, a corrupt one moved aside) replaced it."""
-    try:
-        kind = os.stat(path).st_mode
-    except FileNotFoundError:
+    kind = _kind(path, what)
+    if kind is None:
         return
-    except OSError as exc:
-        raise failure(what, path, exc) from None
     if stat.S_ISDIR(kind):
         raise EnvironmentFailure(f"{what} {path}: is a folder where a file is expected; {advice}")
     if not stat.S_ISREG(kind):
         raise EnvironmentFailure(f"{what} {path}: is a device or a pipe where a file is"
                                  f" expected; {advice}")
+
+
+def _kind(path: Path, what: str) -> int | None:
+    """The mode of what is at `path`, through links; None where nothing is."""
+    try:
+        return os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise failure(what, path, exc) from None
 
 
 def _nearly_full(path: Path) -> bool:
@@ -111,12 +118,7 @@ def write_whole(path: Path, text: str, what: str) -> None:
     read as one, its end missing) and was exit 2; now the file is as it was, exit 7 naming it.
     A place that is not a file (`/dev/stdout`, a named pipe, a device) is written as it is: a
     file put in its place replaced it (`-o /dev/null`, run as root, replaced the device)."""
-    try:
-        kind = os.stat(path).st_mode  # through links: /dev/stdout is the process's own output
-    except FileNotFoundError:
-        kind = None
-    except OSError as exc:
-        raise failure(what, path, exc) from None
+    kind = _kind(path, what)  # through links: /dev/stdout is the process's own output
     if kind is not None and not stat.S_ISREG(kind):
         try:
             with open(path, "w", encoding="utf-8") as out:
