@@ -35,23 +35,30 @@ def _sh(*args: str | Path, cwd: Path, env: dict[str, str] | None = None,
 def test_the_scaffold_own_tests_pass_as_generated(tmp_path: Path) -> None:
     written = scaffold("acme-kam", tmp_path / "acme-kam")
     names = {p.relative_to(tmp_path / "acme-kam").as_posix() for p in written}
-    assert {"pyproject.toml", "README.md", "src/acme_kam/pack.yaml", "src/acme_kam/rules/rules.yaml",
-            "src/acme_kam/tests/cases.yaml", "tests/test_pack.py"} <= names
+    src = "src/kamrules_pack_acme_kam"
+    assert {"pyproject.toml", "README.md", f"{src}/pack.yaml", f"{src}/rules/rules.yaml",
+            f"{src}/tests/cases.yaml", "tests/test_pack.py"} <= names
     proc = _sh(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests",
                cwd=tmp_path / "acme-kam")
     assert "2 passed" in proc.stdout
     assert "ACMEKAM-001" in (tmp_path / "acme-kam" / "README.md").read_text()
     with pytest.raises(Exception, match="already exists"):
         scaffold("acme-kam", tmp_path / "acme-kam")
+    with pytest.raises(Exception, match="'kam-core' is a built-in pack's name"):
+        scaffold("kam-core", tmp_path / "kam-core")
+    assert not (tmp_path / "kam-core").exists()
 
 
 def test_a_built_wheel_installs_into_a_fresh_venv_and_runs_by_name(
         tmp_path: Path, workspace_factory: Callable[..., Workspace],
         demo_records: dict[str, Any]) -> None:
-    scaffold("acme-kam", tmp_path / "acme-kam")
-    _sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist",
-        tmp_path / "acme-kam", cwd=tmp_path)
-    wheel = next((tmp_path / "dist").glob("acme_kam-0.1.0-*.whl"))
+    # `requests` too: a pack may be named like a package kamrules needs (its wheel replaced it)
+    for name in ("acme-kam", "requests"):
+        scaffold(name, tmp_path / name)
+        _sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp_path / "dist",
+            tmp_path / name, cwd=tmp_path)
+    wheels = sorted((tmp_path / "dist").glob("kamrules_pack_*-0.1.0-*.whl"))
+    assert len(wheels) == 2
     venv = tmp_path / "fresh"
     _sh(sys.executable, "-m", "venv", venv, cwd=tmp_path)
     py = venv / "bin" / "python"
@@ -61,15 +68,20 @@ def test_a_built_wheel_installs_into_a_fresh_venv_and_runs_by_name(
     ours = [p for p in site.getsitepackages() if Path(p).is_dir()]
     Path(purelib, "kamrules_under_test.pth").write_text(
         "".join(f"import site; site.addsitedir({p!r})\n" for p in ours) + f"{ROOT}\n")
-    _sh(py, "-m", "pip", "install", "-q", "--no-index", "--no-deps", wheel, cwd=tmp_path)
+    _sh(py, "-m", "pip", "install", "-q", "--no-index", "--no-deps", *wheels, cwd=tmp_path)
     assert not (tmp_path / "fresh" / "src").exists()
+    real = _sh(py, "-c", "import requests; print(requests.__version__)", cwd=tmp_path)
+    assert real.stdout.strip() == __import__("requests").__version__
 
     ws = workspace_factory(demo_records)
     listed = json.loads(_sh(py, "-m", "kamrules", "packs", "--json", cwd=ws.root).stdout)
     acme = next(p for p in listed if p["name"] == "acme-kam")
-    assert acme["source"] == "acme-kam 0.1.0 (pip)" and acme["version"] == "0.1.0"
+    assert acme["source"] == "kamrules-pack-acme-kam 0.1.0 (pip)" and acme["version"] == "0.1.0"
     assert acme["path"].startswith(str(venv)) and acme["problem"] is None
+    assert next(p for p in listed if p["name"] == "requests")["problem"] is None
     assert next(p for p in listed if p["name"] == "kam-core")["source"] == "built-in"
+    # the project folder `pack new` made beside the config holds no pack.yaml: the name is the pack's
+    shutil.copytree(tmp_path / "acme-kam", ws.root / "acme-kam")
 
     config = ws.root / "kamrules.yaml"
     config.write_text(config.read_text().replace("packs: [kam-core]",
@@ -95,7 +107,7 @@ def test_a_built_wheel_installs_into_a_fresh_venv_and_runs_by_name(
 def test_a_pack_for_another_kamrules_or_missing_facts_is_refused_with_the_reason(
         tmp_path: Path, workspace_factory: Callable[..., Workspace]) -> None:
     scaffold("acme-kam", tmp_path / "acme-kam")
-    folder = tmp_path / "acme-kam" / "src" / "acme_kam"
+    folder = tmp_path / "acme-kam" / "src" / "kamrules_pack_acme_kam"
     pack_yaml = folder / "pack.yaml"
     text = pack_yaml.read_text()
     pack_yaml.write_text(text.replace('requires_kamrules: ">=0.1,<0.2"', 'requires_kamrules: ">=2,<3"'))

@@ -15,12 +15,13 @@ from kamrules.errors import ValidationFailed
 @click.command("packs")
 @formats("text", "json")
 def packs_cmd(fmt: str) -> None:
-    """List the rule packs usable by name in `packs:`: built-in and pip-installed ones."""
+    """List the rule packs usable by name in `packs:`: built-in and pip-installed ones (one that
+    cannot be used, with why)."""
     from kamrules.language.loader import load_pack
-    from kamrules.language.registry import installed_packs
+    from kamrules.language.registry import every_pack
 
     rows = []
-    for found in installed_packs():
+    for found in every_pack():
         row = {"name": found.name, "id": None, "version": None, "source": found.source,
                "path": str(found.directory) if found.directory else None,
                "requires_kamrules": None, "extends": None, "problem": found.error}

@@ -117,18 +117,20 @@ def resolve_pack(ref: str, base: Path | None = None) -> Path:
         candidate = base / candidate
     if candidate.name == "pack.yaml":
         candidate = candidate.parent
-    if candidate.is_dir():
+    from kamrules.language.registry import find_installed, split_ref
+
+    # A folder is the pack when it holds one; a folder without pack.yaml of a pack's name (the
+    # project `kamrules pack new NAME` makes in the config's folder) leaves the name to the pack.
+    if candidate.is_dir() and ((candidate / "pack.yaml").is_file() or find_installed(ref) is None):
         return candidate
     if "/" not in ref and (builtin_dir() / ref / "pack.yaml").is_file():
         return builtin_dir() / ref
-    from kamrules.language.registry import find_installed, split_ref
-
     installed = find_installed(split_ref(ref)[0])
     if installed is not None and installed.directory is not None and not installed.error:
         return installed.directory
     if installed is not None and installed.error:
         raise ValidationFailed([Problem(Location(ref), "", f"installed pack {ref!r}"
-                                        f" ({installed.source}) is broken: {installed.error}")])
+                                        f" ({installed.source}) cannot be used: {installed.error}")])
     raise ValidationFailed(
         [
             Problem(

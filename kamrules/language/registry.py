@@ -48,9 +48,9 @@ def _folder(target: Any) -> Path:
     return Path(target).resolve()
 
 
-def entry_point_packs() -> dict[str, InstalledPack]:
-    """Packs installed with pip, by entry point name."""
-    found: dict[str, InstalledPack] = {}
+def entry_point_packs() -> list[InstalledPack]:
+    """Packs installed with pip: each entry point, in the order Python finds them."""
+    found: list[InstalledPack] = []
     for ep in metadata.entry_points(group=GROUP):
         dist = ep.dist
         source = f"{dist.metadata['Name']} {dist.version} (pip)" if dist else "entry point"
@@ -59,16 +59,33 @@ def entry_point_packs() -> dict[str, InstalledPack]:
             error = None if (folder / "pack.yaml").is_file() else f"no pack.yaml in {folder}"
         except Exception as exc:  # a broken package must not hide the others
             folder, error = None, f"entry point {ep.value!r} does not load: {exc}"
-        found.setdefault(ep.name, InstalledPack(ep.name, folder, source, error))
+        found.append(InstalledPack(ep.name, folder, source, error))
     return found
 
 
+def every_pack() -> list[InstalledPack]:
+    """Every pack found, built-in first: a pip pack under a built-in's name is never used, and a
+    name two distributions claim is used by neither (which one loaded would be sys.path's
+    order); each of those carries why."""
+    packs = [InstalledPack(p.name, p, "built-in")
+             for p in sorted(builtin_dir().iterdir()) if (p / "pack.yaml").is_file()]
+    builtin = {p.name for p in packs}
+    pip = sorted(entry_point_packs(), key=lambda p: p.name)
+    for pack in pip:
+        claims = [p.source for p in pip if p.name == pack.name]
+        if pack.name in builtin:
+            pack.error = f"not used: the built-in pack {pack.name} has this name"
+        elif len(claims) > 1:
+            pack.error = (f"{len(claims)} distributions provide the pack {pack.name!r}:"
+                          f" {', '.join(claims)}; uninstall all but one")
+    return packs + pip
+
+
 def installed_packs() -> list[InstalledPack]:
-    """Every pack usable by name: built-in first (a pip pack cannot shadow one), then pip's."""
-    packs = {p.name: InstalledPack(p.name, p, "built-in")
-             for p in sorted(builtin_dir().iterdir()) if (p / "pack.yaml").is_file()}
-    for name, pack in sorted(entry_point_packs().items()):
-        packs.setdefault(name, pack)
+    """Every pack usable by name (or named as unusable, with why): one per name."""
+    packs: dict[str, InstalledPack] = {}
+    for pack in every_pack():
+        packs.setdefault(pack.name, pack)
     return list(packs.values())
 
 

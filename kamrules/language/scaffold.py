@@ -11,7 +11,7 @@ from pathlib import Path
 from kamrules import __version__
 from kamrules.errors import KamError
 from kamrules.language.docs import pack_markdown
-from kamrules.language.loader import load_pack
+from kamrules.language.loader import builtin_packs, load_pack
 
 NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
@@ -21,7 +21,7 @@ requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
 
 [project]
-name = "{name}"
+name = "{dist}"
 version = "0.1.0"
 description = "A kamrules rule pack."
 requires-python = ">=3.11"
@@ -38,8 +38,9 @@ test = ["pytest>=7"]
 where = ["src"]
 
 [tool.setuptools.package-data]
-{module} = ["pack.yaml", "rules/*.yaml", "tests/*.yaml", "playbooks/*.yaml", "digest/*.j2",
-                    "translations/*.yaml"]
+{module} = [
+    "pack.yaml", "rules/*.yaml", "tests/*.yaml", "playbooks/*.yaml", "digest/*.j2", "translations/*.yaml",
+]
 """
 
 PACK = """\
@@ -56,7 +57,7 @@ principles:
 groups:
   relationship: Who we know at the account
 params:
-  min_contacts_{module}: {{default: 3, unit: contacts, description: "Fewest contacts at a key account."}}
+  min_contacts_{short}: {{default: 3, unit: contacts, description: "Fewest contacts at a key account."}}
 """
 
 RULES = """\
@@ -66,11 +67,11 @@ RULES = """\
   principles: [P01]
   groups: [relationship]
   rationale: A key account known through one or two people is at risk when they leave.
-  when: {{fact: contacts, lt: {{param: min_contacts_{module}}}}}
+  when: {{fact: contacts, lt: {{param: min_contacts_{short}}}}}
   task:
     subject: "{{account_name}}: only {{contacts}} contacts"
     body: |
-      {{account_name}} has {{contacts}} contact(s); a key account needs {{min_contacts_{module}}}.
+      {{account_name}} has {{contacts}} contact(s); a key account needs {{min_contacts_{short}}}.
 
       Evidence:
       {{evidence}}
@@ -99,7 +100,7 @@ cases:
     silent: [{prefix}-001]
   - name: a lower minimum
     base: small
-    params: {{min_contacts_{module}: 2}}
+    params: {{min_contacts_{short}: 2}}
     silent: [{prefix}-001]
 """
 
@@ -109,7 +110,7 @@ TEST = """\
 from pathlib import Path
 
 from kamrules.language.docs import pack_markdown
-from kamrules.language.loader import load_pack
+from kamrules.language.loader import builtin_packs, load_pack
 from kamrules.language.packtest import cases_of, run_cases
 
 PACK = Path(__file__).resolve().parent.parent / "src" / "{module}"
@@ -141,11 +142,18 @@ def scaffold(name: str, target: Path) -> list[Path]:
     """Write the pack package `name` into `target` (which must not exist); the files written."""
     if not NAME.match(name):
         raise KamError(f"{name!r} is not a pack name: lower-case letters, digits and dashes")
+    if name in builtin_packs():
+        raise KamError(f"{name!r} is a built-in pack's name; a pack installed under it would never"
+                       " be used (the built-in comes first): choose another name")
     if target.exists():
         raise KamError(f"{target} already exists; choose another folder with --dir")
-    module = name.replace("-", "_")
+    # The distribution and its package are named for kamrules: a pack called `requests`, `json`
+    # or `kamrules` would replace or be hidden by the package of that name.
+    short = name.replace("-", "_")
+    dist, module = f"kamrules-pack-{name}", f"kamrules_pack_{short}"
     prefix = re.sub(r"[^A-Z0-9]", "", name.upper())[:8] or "PACK"
-    values = {"name": name, "module": module, "prefix": prefix, "kamrules": kamrules_range()}
+    values = {"name": name, "dist": dist, "module": module, "short": short, "prefix": prefix,
+              "kamrules": kamrules_range()}
     pack_dir = target / "src" / module
     files = {
         target / "pyproject.toml": PYPROJECT,
