@@ -111,3 +111,21 @@ def test_case_params_are_checked_as_config_overrides_are() -> None:
         odd = PackCase(item.pack_dir, item.file, item.location, case, item.as_of, item.records)
         for errors in (run_case(pack, odd), run_cases(pack, [odd])[0][1]):
             assert errors == [f"param 'min_contacts' takes a value like 5, got {message}"]
+
+
+def test_records_a_run_would_skip_fail_the_case_naming_them() -> None:
+    """A contact of a misspelt account, or an id given twice, is left out by a run with a
+    warning; a case passed or failed without it, its author none the wiser."""
+    pack = load_pack(PACK_DIR)
+    item = next(c for c in CASES if c.records.get("contacts"))
+    first = item.records["contacts"][0]
+    for extra, message in (
+            ({**first, "id": "C-ODD", "account_id": "NO-SUCH"},
+             "contacts 'C-ODD': refers to account 'NO-SUCH', which does not exist"),
+            ({**first, "name": "Someone Else"},
+             f"contacts {first['id']!r}: duplicate id; the first one is used")):
+        records = {**item.records, "contacts": [*item.records["contacts"], extra]}
+        odd = PackCase(item.pack_dir, item.file, item.location, item.case, item.as_of, records)
+        errors = run_case(pack, odd)
+        assert errors == [f"records a run would skip: {message} (at {item.location})"]
+    assert run_case(pack, item) == []

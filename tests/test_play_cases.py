@@ -36,3 +36,12 @@ def test_a_wrong_expectation_fails_with_the_date() -> None:
     wrong.nights[0].expect = ["started"]
     errors = run_play_case(PACK, LocatedCase(item.file, item.location, wrong))
     assert errors and errors[0].startswith("2026-11-01: transitions")
+
+
+def test_a_record_a_run_would_skip_fails_the_night_naming_it() -> None:
+    item = CASES[0]
+    odd = item.case.model_copy(deep=True)
+    odd.nights[0].add = {"contacts": [{"id": "C-ODD", "account_id": "NO-SUCH", "name": "Ada"}]}
+    errors = run_play_case(PACK, LocatedCase(item.file, item.location, odd))
+    assert errors == [f"{odd.nights[0].as_of}: records a run would skip: contacts 'C-ODD':"
+                      " refers to account 'NO-SUCH', which does not exist"]

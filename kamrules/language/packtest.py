@@ -212,14 +212,30 @@ def _written(values: dict[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {literal(v)}" for k, v in values.items()) + "}"
 
 
-def case_facts(item: PackCase) -> tuple[str, dict[str, Any]] | str:
-    """(account id, its facts) for a case, or what is wrong with its records."""
+def case_snapshot(as_of: date, records: Records) -> Snapshot | str:
+    """A case's records as a run would read them, or what is wrong with them: a record that does
+    not validate, or one a run would skip with a warning (a contact whose `account_id` is
+    misspelt, a repeated id), which a case would otherwise pass or fail without."""
+    from kamrules.run.cleaning import clean
+
     try:
-        snapshot = Snapshot.model_validate({"as_of": item.as_of, **item.records})
+        snapshot = Snapshot.model_validate({"as_of": as_of, **records})
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        where = ".".join(map(str, first["loc"]))
-        return f"records do not validate: {where}: {first['msg']} (at {item.location})"
+        return f"records do not validate: {'.'.join(map(str, first['loc']))}: {first['msg']}"
+    skipped = clean(snapshot).warnings
+    if skipped:
+        shown = "; ".join(f"{w.kind} {w.record_id!r}: {w.message}" for w in skipped[:5])
+        more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        return f"records a run would skip: {shown}{more}"
+    return snapshot
+
+
+def case_facts(item: PackCase) -> tuple[str, dict[str, Any]] | str:
+    """(account id, its facts) for a case, or what is wrong with its records."""
+    snapshot = case_snapshot(item.as_of, item.records)
+    if isinstance(snapshot, str):
+        return f"{snapshot} (at {item.location})"
     views = {v.account.id: v for v in account_views(snapshot)}
     account = item.case.account or (snapshot.accounts[0].id if snapshot.accounts else "")
     if account not in views:

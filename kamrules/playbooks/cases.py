@@ -21,7 +21,8 @@ from kamrules.inputs.days import RunDay
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import UserModel
-from kamrules.model import Snapshot, Task
+from kamrules.language.packtest import case_snapshot
+from kamrules.model import Task
 from kamrules.playbooks.advance import Plays
 from kamrules.playbooks.loader import load_plays
 from kamrules.protocol.changes import Change
@@ -96,10 +97,9 @@ def run_play_case(pack: LoadedPack, item: LocatedCase) -> list[str]:
                 errors.append(f"{night.as_of}: no open task of step {step!r} to complete")
             for t in match:
                 t.status, t.completed = "completed", night.as_of - timedelta(days=1)
-        try:
-            snapshot = Snapshot.model_validate({"as_of": night.as_of, **records})
-        except ValidationError as exc:
-            return [f"records do not validate: {exc.errors(include_url=False)[:3]}"]
+        snapshot = case_snapshot(night.as_of, records)
+        if isinstance(snapshot, str):
+            return errors + [f"{night.as_of}: {snapshot}"]
         directory = Directory.from_snapshot(snapshot, None)
         plays.inputs.clear()
         for view in account_views(snapshot, portfolio_context(snapshot.accounts, night.as_of)):
