@@ -177,8 +177,29 @@ def test_an_extending_pack_changes_only_what_it_says(tmp_path: Path, demo_snapsh
     with pytest.raises(ValidationFailed) as exc:
         load_pack(ext)
     text = str(exc.value)
-    assert "takes a value like 5" in text and "has no rule 'KAM-NOPE-1'" in text
-    assert "KAM-REL-004 is already in kam-core" in text
+    # each at its line: set: and disable: are lines 5 and 6 of EXTENDING, the copied rule in copy.yaml
+    assert "pack.yaml:5:7: set.min_contacts: param 'min_contacts' takes a value like 5" in text
+    assert "pack.yaml:6:11: disable.0: pack 'acme-ext' has no rule 'KAM-NOPE-1'" in text
+    at = (builtin_dir() / "kam-core" / "rules" / "relationship.yaml").read_text().splitlines().index(
+        "- id: KAM-REL-004") + 1
+    assert f"copy.yaml:{at}:3: id: rule KAM-REL-004 is already in kam-core" in text
+
+
+def test_a_pin_in_extends_is_the_base_versions_the_pack_is_made_for(tmp_path: Path) -> None:
+    ext = tmp_path / "acme-ext"
+    (ext / "rules").mkdir(parents=True)
+    core = load_pack(builtin_dir() / "kam-core").version  # 2.0.0
+    major = int(core.split(".")[0])
+    for pin, problem in ((f"kam-core>={major},<{major + 1}", None),
+                         (f"kam-core>={major + 1}", f"pack kam-core is version {core}, which does"
+                                                    f" not satisfy >={major + 1}")):
+        (ext / "pack.yaml").write_text(EXTENDING.replace("extends: kam-core", f'extends: "{pin}"'))
+        if problem is None:
+            assert load_pack(ext).values["min_contacts"] == 8
+            continue
+        with pytest.raises(ValidationFailed) as exc:
+            load_pack(ext)
+        assert f"pack.yaml:4:1: extends: {problem}" in str(exc.value)
 
 
 def test_packs_may_not_extend_in_a_circle(tmp_path: Path) -> None:

@@ -213,7 +213,7 @@ def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
     if isinstance(raw, dict) and isinstance(raw.get("extends"), str):
         base, found = registry.base_pack(raw["extends"], directory,
                                          (*chain, str(directory.resolve())))
-        problems += found
+        problems += _at_lines(found, raw, str(pack_file))
         for kind, names in registry.base_context(base).items() if base else ():
             context[kind] = {**names, **context[kind]}
         if base is not None and "template_syntax" not in raw:  # its rules are written like the base's
@@ -279,8 +279,20 @@ def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
     if base is not None:
         problems += registry.extend(base, pack, header, str(pack_file), override_problems)
     if problems:
-        raise ValidationFailed(problems)
+        raise ValidationFailed(_at_lines(problems, raw, str(pack_file)))
     return pack
+
+
+def _at_lines(problems: list[Problem], raw: Any, file: str) -> list[Problem]:
+    """pack.yaml's problems found after parsing (`extends`, `set.min_contacts`, `disable.0`)
+    located at their line, as the parser's own are."""
+    out = []
+    for p in problems:
+        if p.location == Location(file) and p.path:
+            loc = tuple(int(k) if k.isdigit() else k for k in p.path.split("."))
+            p = Problem(locate(raw, loc, file), p.path, p.message)
+        out.append(p)
+    return out
 
 
 def _names_by_text(syntax: str, rules: list[Rule],

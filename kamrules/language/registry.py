@@ -152,7 +152,10 @@ def base_pack(name: str, folder: Path, chain: tuple[str, ...]) -> tuple[LoadedPa
         if str(path.resolve()) in chain:
             return None, [Problem(Location(file), "extends",
                                   f"packs extend each other in a circle: {name} is {path}")]
-        return load_pack(path, chain), []
+        base = load_pack(path, chain)
+        spec = split_ref(name)[1]  # `extends: kam-core>=2,<3`: the base versions it is made for
+        why = version_problem(base, spec) if spec is not None else None
+        return (None, [Problem(Location(file), "extends", why)]) if why else (base, [])
     except ValidationFailed as exc:
         return None, [Problem(Location(file), "extends", f"base pack {name!r}: {p.message}")
                       for p in exc.problems]
@@ -162,7 +165,7 @@ def extend(base: LoadedPack, pack: LoadedPack, header: PackHeader, file: str,
            override: Callable[..., list[tuple[tuple[str | int, ...], str]]]) -> list[Problem]:
     """Make `pack` the base pack plus its own rules and params, with its `set:` values and
     `disable:` rules (and plays) applied to the base's; returns the problems."""
-    problems = [Problem(Location(file), "rules",
+    problems = [Problem(pack.sources.get(r.id, Location(file)), "id",
                         f"rule {r.id} is already in {base.id}; disable it and add one with a new id")
                 for r in pack.rules if r.id in {b.id for b in base.rules}]
     clash = sorted(set(header.params) & set(base.params))
