@@ -202,6 +202,20 @@ def test_a_pin_in_extends_is_the_base_versions_the_pack_is_made_for(tmp_path: Pa
         assert f"pack.yaml:4:1: extends: {problem}" in str(exc.value)
 
 
+def test_a_broken_base_pack_is_named_at_its_own_line(tmp_path: Path) -> None:
+    (tmp_path / "base" / "rules").mkdir(parents=True)
+    (tmp_path / "base" / "pack.yaml").write_text("id: base\nversion: 1.0.0\ndescription: b\n")
+    (tmp_path / "base" / "rules" / "r.yaml").write_text(OUR_RULE.replace("severity: low",
+                                                                         "severity: lowish"))
+    (tmp_path / "ext").mkdir()
+    (tmp_path / "ext" / "pack.yaml").write_text("id: ext\nversion: 1.0.0\ndescription: e\n"
+                                                "extends: ../base\n")
+    with pytest.raises(ValidationFailed) as exc:
+        load_pack(tmp_path / "ext")
+    assert "ext/pack.yaml:4:1: extends: base pack '../base': " in str(exc.value)
+    assert "base/rules/r.yaml:3:3: [0].severity: Input should be" in str(exc.value)
+
+
 def test_packs_may_not_extend_in_a_circle(tmp_path: Path) -> None:
     for name, other in (("one", "two"), ("two", "one")):
         (tmp_path / name).mkdir()

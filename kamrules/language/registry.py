@@ -157,7 +157,9 @@ def base_pack(name: str, folder: Path, chain: tuple[str, ...]) -> tuple[LoadedPa
         why = version_problem(base, spec) if spec is not None else None
         return (None, [Problem(Location(file), "extends", why)]) if why else (base, [])
     except ValidationFailed as exc:
-        return None, [Problem(Location(file), "extends", f"base pack {name!r}: {p.message}")
+        # the base's own problems keep their file and line (str(p)); finding it has the name's
+        return None, [Problem(Location(file), "extends",
+                              f"base pack {name!r}: {p.message if p.location.file == name else p}")
                       for p in exc.problems]
 
 
