@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import re
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 from babel.numbers import get_decimal_symbol
@@ -128,3 +129,71 @@ def test_an_english_task_reads_well() -> None:
     assert body.startswith("K1 “Late delivery of batch 7” (Service Desk) has been open at Acme"
                            " Industrial for 45 days and was never escalated")
     assert "Principle: Surface unresolved problems inside (kam-core PRINCIPLES.md, P24)" in body
+
+
+def test_a_simple_syntax_pack_is_written_in_its_translation(tmp_path: Path) -> None:
+    """`translations/LOCALE.yaml` of a pack in the simple `{name}` syntax (the scaffold's) was
+    loaded and checked, then never used: its tasks stayed in the rules' own language."""
+    from kamrules.language.scaffold import scaffold
+
+    scaffold("acme-kam", tmp_path / "acme-kam")
+    folder = tmp_path / "acme-kam" / "src" / "kamrules_pack_acme_kam"
+    (folder / "translations").mkdir()
+    (folder / "translations" / "ru.yaml").write_text(
+        'rules:\n  ACMEKAM-001:\n    subject: "{account_name}: всего {contacts} контакта"\n'
+        '    body: "Нужно не меньше {min_contacts_acme_kam}."\n', encoding="utf-8")
+    pack = load_pack(folder)
+    item = cases_of(folder)[0]  # two contacts are too few
+    account, values = case_facts(item)
+    snapshot = Snapshot.model_validate({"as_of": item.as_of, **item.records})
+    finding = next(iter(Engine([pack]).findings_for(account, values)))
+    rule = pack.rules[0]
+    written = {}
+    for locale in ("en", "ru", "de"):
+        pack.locale = locale
+        task = build_task(finding, pack, rule, Directory.from_snapshot(snapshot, None), item.as_of,
+                          values)
+        written[locale] = (task.subject, task.body)
+    assert written["ru"] == ("Acme Industrial: всего 2 контакта", "Нужно не меньше 3.")
+    assert written["en"][0] == written["de"][0] == "Acme Industrial: only 2 contacts"
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("de-CH", "name this translation de_CH.yaml: `locale: de_CH` finds it"),
+    ("RU", "name this translation ru.yaml: `locale: ru` finds it"),
+    ("russian", "'russian' is not a locale: name a translation for its locale, such as ru.yaml,"
+                " de_CH.yaml or sr_Latn.yaml"),
+    ("sr_Latn", None),
+])
+def test_a_translation_is_named_as_a_locale_finds_it(tmp_path: Path, name: str,
+                                                     message: str | None) -> None:
+    """`de-CH.yaml` or `RU.yaml` loaded, validated, and was never used (`locale: de_CH` looks
+    for de_CH.yaml, then de.yaml)."""
+    from kamrules.errors import ValidationFailed
+    from kamrules.language.scaffold import scaffold
+
+    scaffold("acme-kam", tmp_path / "acme-kam")
+    folder = tmp_path / "acme-kam" / "src" / "kamrules_pack_acme_kam"
+    (folder / "translations").mkdir()
+    (folder / "translations" / f"{name}.yaml").write_text(
+        'rules:\n  ACMEKAM-001: {subject: "{account_name}", body: "{contacts}"}\n')
+    if message is None:
+        assert load_pack(folder).translation("sr_Latn") is not None
+        return
+    with pytest.raises(ValidationFailed) as exc:
+        load_pack(folder)
+    assert [str(p) for p in exc.value.problems] == [
+        f"{folder / 'translations' / name}.yaml: {message}"]
+
+
+def test_a_config_locale_is_read_as_translations_are_named(tmp_path: Path) -> None:
+    """`locale: RU` formatted numbers in Russian and wrote the tasks in English."""
+    from kamrules.run.config import load_config, load_configured_packs
+
+    config = tmp_path / "kamrules.yaml"
+    config.write_text("crm: {type: local, path: crm.sqlite}\npacks: [kam-core]\nlocale: RU\n")
+    loaded = load_config(config)
+    assert loaded.config.locale == "ru"
+    pack = load_configured_packs(loaded)[0]
+    assert pack.text(pack.rules[0]).subject == load_pack(PACK_DIR).text(pack.rules[0], "ru").subject
+    assert pack.text(pack.rules[0]).subject != load_pack(PACK_DIR).text(pack.rules[0], "en").subject

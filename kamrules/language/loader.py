@@ -165,6 +165,10 @@ def _load_translations(
     out: dict[str, Translation] = {}
     ids = {r.id for r in rules}
     for file in sorted((directory / "translations").glob("*.yaml")):
+        named = _locale_name(file.stem)
+        if named != file.stem:  # a config's `locale:` would never find it
+            problems.append(Problem(Location(str(file)), "", named))
+            continue
         try:
             raw = load_yaml(file)
             tr = Translation.model_validate(raw or {}, context=context)
@@ -180,6 +184,19 @@ def _load_translations(
                                         f"no rule {rule_id!r} in this pack"))
         out[file.stem] = tr
     return out
+
+
+def _locale_name(stem: str) -> str:
+    """A translation file's locale as a config's `locale:` finds it (`de_CH`, `sr_Latn`), or
+    what is wrong with the file's name."""
+    from kamrules.language.template import parse_locale
+
+    try:
+        name = str(parse_locale(stem))
+    except ValueError:
+        return (f"{stem!r} is not a locale: name a translation for its locale, such as ru.yaml,"
+                " de_CH.yaml or sr_Latn.yaml")
+    return stem if name == stem else f"name this translation {name}.yaml: `locale: {name}` finds it"
 
 
 def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:

@@ -125,8 +125,7 @@ class Config(UserModel):
     def _known_locale(cls, value: str) -> str:
         from kamrules.language.template import parse_locale
 
-        parse_locale(value)
-        return value
+        return str(parse_locale(value))  # `RU`, `sr-latn`: as translations are named (ru, sr_Latn)
 
 
 @dataclass

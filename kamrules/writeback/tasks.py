@@ -148,10 +148,8 @@ def _rule_text(pack: LoadedPack, rule: Rule) -> RuleText:
 
 
 def _text_source(pack: LoadedPack, rule: Rule) -> tuple[str, str, str]:
-    if pack.template_syntax == "jinja":
-        text = _rule_text(pack, rule)
-        return "jinja", text.subject, text.body
-    return "plain", rule.task.subject, rule.task.body
+    text = _rule_text(pack, rule)  # in the locale: a plain pack's translations/ too
+    return pack.template_syntax, text.subject, text.body
 
 
 def template_facts(pack: LoadedPack, rule: Rule) -> tuple[str, ...]:
@@ -315,6 +313,7 @@ def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: 
             body += "\n\n" + footer.format(names=values["principle_names"], pack=pack.id,
                                             codes=", ".join(rule.principles))
     else:
-        subject = render(rule.task.subject, values)
-        body = render(rule.task.body, values).strip()
+        text = _rule_text(pack, rule)
+        subject = render(text.subject, values)
+        body = render(text.body, values).strip()
     return subject, body
