@@ -71,6 +71,10 @@ WHEN = "{fact: contacts, lt: {param: min_contacts}}"
         ((WHEN, "{fact: tier, lt: 3}"), "'lt' needs a number fact"),
         ((WHEN, "{fact: contacts, eq: 'many'}"), "compared with 'many'"),
         ((WHEN, "{fact: contacts, lt: 3, gt: 1}"), "exactly one operator"),
+        ((WHEN, "{fact: contacts, eq: null}"), "`eq: null`: a fact with nothing to measure is"
+                                               " unknown, and no comparison matches it; test for it"
+                                               " with `exists: false`"),
+        ((WHEN, "{fact: tier, in: [major, null]}"), "`in: [..., null]`: a fact with nothing"),
         ((WHEN, "{every: []}"), "expected a condition"),
         (("id: MY-001", "id: my rule"), "String should match pattern"),
         (("principles: [P09]", "principles: [9]"), "principles"),

@@ -112,6 +112,21 @@ class FactCondition(UserModel):
             )
         return name
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null(cls, raw: Any) -> Any:
+        """`eq: null` or `in: [a, null]` asks for an unknown value, which no comparison matches:
+        said so, with what to write (it was "got 0 operators", or a type error per union arm)."""
+        if isinstance(raw, dict):
+            for op in OPERATORS:
+                value = raw.get(op, ...)
+                if value is None or (isinstance(value, list) and None in value):
+                    raise ValueError(
+                        f"`{op}: {'null' if value is None else '[..., null]'}`: a fact with nothing"
+                        " to measure is unknown, and no comparison matches it; test for it with"
+                        " `exists: false` (and `exists: true` for a known value)")
+        return raw
+
     @model_validator(mode="after")
     def _one_operator(self, info: ValidationInfo) -> FactCondition:
         given = [op for op in OPERATORS if getattr(self, "in_" if op == "in" else op) is not None]
