@@ -30,7 +30,7 @@ from kamrules.language.pack import (
     TaskMode,
     TemplateSyntax,
 )
-from kamrules.language.translation import RuleText, Translation
+from kamrules.language.translation import RuleText, Translation, in_order, load_translations
 
 RULE_LIST = TypeAdapter(list[Rule])
 
@@ -40,6 +40,17 @@ def _key_hint(node: Any) -> list[str] | None:
     if isinstance(node, dict) and "fact" in node:
         return ["fact", *OPERATORS]
     return None
+
+
+@dataclass
+class PlayWords:
+    """What a play step's tasks say, in one language (`LoadedPack.step_text`)."""
+
+    play_title: str
+    rationale: str
+    step_title: str
+    subject: str
+    body: str
 
 
 @dataclass
@@ -77,33 +88,45 @@ class LoadedPack:
 
     def translation(self, locale: str | None = None) -> Translation | None:
         """The translation for a locale (`sr_Latn`, then `sr`), or None (the rules' own text)."""
-        name = (locale or self.locale).replace("-", "_")
-        return self.translations.get(name) or self.translations.get(name.split("_")[0])
+        found = in_order(self.translations, locale or self.locale)
+        return found[0] if found else None
 
     def text(self, rule: Rule, locale: str | None = None) -> RuleText:
         """A rule's task subject and body in the locale (the rule's own text when untranslated)."""
-        tr = self.translation(locale)
-        if tr is not None and rule.id in tr.rules:
-            return tr.rules[rule.id]
+        for tr in in_order(self.translations, locale or self.locale):
+            if rule.id in tr.rules:
+                return tr.rules[rule.id]
         return RuleText(title=rule.title, subject=rule.task.subject, body=rule.task.body)
+
+    def step_text(self, play: Any, step: Any, locale: str | None = None) -> PlayWords:
+        """A play's title and rationale, and one step's title and task text, in the locale (the
+        play's own where untranslated); `play`, `step`: a playbooks.model Playbook and Step."""
+        words = PlayWords(play.title, play.rationale.strip(), step.title, step.task.subject,
+                          step.task.body)
+        for tr in reversed(in_order(self.translations, locale or self.locale)):  # sr_Latn wins
+            found = tr.plays.get(play.id)
+            if found is None:
+                continue
+            words.play_title = found.title or words.play_title
+            words.rationale = (found.rationale or "").strip() or words.rationale
+            text = found.steps.get(step.id)
+            if text is not None:
+                words.step_title = text.title or words.step_title
+                words.subject, words.body = text.subject, text.body
+        return words
 
     def principle_names(self, rule: Rule, locale: str | None = None) -> str:
         """The rule's principles by name in the locale (English names as the fallback)."""
         names = []
+        tried = [*in_order(self.translations, locale or self.locale), *in_order(self.translations, "en")]
         for code in rule.principles:
-            name = None
-            for tr in (self.translation(locale), self.translations.get("en")):
-                if tr is not None and code in tr.principles:
-                    name = tr.principles[code]
-                    break
+            name = next((tr.principles[code] for tr in tried if code in tr.principles), None)
             names.append(name or self.principles.get(code) or code)
         return "; ".join(names)
 
     def bundle_title(self, key: str, locale: str | None = None) -> str:
-        for tr in (self.translation(locale), self.translations.get("en")):
-            if tr is not None and key in tr.bundles:
-                return tr.bundles[key]
-        return key.replace("_", " ")
+        tried = [*in_order(self.translations, locale or self.locale), *in_order(self.translations, "en")]
+        return next((tr.bundles[key] for tr in tried if key in tr.bundles), key.replace("_", " "))
 
 
 def builtin_packs() -> list[str]:
@@ -156,47 +179,6 @@ def _validation_context(raw: Any) -> dict[str, Any]:
         if isinstance(given, dict | list):
             declared[kind] = {str(name): None for name in given}
     return {"facts": REGISTRY, "params": params, "syntax": syntax, **declared}
-
-
-def _load_translations(
-    directory: Path, context: dict[str, Any], rules: list[Rule], problems: list[Problem]
-) -> dict[str, Translation]:
-    """`translations/LOCALE.yaml`, validated like rules; unknown rule ids are errors."""
-    out: dict[str, Translation] = {}
-    ids = {r.id for r in rules}
-    for file in sorted((directory / "translations").glob("*.yaml")):
-        named = _locale_name(file.stem)
-        if named != file.stem:  # a config's `locale:` would never find it
-            problems.append(Problem(Location(str(file)), "", named))
-            continue
-        try:
-            raw = load_yaml(file)
-            tr = Translation.model_validate(raw or {}, context=context)
-        except ValidationFailed as exc:
-            problems += exc.problems
-            continue
-        except ValidationError as exc:
-            problems += problems_from(exc, raw, str(file), Translation)
-            continue
-        for rule_id in tr.rules:
-            if rule_id not in ids and not problems:  # (a rule file that failed hides its ids)
-                problems.append(Problem(locate(raw, ("rules", rule_id), str(file)), rule_id,
-                                        f"no rule {rule_id!r} in this pack"))
-        out[file.stem] = tr
-    return out
-
-
-def _locale_name(stem: str) -> str:
-    """A translation file's locale as a config's `locale:` finds it (`de_CH`, `sr_Latn`), or
-    what is wrong with the file's name."""
-    from kamrules.language.template import parse_locale
-
-    try:
-        name = str(parse_locale(stem))
-    except ValueError:
-        return (f"{stem!r} is not a locale: name a translation for its locale, such as ru.yaml,"
-                " de_CH.yaml or sr_Latn.yaml")
-    return stem if name == stem else f"name this translation {name}.yaml: `locale: {name}` finds it"
 
 
 def load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
@@ -266,7 +248,7 @@ def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
             problems.append(
                 Problem(place, "id", f"duplicate rule id {rule_id!r}; first defined at {places[0]}")
             )
-    translations = _load_translations(directory, context, rules, problems)
+    translations = load_translations(directory, context, {r.id for r in rules}, problems)
     digest_templates, found = pack_templates(directory)
     problems += found
     if problems or header is None:

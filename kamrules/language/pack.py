@@ -281,7 +281,11 @@ class TaskTemplate(UserModel):
 
 def check_template(text: str, info: ValidationInfo) -> str:
     """Every name a template reads is a fact, a param or a built-in; Jinja text must parse."""
-    context = info.context or {}
+    return check_text(text, info.context or {})
+
+
+def check_text(text: str, context: dict[str, Any]) -> str:
+    """`check_template` with its validation context (facts, params, syntax) given."""
     facts, params = context.get("facts"), context.get("params")
     if facts is None:
         return text
@@ -313,6 +317,10 @@ def check_template(text: str, info: ValidationInfo) -> str:
                 f" or one of: {', '.join(BUILTIN_NAMES)}"
             )
     return text
+
+
+# what a play step's text may name besides facts, params and BUILTIN_NAMES (playbooks/playrun.py)
+PLAY_NAMES = ("play_id", "play_title", "play_started", "step_id", "step_title")
 
 
 class Lifecycle(UserModel):

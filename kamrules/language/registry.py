@@ -20,6 +20,7 @@ from kamrules import __version__
 from kamrules.errors import Location, Problem
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.shipped import builtin_dir
+from kamrules.language.translation import merged
 
 if TYPE_CHECKING:
     from kamrules.language.loader import LoadedPack
@@ -184,7 +185,7 @@ def extend(base: LoadedPack, pack: LoadedPack, header: PackHeader, file: str,
     for key in ("lifecycle", "template_syntax", "tasks"):  # the base's rules need its settings
         if key not in header.model_fields_set:
             setattr(pack, key, getattr(base, key))
-    pack.translations = {**base.translations, **pack.translations}
+    pack.translations = merged(base.translations, pack.translations)
     pack.digest_templates = {**base.digest_templates, **pack.digest_templates}
     pack.base = base  # its plays come along, less those `disable:` names (playbooks.inherit)
     from kamrules.playbooks.inherit import split_disable, trigger_problems

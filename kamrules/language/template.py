@@ -33,23 +33,27 @@ PLURAL_TAGS = ("zero", "one", "two", "few", "many", "other")
 MEMO_SIZE = 65_536  # formatted numbers and dates one People keeps
 
 
-def show(value: Any) -> str:
-    """A fact or param value as a person reads it (the `simple` syntax and evidence lists)."""
+def show(value: Any, language: str = "en") -> str:
+    """A fact or param value as a person reads it (the `simple` syntax and evidence lists), its
+    words in `language` (en, ru, sr; others English)."""
     if value is None:
-        return "not recorded"
+        return NOT_RECORDED.get(language, NOT_RECORDED["en"])
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        yes, no = YES_NO.get(language, YES_NO["en"])
+        return yes if value else no
     if isinstance(value, float):
         if value.is_integer():
             return f"{int(value):,}" if abs(value) >= 10_000 else str(int(value))
         return f"{value:,.2f}".rstrip("0").rstrip(".")
     if isinstance(value, list | tuple):
-        return ", ".join(show(v) for v in value)
+        return ", ".join(show(v, language) for v in value)
     return str(value)
 
 
-def render(template: str, values: dict[str, Any]) -> str:
-    """`simple` syntax: replace each `{name}` with its shown value; `{{`/`}}` are literal braces."""
+def render(template: str, values: dict[str, Any], locale: str = "en") -> str:
+    """`simple` syntax: replace each `{name}` with its shown value (words such as "not recorded"
+    in the locale's language); `{{`/`}}` are literal braces."""
+    language = locale.split("_")[0]
 
     def substitute(match: Any) -> str:
         token = match.group(0)
@@ -58,7 +62,7 @@ def render(template: str, values: dict[str, Any]) -> str:
         if token == "}}":
             return "}"
         name = match.group(1)
-        return show(values[name]) if name in values else token
+        return show(values[name], language) if name in values else token
 
     return PLACEHOLDER.sub(substitute, template)
 

@@ -121,9 +121,9 @@ class Plays:
             self.compiled.append(CompiledPlay(pack, play, PlayChart(play, pack.values),
                                               {f"{pack.id}/{r}" for r in rules}))
             self.facts.update(facts_read(trigger_condition(play)))
-            for step in play.steps:
-                self.facts.update(n for n in placeholders(step.task.subject + step.task.body)
-                                  if n in REGISTRY)
+            for step in play.steps:  # the text the run writes: in its locale
+                words = pack.step_text(play, step)
+                self.facts.update(n for n in placeholders(words.subject + words.body) if n in REGISTRY)
         self.facts.discard(RULE_HIT)
         self.names = tuple(sorted(self.facts))
         self.inputs: dict[str, AccountInput] = {}

@@ -16,10 +16,10 @@ from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
 from kamrules.language.loader import LoadedPack
-from kamrules.language.pack import OPERATORS
+from kamrules.language.pack import OPERATORS, PLAY_NAMES
 from kamrules.language.pack_cache import cached_beside
 from kamrules.playbooks.inherit import inherited_plays
-from kamrules.playbooks.model import PLAY_NAMES, Playbook
+from kamrules.playbooks.model import Playbook
 
 PLAY_LIST = TypeAdapter(list[Playbook])
 _CACHE: dict[tuple[Any, ...], list[Playbook]] = {}  # unchanged files are parsed once a process
@@ -39,7 +39,37 @@ def load_plays(pack: LoadedPack) -> list[Playbook]:
     """The pack's plays, validated: those it inherits from the pack it extends (less those it
     disables), then its own; raise ValidationFailed with all problems of all files."""
     inherited = inherited_plays(pack)
-    return [*inherited, *_own_plays(pack, {p.id: pack.base.id for p in inherited if pack.base})]
+    plays = [*inherited, *_own_plays(pack, {p.id: pack.base.id for p in inherited if pack.base})]
+    problems = _translation_problems(pack, plays)
+    if problems:
+        raise ValidationFailed(problems)
+    return plays
+
+
+def _translation_problems(pack: LoadedPack, plays: list[Playbook]) -> list[Problem]:
+    """A translated play or step that is not the pack's (a typo would leave its text English
+    for good): located in the pack's own translation file where it is there."""
+    steps = {p.id: [s.id for s in p.steps] for p in plays}
+    disabled = pack.disabled_plays
+    problems: list[Problem] = []
+    for locale, tr in pack.translations.items():
+        for play_id, text in tr.plays.items():
+            if play_id in disabled:
+                continue
+            if play_id not in steps:
+                where: tuple[str | int, ...] = ("plays", play_id)
+                message = f"no play {play_id!r} in pack {pack.id!r}{closest(play_id, steps)}"
+            else:
+                unknown = [s for s in text.steps if s not in steps[play_id]]
+                if not unknown:
+                    continue
+                where = ("plays", play_id, "steps", unknown[0])
+                message = (f"play {play_id} has no step {unknown[0]!r}"
+                           f"{closest(unknown[0], steps[play_id])}; its steps: {', '.join(steps[play_id])}")
+            file = pack.directory / "translations" / f"{locale}.yaml"
+            raw = load_yaml(file) if file.is_file() else None
+            problems.append(Problem(locate(raw, where, str(file)), ".".join(map(str, where)), message))
+    return problems
 
 
 def _own_plays(pack: LoadedPack, taken: dict[str, str]) -> list[Playbook]:

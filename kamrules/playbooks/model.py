@@ -17,7 +17,6 @@ from kamrules.model import TEAM_ROLES, Severity
 STEP_ID = r"^[a-z][a-z0-9-]*$"
 PLAY_ID = r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$"
 # Template names a step's task can use besides facts, params and the rules' built-in names.
-PLAY_NAMES = ("play_id", "play_title", "play_started", "step_id", "step_title")
 
 
 class Trigger(UserModel):

@@ -22,6 +22,21 @@ if TYPE_CHECKING:
     from kamrules.playbooks.advance import AccountInput, CompiledPlay
 
 Kind = Literal["started", "step_opened", "escalated", "completed", "exited"]
+# an escalation task's text, by the language of the run's locale (others: English)
+OVERDUE = {
+    "en": ("Overdue: {subject}",
+           'The step "{step}" of the play "{play}" for {account} was due on {due} and is {days} days'
+           " overdue (assigned to {who}).\n\nWhy it matters: {why}\n"
+           "Next: help unblock the step, or agree a new date with its owner."),
+    "ru": ("Просрочено: {subject}",
+           "Шаг «{step}» сценария «{play}» для {account} нужно было выполнить к {due};"
+           " просрочено дней: {days} (ответственный: {who}).\n\nПочему это важно: {why}\n"
+           "Что сделать: помочь сдвинуть шаг с места или согласовать с ответственным новый срок."),
+    "sr": ("Kasni: {subject}",
+           "Korak „{step}” scenarija „{play}” za {account} trebalo je završiti do {due};"
+           " kasni dana: {days} (zadužen: {who}).\n\nZašto je važno: {why}\n"
+           "Sledeći korak: pomozite da se korak pokrene ili sa zaduženim dogovorite novi rok."),
+}
 EXIT_NOTE = "play exited: its trigger no longer holds"
 
 
@@ -140,12 +155,13 @@ class PlayRun:
             fp = play_fingerprint(self.c.pack.id, self.c.play.id, self.inp.account.id,
                                   step.id + ESCALATION)
             who = directory.users.get(task.owner_id or "", task.owner_id or "unassigned")
-            body = (f"The step \"{step.title}\" of the play \"{self.c.play.title}\" for"
-                    f" {self.inp.account.name} was due on {task.due} and is {overdue} days overdue"
-                    f" (assigned to {who}).\n\nWhy it matters: {self.c.play.rationale.strip()}\n"
-                    "Next: help unblock the step, or agree a new date with its owner.")
+            words = self.c.pack.step_text(self.c.play, step)
+            subject, body = OVERDUE.get(self.c.pack.locale.split("_")[0], OVERDUE["en"])
+            body = body.format(step=words.step_title, play=words.play_title, who=who,
+                               account=self.inp.account.name, due=task.due, days=overdue,
+                               why=words.rationale)
             new = Task(fingerprint=fp, account_id=self.inp.account.id,
-                       subject=f"Overdue: {task.subject}"[:255], body=body, owner_id=owner,
+                       subject=subject.format(subject=task.subject)[:255], body=body, owner_id=owner,
                        due=self.as_of + timedelta(days=3), priority="high", status="open",
                        evidence={STARTED: instance.started.isoformat(), "escalation_of": step.id},
                        created=self.as_of)
@@ -164,21 +180,22 @@ class PlayRun:
         directory = self.inp.directory()
         owner = (directory.assignee(step.task.assignee, account)
                  or directory.assignee(step.task.fallback, account) or account.owner_id)
+        words = pack.step_text(play, step)  # in the run's locale
         values: dict[str, Any] = {**self.inp.facts, **pack.values}
         values.update(
             account_name=account.name, account_id=account.id, pack_id=pack.id,
             owner_name=directory.users.get(account.owner_id or "", account.owner_id or "unassigned"),
-            rule_id=play.id, rule_title=play.title, severity=play.severity,
-            principles=", ".join(play.principles), rationale=play.rationale.strip(),
+            rule_id=play.id, rule_title=words.play_title, severity=play.severity,
+            principles=", ".join(play.principles), rationale=words.rationale,
             evidence=evidence_text({n: self.inp.facts.get(n) for n in self.inp.facts if n != "is_key"}),
-            play_id=play.id, play_title=play.title, play_started=instance.started.isoformat(),
-            step_id=step.id, step_title=step.title,
+            play_id=play.id, play_title=words.play_title, play_started=instance.started.isoformat(),
+            step_id=step.id, step_title=words.step_title,
         )
         return Task(
             fingerprint=play_fingerprint(pack.id, play.id, account.id, step.id),
             account_id=account.id,
-            subject=render(step.task.subject, values)[:255],
-            body=render(step.task.body, values).strip(),
+            subject=render(words.subject, values, pack.locale)[:255],
+            body=render(words.body, values, pack.locale).strip(),
             owner_id=owner,
             due=self.as_of + timedelta(days=step.task.due_in_days),
             priority=step.task.priority or PRIORITY_BY_SEVERITY[play.severity],

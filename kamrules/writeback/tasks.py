@@ -314,6 +314,6 @@ def _render(pack: LoadedPack, rule: Rule, values: dict[str, Any], account_name: 
                                             codes=", ".join(rule.principles))
     else:
         text = _rule_text(pack, rule)
-        subject = render(text.subject, values)
-        body = render(text.body, values).strip()
+        subject = render(text.subject, values, pack.locale)
+        body = render(text.body, values, pack.locale).strip()
     return subject, body
