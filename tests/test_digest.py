@@ -75,7 +75,7 @@ def test_one_message_per_owner_with_new_items_grouped_by_account(tmp_path: Path,
     assert "Nova Foods (ACC-ONB)" in text and "Risky Metals (ACC-RSK)" in text
     assert "Renew Logistics" not in text  # Rita's account, Rita's message
     assert "[new] high: Nova Foods: first meeting after the win" in text
-    assert "play PLAY-RISK started" in text
+    assert "[play] info: play started: Relationship at risk" in text
     # the critical risk play's account comes before the onboarding account
     assert text.index("Risky Metals (ACC-RSK)") < text.index("Nova Foods (ACC-ONB)")
     ids = {m["owner_id"]: m["message_id"] for m in report["digest"]["messages"] if m["channel"] == "email"}

@@ -74,8 +74,68 @@ def receivers() -> Any:
 
 
 def test_kam_core_ships_the_default_templates() -> None:
-    names = {p.name for p in (builtin_dir() / "kam-core" / "digest").iterdir()}
-    assert names == {"subject.txt.j2", "email.txt.j2", "chat.j2"}
+    folder = builtin_dir() / "kam-core" / "digest"
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*.j2")}
+    assert names == {f"{lang}{name}" for lang in ("", "ru/", "sr/")
+                     for name in ("subject.txt.j2", "email.txt.j2", "chat.j2")}
+
+
+def _subject(message: Any) -> str:
+    from email.header import decode_header, make_header
+
+    return str(make_header(decode_header(message["Subject"])))
+
+
+def _in_russian(root: Path) -> None:
+    config = root / "kamrules.yaml"
+    config.write_text(config.read_text() + "locale: ru\n")
+
+
+def test_the_digest_is_written_in_the_locale(tmp_path: Path, receivers: Any) -> None:
+    """With `locale: ru` the tasks were Russian and the digest around them English: its subject,
+    intro, kinds, severities and play items."""
+    smtp, hook = receivers
+    root = tmp_path / "ws"
+    _workspace(root, smtp, hook)
+    _in_russian(root)
+    assert _run(root)["digest"]["outcome"] == "ok"
+    ana = next(m for m in smtp.messages if m["To"] == "ana@example.com")
+    assert _subject(ana).startswith("kamrules: ") and " для Ana Owner на 1 нояб. 2026" in _subject(ana)
+    text = ana.get_payload(decode=True).decode()
+    assert text.startswith("Ваши ключевые клиенты требуют внимания.")
+    assert ("  - [новая] Risky Metals: анализ рисков — отношения ослабевают (важность: критическая,"
+            " срок 15 нояб. 2026") in text
+    assert "сценарий начат: «Отношения под угрозой»" in text
+    chats = [body["text"] for _, body in hook.received]
+    assert all(t.startswith("*kamrules: ") and "Ваши ключевые клиенты" in t for t in chats)
+    for english in ("[new]", "critical", "Your key accounts", "play started", "items for"):
+        assert english not in text and not any(english in t for t in chats), english
+
+
+def test_a_packs_own_template_replaces_its_bases_in_every_language(
+        tmp_path: Path, receivers: Any) -> None:
+    smtp, hook = receivers
+    root = tmp_path / "ws"
+    _workspace(root, smtp, hook, packs="[./ours]")
+    _ours(root)  # its own English email: kam-core's Russian one is not taken over it
+    _in_russian(root)
+    _run(root)
+    ana = next(m for m in smtp.messages if m["To"] == "ana@example.com")
+    text = ana.get_payload()[0].get_payload(decode=True).decode()
+    assert text.startswith("Hello Ana Owner, ")
+    assert " для Ana Owner на " in _subject(ana)  # the subject and chat: kam-core's Russian
+    assert all("[новая]" in body["text"] for _, body in hook.received)
+
+
+def test_a_digest_folder_that_is_not_a_locale_is_named(tmp_path: Path) -> None:
+    from kamrules.errors import ValidationFailed
+    from kamrules.language.loader import load_pack
+
+    _ours(tmp_path)
+    (tmp_path / "ours" / "digest" / "Russian").mkdir()
+    (tmp_path / "ours" / "digest" / "Russian" / "email.txt.j2").write_text("x")
+    with pytest.raises(ValidationFailed, match="digest/Russian: 'Russian' is not a locale"):
+        load_pack(tmp_path / "ours")
 
 
 def test_a_packs_templates_are_used_and_its_base_gives_the_rest(tmp_path: Path, receivers: Any) -> None:

@@ -21,6 +21,25 @@ from kamrules.model import SEVERITIES, Task, User
 from kamrules.protocol.changes import Change, ChangeResult
 
 Status = Literal["planned", "sent", "already_sent", "failed", "skipped"]
+# by the language of the run's locale (others: English): the intro when the config gives none,
+# and what a play item says
+INTRO = {
+    "en": "Your key accounts need attention. New, escalated and overdue items, most severe first:",
+    "ru": "Ваши ключевые клиенты требуют внимания. Новые, эскалированные и просроченные задачи,"
+          " самые важные первыми:",
+    "sr": "Vaši ključni klijenti traže pažnju. Novi, eskalirani i zadaci koji kasne, najvažniji"
+          " prvi:",
+}
+PLAY_ITEM = {
+    "en": {"started": "play started: {title}", "completed": "play completed: {title}, every step done",
+           "exited": "play ended: {title} (what started it no longer holds)"},
+    "ru": {"started": "сценарий начат: «{title}»",
+           "completed": "сценарий завершён: «{title}», все шаги выполнены",
+           "exited": "сценарий остановлен: «{title}» (то, что его запустило, больше не выполняется)"},
+    "sr": {"started": "scenario započet: „{title}”",
+           "completed": "scenario završen: „{title}”, svi koraci urađeni",
+           "exited": "scenario zaustavljen: „{title}” (ono što ga je pokrenulo više ne važi)"},
+}
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
@@ -84,8 +103,12 @@ def message_id(scope: str, as_of: date, owner: str, channel: str) -> str:
 
 
 def build(settings: Any, scope: str, as_of: date, tasks: list[Task], severity: dict[str, str],
-          plays: list[Any], accounts: dict[str, str], users: dict[str, User]) -> list[DigestMessage]:
-    """One message per owner and channel with something to say, items most severe first."""
+          plays: list[Any], accounts: dict[str, str], users: dict[str, User],
+          titles: dict[str, str] | None = None) -> list[DigestMessage]:
+    """One message per owner and channel with something to say, items most severe first;
+    `titles`: each play's title in the run's locale, by `pack/play id`."""
+    language = settings.resolved().locale.split("_")[0]
+    said = PLAY_ITEM.get(language, PLAY_ITEM["en"])
     per_owner: dict[str, list[DigestItem]] = defaultdict(list)
     for t in tasks:
         if t.owner_id is None:
@@ -104,7 +127,8 @@ def build(settings: Any, scope: str, as_of: date, tasks: list[Task], severity: d
             per_owner[p.owner_id].append(DigestItem(
                 kind="play", account_id=p.account_id, severity="info",
                 account_name=accounts.get(p.account_id, p.account_id),
-                subject=f"play {p.play_id} {p.kind}: {p.detail}"))
+                subject=said[p.kind].format(title=(titles or {}).get(f"{p.pack_id}/{p.play_id}",
+                                                                       p.play_id))))
     messages = []
     for owner in sorted(per_owner):
         worst: dict[str, int] = defaultdict(int)
@@ -150,7 +174,8 @@ def _texts(settings: Any, values: dict[str, Any], owner: str, items: list[Digest
     config's, or kam-core's: digest/templates.py), and why any failed on these values (a digest
     failure, never the write-back's); the config's `{name}` subject wins over a template."""
     templates = settings.resolved()
-    context = {**values, "owner_id": owner, "intro": render(settings.intro, values),
+    intro = settings.intro or INTRO.get(templates.locale.split("_")[0], INTRO["en"])
+    context = {**values, "owner_id": owner, "intro": render(intro, values),
                "accounts": _accounts(items), "items": [i.model_dump(mode="json") for i in items]}
     out: dict[str, Any] = {"subject": f"(digest for {values['owner_name']})", "email": "", "chat": "",
                            "html": None}

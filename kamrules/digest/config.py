@@ -56,7 +56,8 @@ class DigestSettings(UserModel):
     templates: TemplateFiles = Field(default_factory=TemplateFiles)
     # a `{name}` subject line; when given it wins over any subject template
     subject: str | None = Field(default=None, min_length=1)
-    intro: str = "Your key accounts need attention. New, escalated and overdue items, most severe first:"
+    # unset: INTRO in the locale's language (digest/build.py)
+    intro: str | None = Field(default=None, min_length=1)
     overdue: bool = True  # list open tasks past their due date too
     _resolved: Any = PrivateAttr(default=None)
 

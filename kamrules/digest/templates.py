@@ -45,7 +45,9 @@ class Templates:
 
 def resolve(configured: dict[str, str | None], packs: list[Any], base_dir: Path,
             locale: str = "en", currency: str = "EUR") -> Templates:
-    """The templates for a run; raises ValidationFailed naming each one that cannot be used."""
+    """The templates for a run; raises ValidationFailed naming each one that cannot be used.
+    Each in turn: the config's file; else the first pack's that ships it, in the locale's own
+    folder (`digest/sr_Latn/`, then `digest/sr/`) before its `digest/`; else kam-core's so."""
     problems = []
     chosen: dict[str, DigestTemplate] = {}
     for name, file in configured.items():
@@ -56,16 +58,20 @@ def resolve(configured: dict[str, str | None], packs: list[Any], base_dir: Path,
         problems += found
         if template is not None:
             chosen[name] = template
-    for pack in packs:  # already compiled when the pack loaded
-        for name, template in getattr(pack, "digest_templates", {}).items():
-            if name not in configured or configured[name] is None:
-                chosen.setdefault(name, template)
+    name_ = locale.replace("-", "_")
+    folders = [f"{n}/" for n in dict.fromkeys((name_, name_.split("_")[0]))] + [""]
+    shipped = [getattr(pack, "digest_templates", {}) for pack in packs]  # compiled when loaded
     if any(name not in chosen for name in REQUIRED):
         defaults, found = pack_templates(builtin_dir() / DEFAULT_PACK)
         problems += found
-        for name in REQUIRED:
-            if name in defaults:
-                chosen.setdefault(name, defaults[name])
+        shipped.append({k: v for k, v in defaults.items() if k.split("/")[-1] in REQUIRED})
+    for name in NAMES:
+        if name in chosen or configured.get(name) is not None:
+            continue
+        template = next((t[folder + name] for t in shipped for folder in folders
+                         if folder + name in t), None)
+        if template is not None:
+            chosen[name] = template
     if problems:
         raise ValidationFailed(problems)
     return Templates(chosen, locale, currency)

@@ -62,21 +62,32 @@ def read_template(path: Path, name: str) -> tuple[DigestTemplate | None, list[Pr
 
 
 def pack_templates(directory: Path) -> tuple[dict[str, DigestTemplate], list[Problem]]:
-    """The digest templates in a pack folder's `digest/`; other files there are errors."""
+    """The digest templates in a pack folder's `digest/`, by name (`email`), and those of a
+    locale's folder in it by locale and name (`digest/ru/email.txt.j2`: `ru/email`); other files
+    there are errors."""
+    from kamrules.language.translation import locale_name
+
     folder = directory / FOLDER
     if not folder.is_dir():
         return {}, []
     found: dict[str, DigestTemplate] = {}
     problems: list[Problem] = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith((".", "README")):
+    places = [(folder, "")] + [(sub, sub.name + "/") for sub in sorted(folder.iterdir())
+                               if sub.is_dir() and not sub.name.startswith(".")]
+    for place, prefix in places:
+        if prefix and locale_name(place.name) != place.name:  # `locale: X` would never find it
+            problems.append(Problem(Location(str(place)), "", locale_name(place.name)))
             continue
-        if path.name not in FILES:
-            problems.append(Problem(Location(str(path)), "", "not a digest template; a pack's"
-                                    f" digest/ holds {', '.join(FILES)}"))
-            continue
-        template, found_problems = read_template(path, FILES[path.name])
-        problems += found_problems
-        if template is not None:
-            found[template.name] = template
+        for path in sorted(place.iterdir()):
+            if path.name.startswith((".", "README")) or (not prefix and path.is_dir()):
+                continue
+            if path.name not in FILES:
+                problems.append(Problem(Location(str(path)), "", "not a digest template; a pack's"
+                                        f" digest/ holds {', '.join(FILES)}, and a folder of"
+                                        " them per locale (digest/ru/)"))
+                continue
+            template, found_problems = read_template(path, FILES[path.name])
+            problems += found_problems
+            if template is not None:
+                found[prefix + template.name] = template
     return found, problems

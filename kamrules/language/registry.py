@@ -186,7 +186,10 @@ def extend(base: LoadedPack, pack: LoadedPack, header: PackHeader, file: str,
         if key not in header.model_fields_set:
             setattr(pack, key, getattr(base, key))
     pack.translations = merged(base.translations, pack.translations)
-    pack.digest_templates = {**base.digest_templates, **pack.digest_templates}
+    # a template the pack writes (in any language) replaces the base's in every language
+    own = {key.split("/")[-1] for key in pack.digest_templates}
+    pack.digest_templates = {**{k: t for k, t in base.digest_templates.items()
+                                if k.split("/")[-1] not in own}, **pack.digest_templates}
     pack.base = base  # its plays come along, less those `disable:` names (playbooks.inherit)
     from kamrules.playbooks.inherit import split_disable, trigger_problems
 

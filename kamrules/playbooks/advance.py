@@ -134,6 +134,11 @@ class Plays:
     def __bool__(self) -> bool:
         return bool(self.compiled)
 
+    def titles(self) -> dict[str, str]:
+        """Each play's title in its pack's locale, by `pack/play id` (the digest names plays)."""
+        return {f"{c.pack.id}/{c.play.id}": c.pack.step_text(c.play, c.play.steps[0]).play_title
+                for c in self.compiled}
+
     def observe(self, account: Account, facts: dict[str, Any], hits: Iterable[str],
                 directory: Directory) -> None:
         """Keep what the plays need of one evaluated account (a few facts, not the view);

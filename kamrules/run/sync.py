@@ -375,7 +375,8 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         after = tasks_after([*existing, *play_tasks], changes, results if not dry_run else None)
         where = repr(sorted(crm_section(loaded).items()))
         report.digest = DigestReport(messages=build(
-            settings, where, as_of, after, severity, report.plays, found.names, found.users))
+            settings, where, as_of, after, severity, report.plays, found.names, found.users,
+            plays.titles() if plays else None))
     if not dry_run and report.counts["failed"] == 0:
         connector.commit()
     report.api_calls = connector.api_calls
