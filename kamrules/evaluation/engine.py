@@ -19,7 +19,8 @@ from kamrules.evaluation.facts import REGISTRY
 from kamrules.evaluation.findings import Finding
 from kamrules.language.conditions import facts_read, rule_condition, scope_condition
 from kamrules.language.loader import LoadedPack
-from kamrules.language.pack import Condition, Rule, placeholders
+from kamrules.language.pack import Condition, Rule
+from kamrules.language.textnames import placeholders
 
 ENGINES = ("durable", "python")
 CHOICES = ("auto", *ENGINES)

@@ -23,18 +23,12 @@ from pydantic import (
 
 from kamrules.inputs.yamlsrc import closest
 from kamrules.language.numbers import check_number
+from kamrules.language.textnames import BUILTIN_NAMES, NAME, check_template
 from kamrules.model import TEAM_ROLES, Severity
 
 Scalar = int | float | bool | str
 ORDER_OPS = ("lt", "le", "gt", "ge")
 OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "exists")
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
-NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
-# Template names every task can use besides facts and params.
-BUILTIN_NAMES = (
-    "account_name", "account_id", "owner_name", "rule_id", "rule_title", "severity",
-    "principles", "principle_names", "rationale", "evidence", "pack_id",
-)
 TemplateSyntax = Literal["simple", "jinja"]
 TaskMode = Literal["per_rule", "per_group"]
 
@@ -248,11 +242,6 @@ class ScopeFilter(UserModel):
 Scope = Literal["key_accounts", "all_accounts"] | ScopeFilter
 
 
-def placeholders(template: str) -> list[str]:
-    """The `{name}` placeholders of a task template (`{{` and `}}` are literal braces)."""
-    return [m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
-
-
 Assignee = Annotated[str, Field(pattern=r"^(owner|sales_ops|role:[a-z_]+|user:\S+)$")]
 
 
@@ -277,50 +266,6 @@ class TaskTemplate(UserModel):
         if value.startswith("role:") and value[5:] not in TEAM_ROLES:
             raise ValueError(f"unknown team role {value[5:]!r}; roles: {', '.join(TEAM_ROLES)}")
         return value
-
-
-def check_template(text: str, info: ValidationInfo) -> str:
-    """Every name a template reads is a fact, a param or a built-in; Jinja text must parse."""
-    return check_text(text, info.context or {})
-
-
-def check_text(text: str, context: dict[str, Any]) -> str:
-    """`check_template` with its validation context (facts, params, syntax) given."""
-    facts, params = context.get("facts"), context.get("params")
-    if facts is None:
-        return text
-    known = set(facts) | set(params or {}) | set(BUILTIN_NAMES)
-    if context.get("syntax") == "jinja":
-        from jinja2 import TemplateError
-
-        from kamrules.language.template import jinja_names
-
-        try:
-            names = jinja_names(text)
-        except TemplateError as exc:
-            raise ValueError(f"not a valid Jinja template: {exc}") from None
-        for name in sorted(names - known):
-            raise ValueError(
-                f"unknown name {name!r}{closest(name, known)} in the template; use a fact, a"
-                f" param or one of: {', '.join(BUILTIN_NAMES)}"
-            )
-        return text
-    for name in placeholders(text):
-        if not NAME.match(name):
-            raise ValueError(
-                f"placeholder {{{name}}} is not a plain name; write {{fact}} or {{param}}"
-                " (use {{ and }} for literal braces)"
-            )
-        if name not in known:
-            raise ValueError(
-                f"unknown placeholder {{{name}}}{closest(name, known)}; use a fact, a param"
-                f" or one of: {', '.join(BUILTIN_NAMES)}"
-            )
-    return text
-
-
-# what a play step's text may name besides facts, params and BUILTIN_NAMES (playbooks/playrun.py)
-PLAY_NAMES = ("play_id", "play_title", "play_started", "step_id", "step_title")
 
 
 class Lifecycle(UserModel):

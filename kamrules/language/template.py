@@ -24,7 +24,7 @@ from jinja2 import StrictUndefined, TemplateError, meta
 
 from kamrules.inputs.days import shifted
 from kamrules.language.bounded import COLLECTIONS, BoundedSandbox, printed, refuse_past
-from kamrules.language.pack import PLACEHOLDER
+from kamrules.language.textnames import PLACEHOLDER
 from kamrules.memo import BoundedMemo
 
 NOT_RECORDED = {"en": "not recorded", "ru": "не указано", "sr": "nije upisano"}

@@ -11,7 +11,8 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
-from kamrules.language.pack import PLAY_NAMES, UserModel, check_template, check_text
+from kamrules.language.pack import UserModel
+from kamrules.language.textnames import PLAY_NAMES, check_template, check_text
 
 
 class RuleText(UserModel):

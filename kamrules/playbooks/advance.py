@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.language.conditions import facts_read
 from kamrules.language.loader import LoadedPack
-from kamrules.language.pack import placeholders
+from kamrules.language.textnames import placeholders
 from kamrules.model import Account, Task, TeamMember
 from kamrules.playbooks.chart import RULE_HIT, PlayChart, trigger_condition
 from kamrules.playbooks.idle import idle_filter

@@ -16,8 +16,9 @@ from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
 from kamrules.language.loader import LoadedPack
-from kamrules.language.pack import OPERATORS, PLAY_NAMES
+from kamrules.language.pack import OPERATORS
 from kamrules.language.pack_cache import cached_beside
+from kamrules.language.textnames import PLAY_NAMES
 from kamrules.playbooks.inherit import inherited_plays
 from kamrules.playbooks.model import Playbook
 

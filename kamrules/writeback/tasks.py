@@ -18,8 +18,9 @@ from kamrules.evaluation.findings import Finding
 from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
 from kamrules.language.bounded import TooBig
 from kamrules.language.loader import LoadedPack
-from kamrules.language.pack import Rule, placeholders
+from kamrules.language.pack import Rule
 from kamrules.language.template import compile_jinja, jinja_names, render, render_jinja, show
+from kamrules.language.textnames import placeholders
 from kamrules.language.translation import RuleText
 from kamrules.model import Account, RecordWarning, Snapshot, Task, TeamMember
 

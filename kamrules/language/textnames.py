@@ -1,0 +1,66 @@
+"""What task text may name, and the check that it names nothing else: facts, params, the
+built-in names every task has (and a play step's own), in either template syntax."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationInfo
+
+from kamrules.inputs.yamlsrc import closest
+
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Template names every task can use besides facts and params.
+BUILTIN_NAMES = (
+    "account_name", "account_id", "owner_name", "rule_id", "rule_title", "severity",
+    "principles", "principle_names", "rationale", "evidence", "pack_id",
+)
+# what a play step's text may name besides those (playbooks/playrun.py)
+PLAY_NAMES = ("play_id", "play_title", "play_started", "step_id", "step_title")
+
+
+def placeholders(template: str) -> list[str]:
+    """The `{name}` placeholders of a task template (`{{` and `}}` are literal braces)."""
+    return [m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
+
+
+def check_template(text: str, info: ValidationInfo) -> str:
+    """Every name a template reads is a fact, a param or a built-in; Jinja text must parse."""
+    return check_text(text, info.context or {})
+
+
+def check_text(text: str, context: dict[str, Any]) -> str:
+    """`check_template` with its validation context (facts, params, syntax) given."""
+    facts, params = context.get("facts"), context.get("params")
+    if facts is None:
+        return text
+    known = set(facts) | set(params or {}) | set(BUILTIN_NAMES)
+    if context.get("syntax") == "jinja":
+        from jinja2 import TemplateError
+
+        from kamrules.language.template import jinja_names
+
+        try:
+            names = jinja_names(text)
+        except TemplateError as exc:
+            raise ValueError(f"not a valid Jinja template: {exc}") from None
+        for name in sorted(names - known):
+            raise ValueError(
+                f"unknown name {name!r}{closest(name, known)} in the template; use a fact, a"
+                f" param or one of: {', '.join(BUILTIN_NAMES)}"
+            )
+        return text
+    for name in placeholders(text):
+        if not NAME.match(name):
+            raise ValueError(
+                f"placeholder {{{name}}} is not a plain name; write {{fact}} or {{param}}"
+                " (use {{ and }} for literal braces)"
+            )
+        if name not in known:
+            raise ValueError(
+                f"unknown placeholder {{{name}}}{closest(name, known)}; use a fact, a param"
+                f" or one of: {', '.join(BUILTIN_NAMES)}"
+            )
+    return text
