@@ -7,6 +7,7 @@ optional `rules/*.yaml` (each a list of rules) and `tests/*.yaml` (its test case
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -364,9 +365,10 @@ def load_packs(paths: list[Path]) -> list[LoadedPack]:
 
 
 def override_problems(
-    pack: LoadedPack, params: dict[str, Any], disable: list[str]
+    pack: LoadedPack, params: dict[str, Any], disable: list[str], plays: Collection[str] = ()
 ) -> list[tuple[tuple[str | int, ...], str]]:
-    """Apply config overrides to a pack; return (config path, message) for each bad one."""
+    """Apply config overrides to a pack; return (config path, message) for each bad one.
+    `plays`: the pack's play ids, which `disable` may name too (a config's, a what-if's)."""
     errors: list[tuple[tuple[str | int, ...], str]] = []
     for name, value in params.items():
         if name not in pack.params:
@@ -389,8 +391,12 @@ def override_problems(
         pack.values[name] = value
     rule_ids = {r.id for r in pack.rules}
     for i, rule_id in enumerate(disable):
+        if rule_id in plays and rule_id not in rule_ids:
+            pack.disabled_plays.add(rule_id)
+            continue
         if rule_id not in rule_ids:
-            errors.append((("disable", i), f"pack {pack.id!r} has no rule {rule_id!r}"))
+            what = "rule or play" if plays else "rule"
+            errors.append((("disable", i), f"pack {pack.id!r} has no {what} {rule_id!r}"))
         pack.disabled.add(rule_id)
     return errors
 

@@ -147,9 +147,19 @@ def plays_of(packs: list[LoadedPack]) -> list[tuple[LoadedPack, Playbook]]:
     out: list[tuple[LoadedPack, Playbook]] = []
     for pack in packs:
         try:
-            out += [(pack, p) for p in load_plays(pack) if p.enabled]
+            out += [(pack, p) for p in load_plays(pack)
+                    if p.enabled and p.id not in pack.disabled_plays]
         except ValidationFailed as exc:
             problems += exc.problems
     if problems:
         raise ValidationFailed(problems)
     return out
+
+
+def play_ids(pack: LoadedPack) -> set[str]:
+    """The ids of the pack's plays, which a config's or a what-if's `disable` may name (none
+    when they do not load: `plays_of` reports why)."""
+    try:
+        return {p.id for p in load_plays(pack)}
+    except ValidationFailed:
+        return set()

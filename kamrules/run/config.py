@@ -213,6 +213,7 @@ def describe_setup(loaded: LoadedConfig) -> str:
 def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
     """The config's packs, validated, with its param overrides and disabled rules applied."""
     from kamrules.language.registry import split_ref, version_problem
+    from kamrules.playbooks.loader import play_ids
 
     problems: list[Problem] = []
     paths = []
@@ -241,7 +242,8 @@ def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
                     f"no loaded pack {pack_id!r}; loaded: {', '.join(sorted(by_id)) or '(none)'}",
                 ))
             continue
-        for loc, message in override_problems(by_id[pack_id], override.params, override.disable):
+        plays = play_ids(by_id[pack_id]) if override.disable else set()
+        for loc, message in override_problems(by_id[pack_id], override.params, override.disable, plays):
             problems.append(loaded.problem(("overrides", pack_id, *loc), message))
         if override.tasks is not None:
             by_id[pack_id].tasks = override.tasks

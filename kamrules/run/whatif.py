@@ -26,6 +26,7 @@ from kamrules.inputs.sanitize import SURROGATES, cell, one_line
 from kamrules.inputs.yamlsrc import plain
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
 from kamrules.model import Account, Snapshot, Task
+from kamrules.playbooks.loader import play_ids
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
 from kamrules.run.config import LoadedConfig, load_configured_packs
@@ -215,7 +216,7 @@ def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable
             packs[index] = pack
             if pack.id in loaded.config.overrides:
                 o = loaded.config.overrides[pack.id]
-                for loc, message in override_problems(pack, o.params, o.disable):
+                for loc, message in override_problems(pack, o.params, o.disable, play_ids(pack)):
                     problems.append(loaded.problem(("overrides", pack.id, *loc), message))
                 pack.tasks = o.tasks or pack.tasks
         pack.locale, pack.currency = loaded.config.locale, loaded.config.currency
@@ -230,13 +231,13 @@ def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable
     for ref in disable:
         pack_id, slash, rule_id = ref.rpartition("/")
         owners = [p for p in packs if (not slash or p.id == pack_id)
-                  and any(r.id == rule_id for r in p.rules)]
+                  and (any(r.id == rule_id for r in p.rules) or rule_id in play_ids(p))]
         if len(owners) != 1:
             why = "no loaded pack has" if not owners else "several packs have"
             problems.append(Problem(Location("--disable"), ref,
-                                    f"{why} a rule {rule_id!r}; name it as PACK/RULE"))
+                                    f"{why} a rule or play {rule_id!r}; name it as PACK/ID"))
             continue
-        owners[0].disabled.add(rule_id)
+        override_problems(owners[0], {}, [rule_id], play_ids(owners[0]))
     if problems:
         raise ValidationFailed(problems)
     return packs
@@ -255,7 +256,7 @@ def compare(current: RunReport, changed: RunReport, changes: Changes, pulls: int
     before, after = _finding_fps(current), _finding_fps(changed)
     per_rule: dict[str, Counter[str]] = {}
     for fp in before.keys() ^ after.keys():
-        rule = fp.rsplit("/", 1)[0]
+        rule = "/".join(fp.split("/", 2)[:2])  # pack/RULE (or pack/PLAY, pack/bundle:G) of pack/ID/ACCOUNT...
         per_rule.setdefault(rule, Counter())["added" if fp in after else "removed"] += 1
     result.rules = [RuleDelta(rule=r, added=c["added"], removed=c["removed"])
                     for r, c in sorted(per_rule.items())]
