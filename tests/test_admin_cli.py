@@ -285,6 +285,9 @@ def test_snooze_by_name_closes_the_open_task_with_a_note_and_it_comes_back_after
 
     for bad, says in ((("--account", "Nobody Ltd", "--rule", "KAM-REL-004", "--days", "5"), "no account"),
                       (("--account", "Baltic Foods", "--rule", "KAM-REL-999", "--days", "5"), "no rule"),
+                      (("--account", "Baltic Foods", "--rule", "play-risk", "--days", "5"),
+                       "kam-core/PLAY-RISK is a play, and plays are not snoozed: switch it off for"
+                       " every account with `overrides: {kam-core: {disable: [PLAY-RISK]}}`"),
                       (("--account", "Baltic Foods", "--until", (today - timedelta(days=1)).isoformat()),
                        "in the past")):
         refused = kamrules(ws.root, "snooze", "add", *bad, "--reason", "x", "--by", "y")

@@ -39,10 +39,20 @@ def _rule(ctx: click.Context, rule: str) -> str:
     """The rule id as the packs spell it (any case; `pack/rule` too), or a clear error."""
     from kamrules.inputs.yamlsrc import closest
 
-    rules = [(p.id, r.id) for p in load_configured_packs(loaded_config(ctx)) for r in p.rules]
+    packs = load_configured_packs(loaded_config(ctx))
+    rules = [(p.id, r.id) for p in packs for r in p.rules]
     known = {r.casefold(): r for _, r in rules} | {f"{p}/{r}".casefold(): f"{p}/{r}"
                                                    for p, r in rules}
     if rule.casefold() not in known:
+        from kamrules.playbooks.loader import play_ids
+
+        play = next((f"{p.id}/{i}" for p in packs for i in play_ids(p)
+                     if rule.casefold() in (i.casefold(), f"{p.id}/{i}".casefold())), None)
+        if play is not None:  # docs/playbooks.md: plays are not snoozed
+            pack_id, play_id = play.split("/")
+            raise KamError(f"{play} is a play, and plays are not snoozed: switch it off for every"
+                           f" account with `overrides: {{{pack_id}: {{disable: [{play_id}]}}}}`,"
+                           " or complete (or close) its open steps' tasks for this one")
         raise KamError(f"no rule {rule!r} in the configured packs{closest(rule, known.values())};"
                        " `kamrules rules` lists them")
     packs = [p for p, r in rules if r.casefold() == rule.casefold()]
