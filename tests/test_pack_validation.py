@@ -180,3 +180,31 @@ def test_a_connector_whose_sdk_is_missing_names_the_extra_to_install(
         # printed as it is: the brackets are not swallowed as console markup
         assert f"the {kind} connector needs its SDK: pip install 'kamrules[{kind}]'" in proc.stderr
         assert "internal error" not in proc.stderr
+
+
+def test_yml_files_are_read_as_yaml_files_are(tmp_path: Path) -> None:
+    """A rule file, a case file or a translation named `.yml` was passed over without a word:
+    `validate` said ok, the rule never ran."""
+    from kamrules.language.packtest import cases_of
+    from kamrules.language.scaffold import scaffold
+
+    scaffold("acme-kam", tmp_path / "acme-kam")
+    pack = tmp_path / "acme-kam" / "src" / "kamrules_pack_acme_kam"
+    rules = (pack / "rules" / "rules.yaml").read_text()
+    (pack / "rules" / "more.yml").write_text(rules.replace("ACMEKAM-001", "ACMEKAM-002"))
+    cases = (pack / "tests" / "cases.yaml").read_text()
+    (pack / "tests" / "more.yml").write_text(cases.split("\ncases:")[0].replace("small:", "tiny:")
+                                            + "\ncases:\n  - {name: two for 002, base: tiny,"
+                                              " fires: [ACMEKAM-002]}\n")
+    (pack / "translations").mkdir()
+    (pack / "translations" / "ru.yml").write_text(
+        'rules:\n  ACMEKAM-002: {subject: "{account_name}: мало", body: "{contacts}"}\n',
+        encoding="utf-8")
+    loaded = load_pack(pack)
+    assert [r.id for r in loaded.rules] == ["ACMEKAM-002", "ACMEKAM-001"]  # more.yml, rules.yaml
+    assert "two for 002" in [c.case.name for c in cases_of(pack)]
+    assert loaded.text(loaded.rules[0], "ru").subject == "{account_name}: мало"
+
+    (pack / "translations" / "ru.yaml").write_text("rules: {}\n")
+    with pytest.raises(ValidationFailed, match="ru.yml: a second translation for ru; keep one file"):
+        load_pack(pack)

@@ -20,6 +20,15 @@ from kamrules.record import Record
 MODELS = (BaseModel, Record)  # what a user's YAML is validated into: models and record kinds
 
 
+def yaml_files(folder: Path) -> list[Path]:
+    """The YAML files of a pack's folder (rules/, tests/, translations/, playbooks/...): `.yaml`
+    and `.yml` alike, in name order (a rule file named `.yml` was passed over without a word)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if p.suffix.lower() in (".yaml", ".yml") and not p.name.startswith(".") and not p.is_dir())
+
+
 def load_yaml(path: Path) -> Any:
     """Parse a YAML file keeping positions, through the input boundary (size, UTF-8, aliases,
     depth, strict scalars); every refusal is a located problem."""

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.shipped import builtin_dir
-from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
+from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from, yaml_files
 from kamrules.language.conditions import MAX_CONJUNCTIONS, alternatives, rule_condition
 from kamrules.language.digestfiles import DigestTemplate, pack_templates
 from kamrules.language.numbers import check_number
@@ -231,7 +231,7 @@ def _load_pack(directory: Path, chain: tuple[str, ...] = ()) -> LoadedPack:
         _collect_ids(raw.get("rules"), raw, ("rules",), str(pack_file), sources)
     if header:
         rules += header.rules
-    for rule_file in sorted((directory / "rules").glob("*.yaml")):
+    for rule_file in yaml_files(directory / "rules"):
         try:
             rule_raw = load_yaml(rule_file)
         except ValidationFailed as exc:

@@ -22,7 +22,7 @@ from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import account_views, facts_for
 from kamrules.inputs.days import RunDay
-from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
+from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from, yaml_files
 from kamrules.language.loader import LoadedPack, override_problems
 from kamrules.language.pack import UserModel
 from kamrules.model import RECORD_KINDS, Snapshot
@@ -106,7 +106,7 @@ def cases_of(pack_dir: Path) -> list[PackCase]:
     out: list[PackCase] = []
     parsed_files: list[tuple[Path, Any, CaseFile]] = []
     fixtures: dict[str, Records] = {}  # shared by every case file of the pack
-    for file in sorted((pack_dir / "tests").glob("*.yaml")):
+    for file in yaml_files(pack_dir / "tests"):
         raw = load_yaml(file)
         try:
             parsed = CaseFile.model_validate(raw)

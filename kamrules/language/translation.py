@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from kamrules.errors import Location, Problem, ValidationFailed
-from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
+from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from, yaml_files
 from kamrules.language.pack import UserModel
 from kamrules.language.textnames import PLAY_NAMES, check_template, check_text
 
@@ -96,10 +96,14 @@ def load_translations(directory: Path, context: dict[str, Any], rule_ids: set[st
     """`translations/LOCALE.yaml`, validated like rules; unknown rule ids are errors (play and
     step ids are checked when the plays load: playbooks/loader.py)."""
     out: dict[str, Translation] = {}
-    for file in sorted((directory / "translations").glob("*.yaml")):
+    for file in yaml_files(directory / "translations"):
         named = locale_name(file.stem)
         if named != file.stem:  # a config's `locale:` would never find it
             problems.append(Problem(Location(str(file)), "", named))
+            continue
+        if file.stem in out:  # ru.yaml and ru.yml: one would have hidden the other
+            problems.append(Problem(Location(str(file)), "", f"a second translation for {file.stem};"
+                                    " keep one file per locale"))
             continue
         try:
             raw = load_yaml(file)

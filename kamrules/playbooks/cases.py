@@ -18,7 +18,7 @@ from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import account_views, facts_for, portfolio_context
 from kamrules.inputs.days import RunDay
-from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
+from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from, yaml_files
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import UserModel
 from kamrules.language.packtest import case_snapshot
@@ -62,7 +62,7 @@ class LocatedCase:
 def play_cases_of(pack_dir: Path) -> list[LocatedCase]:
     problems: list[Problem] = []
     out: list[LocatedCase] = []
-    for file in sorted((pack_dir / "playbooks" / "tests").glob("*.yaml")):
+    for file in yaml_files(pack_dir / "playbooks" / "tests"):
         raw = load_yaml(file)
         try:
             parsed = PlayCaseFile.model_validate(raw)

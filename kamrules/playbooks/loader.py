@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.facts import REGISTRY
-from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
+from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from, yaml_files
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import OPERATORS
 from kamrules.language.pack_cache import cached_beside
@@ -33,7 +33,7 @@ def _key_hint(node: Any) -> list[str] | None:
 
 
 def play_files(directory: Path) -> list[Path]:
-    return sorted((directory / "playbooks").glob("*.yaml"))
+    return yaml_files(directory / "playbooks")
 
 
 def load_plays(pack: LoadedPack) -> list[Playbook]:
@@ -67,7 +67,8 @@ def _translation_problems(pack: LoadedPack, plays: list[Playbook]) -> list[Probl
                 where = ("plays", play_id, "steps", unknown[0])
                 message = (f"play {play_id} has no step {unknown[0]!r}"
                            f"{closest(unknown[0], steps[play_id])}; its steps: {', '.join(steps[play_id])}")
-            file = pack.directory / "translations" / f"{locale}.yaml"
+            file = next((f for f in yaml_files(pack.directory / "translations") if f.stem == locale),
+                        pack.directory / "translations" / f"{locale}.yaml")
             raw = load_yaml(file) if file.is_file() else None
             problems.append(Problem(locate(raw, where, str(file)), ".".join(map(str, where)), message))
     return problems
