@@ -98,6 +98,17 @@ def test_config_is_found_from_a_subfolder_anywhere_on_the_line_and_from_the_envi
     assert json.loads(env.stdout)["accounts"] == 80 and "KAMRULES_CONFIG" in env.stderr
     assert not (elsewhere / ".kamrules").exists()
 
+    # named .yml it was passed over, and the run went to a new demo CRM, exit 0
+    (ws.root / "kamrules.yaml").rename(ws.root / "kamrules.yml")
+    yml = kamrules(sub, "plan", "--as-of", "2026-11-01", "--json")
+    assert json.loads(yml.stdout)["accounts"] == 80 and str(ws.root / "kamrules.yml") in yml.stderr
+    (ws.root / "kamrules.yaml").write_text("crm: {type: local}\n")
+    both = kamrules(sub, "plan", "--as-of", "2026-11-01")
+    assert both.returncode == 2
+    assert (f"{ws.root / 'kamrules.yml'}: kamrules.yaml and kamrules.yml are both here: keep one"
+            in both.stderr)
+    assert not (sub / ".kamrules").exists()
+
 
 def test_demo_crm_only_without_any_config(tmp_path: Path) -> None:
     (tmp_path / "own").mkdir()

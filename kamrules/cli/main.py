@@ -156,7 +156,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.option(
     "--config", "config_path", type=click.Path(path_type=Path),
     help="Config file (may come anywhere on the line). Default: $KAMRULES_CONFIG, else "
-    "kamrules.yaml in this folder or the nearest parent, else the embedded demo CRM with the "
+    "kamrules.yaml (or .yml) in this folder or the nearest parent, else the embedded demo CRM with the "
     "built-in kam-core pack.",
 )
 @click.pass_context

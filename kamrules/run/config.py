@@ -24,6 +24,7 @@ from kamrules.run.quality import DataQualitySettings
 from kamrules.writeback.reconcile import Limits, Policy
 
 DEFAULT_CONFIG = Path("kamrules.yaml")
+CONFIG_NAMES = (DEFAULT_CONFIG.name, "kamrules.yml")  # what the search for a config looks for
 CONFIG_ENV = "KAMRULES_CONFIG"
 
 
@@ -163,9 +164,14 @@ def find_config(path: Path | None, cwd: Path | None = None) -> tuple[Path | None
         return expand(env, CONFIG_ENV), CONFIG_ENV
     here = (cwd or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        candidate = folder / DEFAULT_CONFIG
-        if candidate.exists():  # a FIFO or folder there is refused by the boundary, not skipped
-            return (DEFAULT_CONFIG if folder == here else candidate), (
+        # kamrules.yml too: named so it was passed over, and a nightly job ran on the demo CRM
+        found = [name for name in CONFIG_NAMES if (folder / name).exists()]  # a FIFO or folder
+        if len(found) > 1:  # there is refused by the boundary, not skipped
+            raise ValidationFailed([Problem(Location(str(folder / found[1])), "",
+                                            f"{found[0]} and {found[1]} are both here: keep one")])
+        if found:
+            name = Path(found[0])
+            return (name if folder == here else folder / name), (
                 "found here" if folder == here else f"found in parent folder {folder}")
     return None, "no config"
 
