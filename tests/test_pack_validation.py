@@ -126,7 +126,7 @@ def test_config_errors_are_located_and_stop_before_any_pull(workspace: Workspace
     assert ("kamrules.yaml:4:14: overrides.kam-core.params.min_contact:"
             " pack 'kam-core' has no param") in proc.stderr
     assert ("kamrules.yaml:5:15: overrides.kam-core.disable.0:"
-            " pack 'kam-core' has no rule 'KAM-XXX-001'") in proc.stderr
+            " pack 'kam-core' has no rule or play 'KAM-XXX-001'") in proc.stderr
     assert workspace.crm().all_tasks() == []
 
 

@@ -22,11 +22,12 @@ MODELS = (BaseModel, Record)  # what a user's YAML is validated into: models and
 
 def yaml_files(folder: Path) -> list[Path]:
     """The YAML files of a pack's folder (rules/, tests/, translations/, playbooks/...): `.yaml`
-    and `.yml` alike, in name order (a rule file named `.yml` was passed over without a word)."""
+    and `.yml` alike, in name order (a rule file named `.yml` was passed over without a word).
+    A folder or a FIFO so named is listed too: reading it refuses it, naming it."""
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir()
-                  if p.suffix.lower() in (".yaml", ".yml") and not p.name.startswith(".") and not p.is_dir())
+                  if p.suffix.lower() in (".yaml", ".yml") and not p.name.startswith("."))
 
 
 def load_yaml(path: Path) -> Any:
