@@ -38,6 +38,10 @@ def test_a_config_switches_a_play_off_and_its_tasks_close(workspace: Workspace) 
     assert absorbed <= created  # no play runs: the absorbed rules raise their own tasks
     assert all(t.status != "open" for t in workspace.crm().all_tasks()
                if t.fingerprint.startswith("kam-core/PLAY-RISK/"))
+    listed = json.loads(workspace.cli("plays", "--json").stdout)
+    assert {p["id"]: p["enabled"] for p in listed} == {
+        "PLAY-ONBOARD": True, "PLAY-RISK": False, "PLAY-RENEWAL": True}
+    assert "PLAY-RISK (disabled)" in workspace.cli("rules").stdout
 
 
 def test_an_unknown_play_or_rule_is_named(workspace: Workspace) -> None:

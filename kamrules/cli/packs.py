@@ -67,7 +67,7 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     from kamrules.language.conditions import describe
     from kamrules.language.docs import pack_markdown
     from kamrules.playbooks.docs import trigger_words
-    from kamrules.playbooks.loader import load_plays
+    from kamrules.playbooks.loader import load_plays, switched_on
 
     loaded_packs = packs_for(ctx, packs)
     if fmt == "markdown":
@@ -89,7 +89,7 @@ def rules_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
                          describe(r.when, p.values)))
         for play in load_plays(p):  # plays beside the rules (`kamrules plays` for their steps)
             steps = " -> ".join(s.id for s in play.steps)
-            rows.append((p.id, play.id + ("" if play.enabled else " (disabled)"), play.severity,
+            rows.append((p.id, play.id + ("" if switched_on(p, play) else " (disabled)"), play.severity,
                          ", ".join(play.principles), f"play: {play.title} ({steps})",
                          trigger_words(play, p)))
     print_table(("pack", "id", "severity", "principles", "title", "fires when"), rows,

@@ -17,7 +17,7 @@ def plays_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     """List the plays (multi-step playbooks) of rule packs: trigger, steps and escalations;
     markdown is their generated README (`table` is the old name of text)."""
     from kamrules.playbooks.docs import escalation_words, plays_markdown, start_words, trigger_words
-    from kamrules.playbooks.loader import load_plays
+    from kamrules.playbooks.loader import load_plays, switched_on
 
     loaded = [(p, load_plays(p)) for p in packs_for(ctx, packs)]
     if fmt == "markdown":
@@ -26,7 +26,7 @@ def plays_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([
             {"pack": p.id, "id": play.id, "title": play.title, "severity": play.severity,
-             "principles": play.principles, "enabled": play.enabled,
+             "principles": play.principles, "enabled": switched_on(p, play),
              "cooldown_days": play.cooldown_days, "trigger": trigger_words(play, p),
              "steps": [{"id": s.id, "title": s.title, "opens": start_words(s),
                         "due_in_days": s.task.due_in_days, "assignee": s.task.assignee,
@@ -37,7 +37,8 @@ def plays_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
     rows = []
     for p, plays in loaded:
         for play in plays:
-            rows.append((p.id, f"{play.id} {play.title}", "", f"when {trigger_words(play, p)}", "", ""))
+            off = "" if switched_on(p, play) else " (disabled)"
+            rows.append((p.id, f"{play.id}{off} {play.title}", "", f"when {trigger_words(play, p)}", "", ""))
             rows += [("", "", s.id, start_words(s), f"{s.task.due_in_days} days", escalation_words(s))
                      for s in play.steps]
     print_table(("pack", "play", "step", "opens", "due", "escalation"), rows,

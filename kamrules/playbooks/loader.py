@@ -148,8 +148,7 @@ def plays_of(packs: list[LoadedPack]) -> list[tuple[LoadedPack, Playbook]]:
     out: list[tuple[LoadedPack, Playbook]] = []
     for pack in packs:
         try:
-            out += [(pack, p) for p in load_plays(pack)
-                    if p.enabled and p.id not in pack.disabled_plays]
+            out += [(pack, p) for p in load_plays(pack) if switched_on(pack, p)]
         except ValidationFailed as exc:
             problems += exc.problems
     if problems:
@@ -164,3 +163,9 @@ def play_ids(pack: LoadedPack) -> set[str]:
         return {p.id for p in load_plays(pack)}
     except ValidationFailed:
         return set()
+
+
+def switched_on(pack: LoadedPack, play: Playbook) -> bool:
+    """Whether the play runs: enabled in its file, and not switched off by the config's (or an
+    extending pack's) `disable:`."""
+    return play.enabled and play.id not in pack.disabled_plays
