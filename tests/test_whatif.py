@@ -151,3 +151,17 @@ def test_a_change_that_reads_more_of_the_accounts_that_are_not_key_pulls_them(
     assert created and {rule for rule, _ in created} == {"kam-core/KAM-REL-004"}
     assert not {account for _, account in created} & key
     assert result["closed"] == [] and result["other"] == []
+
+
+def test_findings_by_rule_count_findings_in_checklists_too(
+        workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any]) -> None:
+    """kam-core's default writes one checklist per account and problem: the what-if listed
+    `kam-core/bundle:buying_centre +31` where the rule changed was KAM-REL-004, +39 findings."""
+    ws = workspace_factory(demo_records)
+    config = ws.root / "kamrules.yaml"
+    config.write_text(config.read_text().replace("kam-core: {tasks: per_rule}", "kam-core: {}"))
+    result = _plan(ws, "--set", "kam-core.min_contacts=10")
+    added = result["findings_changed"] - result["findings_current"]
+    assert added > 0
+    assert result["rules"] == [{"rule": "kam-core/KAM-REL-004", "added": added, "removed": 0}]
+    assert result["created"] or result["other"]  # checklists made or grown

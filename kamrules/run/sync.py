@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from kamrules.construct import made
 from kamrules.digest.build import DigestReport, build, tasks_after
@@ -99,6 +99,7 @@ class RunReport(BaseModel):
     plays: list[PlayTransition] = Field(default_factory=list)
     digest: DigestReport | None = None
     active_plays: PlaysOverview | None = None  # per account and owner after the run, overdue steps
+    _finding_fps: list[str] = PrivateAttr(default_factory=list)  # every finding's, not printed
 
 
 def now_iso() -> str:
@@ -297,6 +298,7 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
         return report
 
     every = [d.task.fingerprint for d in desired] + [i.desired.task.fingerprint for i in items]
+    report._finding_fps = every  # a what-if compares findings, bundled or not (run/whatif.py)
     plays = found.plays
     policy_for = policy_resolver(loaded, packs)
     longest = max([loaded.config.lifecycle.renotify_after_days]

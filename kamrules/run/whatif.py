@@ -31,7 +31,7 @@ from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
 from kamrules.run.config import LoadedConfig, load_configured_packs
 from kamrules.run.snooze import Snooze
-from kamrules.run.sync import ChangeReport, RunReport, run
+from kamrules.run.sync import RunReport, run
 
 # Actions that mean "the finding holds and its task is (or will be) open".
 OPEN_ACTIONS = ("create", "update", "keep")
@@ -243,8 +243,9 @@ def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable
     return packs
 
 
-def _finding_fps(report: RunReport) -> dict[str, ChangeReport]:
-    return {c.fingerprint: c for c in report.changes
+def _raised(report: RunReport) -> set[str]:
+    """The tasks a plan raises (kept, created, updated...): not closed, nor kept as no finding's."""
+    return {c.fingerprint for c in report.changes
             if c.action != "close" and not (c.action == "keep" and c.severity is None)}
 
 
@@ -253,13 +254,16 @@ def compare(current: RunReport, changed: RunReport, changes: Changes, pulls: int
     result = WhatIf(as_of=current.as_of, changes=changes, pulls=pulls, api_calls=changed.api_calls,
                     current=current.counts, changed=changed.counts,
                     findings_current=current.findings, findings_changed=changed.findings)
-    before, after = _finding_fps(current), _finding_fps(changed)
+    # by the findings' own fingerprints (pack/RULE/ACCOUNT), in a bundle or not: by the tasks',
+    # kam-core's default of one checklist per account and problem showed `bundle:buying_centre`
+    before, after = set(current._finding_fps), set(changed._finding_fps)
     per_rule: dict[str, Counter[str]] = {}
-    for fp in before.keys() ^ after.keys():
-        rule = "/".join(fp.split("/", 2)[:2])  # pack/RULE (or pack/PLAY, pack/bundle:G) of pack/ID/ACCOUNT...
+    for fp in before ^ after:
+        rule = "/".join(fp.split("/", 2)[:2])
         per_rule.setdefault(rule, Counter())["added" if fp in after else "removed"] += 1
     result.rules = [RuleDelta(rule=r, added=c["added"], removed=c["removed"])
                     for r, c in sorted(per_rule.items())]
+    raised, raised_after = _raised(current), _raised(changed)
     a = {c.fingerprint: c for c in current.changes}
     b = {c.fingerprint: c for c in changed.changes}
     owners: dict[str, Counter[str]] = {}
@@ -276,7 +280,7 @@ def compare(current: RunReport, changed: RunReport, changes: Changes, pulls: int
                           changed=now.action if now else None)
         if delta.changed == "create" and delta.current != "create":
             kind = "created"
-        elif delta.current in OPEN_ACTIONS and fp in before and fp not in after:
+        elif delta.current in OPEN_ACTIONS and fp in raised and fp not in raised_after:
             kind = "closed"
         else:
             kind = "other"
@@ -323,7 +327,8 @@ def render(result: WhatIf, limit: int = 10) -> list[str]:
         lines.append("no difference")
         return lines
     lines.append("\nfindings by rule (added / removed):")
-    lines += [f"  {r.rule}\t+{r.added}\t-{r.removed}" for r in result.rules]
+    lines += [f"  {r.rule}\t+{r.added}\t-{r.removed}" for r in result.rules] or [
+        "  (none: the same findings; their tasks change)"]
     lines.append("\ntasks by owner (created / closed):")
     lines += [f"  {cell(o)}\t+{c['created']}\t-{c['closed']}" for o, c in result.owners.items()]
     shown = result.accounts if not limit else result.accounts[:limit]
