@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from kamrules.cli.common import as_of_date, loaded_config, out, progress_display
+from kamrules.cli.common import as_of_date, err, loaded_config, out, progress_display
 from kamrules.run.config import load_configured_packs
 
 
@@ -78,10 +78,20 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
         return
     write_whole(path, text, "report file")
     s = report.summary
-    out.print(f"wrote {path}: {s.key_accounts} key accounts as of {report.as_of},"
-              f" {s.share_without_serious:.0%} with no high or critical finding;"
-              f" {s.findings} findings ({s.snoozed_findings} snoozed), {s.open_tasks} open tasks"
-              f" ({s.overdue_tasks} overdue).")
+    (err if _is_stdout(path) else out).print(
+        f"wrote {path}: {s.key_accounts} key accounts as of {report.as_of},"
+        f" {s.share_without_serious:.0%} with no high or critical finding;"
+        f" {s.findings} findings ({s.snoozed_findings} snoozed), {s.open_tasks} open tasks"
+        f" ({s.overdue_tasks} overdue).")
+
+
+def _is_stdout(path: Path) -> bool:
+    """`-o /dev/stdout` (or a link to where stdout goes): the summary line goes to stderr, not
+    after the report into the same stream."""
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(1))
+    except OSError:
+        return False
 
 
 def _language(locale: str) -> str:
