@@ -28,12 +28,9 @@ class RuleText(UserModel):
         return check_template(text, info)
 
 
-class StepText(UserModel):
-    """A play step's title and task text in another language (the simple syntax, as plays)."""
-
-    title: str | None = None
-    subject: str = Field(min_length=1, max_length=255)
-    body: str = Field(min_length=1)
+class StepText(RuleText):
+    """A play step's title and task text in another language (the simple syntax, as plays, with
+    the names a step may read)."""
 
     @field_validator("subject", "body")
     @classmethod
