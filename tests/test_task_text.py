@@ -178,7 +178,7 @@ def test_a_translation_is_named_as_a_locale_finds_it(tmp_path: Path, name: str,
     (folder / "translations" / f"{name}.yaml").write_text(
         'rules:\n  ACMEKAM-001: {subject: "{account_name}", body: "{contacts}"}\n')
     if message is None:
-        assert load_pack(folder).translation("sr_Latn") is not None
+        assert "sr_Latn" in load_pack(folder).translations
         return
     with pytest.raises(ValidationFailed) as exc:
         load_pack(folder)

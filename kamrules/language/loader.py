@@ -87,11 +87,6 @@ class LoadedPack:
     def active_rules(self) -> list[Rule]:
         return [r for r in self.rules if r.enabled and r.id not in self.disabled]
 
-    def translation(self, locale: str | None = None) -> Translation | None:
-        """The translation for a locale (`sr_Latn`, then `sr`), or None (the rules' own text)."""
-        found = in_order(self.translations, locale or self.locale)
-        return found[0] if found else None
-
     def text(self, rule: Rule, locale: str | None = None) -> RuleText:
         """A rule's task subject and body in the locale (the rule's own text when untranslated)."""
         for tr in in_order(self.translations, locale or self.locale):
