@@ -333,6 +333,22 @@ def test_a_hand_written_snooze_naming_no_account_id_is_a_warning(
     assert "no account has the id 'Baltic Foods', so this snooze never applies" in proc.stderr
 
 
+def test_a_hand_written_snooze_naming_no_rule_is_a_warning_and_a_validate_error(
+        workspace_factory: Callable[..., Workspace]) -> None:
+    """A typo in a snooze's rule (or a rule renamed since) never applied, and nothing said so."""
+    ws = workspace_factory(SMALL)
+    until = (date.today() + timedelta(days=3)).isoformat()
+    (ws.root / "snoozes.yaml").write_text(
+        "snoozes:\n"
+        f"  - {{account: ACC-000002, rule: KAM-REL-004, reason: x, requested_by: y, until: {until}}}\n"
+        f"  - {{account: ACC-000002, rule: KAM-REL-404, reason: x, requested_by: y, until: {until}}}\n")
+    said = "no loaded pack has the rule 'KAM-REL-404', so this snooze never applies"
+    proc = kamrules(ws.root, "plan", "--as-of", date.today().isoformat())
+    assert proc.returncode == 0 and said in proc.stderr and "KAM-REL-004'" not in proc.stderr
+    checked = kamrules(ws.root, "validate")
+    assert checked.returncode == 2 and f"snoozes.yaml:3:27: snoozes[1].rule: {said}" in checked.stderr
+
+
 def test_a_command_stopped_by_an_error_still_prints_json(workspace_factory: Callable[..., Workspace]) -> None:
     ws = workspace_factory(SMALL)
     proc = kamrules(ws.root, "explain", "Nobody Ltd", "--format", "json")

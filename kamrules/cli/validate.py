@@ -18,7 +18,7 @@ def config_problems(ctx: click.Context) -> tuple[list[Problem], list[Any], Path 
     """(problems, loaded packs, config file) for the config found the usual way."""
     from kamrules.cli.wiring import connector_config, mapping_problems, secret_problems
     from kamrules.run.config import LoadedConfig, find_config, load_configured_packs
-    from kamrules.run.snooze import load_snoozes
+    from kamrules.run.snooze import load_snoozes, unknown_rule_problems
 
     problems: list[Problem] = []
     packs: list[Any] = []
@@ -35,7 +35,8 @@ def config_problems(ctx: click.Context) -> tuple[list[Problem], list[Any], Path 
         except ValidationFailed as exc:
             problems += exc.problems
         try:
-            load_snoozes(loaded.snoozes_path)
+            snoozes = load_snoozes(loaded.snoozes_path)
+            problems += unknown_rule_problems(loaded.snoozes_path, snoozes, packs) if packs else []
         except ValidationFailed as exc:
             problems += exc.problems
     if loaded.file is not None:

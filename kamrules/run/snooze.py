@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Container
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 from ruamel.yaml import YAML
 
-from kamrules.errors import ValidationFailed
+from kamrules.errors import Problem, ValidationFailed
 from kamrules.inputs.environment import failure, write_whole
-from kamrules.inputs.yamlsrc import load_yaml, problems_from
+from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
 from kamrules.language.pack import UserModel
+from kamrules.model import RecordWarning
 
 
 class Snooze(UserModel):
@@ -69,6 +72,37 @@ def load_snoozes(path: Path) -> list[Snooze]:
         return SnoozeFile.model_validate(raw).snoozes
     except ValidationError as exc:
         raise ValidationFailed(problems_from(exc, raw, str(path), SnoozeFile)) from None
+
+
+def unknown_rules(snoozes: list[Snooze], packs: list[Any]) -> list[tuple[int, Snooze]]:
+    """(index, snooze) of those naming a rule no loaded pack has (a typo by hand, a rule renamed
+    or its pack dropped): they never apply, and said nothing."""
+    known = {r.id for p in packs for r in p.rules} | {f"{p.id}/{r.id}" for p in packs for r in p.rules}
+    return [(i, s) for i, s in enumerate(snoozes) if s.rule and s.rule not in known]
+
+
+def idle_snoozes(snoozes: list[Snooze], packs: list[Any], evaluated: Container[str],
+                 as_of: date) -> list[RecordWarning]:
+    """A run's warnings for active snoozes that can never apply: written by hand with an account's
+    name for its id, or a rule no loaded pack has."""
+    warnings = [RecordWarning(
+        kind="snoozes", record_id=s.account,
+        message=f"no account has the id {s.account!r}, so this snooze never applies;"
+        " re-add it with `kamrules snooze add --account` (it finds accounts by name)")
+        for s in snoozes if s.account and s.active(as_of) and s.account not in evaluated]
+    return warnings + [RecordWarning(kind="snoozes", record_id=s.rule or "",
+                                     message=f"no loaded pack has the rule {s.rule!r}, so this"
+                                     " snooze never applies; `kamrules rules` lists them")
+                       for _, s in unknown_rules(snoozes, packs) if s.active(as_of)]
+
+
+def unknown_rule_problems(path: Path, snoozes: list[Snooze], packs: list[Any]) -> list[Problem]:
+    """`unknown_rules`, each located at its `rule:` in the snoozes file (for `validate`)."""
+    found = unknown_rules(snoozes, packs)
+    raw = load_yaml(path) if found else None
+    return [Problem(locate(raw, ("snoozes", i, "rule"), str(path)), f"snoozes[{i}].rule",
+                    f"no loaded pack has the rule {s.rule!r}, so this snooze never applies;"
+                    " `kamrules rules` lists them") for i, s in found]
 
 
 def save_snoozes(path: Path, snoozes: list[Snooze]) -> None:

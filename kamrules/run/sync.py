@@ -43,7 +43,7 @@ from kamrules.run.config import LoadedConfig, crm_section, policy_resolver
 from kamrules.run.planning import CONTEXT_SHARE, PlanAside
 from kamrules.run.quality import GateProblem, gate
 from kamrules.run.rendering import renderers, text_parts
-from kamrules.run.snooze import Snooze, snoozed
+from kamrules.run.snooze import Snooze, idle_snoozes, snoozed
 from kamrules.run.written import written_in_parts
 from kamrules.writeback.bundles import Item, bundle, moved_to, renderer
 from kamrules.writeback.health import check_supported, sync_health
@@ -277,12 +277,7 @@ def conclude(report: RunReport, connector: Connector, found: Evaluation, snoozes
     report.findings = len(desired) + len(items)
     report.field_failures = sorted((s for s in found.stats.values() if s.failed),
                                    key=lambda s: s.field)
-    for s in snoozes:  # e.g. written by hand with a name: it would never apply
-        if s.account and s.active(as_of) and s.account not in found.evaluated:
-            report.warnings.append(RecordWarning(
-                kind="snoozes", record_id=s.account,
-                message=f"no account has the id {s.account!r}, so this snooze never applies;"
-                " re-add it with `kamrules snooze add --account` (it finds accounts by name)"))
+    report.warnings += idle_snoozes(snoozes, packs, found.evaluated, as_of)
     if found.users:  # a CRM without users (an empty local one) says nothing of them
         report.warnings += unknown_users(packs, ((c.pack, c.play) for c in found.plays.compiled),
                                          found.users, loaded.config.sales_ops_owner)
