@@ -126,6 +126,22 @@ def test_cron(expr: str, at: str, fires: bool) -> None:
     assert Cron(expr).matches(datetime.fromisoformat(at)) is fires
 
 
+@pytest.mark.parametrize("expr", ["0 2 30 2 *", "0 2 31 4,6,9,11 *", "0 2 30-31 2 *"])
+def test_a_schedule_that_never_fires_is_refused(expr: str) -> None:
+    """February 30th parsed, and the tenant never ran."""
+    with pytest.raises(ValueError, match="never fires: no month of it has such a day"):
+        Cron(expr)
+
+
+@pytest.mark.parametrize(("expr", "at"), [
+    ("0 2 29 2 *", "2028-02-29T02:00"),   # in leap years
+    ("0 2 31 1-2 *", "2027-01-31T02:00"),  # in January
+    ("0 2 30 2 1", "2027-02-01T02:00"),   # or on Mondays of February
+])
+def test_a_schedule_that_fires_at_all_is_taken(expr: str, at: str) -> None:
+    assert Cron(expr).matches(datetime.fromisoformat(at))
+
+
 def test_the_redis_password_is_used_and_never_printed(tmp_path: Path) -> None:
     port, password = free_port(), "s3cret-redis-pw/+="
     proc = subprocess.Popen([redis_binary(), "--port", str(port), "--bind", "127.0.0.1",

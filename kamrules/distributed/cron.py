@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+DAYS_IN = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
           ("day of week", 0, 7))
 
@@ -25,6 +26,9 @@ class Cron:
             self.sets[4].add(0)
         self.any_day = parts[2] == "*"
         self.any_weekday = parts[4] == "*"
+        # `0 2 30 2 *` (February 30th) parses and never fires: the tenant would never run
+        if self.any_weekday and not any(d <= DAYS_IN[m] for m in self.sets[3] for d in self.sets[2]):
+            raise ValueError(f"{expression!r} never fires: no month of it has such a day")
 
     def matches(self, at: datetime) -> bool:
         """Whether the minute `at` falls in is one this expression fires on."""
