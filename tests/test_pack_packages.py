@@ -47,6 +47,8 @@ def test_the_scaffold_own_tests_pass_as_generated(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="'kam-core' is a built-in pack's name"):
         scaffold("kam-core", tmp_path / "kam-core")
     assert not (tmp_path / "kam-core").exists()
+    (tmp_path / "fresh-repo" / ".git").mkdir(parents=True)  # `git init` first: an empty project
+    assert (tmp_path / "fresh-repo" / "pyproject.toml") in scaffold("other-kam", tmp_path / "fresh-repo")
 
 
 def test_a_built_wheel_installs_into_a_fresh_venv_and_runs_by_name(

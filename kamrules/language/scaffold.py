@@ -139,14 +139,15 @@ def kamrules_range() -> str:
 
 
 def scaffold(name: str, target: Path) -> list[Path]:
-    """Write the pack package `name` into `target` (which must not exist); the files written."""
+    """Write the pack package `name` into `target` (new, or an empty folder); the files written."""
     if not NAME.match(name):
         raise KamError(f"{name!r} is not a pack name: lower-case letters, digits and dashes")
     if name in builtin_packs():
         raise KamError(f"{name!r} is a built-in pack's name; a pack installed under it would never"
                        " be used (the built-in comes first): choose another name")
-    if target.exists():
-        raise KamError(f"{target} already exists; choose another folder with --dir")
+    # an empty folder (a fresh `git init` too) is taken: a project is often made first
+    if target.exists() and (not target.is_dir() or any(p.name != ".git" for p in target.iterdir())):
+        raise KamError(f"{target} already exists and is not empty; choose another folder with --dir")
     # The distribution and its package are named for kamrules: a pack called `requests`, `json`
     # or `kamrules` would replace or be hidden by the package of that name.
     short = name.replace("-", "_")
