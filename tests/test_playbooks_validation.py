@@ -83,6 +83,7 @@ def test_validate_reports_play_problems_with_exit_code_2(bad_pack: Path) -> None
     result = CliRunner().invoke(cli, ["validate", str(bad_pack)])
     assert result.exit_code == 2
     assert "unknown fact 'satisfacton'" in result.output
+    assert "params, problems below" in result.output and "params, ok" not in result.output
 
 
 def test_plays_are_listed_and_documented() -> None:

@@ -109,8 +109,12 @@ def validate_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
                                "packs": summary, "problems": [_problem_json(p) for p in problems]},
                               indent=2))
     else:
-        for p in summary:
-            out.print(f"{p['id']} {p['version']}: {p['rules']} rules, {p['params']} params, ok")
+        for p, pack in zip(summary, loaded_packs, strict=True):
+            # "ok" only for a pack none of the problems is in (a play or translation's, found
+            # after the rules loaded, said "ok" above its own error)
+            mine = any(_within(x.location.file, pack.directory) for x in problems)
+            out.print(f"{p['id']} {p['version']}: {p['rules']} rules, {p['params']} params,"
+                      f" {'problems below' if mine else 'ok'}")
         if file is not None and not problems:
             out.print(f"{file}: ok (crm, mapping, secret references, packs, overrides, snoozes)")
         for problem in cap(problems):  # 50 a file, then a count of the rest
@@ -119,3 +123,10 @@ def validate_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             err.print(f"{len(problems)} problem(s) found.")
     if problems:
         ctx.exit(2)
+
+
+def _within(file: str, folder: Path) -> bool:
+    try:
+        return Path(file).resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, ValueError):
+        return False
