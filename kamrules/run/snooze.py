@@ -90,9 +90,7 @@ def idle_snoozes(snoozes: list[Snooze], packs: list[Any], evaluated: Container[s
         message=f"no account has the id {s.account!r}, so this snooze never applies;"
         " re-add it with `kamrules snooze add --account` (it finds accounts by name)")
         for s in snoozes if s.account and s.active(as_of) and s.account not in evaluated]
-    return warnings + [RecordWarning(kind="snoozes", record_id=s.rule or "",
-                                     message=f"no loaded pack has the rule {s.rule!r}, so this"
-                                     " snooze never applies; `kamrules rules` lists them")
+    return warnings + [RecordWarning(kind="snoozes", record_id=s.rule or "", message=_no_rule(s))
                        for _, s in unknown_rules(snoozes, packs) if s.active(as_of)]
 
 
@@ -100,9 +98,13 @@ def unknown_rule_problems(path: Path, snoozes: list[Snooze], packs: list[Any]) -
     """`unknown_rules`, each located at its `rule:` in the snoozes file (for `validate`)."""
     found = unknown_rules(snoozes, packs)
     raw = load_yaml(path) if found else None
-    return [Problem(locate(raw, ("snoozes", i, "rule"), str(path)), f"snoozes[{i}].rule",
-                    f"no loaded pack has the rule {s.rule!r}, so this snooze never applies;"
-                    " `kamrules rules` lists them") for i, s in found]
+    return [Problem(locate(raw, ("snoozes", i, "rule"), str(path)), f"snoozes[{i}].rule", _no_rule(s))
+            for i, s in found]
+
+
+def _no_rule(snooze: Snooze) -> str:
+    return (f"no loaded pack has the rule {snooze.rule!r}, so this snooze never applies;"
+            " `kamrules rules` lists them")
 
 
 def save_snoozes(path: Path, snoozes: list[Snooze]) -> None:

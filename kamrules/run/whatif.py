@@ -228,16 +228,17 @@ def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable
             continue
         for loc, message in override_problems(by_id[pack_id], params, []):
             problems.append(Problem(Location("--set"), f"{pack_id}.{loc[-1]}", message))
+    plays = {p.id: play_ids(p) for p in packs} if disable else {}
     for ref in disable:
         pack_id, slash, rule_id = ref.rpartition("/")
         owners = [p for p in packs if (not slash or p.id == pack_id)
-                  and (any(r.id == rule_id for r in p.rules) or rule_id in play_ids(p))]
+                  and (any(r.id == rule_id for r in p.rules) or rule_id in plays[p.id])]
         if len(owners) != 1:
             why = "no loaded pack has" if not owners else "several packs have"
             problems.append(Problem(Location("--disable"), ref,
                                     f"{why} a rule or play {rule_id!r}; name it as PACK/ID"))
             continue
-        override_problems(owners[0], {}, [rule_id], play_ids(owners[0]))
+        override_problems(owners[0], {}, [rule_id], plays[owners[0].id])
     if problems:
         raise ValidationFailed(problems)
     return packs
