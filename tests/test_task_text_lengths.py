@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from kamrules.protocol.fieldlength import fit, units
 from kamrules.protocol.marker import add_marker, read_marker, strip_marker
-from tests.support.salesforce import FakeServer
+from tests.support.salesforce import FakeServer, sf_length
 from tests.support.salesforce_workspace import ENV, TOKEN, new_org, sf_workspace, tls_cert  # noqa: F401
 
 
@@ -55,3 +56,53 @@ def test_a_task_with_peoples_notes_to_the_fields_length_is_still_closed(
         assert "did not fit the CRM's 32,000)\n\nClosed by kamrules: snoozed" in text
         again = json.loads(ws.cli("run", "--as-of", "2026-11-03", "--json").stdout)
         assert fp not in {c["fingerprint"] for c in again["changes"] if c["action"] == "close"}
+
+
+def test_lengths_are_counted_as_the_crm_counts_them() -> None:
+    """UTF-16 code units: an emoji is two, and a cut never splits one."""
+    assert units("Baltic Foods") == 12 and units("Baltic 🐟 Foods") == 15 and units("Щука") == 4
+    assert [fit("ab😀c", k) for k in range(6)] == ["", "a", "ab", "ab", "ab😀", "ab😀c"]
+    notes = "Good call 👍 " * 4000  # 48,000 characters, 52,000 of Salesforce's
+    text = add_marker(notes, "kam-core/R1/A1", {"owner": "Ana 🙂"}, limit=32_000)
+    assert 31_900 < units(text) <= 32_000 and len(text) < units(text) - 1000
+    assert read_marker(text) == ("kam-core/R1/A1", {"owner": "Ana 🙂"})
+    assert "\ud83d" not in text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def test_emoji_in_names_and_notes_still_fit_salesforces_lengths(
+        tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]], tls_cert: tuple[Path, Path],  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Salesforce counts an emoji as two characters: a subject with a long account name holding
+    emoji, cut at 255 Python characters, and a closing note after people's notes with emoji,
+    cut at 32,000, were refused (STRING_TOO_LONG) at every run: never written, never closed."""
+    monkeypatch.setenv(ENV, TOKEN)
+    org = new_org(demo_records)
+    account = next(a for a in org.objects["Account"] if a["Name"] == "Baltic Foods")
+    name = "🐟 Baltic Foods " + "🌊" * 50 + " Fresh Fish & Seafood Distribution " + "x" * 80
+    assert len(name) < 200 and 230 < sf_length(name) <= 255  # a name Salesforce lets one save
+    account["Name"] = name
+    with FakeServer(org, *tls_cert) as server:
+        ws = sf_workspace(tmp_path / "ws", server, tls_cert[0])
+        first = ws.cli("run", "--as-of", "2026-11-01", "--json", check=False)
+        report = json.loads(first.stdout)
+        assert first.returncode == 0, [c["error"] for c in report["changes"] if not c["ok"]][:3]
+        mine = [t for t in server.org.tasks() if t["WhatId"] == account["Id"]]
+        assert mine and all(sf_length(t["Subject"]) <= 255 for t in mine)
+        assert any(sf_length(t["Subject"]) > 240 and t["Subject"].startswith("[kamrules] 🐟 Baltic")
+                   for t in mine)
+        task = mine[0]
+        fp, _ = read_marker(task["Description"])
+        marker = task["Description"].rsplit("\n", 1)[1]
+        notes = ("Met their buyer 🤝, agreed next steps ✅. " * 1000)
+        notes = notes.encode("utf-16-le")[:2 * (32_000 - sf_length(marker) - 2)].decode(
+            "utf-16-le", "ignore")
+        task["Description"] = notes + "\n\n" + marker
+        assert 32_000 - 1 <= sf_length(task["Description"]) <= 32_000 < len(task["Description"]) + 2000
+        pack, rule, acc = fp.split("/", 2)
+        ws.cli("snooze", "add", "--rule", f"{pack}/{rule}", "--account", acc, "--until",
+               "2027-01-01", "--reason", "plant shutdown", "--by", "ana")
+        proc = ws.cli("run", "--as-of", "2026-11-02", "--json", check=False)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        closed = next(t for t in server.org.tasks() if read_marker(t["Description"])[0] == fp)
+        assert closed["IsClosed"] and sf_length(closed["Description"]) <= 32_000
+        assert "Closed by kamrules: snoozed" in closed["Description"]

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kamrules.model import RecordWarning, Task
+from kamrules.protocol.fieldlength import fit, units
 from kamrules.protocol.marker import PREFIX, read_marker, strip_marker
 
 SUBJECT_MAX = 255  # Task.Subject
@@ -84,8 +85,8 @@ def _text(row: dict[str, Any], name: str, limit: int, problems: list[str]) -> st
     if not isinstance(value, str):
         problems.append(f"{name} is {type(value).__name__}, not text")
         return ""
-    if len(value) > limit:
-        problems.append(f"{name} has {len(value):,} characters, more than Salesforce's {limit:,}"
+    if units(value) > limit:
+        problems.append(f"{name} has {units(value):,} characters, more than Salesforce's {limit:,}"
                         " (read cut short)")
     return value
 
@@ -134,8 +135,8 @@ def read_row(row: dict[str, Any], fp_field: str | None, subject_prefix: str) -> 
         close = (Unreadable(rid, "; ".join(problems), raw_body)
                  if ours and closed is not True and not noted else None)
         return Read(None, problems, close)
-    subject = _text(row, "Subject", SUBJECT_MAX, problems)[:SUBJECT_MAX]
-    body = strip_marker(raw_body)[:DESCRIPTION_MAX]
+    subject = fit(_text(row, "Subject", SUBJECT_MAX, problems), SUBJECT_MAX)
+    body = fit(strip_marker(raw_body), DESCRIPTION_MAX)
     due = _day(row, "ActivityDate", problems)
     created = _day(row, "CreatedDate", problems)
     status, completed = "open", None
@@ -160,5 +161,5 @@ def read_row(row: dict[str, Any], fp_field: str | None, subject_prefix: str) -> 
 
 def closing_description(item: Unreadable) -> str:
     """The task's text with the unreadable note, within Salesforce's length for Description."""
-    note = f"\n\n{UNREADABLE_NOTE} ({item.problem})"[:2000]
-    return item.description[:DESCRIPTION_MAX - len(note)].rstrip() + note
+    note = fit(f"\n\n{UNREADABLE_NOTE} ({item.problem})", 2000)
+    return fit(item.description, DESCRIPTION_MAX - units(note)).rstrip() + note

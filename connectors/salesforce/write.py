@@ -14,6 +14,7 @@ from kamrules.connectors.salesforce.pull import soql_string
 from kamrules.connectors.salesforce.taskrows import (
     CLOSED_NOTE,
     DESCRIPTION_MAX,
+    SUBJECT_MAX,
     Unreadable,
     closing_description,
     read_row,
@@ -22,6 +23,7 @@ from kamrules.model import RecordWarning, Task
 from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
 from kamrules.protocol.faults import checkpoint
+from kamrules.protocol.fieldlength import fit
 from kamrules.protocol.marker import add_marker
 
 BATCH = 200
@@ -95,7 +97,7 @@ class TaskWriter:
             closed = {"Id": t.crm_id, "Status": self.config.completed_status, "Description": body}
             return {**closed, self.fp_field: t.fingerprint} if self.fp_field else closed
         record: dict[str, Any] = {
-            "Subject": subject[:255],
+            "Subject": fit(subject, SUBJECT_MAX),  # as Salesforce counts
             "Description": add_marker(t.body, t.fingerprint, t.evidence, DESCRIPTION_MAX),
             "OwnerId": t.owner_id, "Priority": PRIORITY_TO_SF[t.priority],
         }

@@ -9,23 +9,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kamrules.protocol.fieldlength import fit, units
+
 PREFIX = "kamrules:"
 
 
 def add_marker(body: str, fingerprint: str, evidence: dict[str, Any], limit: int | None = None,
                note: str = "") -> str:
     """The body, then `note` (a closing note), then the marker as the last line. With `limit`
-    (the CRM field's length) the body is cut to fit, saying so; the note and marker never are.
+    (the CRM field's length, in UTF-16 units) the body is cut to fit, saying so; the note and
+    marker never are.
     A text past the field's length (a pack's long text, a closing note after people's notes)
     was refused at every run."""
     payload = json.dumps({"fp": fingerprint, "ev": evidence}, sort_keys=True,
                          separators=(",", ":"), default=str, ensure_ascii=False)
     end = (f"\n\n{note}" if note else "") + f"\n\n{PREFIX}{payload}"
     text = strip_marker(body).rstrip()
-    if limit is not None and len(text) + len(end) > limit:
+    if limit is not None and units(text) + units(end) > limit:  # as the CRM counts (fieldlength.py)
         cut = "\n… (cut here: {:,} more characters did not fit the CRM's {:,})"
-        room = max(0, limit - len(end) - len(cut.format(len(text), limit)))
-        text = text[:room].rstrip() + cut.format(len(text) - room, limit)
+        total = units(text)
+        room = max(0, limit - units(end) - units(cut.format(total, limit)))
+        text = fit(text, room).rstrip() + cut.format(total - room, limit)
     return text + end
 
 

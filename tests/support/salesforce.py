@@ -405,10 +405,16 @@ class FakeOrg:
 TASK_LENGTHS = {"Subject": 255, "Description": 32_000}  # Task's describe: string, textarea
 
 
+def sf_length(value: str) -> int:
+    """A text's length as Salesforce counts it: UTF-16 code units, an emoji two (Salesforce
+    Help 005166849, "Surrogate Pair Characters Are Treated as Two Characters")."""
+    return len(value.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def _too_long(fields: dict[str, Any]) -> dict[str, Any] | None:
     """The API's refusal of a value past its field's length, as it answers it."""
     for name, length in TASK_LENGTHS.items():
-        if len(str(fields.get(name) or "")) > length:
+        if sf_length(str(fields.get(name) or "")) > length:
             return {"statusCode": "STRING_TOO_LONG", "fields": [name],
                     "message": f"{name}: data value too large: (max length={length})"}
     return None

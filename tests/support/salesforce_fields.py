@@ -63,7 +63,8 @@ def _invalid(meta: dict[str, Any], name: str, value: Any) -> tuple[str, str] | N
         if abs(value) >= 10 ** digits:
             return ("NUMBER_OUTSIDE_VALID_RANGE",
                     f"{name}: value outside of valid range on numeric field: {value}")
-    elif kind in ("string", "textarea", "picklist") and len(str(value)) > (meta.get("length") or 255):
+    elif kind in ("string", "textarea", "picklist") and (
+            len(str(value).encode("utf-16-le", "surrogatepass")) // 2 > (meta.get("length") or 255)):
         return "STRING_TOO_LONG", f"{name}: data value too large: {value} (max length={meta['length']})"
     if kind == "picklist" and meta.get("restrictedPicklist") and value not in {
             v["value"] for v in meta["picklistValues"] if v.get("active")}:
