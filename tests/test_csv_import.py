@@ -92,3 +92,21 @@ def test_an_export_is_written_in_batches_in_one_transaction(
         assert (result.files[0].loaded, result.files[0].refused_rows) == (10, 1)
         assert _rows(tmp_path, "SELECT name FROM accounts WHERE id = 'A1'") == [(name,)]
     assert _rows(tmp_path, "SELECT COUNT(*) FROM accounts") == [(10,)]
+
+
+def test_day_first_dates_with_dots_are_read_and_slashed_ones_refused_saying_why(
+        tmp_path: Path) -> None:
+    """German, Russian and Serbian exports write 31.10.2019 (Serbian 31.10.2019.): every such
+    row was refused as "invalid character in year". 10/11/2019 may be October or November: it
+    is refused, saying so, and so is a day that does not exist."""
+    result = _import(tmp_path, {"accounts.csv": (
+        "id;name;customer_since\nA1;Acme;31.10.2019\nA2;Bolt;1.2.2020.\nA3;Cora;2021-03-04\n"
+        "A4;Dune;10/11/2019\nA5;Eos;31.02.2019\nA6;Fox;\n")})
+    assert _rows(tmp_path, "SELECT id, customer_since FROM accounts ORDER BY id") == [
+        ("A1", "2019-10-31"), ("A2", "2020-02-01"), ("A3", "2021-03-04"), ("A6", None)]
+    [accounts] = result.files
+    assert accounts.loaded == 4
+    assert len(accounts.problems) == 2
+    slashed, impossible = accounts.problems
+    assert "accounts.csv:5" in str(slashed) and "may be month or day first" in str(slashed)
+    assert "accounts.csv:6" in str(impossible) and "customer_since" in str(impossible)

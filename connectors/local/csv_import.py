@@ -90,9 +90,21 @@ class _BadCell(ValueError):
     """A cell the record model would read wrongly rather than refuse; the row is skipped."""
 
 
+DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\.?")  # 31.10.2026, Serbian 31.10.2026.
+SLASHED = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
+
+
 def _date_text(name: str, value: str) -> str:
-    """A date cell as written; a number is refused: pydantic reads it as Unix time (`0` was
-    1970-01-01, an Excel day number 46023 a time on 1970-01-01)."""
+    """A date cell as the record reads it: YYYY-MM-DD, or day first with dots as German,
+    Russian and Serbian exports write it (every such row was refused); a number is refused
+    (pydantic reads it as Unix time: `0` was 1970-01-01, an Excel day number 46023 a time on
+    1970-01-01), and so is a date with slashes, which may be either month or day first."""
+    if dotted := DOTTED.fullmatch(value):
+        day, month, year = dotted.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    if SLASHED.fullmatch(value):
+        raise _BadCell(f"{name}: {value!r} may be month or day first; write YYYY-MM-DD"
+                       " (or DD.MM.YYYY)")
     try:
         float(value)
     except ValueError:
