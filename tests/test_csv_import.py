@@ -110,3 +110,21 @@ def test_day_first_dates_with_dots_are_read_and_slashed_ones_refused_saying_why(
     slashed, impossible = accounts.problems
     assert "accounts.csv:5" in str(slashed) and "may be month or day first" in str(slashed)
     assert "accounts.csv:6" in str(impossible) and "customer_since" in str(impossible)
+
+
+def test_an_export_not_in_utf8_is_refused_naming_the_code_page_it_is_likely_in(
+        tmp_path: Path) -> None:
+    """A Russian Excel saves cp1251: the hint named cp1252, which reads it as Latin gibberish
+    without a word (every name wrong)."""
+    export = tmp_path / "export"
+    export.mkdir()
+    for text, encoding, hint in (
+            ("id,name\nA1,ООО Северсталь-Трейд\n", "cp1251", "--encoding cp1251"),
+            ("id,name\nA1,Café Müller\nA2,Señor Ñandú\n", "cp1252", "--encoding cp1252")):
+        (export / "accounts.csv").write_bytes(text.encode(encoding))
+        crm = LocalCrm(tmp_path / "crm.sqlite")
+        try:
+            [accounts] = import_directory(crm, export).files
+        finally:
+            crm.close()
+        assert accounts.loaded == 0 and hint in str(accounts.problems[0]), accounts.problems

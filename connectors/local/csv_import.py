@@ -191,10 +191,20 @@ def _text(path: Path, encoding: str | None) -> str:
     try:
         return decode(data, str(path))
     except ValidationFailed as exc:
-        hint = ("give its encoding, e.g. --encoding cp1252 for an Excel export on Windows,"
-                " or save it as UTF-8")
+        hint = (f"give its encoding, e.g. --encoding {_likely_encoding(data)} for an Excel export"
+                " on Windows, or save it as UTF-8")
         raise ValidationFailed([Problem(p.location, p.path, p.message.replace(
             "save the file as UTF-8", hint)) for p in exc.problems]) from None
+
+
+def _likely_encoding(data: bytes) -> str:
+    """The Windows code page an export not in UTF-8 is likely in, for the hint: cp1251 when its
+    non-ASCII bytes come in runs of three or more on average (whole Cyrillic words: a Russian
+    or Serbian Excel), else cp1252 (a letter here and there: Western European)."""
+    runs = re.findall(rb"[\x80-\xff]+", data[:1_000_000])
+    if runs and sum(map(len, runs)) / len(runs) >= 3:
+        return "cp1251"
+    return "cp1252"
 
 
 def _delimiter(text: str) -> tuple[str, bool]:
