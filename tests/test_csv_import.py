@@ -128,3 +128,27 @@ def test_an_export_not_in_utf8_is_refused_naming_the_code_page_it_is_likely_in(
         finally:
             crm.close()
         assert accounts.loaded == 0 and hint in str(accounts.problems[0]), accounts.problems
+
+
+def test_amounts_are_read_whichever_mark_groups_thousands_and_ambiguous_ones_refused(
+        tmp_path: Path) -> None:
+    """`1 250 000,50` (Russian), `1.250.000,50` (German, Serbian), `1,250,000.50`: every such row
+    was refused; `250.000`, which a German export means as 250,000, was read as 250 without a
+    word (a key account below the potential bar). One mark before exactly three digits may be
+    either: refused, saying both readings."""
+    result = _import(tmp_path, {"accounts.csv": (
+        "id;name;potential;revenue\n"
+        "A1;Acme;1 250 000,50;\"2024:1.200.000;2025:1,350,000.25\"\n"
+        "A2;Bolt;1\u00a0500,5;2025:12,5\n"
+        "A3;Cora;250.000;\n"
+        "A4;Dune;380000;2025:1,500\n"
+        "A5;Eos;0,125;\n"
+        "A6;Fox;1234.567;\n")})
+    assert _rows(tmp_path, "SELECT id, potential, revenue FROM accounts ORDER BY id") == [
+        ("A1", 1250000.5, '[{"year":2024,"amount":1200000.0},{"year":2025,"amount":1350000.25}]'),
+        ("A2", 1500.5, '[{"year":2025,"amount":12.5}]'),
+        ("A5", 0.125, "[]"), ("A6", 1234.567, "[]")]
+    [accounts] = result.files
+    assert [str(p).split(": ", 1)[1] for p in accounts.problems] == [
+        "potential: '250.000' may be 250000 or 250; write it without a thousands separator",
+        "revenue '2025:1,500': '1,500' may be 1500 or 1.5; write it without a thousands separator"]

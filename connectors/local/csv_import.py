@@ -4,7 +4,8 @@
 `team.csv`, `surveys.csv`, `contracts.csv`, `users.csv` (names and headers in any case). List
 fields take `;`-separated values; `revenue` is `2024:1200000;2025:1350000`; `risk_measures` is
 `kind@YYYY-MM-DD;...`. Empty cells are absent values; enum values match in any case, a space as
-`_`. A file may be separated by `;` or tabs, as Excel saves it in many locales (such cells quoted).
+`_`; dates and amounts are read as exports write them (connectors/local/csv_cells.py). A file
+may be separated by `;` or tabs, as Excel saves it in many locales (such cells quoted).
 
 Every refusal is reported at file:line: a row that does not validate, has more or fewer cells
 than the header, or repeats an id (the first is kept unless told otherwise) is skipped; a file
@@ -20,13 +21,13 @@ import difflib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from kamrules.connectors.local.crm import LocalCrm, _brief
+from kamrules.connectors.local.csv_cells import BadCell, row_to_record
 from kamrules.errors import Problem, ValidationFailed
 from kamrules.inputs.boundary import decode, read_bytes
 from kamrules.model import RECORD_KINDS
@@ -67,92 +68,6 @@ class ImportResult:
     def anything_refused(self) -> bool:
         return bool(self.problems) or any(f.refused or f.refused_rows for f in self.files)
 
-
-def _parse_list(name: str, value: str) -> list[Any]:
-    items = [v.strip() for v in value.split(";") if v.strip()]
-    if name == "revenue":
-        points = []
-        for item in items:
-            year, _, amount = item.partition(":")
-            points.append({"year": year, "amount": amount})
-        return points
-    if name == "risk_measures":
-        measures = []
-        for item in items:
-            kind, _, reviewed = item.partition("@")
-            measures.append({"kind": kind, "reviewed": _date_text(f"{name} {item!r}", reviewed)
-                             if reviewed else None})
-        return measures
-    return items
-
-
-class _BadCell(ValueError):
-    """A cell the record model would read wrongly rather than refuse; the row is skipped."""
-
-
-DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\.?")  # 31.10.2026, Serbian 31.10.2026.
-SLASHED = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
-
-
-def _date_text(name: str, value: str) -> str:
-    """A date cell as the record reads it: YYYY-MM-DD, or day first with dots as German,
-    Russian and Serbian exports write it (every such row was refused); a number is refused
-    (pydantic reads it as Unix time: `0` was 1970-01-01, an Excel day number 46023 a time on
-    1970-01-01), and so is a date with slashes, which may be either month or day first."""
-    if dotted := DOTTED.fullmatch(value):
-        day, month, year = dotted.groups()
-        return f"{year}-{int(month):02d}-{int(day):02d}"
-    if SLASHED.fullmatch(value):
-        raise _BadCell(f"{name}: {value!r} may be month or day first; write YYYY-MM-DD"
-                       " (or DD.MM.YYYY)")
-    try:
-        float(value)
-    except ValueError:
-        return value
-    raise _BadCell(f"{name}: {value!r} is a number, not a date (write YYYY-MM-DD)")
-
-
-def _choices(annotation: Any) -> tuple[str, ...]:
-    """The string values of a Literal field (also inside Optional or list), else ()."""
-    if get_origin(annotation) is Literal:
-        return tuple(a for a in get_args(annotation) if isinstance(a, str))
-    return tuple(c for arg in get_args(annotation) for c in _choices(arg))
-
-
-def _fold(value: str, choices: tuple[str, ...]) -> str:
-    """`Meeting` -> `meeting`, `Account Manager` -> `account_manager` when the field takes it;
-    anything else unchanged."""
-    key = _folded(value)
-    for choice in choices:
-        if key == _folded(choice):
-            return choice
-    return value
-
-
-def _folded(text: str) -> str:
-    return re.sub(r"[\s_-]+", "_", text.strip().lower())
-
-
-def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
-    """A CSV row (keys already model field names) as the dict the record model validates."""
-    model = RECORD_KINDS[kind]
-    record: dict[str, Any] = {}
-    for name, value in row.items():
-        if name is None or name not in model.model_fields:
-            continue
-        value = (value or "").strip()
-        if value == "":
-            continue
-        annotation = model.model_fields[name].annotation
-        choices = _choices(annotation)
-        if str(annotation).startswith("list"):
-            items = _parse_list(name, value)
-            record[name] = [_fold(i, choices) if isinstance(i, str) else i for i in items]
-        elif annotation is date or date in get_args(annotation):
-            record[name] = _date_text(name, value)
-        else:
-            record[name] = _fold(value, choices)
-    return record
 
 
 def find_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
@@ -359,7 +274,7 @@ class _Rows:
             row = {n: c for n, c in zip(names, cells, strict=True) if n is not None}
             try:
                 record = model.model_validate(row_to_record(kind, row)).model_dump(mode="json")
-            except (ValidationError, _BadCell) as exc:
+            except (ValidationError, BadCell) as exc:
                 result.refused_rows += 1
                 why = _brief(exc) if isinstance(exc, ValidationError) else str(exc)
                 result.problems.append(f"{path}:{line}: {why}")

@@ -1,0 +1,131 @@
+"""One CSV cell as the record model reads it: lists, dates, numbers and choices as exports
+write them, and a refusal (`BadCell`) where the model would read a cell wrongly rather than
+refuse it (kamrules/connectors/local/csv_import.py reads the files)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any, Literal, get_args, get_origin
+
+from kamrules.model import RECORD_KINDS
+
+
+def _parse_list(name: str, value: str) -> list[Any]:
+    items = [v.strip() for v in value.split(";") if v.strip()]
+    if name == "revenue":
+        points = []
+        for item in items:
+            year, _, amount = item.partition(":")
+            points.append({"year": year, "amount": _number_text(f"{name} {item!r}", amount)})
+        return points
+    if name == "risk_measures":
+        measures = []
+        for item in items:
+            kind, _, reviewed = item.partition("@")
+            measures.append({"kind": kind, "reviewed": _date_text(f"{name} {item!r}", reviewed)
+                             if reviewed else None})
+        return measures
+    return items
+
+
+class BadCell(ValueError):
+    """A cell the record model would read wrongly rather than refuse; the row is skipped."""
+
+
+DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\.?")  # 31.10.2026, Serbian 31.10.2026.
+SLASHED = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
+
+
+def _date_text(name: str, value: str) -> str:
+    """A date cell as the record reads it: YYYY-MM-DD, or day first with dots as German,
+    Russian and Serbian exports write it (every such row was refused); a number is refused
+    (pydantic reads it as Unix time: `0` was 1970-01-01, an Excel day number 46023 a time on
+    1970-01-01), and so is a date with slashes, which may be either month or day first."""
+    if dotted := DOTTED.fullmatch(value):
+        day, month, year = dotted.groups()
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    if SLASHED.fullmatch(value):
+        raise BadCell(f"{name}: {value!r} may be month or day first; write YYYY-MM-DD"
+                       " (or DD.MM.YYYY)")
+    try:
+        float(value)
+    except ValueError:
+        return value
+    raise BadCell(f"{name}: {value!r} is a number, not a date (write YYYY-MM-DD)")
+
+
+GROUPING = re.compile(r"(?<=\d)[ \u00a0\u202f'](?=\d)")  # 1 250 000, Swiss 1'250'000
+DIGITS = re.compile(r"[+-]?\d[\d.,]*")
+
+
+def _number_text(name: str, value: str) -> str:
+    """A number cell as the model reads it, whichever of `.` and `,` groups the thousands and
+    which marks the decimals (`1 250 000,50`, `1.250.000,50`, `1,250,000.50`: every row of a
+    Russian, Serbian or German export was refused). One mark before exactly three digits
+    (`250.000`, `1,500`) may be either and is refused: `250.000` was read as 250, silently."""
+    spaced = bool(GROUPING.search(value))
+    text = GROUPING.sub("", value)
+    if not DIGITS.fullmatch(text) or not {".", ","} & set(text):
+        return text  # an integer, or for the model to read or refuse ("1e6", "n/a")
+    sign, digits = (text[0], text[1:]) if text[0] in "+-" else ("", text)
+    last = max(digits.rfind("."), digits.rfind(","))
+    mark, head, tail = digits[last], digits[:last], digits[last + 1:]
+    other = "," if mark == "." else "."
+    if digits.count(mark) > 1:  # 1.250.000: a mark used twice only groups
+        grouped = re.fullmatch(rf"[1-9]\d{{0,2}}(\{mark}\d{{3}})+", digits)
+        return sign + digits.replace(mark, "") if grouped else value
+    if other in head:  # 1.250.000,50: the last mark is the decimal one, the other groups
+        grouped = re.fullmatch(rf"[1-9]\d{{0,2}}(\{other}\d{{3}})+", head)
+        return f"{sign}{head.replace(other, '')}.{tail}" if grouped and tail.isdigit() else value
+    if not spaced and len(tail) == 3 and 1 <= len(head) <= 3 and head[0] != "0":
+        raise BadCell(f"{name}: {value!r} may be {sign}{head}{tail} or"
+                      f" {sign}{float(f'{head}.{tail}'):g}; write it without a thousands separator")
+    if head.isdigit() and tail.isdigit():  # 12,5  0,125  1 250,5
+        return f"{sign}{head}.{tail}"
+    return value
+
+
+def _choices(annotation: Any) -> tuple[str, ...]:
+    """The string values of a Literal field (also inside Optional or list), else ()."""
+    if get_origin(annotation) is Literal:
+        return tuple(a for a in get_args(annotation) if isinstance(a, str))
+    return tuple(c for arg in get_args(annotation) for c in _choices(arg))
+
+
+def _fold(value: str, choices: tuple[str, ...]) -> str:
+    """`Meeting` -> `meeting`, `Account Manager` -> `account_manager` when the field takes it;
+    anything else unchanged."""
+    key = _folded(value)
+    for choice in choices:
+        if key == _folded(choice):
+            return choice
+    return value
+
+
+def _folded(text: str) -> str:
+    return re.sub(r"[\s_-]+", "_", text.strip().lower())
+
+
+def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row (keys already model field names) as the dict the record model validates."""
+    model = RECORD_KINDS[kind]
+    record: dict[str, Any] = {}
+    for name, value in row.items():
+        if name is None or name not in model.model_fields:
+            continue
+        value = (value or "").strip()
+        if value == "":
+            continue
+        annotation = model.model_fields[name].annotation
+        choices = _choices(annotation)
+        if str(annotation).startswith("list"):
+            items = _parse_list(name, value)
+            record[name] = [_fold(i, choices) if isinstance(i, str) else i for i in items]
+        elif annotation is date or date in get_args(annotation):
+            record[name] = _date_text(name, value)
+        elif {float, int} & {annotation, *get_args(annotation)}:
+            record[name] = _number_text(name, value)
+        else:
+            record[name] = _fold(value, choices)
+    return record
