@@ -152,3 +152,15 @@ def test_amounts_are_read_whichever_mark_groups_thousands_and_ambiguous_ones_ref
     assert [str(p).split(": ", 1)[1] for p in accounts.problems] == [
         "potential: '250.000' may be 250000 or 250; write it without a thousands separator",
         "revenue '2025:1,500': '1,500' may be 1500 or 1.5; write it without a thousands separator"]
+
+
+def test_yes_and_no_as_a_russian_serbian_or_german_excel_writes_them(tmp_path: Path) -> None:
+    """Excel writes TRUE as ИСТИНА, TAČNO or WAHR in a CSV; people write да, ja: every such row
+    was refused. A word that is neither is refused still."""
+    result = _import(tmp_path, {"accounts.csv": (
+        "id,name,is_key\nA1,Acme,ИСТИНА\nA2,Bolt,Да\nA3,Cora,NETAČNO\nA4,Dune,wahr\nA5,Eos,nein\n"
+        "A6,Fox,true\nA7,Gaia,maybe\n")})
+    assert _rows(tmp_path, "SELECT id, is_key FROM accounts ORDER BY id") == [
+        ("A1", 1), ("A2", 1), ("A3", 0), ("A4", 1), ("A5", 0), ("A6", 1)]
+    [accounts] = result.files
+    assert len(accounts.problems) == 1 and "accounts.csv:8" in accounts.problems[0]

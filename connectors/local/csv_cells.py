@@ -86,6 +86,15 @@ def _number_text(name: str, value: str) -> str:
     return value
 
 
+# Yes and no as people write them and Excel exports its TRUE and FALSE in Russian, Serbian,
+# German and French (pydantic takes English: true, yes, 1...); anything else it refuses
+YES_NO = {
+    **dict.fromkeys(("да", "истина", "da", "tačno", "тачно", "ja", "wahr", "oui", "vrai"), "true"),
+    **dict.fromkeys(("нет", "ложь", "ne", "не", "netačno", "нетачно", "nein", "falsch", "non",
+                     "faux"), "false"),
+}
+
+
 def _choices(annotation: Any) -> tuple[str, ...]:
     """The string values of a Literal field (also inside Optional or list), else ()."""
     if get_origin(annotation) is Literal:
@@ -126,6 +135,8 @@ def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
             record[name] = _date_text(name, value)
         elif {float, int} & {annotation, *get_args(annotation)}:
             record[name] = _number_text(name, value)
+        elif annotation is bool:
+            record[name] = YES_NO.get(value.lower(), value)
         else:
             record[name] = _fold(value, choices)
     return record
