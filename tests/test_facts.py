@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from kamrules.evaluation.facts import REGISTRY, derive
 from kamrules.model import Snapshot
@@ -93,3 +94,31 @@ def test_the_portfolio_context_survives_json_with_every_field(demo_snapshot) -> 
     raw = portfolio.to_json()
     assert set(raw) == {f.name for f in dataclasses.fields(Portfolio)}
     assert Portfolio.from_json(json.loads(json.dumps(raw))) == portfolio
+
+
+def test_a_pack_of_ones_own_scopes_a_rule_to_one_industry(workspace: Any) -> None:
+    """Every CRM's mapping pulls the industry (Salesforce's Industry, HubSpot's industry), but no
+    fact gave it: a rule for one industry's accounts was "unknown fact 'industry'"."""
+    pack = workspace.root / "acme"
+    (pack / "rules").mkdir(parents=True)
+    (pack / "pack.yaml").write_text("id: acme\nversion: 1.0.0\ndescription: Industry rules.\n")
+    (pack / "rules" / "pharma.yaml").write_text(
+        "- id: ACME-PH-001\n  title: Pharma account without a relationship review\n"
+        "  severity: medium\n  rationale: Audits in pharma ask for it.\n"
+        "  scope: {filter: {fact: industry, in: [pharma, chemicals]}}\n"
+        "  when: {fact: days_since_relationship_review, gt: -1}\n"
+        "  task:\n    subject: '{account_name} ({industry}): review the relationship'\n"
+        "    body: '{evidence}'\n")
+    (workspace.root / "kamrules.yaml").write_text(
+        "crm: {type: local, path: crm.sqlite, seed: empty}\npacks: [acme]\nstate_dir: state\n")
+    plan = workspace.run_json(command="plan")
+    crm = workspace.crm()
+    try:
+        industry = dict(crm.db.execute("SELECT id, industry FROM accounts"))
+    finally:
+        crm.close()
+    created = [c for c in plan["changes"] if c["action"] == "create"]
+    assert created and {industry[c["account_id"]] for c in created} == {"pharma", "chemicals"}
+    assert all(f"({industry[c['account_id']]})" in c["subject"] for c in created)
+    of_the_two = sum(1 for i in industry.values() if i in ("pharma", "chemicals"))
+    assert len(created) <= of_the_two < len(industry)

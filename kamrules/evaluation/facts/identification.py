@@ -28,6 +28,12 @@ def _tier(v: AccountView) -> FactValue:
     return v.account.tier
 
 
+@fact("industry", "str", "text", "The account's industry as recorded in the CRM (Salesforce's"
+      " Industry, HubSpot's industry), for rules or scopes of one industry.", reads=())
+def _industry(v: AccountView) -> FactValue:
+    return v.account.industry
+
+
 @fact("revenue_last_year", "float", "money", "Revenue in the last complete calendar year.", ["P05"], reads=())
 def _revenue_last_year(v: AccountView) -> FactValue:
     return revenue(v)
