@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from typing import Any
 
 import click
 
@@ -53,6 +54,7 @@ def _rule(ctx: click.Context, rule: str) -> str:
             raise KamError(f"{play} is a play, and plays are not snoozed: switch it off for every"
                            f" account with `overrides: {{{pack_id}: {{disable: [{play_id}]}}}}`,"
                            " or complete (or close) its open steps' tasks for this one")
+        _refuse_bundle(rule, packs)
         raise KamError(f"no rule {rule!r} in the configured packs{closest(rule, known.values())};"
                        " `kamrules rules` lists them")
     packs = [p for p, r in rules if r.casefold() == rule.casefold()]
@@ -60,6 +62,25 @@ def _rule(ctx: click.Context, rule: str) -> str:
         raise KamError(f"the rule {rule!r} is in the packs {', '.join(packs)}: say which, as"
                        f" {packs[0]}/{known[rule.casefold()]}")
     return known[rule.casefold()]
+
+
+def _refuse_bundle(rule: str, packs: list[Any]) -> None:
+    """A checklist's id (`bundle:KEY`, from its task's fingerprint) is no rule: say which rules
+    its points are, since each of them is snoozed (or the account's every rule)."""
+    from kamrules.writeback.bundles import PREFIX
+
+    pack_id, _, key = rule.rpartition("/")
+    if not key.casefold().startswith(PREFIX):
+        return
+    key = key[len(PREFIX):]
+    for pack in packs:
+        members = [r for r in pack.rules if r.bundle_key.casefold() == key.casefold()]
+        if members and pack_id.casefold() in ("", pack.id.casefold()):
+            raise KamError(
+                f"{pack.id}/{PREFIX}{members[0].bundle_key} is a checklist, one task for an"
+                f" account's findings of the rules {', '.join(r.id for r in members)}: snooze the"
+                " rule of a point with --rule (a point snoozed leaves the checklist), or every"
+                " rule for the account by leaving --rule out")
 
 
 OPTIONS = {"reason": "--reason", "requested_by": "--by", "account": "--account", "rule": "--rule"}
