@@ -197,3 +197,21 @@ def test_a_config_locale_is_read_as_translations_are_named(tmp_path: Path) -> No
     pack = load_configured_packs(loaded)[0]
     assert pack.text(pack.rules[0]).subject == load_pack(PACK_DIR).text(pack.rules[0], "ru").subject
     assert pack.text(pack.rules[0]).subject != load_pack(PACK_DIR).text(pack.rules[0], "en").subject
+
+
+@pytest.mark.parametrize(("locale", "note"), [
+    ("de", " params, ok; no de translation (it has en, ru, sr): task text as the pack writes it"),
+    ("sr_Latn", " params, ok"), ("en_GB", " params, ok")])
+def test_validate_says_when_the_locale_finds_no_translation_of_a_pack(
+        tmp_path: Path, locale: str, note: str) -> None:
+    """`locale: de` with kam-core (which ships ru and sr) wrote English tasks with German dates,
+    and validate said only "ok"."""
+    from click.testing import CliRunner
+
+    from kamrules.cli.main import cli
+
+    config = tmp_path / "kamrules.yaml"
+    config.write_text(f"crm: {{type: local, path: crm.sqlite}}\npacks: [kam-core]\nlocale: {locale}\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "validate"])
+    line = next(x for x in result.stdout.splitlines() if x.startswith("kam-core "))
+    assert result.exit_code == 0 and line.endswith(note), result.output

@@ -114,7 +114,7 @@ def validate_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             # after the rules loaded, said "ok" above its own error)
             mine = any(_within(x.location.file, pack.directory) for x in problems)
             out.print(f"{p['id']} {p['version']}: {p['rules']} rules, {p['params']} params,"
-                      f" {'problems below' if mine else 'ok'}")
+                      f" {'problems below' if mine else 'ok'}{_untranslated(pack)}")
         if file is not None and not problems:
             out.print(f"{file}: ok (crm, mapping, secret references, packs, overrides, snoozes)")
         for problem in cap(problems):  # 50 a file, then a count of the rest
@@ -123,6 +123,19 @@ def validate_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str) -> None:
             err.print(f"{len(problems)} problem(s) found.")
     if problems:
         ctx.exit(2)
+
+
+def _untranslated(pack: Any) -> str:
+    """A note when the config's locale finds none of the pack's translations: its tasks keep
+    the text as the pack wrote it (`locale: de` with kam-core, which ships ru and sr, wrote
+    English tasks with German dates, and validate said only "ok")."""
+    from kamrules.language.translation import in_order
+
+    language = pack.locale.replace("-", "_").split("_")[0]
+    if not pack.translations or language == "en" or in_order(pack.translations, pack.locale):
+        return ""
+    return (f"; no {pack.locale} translation (it has {', '.join(sorted(pack.translations))}):"
+            " task text as the pack writes it")
 
 
 def _within(file: str, folder: Path) -> bool:
