@@ -290,6 +290,9 @@ class Task(Model):
     crm_id: str | None = None
     created: date | None = None
     completed: date | None = None
+    # whom kamrules last assigned it to: an open task whose owner differs was reassigned by a
+    # person (a delegate), and runs leave that alone (writeback/reconcile.py); None: not known
+    assigned: str | None = None
 
 
 def construct_fast(model: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:

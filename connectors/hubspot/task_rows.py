@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from kamrules.connectors.hubspot.values import parse_date
 from kamrules.model import RecordWarning, Task
-from kamrules.protocol.marker import PREFIX, read_marker, strip_marker
+from kamrules.protocol.marker import PREFIX, read_assigned, read_marker, strip_marker
 
 CLOSED_NOTE = "Closed by kamrules:"
 UNREADABLE = "unreadable task"
@@ -166,6 +166,7 @@ def _task(rid: str, p: dict[str, Any], raw_body: str, marker: tuple[str, dict[st
         crm_id=rid,
         created=day("hs_createdate"),
         completed=completed,
+        assigned=read_assigned(raw_body),
     )
     return task, dropped
 

@@ -181,7 +181,8 @@ class TaskStore:
         t = change.task
         props = {
             "hs_task_subject": t.subject,
-            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence, MAX_TEXT),
+            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence, MAX_TEXT,
+                                       assigned=t.assigned),
             "hs_task_status": "NOT_STARTED",
             "hs_task_priority": PRIORITY_OUT[t.priority],
             "hs_timestamp": f"{(t.due or t.created or date.today()).isoformat()}T09:00:00.000Z",
@@ -209,11 +210,12 @@ class TaskStore:
             return {
                 "hs_task_status": "COMPLETED",
                 "hs_task_body": add_marker(_plain(t.body), t.fingerprint, t.evidence, MAX_TEXT,
-                                           note=note),
+                                           note=note, assigned=t.assigned),
             }
         props = {
             "hs_task_subject": t.subject,
-            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence, MAX_TEXT),
+            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence, MAX_TEXT,
+                                       assigned=t.assigned),
             "hs_task_priority": PRIORITY_OUT[t.priority],
         }
         if t.owner_id:

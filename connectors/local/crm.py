@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     evidence TEXT NOT NULL,
     created TEXT,
     completed TEXT,
-    resolution TEXT
+    resolution TEXT,
+    assigned TEXT
 );
 CREATE INDEX IF NOT EXISTS task_status ON tasks(status, completed);
 CREATE TRIGGER IF NOT EXISTS task_completed_day AFTER UPDATE OF status ON tasks
@@ -106,6 +107,7 @@ class LocalCrm(RecordStore):
         self.db.execute("PRAGMA recursive_triggers = ON")
         try:
             self.db.executescript(SCHEMA)
+            _add_assigned(self.db)
             self.migration = prepare(self.db)
         except BaseException:
             self.db.close()
@@ -230,6 +232,19 @@ class LocalCrm(RecordStore):
         )
 
 
+def _add_assigned(db: sqlite3.Connection) -> None:
+    """The `assigned` column (whom kamrules last assigned a task to) in a file made before it:
+    its tasks read as not known, and are assigned as they were."""
+    if "assigned" in {r[1] for r in db.execute("PRAGMA table_info(tasks)")}:
+        return
+    try:
+        db.execute("ALTER TABLE tasks ADD COLUMN assigned TEXT")
+    except sqlite3.OperationalError as exc:
+        # another process added it first; or a file only read (a plan): its writes refuse it
+        if "duplicate column" not in str(exc) and "readonly" not in str(exc):
+            raise
+
+
 def _task_from_row(row: dict[str, Any]) -> Task:
     return Task(
         fingerprint=row["fingerprint"],
@@ -244,6 +259,7 @@ def _task_from_row(row: dict[str, Any]) -> Task:
         crm_id=str(row["id"]),
         created=row["created"],
         completed=row["completed"],
+        assigned=row.get("assigned") if isinstance(row.get("assigned"), str) else None,
     )
 
 

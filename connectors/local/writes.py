@@ -19,10 +19,11 @@ from kamrules.inputs.environment import as_environment_failure
 from kamrules.model import construct_held
 from kamrules.protocol.changes import Change, ChangeResult
 
-COLUMNS = "fingerprint, account_id, subject, body, owner_id, due, priority, status, evidence, created"
+COLUMNS = ("fingerprint, account_id, subject, body, owner_id, due, priority, status, evidence, created,"
+           " assigned")
 # `Open` typed by hand is read as open (crm.py), so it is written as open
 OPEN = "lower(trim(status))='open'"
-UPDATE = ("UPDATE tasks SET subject=?, body=?, owner_id=?, priority=?, evidence=?"
+UPDATE = ("UPDATE tasks SET subject=?, body=?, owner_id=?, priority=?, evidence=?, assigned=?"
           f" WHERE id=? AND {OPEN}")
 CLOSE = ("UPDATE tasks SET status='closed', resolution=?, completed=COALESCE(?, completed)"
          f" WHERE id=? AND {OPEN}")
@@ -37,9 +38,9 @@ def _row(change: Change) -> tuple[Any, ...]:
     t = change.task
     if change.action == "create":
         return (t.fingerprint, t.account_id, t.subject, t.body, t.owner_id, iso(t.due),
-                t.priority, "open", json.dumps(t.evidence), iso(t.created))
+                t.priority, "open", json.dumps(t.evidence), iso(t.created), t.assigned)
     if change.action == "update":
-        return (t.subject, t.body, t.owner_id, t.priority, json.dumps(t.evidence),
+        return (t.subject, t.body, t.owner_id, t.priority, json.dumps(t.evidence), t.assigned,
                 int(t.crm_id or 0))
     return (change.reason, iso(t.completed), int(t.crm_id or 0))
 
@@ -75,7 +76,7 @@ def _write(db: sqlite3.Connection, action: str, changes: list[Change]) -> dict[s
     if action != "create":
         db.executemany(UPDATE if action == "update" else CLOSE, rows)
         return None
-    marks = ", ".join(["(?,?,?,?,?,?,?,?,?,?)"] * len(rows))
+    marks = ", ".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * len(rows))
     flat = [v for row in rows for v in row]
     cursor = db.execute(f"INSERT INTO tasks ({COLUMNS}) VALUES {marks} RETURNING id, fingerprint",
                         flat)
@@ -89,7 +90,7 @@ def apply_one(db: sqlite3.Connection, change: Change) -> ChangeResult:
     """One change in its own statement; a database error is this change's result."""
     try:
         if change.action == "create":
-            cur = db.execute(f"INSERT INTO tasks ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            cur = db.execute(f"INSERT INTO tasks ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                              _row(change))
             crm_id = str(cur.lastrowid)
         else:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from kamrules.model import RecordWarning, Task
 from kamrules.protocol.fieldlength import fit, units
-from kamrules.protocol.marker import PREFIX, read_marker, strip_marker
+from kamrules.protocol.marker import PREFIX, read_assigned, read_marker, strip_marker
 
 SUBJECT_MAX = 255  # Task.Subject
 DESCRIPTION_MAX = 32_000  # Task.Description (long text area)
@@ -152,7 +152,7 @@ def read_row(row: dict[str, Any], fp_field: str | None, subject_prefix: str) -> 
                     body=body, owner_id=owner or None, due=due,
                     priority=PRIORITY_FROM_SF.get(str(row.get("Priority")), "normal"),  # type: ignore[arg-type]
                     status=status, evidence=evidence, crm_id=rid, created=created,
-                    completed=completed)
+                    completed=completed, assigned=read_assigned(raw_body))
     except ValidationError as exc:  # a last resort: every value above was checked
         problems.append(f"does not validate ({exc.errors(include_url=False)[0]['msg']})")
         return Read(None, problems, Unreadable(rid, "; ".join(problems), raw_body) if not closed else None)

@@ -93,12 +93,14 @@ class TaskWriter:
         subject = t.subject if self.fp_field else self.config.subject_prefix + t.subject
         if change.action == "close":
             note = f"{CLOSED_NOTE} {change.reason}".strip()
-            body = add_marker(t.body, t.fingerprint, t.evidence, DESCRIPTION_MAX, note=note)
+            body = add_marker(t.body, t.fingerprint, t.evidence, DESCRIPTION_MAX, note=note,
+                              assigned=t.assigned)
             closed = {"Id": t.crm_id, "Status": self.config.completed_status, "Description": body}
             return {**closed, self.fp_field: t.fingerprint} if self.fp_field else closed
         record: dict[str, Any] = {
             "Subject": fit(subject, SUBJECT_MAX),  # as Salesforce counts
-            "Description": add_marker(t.body, t.fingerprint, t.evidence, DESCRIPTION_MAX),
+            "Description": add_marker(t.body, t.fingerprint, t.evidence, DESCRIPTION_MAX,
+                                      assigned=t.assigned),
             "OwnerId": t.owner_id, "Priority": PRIORITY_TO_SF[t.priority],
         }
         if change.action == "create":

@@ -15,13 +15,14 @@ PREFIX = "kamrules:"
 
 
 def add_marker(body: str, fingerprint: str, evidence: dict[str, Any], limit: int | None = None,
-               note: str = "") -> str:
+               note: str = "", assigned: str | None = None) -> str:
     """The body, then `note` (a closing note), then the marker as the last line. With `limit`
     (the CRM field's length, in UTF-16 units) the body is cut to fit, saying so; the note and
     marker never are.
     A text past the field's length (a pack's long text, a closing note after people's notes)
     was refused at every run."""
-    payload = json.dumps({"fp": fingerprint, "ev": evidence}, sort_keys=True,
+    fields = {"fp": fingerprint, "ev": evidence, **({"to": assigned} if assigned else {})}
+    payload = json.dumps(fields, sort_keys=True,
                          separators=(",", ":"), default=str, ensure_ascii=False)
     end = (f"\n\n{note}" if note else "") + f"\n\n{PREFIX}{payload}"
     text = strip_marker(body).rstrip()
@@ -35,6 +36,21 @@ def add_marker(body: str, fingerprint: str, evidence: dict[str, Any], limit: int
 
 def read_marker(body: str | None) -> tuple[str, dict[str, Any]] | None:
     """(fingerprint, evidence) from a task body, or None when it carries no valid marker."""
+    payload = _payload(body)
+    if payload is None:
+        return None
+    evidence = payload.get("ev")
+    return payload["fp"], evidence if isinstance(evidence, dict) else {}
+
+
+def read_assigned(body: str | None) -> str | None:
+    """Whom kamrules last assigned the task to, as its marker says (None: not said)."""
+    payload = _payload(body)
+    to = payload.get("to") if payload is not None else None
+    return to if isinstance(to, str) and to else None
+
+
+def _payload(body: str | None) -> dict[str, Any] | None:
     if not body:
         return None
     last = body.rstrip().rsplit("\n", 1)[-1].strip()
@@ -46,8 +62,7 @@ def read_marker(body: str | None) -> tuple[str, dict[str, Any]] | None:
         return None
     if not isinstance(payload, dict) or not isinstance(payload.get("fp"), str):
         return None
-    evidence = payload.get("ev")
-    return payload["fp"], evidence if isinstance(evidence, dict) else {}
+    return payload
 
 
 def strip_marker(body: str) -> str:

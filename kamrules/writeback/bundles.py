@@ -116,6 +116,7 @@ def _one(key: tuple[str, str, str], members: list[Item], as_of: date, account: s
             status="open",
             evidence=evidence,
             created=as_of,
+            assigned=lead.desired.task.owner_id,
         ),
         lead.desired.severity,
         PendingBundle(key, members, as_of, account) if pending else None,

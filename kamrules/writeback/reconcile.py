@@ -177,12 +177,21 @@ def _recently_completed(tasks: list[Task], policy: Policy, as_of: date) -> Task 
 
 
 def _keep_or_update(current: Task, item: Desired, policy: Policy) -> Change:
+    """Kept, or updated when the evidence moved or the owner it should have changed. A task a
+    person reassigned (its owner is not whom kamrules assigned it to: a delegate) keeps that
+    owner; it was handed back to the account's owner at every run. One left with no owner (or
+    none that reads) is given the finding's again."""
     desired = item.task
     changed = materially_changed(current.evidence, desired.evidence, policy.update_tolerance)
-    if changed or current.owner_id != desired.owner_id:
+    delegated = current.assigned is not None and current.owner_id is not None
+    was = current.assigned if delegated else current.owner_id
+    reassigned = desired.owner_id != was
+    if changed or reassigned:
+        owner = desired.owner_id if reassigned else current.owner_id
         updated = desired.model_copy(
             update={"crm_id": current.crm_id, "due": current.due or desired.due,
-                    "created": current.created}
+                    "created": current.created, "owner_id": owner,
+                    "assigned": desired.owner_id}
         )
         why = "evidence changed" if changed else "assignee changed"
         return Change(action="update", fingerprint=desired.fingerprint, task=updated,

@@ -235,6 +235,7 @@ def build_task(
         status="open",
         evidence=dict(finding.evidence),
         created=as_of,
+        assigned=owner,
     )
 
 
