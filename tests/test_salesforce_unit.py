@@ -19,6 +19,7 @@ from kamrules.errors import CrmError, KamError
 from kamrules.inputs.secrets import Secret
 from kamrules.model import Task
 from kamrules.protocol.changes import Change
+from kamrules.protocol.marker import text_hash
 
 PASSWORD, TOKEN, SESSION = "hunter2-pw", "tok-XYZ-secret", "00Dxx!session-abc"
 HOST = "https://acme.my.salesforce.com"
@@ -244,7 +245,8 @@ def test_writes_batch_200_per_call_and_report_each_record(env: None) -> None:
     sent = json.loads(responses.calls[1].request.body)["records"][1]
     assert sent["Subject"] == "[kamrules] s1" and sent["WhatId"] == "0011"
     assert sent["Status"] == "Not Started" and sent["Priority"] == "High"
-    assert sent["Description"].endswith('kamrules:{"ev":{"x":1},"fp":"kam-core/R/1"}')
+    body, marker = sent["Description"].split("\n\nkamrules:")
+    assert json.loads(marker) == {"ev": {"x": 1}, "fp": "kam-core/R/1", "h": text_hash(body)}
     closed = json.loads(patched.calls[0].request.body)["records"][0]
     assert closed["Status"] == "Completed" and "Closed by kamrules: resolved" in closed["Description"]
 

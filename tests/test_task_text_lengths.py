@@ -28,6 +28,16 @@ def test_the_marker_survives_and_the_cut_is_said() -> None:
         assert len(closing) <= 500 and strip_marker(closing).endswith("500)\n\nClosed: ok")
 
 
+def _snoozed_and_closed(ws: Any, server: FakeServer, fp: str) -> dict[str, Any]:
+    """The task of `fp` after its finding is snoozed and the next night's run closed it."""
+    pack, rule, account = fp.split("/", 2)
+    ws.cli("snooze", "add", "--rule", f"{pack}/{rule}", "--account", account, "--until",
+           "2027-01-01", "--reason", "plant shutdown", "--by", "ana")
+    proc = ws.cli("run", "--as-of", "2026-11-02", "--json", check=False)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
+    return next(t for t in server.org.tasks() if read_marker(t["Description"])[0] == fp)
+
+
 def test_a_task_with_peoples_notes_to_the_fields_length_is_still_closed(
         tmp_path: Path, demo_records: dict[str, list[dict[str, Any]]], tls_cert: tuple[Path, Path],  # noqa: F811
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,12 +54,7 @@ def test_a_task_with_peoples_notes_to_the_fields_length_is_still_closed(
         notes = "Called twice, left messages. " * 2000
         task["Description"] = notes[:32_000 - len(marker) - 2] + "\n\n" + marker
         assert len(task["Description"]) == 32_000  # as much as Salesforce let the person save
-        pack, rule, account = fp.split("/", 2)
-        ws.cli("snooze", "add", "--rule", f"{pack}/{rule}", "--account", account, "--until",
-               "2027-01-01", "--reason", "plant shutdown", "--by", "ana")
-        proc = ws.cli("run", "--as-of", "2026-11-02", "--json", check=False)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        closed = next(t for t in server.org.tasks() if read_marker(t["Description"])[0] == fp)
+        closed = _snoozed_and_closed(ws, server, fp)
         text = closed["Description"]
         assert closed["IsClosed"] and len(text) <= 32_000 and text.startswith("Called twice")
         # the note survives the cut: a task without it reads back as completed by hand
@@ -98,11 +103,6 @@ def test_emoji_in_names_and_notes_still_fit_salesforces_lengths(
             "utf-16-le", "ignore")
         task["Description"] = notes + "\n\n" + marker
         assert 32_000 - 1 <= sf_length(task["Description"]) <= 32_000 < len(task["Description"]) + 2000
-        pack, rule, acc = fp.split("/", 2)
-        ws.cli("snooze", "add", "--rule", f"{pack}/{rule}", "--account", acc, "--until",
-               "2027-01-01", "--reason", "plant shutdown", "--by", "ana")
-        proc = ws.cli("run", "--as-of", "2026-11-02", "--json", check=False)
-        assert proc.returncode == 0, proc.stdout[-2000:]
-        closed = next(t for t in server.org.tasks() if read_marker(t["Description"])[0] == fp)
+        closed = _snoozed_and_closed(ws, server, fp)
         assert closed["IsClosed"] and sf_length(closed["Description"]) <= 32_000
         assert "Closed by kamrules: snoozed" in closed["Description"]

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from kamrules.connectors.hubspot.values import parse_date
 from kamrules.model import RecordWarning, Task
-from kamrules.protocol.marker import PREFIX, read_assigned, read_marker, strip_marker
+from kamrules.protocol.marker import PREFIX, edited_hash, read_assigned, read_marker, strip_marker
 
 CLOSED_NOTE = "Closed by kamrules:"
 UNREADABLE = "unreadable task"
@@ -46,6 +46,9 @@ class ReadBack:
     tasks: list[Task] = field(default_factory=list)
     warnings: list[RecordWarning] = field(default_factory=list)
     unusable: list[Unusable] = field(default_factory=list)
+    # open tasks whose body a person wrote in: id -> (that text, the marker's hash of what
+    # kamrules wrote); an update leaves the text as it is (their notes were lost)
+    edited: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add(self, row: Any, fp_property: str | None = None) -> None:
         """Read one row into the right list; never raises for what the row holds."""
@@ -98,6 +101,8 @@ def _read(out: ReadBack, row: Any, fp_property: str | None) -> None:
         out.warnings.append(_warning(rid, f"task {task.fingerprint} read without bad values: "
                                      + "; ".join(dropped)))
     out.tasks.append(task)
+    if task.status == "open" and (written := edited_hash(raw_body)):
+        out.edited[rid] = (task.body, written)
 
 
 def _unusable(out: ReadBack, rid: str, body: str, problem: str, done: bool, closed_by_us: bool) -> None:

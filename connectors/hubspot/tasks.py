@@ -53,6 +53,7 @@ class TaskStore:
         self.crm = api.client.crm
         self.warnings: list[RecordWarning] = []  # rows the last listing could not read
         self.unusable: list[Unusable] = []  # open rows of kamrules' own a run closes as unreadable
+        self.edited: dict[str, tuple[str, str]] = {}  # open tasks a person wrote in (task_rows.py)
         self.closed_unreadable = 0
 
     # --- read back ---------------------------------------------------------------------------
@@ -62,7 +63,7 @@ class TaskStore:
         # the list endpoint, not search: search lags behind writes, and a task missed after a
         # crash would be created twice
         read = self.read_back()
-        self.warnings, self.unusable = read.warnings, read.unusable
+        self.warnings, self.unusable, self.edited = read.warnings, read.unusable, read.edited
         return [t for t in read.tasks
                 if t.status == "open" or (t.completed or date.min) >= completed_since]
 
@@ -212,10 +213,11 @@ class TaskStore:
                 "hs_task_body": add_marker(_plain(t.body), t.fingerprint, t.evidence, MAX_TEXT,
                                            note=note, assigned=t.assigned),
             }
+        text, written = self.edited.get(t.crm_id or "", (t.body, None))
         props = {
             "hs_task_subject": t.subject,
-            "hs_task_body": add_marker(t.body, t.fingerprint, t.evidence, MAX_TEXT,
-                                       assigned=t.assigned),
+            "hs_task_body": add_marker(text, t.fingerprint, t.evidence, MAX_TEXT,
+                                       assigned=t.assigned, written=written),
             "hs_task_priority": PRIORITY_OUT[t.priority],
         }
         if t.owner_id:

@@ -24,7 +24,7 @@ from kamrules.protocol.changes import Change, ChangeResult
 from kamrules.protocol.connector import Progress, no_progress
 from kamrules.protocol.faults import checkpoint
 from kamrules.protocol.fieldlength import fit
-from kamrules.protocol.marker import add_marker
+from kamrules.protocol.marker import add_marker, edited_hash
 
 BATCH = 200
 PRIORITY_TO_SF = {"low": "Low", "normal": "Normal", "high": "High"}
@@ -44,6 +44,9 @@ class TaskWriter:
         self.fp_field = config.fingerprint_field
         self.task_warnings: list[RecordWarning] = []  # rows list_tasks could not read
         self.unreadable: dict[str, Unreadable] = {}  # kamrules' own unreadable open tasks
+        # open tasks whose Description a person wrote in: id -> (that text, the marker's hash of
+        # what kamrules wrote); an update leaves the text as it is (their notes were lost)
+        self.edited: dict[str, tuple[str, str]] = {}
         self.write_warnings: list[RecordWarning] = []  # closing those failed
 
     def prefix_filter(self) -> str:
@@ -73,7 +76,7 @@ class TaskWriter:
                 f" (IsClosed = false OR LastModifiedDate >= {completed_since.isoformat()}T00:00:00Z)")
         tasks: list[Task] = []
         warnings: dict[str, list[RecordWarning]] = {}
-        self.unreadable = {}
+        self.unreadable, self.edited = {}, {}
         for page in self.client.query_pages(soql):
             for row in page["records"]:
                 read = read_row(row, self.fp_field, self.config.subject_prefix)
@@ -81,6 +84,8 @@ class TaskWriter:
                 warnings[rid] = read.warnings(rid)
                 if read.task is not None:
                     tasks.append(read.task)
+                    if read.task.status == "open" and (h := edited_hash(row.get("Description"))):
+                        self.edited[rid] = (read.task.body, h)
                 if read.close is not None:
                     self.unreadable[read.close.crm_id] = read.close
         self.task_warnings = [w for ws in warnings.values() for w in ws]
@@ -97,10 +102,11 @@ class TaskWriter:
                               assigned=t.assigned)
             closed = {"Id": t.crm_id, "Status": self.config.completed_status, "Description": body}
             return {**closed, self.fp_field: t.fingerprint} if self.fp_field else closed
+        text, written = self.edited.get(t.crm_id or "", (t.body, None))
         record: dict[str, Any] = {
             "Subject": fit(subject, SUBJECT_MAX),  # as Salesforce counts
-            "Description": add_marker(t.body, t.fingerprint, t.evidence, DESCRIPTION_MAX,
-                                      assigned=t.assigned),
+            "Description": add_marker(text, t.fingerprint, t.evidence, DESCRIPTION_MAX,
+                                      assigned=t.assigned, written=written),
             "OwnerId": t.owner_id, "Priority": PRIORITY_TO_SF[t.priority],
         }
         if change.action == "create":

@@ -6,6 +6,7 @@ read both back from the CRM itself; the text above it is left to the people.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -15,23 +16,48 @@ PREFIX = "kamrules:"
 
 
 def add_marker(body: str, fingerprint: str, evidence: dict[str, Any], limit: int | None = None,
-               note: str = "", assigned: str | None = None) -> str:
+               note: str = "", assigned: str | None = None, written: str | None = None) -> str:
     """The body, then `note` (a closing note), then the marker as the last line. With `limit`
     (the CRM field's length, in UTF-16 units) the body is cut to fit, saying so; the note and
     marker never are.
     A text past the field's length (a pack's long text, a closing note after people's notes)
-    was refused at every run."""
-    fields = {"fp": fingerprint, "ev": evidence, **({"to": assigned} if assigned else {})}
-    payload = json.dumps(fields, sort_keys=True,
-                         separators=(",", ":"), default=str, ensure_ascii=False)
-    end = (f"\n\n{note}" if note else "") + f"\n\n{PREFIX}{payload}"
+    was refused at every run. The marker keeps a hash of the text (`written`: the one given, for
+    a text a person changed, else this text's), so a later read tells a person's edit."""
     text = strip_marker(body).rstrip()
+    fields: dict[str, Any] = {"fp": fingerprint, "ev": evidence, "h": written or text_hash(text)}
+    if assigned:
+        fields["to"] = assigned
+
+    def ending() -> str:
+        payload = json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str,
+                             ensure_ascii=False)
+        return (f"\n\n{note}" if note else "") + f"\n\n{PREFIX}{payload}"
+
+    end = ending()
     if limit is not None and units(text) + units(end) > limit:  # as the CRM counts (fieldlength.py)
         cut = "\n… (cut here: {:,} more characters did not fit the CRM's {:,})"
         total = units(text)
         room = max(0, limit - units(end) - units(cut.format(total, limit)))
         text = fit(text, room).rstrip() + cut.format(total - room, limit)
+        if written is None:  # the hash of the text as it stands in the CRM (the same length)
+            fields["h"] = text_hash(text)
+            end = ending()
     return text + end
+
+
+def text_hash(text: str) -> str:
+    """A short hash of a task's text, blind to whitespace (a CRM may write line ends its way)."""
+    return hashlib.sha1(" ".join(text.split()).encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def edited_hash(body: str | None) -> str | None:
+    """The marker's hash of the text kamrules last wrote, when the text above the marker is no
+    longer that text (a person wrote in it); None when it is, or when the marker has none."""
+    payload = _payload(body)
+    written = payload.get("h") if payload is not None else None
+    if not isinstance(written, str) or body is None:
+        return None
+    return written if text_hash(strip_marker(body)) != written else None
 
 
 def read_marker(body: str | None) -> tuple[str, dict[str, Any]] | None:
@@ -51,7 +77,7 @@ def read_assigned(body: str | None) -> str | None:
 
 
 def _payload(body: str | None) -> dict[str, Any] | None:
-    if not body:
+    if not body or not isinstance(body, str):
         return None
     last = body.rstrip().rsplit("\n", 1)[-1].strip()
     if not last.startswith(PREFIX):
