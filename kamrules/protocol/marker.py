@@ -33,10 +33,9 @@ def add_marker(body: str, fingerprint: str, evidence: dict[str, Any], limit: int
                              ensure_ascii=False)
         return (f"\n\n{note}" if note else "") + f"\n\n{PREFIX}{payload}"
 
-    end = ending()
-    if limit is not None and units(text) + units(end) > limit:  # as the CRM counts (fieldlength.py)
+    end, total = ending(), units(text)
+    if limit is not None and total + units(end) > limit:  # as the CRM counts (fieldlength.py)
         cut = "\n… (cut here: {:,} more characters did not fit the CRM's {:,})"
-        total = units(text)
         room = max(0, limit - units(end) - units(cut.format(total, limit)))
         text = fit(text, room).rstrip() + cut.format(total - room, limit)
         if written is None:  # the hash of the text as it stands in the CRM (the same length)
