@@ -85,8 +85,8 @@ def _text(row: dict[str, Any], name: str, limit: int, problems: list[str]) -> st
     if not isinstance(value, str):
         problems.append(f"{name} is {type(value).__name__}, not text")
         return ""
-    if units(value) > limit:
-        problems.append(f"{name} has {units(value):,} characters, more than Salesforce's {limit:,}"
+    if (size := units(value)) > limit:
+        problems.append(f"{name} has {size:,} characters, more than Salesforce's {limit:,}"
                         " (read cut short)")
     return value
 

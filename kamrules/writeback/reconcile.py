@@ -183,8 +183,10 @@ def _keep_or_update(current: Task, item: Desired, policy: Policy) -> Change:
     none that reads) is given the finding's again."""
     desired = item.task
     changed = materially_changed(current.evidence, desired.evidence, policy.update_tolerance)
-    delegated = current.assigned is not None and current.owner_id is not None
-    was = current.assigned if delegated else current.owner_id
+    # whom the task was last given by kamrules; without a record of it (a task from before
+    # `assigned`, or one with no owner) its owner as it stands
+    known = current.assigned is not None and current.owner_id is not None
+    was = current.assigned if known else current.owner_id
     reassigned = desired.owner_id != was
     if changed or reassigned:
         owner = desired.owner_id if reassigned else current.owner_id
