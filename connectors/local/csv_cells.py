@@ -5,6 +5,7 @@ refuse it (kamrules/connectors/local/csv_import.py reads the files)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal, get_args, get_origin
 
@@ -116,8 +117,14 @@ def _folded(text: str) -> str:
     return re.sub(r"[\s_-]+", "_", text.strip().lower())
 
 
-def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
-    """A CSV row (keys already model field names) as the dict the record model validates."""
+def _as_is(name: str, text: str) -> str:
+    return text
+
+
+def row_to_record(kind: str, row: dict[str, str],
+                  value_of: Callable[[str, str], str] = _as_is) -> dict[str, Any]:
+    """A CSV row (keys already model field names) as the dict the record model validates;
+    `value(field, text)` gives a columns file's value for the export's (each item of a list)."""
     model = RECORD_KINDS[kind]
     record: dict[str, Any] = {}
     for name, value in row.items():
@@ -130,8 +137,11 @@ def row_to_record(kind: str, row: dict[str, str]) -> dict[str, Any]:
         choices = _choices(annotation)
         if str(annotation).startswith("list"):
             items = _parse_list(name, value)
-            record[name] = [_fold(i, choices) if isinstance(i, str) else i for i in items]
-        elif annotation is date or date in get_args(annotation):
+            record[name] = [_fold(value_of(name, i), choices) if isinstance(i, str) else i
+                            for i in items]
+            continue
+        value = value_of(name, value)
+        if annotation is date or date in get_args(annotation):
             record[name] = _date_text(name, value)
         elif {float, int} & {annotation, *get_args(annotation)}:
             record[name] = _number_text(name, value)

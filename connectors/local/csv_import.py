@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from kamrules.connectors.local.crm import LocalCrm, _brief
 from kamrules.connectors.local.csv_cells import BadCell, row_to_record
+from kamrules.connectors.local.csv_columns import Columns, KindColumns
 from kamrules.errors import Problem, ValidationFailed
 from kamrules.inputs.boundary import decode, read_bytes
 from kamrules.model import RECORD_KINDS
@@ -70,15 +71,18 @@ class ImportResult:
 
 
 
-def find_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
-    """Each kind's file (names in any case) and a message per CSV file that is not one."""
-    by_name = {f"{kind}.csv": kind for kind in RECORD_KINDS}
+def find_files(directory: Path, named: dict[str, str] | None = None
+               ) -> tuple[dict[str, Path], list[str]]:
+    """Each kind's file (names in any case; `named`, from a columns file, may name it otherwise)
+    and a message per CSV file that is not one."""
+    named = named or {}
+    by_name = {named.get(kind, f"{kind}.csv").lower(): kind for kind in RECORD_KINDS}
     found: dict[str, Path] = {}
     unknown: list[str] = []
     for path in sorted(directory.iterdir()):
-        if not path.name.lower().endswith((".csv", ".tsv", ".txt")):
-            continue
         kind = by_name.get(path.name.lower())
+        if kind is None and not path.name.lower().endswith((".csv", ".tsv", ".txt")):
+            continue
         if kind is None:
             close = difflib.get_close_matches(path.name.lower(), list(by_name), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}? " if close else ""
@@ -88,6 +92,10 @@ def find_files(directory: Path) -> tuple[dict[str, Path], list[str]]:
             unknown.append(f"{path}: ignored; {found[kind].name} is the {kind} file already")
         else:
             found[kind] = path
+    for kind, name in named.items():
+        if kind not in found:
+            unknown.append(f"{directory}: no file {name!r} (the columns file's {kind}.file);"
+                           f" no {kind} loaded")
     return found, unknown
 
 
@@ -147,17 +155,28 @@ def _bom(data: bytes) -> str | None:
     return None
 
 
-def _header(raw: list[str], kind: str, result: FileResult) -> list[str | None]:
-    """Header cells as model field names (any case, spaces as _); None for unknown columns."""
+def _header(raw: list[str], kind: str, result: FileResult,
+            names_given: KindColumns) -> list[str | None]:
+    """Header cells as model field names (any case, spaces as _, or as the columns file names
+    them); None for unknown columns."""
     model = RECORD_KINDS[kind]
     fields = {name.lower(): name for name in model.model_fields}
     names: list[str | None] = []
     seen: dict[str, int] = {}
     unknown: list[tuple[str, str]] = []  # the first few: (as written, as matched)
-    unknowns = 0
+    unknowns = shadowed = 0
     for i, cell in enumerate(raw, 1):
         key = cell.strip().lower().replace(" ", "_")
-        name = fields.get(key)
+        mapped = names_given.field_of(cell)
+        name = mapped or fields.get(key)
+        if mapped is None and name in names_given.named:
+            shadowed += 1  # `name` beside the `Название` the columns file reads name from
+            if shadowed <= SHOWN_COLUMNS:
+                result.warnings.append(f"{result.path}:1: column {cell.strip()!r} ignored: the"
+                                       f" columns file reads {name} from"
+                                       f" {names_given.named[name]!r}")
+            names.append(None)
+            continue
         if name is None:
             unknowns += 1
             if unknowns <= SHOWN_COLUMNS:
@@ -172,6 +191,10 @@ def _header(raw: list[str], kind: str, result: FileResult) -> list[str | None]:
         shown = ", ".join(repr(cell) + _hint(key, fields) for cell, key in unknown)
         more = f" and {unknowns - SHOWN_COLUMNS} more" if unknowns > SHOWN_COLUMNS else ""
         result.warnings.append(f"{result.path}:1: ignored unknown column(s): {shown}{more}")
+    missing = [column for name, column in names_given.named.items() if name not in seen]
+    if missing:
+        result.warnings.append(f"{result.path}:1: no column {', '.join(map(repr, missing))},"
+                               " which the columns file names")
     return names
 
 
@@ -188,7 +211,7 @@ BATCH = 5_000  # records written at a time: an export is never held whole (it wa
 
 
 def import_file(crm: LocalCrm, path: Path, kind: str, encoding: str | None,
-                on_duplicate: OnDuplicate) -> FileResult:
+                on_duplicate: OnDuplicate, names: KindColumns | None = None) -> FileResult:
     """One file into the local CRM in one transaction: its valid records, and what was refused,
     every refusal at file:line; a file refused whole loads nothing."""
     result = FileResult(kind, path)
@@ -197,7 +220,7 @@ def import_file(crm: LocalCrm, path: Path, kind: str, encoding: str | None,
             text = _text(path, encoding)
         except LookupError as exc:  # `--encoding rot13`: a codec that is not a text encoding
             raise _FileRefused(f"{path}: cannot be read as {encoding}: {exc}") from None
-        rows = _Rows(text, path, kind, result, on_duplicate)
+        rows = _Rows(text, path, kind, result, on_duplicate, names or KindColumns())
         written = crm.insert_batches(kind, rows.batches())
     except ValidationFailed as exc:
         result.problems += [str(p) for p in exc.problems]
@@ -228,8 +251,9 @@ class _Rows:
     """A file's valid records, in batches, as its rows are read (see `import_file`)."""
 
     def __init__(self, text: str, path: Path, kind: str, result: FileResult,
-                 on_duplicate: OnDuplicate):
+                 on_duplicate: OnDuplicate, names: KindColumns):
         self.text, self.path, self.kind, self.result = text, path, kind, result
+        self.names = names
         self.on_duplicate = on_duplicate
         self.prev = 0  # the last physical line read: a record starts on the next one
         self.replaced = 0  # records written again by a later one of their id (`last`)
@@ -260,7 +284,7 @@ class _Rows:
         if header is None:
             result.warnings.append(f"{path}: empty file (or only blank lines)")
             return
-        names = _header(header, kind, result)
+        names = _header(header, kind, result, self.names)
         self.prev = reader.line_num
         for cells in reader:
             line, self.prev = self.prev + 1, reader.line_num
@@ -273,7 +297,8 @@ class _Rows:
                 continue
             row = {n: c for n, c in zip(names, cells, strict=True) if n is not None}
             try:
-                record = model.model_validate(row_to_record(kind, row)).model_dump(mode="json")
+                cells_read = row_to_record(kind, row, self.names.value)
+                record = model.model_validate(cells_read).model_dump(mode="json")
             except (ValidationError, BadCell) as exc:
                 result.refused_rows += 1
                 why = _brief(exc) if isinstance(exc, ValidationError) else str(exc)
@@ -298,13 +323,17 @@ class _Rows:
 
 
 def import_directory(crm: LocalCrm, directory: Path, encoding: str | None = None,
-                     on_duplicate: OnDuplicate = "first") -> ImportResult:
+                     on_duplicate: OnDuplicate = "first",
+                     columns: Columns | None = None) -> ImportResult:
     """Every known file of `directory`, each in its own transaction; one bad file never stops
-    the others."""
+    the others. `columns` (`--columns FILE`) names an export's own files, columns and values."""
     result = ImportResult()
-    files, result.problems = find_files(directory)
+    columns = columns or {}
+    files, result.problems = find_files(
+        directory, {kind: c.file for kind, c in columns.items() if c.file})
     for kind, path in files.items():
-        result.files.append(import_file(crm, path, kind, encoding, on_duplicate))
+        result.files.append(import_file(crm, path, kind, encoding, on_duplicate,
+                                        columns.get(kind)))
     if not files:
         result.problems.append(
             f"{directory}: no CSV files found; expected any of "

@@ -32,21 +32,32 @@ def _encoding(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--on-duplicate", type=click.Choice(["first", "last", "refuse"]), default="first",
               show_default=True,
               help="A repeated id: keep the first row, keep the last, or refuse the file.")
+@click.option("--columns", "columns_file", metavar="FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML naming the export's own files, columns and values per kind (e.g."
+                   " accounts: {file: Companies.csv, columns: {name: Company Name}});"
+                   " see the README's CSV import.")
 @click.pass_context
 def import_csv_cmd(ctx: click.Context, directory: Path, encoding: str | None,
-                   on_duplicate: str) -> None:
-    """Load a CSV export (accounts.csv, contacts.csv, ...) into the local CRM."""
+                   on_duplicate: str, columns_file: Path | None) -> None:
+    """Load a CSV export (accounts.csv, contacts.csv, ...) into the local CRM.
+
+    Column names are kamrules' field names (any case) unless --columns maps the export's own.
+    """
     from kamrules.cli.wiring import open_connector
+    from kamrules.connectors.local.csv_columns import load_columns
     from kamrules.connectors.local.csv_import import import_directory
     from kamrules.inputs.sanitize import terminal_safe
 
+    columns = load_columns(columns_file) if columns_file else None
     loaded = loaded_config(ctx)
     if loaded.config.crm.get("type", "local") != "local":
         raise KamError("import-csv loads into the local CRM; the config names another CRM type")
     loaded.config.crm = {**loaded.config.crm, "seed": "empty"}
     crm = open_connector(loaded)
     try:
-        result = import_directory(crm, directory, encoding, on_duplicate)  # type: ignore[arg-type]
+        result = import_directory(crm, directory, encoding, on_duplicate,  # type: ignore[arg-type]
+                                  columns)
     finally:
         crm.close()
     for problem in result.problems:

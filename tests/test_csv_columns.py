@@ -1,0 +1,123 @@
+"""`import-csv --columns FILE`: an export with its own file names, headers and values (a Russian
+CRM's export: `Компании.csv`, `Название`, `Встреча`) loads as it is written. Without it every
+row was refused as lacking `name`, whatever the admin did short of renaming headers by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kamrules.connectors.local.crm import LocalCrm
+from kamrules.connectors.local.csv_columns import load_columns
+from kamrules.connectors.local.csv_import import import_directory
+from kamrules.errors import ValidationFailed
+from tests.conftest import Workspace
+
+COMPANIES = ("ID;Название;Ответственный;Ключевой;Уровень;Регионы;name\n"
+             "A1;Балтик Фудс;U1;да;Стратегический;Север;Юг;x\n"
+             "A2;Север;U1;нет;обычный;;y\n").replace("Север;Юг", "\"Север;Юг\"")
+ACTIVITIES = ("id,account_id,Тип,date,subject\n"
+              "X1,A1,Встреча,01.11.2026,Первая встреча\n"
+              "X2,A1,звонок,02.11.2026,Звонок\n"
+              "X3,A1,Письмо,03.11.2026,?\n")
+COLUMNS = """\
+accounts:
+  file: компании.csv            # any case, as file names are matched
+  columns:
+    id: ID
+    name: Название
+    owner_id: Ответственный
+    is_key: Ключевой
+    tier: {column: Уровень, values: {Стратегический: strategic, Обычный: standard}}
+    regions: {column: Регионы, values: {Север: north, Юг: south}}
+    industry: Отрасль
+activities:
+  columns:
+    type: {column: Тип, values: {Встреча: meeting, Звонок: call}}
+contacts:
+  file: Контакты.csv
+"""
+
+
+def _export(root: Path, columns: str = COLUMNS) -> tuple[Path, Path]:
+    export = root / "export"
+    export.mkdir()
+    (export / "Компании.csv").write_text(COMPANIES, encoding="utf-8")
+    (export / "activities.csv").write_text(ACTIVITIES, encoding="utf-8")
+    (root / "columns.yaml").write_text(columns, encoding="utf-8")
+    return export, root / "columns.yaml"
+
+
+def test_an_export_with_its_own_names_loads_through_a_columns_file(tmp_path: Path) -> None:
+    export, columns = _export(tmp_path)
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    try:
+        result = import_directory(crm, export, columns=load_columns(columns))
+        accounts = crm.db.execute(
+            "SELECT id, name, owner_id, is_key, tier, regions FROM accounts ORDER BY id").fetchall()
+        activities = crm.db.execute("SELECT id, type FROM activities ORDER BY id").fetchall()
+    finally:
+        crm.close()
+    assert accounts == [("A1", "Балтик Фудс", "U1", 1, "strategic", '["north","south"]'),
+                        ("A2", "Север", "U1", 0, "standard", "[]")]
+    # a value the map lacks is read as it is, and refused by the field at its line
+    assert activities == [("X1", "meeting"), ("X2", "call")]
+    problems = [p for f in result.files for p in f.problems]
+    assert problems == [f"{export / 'activities.csv'}:4: type: Input should be 'meeting', 'call',"
+                        " 'email', 'note' or 'gift'"]
+    warnings = [w for f in result.files for w in f.warnings] + result.problems
+    assert sorted(warnings) == sorted([
+        f"{export / 'Компании.csv'}:1: column 'name' ignored: the columns file reads name from"
+        " 'Название'",
+        f"{export / 'Компании.csv'}:1: no column 'Отрасль', which the columns file names",
+        f"{export}: no file 'Контакты.csv' (the columns file's contacts.file); no contacts loaded",
+    ])
+
+
+@pytest.mark.parametrize(("text", "line", "says"), [
+    ("accounts:\n  columns:\n    nme: Название\n", 3,
+     "accounts.columns.nme: unknown key 'nme'; valid keys: customer_since, id,"),
+    ("acounts:\n  file: x.csv\n", 1, "(did you mean 'accounts'?)"),
+    ("activities:\n  columns:\n    type: {column: Тип, values: {Звонок: cal}}\n", 3,
+     "activities.columns.type.values.звонок: type takes meeting, call, email, note, gift,"
+     " not 'cal' (did you mean 'call'?)"),
+    ("accounts:\n  columns:\n    name: Имя\n    key_reason: имя\n", 4,
+     "accounts.columns.key_reason: column 'имя' is read for 'name' already"),
+    ("accounts:\n  columns:\n    name: ''\n", 3, "accounts.columns.name"),
+])
+def test_a_mistake_in_the_columns_file_is_located(tmp_path: Path, text: str, line: int,
+                                                   says: str) -> None:
+    path = tmp_path / "columns.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValidationFailed) as caught:
+        load_columns(path)
+    shown = [str(p) for p in caught.value.problems]
+    assert any(p.startswith(f"{path}:{line}:") and says in p for p in shown), shown
+
+
+def test_a_header_yaml_reads_as_a_number_is_a_column_name(tmp_path: Path) -> None:
+    path = tmp_path / "columns.yaml"
+    path.write_text("surveys:\n  columns:\n    score: 2026\n    kind: {column: Вид, values:"
+                    " {1: nps}}\n", encoding="utf-8")
+    surveys = load_columns(path)["surveys"]
+    assert surveys.field_of(" 2026 ") == "score"
+    assert surveys.value("kind", "1") == "nps" and surveys.value("kind", "csat") == "csat"
+
+
+def test_the_cli_loads_with_columns_and_refuses_a_bad_columns_file_before_loading(
+        workspace_factory: Callable[..., Workspace]) -> None:
+    ws = workspace_factory(None)
+    export, columns = _export(ws.root)
+    proc = ws.cli("import-csv", str(export), "--columns", str(columns), check=False)
+    assert proc.returncode == 1, proc.stderr  # loaded; one activity row refused
+    assert "accounts: 2 records loaded" in proc.stdout
+    assert "activities: 2 records loaded, 1 rows refused" in proc.stdout
+    assert ws.run_json()["accounts"] == 2
+    columns.write_text("accounts:\n  columns:\n    nme: Название\n", encoding="utf-8")
+    before = ws.crm().db.execute("SELECT COUNT(*) FROM activities").fetchone()
+    proc = ws.cli("import-csv", str(export), "--columns", str(columns), check=False)
+    assert proc.returncode == 2
+    assert f"{columns}:3:5" in " ".join(proc.stderr.split())
+    assert ws.crm().db.execute("SELECT COUNT(*) FROM activities").fetchone() == before
