@@ -54,6 +54,10 @@ def test_doctor_on_hubspot_shows_values_the_mapping_lacks(
         assert code == 0, report
         fields = {f["field"]: f for f in report["fields"]}
         assert fields["values.tier"]["unmapped"] == ["tier_9"]
+        # a value table's row in text: no fill share of a field (it read "0"), its values
+        text = ws.cli("doctor", "--as-of", "2026-11-01").stdout
+        line = next(x for x in text.splitlines() if x.startswith("values.tier\t"))
+        assert line.split("\t")[1:3] == ["value map", ""] and line.endswith("\ttier_9"), line
         assert fields["accounts.potential"]["source"] == "kam_potential"
         assert fields["accounts.name"]["fill_share"] == 1.0
         assert fake.tasks() == [] and not fake.calls["GET /crm/v3/objects/tasks"]

@@ -110,10 +110,13 @@ def _print(report: dict[str, Any]) -> None:
         err.print(labelled("note", "yellow", note))
     click.echo("\t".join(("field", "source", "filled", "failed", "values seen", "unmapped")))
     for row in report["fields"]:
-        fill = f"{row['fill_share']:.0%}" if row["fill_share"] is not None else str(row["filled"])
+        # a value table of its own (HubSpot's `values.tier`) fills no field: no share, no "0"
+        fill = (f"{row['fill_share']:.0%}" if row["fill_share"] is not None
+                else "" if row["records"] is None else str(row["filled"]))
+        source = row["source"] or ("value map" if row["records"] is None else "-")
         # the values are the CRM's text: one line each, no terminal controls, no formula
         seen = ", ".join(f"{cell(v)} ({n})" for v, n in list(row["values"].items())[:8])
-        click.echo("\t".join((row["field"], row["source"] or "-", fill, str(row["failed"] or ""),
+        click.echo("\t".join((row["field"], source, fill, str(row["failed"] or ""),
                               seen, ", ".join(cell(u) for u in row["unmapped"]))))
     for problem in report["data_quality"]:
         err.print(labelled("data-quality gate", "red",
