@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, ValidationError, create_model, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, create_model, field_validator
 
 from kamrules.connectors.local.csv_cells import _choices
 from kamrules.connectors.mapping.language import value_key
@@ -35,6 +35,17 @@ def _as_text(value: Any) -> Any:
 
 
 Text = Annotated[str, BeforeValidator(_as_text), Field(min_length=1)]
+
+
+def _bare_name(value: str) -> str:
+    """A file of the export's folder: `exports/x.csv` was never found there, without a reason."""
+    if "/" in value or "\\" in value or value in (".", ".."):
+        raise ValueError(f"{value!r}: give the file's name in the folder import-csv reads,"
+                         " without a path")
+    return value
+
+
+FileName = Annotated[str, Field(min_length=1), AfterValidator(_bare_name)]
 
 
 class Column(UserModel):
@@ -61,7 +72,7 @@ def _kind_model(kind: str) -> type[UserModel]:
         **{name: (Text | Column | None, None) for name in names})
     return create_model(  # type: ignore[call-overload, no-any-return]
         f"{kind}_file", __base__=UserModel,
-        file=(str | None, Field(default=None, min_length=1, description="the kind's file name")),
+        file=(FileName | None, None),
         columns=(columns, Field(default_factory=columns)))
 
 
