@@ -107,7 +107,7 @@ def test_a_cached_pack_brings_the_names_its_texts_read(tmp_path: Path, parses: l
     """A process that reads kam-core from the cache (a run's workers and renderers) checks none
     of its ~300 task texts again: the load that wrote the entry found their names."""
     from kamrules.language import template
-    from kamrules.writeback.tasks import _text_names, template_facts
+    from kamrules.writeback.tasks import template_facts, text_names
 
     locales = ("en", "ru", "sr")
     pack = _copy(tmp_path)
@@ -118,7 +118,7 @@ def test_a_cached_pack_brings_the_names_its_texts_read(tmp_path: Path, parses: l
         expected[locale] = {r.id: template_facts(first, r) for r in first.rules}
     assert expected["en"]["KAM-DONT-002"] == expected["ru"]["KAM-DONT-002"] != ()
     monkeypatch.setattr(template, "_NAMES", {})  # as in a fresh process
-    _text_names.cache_clear()
+    text_names.cache_clear()
 
     def refused(source: str) -> None:
         raise AssertionError(f"checked again: {source[:40]!r}")

@@ -22,11 +22,14 @@ WRITTEN = {
     "ru": ("Nova Foods: первая встреча после победы",
            "Просрочено: Nova Foods: первая встреча после победы",
            "Шаг «Первая встреча в новых отношениях» сценария «Ввод в отношения после первой победы»"
-           " для Nova Foods нужно было выполнить к 2026-11-15; просрочено дней: 7"),
+           " для Nova Foods нужно было выполнить к 15 нояб. 2026\u202fг.; просрочен на 7 дней"),
     "sr_Latn": ("Nova Foods: prvi sastanak posle pobede",
                 "Kasni: Nova Foods: prvi sastanak posle pobede",
                 "Korak „Prvi sastanak novog odnosa” scenarija „Uvod u odnos posle prve pobede” za"
-                " Nova Foods trebalo je završiti do 2026-11-15; kasni dana: 7"),
+                " Nova Foods trebalo je završiti do 15. 11. 2026.; kasni 7 dana"),
+    "en": ("Nova Foods: first meeting after the win", "Overdue: Nova Foods: first meeting after the win",
+           'The step "First meeting of the new relationship" of the play "Onboarding after the'
+           ' first win" for Nova Foods was due on Nov 15, 2026 and is 7 days overdue'),
 }
 
 
@@ -48,6 +51,8 @@ def test_play_tasks_and_escalations_are_written_in_the_locale(tmp_path: Path, lo
     assert tasks[STEP].subject == subject
     escalation = tasks[STEP + ".escalation"]
     assert escalation.subject == escalated and escalation.body.startswith(why)
+    if locale == "en":
+        return
     core = load_pack(builtin_dir() / "kam-core")
     english = {p.rationale.strip()[:40] for p in load_plays(core)}
     english |= {s.task.body.strip()[:40] for p in load_plays(core) for s in p.steps}

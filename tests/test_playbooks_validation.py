@@ -26,7 +26,7 @@ BAD = """\
     - id: one
       title: One
       start: {after: two}
-      task: {subject: "{account_nme}", body: b}
+      task: {subject: "{{ account_nme }}", body: "{account_name} b"}
       escalate: {overdue_days: 3}
     - id: one
       title: Again
@@ -57,11 +57,15 @@ def test_every_problem_of_every_play_file_at_once_with_its_place(bad_pack: Path)
     assert "worse.yaml:3:1: invalid YAML" in text
     assert "bad.yaml:6:" in text and "unknown fact 'satisfacton'" in text
     assert "did you mean 'satisfaction'" in text
-    assert "unknown placeholder {account_nme}" in text
+    assert "unknown name 'account_nme' (did you mean 'account_name'?)" in text
+    # kam-core's texts are Jinja: a text in the simple syntax would show its braces
+    assert ("{account_name} is the simple syntax, which this pack's texts are not"
+            " (template_syntax: jinja): write {{ account_name }}") in text
     assert "unknown key 'colour'" in text
     assert "an escalation needs an assignee" in text
     # with the structure fixed, the checks against the pack and between steps speak
     fixed = BAD.replace("satisfacton", "satisfaction").replace("account_nme", "account_name") \
+        .replace('"{account_name} b"', "b") \
         .replace(", colour: red", "").replace("{overdue_days: 3}", "{overdue_days: 3, raise_priority: true}")
     (bad_pack / "playbooks" / "bad.yaml").write_text(fixed)
     (bad_pack / "playbooks" / "worse.yaml").unlink()

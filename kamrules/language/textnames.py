@@ -51,6 +51,12 @@ def check_text(text: str, context: dict[str, Any]) -> str:
                 f"unknown name {name!r}{closest(name, known)} in the template; use a fact, a"
                 f" param or one of: {', '.join(BUILTIN_NAMES)}"
             )
+        for name in placeholders(text):  # Jinja shows `{account_name}` as it is written
+            if NAME.match(name):
+                unknown = "" if name in known else f"; and {name!r} is no name{closest(name, known)}"
+                raise ValueError(
+                    f"{{{name}}} is the simple syntax, which this pack's texts are not"
+                    f" (template_syntax: jinja): write {{{{ {name} }}}}{unknown}")
         return text
     for name in placeholders(text):
         if not NAME.match(name):

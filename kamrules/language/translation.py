@@ -29,8 +29,8 @@ class RuleText(UserModel):
 
 
 class StepText(RuleText):
-    """A play step's title and task text in another language (the simple syntax, as plays, with
-    the names a step may read)."""
+    """A play step's title and task text in another language (in the pack's syntax, as its
+    plays, with the names a step may read)."""
 
     @field_validator("subject", "body")
     @classmethod
@@ -39,7 +39,7 @@ class StepText(RuleText):
         if context.get("facts") is None:
             return text
         params = {**(context.get("params") or {}), **dict.fromkeys(PLAY_NAMES)}
-        return check_text(text, {**context, "params": params, "syntax": "simple"})
+        return check_text(text, {**context, "params": params})
 
 
 class PlayText(UserModel):

@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.language.conditions import facts_read
 from kamrules.language.loader import LoadedPack
-from kamrules.language.textnames import placeholders
 from kamrules.model import Account, Task, TeamMember
 from kamrules.playbooks.chart import RULE_HIT, PlayChart, trigger_condition
 from kamrules.playbooks.idle import idle_filter
@@ -28,7 +27,7 @@ from kamrules.playbooks.playrun import PlayRun, PlayTransition, play_event
 from kamrules.playbooks.state import ESCALATION, rebuild
 from kamrules.protocol.changes import Change
 from kamrules.writeback.reconcile import Limits, apply_limits
-from kamrules.writeback.tasks import Directory
+from kamrules.writeback.tasks import Directory, text_names
 
 
 class Party(NamedTuple):
@@ -123,7 +122,8 @@ class Plays:
             self.facts.update(facts_read(trigger_condition(play)))
             for step in play.steps:  # the text the run writes: in its locale
                 words = pack.step_text(play, step)
-                self.facts.update(n for n in placeholders(words.subject + words.body) if n in REGISTRY)
+                names = text_names(pack.template_syntax, words.subject, words.body)
+                self.facts.update(REGISTRY if names is None else (n for n in names if n in REGISTRY))
         self.facts.discard(RULE_HIT)
         self.names = tuple(sorted(self.facts))
         self.inputs: dict[str, AccountInput] = {}

@@ -77,12 +77,14 @@ def _translation_problems(pack: LoadedPack, plays: list[Playbook]) -> list[Probl
 def _own_plays(pack: LoadedPack, taken: dict[str, str]) -> list[Playbook]:
     """The plays in the pack's own `playbooks/`; `taken`: inherited play id -> its pack."""
     files = play_files(pack.directory)
-    key = (pack.directory.resolve(), pack.version, frozenset(r.id for r in pack.rules),
+    key = (pack.directory.resolve(), pack.version, pack.template_syntax,
+           frozenset(r.id for r in pack.rules),
            frozenset(taken), tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files))
     if key in _CACHE:
         return _CACHE[key]
     # on disk too (a command parsed them in 0.3 s): the entry names all they are checked against
-    what = repr(("plays", pack.version, sorted(r.id for r in pack.rules), sorted(taken.items()),
+    what = repr(("plays", pack.version, pack.template_syntax, sorted(r.id for r in pack.rules),
+                 sorted(taken.items()),
                  sorted((n, repr(p.default)) for n, p in pack.params.items())))
     plays = cached_beside(pack, what, lambda: _parsed(pack, files, taken))
     _CACHE[key] = plays
@@ -92,7 +94,7 @@ def _own_plays(pack: LoadedPack, taken: dict[str, str]) -> list[Playbook]:
 def _parsed(pack: LoadedPack, files: list[Path], taken: dict[str, str]) -> list[Playbook]:
     params: dict[str, Any] = {name: p.default for name, p in pack.params.items()}
     params.update(dict.fromkeys(PLAY_NAMES))
-    context = {"facts": REGISTRY, "params": params}
+    context = {"facts": REGISTRY, "params": params, "syntax": pack.template_syntax}
     rule_ids = {r.id for r in pack.rules}
     groups = {g for r in pack.rules for g in r.groups}
     problems: list[Problem] = []

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from kamrules.inputs.days import shifted
-from kamrules.language.template import render
+from kamrules.inputs.sanitize import formula_safe, one_line, terminal_safe
+from kamrules.language.template import people, render, render_jinja
 from kamrules.model import Task
 from kamrules.playbooks.chart import RULE_HIT
 from kamrules.playbooks.model import Step
@@ -19,24 +20,27 @@ from kamrules.protocol.changes import Change
 from kamrules.writeback.tasks import PRIORITY_BY_SEVERITY, evidence_text
 
 if TYPE_CHECKING:
+    from kamrules.language.loader import LoadedPack, PlayWords
     from kamrules.playbooks.advance import AccountInput, CompiledPlay
 
 Kind = Literal["started", "step_opened", "escalated", "completed", "exited"]
 # an escalation task's text, by the language of the run's locale (others: English)
 OVERDUE = {
     "en": ("Overdue: {subject}",
-           'The step "{step}" of the play "{play}" for {account} was due on {due} and is {days} days'
+           'The step "{step}" of the play "{play}" for {account} was due on {due} and is {days}'
            " overdue (assigned to {who}).\n\nWhy it matters: {why}\n"
            "Next: help unblock the step, or agree a new date with its owner."),
     "ru": ("Просрочено: {subject}",
            "Шаг «{step}» сценария «{play}» для {account} нужно было выполнить к {due};"
-           " просрочено дней: {days} (ответственный: {who}).\n\nПочему это важно: {why}\n"
+           " просрочен на {days} (ответственный: {who}).\n\nПочему это важно: {why}\n"
            "Что сделать: помочь сдвинуть шаг с места или согласовать с ответственным новый срок."),
     "sr": ("Kasni: {subject}",
            "Korak „{step}” scenarija „{play}” za {account} trebalo je završiti do {due};"
-           " kasni dana: {days} (zadužen: {who}).\n\nZašto je važno: {why}\n"
+           " kasni {days} (zadužen: {who}).\n\nZašto je važno: {why}\n"
            "Sledeći korak: pomozite da se korak pokrene ili sa zaduženim dogovorite novi rok."),
 }
+# "7 days", "7 дней", "7 dana": the plural forms of a day in each language's CLDR order
+DAYS = {"en": ("day", "days"), "ru": ("день", "дня", "дней"), "sr": ("dan", "dana", "dana")}
 EXIT_NOTE = "play exited: its trigger no longer holds"
 
 
@@ -156,9 +160,12 @@ class PlayRun:
                                   step.id + ESCALATION)
             who = directory.users.get(task.owner_id or "", task.owner_id or "unassigned")
             words = self.c.pack.step_text(self.c.play, step)
-            subject, body = OVERDUE.get(self.c.pack.locale.split("_")[0], OVERDUE["en"])
+            language = self.c.pack.locale.split("_")[0]
+            subject, body = OVERDUE.get(language, OVERDUE["en"])
+            shown = people(self.c.pack.locale, self.c.pack.currency, self.as_of)
             body = body.format(step=words.step_title, play=words.play_title, who=who,
-                               account=self.inp.account.name, due=task.due, days=overdue,
+                               account=self.inp.account.name, due=shown.date(task.due),
+                               days=shown.plural(overdue, *DAYS.get(language, DAYS["en"])),
                                why=words.rationale)
             new = Task(fingerprint=fp, account_id=self.inp.account.id,
                        subject=subject.format(subject=task.subject)[:255], body=body, owner_id=owner,
@@ -191,11 +198,12 @@ class PlayRun:
             play_id=play.id, play_title=words.play_title, play_started=instance.started.isoformat(),
             step_id=step.id, step_title=words.step_title,
         )
+        subject, body = _rendered(pack, words, values, self.as_of)
         return Task(
             fingerprint=play_fingerprint(pack.id, play.id, account.id, step.id),
             account_id=account.id,
-            subject=render(words.subject, values, pack.locale)[:255],
-            body=render(words.body, values, pack.locale).strip(),
+            subject=subject,
+            body=body,
             owner_id=owner,
             due=self.as_of + timedelta(days=step.task.due_in_days),
             priority=step.task.priority or PRIORITY_BY_SEVERITY[play.severity],
@@ -214,3 +222,20 @@ class PlayRun:
             kind=kind, pack_id=self.c.pack.id, play_id=self.c.play.id,
             account_id=self.inp.account.id, started=instance.started, step=step,
             owner_id=owner or self.inp.account.owner_id, detail=detail))
+
+
+def _rendered(pack: LoadedPack, words: PlayWords, values: dict[str, Any],
+              as_of: date) -> tuple[str, str]:
+    """A step's subject and body in the pack's template syntax (as its rules'); a Jinja text
+    that fails on these values (or a bound of the sandbox) falls back to plain text with the
+    facts, as a rule's does."""
+    if pack.template_syntax != "jinja":
+        return (render(words.subject, values, pack.locale)[:255],
+                render(words.body, values, pack.locale).strip())
+    try:
+        subject = render_jinja(words.subject, values, pack.locale, pack.currency, as_of)
+        body = render_jinja(words.body, values, pack.locale, pack.currency, as_of)
+    except Exception as exc:  # noqa: BLE001 (a value the text did not expect, a sandbox bound)
+        subject = f"{values['account_name']}: {words.step_title}"
+        body = f"{words.rationale}\n\n{values['evidence']}\n\n({type(exc).__name__})"
+    return formula_safe(one_line(subject))[:255], terminal_safe(body).strip()

@@ -122,7 +122,7 @@ FOOTER = {
 
 
 @lru_cache(maxsize=4096)
-def _text_names(syntax: str, subject: str, body: str) -> frozenset[str] | None:
+def text_names(syntax: str, subject: str, body: str) -> frozenset[str] | None:
     """Every name a task text reads (None when a Jinja text does not parse: all of them)."""
     if syntax != "jinja":
         return frozenset(placeholders(subject + body))
@@ -155,7 +155,7 @@ def _text_source(pack: LoadedPack, rule: Rule) -> tuple[str, str, str]:
 
 def template_facts(pack: LoadedPack, rule: Rule) -> tuple[str, ...]:
     """The facts the rule's task text reads in the pack's locale and syntax."""
-    return _registered(_text_names(*_text_source(pack, rule)), len(REGISTRY))
+    return _registered(text_names(*_text_source(pack, rule)), len(REGISTRY))
 
 
 @lru_cache(maxsize=4096)
@@ -194,7 +194,7 @@ def build_task(
         owner = directory.assignee(rule.task.fallback, account) or account.owner_id
     lazy = isinstance(facts, LazyFacts)
     # the names the text reads (None: every one), for a text rendered later or lazy facts
-    names = _text_names(*_text_source(pack, rule)) if lazy or pending is not None else None
+    names = text_names(*_text_source(pack, rule)) if lazy or pending is not None else None
     if isinstance(facts, LazyFacts):  # computed on demand: compute what the text reads
         facts.fill(_registered(names, len(REGISTRY)))
     named = dict(
@@ -264,7 +264,7 @@ def rendered_text(task: Task, pending: PendingText, pack: LoadedPack, rule: Rule
     """The subject and body of a task built with `pending` text, as build_task renders them
     at once (the task itself is not copied)."""
     values = pending.values
-    names = _text_names(*_text_source(pack, rule))
+    names = text_names(*_text_source(pack, rule))
     if "evidence" not in values and (names is None or "evidence" in names):
         values = {**values, "evidence": evidence_text(task.evidence)}
     subject, body = _render(pack, rule, values, pending.account_name, pending.as_of,
