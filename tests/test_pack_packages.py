@@ -243,7 +243,7 @@ OUR_PLAY = """\
   steps:
     - id: owner-call
       title: Owner's call
-      task: {subject: "{account_name}: call about the renewal", body: "{play_title}", due_in_days: 7}
+      task: {subject: "{{ account_name }}: call about the renewal", body: "{{ play_title }}", due_in_days: 7}
 """
 
 
@@ -315,8 +315,9 @@ def test_a_base_play_whose_trigger_rules_are_all_disabled_is_refused(tmp_path: P
                                            .replace("{{ account_name }}", "{account_name}")
                                            .replace("{{ contacts }}", "{contacts}")
                                            .replace("{{ evidence }}", "{evidence}"))
-    (base / "playbooks" / "p.yaml").write_text(
-        OUR_PLAY.replace("{when: {fact: days_to_contract_end, le: 150}}", "{rules: [ACME-001]}"))
+    (base / "playbooks" / "p.yaml").write_text(  # a pack in the simple syntax: plays too
+        OUR_PLAY.replace("{when: {fact: days_to_contract_end, le: 150}}", "{rules: [ACME-001]}")
+        .replace("{{ account_name }}", "{account_name}").replace("{{ play_title }}", "{play_title}"))
     ext = tmp_path / "ext"
     ext.mkdir()
     (ext / "pack.yaml").write_text("id: ext\nversion: 1.0.0\ndescription: x\nextends: ../base\n"

@@ -32,6 +32,10 @@ ENGLISH_PLURAL_AFTER_ONE = re.compile(r"(?<![\d.,\w])1 (?!\w*ss\b)[A-Za-z-]+s\b"
 ONE_WITH_PLURAL = {"ru": re.compile(r"(?<![\d.,\w])1 (дней|контактов|встреч|писем)\b"),
                    "sr": re.compile(r"(?<![\d.,\w])1 (kontakata|sastanaka|mejlova|slučajeva)\b")}
 
+# one blocker spoken of as "them" where the language says "him" (`1 противник ... их`)
+ONE_AS_MANY = {"ru": re.compile(r"(?<![\d.,\w])1 противник\b[^.\n]*\bих\b"),
+               "sr": re.compile(r"(?<![\d.,\w])1 protivnik\b[^.\n]*\bih\b")}
+
 
 RAW_NAMES = re.compile(r"\b(" + "|".join(
     sorted((n for n in (*REGISTRY, *load_pack(PACK_DIR).values) if "_" in n), key=len, reverse=True)
@@ -80,6 +84,8 @@ def problems(text: str, locale: str) -> list[str]:
         found.append(f"1 <plural>: {ENGLISH_PLURAL_AFTER_ONE.search(text).group(0)!r}")
     if language in ONE_WITH_PLURAL and ONE_WITH_PLURAL[language].search(text):
         found.append(f"1 <plural>: {ONE_WITH_PLURAL[language].search(text).group(0)!r}")
+    if language in ONE_AS_MANY and ONE_AS_MANY[language].search(text):
+        found.append(f"one as many: {ONE_AS_MANY[language].search(text).group(0)!r}")
     point = re.escape(get_decimal_symbol(locale.replace("-", "_")))
     long_float = re.search(rf"\d{point}\d{{3,}}", text)
     if long_float:
@@ -109,6 +115,23 @@ def test_every_rule_renders_cleanly(texts: tuple[str, dict[str, list[tuple[str, 
                     bad.append(f"{rule_id} [{case}] {where}: {problem}\n    {text[:300]}")
     summary = sorted({line.split("\n")[0] for line in bad})
     assert not bad, f"{len(bad)} problems in {locale}:\n" + "\n".join(summary[:40])
+
+
+def test_the_missing_roles_of_a_buying_centre_read_as_a_list(
+        texts: tuple[str, dict[str, list[tuple[str, str, str]]]]) -> None:
+    """KAM-REL-012 named them in a run of semicolons ("recorded as the decision maker; the
+    budget holder; our champion; the buying centre is counted")."""
+    locale, by_rule = texts
+    first = {case: body.split("\n")[0] for case, _, body in by_rule["KAM-REL-012"]}
+    every = first["REL-005 no contact with a creation date"]
+    assert ";" not in "".join(first.values())
+    assert every.endswith({
+        "en": "recorded as the decision maker, the budget holder or our champion: the buying"
+              " centre is counted, not mapped.",
+        "ru": "не записан как лицо, принимающее решение, владелец бюджета или наш сторонник:"
+              " закупочный центр посчитан, но не описан.",
+        "sr_Latn": "nije upisan kao donosilac odluke, vlasnik budžeta ili naš zagovornik:"
+                   " kupovni centar je prebrojan, ali nije mapiran."}[locale])
 
 
 def test_translations_cover_every_rule_and_differ_from_english() -> None:

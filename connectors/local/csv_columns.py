@@ -19,14 +19,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from kamrules.connectors.local.csv_cells import _choices
 from kamrules.connectors.mapping.language import value_key
 from kamrules.errors import Problem, ValidationFailed
 from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
-from kamrules.language.pack import UserModel
 from kamrules.model import RECORD_KINDS
+
+
+class UserModel(BaseModel):
+    """What an admin writes: an unknown key is an error, located with a did-you-mean."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def _as_text(value: Any) -> Any:

@@ -109,6 +109,7 @@ def jinja_subject(subject: str) -> str:
     """The mini pack in Jinja syntax, its rule firing on every key account with `subject`."""
     return PACK.replace("rules:\n", "template_syntax: jinja\nrules:\n").replace(
         "lt: {param: min_contacts}", "lt: 1000").replace(
+        '"Only {contacts} contacts."', '"Only {{ contacts }} contacts."').replace(
         '{subject: "{account_name}: add contacts"', "{subject: '" + subject.replace("'", "''") + "'")
 
 
@@ -398,7 +399,7 @@ def items() -> list[Item]:
         Item("template-recursion", with_pack(jinja_subject(
             "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}")), p, {0}),
         Item("template-nested-too-deep", with_pack(jinja_subject("{{ account_name }}").replace(
-            '"Only {contacts} contacts."', '"{{ ' + "(" * 400 + "1" + ")" * 400 + ' }}"')), v, {2},
+            '"Only {{ contacts }} contacts."', '"{{ ' + "(" * 400 + "1" + ")" * 400 + ' }}"')), v, {2},
             ["pack.yaml:", "nests too deeply"]),
         Item("template-nan-literal", with_pack(jinja_subject('{{ ("nan"|float)|money }}')), p, {0}),
         # strict scalars
