@@ -89,3 +89,30 @@ def test_days_left_take_their_plural_form() -> None:
                     "A: otvorite priliku za obnovu (do isteka ugovora 3 dana)",
                     "A: otvorite priliku za obnovu (do isteka ugovora 60 dana)"],
     }
+
+
+def test_a_step_text_failing_on_an_account_falls_back_to_plain_text(tmp_path: Path) -> None:
+    """A Jinja step text that fails on an account's values (here a division by zero) still
+    writes a task, as a rule's text does: the step's title, the rationale and the facts."""
+    ext = tmp_path / "ext"
+    (ext / "playbooks").mkdir(parents=True)
+    (ext / "pack.yaml").write_text("id: ext\nversion: 1.0.0\ndescription: x\nextends: kam-core\n"
+                                   "disable: [PLAY-ONBOARD, PLAY-RISK, PLAY-RENEWAL]\n")
+    (ext / "playbooks" / "p.yaml").write_text(
+        "- id: PLAY-CALL\n  title: Call\n  rationale: Call before it ends.\n"
+        "  trigger: {when: {fact: days_to_contract_end, le: 150}}\n  steps:\n"
+        "    - id: call\n      title: Owner's call\n"
+        "      task: {subject: '{{ account_name }}: {{ 1 // (days_to_contract_end * 0) }}',"
+        " body: '{{ account_name }}', due_in_days: 7}\n")
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    for kind, rows in sim.portfolio().items():
+        crm.insert_records(kind, rows)
+    config = tmp_path / "kamrules.yaml"
+    config.write_text(f"crm: {{type: local, path: crm.sqlite, seed: empty}}\npacks: ['{ext}']\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
+                                      sim.START.isoformat(), "--json"])
+    assert result.exit_code == 0, result.output
+    task = next(t for t in crm.all_tasks() if t.fingerprint == "ext/PLAY-CALL/ACC-REN/call")
+    assert task.subject == "Renew Logistics: Owner's call"
+    assert task.body.startswith("Call before it ends.\n\n")
+    assert "days_to_contract_end: 130" in task.body and "(ZeroDivisionError)" in task.body

@@ -96,11 +96,11 @@ YES_NO = {
 }
 
 
-def _choices(annotation: Any) -> tuple[str, ...]:
+def literal_choices(annotation: Any) -> tuple[str, ...]:
     """The string values of a Literal field (also inside Optional or list), else ()."""
     if get_origin(annotation) is Literal:
         return tuple(a for a in get_args(annotation) if isinstance(a, str))
-    return tuple(c for arg in get_args(annotation) for c in _choices(arg))
+    return tuple(c for arg in get_args(annotation) for c in literal_choices(arg))
 
 
 def _fold(value: str, choices: tuple[str, ...]) -> str:
@@ -124,7 +124,8 @@ def _as_is(name: str, text: str) -> str:
 def row_to_record(kind: str, row: dict[str, str],
                   value_of: Callable[[str, str], str] = _as_is) -> dict[str, Any]:
     """A CSV row (keys already model field names) as the dict the record model validates;
-    `value(field, text)` gives a columns file's value for the export's (each item of a list)."""
+    `value_of(field, text)` gives a columns file's value for the export's (each item of a
+    list)."""
     model = RECORD_KINDS[kind]
     record: dict[str, Any] = {}
     for name, value in row.items():
@@ -134,7 +135,7 @@ def row_to_record(kind: str, row: dict[str, str],
         if value == "":
             continue
         annotation = model.model_fields[name].annotation
-        choices = _choices(annotation)
+        choices = literal_choices(annotation)
         if str(annotation).startswith("list"):
             items = _parse_list(name, value)
             record[name] = [_fold(value_of(name, i), choices) if isinstance(i, str) else i

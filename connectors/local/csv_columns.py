@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
 )
 
-from kamrules.connectors.local.csv_cells import _choices
+from kamrules.connectors.local.csv_cells import literal_choices
 from kamrules.connectors.mapping.language import value_key
 from kamrules.errors import Problem, ValidationFailed
 from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
@@ -154,7 +154,7 @@ def load_columns(path: Path) -> Columns:
 
 def _unknown_values(kind: str, name: str, given: Column, raw: Any, where: str) -> list[Problem]:
     """A value map's target the field does not take (`Meeting` is fine: read in any case)."""
-    choices = _choices(RECORD_KINDS[kind].model_fields[name].annotation)
+    choices = literal_choices(RECORD_KINDS[kind].model_fields[name].annotation)
     if not choices:
         return []
     folded = {c.replace("_", " ") for c in choices}
