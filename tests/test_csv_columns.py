@@ -86,6 +86,9 @@ def test_an_export_with_its_own_names_loads_through_a_columns_file(tmp_path: Pat
     ("accounts:\n  columns:\n    name: Имя\n    key_reason: имя\n", 4,
      "accounts.columns.key_reason: column 'имя' is read for 'name' already"),
     ("accounts:\n  columns:\n    name: ''\n", 3, "accounts.columns.name"),
+    ("accounts:\n  file: Contacts.csv\n", 2, "accounts.file: 'Contacts.csv' is the contacts file"),
+    ("contacts:\n  file: x.csv\naccounts:\n  file: X.csv\n", 2,
+     "contacts.file: 'x.csv' is the accounts file already; one file holds one kind"),
     ("accounts:\n  file: exports/Компании.csv\n", 2,
      "accounts.file: 'exports/Компании.csv': give the file's name in the folder import-csv reads"),
 ])

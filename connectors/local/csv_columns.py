@@ -125,7 +125,7 @@ def load_columns(path: Path) -> Columns:
     except ValidationError as exc:
         raise ValidationFailed(problems_from(exc, raw, where, ColumnsFile)) from None
     out: Columns = {}
-    problems: list[Problem] = []
+    problems = _files_taken_twice(parsed, raw, where)
     for kind in RECORD_KINDS:
         spec = getattr(parsed, kind)
         if spec is None:
@@ -150,6 +150,27 @@ def load_columns(path: Path) -> Columns:
     if problems:
         raise ValidationFailed(problems)
     return out
+
+
+def _files_taken_twice(parsed: Any, raw: Any, where: str) -> list[Problem]:
+    """A `file:` another kind reads too (`accounts: {file: contacts.csv}` beside contacts' own):
+    one of the two was reported missing, the other loaded from the wrong file."""
+    owner: dict[str, str] = {}
+    for kind in RECORD_KINDS:  # the kinds' own names first: the file named differs from them
+        spec = getattr(parsed, kind)
+        if spec is None or spec.file is None:
+            owner[f"{kind}.csv"] = kind
+    problems = []
+    for kind in RECORD_KINDS:
+        spec = getattr(parsed, kind)
+        if spec is None or spec.file is None:
+            continue
+        taken = owner.setdefault(spec.file.lower(), kind)
+        if taken != kind:
+            problems.append(Problem(locate(raw, (kind, "file"), where), f"{kind}.file",
+                                    f"{spec.file!r} is the {taken} file already; one file holds"
+                                    " one kind"))
+    return problems
 
 
 def _unknown_values(kind: str, name: str, given: Column, raw: Any, where: str) -> list[Problem]:
