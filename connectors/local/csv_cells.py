@@ -103,7 +103,7 @@ def literal_choices(annotation: Any) -> tuple[str, ...]:
     return tuple(c for arg in get_args(annotation) for c in literal_choices(arg))
 
 
-def _fold(value: str, choices: tuple[str, ...]) -> str:
+def fold_choice(value: str, choices: tuple[str, ...]) -> str:
     """`Meeting` -> `meeting`, `Account Manager` -> `account_manager` when the field takes it;
     anything else unchanged."""
     key = _folded(value)
@@ -138,7 +138,7 @@ def row_to_record(kind: str, row: dict[str, str],
         choices = literal_choices(annotation)
         if str(annotation).startswith("list"):
             items = _parse_list(name, value)
-            record[name] = [_fold(value_of(name, i), choices) if isinstance(i, str) else i
+            record[name] = [fold_choice(value_of(name, i), choices) if isinstance(i, str) else i
                             for i in items]
             continue
         value = value_of(name, value)
@@ -149,5 +149,5 @@ def row_to_record(kind: str, row: dict[str, str],
         elif annotation is bool:
             record[name] = YES_NO.get(value.lower(), value)
         else:
-            record[name] = _fold(value, choices)
+            record[name] = fold_choice(value, choices)
     return record

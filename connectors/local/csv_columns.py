@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
 )
 
-from kamrules.connectors.local.csv_cells import literal_choices
+from kamrules.connectors.local.csv_cells import fold_choice, literal_choices
 from kamrules.connectors.mapping.language import value_key
 from kamrules.errors import Problem, ValidationFailed
 from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
@@ -174,14 +174,14 @@ def _files_taken_twice(parsed: Any, raw: Any, where: str) -> list[Problem]:
 
 
 def _unknown_values(kind: str, name: str, given: Column, raw: Any, where: str) -> list[Problem]:
-    """A value map's target the field does not take (`Meeting` is fine: read in any case)."""
+    """A value map's target the field does not take (`Meeting`, `In Progress` are fine: read as
+    a row's cell is)."""
     choices = literal_choices(RECORD_KINDS[kind].model_fields[name].annotation)
     if not choices:
         return []
-    folded = {c.replace("_", " ") for c in choices}
     problems = []
     for theirs, ours in given.values.items():
-        if ours.strip().lower().replace("_", " ") not in folded:
+        if fold_choice(ours, choices) not in choices:  # as a row's cell is read
             at = (kind, "columns", name, "values")
             problems.append(Problem(locate(raw, at, where), ".".join(at) + f".{theirs}",
                                     f"{name} takes {', '.join(choices)}, not {ours!r}"
