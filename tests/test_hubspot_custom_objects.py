@@ -12,17 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ruamel.yaml import YAML
 
 from kamrules.connectors.cache import RecordCache
-from kamrules.connectors.hubspot.config import HubSpotConfig, Mapping
+from kamrules.connectors.hubspot.config import Mapping
 from kamrules.connectors.hubspot.connector import HubSpotConnector
-from kamrules.connectors.hubspot.http import HubSpotApi
 from kamrules.errors import KamError
-from kamrules.inputs.secrets import Secret
 from tests.conftest import ANCHOR
 from tests.support.hubspot import RELATED, FakeHubSpot, minimal_calls
-from tests.support.hubspot_workspace import TOKEN, HsWorkspace, custom_mapping, start_fake
+from tests.support.hubspot_workspace import HsWorkspace, custom_mapping, hubspot_connector, start_fake
 
 SECTIONS = ("plans", "surveys", "contracts")
 
@@ -35,19 +32,7 @@ def portal(demo_records: dict[str, list[dict[str, Any]]]) -> Iterator[tuple[Fake
 
 
 def _connector(url: str, mapping_text: str, cache: RecordCache | None = None) -> HubSpotConnector:
-    config = HubSpotConfig.model_validate(
-        {
-            "type": "hubspot",
-            "access_token": {"env": "UNUSED"},
-            "base_url": url,
-            "requests_per_10s": 40,
-            "rate_window_seconds": 0.25,
-            "retry": {"attempts": 3, "base_seconds": 0.01, "max_seconds": 0.05},
-        }
-    )
-    mapping = Mapping.model_validate(YAML(typ="safe").load(mapping_text))
-    api = HubSpotApi(Secret(TOKEN), url, 40, 4, config.retry, window=0.25)
-    return HubSpotConnector(config, mapping, api, cache, "custom.mapping.yaml")
+    return hubspot_connector(url, mapping_text, cache)
 
 
 def _all_custom(ids: dict[str, Any], by: str = "name") -> str:

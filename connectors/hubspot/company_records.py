@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from kamrules.connectors.hubspot.config import PLAN_FIELDS, Mapping
 from kamrules.connectors.hubspot.values import (
     BadValue,
+    Props,
     blank,
     getter,
     parse_date,
@@ -48,6 +49,13 @@ class CompanyRecords:
     rid: str
     as_of: date
     seen: dict[str, Seen]
+    # HubSpot object type -> its properties typed as numbers (None: types not known)
+    numbers: dict[str, frozenset[str]] | None = None
+
+    def props(self, object_type: str, row: Row) -> Props:
+        """A row's property reader that knows which of its object type's properties are numbers."""
+        known = None if self.numbers is None else self.numbers.get(object_type, frozenset())
+        return getter(row.get("properties") or {}, known)
 
     def value(self, field_name: str, raw: Any) -> str | None:  # implemented by the Mapper
         raise NotImplementedError
@@ -63,8 +71,8 @@ class CompanyRecords:
                               counted=False)
             return None
 
-    def num(self, kind: str, field: str, get: Callable[[str | None], Any], name: str | None) -> Any:
-        return self._prop(kind, field, parse_float, get, name)
+    def num(self, kind: str, field: str, get: Props, name: str | None) -> Any:
+        return self._prop(kind, field, lambda v: parse_float(v, get.people(name)), get, name)
 
     def day(self, kind: str, field: str, get: Callable[[str | None], Any], name: str | None) -> Any:
         return self._prop(kind, field, parse_date, get, name)
@@ -80,7 +88,7 @@ class CompanyRecords:
             return None
 
     def build(self, model: type[BaseModel], kind: str, sources: dict[str, str],
-              data: dict[str, Any], get: Callable[[str | None], Any] | None = None) -> Any:
+              data: dict[str, Any], get: Props | None = None) -> Any:
         """The record, with the mapping's `fields:` for its kind read from `get`; an optional field
         whose value does not parse or fit the model is dropped and tallied."""
         if get is not None:
@@ -90,19 +98,19 @@ class CompanyRecords:
         return validate_fieldwise(model, {k: v for k, v in data.items() if v is not None}, kind,
                                   self.rid, self.tally, sources)
 
-    def field(self, kind: str, name: str, spec: Spec, get: Callable[[str | None], Any]) -> tuple[Any, str]:
+    def field(self, kind: str, name: str, spec: Spec, get: Props) -> tuple[Any, str]:
         """One canonical field through the shared mapping language, and the properties it reads."""
         source = ", ".join(spec.names())
         seen = self.seen.setdefault(f"{kind}.{name}", Seen()) if spec.values is not None else None
         try:
-            return evaluate(spec, get, self.as_of, seen), source
+            return evaluate(spec, get, self.as_of, seen, get.people), source
         except BadValue as exc:
             raw = [get(n) for n in spec.names()]
             self.tally.failed(kind, name, self.rid, raw[0] if len(raw) == 1 else raw,
                               f"does not parse ({exc})", source, counted=False)
             return None, source
 
-    def _plan(self, cid: str, get: Callable[[str | None], Any]) -> AccountPlan | None:
+    def _plan(self, cid: str, get: Props) -> AccountPlan | None:
         """The plan the mapped properties hold (a company's or a plan record's); None when all are empty."""
         pm = self.m.plans
         if pm is None:
@@ -133,7 +141,7 @@ class CompanyRecords:
             },
         ))
 
-    def _team(self, cid: str, get: Callable[[str | None], Any]) -> list[TeamMember]:
+    def _team(self, cid: str, get: Props) -> list[TeamMember]:
         each = self.m.fields.get("team", {}).get("each")  # type: ignore[call-overload]
         if each is not None:
             members, _ = self.field("team", "each", as_spec(each), get)
@@ -164,7 +172,7 @@ class CompanyRecords:
             if len(parts) != 3:
                 raise BadValue(f"survey entry {item!r} is not YYYY-MM-DD:kind:score")
             day = parse_date(parts[0])
-            score = parse_float(parts[2])
+            score = parse_float(parts[2], people=True)
             if day is None or score is None:
                 raise BadValue(f"survey entry {item!r} lacks a date or score")
             out.append(Survey(account_id=cid, date=day, kind=parts[1].strip().lower(), score=score))
@@ -189,12 +197,12 @@ class CompanyRecords:
     # --- records of custom objects ------------------------------------------------------------
 
     def plan_record(self, row: Row, company: str) -> AccountPlan | None:
-        return self._plan(company, getter(row.get("properties") or {}))
+        return self._plan(company, self.props(self.sources.get("plans", ""), row))
 
     def survey_record(self, row: Row, company: str) -> Survey:
         s = self.m.surveys
         assert s is not None
-        get = getter(row.get("properties") or {})
+        get = self.props(self.sources.get("surveys", ""), row)
         day, score = prop_date(get, s.date), prop_float(get, s.score)
         if day is None:
             raise BadValue(f"{s.date}: empty")
@@ -208,7 +216,7 @@ class CompanyRecords:
     def contract_record(self, row: Row, company: str) -> Contract:
         c = self.m.contracts
         assert c is not None
-        get = getter(row.get("properties") or {})
+        get = self.props(self.sources.get("contracts", ""), row)
         end = prop_date(get, c.end_date)
         if end is None:
             raise BadValue(f"{c.end_date}: empty")

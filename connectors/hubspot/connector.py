@@ -104,7 +104,8 @@ class HubSpotConnector:
             progress("pull", step, len(kinds) + 2)
         sources = {section: t for t, obj in self.objects.items() for section in obj.sections}
         mapper = Mapper(
-            self.mapping, self.config.key_account_property, self.config.key_account_value, sources
+            self.mapping, self.config.key_account_property, self.config.key_account_value, sources,
+            self.number_properties(),
         )
         snapshot = mapper.snapshot(raw, as_of)
         if (note := self.api.decoded.warning("HubSpot")) is not None:
@@ -166,6 +167,13 @@ class HubSpotConnector:
             cached = {i: cached[i] for i in wanted if i in cached}
         self.cache.stage(kind, shape, started, full=False)  # type: ignore[arg-type]
         return cached
+
+    def number_properties(self) -> dict[str, frozenset[str]]:
+        """Each object type's properties HubSpot types as numbers (from the pre-flight's property
+        lists): their text is machine-written; every other property's is people's."""
+        return {kind: frozenset(p["name"] for p in props
+                                if p.get("type") == "number" and isinstance(p.get("name"), str))
+                for kind, props in self.reader.definitions.items()}
 
     def check_properties(self) -> list[RecordWarning]:
         """A warning per mapped property HubSpot does not have, naming the closest that exist; the

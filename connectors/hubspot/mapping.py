@@ -18,7 +18,6 @@ from kamrules.connectors.hubspot.values import (
     BadValue,
     blank,
     brief,
-    getter,
     id_key,
     parse_bool,
     prop_date,
@@ -96,8 +95,10 @@ class Mapper(CompanyRecords):
         key_property: str | None = None,
         key_value: str | None = None,
         sources: dict[str, str] | None = None,
+        numbers: dict[str, frozenset[str]] | None = None,
     ):
         self.m = mapping
+        self.numbers = numbers  # object type -> its number properties (CompanyRecords.props)
         self.key_property = key_property or mapping.companies.key_account
         self.key_value = (key_value or mapping.companies.key_account_value).lower()
         self.sources = sources or {}  # section (plans, surveys, contracts) -> custom objectTypeId
@@ -239,7 +240,7 @@ class Mapper(CompanyRecords):
     ) -> tuple[Account, AccountPlan | None, list[TeamMember], list[Survey], list[Contract]]:
         p, c = row.get("properties") or {}, self.m.companies
         cid = str(row["id"])
-        get = getter(p)
+        get = self.props("companies", row)
         revenue = self.soft("accounts", "revenue", revenue_points, get(c.revenue_history),
                             source=c.revenue_history) or []
         if not revenue and (amount := self.num("accounts", "revenue", get, c.annual_revenue)) is not None:
@@ -271,8 +272,8 @@ class Mapper(CompanyRecords):
         )
 
     def contact(self, row: Row, company: str, primary: bool, raw: Raw) -> Contact:
-        p, c = row.get("properties") or {}, self.m.contacts
-        get = getter(p)
+        c = self.m.contacts
+        get = self.props("contacts", row)
         name = " ".join(x for x in (get(c.first_name), get(c.last_name)) if x) or f"(contact {row['id']})"
         return self.build(Contact, "contacts", sources_of(c), get=get, data=dict(
             id=str(row["id"]),
@@ -290,8 +291,8 @@ class Mapper(CompanyRecords):
         ))
 
     def deal(self, row: Row, company: str, primary: bool, raw: Raw) -> Deal:
-        p, d = row.get("properties") or {}, self.m.deals
-        get = getter(p)
+        d = self.m.deals
+        get = self.props("deals", row)
         stage = _stage(raw.deal_stages, get, d.pipeline, d.stage, "deal")
         created = prop_date(get, d.created)
         if created is None:
@@ -312,8 +313,8 @@ class Mapper(CompanyRecords):
         ))
 
     def case(self, row: Row, company: str, primary: bool, raw: Raw) -> Case:
-        p, t = row.get("properties") or {}, self.m.tickets
-        get = getter(p)
+        t = self.m.tickets
+        get = self.props("tickets", row)
         stage = _stage(raw.ticket_stages, get, t.pipeline, t.stage, "ticket")
         opened = prop_date(get, t.opened)
         if opened is None:
@@ -336,8 +337,7 @@ class Mapper(CompanyRecords):
     def activity(
         self, row: Row, kind: str, spec: EngagementMap, company: str, contacts: list[str]
     ) -> Activity:
-        p = row.get("properties") or {}
-        get = getter(p)
+        get = self.props(kind, row)
         day = prop_date(get, spec.date)
         if day is None:
             raise BadValue(f"{spec.date}: empty")

@@ -28,9 +28,10 @@ def blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
-def parse_float(value: Any) -> float | None:
-    """A number as a mapping's `float` reads it (thousands commas, finite); blank: None."""
-    return None if blank(value) else to_float(value, date.min)  # the date: read by no number
+def parse_float(value: Any, people: bool = False) -> float | None:
+    """A number as a mapping's `float` reads it (finite; a number property's text as a machine
+    writes it, other text as people do: `people`); blank: None."""
+    return None if blank(value) else to_float(value, date.min, people)  # the date: read by no number
 
 
 def parse_bool(value: Any) -> bool | None:
@@ -60,16 +61,29 @@ def parse_date(value: Any) -> date | None:
     return utc_day(value, moment)
 
 
-def getter(props: dict[str, Any]) -> Getter:
-    """A row's property reader: None for an unmapped property or a blank value."""
+class Props:
+    """A row's property reader (None for an unmapped property or a blank value), and which of
+    its properties HubSpot types as numbers: their text is machine-written (`1234.5`); any other
+    property's is what people typed (`250.000`, German for 250,000), read as such. `numbers`
+    None: the types are not known (read as before they were: as a machine writes)."""
 
-    def get(name: str | None) -> Any:
+    def __init__(self, props: dict[str, Any], numbers: frozenset[str] | None = None):
+        self.props, self.numbers = props, numbers
+
+    def __call__(self, name: str | None) -> Any:
         if name is None:
             return None
-        value = props.get(name)
+        value = self.props.get(name)
         return None if blank(value) else value
 
-    return get
+    def people(self, name: str | None) -> bool:
+        """Whether property `name` holds text people typed, not a number HubSpot wrote."""
+        return self.numbers is not None and name not in self.numbers
+
+
+def getter(props: dict[str, Any], numbers: frozenset[str] | None = None) -> Props:
+    """A row's property reader (`Props`)."""
+    return Props(props, numbers)
 
 
 def named(parse: Callable[[Any], Any], name: str | None, value: Any) -> Any:
@@ -80,8 +94,8 @@ def named(parse: Callable[[Any], Any], name: str | None, value: Any) -> Any:
         raise BadValue(f"{name}: {exc}") from None
 
 
-def prop_float(get: Getter, name: str | None) -> float | None:
-    return named(parse_float, name, get(name))
+def prop_float(get: Props, name: str | None) -> float | None:
+    return named(lambda v: parse_float(v, get.people(name)), name, get(name))
 
 
 def prop_date(get: Getter, name: str | None) -> date | None:
@@ -98,12 +112,15 @@ def split(value: Any) -> list[str]:
 
 
 def revenue_points(value: Any) -> list[RevenuePoint]:
-    """`2024:1200000;2025:1350000`."""
+    """`2024:1200000;2025:1350000`: text people typed, its amounts read as people write numbers
+    (`2025:1.350.000`; `2025:250.000` was read as 250)."""
     points = []
     for item in split(value):
         year, _, amount = item.partition(":")
         try:
-            points.append(RevenuePoint(year=int(year), amount=float(amount)))
+            points.append(RevenuePoint(year=int(year), amount=to_float(amount, date.min, people=True)))
+        except BadValue as exc:  # the amount: why it does not read
+            raise BadValue(f"revenue history entry {item!r} is not YEAR:AMOUNT ({exc})") from None
         except ValueError:
             raise BadValue(f"revenue history entry {item!r} is not YEAR:AMOUNT") from None
     return points

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal, get_args, get_origin
 
+from kamrules.connectors.written_numbers import AmbiguousNumber, written_number
 from kamrules.model import RECORD_KINDS
 
 
@@ -56,35 +57,14 @@ def _date_text(name: str, value: str) -> str:
     raise BadCell(f"{name}: {value!r} is a number, not a date (write YYYY-MM-DD)")
 
 
-GROUPING = re.compile(r"(?<=\d)[ \u00a0\u202f'](?=\d)")  # 1 250 000, Swiss 1'250'000
-DIGITS = re.compile(r"[+-]?\d[\d.,]*")
-
-
 def _number_text(name: str, value: str) -> str:
     """A number cell as the model reads it, whichever of `.` and `,` groups the thousands and
-    which marks the decimals (`1 250 000,50`, `1.250.000,50`, `1,250,000.50`: every row of a
-    Russian, Serbian or German export was refused). One mark before exactly three digits
-    (`250.000`, `1,500`) may be either and is refused: `250.000` was read as 250, silently."""
-    spaced = bool(GROUPING.search(value))
-    text = GROUPING.sub("", value)
-    if not DIGITS.fullmatch(text) or not {".", ","} & set(text):
-        return text  # an integer, or for the model to read or refuse ("1e6", "n/a")
-    sign, digits = (text[0], text[1:]) if text[0] in "+-" else ("", text)
-    last = max(digits.rfind("."), digits.rfind(","))
-    mark, head, tail = digits[last], digits[:last], digits[last + 1:]
-    other = "," if mark == "." else "."
-    if digits.count(mark) > 1:  # 1.250.000: a mark used twice only groups
-        grouped = re.fullmatch(rf"[1-9]\d{{0,2}}(\{mark}\d{{3}})+", digits)
-        return sign + digits.replace(mark, "") if grouped else value
-    if other in head:  # 1.250.000,50: the last mark is the decimal one, the other groups
-        grouped = re.fullmatch(rf"[1-9]\d{{0,2}}(\{other}\d{{3}})+", head)
-        return f"{sign}{head.replace(other, '')}.{tail}" if grouped and tail.isdigit() else value
-    if not spaced and len(tail) == 3 and 1 <= len(head) <= 3 and head[0] != "0":
-        raise BadCell(f"{name}: {value!r} may be {sign}{head}{tail} or"
-                      f" {sign}{float(f'{head}.{tail}'):g}; write it without a thousands separator")
-    if head.isdigit() and tail.isdigit():  # 12,5  0,125  1 250,5
-        return f"{sign}{head}.{tail}"
-    return value
+    which marks the decimals (every row of a Russian, Serbian or German export was refused);
+    `250.000`, which may be either, is refused (connectors/written_numbers.py)."""
+    try:
+        return written_number(value)
+    except AmbiguousNumber as exc:
+        raise BadCell(f"{name}: {exc}") from None
 
 
 # Yes and no as people write them and Excel exports its TRUE and FALSE in Russian, Serbian,

@@ -25,6 +25,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from kamrules.connectors.written_numbers import AmbiguousNumber, written_number
+
 Convert = Literal["text", "date", "bool", "float", "int", "split", "revenue"]
 SOURCES = ("field", "const", "coalesce", "items", "relative_year")
 Get = Callable[[str], Any]
@@ -142,11 +144,17 @@ def number_text(v: Any) -> str:
                    " and a decimal comma is not read")
 
 
-def to_float(v: Any, as_of: date) -> float:
+def to_float(v: Any, as_of: date, people: bool = False) -> float:
+    """A number; `people`: text people typed (a CRM text field), read as people write numbers
+    (`1.250.000,50`; `250.000` refused: connectors/written_numbers.py), else text a machine
+    wrote (a HubSpot number property: thousands commas only)."""
     if isinstance(v, bool):
         raise BadValue(f"{v!r} is not a number")
     try:
-        number = float(number_text(v)) if isinstance(v, str) else float(v)
+        text = (written_number(v) if people else number_text(v)) if isinstance(v, str) else v
+        number = float(text)
+    except AmbiguousNumber as exc:
+        raise BadValue(str(exc)) from None
     except BadValue:
         raise
     except (TypeError, ValueError, OverflowError):  # OverflowError: an int past a float's range
@@ -156,8 +164,8 @@ def to_float(v: Any, as_of: date) -> float:
     return number
 
 
-def to_int(v: Any, as_of: date) -> int:
-    number = to_float(v, as_of)
+def to_int(v: Any, as_of: date, people: bool = False) -> int:
+    number = to_float(v, as_of, people)
     if not number.is_integer():
         raise BadValue(f"{v!r} is not a whole number")
     return int(number)
@@ -197,15 +205,16 @@ def to_split(v: Any, as_of: date) -> list[str]:
     return [p.strip() for p in str(v).split(";") if p.strip()]
 
 
-def to_revenue(v: Any, as_of: date) -> list[dict[str, Any]]:
-    """`2024:1200000;2025:1350000` (a history), or one number (last year's revenue)."""
+def to_revenue(v: Any, as_of: date, people: bool = False) -> list[dict[str, Any]]:
+    """`2024:1200000;2025:1350000` (a history), or one number (last year's revenue); `people`:
+    as `to_float`."""
     if isinstance(v, int | float) or (isinstance(v, str) and ":" not in v):
-        return [{"year": as_of.year - 1, "amount": to_float(v, as_of)}]
+        return [{"year": as_of.year - 1, "amount": to_float(v, as_of, people)}]
     points = []
     for part in to_split(v, as_of):
         year, _, amount = part.partition(":")
         try:
-            points.append({"year": int(year), "amount": to_float(amount, as_of)})
+            points.append({"year": int(year), "amount": to_float(amount, as_of, people)})
         except ValueError:  # BadValue too: an amount that is not a finite number
             raise BadValue(f"revenue entry {part!r} is not YEAR:AMOUNT") from None
         if not 1 <= points[-1]["year"] <= 9999:  # `20255:...` (a typo) was dropped as a future year
@@ -217,6 +226,16 @@ CONVERTERS: dict[str, Callable[[Any, date], Any]] = {
     "text": lambda v, as_of: v, "date": to_date, "bool": to_bool, "float": to_float,
     "int": to_int, "split": to_split, "revenue": to_revenue,
 }
+# the converters that read text people typed apart from text a machine wrote
+NUMBER_CONVERTERS: dict[str, Callable[[Any, date, bool], Any]] = {
+    "float": to_float, "int": to_int, "revenue": to_revenue,
+}
+
+
+def people_wrote(name: str) -> bool:
+    """Whether a CRM field's text is people's: every text is (a number a CRM types as one
+    arrives as a number), unless the connector knows better (HubSpot sends numbers as text)."""
+    return True
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -237,43 +256,48 @@ class Seen:
             self.unmapped.add(text)
 
 
-def evaluate(spec: Spec, get: Get, as_of: date, seen: Seen | None = None) -> Any:
-    """The canonical value of one field of a record (None: empty); BadValue when it does not convert."""
+def evaluate(spec: Spec, get: Get, as_of: date, seen: Seen | None = None,
+             people: Callable[[str], bool] = people_wrote) -> Any:
+    """The canonical value of one field of a record (None: empty); BadValue when it does not
+    convert. `people(name)`: whether the text of CRM field `name` was typed by people."""
     if "const" in spec.model_fields_set:
         return spec.const
     if spec.relative_year is not None:
         return as_of.year + spec.relative_year
     if spec.items is not None:
-        return list(_objects(spec.items, get, as_of, seen))
+        return list(_objects(spec.items, get, as_of, seen, people))
     names = spec.coalesce or ([spec.field] if isinstance(spec.field, str) else list(spec.field or []))
-    raw = next((v for n in names if not blank(v := get(n))), None)
+    name, raw = next(((n, v) for n in names if not blank(v := get(n))), ("", None))
     if raw is None:
         return spec.default
+    by_people = people(name)
     if spec.split is not None:
         parts = [p.strip() for p in str(raw).split(spec.split) if p.strip()]
-        out = [v for p in parts if (v := _one(spec, p, as_of, seen)) is not None]
+        out = [v for p in parts if (v := _one(spec, p, as_of, seen, by_people)) is not None]
         return [{spec.item: v} for v in out] if spec.item else out
-    return _one(spec, raw, as_of, seen)
+    return _one(spec, raw, as_of, seen, by_people)
 
 
-def _one(spec: Spec, raw: Any, as_of: date, seen: Seen | None) -> Any:
+def _one(spec: Spec, raw: Any, as_of: date, seen: Seen | None, people: bool) -> Any:
     if spec.values is not None:
         mapped, value = spec.lookup(raw)
         if seen is not None:
             seen.add(raw, mapped)
         if mapped:
-            raw = value
+            raw, people = value, False  # the mapping file's value, not the CRM's text
         elif spec.default is not None:
             return spec.default
     if raw is None:
         return spec.default
+    if spec.convert in NUMBER_CONVERTERS:
+        return NUMBER_CONVERTERS[spec.convert](raw, as_of, people)
     return CONVERTERS[spec.convert](raw, as_of)
 
 
-def _objects(items: list[dict[str, str | Spec]], get: Get, as_of: date,
-             seen: Seen | None) -> Iterator[dict[str, Any]]:
+def _objects(items: list[dict[str, str | Spec]], get: Get, as_of: date, seen: Seen | None,
+             people: Callable[[str], bool]) -> Iterator[dict[str, Any]]:
     for item in items:
-        obj = {k: evaluate(as_spec(s), get, as_of, seen) for k, s in item.items()}
+        obj = {k: evaluate(as_spec(s), get, as_of, seen, people) for k, s in item.items()}
         if any(blank(v) for v in obj.values()):
             continue
         lists = [k for k, s in item.items() if as_spec(s).split is not None and not as_spec(s).item]

@@ -25,6 +25,7 @@ from tests.support.hubspot_data import (
     CUSTOM,
     CUSTOM_STANDARD,
     MODIFIED,
+    NUMBERS,
     PORTAL_ID,
     STANDARD,
     TYPES,
@@ -209,7 +210,9 @@ class FakeHubSpot(Endpoints):
 
     def _property(self, kind: str, name: str) -> dict[str, Any]:
         """A property definition as GET /crm/v3/properties/{objectType} gives it."""
-        defined = self.definitions.get((kind, name), {})
+        standard = name in STANDARD.get(kind, []) or name in CUSTOM_STANDARD
+        defined = self.definitions.get((kind, name)) or (
+            {"type": "number", "fieldType": "number"} if standard and name in NUMBERS else {})
         return {
             "name": name,
             "label": name.replace("_", " ").title(),
@@ -223,7 +226,7 @@ class FakeHubSpot(Endpoints):
             "externalOptions": False,
             "hasUniqueValue": False,
             "hidden": False,
-            "hubspotDefined": name in STANDARD.get(kind, []) or name in CUSTOM_STANDARD,
+            "hubspotDefined": standard,
             "modificationMetadata": {
                 "archivable": True,
                 "readOnlyDefinition": False,

@@ -200,6 +200,8 @@ CUSTOM_OBJECTS = {
         ["contract_name", "start_date", "end_date", "renewal_status"],
     ),
 }
+# the standard properties HubSpot types as numbers (their values still arrive as text)
+NUMBERS = {"hs_object_id", "annualrevenue", "amount"}
 CUSTOM_STANDARD = ["hs_object_id", "hs_createdate", "hs_lastmodifieddate", "hubspot_owner_id"]
 
 

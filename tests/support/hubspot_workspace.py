@@ -60,6 +60,30 @@ class HsWorkspace:
         return proc.returncode, report
 
 
+def hubspot_connector(url: str, mapping_text: str, cache: Any = None) -> Any:
+    """A HubSpotConnector on the fake portal at `url` with this mapping (quick retries)."""
+    from ruamel.yaml import YAML
+
+    from kamrules.connectors.hubspot.config import HubSpotConfig, Mapping
+    from kamrules.connectors.hubspot.connector import HubSpotConnector
+    from kamrules.connectors.hubspot.http import HubSpotApi
+    from kamrules.inputs.secrets import Secret
+
+    config = HubSpotConfig.model_validate(
+        {
+            "type": "hubspot",
+            "access_token": {"env": "UNUSED"},
+            "base_url": url,
+            "requests_per_10s": 40,
+            "rate_window_seconds": 0.25,
+            "retry": {"attempts": 3, "base_seconds": 0.01, "max_seconds": 0.05},
+        }
+    )
+    mapping = Mapping.model_validate(YAML(typ="safe").load(mapping_text))
+    api = HubSpotApi(Secret(TOKEN), url, 40, 4, config.retry, window=0.25)
+    return HubSpotConnector(config, mapping, api, cache, "custom.mapping.yaml")
+
+
 def start_fake(
     records: dict[str, list[dict[str, Any]]], custom: tuple[str, ...] = (), **kw: Any
 ) -> tuple[FakeHubSpot, str, dict]:

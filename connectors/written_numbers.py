@@ -1,0 +1,45 @@
+"""Numbers as people type them into text: a CSV export's cells, a CRM's text fields.
+
+Whichever of `.` and `,` groups the thousands and which marks the decimals (`1 250 000,50`,
+`1.250.000,50`, `1,250,000.50`) is told by the text itself. One mark before exactly three
+digits (`250.000`, `1,500`) may be either and is refused: `250.000`, German for 250,000, was
+read as 250 without a word. A number a CRM types as one (a Salesforce number field, a HubSpot
+number property) is machine-written and not read here.
+"""
+
+from __future__ import annotations
+
+import re
+
+GROUPING = re.compile(r"(?<=\d)[ \u00a0\u202f'](?=\d)")  # 1 250 000, Swiss 1'250'000
+DIGITS = re.compile(r"[+-]?\d[\d.,]*")
+
+
+class AmbiguousNumber(ValueError):
+    """A number people wrote that reads as two different numbers."""
+
+
+def written_number(value: str) -> str:
+    """`value` as a number's plain text (`1250000.50`); text that is not such a number is
+    returned as it is, for the reader to refuse (`1e6`, `n/a`). AmbiguousNumber for `250.000`."""
+    spaced = bool(GROUPING.search(value))
+    text = GROUPING.sub("", value.strip())
+    if not DIGITS.fullmatch(text) or not {".", ","} & set(text):
+        return text  # an integer, or for the reader to read or refuse
+    sign, digits = (text[0], text[1:]) if text[0] in "+-" else ("", text)
+    last = max(digits.rfind("."), digits.rfind(","))
+    mark, head, tail = digits[last], digits[:last], digits[last + 1:]
+    other = "," if mark == "." else "."
+    if digits.count(mark) > 1:  # 1.250.000: a mark used twice only groups
+        grouped = re.fullmatch(rf"[1-9]\d{{0,2}}(\{mark}\d{{3}})+", digits)
+        return sign + digits.replace(mark, "") if grouped else value
+    if other in head:  # 1.250.000,50: the last mark is the decimal one, the other groups
+        grouped = re.fullmatch(rf"[1-9]\d{{0,2}}(\{other}\d{{3}})+", head)
+        return f"{sign}{head.replace(other, '')}.{tail}" if grouped and tail.isdigit() else value
+    if not spaced and len(tail) == 3 and 1 <= len(head) <= 3 and head[0] != "0":
+        raise AmbiguousNumber(f"{value!r} may be {sign}{head}{tail} or"
+                              f" {sign}{float(f'{head}.{tail}'):g};"
+                              " write it without a thousands separator")
+    if head.isdigit() and tail.isdigit():  # 12,5  0,125  1 250,5
+        return f"{sign}{head}.{tail}"
+    return value

@@ -1,0 +1,102 @@
+"""Numbers people typed into a CRM's text fields are read as people write them, as the CSV import
+reads them: `250.000` (German for 250,000) was read as 250 without a word through either CRM;
+it is now a field failure naming both readings, and `1.250.000,50` is read. Numbers the CRM
+types as numbers (Salesforce's JSON numbers, HubSpot's number properties, which arrive as text)
+are read as a machine writes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kamrules.connectors.mapping.language import BadValue, Spec, evaluate, to_float
+from kamrules.connectors.salesforce import connector as salesforce
+from kamrules.connectors.written_numbers import AmbiguousNumber, written_number
+from tests.conftest import ANCHOR, ROOT
+from tests.support.hubspot_workspace import hubspot_connector, start_fake
+from tests.support.salesforce import FakeServer
+from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_config, tls_cert  # noqa: F401
+
+AMBIGUOUS = "'250.000' may be 250000 or 250; write it without a thousands separator"
+
+
+@pytest.mark.parametrize(("text", "plain"), [
+    ("1 250 000,50", "1250000.50"), ("1.250.000,50", "1250000.50"), ("1,250,000.50", "1250000.50"),
+    ("1'250'000", "1250000"), ("4,5", "4.5"), ("-0,125", "-0.125"), ("1 250", "1250"),
+    ("1e6", "1e6"), ("n/a", "n/a"),
+])
+def test_people_numbers_read_whichever_mark_groups(text: str, plain: str) -> None:
+    assert written_number(text) == plain
+
+
+@pytest.mark.parametrize("text", ["250.000", "1,500", "-12.345"])
+def test_one_mark_before_three_digits_is_ambiguous(text: str) -> None:
+    with pytest.raises(AmbiguousNumber, match="may be"):
+        written_number(text)
+
+
+def test_machine_text_and_people_text_are_read_apart() -> None:
+    assert to_float("250.000", ANCHOR) == 250.0  # a number property's text: as a machine writes
+    assert to_float("1,250,000", ANCHOR) == 1250000.0
+    with pytest.raises(BadValue, match="may be 250000 or 250"):
+        to_float("250.000", ANCHOR, people=True)
+    assert to_float("1.250.000,50", ANCHOR, people=True) == 1250000.5
+    assert to_float(250.0, ANCHOR, people=True) == 250.0  # a typed number is never text
+
+
+def test_a_value_map_gives_the_mapping_files_value_not_the_crms_text() -> None:
+    spec = Spec.model_validate({"field": "Band", "convert": "float", "values": {"big": "1.500"}})
+    assert evaluate(spec, {"Band": "big"}.get, ANCHOR) == 1.5  # written in YAML, not typed in a CRM
+    with pytest.raises(BadValue, match="may be"):
+        evaluate(spec, {"Band": "2.500"}.get, ANCHOR)
+
+
+def test_salesforce_text_fields_are_read_as_people_write_numbers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_org: FakeServer,  # noqa: F811
+        tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+    monkeypatch.setenv(ENV, TOKEN)
+    keys = [a for a in fake_org.org.objects["Account"] if a.get("Type") == "Key Account"]
+    typed, german, ambiguous = keys[:3]
+    typed["KAM_Potential__c"] = 250.0  # a Number field: JSON's number
+    german["KAM_Potential__c"] = "1.250.000,50"  # a Text field, as a German user typed it
+    ambiguous["KAM_Potential__c"] = "250.000"
+    conn = salesforce.open_connector(sf_config(fake_org, tls_cert[0], incremental=False),
+                                     tmp_path, tmp_path / "state")
+    snap = conn.pull(ANCHOR)
+    conn.close()
+    potential = {a.id: a.potential for a in snap.accounts}
+    assert potential[typed["Id"]] == 250.0
+    assert potential[german["Id"]] == 1250000.5
+    assert potential[ambiguous["Id"]] is None  # unknown, not 250
+    [warning] = [w for w in snap.warnings if w.record_id == ambiguous["Id"]]
+    assert "field potential" in warning.message and AMBIGUOUS in warning.message
+
+
+def test_hubspot_reads_number_properties_as_a_machine_and_text_ones_as_people(
+        demo_records: dict[str, list[dict[str, Any]]]) -> None:
+    fake, url, ids = start_fake(demo_records, window=0.25, budget=40)
+    try:
+        fake.define_property("companies", "kam_potential_number", "number", "number")
+        companies = [ids["accounts"][a["id"]] for a in demo_records["accounts"] if a.get("is_key")]
+        machine, german, ambiguous, history = companies[:4]
+        fake.update("companies", machine, {"kam_potential": "250.000"})
+        fake.update("companies", german, {"kam_potential": "1.250.000,50"})
+        fake.update("companies", ambiguous, {"kam_potential": "250.000"})
+        fake.update("companies", history, {"kam_revenue_history": "2024:1.200.000;2025:250.000"})
+        text = (ROOT / "config" / "hubspot.mapping.yaml").read_text()
+        shipped = hubspot_connector(url, text).pull(ANCHOR)
+        number = hubspot_connector(url, text.replace("  potential: kam_potential\n",
+                                              "  potential: kam_potential_number\n"))
+        fake.update("companies", machine, {"kam_potential_number": "250.000"})
+        typed = number.pull(ANCHOR)
+    finally:
+        fake.stop()
+    potential = {a.id: a.potential for a in shipped.accounts}
+    assert potential[german] == 1250000.5 and potential[ambiguous] is None
+    assert potential[machine] is None  # the same text in a text property
+    assert next(a.potential for a in typed.accounts if a.id == machine) == 250.0
+    warned = {w.record_id: w.message for w in shipped.warnings}
+    assert "field potential" in warned[ambiguous] and AMBIGUOUS in warned[ambiguous]
+    assert "2025:250.000" in warned[history] and AMBIGUOUS in warned[history]
