@@ -116,3 +116,36 @@ def test_a_step_text_failing_on_an_account_falls_back_to_plain_text(tmp_path: Pa
     assert task.subject == "Renew Logistics: Owner's call"
     assert task.body.startswith("Call before it ends.\n\n")
     assert "days_to_contract_end: 130" in task.body and "(ZeroDivisionError)" in task.body
+
+
+def test_a_simple_syntax_step_text_is_made_safe_as_a_jinja_one(tmp_path: Path) -> None:
+    """A pack in the simple `{name}` syntax (an extending pack's default) wrote its play step's
+    subject as rendered: an account name holding a line break, an escape sequence or a leading
+    `=` went into the CRM's subject line as it was, while the same step in Jinja (and every rule
+    task) was made one line, terminal-safe and not a spreadsheet formula."""
+    ext = tmp_path / "ext"
+    (ext / "playbooks").mkdir(parents=True)
+    (ext / "pack.yaml").write_text("id: ext\nversion: 1.0.0\ndescription: x\nextends: kam-core\n"
+                                   "disable: [PLAY-ONBOARD, PLAY-RISK, PLAY-RENEWAL]\n"
+                                   "template_syntax: simple\n")
+    (ext / "playbooks" / "p.yaml").write_text(
+        "- id: PLAY-CALL\n  title: Call\n  rationale: Call before it ends.\n"
+        "  trigger: {when: {fact: days_to_contract_end, le: 150}}\n  steps:\n"
+        "    - id: call\n      title: Owner's call\n"
+        "      task: {subject: '{account_name} call', body: 'Call {account_name}.', due_in_days: 7}\n")
+    records = sim.portfolio()
+    for account in records["accounts"]:
+        if account["id"] == "ACC-REN":
+            account["name"] = "=HYPERLINK(\"http://x\")\r\nRenew \x1b[31mLogistics"
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    for kind, rows in records.items():
+        crm.insert_records(kind, rows)
+    config = tmp_path / "kamrules.yaml"
+    config.write_text(f"crm: {{type: local, path: crm.sqlite, seed: empty}}\npacks: ['{ext}']\n")
+    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
+                                      sim.START.isoformat(), "--json"])
+    assert result.exit_code == 0, result.output
+    task = next(t for t in crm.all_tasks() if t.fingerprint == "ext/PLAY-CALL/ACC-REN/call")
+    assert task.subject.startswith("'=HYPERLINK") and "\n" not in task.subject
+    assert "\r" not in task.subject and "\x1b" not in task.subject + task.body
+    assert task.subject.endswith("Renew Logistics call")

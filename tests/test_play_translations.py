@@ -107,3 +107,27 @@ def test_an_extending_pack_translation_adds_to_its_base(tmp_path: Path) -> None:
     words = ext.step_text(risk, risk.steps[0], "ru")
     assert words.play_title == "Риск"
     assert words.subject == core.step_text(risk, risk.steps[0], "ru").subject != risk.steps[0].task.subject
+
+
+def test_an_escalation_writes_the_account_and_people_as_safe_text(tmp_path: Path) -> None:
+    """The escalation's body named the account and the step's owner as the CRM holds them: an
+    escape sequence or a line break in a name reached the task as it was (every other task
+    text is made terminal-safe, and its subject one line)."""
+    records = sim.portfolio()
+    for account in records["accounts"]:
+        if account["id"] == "ACC-ONB":
+            account["name"] = "Nova \x1b[31mFoods\r\n=1+1"
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    for kind, rows in records.items():
+        crm.insert_records(kind, rows)
+    config = tmp_path / "kamrules.yaml"
+    config.write_text("crm: {type: local, path: crm.sqlite, seed: empty}\npacks: [kam-core]\n")
+    for night in (0, sim.NIGHT_ESCALATION):
+        result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
+                                          sim.day(night).isoformat(), "--json"])
+        assert result.exit_code == 0, result.output
+    tasks = {t.fingerprint: t for t in crm.all_tasks()}
+    escalation = tasks[STEP + ".escalation"]
+    assert "\x1b" not in escalation.body + escalation.subject and "\r" not in escalation.body
+    assert "\n" not in escalation.subject and escalation.subject.startswith("Overdue: Nova ")
+    assert "Nova [31mFoods" not in escalation.body and "for Nova Foods" in escalation.body

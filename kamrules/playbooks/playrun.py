@@ -168,7 +168,8 @@ class PlayRun:
                                days=shown.plural(overdue, *DAYS.get(language, DAYS["en"])),
                                why=words.rationale)
             new = Task(fingerprint=fp, account_id=self.inp.account.id,
-                       subject=subject.format(subject=task.subject)[:255], body=body, owner_id=owner,
+                       subject=formula_safe(one_line(subject.format(subject=task.subject)))[:255],
+                       body=terminal_safe(body), owner_id=owner,  # names as the CRM holds them
                        due=self.as_of + timedelta(days=3), priority="high", status="open",
                        evidence={STARTED: instance.started.isoformat(), "escalation_of": step.id},
                        created=self.as_of)
@@ -228,14 +229,15 @@ def _rendered(pack: LoadedPack, words: PlayWords, values: dict[str, Any],
               as_of: date) -> tuple[str, str]:
     """A step's subject and body in the pack's template syntax (as its rules'); a Jinja text
     that fails on these values (or a bound of the sandbox) falls back to plain text with the
-    facts, as a rule's does."""
+    facts, as a rule's does. Either syntax's text is made one line, terminal-safe and no
+    spreadsheet formula, as a rule task's is."""
     if pack.template_syntax != "jinja":
-        return (render(words.subject, values, pack.locale)[:255],
-                render(words.body, values, pack.locale).strip())
-    try:
-        subject = render_jinja(words.subject, values, pack.locale, pack.currency, as_of)
-        body = render_jinja(words.body, values, pack.locale, pack.currency, as_of)
-    except Exception as exc:  # noqa: BLE001 (a value the text did not expect, a sandbox bound)
-        subject = f"{values['account_name']}: {words.step_title}"
-        body = f"{words.rationale}\n\n{values['evidence']}\n\n({type(exc).__name__})"
+        subject, body = render(words.subject, values, pack.locale), render(words.body, values, pack.locale)
+    else:
+        try:
+            subject = render_jinja(words.subject, values, pack.locale, pack.currency, as_of)
+            body = render_jinja(words.body, values, pack.locale, pack.currency, as_of)
+        except Exception as exc:  # noqa: BLE001 (a value the text did not expect, a sandbox bound)
+            subject = f"{values['account_name']}: {words.step_title}"
+            body = f"{words.rationale}\n\n{values['evidence']}\n\n({type(exc).__name__})"
     return formula_safe(one_line(subject))[:255], terminal_safe(body).strip()
