@@ -6,15 +6,11 @@ was not one."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from kamrules.cli.main import cli
-from kamrules.connectors.local.crm import LocalCrm
 from tests.support import plays_sim as sim
 
 N = "\u202f"  # Babel's narrow no-break space in a Russian date
@@ -44,16 +40,7 @@ def test_play_steps_read_as_people_write_in_each_language(tmp_path: Path, locale
                                 "is_key": True})
     records["contracts"].append({"account_id": "ACC-LAP", "renewal_status": "none",
                                  "end_date": (sim.START - timedelta(days=10)).isoformat()})
-    crm = LocalCrm(tmp_path / "crm.sqlite")
-    for kind, rows in records.items():
-        crm.insert_records(kind, rows)
-    config = tmp_path / "kamrules.yaml"
-    config.write_text("crm: {type: local, path: crm.sqlite, seed: empty}\npacks: [kam-core]\n"
-                      f"locale: {locale}\n")
-    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
-                                      sim.START.isoformat(), "--json"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["counts"]["failed"] == 0
+    crm = sim.run_nights(tmp_path, records, extra=f"locale: {locale}\n")
     tasks = {t.fingerprint: t for t in crm.all_tasks()}
     subject, lapsed, risk, onboard = WRITTEN[locale]
     renewal = tasks["kam-core/PLAY-RENEWAL/ACC-LAP/renewal-opportunity"]
@@ -104,14 +91,7 @@ def test_a_step_text_failing_on_an_account_falls_back_to_plain_text(tmp_path: Pa
         "    - id: call\n      title: Owner's call\n"
         "      task: {subject: '{{ account_name }}: {{ 1 // (days_to_contract_end * 0) }}',"
         " body: '{{ account_name }}', due_in_days: 7}\n")
-    crm = LocalCrm(tmp_path / "crm.sqlite")
-    for kind, rows in sim.portfolio().items():
-        crm.insert_records(kind, rows)
-    config = tmp_path / "kamrules.yaml"
-    config.write_text(f"crm: {{type: local, path: crm.sqlite, seed: empty}}\npacks: ['{ext}']\n")
-    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
-                                      sim.START.isoformat(), "--json"])
-    assert result.exit_code == 0, result.output
+    crm = sim.run_nights(tmp_path, sim.portfolio(), packs=f"['{ext}']")
     task = next(t for t in crm.all_tasks() if t.fingerprint == "ext/PLAY-CALL/ACC-REN/call")
     assert task.subject == "Renew Logistics: Owner's call"
     assert task.body.startswith("Call before it ends.\n\n")
@@ -137,14 +117,7 @@ def test_a_simple_syntax_step_text_is_made_safe_as_a_jinja_one(tmp_path: Path) -
     for account in records["accounts"]:
         if account["id"] == "ACC-REN":
             account["name"] = "=HYPERLINK(\"http://x\")\r\nRenew \x1b[31mLogistics"
-    crm = LocalCrm(tmp_path / "crm.sqlite")
-    for kind, rows in records.items():
-        crm.insert_records(kind, rows)
-    config = tmp_path / "kamrules.yaml"
-    config.write_text(f"crm: {{type: local, path: crm.sqlite, seed: empty}}\npacks: ['{ext}']\n")
-    result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
-                                      sim.START.isoformat(), "--json"])
-    assert result.exit_code == 0, result.output
+    crm = sim.run_nights(tmp_path, records, packs=f"['{ext}']")
     task = next(t for t in crm.all_tasks() if t.fingerprint == "ext/PLAY-CALL/ACC-REN/call")
     assert task.subject.startswith("'=HYPERLINK") and "\n" not in task.subject
     assert "\r" not in task.subject and "\x1b" not in task.subject + task.body

@@ -4,14 +4,10 @@ extending pack's own translation adds to its base's instead of replacing it."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from kamrules.cli.main import cli
-from kamrules.connectors.local.crm import LocalCrm
 from kamrules.errors import ValidationFailed
 from kamrules.language.loader import builtin_dir, load_pack
 from kamrules.playbooks.loader import load_plays
@@ -35,17 +31,8 @@ WRITTEN = {
 
 @pytest.mark.parametrize("locale", sorted(WRITTEN))
 def test_play_tasks_and_escalations_are_written_in_the_locale(tmp_path: Path, locale: str) -> None:
-    crm = LocalCrm(tmp_path / "crm.sqlite")
-    for kind, rows in sim.portfolio().items():
-        crm.insert_records(kind, rows)
-    config = tmp_path / "kamrules.yaml"
-    config.write_text(f"crm: {{type: local, path: crm.sqlite, seed: empty}}\npacks: [kam-core]\n"
-                      f"locale: {locale}\n")
-    for night in (0, sim.NIGHT_ESCALATION):
-        result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
-                                          sim.day(night).isoformat(), "--json"])
-        assert result.exit_code == 0, result.output
-        assert json.loads(result.stdout)["counts"]["failed"] == 0
+    crm = sim.run_nights(tmp_path, sim.portfolio(), nights=(0, sim.NIGHT_ESCALATION),
+                         extra=f"locale: {locale}\n")
     tasks = {t.fingerprint: t for t in crm.all_tasks()}
     subject, escalated, why = WRITTEN[locale]
     assert tasks[STEP].subject == subject
@@ -117,15 +104,7 @@ def test_an_escalation_writes_the_account_and_people_as_safe_text(tmp_path: Path
     for account in records["accounts"]:
         if account["id"] == "ACC-ONB":
             account["name"] = "Nova \x1b[31mFoods\r\n=1+1"
-    crm = LocalCrm(tmp_path / "crm.sqlite")
-    for kind, rows in records.items():
-        crm.insert_records(kind, rows)
-    config = tmp_path / "kamrules.yaml"
-    config.write_text("crm: {type: local, path: crm.sqlite, seed: empty}\npacks: [kam-core]\n")
-    for night in (0, sim.NIGHT_ESCALATION):
-        result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
-                                          sim.day(night).isoformat(), "--json"])
-        assert result.exit_code == 0, result.output
+    crm = sim.run_nights(tmp_path, records, nights=(0, sim.NIGHT_ESCALATION))
     tasks = {t.fingerprint: t for t in crm.all_tasks()}
     escalation = tasks[STEP + ".escalation"]
     assert "\x1b" not in escalation.body + escalation.subject and "\r" not in escalation.body

@@ -3,7 +3,9 @@ transition: started, steps opened in order, escalated, completed by hand, exited
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 START = date(2026, 11, 1)
@@ -12,6 +14,28 @@ NIGHTS = 60
 
 def day(n: int) -> date:
     return START + timedelta(days=n)
+
+
+def run_nights(root: Path, records: dict[str, list[dict[str, Any]]], packs: str = "[kam-core]",
+               nights: tuple[int, ...] = (0,), extra: str = "") -> Any:
+    """A local CRM in `root` holding `records`, then `kamrules run` on each of `nights` (each
+    exit 0 with no failed write); the CRM (a LocalCrm) to read the tasks from."""
+    from click.testing import CliRunner
+
+    from kamrules.cli.main import cli
+    from kamrules.connectors.local.crm import LocalCrm
+
+    crm = LocalCrm(root / "crm.sqlite")
+    for kind, rows in records.items():
+        crm.insert_records(kind, rows)
+    config = root / "kamrules.yaml"
+    config.write_text(f"crm: {{type: local, path: crm.sqlite, seed: empty}}\npacks: {packs}\n{extra}")
+    for night in nights:
+        result = CliRunner().invoke(cli, ["--config", str(config), "run", "--as-of",
+                                          day(night).isoformat(), "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["counts"]["failed"] == 0
+    return crm
 
 
 def portfolio() -> dict[str, list[dict[str, Any]]]:
