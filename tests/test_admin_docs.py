@@ -85,6 +85,13 @@ def test_an_unknown_param_is_one_clear_error(tmp_path: Path) -> None:
      18, "no contacts record 'C9' in fixture 'three_contacts'; it has: C1, C2, C3"),
     ("    fires: [MY-REL-001]\n", "    update: {contacts: {C1: {departmnt: x}}}\n    fires: [MY-REL-001]\n",
      18, "contacts records have no field 'departmnt'"),
+    # a record id where its kind belongs was "update.C1.title: Input should be a valid dictionary"
+    ("    fires: [MY-REL-001]\n", "    update: {C1: {title: CFO}}\n    fires: [MY-REL-001]\n",
+     18, "'C1' is not a record kind: records are named by kind, then id"
+         " (update: {contacts: {C1: {title: CFO}}})"),
+    # a bad value an update gives failed as the case ran, as "contacts.0.created" of the portfolio
+    ("    fires: [MY-REL-001]\n", "    update: {contacts: {C1: {created: 01.10.2026}}}\n"
+     "    fires: [MY-REL-001]\n", 18, "cases[0].update.contacts.C1.created: Input should be a valid date"),
 ])
 def test_fixture_mistakes_are_located(tmp_path: Path, old: str, new: str, line: int, says: str) -> None:
     pack = write_doc_pack(tmp_path)
@@ -156,3 +163,20 @@ def test_readme_no_longer_says_to_delete_the_crm_with_the_state() -> None:
     assert "delete `.kamrules/` (but not the CRM)" not in readme
     assert "**not** `.kamrules/crm.sqlite`, which *is* the local CRM" in readme
     assert ".kamrules/state.sqlite*" in (ROOT / "docs" / "admin.md").read_text()
+
+
+def test_an_extending_pack_lists_only_its_own_rules_without_a_case(tmp_path: Path) -> None:
+    """kam-core's 47 rules were listed as "without a case" under every pack extending it,
+    burying the one rule the pack's author wrote and had not yet tested."""
+    ext = tmp_path / "ext"
+    (ext / "rules").mkdir(parents=True)
+    (ext / "pack.yaml").write_text("id: ext\nversion: 0.1.0\ndescription: e\nextends: kam-core\n")
+    (ext / "rules" / "r.yaml").write_text(
+        "- id: EXT-REL-001\n  title: One contact\n  severity: low\n  rationale: r\n"
+        "  scope: key_accounts\n  when: {fact: contacts, lt: 2}\n"
+        "  task: {subject: '{{ account_name }}', body: b, due_in_days: 7}\n")
+    tested = kamrules(tmp_path, "test", "ext", "--format", "json")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert json.loads(tested.stdout)[0]["untested_rules"] == ["EXT-REL-001"]
+    text = kamrules(tmp_path, "test", "ext")
+    assert "rules without a case: EXT-REL-001 (47 rules of kam-core, which it extends" in text.stdout

@@ -41,13 +41,17 @@ def test_cmd(ctx: click.Context, packs: tuple[str, ...], fmt: str, engine: str |
                     out.print(labelled("FAIL", "red", f"{item.location} {item.case.name}"))
                     for e in errors:
                         out.print(f"       {e}")
-        untested = [r.id for r in pack.rules if per_rule[r.id] == 0]
+        # a base pack's rules are its own cases' to test: listed, they buried the pack's own
+        inherited = {r.id for r in pack.base.rules} if pack.base is not None else set()
+        untested = [r.id for r in pack.rules if per_rule[r.id] == 0 and r.id not in inherited]
         summary.append({"pack": pack.id, "cases": len(results),
                         "passed": len(results) - len(failures), "failed": failures,
                         "untested_rules": untested})
         if fmt == "text":
+            base = (f" ({len(inherited)} rules of {pack.base.id}, which it extends, are tested by"
+                    f" {pack.base.id}'s cases)" if pack.base is not None else "")
             out.print(f"{pack.id}: {len(results)} cases, {len(results) - len(failures)}"
-                      f" passed; rules without a case: {', '.join(untested) or 'none'}")
+                      f" passed; rules without a case: {', '.join(untested) or 'none'}{base}")
         play_failures = _play_cases(pack, fmt == "text")
         summary[-1]["play_cases_failed"] = play_failures
         failed += len(play_failures)

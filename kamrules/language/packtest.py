@@ -16,18 +16,22 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.engine import Engine
 from kamrules.evaluation.facts import account_views, facts_for
 from kamrules.inputs.days import RunDay
-from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from, yaml_files
+from kamrules.inputs.yamlsrc import closest, load_yaml, locate, plain, problems_from, yaml_files
 from kamrules.language.loader import LoadedPack, override_problems
 from kamrules.language.pack import UserModel
 from kamrules.model import RECORD_KINDS, Snapshot
 
 Records = dict[str, list[dict[str, Any]]]
+# how `drop`, `update` and `add` name records: by kind first, then id
+SHAPES = {"drop": "drop: {contacts: [C1, C2]} (or {contacts: all})",
+          "update": "update: {contacts: {C1: {title: CFO}}}",
+          "add": "add: {contacts: [{id: C9, account_id: A, name: Dana}]}"}
 
 
 class Case(UserModel):
@@ -43,6 +47,21 @@ class Case(UserModel):
     silent: list[str] = Field(default_factory=list)
     evidence: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
+    @field_validator("drop", "update", "add", mode="before")
+    @classmethod
+    def _by_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        """A key that is not a record kind (a record id written first: `update: {M1: {date:
+        ...}}`) is named with the shape, before the nesting under it is read wrongly ("Input
+        should be a valid dictionary" at the field)."""
+        if isinstance(value, dict):
+            for key in value:
+                if str(key) not in RECORD_KINDS:
+                    raise ValueError(
+                        f"{key!r} is not a record kind{closest(str(key), RECORD_KINDS)}: records are"
+                        f" named by kind, then id ({SHAPES[info.field_name]}); kinds:"
+                        f" {', '.join(RECORD_KINDS)}")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Case:
         both = set(self.fires) & set(self.silent)
@@ -51,10 +70,6 @@ class Case(UserModel):
         unknown = set(self.evidence) - set(self.fires)
         if unknown:
             raise ValueError(f"evidence given for rules not in fires: {sorted(unknown)}")
-        kinds = set(self.drop) | set(self.update) | set(self.add)
-        bad = kinds - set(RECORD_KINDS)
-        if bad:
-            raise ValueError(f"unknown record kinds {sorted(bad)}; kinds: {', '.join(RECORD_KINDS)}")
         return self
 
 
@@ -176,18 +191,30 @@ def case_problems(raw: Any, i: int, case: Case, base: Records, file: Path) -> li
     for kind, changes in case.update.items():
         model = RECORD_KINDS[kind]
         for record_id, fields in changes.items():
+            at = ("cases", i, "update", kind, record_id)
             unknown = sorted(set(fields) - set(model.model_fields))
             if unknown:
-                where = locate(raw, ("cases", i, "update", kind, record_id), str(file))
-                problems.append(Problem(where, f"cases[{i}].update.{kind}.{record_id}",
+                problems.append(Problem(locate(raw, at, str(file)), _dot(at),
                                         f"{kind} records have no field {', '.join(map(repr, unknown))};"
                                         f" fields: {', '.join(model.model_fields)}"))
+                continue
+            # the updated record as the case will hold it, each bad value at its own line (it
+            # failed when the case ran, as "activities.0.date" of the whole portfolio)
+            for record in (r for r in base.get(kind, []) if _key(r) == str(record_id)):
+                try:
+                    model.model_validate({**record, **fields})
+                except ValidationError as exc:
+                    problems += [Problem(p.location, _dot(at) + (f".{p.path}" if p.path else ""),
+                                         p.message)
+                                 for p in problems_from(exc, _node(raw, at), str(file), model)]
     return problems
 
 
 def _node(root: Any, loc: tuple[str | int, ...]) -> Any:
     for key in loc:
-        root = root[key] if isinstance(root, dict | list) else root
+        if (isinstance(root, dict) and key in root
+                or isinstance(root, list) and isinstance(key, int) and 0 <= key < len(root)):
+            root = root[key]
     return root
 
 
