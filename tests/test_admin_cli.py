@@ -224,6 +224,24 @@ def test_plan_text_summarises_by_severity_and_owner_then_the_first_changes(
     assert all(c["fingerprint"] in everything for c in created)
 
 
+def test_a_run_over_an_empty_local_crm_says_where_accounts_come_from(
+        workspace_factory: Callable[..., Workspace]) -> None:
+    """A config's local CRM starts empty (no invented accounts unless `seed: demo`): a first run
+    read "0 accounts, 0 findings: nothing to do", and the admin was left to guess why."""
+    ws = workspace_factory(SMALL)
+    (ws.root / "empty").mkdir()
+    (ws.root / "empty" / "kamrules.yaml").write_text("crm: {type: local, path: crm.sqlite}\n")
+    for command in ("plan", "run"):
+        proc = kamrules(ws.root / "empty", command)
+        assert proc.returncode == 0, proc.stderr
+        said = " ".join(proc.stderr.split())
+        assert "note the CRM holds no accounts: load a CSV export with `kamrules import-csv DIR`," \
+            " or write `seed: demo` under `crm:`" in said
+        as_json = kamrules(ws.root / "empty", command, "--json")
+        assert json.loads(as_json.stdout)["accounts"] == 0 and "no accounts" not in as_json.stderr
+    assert "no accounts" not in kamrules(ws.root, "plan", "--as-of", "2026-11-01").stderr
+
+
 # --- 6. safe time travel ------------------------------------------------------------------------
 
 def test_an_as_of_before_the_last_run_refuses_to_write_without_force(

@@ -64,7 +64,23 @@ def _run(ctx: click.Context, as_of: str | None, fmt: str, dry_run: bool, limit: 
         echo_json(report)
     else:
         print_report(report, dry_run, limit)
+        if report.accounts == 0 and report.outcome == "ok":
+            _no_accounts(ctx)
     ctx.exit(report.exit_code)
+
+
+def _no_accounts(ctx: click.Context) -> None:
+    """Where accounts come from, when a run found none: a local CRM in a config of one's own
+    starts empty (`seed: empty` unless it says `seed: demo`), and "nothing to do" said no more."""
+    from kamrules.cli.common import err, labelled
+
+    crm = loaded_config(ctx).config.crm
+    if isinstance(crm, dict) and crm.get("type", "local") == "local":
+        hint = ("load a CSV export with `kamrules import-csv DIR`, or write `seed: demo` under"
+                " `crm:` for the demo portfolio")
+    else:
+        hint = "`kamrules doctor` shows what the mapping reads from the CRM"
+    err.print(labelled("note", "yellow", f"the CRM holds no accounts: {hint}"))
 
 
 def json_failure(mode: str, exc: Exception, holder: dict[str, Any] | None = None) -> None:
