@@ -180,3 +180,31 @@ def test_an_extending_pack_lists_only_its_own_rules_without_a_case(tmp_path: Pat
     assert json.loads(tested.stdout)[0]["untested_rules"] == ["EXT-REL-001"]
     text = kamrules(tmp_path, "test", "ext")
     assert "rules without a case: EXT-REL-001 (47 rules of kam-core, which it extends" in text.stdout
+
+
+def test_a_pack_and_the_pack_extending_it_are_not_loaded_together(tmp_path: Path) -> None:
+    """`packs: [kam-core, ./ext]` (as the docs put a pack of one's own beside kam-core) loaded
+    kam-core twice: every kam-core finding was written as two tasks, kam-core/... and ext/...
+    `overrides: {kam-core: ...}` beside `packs: [./ext]` said only "no loaded pack"."""
+    ext = tmp_path / "ext"
+    ext.mkdir()
+    (ext / "pack.yaml").write_text("id: ext\nversion: 0.1.0\ndescription: e\nextends: kam-core\n")
+    config = tmp_path / "kamrules.yaml"
+    config.write_text("crm: {type: local, path: crm.sqlite, seed: demo}\npacks: [kam-core, ./ext]\n")
+    for command in ("validate", "plan"):
+        proc = kamrules(tmp_path, command)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "kamrules.yaml:2:9: packs.0: 'kam-core' is also the base of 'ext', which holds its" \
+            " rules and plays: load 'ext' alone" in " ".join(proc.stderr.split())
+    config.write_text("crm: {type: local, path: crm.sqlite, seed: demo}\npacks: [./ext]\n"
+                      "overrides:\n  kam-core: {params: {min_contacts: 5}}\n"
+                      "  ext: {params: {min_contact: 5}}\n")
+    said = " ".join(kamrules(tmp_path, "validate").stderr.split())
+    assert "overrides.kam-core: 'kam-core' is loaded as the base of 'ext', which holds its params," \
+        " rules and plays: name 'ext' instead" in said
+    assert "pack 'ext' has no param 'min_contact' (did you mean 'min_contacts'?)" in said
+    config.write_text("crm: {type: local, path: crm.sqlite, seed: demo}\npacks: [./ext]\n"
+                      "overrides:\n  ext: {params: {min_contacts: 5}}\n")
+    assert kamrules(tmp_path, "validate").returncode == 0
+    plan = json.loads(kamrules(tmp_path, "plan", "--json").stdout)
+    assert plan["changes"] and all(c["fingerprint"].startswith("ext/") for c in plan["changes"])

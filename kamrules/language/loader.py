@@ -17,7 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.shipped import builtin_dir
-from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from, yaml_files
+from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from, yaml_files
 from kamrules.language.conditions import MAX_CONJUNCTIONS, alternatives, rule_condition
 from kamrules.language.digestfiles import DigestTemplate, pack_templates
 from kamrules.language.numbers import check_number
@@ -368,8 +368,8 @@ def override_problems(
     for name, value in params.items():
         if name not in pack.params:
             errors.append(
-                (("params", name), f"pack {pack.id!r} has no param {name!r};"
-                 f" its params: {', '.join(sorted(pack.params)) or '(none)'}")
+                (("params", name), f"pack {pack.id!r} has no param {name!r}"
+                 f"{closest(name, pack.params)}; its params: {', '.join(sorted(pack.params)) or '(none)'}")
             )
             continue
         default = pack.params[name].default

@@ -6,7 +6,7 @@ pack.yaml); pins like `kam-core>=1,<2`; whether a pack fits this kamrules; `exte
 from __future__ import annotations
 
 import importlib.metadata as metadata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +20,7 @@ from kamrules import __version__
 from kamrules.errors import Location, Problem
 from kamrules.evaluation.facts import REGISTRY
 from kamrules.inputs.shipped import builtin_dir
+from kamrules.inputs.yamlsrc import closest
 from kamrules.language.translation import merged
 
 if TYPE_CHECKING:
@@ -209,3 +210,33 @@ def base_context(base: LoadedPack) -> dict[str, Any]:
     """What the extending pack's rules may name from its base: params, principles, groups."""
     return {"params": dict(base.values), "principles": dict.fromkeys(base.principles),
             "groups": dict.fromkeys(base.groups)}
+
+
+def bases(pack: LoadedPack) -> Iterator[LoadedPack]:
+    """The packs `pack` extends, nearest first."""
+    base = pack.base
+    while base is not None:
+        yield base
+        base = base.base
+
+
+def unknown_pack(pack_id: str, packs: list[LoadedPack]) -> str:
+    """Why a config (or a what-if's --set) naming `pack_id` names no loaded pack: a base pack is
+    loaded only inside the pack extending it; else the nearest loaded id."""
+    for pack in packs:
+        if any(base.id == pack_id for base in bases(pack)):
+            return (f"{pack_id!r} is loaded as the base of {pack.id!r}, which holds its params,"
+                    f" rules and plays: name {pack.id!r} instead")
+    ids = sorted(p.id for p in packs)
+    return f"no loaded pack {pack_id!r}{closest(pack_id, ids)}; loaded: {', '.join(ids) or '(none)'}"
+
+
+def loaded_twice(pack: LoadedPack, packs: list[LoadedPack]) -> str | None:
+    """Why `pack` may not be loaded beside `packs`: one of them extends it and so holds its rules
+    and plays already (each of its findings was written twice, under two pack ids)."""
+    for other in packs:
+        if other is not pack and any(base.id == pack.id for base in bases(other)):
+            return (f"{pack.id!r} is also the base of {other.id!r}, which holds its rules and"
+                    f" plays: load {other.id!r} alone (each finding of {pack.id!r} would be"
+                    " written as two tasks)")
+    return None

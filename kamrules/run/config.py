@@ -19,6 +19,7 @@ from kamrules.inputs.environment import expand
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack, load_packs, override_problems, resolve_pack
 from kamrules.language.pack import TaskMode, UserModel
+from kamrules.language.registry import unknown_pack
 from kamrules.model import Severity
 from kamrules.run.quality import DataQualitySettings
 from kamrules.writeback.reconcile import Limits, Policy
@@ -218,7 +219,7 @@ def describe_setup(loaded: LoadedConfig) -> str:
 
 def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
     """The config's packs, validated, with its param overrides and disabled rules applied."""
-    from kamrules.language.registry import split_ref, version_problem
+    from kamrules.language.registry import loaded_twice, split_ref, version_problem
     from kamrules.playbooks.loader import play_ids
 
     problems: list[Problem] = []
@@ -236,17 +237,14 @@ def load_configured_packs(loaded: LoadedConfig) -> list[LoadedPack]:
     except ValidationFailed as exc:
         problems += exc.problems
     for pack, (i, spec) in zip(packs, pins, strict=False):
-        why = version_problem(pack, spec) if spec is not None else None
+        why = (version_problem(pack, spec) if spec is not None else None) or loaded_twice(pack, packs)
         if why:
             problems.append(loaded.problem(("packs", i), why))
     by_id = {p.id: p for p in packs}
     for pack_id, override in loaded.config.overrides.items():
         if pack_id not in by_id:
             if packs or not problems:
-                problems.append(loaded.problem(
-                    ("overrides", pack_id),
-                    f"no loaded pack {pack_id!r}; loaded: {', '.join(sorted(by_id)) or '(none)'}",
-                ))
+                problems.append(loaded.problem(("overrides", pack_id), unknown_pack(pack_id, packs)))
             continue
         plays = play_ids(by_id[pack_id]) if override.disable else set()
         for loc, message in override_problems(by_id[pack_id], override.params, override.disable, plays):

@@ -25,6 +25,7 @@ from kamrules.inputs.boundary import parse_yaml
 from kamrules.inputs.sanitize import SURROGATES, cell, one_line
 from kamrules.inputs.yamlsrc import plain
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
+from kamrules.language.registry import unknown_pack
 from kamrules.model import Account, Snapshot, Task
 from kamrules.playbooks.loader import play_ids
 from kamrules.protocol.changes import Change, ChangeResult
@@ -223,8 +224,7 @@ def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable
     by_id = {p.id: p for p in packs}
     for pack_id, params in sets.items():
         if pack_id not in by_id:
-            problems.append(Problem(Location("--set"), pack_id,
-                                    f"no loaded pack {pack_id!r}; loaded: {', '.join(sorted(by_id))}"))
+            problems.append(Problem(Location("--set"), pack_id, unknown_pack(pack_id, packs)))
             continue
         for loc, message in override_problems(by_id[pack_id], params, []):
             problems.append(Problem(Location("--set"), f"{pack_id}.{loc[-1]}", message))
