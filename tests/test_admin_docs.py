@@ -12,6 +12,7 @@ from ruamel.yaml import YAML
 
 from kamrules.connectors.local.crm import LocalConfig, LocalCrm
 from tests.conftest import ROOT
+from tests.support.packs import extending_pack
 from tests.test_admin_cli import kamrules
 
 DOC = ROOT / "docs" / "rule-packs.md"
@@ -168,13 +169,7 @@ def test_readme_no_longer_says_to_delete_the_crm_with_the_state() -> None:
 def test_an_extending_pack_lists_only_its_own_rules_without_a_case(tmp_path: Path) -> None:
     """kam-core's 47 rules were listed as "without a case" under every pack extending it,
     burying the one rule the pack's author wrote and had not yet tested."""
-    ext = tmp_path / "ext"
-    (ext / "rules").mkdir(parents=True)
-    (ext / "pack.yaml").write_text("id: ext\nversion: 0.1.0\ndescription: e\nextends: kam-core\n")
-    (ext / "rules" / "r.yaml").write_text(
-        "- id: EXT-REL-001\n  title: One contact\n  severity: low\n  rationale: r\n"
-        "  scope: key_accounts\n  when: {fact: contacts, lt: 2}\n"
-        "  task: {subject: '{{ account_name }}', body: b, due_in_days: 7}\n")
+    extending_pack(tmp_path, "{fact: contacts, lt: 2}")
     tested = kamrules(tmp_path, "test", "ext", "--format", "json")
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert json.loads(tested.stdout)[0]["untested_rules"] == ["EXT-REL-001"]
@@ -186,9 +181,7 @@ def test_a_pack_and_the_pack_extending_it_are_not_loaded_together(tmp_path: Path
     """`packs: [kam-core, ./ext]` (as the docs put a pack of one's own beside kam-core) loaded
     kam-core twice: every kam-core finding was written as two tasks, kam-core/... and ext/...
     `overrides: {kam-core: ...}` beside `packs: [./ext]` said only "no loaded pack"."""
-    ext = tmp_path / "ext"
-    ext.mkdir()
-    (ext / "pack.yaml").write_text("id: ext\nversion: 0.1.0\ndescription: e\nextends: kam-core\n")
+    extending_pack(tmp_path)
     config = tmp_path / "kamrules.yaml"
     config.write_text("crm: {type: local, path: crm.sqlite, seed: demo}\npacks: [kam-core, ./ext]\n")
     for command in ("validate", "plan"):

@@ -15,6 +15,7 @@ from kamrules.cli.main import cli
 from kamrules.connectors.local.crm import LocalCrm
 from kamrules.language.loader import builtin_dir
 from tests.conftest import ANCHOR, Workspace
+from tests.support.packs import extending_pack
 
 
 def _with_min_contacts(ws: Workspace, value: int) -> Workspace:
@@ -165,3 +166,28 @@ def test_findings_by_rule_count_findings_in_checklists_too(
     assert added > 0
     assert result["rules"] == [{"rule": "kam-core/KAM-REL-004", "added": added, "removed": 0}]
     assert result["created"] or result["other"]  # checklists made or grown
+
+
+def test_a_pack_extending_a_configured_one_is_planned_in_its_place(
+        workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any],
+        tmp_path: Path) -> None:
+    """`--pack ./ext` where ext extends the configured kam-core was added beside it: the what-if
+    counted every kam-core finding twice (once as ext's). It takes kam-core's place, with the
+    config's overrides of kam-core, as a config naming ext instead would."""
+    ext = extending_pack(tmp_path, "{fact: contacts, lt: 7}")
+    ws = _with_min_contacts(workspace_factory(demo_records), 6)
+    deployed = _with_min_contacts(workspace_factory(demo_records), 6)
+    config = deployed.root / "kamrules.yaml"
+    config.write_text(config.read_text().replace("packs: [kam-core]", f"packs: ['{ext}']")
+                      .replace("  kam-core: {", "  ext: {"))
+    before, after = _plan(ws), _plan(deployed)
+    assert before["findings"] < after["findings"] < 2 * before["findings"]
+    result = _plan(ws, "--pack", str(ext))
+    assert {d["fingerprint"] for d in result["created"]} == \
+        _actions(after, "create") - _actions(before, "create")
+    assert {d["fingerprint"] for d in result["closed"]} == \
+        _actions(before, "create") - _actions(after, "create")
+    assert result["findings_changed"] == after["findings"]
+    assert {"rule": "ext/KAM-REL-004", "added": sum(
+        1 for c in after["changes"] if "/KAM-REL-004/" in c["fingerprint"]), "removed": 0} \
+        in result["rules"]  # min_contacts 6 (kam-core's override) holds for ext's KAM-REL-004

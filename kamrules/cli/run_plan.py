@@ -267,7 +267,8 @@ def run_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, lock_wa
 @click.option("--disable", "disable", multiple=True, metavar="RULE",
               help="What-if: plan with this rule (RULE or PACK/RULE) disabled too.")
 @click.option("--pack", "extra", multiple=True, metavar="PATH",
-              help="What-if: plan with this pack folder in place of the one with its id (or added).")
+              help="What-if: plan with this pack folder in place of the configured one with its id,"
+              " or of the one it extends (else added).")
 @NO_DIGEST
 @WORKERS
 @click.pass_context

@@ -25,7 +25,7 @@ from kamrules.inputs.boundary import parse_yaml
 from kamrules.inputs.sanitize import SURROGATES, cell, one_line
 from kamrules.inputs.yamlsrc import plain
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
-from kamrules.language.registry import unknown_pack
+from kamrules.language.registry import bases, unknown_pack
 from kamrules.model import Account, Snapshot, Task
 from kamrules.playbooks.loader import play_ids
 from kamrules.protocol.changes import Change, ChangeResult
@@ -210,16 +210,22 @@ def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable
     problems: list[Problem] = []
     for ref in extra:
         pack = load_pack(resolve_pack(ref, base))
+        # the configured pack of its id, else the one it extends: added beside its base, every
+        # finding of the base was counted twice (once under each id)
         index = next((i for i, p in enumerate(packs) if p.id == pack.id), None)
+        if index is None:
+            index = next((i for i, p in enumerate(packs)
+                          if any(b.id == p.id for b in bases(pack))), None)
         if index is None:
             packs.append(pack)
         else:
-            packs[index] = pack
-            if pack.id in loaded.config.overrides:
-                o = loaded.config.overrides[pack.id]
-                for loc, message in override_problems(pack, o.params, o.disable, play_ids(pack)):
-                    problems.append(loaded.problem(("overrides", pack.id, *loc), message))
-                pack.tasks = o.tasks or pack.tasks
+            replaced, packs[index] = packs[index].id, pack
+            for pack_id in dict.fromkeys((replaced, pack.id)):  # the base's overrides still hold
+                if pack_id in loaded.config.overrides:
+                    o = loaded.config.overrides[pack_id]
+                    for loc, message in override_problems(pack, o.params, o.disable, play_ids(pack)):
+                        problems.append(loaded.problem(("overrides", pack_id, *loc), message))
+                    pack.tasks = o.tasks or pack.tasks
         pack.locale, pack.currency = loaded.config.locale, loaded.config.currency
     by_id = {p.id: p for p in packs}
     for pack_id, params in sets.items():
