@@ -100,3 +100,18 @@ def test_hubspot_reads_number_properties_as_a_machine_and_text_ones_as_people(
     warned = {w.record_id: w.message for w in shipped.warnings}
     assert "field potential" in warned[ambiguous] and AMBIGUOUS in warned[ambiguous]
     assert "2025:250.000" in warned[history] and AMBIGUOUS in warned[history]
+
+
+def test_a_huge_value_makes_a_short_warning() -> None:
+    """A bad value's reason quotes it: a megabyte of digits in a text field made a warning (and a
+    run report, and a history row) of a megabyte."""
+    from kamrules.connectors.mapping.tally import FieldTally
+
+    huge = "1" + ".111" * 300_000
+    with pytest.raises(BadValue) as failed:
+        to_float(huge, ANCHOR, people=True)
+    tally = FieldTally()
+    tally.failed("accounts", "potential", "A1", huge, f"does not parse ({failed.value})", "Potenzial__c")
+    [warning] = tally.warnings
+    assert len(warning.message) < 2000 and "characters not shown" in warning.message
+    assert warning.message.startswith("field potential (from Potenzial__c): value '1.111")

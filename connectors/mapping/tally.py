@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from kamrules.inputs.sanitize import clipped
 from kamrules.model import SAMPLES, FieldStat, RecordWarning
 
 
@@ -52,7 +53,8 @@ class FieldTally:
             return
         self.warnings.append(RecordWarning(
             kind=kind, record_id=record_id,
-            message=f"field {field}{where}: value {text} {why}; left unknown, the record is kept"))
+            # `why` quotes the value: a megabyte-long one made a megabyte-long warning
+            message=clipped(f"field {field}{where}: value {text} {why}; left unknown, the record is kept")))
 
 
 def validate_fieldwise(model: type[BaseModel], data: dict[str, Any], kind: str, record_id: str,
