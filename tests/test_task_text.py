@@ -80,6 +80,8 @@ def problems(text: str, locale: str) -> list[str]:
         found.append("a score that is not recorded")
     if "{" in text or "}" in text:
         found.append("a brace left over")
+    if re.search(r"\((nobody|no subject)\)", text):  # a fact's English words (a case's evidence)
+        found.append("a case named with English words for what it lacks")
     if language == "en" and ENGLISH_PLURAL_AFTER_ONE.search(text):
         found.append(f"1 <plural>: {ENGLISH_PLURAL_AFTER_ONE.search(text).group(0)!r}")
     if language in ONE_WITH_PLURAL and ONE_WITH_PLURAL[language].search(text):

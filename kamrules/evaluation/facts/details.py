@@ -24,8 +24,11 @@ DIGITS = re.compile(r"\d")
 
 
 def _case(v: AccountView, c: Case) -> str:
-    subject = c.subject.strip() or "(no subject)"
-    return f"{c.id} “{subject}” ({v.user_name(c.owner_id)})"
+    """A case as task texts name it in any language: id, subject, owner (those it has); it read
+    "(no subject)" and "(nobody)" in English inside Russian and Serbian texts."""
+    subject = c.subject.strip()
+    named = f"{c.id} “{subject}”" if subject else c.id
+    return named + (f" ({v.user_name(c.owner_id)})" if c.owner_id else "")
 
 
 def _people(contacts: list[Contact]) -> str | None:

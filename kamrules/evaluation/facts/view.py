@@ -92,9 +92,9 @@ class AccountView:
     # intermediate results shared between facts (kamrules/evaluation/facts/shared.py)
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    def user_name(self, user_id: str | None) -> str:
+    def user_name(self, user_id: str) -> str:
         """A user's name for evidence text (the id when the name is not known)."""
-        return "nobody" if user_id is None else self.users.get(user_id, user_id)
+        return self.users.get(user_id, user_id)
 
     def days_since(self, d: date | None) -> int | None:
         return None if d is None else (self.as_of - d).days
