@@ -1,5 +1,5 @@
 """Numbers a CRM writes as text (HubSpot's number properties, read as a machine writes them; text
-people typed is read as tests/test_written_numbers.py says): commas that group thousands are
+people typed is read as tests/test_written.py says): commas that group thousands are
 read, a decimal comma is refused with a located reason (it was read as a thousands comma: a
 survey score of 4,5 became 45), and an integer past a float's range is a bad value, not an
 OverflowError."""

@@ -22,6 +22,7 @@ from kamrules.connectors.mapping.language import (  # noqa: E402  one failure ty
     to_float,
     utc_day,
 )
+from kamrules.connectors.written import Ambiguous, written_date  # noqa: E402
 
 
 def blank(value: Any) -> bool:
@@ -46,10 +47,14 @@ def parse_bool(value: Any) -> bool | None:
 
 
 def parse_date(value: Any) -> date | None:
-    """HubSpot dates: `YYYY-MM-DD`, ISO datetimes (`...Z`) or epoch milliseconds, as UTC dates."""
+    """HubSpot dates: `YYYY-MM-DD`, ISO datetimes (`...Z`) or epoch milliseconds, as UTC dates;
+    in a text property, day first with dots as people write them (`31.10.2026`)."""
     if blank(value):
         return None
-    text = str(value).strip()
+    try:
+        text = written_date(str(value).strip())
+    except Ambiguous as exc:
+        raise BadValue(str(exc)) from None
     try:
         if text.isdigit():
             return datetime.fromtimestamp(int(text) / 1000, UTC).date()

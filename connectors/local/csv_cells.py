@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal, get_args, get_origin
 
-from kamrules.connectors.written_numbers import AmbiguousNumber, written_number
+from kamrules.connectors.written import Ambiguous, written_date, written_number
 from kamrules.model import RECORD_KINDS
 
 
@@ -35,35 +35,29 @@ class BadCell(ValueError):
     """A cell the record model would read wrongly rather than refuse; the row is skipped."""
 
 
-DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\.?")  # 31.10.2026, Serbian 31.10.2026.
-SLASHED = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
-
-
 def _date_text(name: str, value: str) -> str:
-    """A date cell as the record reads it: YYYY-MM-DD, or day first with dots as German,
-    Russian and Serbian exports write it (every such row was refused); a number is refused
-    (pydantic reads it as Unix time: `0` was 1970-01-01, an Excel day number 46023 a time on
-    1970-01-01), and so is a date with slashes, which may be either month or day first."""
-    if dotted := DOTTED.fullmatch(value):
-        day, month, year = dotted.groups()
-        return f"{year}-{int(month):02d}-{int(day):02d}"
-    if SLASHED.fullmatch(value):
-        raise BadCell(f"{name}: {value!r} may be month or day first; write YYYY-MM-DD"
-                       " (or DD.MM.YYYY)")
+    """A date cell as the record reads it: YYYY-MM-DD, or day first with dots (connectors/
+    written.py); a number is refused (pydantic reads it as Unix time: `0` was 1970-01-01, an
+    Excel day number 46023 a time on 1970-01-01), and so is a date with slashes, which may be
+    either month or day first."""
     try:
-        float(value)
+        text = written_date(value)
+    except Ambiguous as exc:
+        raise BadCell(f"{name}: {exc}") from None
+    try:
+        float(text)
     except ValueError:
-        return value
+        return text
     raise BadCell(f"{name}: {value!r} is a number, not a date (write YYYY-MM-DD)")
 
 
 def _number_text(name: str, value: str) -> str:
     """A number cell as the model reads it, whichever of `.` and `,` groups the thousands and
     which marks the decimals (every row of a Russian, Serbian or German export was refused);
-    `250.000`, which may be either, is refused (connectors/written_numbers.py)."""
+    `250.000`, which may be either, is refused (connectors/written.py)."""
     try:
         return written_number(value)
-    except AmbiguousNumber as exc:
+    except Ambiguous as exc:
         raise BadCell(f"{name}: {exc}") from None
 
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from kamrules.connectors.written_numbers import AmbiguousNumber, written_number
+from kamrules.connectors.written import Ambiguous, written_date, written_number
 
 Convert = Literal["text", "date", "bool", "float", "int", "split", "revenue"]
 SOURCES = ("field", "const", "coalesce", "items", "relative_year")
@@ -146,14 +146,14 @@ def number_text(v: Any) -> str:
 
 def to_float(v: Any, as_of: date, people: bool = False) -> float:
     """A number; `people`: text people typed (a CRM text field), read as people write numbers
-    (`1.250.000,50`; `250.000` refused: connectors/written_numbers.py), else text a machine
+    (`1.250.000,50`; `250.000` refused: connectors/written.py), else text a machine
     wrote (a HubSpot number property: thousands commas only)."""
     if isinstance(v, bool):
         raise BadValue(f"{v!r} is not a number")
     try:
         text = (written_number(v) if people else number_text(v)) if isinstance(v, str) else v
         number = float(text)
-    except AmbiguousNumber as exc:
+    except Ambiguous as exc:
         raise BadValue(str(exc)) from None
     except BadValue:
         raise
@@ -183,12 +183,16 @@ def to_bool(v: Any, as_of: date) -> bool:
 
 
 def to_date(v: Any, as_of: date) -> date:
-    """`YYYY-MM-DD`, ISO date-times (as UTC dates) or epoch milliseconds."""
+    """`YYYY-MM-DD`, ISO date-times (as UTC dates), epoch milliseconds, or day first with dots as
+    people write dates (`31.10.2026`; one with slashes is refused: connectors/written.py)."""
     if isinstance(v, datetime):
         return v.date()
     if isinstance(v, date):
         return v
-    text = str(v).strip()
+    try:
+        text = written_date(str(v).strip())
+    except Ambiguous as exc:
+        raise BadValue(str(exc)) from None
     millis = text.isdigit() and len(text) > 8
     try:
         if millis:

@@ -6,14 +6,16 @@ are read as a machine writes them."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kamrules.connectors.mapping.language import BadValue, Spec, evaluate, to_float
+from kamrules.connectors.hubspot.values import parse_date
+from kamrules.connectors.mapping.language import BadValue, Spec, evaluate, to_date, to_float
 from kamrules.connectors.salesforce import connector as salesforce
-from kamrules.connectors.written_numbers import AmbiguousNumber, written_number
+from kamrules.connectors.written import Ambiguous, written_date, written_number
 from tests.conftest import ANCHOR, ROOT
 from tests.support.hubspot_workspace import hubspot_connector, start_fake
 from tests.support.salesforce import FakeServer
@@ -33,7 +35,7 @@ def test_people_numbers_read_whichever_mark_groups(text: str, plain: str) -> Non
 
 @pytest.mark.parametrize("text", ["250.000", "1,500", "-12.345"])
 def test_one_mark_before_three_digits_is_ambiguous(text: str) -> None:
-    with pytest.raises(AmbiguousNumber, match="may be"):
+    with pytest.raises(Ambiguous, match="may be"):
         written_number(text)
 
 
@@ -115,3 +117,17 @@ def test_a_huge_value_makes_a_short_warning() -> None:
     [warning] = tally.warnings
     assert len(warning.message) < 2000 and "characters not shown" in warning.message
     assert warning.message.startswith("field potential (from Potenzial__c): value '1.111")
+
+
+@pytest.mark.parametrize("read", [lambda v: to_date(v, ANCHOR), parse_date],
+                         ids=["mapping", "hubspot"])
+def test_dates_people_write_with_dots_are_read_day_first(read: Any) -> None:
+    """`31.10.2026` in a CRM text field was "not a date" (the CSV import read it); one with
+    slashes may be either way round and is refused naming why."""
+    assert read("31.10.2026") == read("31.10.2026.") == read(" 2026-10-31 ") == date(2026, 10, 31)
+    assert read("1.2.2026") == date(2026, 2, 1)
+    with pytest.raises(BadValue, match="'10/11/2026' may be month or day first"):
+        read("10/11/2026")
+    with pytest.raises(BadValue, match="is not a date"):
+        read("32.10.2026")
+    assert written_date("n/a") == "n/a"
