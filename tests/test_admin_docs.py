@@ -199,5 +199,15 @@ def test_a_pack_and_the_pack_extending_it_are_not_loaded_together(tmp_path: Path
     config.write_text("crm: {type: local, path: crm.sqlite, seed: demo}\npacks: [./ext]\n"
                       "overrides:\n  ext: {params: {min_contacts: 5}}\n")
     assert kamrules(tmp_path, "validate").returncode == 0
+    # two packs extending kam-core hold its rules twice as well, in a config or in a what-if
+    extending_pack(tmp_path, name="other")
+    refused = kamrules(tmp_path, "plan", "--pack", "./other")
+    assert refused.returncode == 2 and "--pack: other: 'other' and 'ext' both extend 'kam-core'" \
+        in " ".join(refused.stderr.split())
+    config.write_text(config.read_text().replace("packs: [./ext]", "packs: [./ext, ./other]"))
+    said = " ".join(kamrules(tmp_path, "validate").stderr.split())
+    assert "packs.1: 'other' and 'ext' both extend 'kam-core', so each holds its rules and plays:" \
+        " load one pack that extends 'kam-core'" in said
+    config.write_text(config.read_text().replace("packs: [./ext, ./other]", "packs: [./ext]"))
     plan = json.loads(kamrules(tmp_path, "plan", "--json").stdout)
     assert plan["changes"] and all(c["fingerprint"].startswith("ext/") for c in plan["changes"])

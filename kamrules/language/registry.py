@@ -232,11 +232,21 @@ def unknown_pack(pack_id: str, packs: list[LoadedPack]) -> str:
 
 
 def loaded_twice(pack: LoadedPack, packs: list[LoadedPack]) -> str | None:
-    """Why `pack` may not be loaded beside `packs`: one of them extends it and so holds its rules
-    and plays already (each of its findings was written twice, under two pack ids)."""
-    for other in packs:
-        if other is not pack and any(base.id == pack.id for base in bases(other)):
+    """Why `pack` may not be loaded beside `packs`: one of them extends it, or one before it
+    extends the same base, and so holds those rules and plays already (each finding of theirs
+    was written twice, under two pack ids)."""
+    mine = {base.id for base in bases(pack)}
+    for k, other in enumerate(packs):
+        if other is pack:
+            continue
+        theirs = {base.id for base in bases(other)}
+        if pack.id in theirs:
             return (f"{pack.id!r} is also the base of {other.id!r}, which holds its rules and"
                     f" plays: load {other.id!r} alone (each finding of {pack.id!r} would be"
                     " written as two tasks)")
+        shared = sorted(mine & theirs)
+        if shared and other.id not in mine and k < next(i for i, p in enumerate(packs) if p is pack):
+            return (f"{pack.id!r} and {other.id!r} both extend {shared[0]!r}, so each holds its rules"
+                    f" and plays: load one pack that extends {shared[0]!r} (one may extend the"
+                    f" other; each finding of {shared[0]!r} would be written as two tasks)")
     return None

@@ -25,7 +25,7 @@ from kamrules.inputs.boundary import parse_yaml
 from kamrules.inputs.sanitize import SURROGATES, cell, one_line
 from kamrules.inputs.yamlsrc import plain
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
-from kamrules.language.registry import bases, unknown_pack
+from kamrules.language.registry import bases, loaded_twice, unknown_pack
 from kamrules.model import Account, Snapshot, Task
 from kamrules.playbooks.loader import play_ids
 from kamrules.protocol.changes import Change, ChangeResult
@@ -227,6 +227,7 @@ def changed_packs(loaded: LoadedConfig, sets: dict[str, dict[str, Any]], disable
                         problems.append(loaded.problem(("overrides", pack_id, *loc), message))
                     pack.tasks = o.tasks or pack.tasks
         pack.locale, pack.currency = loaded.config.locale, loaded.config.currency
+    problems += [Problem(Location("--pack"), p.id, why) for p in packs if (why := loaded_twice(p, packs))]
     by_id = {p.id: p for p in packs}
     for pack_id, params in sets.items():
         if pack_id not in by_id:
