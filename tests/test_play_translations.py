@@ -110,3 +110,19 @@ def test_an_escalation_writes_the_account_and_people_as_safe_text(tmp_path: Path
     assert "\x1b" not in escalation.body + escalation.subject and "\r" not in escalation.body
     assert "\n" not in escalation.subject and escalation.subject.startswith("Overdue: Nova ")
     assert "Nova [31mFoods" not in escalation.body and "for Nova Foods" in escalation.body
+
+
+@pytest.mark.parametrize(("locale", "nobody"), [("en", "(nobody is assigned)"),
+                                                ("ru", "(ответственный не назначен)"),
+                                                ("sr_Latn", "(niko nije zadužen)")])
+def test_an_escalation_of_a_step_nobody_owns_says_so_in_the_locale(
+        tmp_path: Path, locale: str, nobody: str) -> None:
+    """An overdue step of an account without an owner read "(ответственный: unassigned)"."""
+    records = sim.portfolio()
+    for account in records["accounts"]:
+        if account["id"] == "ACC-ONB":
+            account.pop("owner_id", None)
+    crm = sim.run_nights(tmp_path, records, nights=(0, sim.NIGHT_ESCALATION),
+                         extra=f"locale: {locale}\n")
+    escalation = {t.fingerprint: t for t in crm.all_tasks()}[STEP + ".escalation"]
+    assert nobody in escalation.body and "unassigned" not in escalation.body

@@ -28,17 +28,21 @@ Kind = Literal["started", "step_opened", "escalated", "completed", "exited"]
 OVERDUE = {
     "en": ("Overdue: {subject}",
            'The step "{step}" of the play "{play}" for {account} was due on {due} and is {days}'
-           " overdue (assigned to {who}).\n\nWhy it matters: {why}\n"
+           " overdue{assigned}.\n\nWhy it matters: {why}\n"
            "Next: help unblock the step, or agree a new date with its owner."),
     "ru": ("Просрочено: {subject}",
            "Шаг «{step}» сценария «{play}» для {account} нужно было выполнить к {due};"
-           " просрочен на {days} (ответственный: {who}).\n\nПочему это важно: {why}\n"
+           " просрочен на {days}{assigned}.\n\nПочему это важно: {why}\n"
            "Что сделать: помочь сдвинуть шаг с места или согласовать с ответственным новый срок."),
     "sr": ("Kasni: {subject}",
            "Korak „{step}” scenarija „{play}” za {account} trebalo je završiti do {due};"
-           " kasni {days} (zadužen: {who}).\n\nZašto je važno: {why}\n"
+           " kasni {days}{assigned}.\n\nZašto je važno: {why}\n"
            "Sledeći korak: pomozite da se korak pokrene ili sa zaduženim dogovorite novi rok."),
 }
+# who the overdue step is assigned to, or that nobody is ("unassigned" was English in every language)
+ASSIGNED = {"en": (" (assigned to {who})", " (nobody is assigned)"),
+            "ru": (" (ответственный: {who})", " (ответственный не назначен)"),
+            "sr": (" (zadužen: {who})", " (niko nije zadužen)")}
 # "7 days", "7 дней", "7 dana": the plural forms of a day in each language's CLDR order
 DAYS = {"en": ("day", "days"), "ru": ("день", "дня", "дней"), "sr": ("dan", "dana", "dana")}
 EXIT_NOTE = "play exited: its trigger no longer holds"
@@ -158,12 +162,14 @@ class PlayRun:
                      or directory.assignee(esc.fallback, self.inp.account) or self.inp.account.owner_id)
             fp = play_fingerprint(self.c.pack.id, self.c.play.id, self.inp.account.id,
                                   step.id + ESCALATION)
-            who = directory.users.get(task.owner_id or "", task.owner_id or "unassigned")
             words = self.c.pack.step_text(self.c.play, step)
             language = self.c.pack.locale.split("_")[0]
             subject, body = OVERDUE.get(language, OVERDUE["en"])
+            someone, nobody = ASSIGNED.get(language, ASSIGNED["en"])
+            assigned = (someone.format(who=directory.users.get(task.owner_id, task.owner_id))
+                        if task.owner_id else nobody)
             shown = people(self.c.pack.locale, self.c.pack.currency, self.as_of)
-            body = body.format(step=words.step_title, play=words.play_title, who=who,
+            body = body.format(step=words.step_title, play=words.play_title, assigned=assigned,
                                account=self.inp.account.name, due=shown.date(task.due),
                                days=shown.plural(overdue, *DAYS.get(language, DAYS["en"])),
                                why=words.rationale)
