@@ -19,6 +19,7 @@ from kamrules.connectors.written import Ambiguous, written_date, written_number
 from tests.conftest import ANCHOR, ROOT
 from tests.support.hubspot_workspace import hubspot_connector, start_fake
 from tests.support.salesforce import FakeServer
+from tests.support.salesforce_fields import add_field
 from tests.support.salesforce_workspace import ENV, TOKEN, fake_org, sf_config, tls_cert  # noqa: F401
 
 AMBIGUOUS = "'250.000' may be 250000 or 250; write it without a thousands separator"
@@ -55,24 +56,42 @@ def test_a_value_map_gives_the_mapping_files_value_not_the_crms_text() -> None:
         evaluate(spec, {"Band": "2.500"}.get, ANCHOR)
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["rest", "bulk"])
 def test_salesforce_text_fields_are_read_as_people_write_numbers(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_org: FakeServer,  # noqa: F811
-        tls_cert: tuple[Path, Path]) -> None:  # noqa: F811
+        tls_cert: tuple[Path, Path], bulk: bool) -> None:  # noqa: F811
+    """A Text field's `250.000` is refused, its `1.250.000,50` read; a Currency field's value is
+    a number, which Bulk API CSV sends as text (a deal's `123.456`): read as a machine writes it."""
     monkeypatch.setenv(ENV, TOKEN)
+    add_field(fake_org.org, "Account", "Potenzial__c", "string")
     keys = [a for a in fake_org.org.objects["Account"] if a.get("Type") == "Key Account"]
     typed, german, ambiguous = keys[:3]
-    typed["KAM_Potential__c"] = 250.0  # a Number field: JSON's number
-    german["KAM_Potential__c"] = "1.250.000,50"  # a Text field, as a German user typed it
-    ambiguous["KAM_Potential__c"] = "250.000"
-    conn = salesforce.open_connector(sf_config(fake_org, tls_cert[0], incremental=False),
-                                     tmp_path, tmp_path / "state")
-    snap = conn.pull(ANCHOR)
-    conn.close()
-    potential = {a.id: a.potential for a in snap.accounts}
-    assert potential[typed["Id"]] == 250.0
+    typed["KAM_Potential__c"] = 123.456  # a Currency field
+    german["Potenzial__c"] = "1.250.000,50"  # a Text field, as a German user typed it
+    ambiguous["Potenzial__c"] = "250.000"
+    mapping = (ROOT / "config" / "salesforce.mapping.yaml").read_text()
+    old = "potential: {field: KAM_Potential__c, optional: true, convert: float}"
+    assert old in mapping
+    (tmp_path / "text.yaml").write_text(mapping.replace(old, old.replace("KAM_Potential__c",
+                                                                          "Potenzial__c")))
+    threshold = {"bulk_threshold": 2000} if bulk else {}
+    deal = next(o for o in fake_org.org.objects["Opportunity"] if o["AccountId"] == typed["Id"])
+    deal["Amount"] = 123.456  # a Currency field
+    for i in range(2000 if bulk else 0):  # past the threshold: deals come as Bulk API CSV
+        fake_org.org.add("Opportunity", {**deal, "Id": f"006FILLER{i:06d}"})
+    pulled = {}
+    for name, extra in (("number", {}), ("text", {"mapping": "text.yaml"})):
+        conn = salesforce.open_connector(sf_config(fake_org, tls_cert[0], incremental=False,
+                                                   **threshold, **extra), tmp_path, tmp_path / name)
+        pulled[name] = conn.pull(ANCHOR)
+        conn.close()
+    assert bool(fake_org.org.jobs) is bulk  # the accounts came as Bulk API CSV, or as JSON
+    assert next(a.potential for a in pulled["number"].accounts if a.id == typed["Id"]) == 123.456
+    assert next(d.amount for d in pulled["number"].deals if d.id == deal["Id"]) == 123.456
+    potential = {a.id: a.potential for a in pulled["text"].accounts}
     assert potential[german["Id"]] == 1250000.5
     assert potential[ambiguous["Id"]] is None  # unknown, not 250
-    [warning] = [w for w in snap.warnings if w.record_id == ambiguous["Id"]]
+    [warning] = [w for w in pulled["text"].warnings if w.record_id == ambiguous["Id"]]
     assert "field potential" in warning.message and AMBIGUOUS in warning.message
 
 

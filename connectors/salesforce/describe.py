@@ -3,9 +3,12 @@ and the relationship paths (`Owner.Manager.Name`) a mapping may read through the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 MAX_HOPS = 5  # SOQL reads a parent's field at most five relationships up (`A.B.C.D.E.Field`)
+# field types whose values are numbers: JSON numbers from SOQL, but text in Bulk API CSV
+NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
 
 
 def too_deep(path: str) -> bool:
@@ -19,6 +22,8 @@ class Describe:
     def __init__(self, objects: dict[str, dict[str, Any] | None]):
         self.fields = {name: {f["name"] for f in d.get("fields", [])}
                        for name, d in objects.items() if d is not None}
+        self.numbers = {name: {f["name"] for f in d.get("fields", []) if f.get("type") in NUMBER_TYPES}
+                        for name, d in objects.items() if d is not None}
         self.children = {name: {c["relationshipName"]: c["childSObject"]
                                 for c in d.get("childRelationships", []) if c.get("relationshipName")}
                          for name, d in objects.items() if d is not None}
@@ -33,7 +38,7 @@ class Describe:
     def add(self, objects: dict[str, dict[str, Any] | None]) -> None:
         """Describe results of more objects (the parents that relationship fields reach)."""
         more = Describe(objects)
-        for attr in ("fields", "children", "links", "parents"):
+        for attr in ("fields", "numbers", "children", "links", "parents"):
             getattr(self, attr).update(getattr(more, attr))
 
     def parent(self, obj: str, relationship: str) -> str | None:
@@ -52,6 +57,15 @@ class Describe:
         for rel in rels[:MAX_HOPS + 1]:  # a longer path is refused (too_deep) before it is read
             target = self.parent(target, rel) if target is not None else None
         return target, name
+
+    def people(self, obj: str) -> Callable[[str], bool]:
+        """Whether a field of `obj` (or a `Rel.Field` path) holds text people typed: any but the
+        number fields, whose values Bulk API CSV sends as text too (`1234.567` is no German
+        thousands)."""
+        def typed_by_people(field: str) -> bool:
+            target, name = self.reach(obj, field)
+            return target is None or name not in self.numbers.get(target, set())
+        return typed_by_people
 
     def has(self, obj: str, field: str) -> bool:
         """A field of `obj`, or `Relationship.Field` up to MAX_HOPS lookups away."""

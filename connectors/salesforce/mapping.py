@@ -287,7 +287,8 @@ def _reader(spec: FieldSpec, obj: str, describe: Describe, r: Resolved, where: s
             col = _pick(sub, child, describe, f"{where}.{name}", errors, notes)
             if col is not None:
                 cols.append(col)
-                subs[name] = _value_reader({n: col for n in sub.names()}, sub)
+                subs[name] = _value_reader({n: col for n in sub.names()}, sub,
+                                           people=describe.people(child))
         r.subqueries.append(f"(SELECT {', '.join(dict.fromkeys(cols or ['Id']))} FROM {rel})")
         link = describe.links.get(obj, {}).get(rel)
         if link:
@@ -309,14 +310,14 @@ def _reader(spec: FieldSpec, obj: str, describe: Describe, r: Resolved, where: s
         if col is None:
             return None
         r.columns.append(col)
-        return _value_reader({n: col for n in spec.names()}, spec, seen)
+        return _value_reader({n: col for n in spec.names()}, spec, seen, describe.people(obj))
     cols = {}
     for name in dict.fromkeys(spec.names()):  # coalesce and items: each field on its own
         found = _pick(FieldSpec(field=name, optional=spec.optional), obj, describe, where, errors, notes)
         if found is not None:
             cols[name] = found
             r.columns.append(found)
-    return _value_reader(cols, spec, seen)
+    return _value_reader(cols, spec, seen, describe.people(obj))
 
 
 def _has_values(spec: Spec) -> bool:
@@ -324,12 +325,16 @@ def _has_values(spec: Spec) -> bool:
         _has_values(as_spec(sub)) for item in spec.items or [] for sub in item.values())
 
 
-def _value_reader(cols: dict[str, str], spec: Spec, seen: Seen | None = None) -> Reader:
-    """Reads one canonical field through the shared language; `cols`: field name -> its column."""
+def _value_reader(cols: dict[str, str], spec: Spec, seen: Seen | None = None,
+                  people: Callable[[str], bool] | None = None) -> Reader:
+    """Reads one canonical field through the shared language; `cols`: field name -> its column;
+    `people(column)`: whether a column's text is people's (`Describe.people`; default: all)."""
 
     def read(row: dict[str, Any], as_of: date) -> Any:
-        return evaluate(spec, lambda name: row.get(cols[name]) if name in cols else None, as_of, seen)
+        return evaluate(spec, lambda name: row.get(cols[name]) if name in cols else None, as_of, seen,
+                        lambda name: people is None or name not in cols or people(cols[name]))
     return read
+
 
 def to_records(r: Resolved, rows: Iterable[dict[str, Any]], as_of: date, light: bool = False,
                extra: dict[str, Any] | None = None, tally: FieldTally | None = None,

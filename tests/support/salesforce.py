@@ -68,6 +68,11 @@ class _View:
         return self.row.get(name, default)
 
 
+# the org's number fields as describe types them (SOQL answers numbers, Bulk API CSV text)
+NUMBER_FIELDS = {"AnnualRevenue": "currency", "KAM_Potential__c": "currency", "Amount": "currency",
+                 "KAM_Amount__c": "currency", "Score__c": "double"}
+
+
 class FakeOrg:
     """The org's records per object, its describe metadata and the faults to answer with."""
 
@@ -182,7 +187,8 @@ class FakeOrg:
         """The describe result the org answers for `obj` (fields, lookups, child relationships)."""
         refs = REFERENCES.get(obj, {})
         fields = [{"name": f, **({"relationshipName": refs[f][0], "referenceTo": [refs[f][1]]}
-                                 if f in refs else {}), **self.meta.get(obj, {}).get(f, {})}
+                                 if f in refs else {}), **({"type": NUMBER_FIELDS[f]} if f in NUMBER_FIELDS
+                                                           else {}), **self.meta.get(obj, {}).get(f, {})}
                   for f in sorted(self.fields[obj])]
         rels = [{"relationshipName": rel, "childSObject": child, "field": CHILD_FK[rel][1]}
                 for rel, child in self.relationships.get(obj, {}).items()]
