@@ -24,9 +24,12 @@ class Ambiguous(ValueError):
     """A number or date people wrote that reads as two different ones."""
 
 
-def written_number(value: str) -> str:
+def written_number(value: str, decimal: str | None = None) -> str:
     """`value` as a number's plain text (`1250000.50`); text that is not such a number is
-    returned as it is, for the reader to refuse (`1e6`, `n/a`). Ambiguous for `250.000`."""
+    returned as it is, for the reader to refuse (`1e6`, `n/a`). Ambiguous for `250.000`, unless
+    `decimal` says which mark is the decimal one (`,` or `.`, as the field's people write)."""
+    if decimal is not None:
+        return _with_decimal(value, decimal)
     spaced = bool(GROUPING.search(value))
     text = GROUPING.sub("", value.strip())
     if not DIGITS.fullmatch(text) or not {".", ","} & set(text):
@@ -48,6 +51,21 @@ def written_number(value: str) -> str:
     if head.isdigit() and tail.isdigit():  # 12,5  0,125  1 250,5
         return f"{sign}{head}.{tail}"
     return value
+
+
+def _with_decimal(value: str, decimal: str) -> str:
+    """`value` read with `decimal` as its decimal mark: the other mark (or a space) groups the
+    thousands in threes; text holding that mark otherwise (`12.5` when `,` marks decimals) is a
+    ValueError, and any other text is returned as it is."""
+    group = "." if decimal == "," else ","
+    text = GROUPING.sub("", value.strip())
+    found = re.fullmatch(rf"([+-]?)(\d{{1,3}}(?:\{group}\d{{3}})+|\d+)(?:\{decimal}(\d+))?", text)
+    if found is None:
+        if group in text:
+            raise ValueError(f"{value!r} does not group thousands by {group!r} in threes")
+        return value
+    sign, whole, fraction = found.groups()
+    return f"{sign}{whole.replace(group, '')}" + (f".{fraction}" if fraction else "")
 
 
 def written_date(value: str) -> str:

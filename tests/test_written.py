@@ -72,15 +72,17 @@ def test_salesforce_text_fields_are_read_as_people_write_numbers(
     mapping = (ROOT / "config" / "salesforce.mapping.yaml").read_text()
     old = "potential: {field: KAM_Potential__c, optional: true, convert: float}"
     assert old in mapping
-    (tmp_path / "text.yaml").write_text(mapping.replace(old, old.replace("KAM_Potential__c",
-                                                                          "Potenzial__c")))
+    text = old.replace("KAM_Potential__c", "Potenzial__c")
+    (tmp_path / "text.yaml").write_text(mapping.replace(old, text))
+    (tmp_path / "comma.yaml").write_text(mapping.replace(old, text.replace("}", ", decimal: ','}")))
     threshold = {"bulk_threshold": 2000} if bulk else {}
     deal = next(o for o in fake_org.org.objects["Opportunity"] if o["AccountId"] == typed["Id"])
     deal["Amount"] = 123.456  # a Currency field
     for i in range(2000 if bulk else 0):  # past the threshold: deals come as Bulk API CSV
         fake_org.org.add("Opportunity", {**deal, "Id": f"006FILLER{i:06d}"})
     pulled = {}
-    for name, extra in (("number", {}), ("text", {"mapping": "text.yaml"})):
+    for name, extra in (("number", {}), ("text", {"mapping": "text.yaml"}),
+                        ("comma", {"mapping": "comma.yaml"})):
         conn = salesforce.open_connector(sf_config(fake_org, tls_cert[0], incremental=False,
                                                    **threshold, **extra), tmp_path, tmp_path / name)
         pulled[name] = conn.pull(ANCHOR)
@@ -93,6 +95,8 @@ def test_salesforce_text_fields_are_read_as_people_write_numbers(
     assert potential[ambiguous["Id"]] is None  # unknown, not 250
     [warning] = [w for w in pulled["text"].warnings if w.record_id == ambiguous["Id"]]
     assert "field potential" in warning.message and AMBIGUOUS in warning.message
+    comma = {a.id: a.potential for a in pulled["comma"].accounts}  # the field's mark, as said
+    assert comma[ambiguous["Id"]] == 250000.0 and comma[german["Id"]] == 1250000.5
 
 
 def test_hubspot_reads_number_properties_as_a_machine_and_text_ones_as_people(
@@ -150,3 +154,27 @@ def test_dates_people_write_with_dots_are_read_day_first(read: Any) -> None:
     with pytest.raises(BadValue, match="is not a date"):
         read("32.10.2026")
     assert written_date("n/a") == "n/a"
+
+
+@pytest.mark.parametrize(("decimal", "text", "number"), [
+    (",", "250.000", 250000.0), (",", "250,000", 250.0), (",", "1.250.000,50", 1250000.5),
+    (",", "1 250,5", 1250.5), (".", "250.000", 250.0), (".", "250,000", 250000.0),
+    (".", "1,250,000.50", 1250000.5), (",", "1e6", 1e6),
+])
+def test_a_fields_decimal_mark_settles_what_people_wrote(decimal: str, text: str, number: float) -> None:
+    spec = Spec.model_validate({"field": "X", "convert": "float", "decimal": decimal})
+    assert evaluate(spec, {"X": text}.get, ANCHOR) == number
+
+
+def test_a_decimal_mark_refuses_the_other_and_is_for_numbers_only() -> None:
+    """`12.5` where `,` marks the decimals is no number of that field's people; without the
+    mark an ambiguous value says how to settle it."""
+    for decimal, text in ((",", "12.5"), (",", "1,250,000.5"), (".", "12,5"), (".", "1.250.000,50")):
+        spec = Spec.model_validate({"field": "X", "convert": "float", "decimal": decimal})
+        with pytest.raises(BadValue, match="is not a number"):
+            evaluate(spec, {"X": text}.get, ANCHOR)
+    plain = Spec.model_validate({"field": "X", "convert": "int"})
+    with pytest.raises(BadValue, match="or give the field in the mapping the decimal mark"):
+        evaluate(plain, {"X": "250.000"}.get, ANCHOR)
+    with pytest.raises(ValueError, match="decimal needs convert: float, int, revenue"):
+        Spec.model_validate({"field": "X", "decimal": ","})

@@ -28,12 +28,17 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 from kamrules.connectors.written import Ambiguous, written_date, written_number
 
 Convert = Literal["text", "date", "bool", "float", "int", "split", "revenue"]
+NUMBER_READS = ("float", "int", "revenue")  # the conversions that read numbers
 SOURCES = ("field", "const", "coalesce", "items", "relative_year")
 Get = Callable[[str], Any]
 
 
 class BadValue(ValueError):
     """A CRM value that does not convert to what the mapping asks for."""
+
+
+class AmbiguousValue(BadValue):
+    """A number people wrote that reads two ways (`250.000`): a mapping's `decimal:` settles it."""
 
 
 def not_a_date(value: Any, past_calendar: bool = False) -> BadValue:
@@ -69,6 +74,8 @@ class Spec(BaseModel):
     default: Any = None
     split: str | None = None
     item: str | None = None
+    # the decimal mark people write in this field's text (`250.000` is then 250,000, not refused)
+    decimal: Literal[",", "."] | None = None
     _lookup: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("values", mode="before")
@@ -85,6 +92,8 @@ class Spec(BaseModel):
             raise ValueError("item needs split: the separator of the multi-select values")
         if self.split == "":  # str.split("") raised on the first record (exit 5)
             raise ValueError("split needs a separator of one or more characters (`;`)")
+        if self.decimal is not None and self.convert not in NUMBER_READS:
+            raise ValueError(f"decimal needs convert: {', '.join(NUMBER_READS)}")
         self._lookup = {value_key(k): v for k, v in (self.values or {}).items()}
         return self
 
@@ -144,17 +153,18 @@ def number_text(v: Any) -> str:
                    " and a decimal comma is not read")
 
 
-def to_float(v: Any, as_of: date, people: bool = False) -> float:
+def to_float(v: Any, as_of: date, people: bool = False, decimal: str | None = None) -> float:
     """A number; `people`: text people typed (a CRM text field), read as people write numbers
     (`1.250.000,50`; `250.000` refused: connectors/written.py), else text a machine
-    wrote (a HubSpot number property: thousands commas only)."""
+    wrote (a HubSpot number property: thousands commas only); `decimal`: the mark people write
+    for the decimals in this field (then nothing they write is ambiguous)."""
     if isinstance(v, bool):
         raise BadValue(f"{v!r} is not a number")
     try:
-        text = (written_number(v) if people else number_text(v)) if isinstance(v, str) else v
+        text = (written_number(v, decimal) if people else number_text(v)) if isinstance(v, str) else v
         number = float(text)
     except Ambiguous as exc:
-        raise BadValue(str(exc)) from None
+        raise AmbiguousValue(str(exc)) from None
     except BadValue:
         raise
     except (TypeError, ValueError, OverflowError):  # OverflowError: an int past a float's range
@@ -164,8 +174,8 @@ def to_float(v: Any, as_of: date, people: bool = False) -> float:
     return number
 
 
-def to_int(v: Any, as_of: date, people: bool = False) -> int:
-    number = to_float(v, as_of, people)
+def to_int(v: Any, as_of: date, people: bool = False, decimal: str | None = None) -> int:
+    number = to_float(v, as_of, people, decimal)
     if not number.is_integer():
         raise BadValue(f"{v!r} is not a whole number")
     return int(number)
@@ -209,16 +219,17 @@ def to_split(v: Any, as_of: date) -> list[str]:
     return [p.strip() for p in str(v).split(";") if p.strip()]
 
 
-def to_revenue(v: Any, as_of: date, people: bool = False) -> list[dict[str, Any]]:
+def to_revenue(v: Any, as_of: date, people: bool = False,
+               decimal: str | None = None) -> list[dict[str, Any]]:
     """`2024:1200000;2025:1350000` (a history), or one number (last year's revenue); `people`:
     as `to_float`."""
     if isinstance(v, int | float) or (isinstance(v, str) and ":" not in v):
-        return [{"year": as_of.year - 1, "amount": to_float(v, as_of, people)}]
+        return [{"year": as_of.year - 1, "amount": to_float(v, as_of, people, decimal)}]
     points = []
     for part in to_split(v, as_of):
         year, _, amount = part.partition(":")
         try:
-            points.append({"year": int(year), "amount": to_float(amount, as_of, people)})
+            points.append({"year": int(year), "amount": to_float(amount, as_of, people, decimal)})
         except ValueError:  # BadValue too: an amount that is not a finite number
             raise BadValue(f"revenue entry {part!r} is not YEAR:AMOUNT") from None
         if not 1 <= points[-1]["year"] <= 9999:  # `20255:...` (a typo) was dropped as a future year
@@ -231,7 +242,7 @@ CONVERTERS: dict[str, Callable[[Any, date], Any]] = {
     "int": to_int, "split": to_split, "revenue": to_revenue,
 }
 # the converters that read text people typed apart from text a machine wrote
-NUMBER_CONVERTERS: dict[str, Callable[[Any, date, bool], Any]] = {
+NUMBER_CONVERTERS: dict[str, Callable[[Any, date, bool, str | None], Any]] = {
     "float": to_float, "int": to_int, "revenue": to_revenue,
 }
 
@@ -294,7 +305,11 @@ def _one(spec: Spec, raw: Any, as_of: date, seen: Seen | None, people: bool) -> 
     if raw is None:
         return spec.default
     if spec.convert in NUMBER_CONVERTERS:
-        return NUMBER_CONVERTERS[spec.convert](raw, as_of, people)
+        try:
+            return NUMBER_CONVERTERS[spec.convert](raw, as_of, people, spec.decimal)
+        except AmbiguousValue as exc:
+            raise BadValue(f"{exc}, or give the field in the mapping the decimal mark its people"
+                           " write (`decimal: \",\"` or `decimal: \".\"`)") from None
     return CONVERTERS[spec.convert](raw, as_of)
 
 
