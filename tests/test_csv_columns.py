@@ -91,6 +91,8 @@ def test_an_export_with_its_own_names_loads_through_a_columns_file(tmp_path: Pat
      "contacts.file: 'x.csv' is the accounts file already; one file holds one kind"),
     ("accounts:\n  file: exports/Компании.csv\n", 2,
      "accounts.file: 'exports/Компании.csv': give the file's name in the folder import-csv reads"),
+    ("accounts:\n  columns:\n    name: {column: Имя, decimal: ','}\n", 3,
+     "accounts.columns.name.decimal: accounts.name holds no number: decimal is for number columns"),
 ])
 def test_a_mistake_in_the_columns_file_is_located(tmp_path: Path, text: str, line: int,
                                                    says: str) -> None:
@@ -126,3 +128,47 @@ def test_the_cli_loads_with_columns_and_refuses_a_bad_columns_file_before_loadin
     assert proc.returncode == 2
     assert f"{columns}:3:5" in " ".join(proc.stderr.split())
     assert ws.crm().db.execute("SELECT COUNT(*) FROM activities").fetchone() == before
+
+
+def test_a_columns_decimal_mark_reads_what_would_be_ambiguous(tmp_path: Path) -> None:
+    """A German export writes every potential as `250.000`: each row was refused as ambiguous (250
+    or 250,000?); the columns file may say which mark is the decimal one, for amounts too."""
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "accounts.csv").write_text(
+        "id;name;Potenzial;revenue\nA1;Acme;250.000;\"2025:1.200.000,50\"\nA2;Bolt;12,5;\n"
+        "A3;Cora;12.5;\n", encoding="utf-8")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("accounts:\n  columns:\n    potential: Potenzial\n", encoding="utf-8")
+    comma = tmp_path / "comma.yaml"
+    comma.write_text("accounts:\n  columns:\n    potential: {column: Potenzial, decimal: ','}\n"
+                     "    revenue: {column: revenue, decimal: ','}\n", encoding="utf-8")
+    read = {}
+    for name, columns in (("plain", plain), ("comma", comma)):
+        crm = LocalCrm(tmp_path / f"{name}.sqlite")
+        try:
+            result = import_directory(crm, export, columns=load_columns(columns))
+            read[name] = (dict(crm.db.execute("SELECT id, potential FROM accounts").fetchall()),
+                          [p for f in result.files for p in f.problems])
+            revenue = crm.db.execute("SELECT revenue FROM accounts WHERE id = 'A1'").fetchone()
+        finally:
+            crm.close()
+    potentials, problems = read["plain"]
+    assert "A1" not in potentials and any(":2: potential: '250.000' may be 250000 or 250" in p
+                                          and "decimal" in p for p in problems), problems
+    potentials, problems = read["comma"]
+    assert potentials == {"A1": 250000.0, "A2": 12.5} and "1200000.5" in revenue[0]
+    assert problems == [f"{export / 'accounts.csv'}:4: potential: '12.5' does not group thousands"
+                        " by '.' in threes"]
+
+
+def test_the_readme_columns_example_loads(tmp_path: Path) -> None:
+    import re
+
+    from tests.conftest import ROOT
+
+    [block] = [b for b in re.findall(r"```yaml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+               if "Компании.csv" in b]
+    (tmp_path / "columns.yaml").write_text(block, encoding="utf-8")
+    names = load_columns(tmp_path / "columns.yaml")
+    assert names["accounts"].file == "Компании.csv" and names["accounts"].decimals == {"potential": ","}

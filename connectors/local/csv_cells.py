@@ -13,13 +13,13 @@ from kamrules.connectors.written import Ambiguous, written_date, written_number
 from kamrules.model import RECORD_KINDS
 
 
-def _parse_list(name: str, value: str) -> list[Any]:
+def _parse_list(name: str, value: str, decimal: str | None = None) -> list[Any]:
     items = [v.strip() for v in value.split(";") if v.strip()]
     if name == "revenue":
         points = []
         for item in items:
             year, _, amount = item.partition(":")
-            points.append({"year": year, "amount": _number_text(f"{name} {item!r}", amount)})
+            points.append({"year": year, "amount": _number_text(f"{name} {item!r}", amount, decimal)})
         return points
     if name == "risk_measures":
         measures = []
@@ -51,14 +51,24 @@ def _date_text(name: str, value: str) -> str:
     raise BadCell(f"{name}: {value!r} is a number, not a date (write YYYY-MM-DD)")
 
 
-def _number_text(name: str, value: str) -> str:
+def _number_text(name: str, value: str, decimal: str | None = None) -> str:
     """A number cell as the model reads it, whichever of `.` and `,` groups the thousands and
     which marks the decimals (every row of a Russian, Serbian or German export was refused);
-    `250.000`, which may be either, is refused (connectors/written.py)."""
+    `250.000`, which may be either, is refused unless the column's `decimal` mark is given
+    (connectors/written.py)."""
     try:
-        return written_number(value)
+        return written_number(value, decimal)
     except Ambiguous as exc:
+        raise BadCell(f"{name}: {exc} (or give the column its decimal mark in --columns:"
+                      " `decimal: \",\"` or `\".\"`)") from None
+    except ValueError as exc:  # a mark the column's `decimal` does not allow
         raise BadCell(f"{name}: {exc}") from None
+
+
+def number_field(kind: str, name: str) -> bool:
+    """Whether a record field holds numbers (`revenue`: amounts)."""
+    annotation = RECORD_KINDS[kind].model_fields[name].annotation
+    return name == "revenue" or bool({float, int} & {annotation, *get_args(annotation)})
 
 
 # Yes and no as people write them and Excel exports its TRUE and FALSE in Russian, Serbian,
@@ -96,10 +106,12 @@ def _as_is(name: str, text: str) -> str:
 
 
 def row_to_record(kind: str, row: dict[str, str],
-                  value_of: Callable[[str, str], str] = _as_is) -> dict[str, Any]:
+                  value_of: Callable[[str, str], str] = _as_is,
+                  decimals: dict[str, str] | None = None) -> dict[str, Any]:
     """A CSV row (keys already model field names) as the dict the record model validates;
     `value_of(field, text)` gives a columns file's value for the export's (each item of a
-    list)."""
+    list); `decimals`: a number field's decimal mark, as the columns file gives it."""
+    decimals = decimals or {}
     model = RECORD_KINDS[kind]
     record: dict[str, Any] = {}
     for name, value in row.items():
@@ -111,7 +123,7 @@ def row_to_record(kind: str, row: dict[str, str],
         annotation = model.model_fields[name].annotation
         choices = literal_choices(annotation)
         if str(annotation).startswith("list"):
-            items = _parse_list(name, value)
+            items = _parse_list(name, value, decimals.get(name))
             record[name] = [fold_choice(value_of(name, i), choices) if isinstance(i, str) else i
                             for i in items]
             continue
@@ -119,7 +131,7 @@ def row_to_record(kind: str, row: dict[str, str],
         if annotation is date or date in get_args(annotation):
             record[name] = _date_text(name, value)
         elif {float, int} & {annotation, *get_args(annotation)}:
-            record[name] = _number_text(name, value)
+            record[name] = _number_text(name, value, decimals.get(name))
         elif annotation is bool:
             record[name] = YES_NO.get(value.lower(), value)
         else:

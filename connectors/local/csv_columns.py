@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
 )
 
-from kamrules.connectors.local.csv_cells import fold_choice, literal_choices
+from kamrules.connectors.local.csv_cells import fold_choice, literal_choices, number_field
 from kamrules.connectors.mapping.language import value_key
 from kamrules.errors import Problem, ValidationFailed
 from kamrules.inputs.yamlsrc import closest, load_yaml, locate, problems_from
@@ -67,6 +67,8 @@ class Column(UserModel):
 
     column: Text
     values: dict[str, str] = Field(default_factory=dict)
+    # the decimal mark the export writes in this number column (`250.000` is then 250,000)
+    decimal: Literal[",", "."] | None = None
 
     @field_validator("values", mode="before")
     @classmethod
@@ -103,6 +105,7 @@ class KindColumns:
     fields: dict[str, str] = field(default_factory=dict)  # folded column -> field
     values: dict[str, dict[str, str]] = field(default_factory=dict)  # field -> folded -> value
     named: dict[str, str] = field(default_factory=dict)  # field -> its column as written
+    decimals: dict[str, str] = field(default_factory=dict)  # number field -> its decimal mark
 
     def field_of(self, header: str) -> str | None:
         return self.fields.get(header.strip().casefold())
@@ -146,6 +149,11 @@ def load_columns(path: Path) -> Columns:
             if isinstance(given, Column) and given.values:
                 problems += _unknown_values(kind, name, given, raw, where)
                 names.values[name] = dict(given.values)
+            if isinstance(given, Column) and given.decimal is not None:
+                if not number_field(kind, name):
+                    problems.append(Problem(locate(raw, (*at, "decimal"), where), f"{'.'.join(at)}.decimal",
+                                            f"{kind}.{name} holds no number: decimal is for number columns"))
+                names.decimals[name] = given.decimal
         out[kind] = names
     if problems:
         raise ValidationFailed(problems)

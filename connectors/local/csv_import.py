@@ -297,7 +297,7 @@ class _Rows:
                 continue
             row = {n: c for n, c in zip(names, cells, strict=True) if n is not None}
             try:
-                cells_read = row_to_record(kind, row, self.names.value)
+                cells_read = row_to_record(kind, row, self.names.value, self.names.decimals)
                 record = model.model_validate(cells_read).model_dump(mode="json")
             except (ValidationError, BadCell) as exc:
                 result.refused_rows += 1
