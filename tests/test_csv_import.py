@@ -150,8 +150,10 @@ def test_amounts_are_read_whichever_mark_groups_thousands_and_ambiguous_ones_ref
         ("A5", 0.125, "[]"), ("A6", 1234.567, "[]")]
     [accounts] = result.files
     assert [str(p).split(": ", 1)[1] for p in accounts.problems] == [
-        "potential: '250.000' may be 250000 or 250; write it without a thousands separator",
-        "revenue '2025:1,500': '1,500' may be 1500 or 1.5; write it without a thousands separator"]
+        "potential: '250.000' may be 250000 or 250; write it without a thousands separator (or"
+        " give the column its decimal mark in --columns: `decimal: \",\"` or `\".\"`)",
+        "revenue '2025:1,500': '1,500' may be 1500 or 1.5; write it without a thousands separator"
+        " (or give the column its decimal mark in --columns: `decimal: \",\"` or `\".\"`)"]
 
 
 def test_yes_and_no_as_a_russian_serbian_or_german_excel_writes_them(tmp_path: Path) -> None:
