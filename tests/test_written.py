@@ -178,3 +178,13 @@ def test_a_decimal_mark_refuses_the_other_and_is_for_numbers_only() -> None:
         evaluate(plain, {"X": "250.000"}.get, ANCHOR)
     with pytest.raises(ValueError, match="decimal needs convert: float, int, revenue"):
         Spec.model_validate({"field": "X", "decimal": ","})
+
+
+def test_an_ambiguous_revenue_entry_names_the_entry_and_how_to_settle_it() -> None:
+    spec = Spec.model_validate({"field": "History__c", "convert": "revenue"})
+    with pytest.raises(BadValue, match=r"revenue entry '2025:250.000': '250.000' may be 250000 or"
+                                       r" 250.*or give the field in the mapping the decimal mark"):
+        evaluate(spec, {"History__c": "2024:1.200.000;2025:250.000"}.get, ANCHOR)
+    comma = Spec.model_validate({"field": "History__c", "convert": "revenue", "decimal": ","})
+    assert evaluate(comma, {"History__c": "2024:1.200.000;2025:250.000"}.get, ANCHOR) == [
+        {"year": 2024, "amount": 1200000.0}, {"year": 2025, "amount": 250000.0}]

@@ -230,6 +230,8 @@ def to_revenue(v: Any, as_of: date, people: bool = False,
         year, _, amount = part.partition(":")
         try:
             points.append({"year": int(year), "amount": to_float(amount, as_of, people, decimal)})
+        except AmbiguousValue as exc:  # `2025:250.000`: which of two amounts, and how to settle it
+            raise AmbiguousValue(f"revenue entry {part!r}: {exc}") from None
         except ValueError:  # BadValue too: an amount that is not a finite number
             raise BadValue(f"revenue entry {part!r} is not YEAR:AMOUNT") from None
         if not 1 <= points[-1]["year"] <= 9999:  # `20255:...` (a typo) was dropped as a future year
