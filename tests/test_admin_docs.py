@@ -211,3 +211,13 @@ def test_a_pack_and_the_pack_extending_it_are_not_loaded_together(tmp_path: Path
     config.write_text(config.read_text().replace("packs: [./ext, ./other]", "packs: [./ext]"))
     plan = json.loads(kamrules(tmp_path, "plan", "--json").stdout)
     assert plan["changes"] and all(c["fingerprint"].startswith("ext/") for c in plan["changes"])
+
+
+def test_a_pack_listed_twice_is_named_so(tmp_path: Path) -> None:
+    """`packs: [kam-core, kam-core]` read "pack id 'kam-core' is also used by" its own folder."""
+    (tmp_path / "kamrules.yaml").write_text("crm: {type: local, path: crm.sqlite}\n"
+                                            "packs: [kam-core, kam-core]\n")
+    proc = kamrules(tmp_path, "validate")
+    assert proc.returncode == 2
+    assert "pack 'kam-core' is listed twice (in packs:, or by name and by its folder): list it" \
+        " once" in " ".join(proc.stderr.split())

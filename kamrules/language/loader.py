@@ -347,9 +347,12 @@ def load_packs(paths: list[Path]) -> list[LoadedPack]:
     seen: dict[str, LoadedPack] = {}
     for pack in packs:
         if pack.id in seen:
+            same = seen[pack.id].directory.resolve() == pack.directory.resolve()
             problems.append(
                 Problem(
                     Location(str(pack.directory / "pack.yaml")), "id",
+                    f"pack {pack.id!r} is listed twice (in packs:, or by name and by its folder):"
+                    " list it once" if same else
                     f"pack id {pack.id!r} is also used by {seen[pack.id].directory}",
                 )
             )
