@@ -43,6 +43,11 @@ HUBSPOT = "crm:\n  type: hubspot\n  access_token: {env: ADMIN_TEST_TOKEN}\npacks
      "environment variable ADMIN_TEST_NOT_SET is not set"),
     (HUBSPOT.replace("packs:", "  mapping: no-such-mapping.yaml\npacks:"), 4,
      "no-such-mapping.yaml does not exist"),
+    # outside crm: too (a Slack webhook's URL holds its token): it read "Input should be a valid
+    # dictionary or instance of SecretRef"
+    (HUBSPOT + "digest:\n  webhook: {url: 'https://hooks.slack.com/services/pat-secret'}\n", 6,
+     "a secret is written inline; never put it in the YAML: export it as an"
+     " environment variable and write `url: {env: KAMRULES_DIGEST_WEBHOOK_URL}`"),
 ])
 def test_validate_refuses_a_broken_crm_section_located_exit_2(
         tmp_path: Path, config: str, line: int, says: str) -> None:

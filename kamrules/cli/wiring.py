@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from kamrules.errors import Problem, ValidationFailed
+from kamrules.inputs.secrets import inline_secret
 from kamrules.inputs.yamlsrc import closest, locate, problems_from
 from kamrules.protocol.connector import Connector
 from kamrules.run.config import LoadedConfig
@@ -84,14 +85,9 @@ def connector_config(loaded: LoadedConfig) -> Any:
 
 def _inline_secret(error: Any, problem: Problem) -> Problem:
     """A secret written into the YAML itself gets the fix, not pydantic's type message."""
-    if not (isinstance(error.get("input"), str) and "SecretRef" in error.get("msg", "")):
-        return Problem(problem.location, f"crm.{problem.path}".rstrip("."), problem.message)
-    name = next((str(k) for k in reversed(error["loc"]) if isinstance(k, str)), "secret")
-    variable = f"KAMRULES_{name.upper()}"
-    return Problem(problem.location, f"crm.{problem.path}",
-                   f"a secret is written inline; never put it in the YAML: export it as an"
-                   f" environment variable and write `{name}: {{env: {variable}}}`"
-                   f" (or keep it in a file: `{name}: {{file: path/to/{name}}}`)")
+    fix = inline_secret(error)
+    return Problem(problem.location, f"crm.{problem.path}".rstrip("."),
+                   problem.message if fix is None else fix)
 
 
 def secret_problems(loaded: LoadedConfig) -> list[Problem]:

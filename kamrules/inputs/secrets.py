@@ -11,6 +11,7 @@ import base64
 import os
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -41,6 +42,19 @@ class Secret:
         return "Secret('***')"
 
     __str__ = __repr__
+
+
+def inline_secret(error: dict[str, Any]) -> str | None:
+    """The fix for a secret written into the YAML itself (a validation `error` of a SecretRef
+    field given text), instead of pydantic's "Input should be ... SecretRef"; else None."""
+    if not (isinstance(error.get("input"), str) and "SecretRef" in error.get("msg", "")):
+        return None
+    keys = [str(k) for k in error["loc"] if isinstance(k, str)]
+    name = keys[-1] if keys else "secret"
+    variable = "KAMRULES_" + "_".join(keys or ["secret"]).upper()
+    return (f"a secret is written inline; never put it in the YAML: export it as an environment"
+            f" variable and write `{name}: {{env: {variable}}}` (or keep it in a file:"
+            f" `{name}: {{file: path/to/{name}}}`)")
 
 
 class SecretRef(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 from kamrules.digest.config import DigestSettings
 from kamrules.errors import Location, Problem, ValidationFailed
 from kamrules.inputs.environment import expand
+from kamrules.inputs.secrets import inline_secret
 from kamrules.inputs.yamlsrc import load_yaml, locate, plain, problems_from
 from kamrules.language.loader import LoadedPack, load_packs, override_problems, resolve_pack
 from kamrules.language.pack import TaskMode, UserModel
@@ -191,7 +192,10 @@ def load_config(path: Path | None, cwd: Path | None = None) -> LoadedConfig:
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
-        raise ValidationFailed(problems_from(exc, raw, str(path), Config)) from None
+        problems = problems_from(exc, raw, str(path), Config)
+        raise ValidationFailed([  # a secret written inline (a webhook URL): the fix, not a type
+            p if (fix := inline_secret(e)) is None else Problem(p.location, p.path, fix)
+            for e, p in zip(exc.errors(include_url=False), problems, strict=True)]) from None
     crm = config.crm
     if isinstance(crm, dict) and crm.get("type", "local") == "local" and "seed" not in crm:
         # The demo portfolio is for a first look without any config; a config of one's own
