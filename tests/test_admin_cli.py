@@ -45,6 +45,9 @@ HUBSPOT = "crm:\n  type: hubspot\n  access_token: {env: ADMIN_TEST_TOKEN}\npacks
      "no-such-mapping.yaml does not exist"),
     # outside crm: too (a Slack webhook's URL holds its token): it read "Input should be a valid
     # dictionary or instance of SecretRef"
+    # a digest's variable not set was found only when the run sent it
+    (HUBSPOT + "digest:\n  webhook: {url: {env: ADMIN_TEST_HOOK_NOT_SET}}\n", 6,
+     "environment variable ADMIN_TEST_HOOK_NOT_SET is not set"),
     (HUBSPOT + "digest:\n  webhook: {url: 'https://hooks.slack.com/services/pat-secret'}\n", 6,
      "a secret is written inline; never put it in the YAML: export it as an"
      " environment variable and write `url: {env: KAMRULES_DIGEST_WEBHOOK_URL}`"),

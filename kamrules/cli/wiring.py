@@ -91,11 +91,12 @@ def _inline_secret(error: Any, problem: Problem) -> Problem:
 
 
 def secret_problems(loaded: LoadedConfig) -> list[Problem]:
-    """Every `{env: NAME}` / `{file: path}` in the `crm:` section whose variable is not set or
-    whose file does not exist (checked even when other keys are wrong). Nothing is read or shown."""
+    """Every `{env: NAME}` / `{file: path}` in the `crm:` and `digest:` sections whose variable
+    is not set or whose file does not exist (checked even when other keys are wrong; a digest's
+    was found only when the run sent it). Nothing is read or shown."""
     import os
 
-    raw_crm = loaded.raw.get("crm") if isinstance(loaded.raw, dict) else None
+    raw = loaded.raw if isinstance(loaded.raw, dict) else {}
     problems: list[Problem] = []
 
     def walk(node: Any, path: tuple[str | int, ...]) -> None:
@@ -108,8 +109,8 @@ def secret_problems(loaded: LoadedConfig) -> list[Problem]:
                     "is not a regular file (a folder or a device)" if file.exists() else "does not exist")
             else:
                 return
-            problems.append(Problem(locate(raw_crm, path, str(loaded.file)),
-                                    ".".join(("crm", *map(str, path))), message))
+            problems.append(Problem(locate(raw, path, str(loaded.file)), ".".join(map(str, path)),
+                                    message))
         elif isinstance(node, dict):
             for key, child in node.items():
                 walk(child, (*path, str(key)))
@@ -117,7 +118,8 @@ def secret_problems(loaded: LoadedConfig) -> list[Problem]:
             for k, child in enumerate(node):
                 walk(child, (*path, k))
 
-    walk(raw_crm, ())
+    for section in ("crm", "digest"):
+        walk(raw.get(section), (section,))
     return problems
 
 
