@@ -330,9 +330,12 @@ def _value_reader(cols: dict[str, str], spec: Spec, seen: Seen | None = None,
     """Reads one canonical field through the shared language; `cols`: field name -> its column;
     `people(column)`: whether a column's text is people's (`Describe.people`; default: all)."""
 
+    # known once, not per record: a column's type does not change from row to row
+    by_people = {name: people is None or people(column) for name, column in cols.items()}
+
     def read(row: dict[str, Any], as_of: date) -> Any:
         return evaluate(spec, lambda name: row.get(cols[name]) if name in cols else None, as_of, seen,
-                        lambda name: people is None or name not in cols or people(cols[name]))
+                        lambda name: by_people.get(name, True))
     return read
 
 
