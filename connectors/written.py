@@ -14,8 +14,6 @@ import re
 
 GROUPING = re.compile(r"(?<=\d)[ \u00a0\u202f'](?=\d)")  # 1 250 000, Swiss 1'250'000
 DIGITS = re.compile(r"[+-]?\d[\d.,]*")
-
-
 DOTTED = re.compile(r"(\d{1,2})\.(\d{1,2})\.(\d{4})\.?")  # 31.10.2026, Serbian 31.10.2026.
 SLASHED = re.compile(r"\d{1,2}/\d{1,2}/\d{2,4}")
 
@@ -45,9 +43,8 @@ def written_number(value: str, decimal: str | None = None) -> str:
         grouped = re.fullmatch(rf"[1-9]\d{{0,2}}(\{other}\d{{3}})+", head)
         return f"{sign}{head.replace(other, '')}.{tail}" if grouped and tail.isdigit() else value
     if not spaced and len(tail) == 3 and 1 <= len(head) <= 3 and head[0] != "0":
-        raise Ambiguous(f"{value!r} may be {sign}{head}{tail} or"
-                              f" {sign}{float(f'{head}.{tail}'):g};"
-                              " write it without a thousands separator")
+        raise Ambiguous(f"{value!r} may be {sign}{head}{tail} or {sign}{float(f'{head}.{tail}'):g};"
+                        " write it without a thousands separator")
     if head.isdigit() and tail.isdigit():  # 12,5  0,125  1 250,5
         return f"{sign}{head}.{tail}"
     return value
@@ -72,9 +69,10 @@ def written_date(value: str) -> str:
     """`value` as YYYY-MM-DD when it is a date day first with dots (as German, Russian and
     Serbian exports and users write it: every such one was refused); other text as it is, for
     the reader to read or refuse. Ambiguous for a date with slashes (`10/11/2026`)."""
-    if dotted := DOTTED.fullmatch(value.strip()):
+    text = value.strip()
+    if dotted := DOTTED.fullmatch(text):
         day, month, year = dotted.groups()
         return f"{year}-{int(month):02d}-{int(day):02d}"
-    if SLASHED.fullmatch(value.strip()):
+    if SLASHED.fullmatch(text):
         raise Ambiguous(f"{value!r} may be month or day first; write YYYY-MM-DD (or DD.MM.YYYY)")
     return value

@@ -65,10 +65,13 @@ def _number_text(name: str, value: str, decimal: str | None = None) -> str:
         raise BadCell(f"{name}: {exc}") from None
 
 
+def _numeric(annotation: Any) -> bool:
+    return bool({float, int} & {annotation, *get_args(annotation)})
+
+
 def number_field(kind: str, name: str) -> bool:
     """Whether a record field holds numbers (`revenue`: amounts)."""
-    annotation = RECORD_KINDS[kind].model_fields[name].annotation
-    return name == "revenue" or bool({float, int} & {annotation, *get_args(annotation)})
+    return name == "revenue" or _numeric(RECORD_KINDS[kind].model_fields[name].annotation)
 
 
 # Yes and no as people write them and Excel exports its TRUE and FALSE in Russian, Serbian,
@@ -130,7 +133,7 @@ def row_to_record(kind: str, row: dict[str, str],
         value = value_of(name, value)
         if annotation is date or date in get_args(annotation):
             record[name] = _date_text(name, value)
-        elif {float, int} & {annotation, *get_args(annotation)}:
+        elif _numeric(annotation):
             record[name] = _number_text(name, value, decimals.get(name))
         elif annotation is bool:
             record[name] = YES_NO.get(value.lower(), value)
