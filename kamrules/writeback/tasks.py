@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from jinja2 import TemplateError
 
@@ -23,6 +23,8 @@ from kamrules.language.template import compile_jinja, jinja_names, render, rende
 from kamrules.language.textnames import placeholders
 from kamrules.language.translation import RuleText
 from kamrules.model import Account, RecordWarning, Snapshot, Task, TeamMember
+
+T = TypeVar("T")
 
 PRIORITY_BY_SEVERITY = {
     "info": "low", "low": "low", "medium": "normal", "high": "high", "critical": "high",
@@ -132,20 +134,40 @@ def text_names(syntax: str, subject: str, body: str) -> frozenset[str] | None:
         return None
 
 
-_TEXTS: dict[tuple[int, int, str], tuple[LoadedPack, Rule, RuleText]] = {}
+_PER_RULE: dict[tuple[int, int, str, str], tuple[LoadedPack, Rule, Any]] = {}
+
+
+def _per_rule(what: str, pack: LoadedPack, rule: Rule, make: Callable[[LoadedPack, Rule], T]) -> T:
+    """`make(pack, rule)`, remembered per pack, rule and locale: what every task of a rule
+    shares is made once, not per task. An entry keeps its pack and rule alive, so their ids
+    are not reused while it is kept."""
+    key = (id(pack), id(rule), pack.locale, what)
+    found = _PER_RULE.get(key)
+    if found is None:
+        if len(_PER_RULE) >= 4096:
+            _PER_RULE.clear()
+        found = _PER_RULE[key] = (pack, rule, make(pack, rule))
+    return found[2]  # type: ignore[no-any-return]
 
 
 def _rule_text(pack: LoadedPack, rule: Rule) -> RuleText:
-    """`pack.text(rule)`, remembered per pack, rule and locale: it looks the translation up and
-    validates a RuleText on every call (twice per task). An entry keeps its pack and rule alive,
-    so their ids are not reused while it is kept."""
-    key = (id(pack), id(rule), pack.locale)
-    found = _TEXTS.get(key)
-    if found is None:
-        if len(_TEXTS) >= 4096:
-            _TEXTS.clear()
-        found = _TEXTS[key] = (pack, rule, pack.text(rule))
-    return found[2]
+    """`pack.text(rule)`: it looks the translation up and validates a RuleText on every call
+    (twice per task)."""
+    return _per_rule("text", pack, rule, LoadedPack.text)
+
+
+def _rule_named(pack: LoadedPack, rule: Rule) -> dict[str, Any]:
+    """The names a task text reads that are the rule's and its pack's, the same in every task
+    (its principles' names are looked up in the translations)."""
+    return _per_rule("named", pack, rule, lambda p, r: dict(
+        rule_id=r.id,
+        rule_title=r.title,
+        severity=r.severity,
+        principles=", ".join(r.principles),
+        principle_names=p.principle_names(r),
+        rationale=r.rationale.strip(),
+        pack_id=p.id,
+    ))
 
 
 def _text_source(pack: LoadedPack, rule: Rule) -> tuple[str, str, str]:
@@ -201,13 +223,7 @@ def build_task(
         account_name=account.name,
         account_id=account.id,
         owner_name=directory.users.get(account.owner_id or "", account.owner_id or "unassigned"),
-        rule_id=rule.id,
-        rule_title=rule.title,
-        severity=rule.severity,
-        principles=", ".join(rule.principles),
-        principle_names=pack.principle_names(rule),
-        rationale=rule.rationale.strip(),
-        pack_id=pack.id,
+        **_rule_named(pack, rule),
     )
     if pending is None or names is None:
         named["evidence"] = evidence_text(finding.evidence)
