@@ -66,3 +66,23 @@ def test_a_folder_without_pack_yaml_leaves_the_name_to_the_pack(tmp_path: Path) 
     assert resolve_pack("kam-core", tmp_path) == tmp_path / "kam-core"
     (tmp_path / "mine").mkdir()  # no pack of that name: the folder, whose load says what it lacks
     assert resolve_pack("mine", tmp_path) == tmp_path / "mine"
+
+
+def test_a_ref_reads_as_packagings_requirement_whether_or_not_it_is_imported() -> None:
+    """`split_ref` skips packaging for a name alone (it is imported on demand, ~20 ms of every
+    start): each ref, plain or pinned, valid or not, reads as packaging's Requirement reads it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from kamrules.language.registry import split_ref
+
+    names = ["kam-core", "KAM_Core", "kam.core", "a..b", "1", "-", "_x", "x-", "x__y", "ü", "kam core"]
+    refs = names + [f"{n}{tail}" for n in names[:4]
+                    for tail in (">=1", "==1.0", ">=1,<2", "[extra]", " ; python_version>'3'", ">=")]
+    for ref in refs:
+        try:
+            req = Requirement(ref)
+            expected = (req.name, str(req.specifier) or None)
+        except InvalidRequirement:
+            expected = (ref, None)
+        name, spec = split_ref(ref)
+        assert (name, None if spec is None else str(spec)) == expected, ref

@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -157,6 +156,8 @@ def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None],
     if not enabled or not err.is_terminal:
         yield lambda step, done, total: None
         return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
     bars: dict[str, Any] = {}
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), TaskProgressColumn(),
                   console=err, transient=True) as progress:

@@ -13,8 +13,6 @@ import re
 from typing import Annotated
 
 from pydantic import AfterValidator
-from urllib3.exceptions import LocationParseError
-from urllib3.util import parse_url
 
 _LABELS = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?")
 
@@ -41,6 +39,10 @@ def host_name(value: str) -> str:
 def http_url(value: str) -> str:
     """`value` if it is an http:// or https:// URL with a host name or IP address (and a
     port, if any, of 1 to 65535); else ValueError saying what is wrong."""
+    # imported here: urllib3 (and http.client, ssl) cost a local run's start ~30 ms otherwise
+    from urllib3.exceptions import LocationParseError
+    from urllib3.util import parse_url
+
     try:
         parts = parse_url(value)
     except LocationParseError as exc:  # "Failed to parse: Host 'a b' contains invalid character ' '"

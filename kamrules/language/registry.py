@@ -6,15 +6,12 @@ pack.yaml); pins like `kam-core>=1,<2`; whether a pack fits this kamrules; `exte
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from kamrules import __version__
 from kamrules.errors import Location, Problem
@@ -24,10 +21,14 @@ from kamrules.inputs.yamlsrc import closest
 from kamrules.language.translation import merged
 
 if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
+
     from kamrules.language.loader import LoadedPack
     from kamrules.language.pack import PackHeader
 
 GROUP = "kamrules.packs"
+# a pack named without a pin (`kam-core`): no need to import packaging (~20 ms of every start)
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -97,8 +98,10 @@ def find_installed(name: str) -> InstalledPack | None:
 
 def split_ref(ref: str) -> tuple[str, SpecifierSet | None]:
     """`kam-core>=1,<2` -> (kam-core, >=1,<2); a path or a bare name has no specifier."""
-    if "/" in ref or "\\" in ref or ref.startswith((".", "~")):
-        return ref, None
+    if "/" in ref or "\\" in ref or ref.startswith((".", "~")) or _PLAIN_NAME.fullmatch(ref):
+        return ref, None  # a name alone is what packaging's Requirement would make of it
+    from packaging.requirements import InvalidRequirement, Requirement
+
     try:
         req = Requirement(ref)
     except InvalidRequirement:
@@ -108,6 +111,8 @@ def split_ref(ref: str) -> tuple[str, SpecifierSet | None]:
 
 def version_problem(pack: LoadedPack, spec: SpecifierSet) -> str | None:
     """Why a pack's version does not satisfy a pin, or None."""
+    from packaging.version import InvalidVersion, Version
+
     try:
         ok = Version(pack.version) in spec
     except InvalidVersion:
@@ -122,6 +127,9 @@ def fit_problems(header: PackHeader, file: str) -> list[Problem]:
     """Why a pack does not fit this kamrules: its `requires_kamrules` and `requires_facts`."""
     problems: list[Problem] = []
     if header.requires_kamrules:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.version import Version
+
         try:
             spec = SpecifierSet(header.requires_kamrules)
             if Version(__version__) not in spec:
