@@ -68,6 +68,13 @@ WHEN = "{fact: contacts, lt: {param: min_contacts}}"
         (("{param: min_contacts}", "{param: min_contact}"), "unknown param 'min_contact'"),
         (("{account_name}", "{account.__class__}"), "is not a plain name"),
         (("{account_name}", "{acount_name}"), "unknown placeholder {acount_name}"),
+        # Jinja's syntax in a simple-syntax text: every task would read "{ contacts }"
+        (("{contacts} contacts", "{{ contacts }} contacts"),
+         "{{ contacts }} is Jinja's syntax, which this pack's texts are not: a task would read"
+         " '{ contacts }'; write {contacts}, or set template_syntax: jinja in pack.yaml"),
+        (("{contacts} contacts", "{{contacts|round}} contacts"), "write {contacts}, or set"),
+        (("{contacts} contacts", "{{ contact }} contacts"),
+         "and 'contact' is no name (did you mean 'contacts'?)"),
         ((WHEN, "{fact: tier, lt: 3}"), "'lt' needs a number fact"),
         ((WHEN, "{fact: contacts, eq: 'many'}"), "compared with 'many'"),
         ((WHEN, "{fact: contacts, lt: 3, gt: 1}"), "exactly one operator"),
@@ -89,6 +96,16 @@ def test_each_mistake_is_reported_with_its_line(
     text = str(exc.value)
     assert expected in text
     assert re.search(r"a\.yaml:\d+:\d+:", text)
+
+
+def test_literal_braces_stay_literal_in_the_simple_syntax(tmp_path: Path) -> None:
+    """`{{` and `}}` are literal braces: around a word that names nothing, unspaced, they are
+    no Jinja mistake, and the task shows them."""
+    from kamrules.language.template import render
+
+    rule = GOOD_RULE.replace('"{evidence}"', '"Reply in {{ticket}} form. {evidence}"')
+    pack = load_pack(write_pack(tmp_path / "p", rule))
+    assert render(pack.rules[0].task.body, {"evidence": "-"}) == "Reply in {ticket} form. -"
 
 
 def test_duplicate_rule_ids_are_refused_with_both_places(tmp_path: Path) -> None:

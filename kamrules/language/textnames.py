@@ -12,6 +12,9 @@ from kamrules.inputs.yamlsrc import closest
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+# `{{ contacts }}` (or `{{ potential | round }}`) in a simple-syntax text: Jinja's syntax, which
+# the simple syntax renders as literal braces around the words, into every task
+JINJA_OUTPUT = re.compile(r"\{\{(\s*)([A-Za-z_][A-Za-z0-9_]*)([^{}]*)\}\}")
 # Template names every task can use besides facts and params.
 BUILTIN_NAMES = (
     "account_name", "account_id", "owner_name", "rule_id", "rule_title", "severity",
@@ -58,6 +61,14 @@ def check_text(text: str, context: dict[str, Any]) -> str:
                     f"{{{name}}} is the simple syntax, which this pack's texts are not"
                     f" (template_syntax: jinja): write {{{{ {name} }}}}{unknown}")
         return text
+    for m in JINJA_OUTPUT.finditer(text):
+        name, spaced = m.group(2), bool(m.group(1) or m.group(3))
+        if name in known or spaced:
+            unknown = "" if name in known else f"; and {name!r} is no name{closest(name, known)}"
+            raise ValueError(
+                f"{m.group(0)} is Jinja's syntax, which this pack's texts are not: a task would"
+                f" read {m.group(0)[1:-1]!r}; write {{{name}}}, or set template_syntax: jinja in"
+                f" pack.yaml to write Jinja{unknown}")
     for name in placeholders(text):
         if not NAME.match(name):
             raise ValueError(
