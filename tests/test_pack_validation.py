@@ -77,6 +77,9 @@ WHEN = "{fact: contacts, lt: {param: min_contacts}}"
          "and 'contact' is no name (did you mean 'contacts'?)"),
         ((WHEN, "{fact: tier, lt: 3}"), "'lt' needs a number fact"),
         ((WHEN, "{fact: contacts, eq: 'many'}"), "compared with 'many'"),
+        # YAML 1.2 reads yes/no as text: the bool is written true/false
+        ((WHEN, "{fact: is_key, eq: yes}"), "compared with 'yes' (str): write true, without quotes"),
+        ((WHEN, "{fact: is_key, in: [true, 'Off']}"), "compared with 'Off' (str): write false"),
         ((WHEN, "{fact: contacts, lt: 3, gt: 1}"), "exactly one operator"),
         ((WHEN, "{fact: contacts, eq: null}"), "`eq: null`: a fact with nothing to measure is"
                                                " unknown, and no comparison matches it; test for it"

@@ -187,8 +187,20 @@ def _check_types(cond: FactCondition, context: dict[str, Any]) -> None:
         if _value_kind(value) != kind:
             raise ValueError(
                 f"fact {cond.fact!r} is {fact_type}, compared with {value!r}"
-                f" ({_value_kind(value)})"
+                f" ({_value_kind(value)}){_bool_hint(kind, value)}"
             )
+
+
+# YAML 1.1 (and people) write a bool so; YAML 1.2, which packs are read as, reads these as text
+BOOL_WORDS = {"yes": True, "no": False, "on": True, "off": False, "y": True, "n": False,
+              "true": True, "false": False}
+
+
+def _bool_hint(kind: str, value: Any) -> str:
+    """For a bool fact compared with `yes`/`no`/`on`/`off` (text): how to write the bool."""
+    if kind == "bool" and isinstance(value, str) and value.strip().lower() in BOOL_WORDS:
+        return f": write {str(BOOL_WORDS[value.strip().lower()]).lower()}, without quotes"
+    return ""
 
 
 class AllCondition(UserModel):
