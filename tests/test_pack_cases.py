@@ -129,3 +129,20 @@ def test_records_a_run_would_skip_fail_the_case_naming_them() -> None:
         errors = run_case(pack, odd)
         assert errors == [f"records a run would skip: {message} (at {item.location})"]
     assert run_case(pack, item) == []
+
+
+def test_expected_evidence_the_rule_does_not_read_is_named_not_compared_with_null() -> None:
+    """`evidence: {KAM-REL-004: {contact: 2}}` failed as "evidence {contact: null}, expected
+    {contact: 2}": the misspelt (or unread) fact is named, with what the rule's evidence has."""
+    pack = load_pack(PACK_DIR)
+    item = next(c for c in CASES if c.case.evidence)
+    rule, expected = next(iter(item.case.evidence.items()))
+    name = next(iter(expected))
+    for wrong, hint in ((name[:-1], f" (did you mean {name!r}?)"), ("potential_xyz", "")):
+        case = item.case.model_copy(update={"evidence": {rule: {**expected, wrong: 1}}})
+        odd = PackCase(item.pack_dir, item.file, item.location, case, item.as_of, item.records)
+        errors = run_case(pack, odd)
+        assert len(errors) == 1 and errors[0].startswith(
+            f"{rule}'s evidence has no {wrong!r}{hint}; it has: "), errors
+        assert name in errors[0].split("it has: ")[1]
+    assert run_case(pack, item) == []

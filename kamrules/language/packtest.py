@@ -69,7 +69,8 @@ class Case(UserModel):
             raise ValueError(f"rules both fire and stay silent: {sorted(both)}")
         unknown = set(self.evidence) - set(self.fires)
         if unknown:
-            raise ValueError(f"evidence given for rules not in fires: {sorted(unknown)}")
+            raise ValueError(f"evidence given for rules not in fires: {sorted(unknown)}"
+                             f" (fires: {self.fires})")
         return self
 
 
@@ -312,7 +313,13 @@ def run_case(pack: LoadedPack, item: PackCase, engine: Engine | None = None,
                           f" (evidence {_written(findings[rule].evidence)})")
     for rule, expected in case.evidence.items():
         if rule in findings:
-            got = {k: findings[rule].evidence.get(k) for k in expected}
+            read = findings[rule].evidence
+            unread = [k for k in expected if k not in read]
+            if unread:  # a misspelt fact, or one the rule does not read: not "got null"
+                errors.append(f"{rule}'s evidence has no {', '.join(map(repr, unread))}"
+                              f"{closest(unread[0], read)}; it has: {', '.join(read) or 'nothing'}")
+                continue
+            got = {k: read.get(k) for k in expected}
             if got != expected:
                 errors.append(f"{rule} evidence {_written(got)}, expected {_written(expected)}")
     return errors
