@@ -146,3 +146,16 @@ def test_expected_evidence_the_rule_does_not_read_is_named_not_compared_with_nul
             f"{rule}'s evidence has no {wrong!r}{hint}; it has: "), errors
         assert name in errors[0].split("it has: ")[1]
     assert run_case(pack, item) == []
+
+
+def test_evidence_for_a_rule_not_in_fires_shows_the_fires_list() -> None:
+    """A typo in `fires` shows as evidence for a rule "not in fires": the list is shown beside."""
+    from pydantic import ValidationError
+
+    from kamrules.language.packtest import Case
+
+    with pytest.raises(ValidationError) as caught:
+        Case.model_validate({"name": "n", "fires": ["KAM-REL-04"],
+                             "evidence": {"KAM-REL-004": {"contacts": 2}}})
+    assert ("evidence given for rules not in fires: ['KAM-REL-004'] (fires: ['KAM-REL-04'])"
+            in str(caught.value))
