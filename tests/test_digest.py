@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -263,3 +264,36 @@ def test_an_owner_email_or_name_with_a_line_break_is_a_skipped_message_not_a_cra
     assert email["U1"]["subject"] == "Digest for Ana Novak"
     assert sorted(m["To"] for m in smtp.messages) == ["ana@example.com", "rita@example.com"]
     assert not any("evil" in str(m) for m in smtp.messages)
+
+
+def test_a_subject_and_intro_read_every_name_they_may_and_a_misspelt_one_is_refused(
+        tmp_path: Path, receivers: Any) -> None:
+    """`subject: "{cnt} items"` passed validate and went out as "{cnt} items" to every owner;
+    Jinja's `{{ owner_name }}` as "{ owner_name }". Each is refused at its line; the names the
+    refusal offers are the ones a message fills in."""
+    from kamrules.digest.config import LINE_NAMES
+
+    smtp, hook = receivers
+    root = _workspace(tmp_path / "ws", smtp, hook)
+    config = root / "kamrules.yaml"
+    base = config.read_text()
+    for line, expected in (
+            ("  subject: '{cnt} items'\n", "kamrules.yaml:7:3: digest.subject: unknown placeholder"
+                                           " {cnt} (did you mean 'count'?)"),
+            ("  intro: 'Hello {{ owner_name }}'\n", "kamrules.yaml:7:3: digest.intro: {{ owner_name }}"
+                                                   " is Jinja's syntax")):
+        config.write_text(base + line)
+        refused = CliRunner().invoke(cli, ["--config", str(config), "validate"])
+        assert refused.exit_code == 2 and expected in " ".join(refused.output.split()), refused.output
+    every = " ".join(f"[{n}={{{n}}}]" for n in LINE_NAMES)
+    config.write_text(base + f"  subject: '{every} {{{{x}}}}'\n  intro: 'Intro {every}'\n")
+    report = _run(root, 0)
+    assert report["digest"]["outcome"] == "ok"
+    sent = next(m for m in report["digest"]["messages"]
+                if m["owner_id"] == "U1" and m["channel"] == "email")
+    filled = re.fullmatch(r"\[count=(\d+)\] \[owner_name=Ana Owner\] \[as_of=(\S+)\] \{x\}",
+                          sent["subject"])
+    assert filled and int(filled[1]) > 0 and filled[2] == sim.day(0).isoformat(), sent["subject"]
+    mail = next(m for m in smtp.messages if m["To"] == "ana@example.com")
+    body = mail.get_payload(decode=True).decode().replace("\r\n", "\n")
+    assert body.startswith(f"Intro [count={filled[1]}] [owner_name=Ana Owner] [as_of={filled[2]}]\n")

@@ -70,7 +70,7 @@ WHEN = "{fact: contacts, lt: {param: min_contacts}}"
         (("{account_name}", "{acount_name}"), "unknown placeholder {acount_name}"),
         # Jinja's syntax in a simple-syntax text: every task would read "{ contacts }"
         (("{contacts} contacts", "{{ contacts }} contacts"),
-         "{{ contacts }} is Jinja's syntax, which this pack's texts are not: a task would read"
+         "{{ contacts }} is Jinja's syntax, which this text is not: a task would read"
          " '{ contacts }'; write {contacts}, or set template_syntax: jinja in pack.yaml"),
         (("{contacts} contacts", "{{contacts|round}} contacts"), "write {contacts}, or set"),
         (("{contacts} contacts", "{{ contact }} contacts"),

@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from kamrules.inputs.addresses import HostName
 from kamrules.inputs.days import MAX_WAIT_SECONDS
 from kamrules.inputs.secrets import SecretRef
 from kamrules.language.pack import UserModel
+from kamrules.language.textnames import check_line
 
 
 class EmailSettings(UserModel):
@@ -48,6 +49,10 @@ class TemplateFiles(UserModel):
     chat: str | None = None
 
 
+# what a `{name}` subject or intro line is given (digest/build.py)
+LINE_NAMES = ("count", "owner_name", "as_of")
+
+
 class DigestSettings(UserModel):
     """One message per owner after each run, on each configured channel."""
 
@@ -60,6 +65,11 @@ class DigestSettings(UserModel):
     intro: str | None = Field(default=None, min_length=1)
     overdue: bool = True  # list open tasks past their due date too
     _resolved: Any = PrivateAttr(default=None)
+
+    @field_validator("subject", "intro")
+    @classmethod
+    def _line_names(cls, text: str | None) -> str | None:
+        return None if text is None else check_line(text, LINE_NAMES, "a digest's subject or intro")
 
     def use(self, templates: Any) -> None:
         """The templates resolved for this config's packs (`digest.templates.resolve`)."""

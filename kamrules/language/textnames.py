@@ -61,14 +61,7 @@ def check_text(text: str, context: dict[str, Any]) -> str:
                     f"{{{name}}} is the simple syntax, which this pack's texts are not"
                     f" (template_syntax: jinja): write {{{{ {name} }}}}{unknown}")
         return text
-    for m in JINJA_OUTPUT.finditer(text):
-        name, spaced = m.group(2), bool(m.group(1) or m.group(3))
-        if name in known or spaced:
-            unknown = "" if name in known else f"; and {name!r} is no name{closest(name, known)}"
-            raise ValueError(
-                f"{m.group(0)} is Jinja's syntax, which this pack's texts are not: a task would"
-                f" read {m.group(0)[1:-1]!r}; write {{{name}}}, or set template_syntax: jinja in"
-                f" pack.yaml to write Jinja{unknown}")
+    _no_jinja(text, known, "a task", ", or set template_syntax: jinja in pack.yaml to write Jinja")
     for name in placeholders(text):
         if not NAME.match(name):
             raise ValueError(
@@ -80,4 +73,27 @@ def check_text(text: str, context: dict[str, Any]) -> str:
                 f"unknown placeholder {{{name}}}{closest(name, known)}; use a fact, a param"
                 f" or one of: {', '.join(BUILTIN_NAMES)}"
             )
+    return text
+
+
+def _no_jinja(text: str, known: set[str] | tuple[str, ...], reader: str, other: str) -> None:
+    """Jinja's `{{ name }}` in a `{name}` text: refused, since `reader` would show the braces."""
+    for m in JINJA_OUTPUT.finditer(text):
+        name, spaced = m.group(2), bool(m.group(1) or m.group(3))
+        if name in known or spaced:
+            unknown = "" if name in known else f"; and {name!r} is no name{closest(name, known)}"
+            raise ValueError(
+                f"{m.group(0)} is Jinja's syntax, which this text is not: {reader} would read"
+                f" {m.group(0)[1:-1]!r}; write {{{name}}}{other}{unknown}")
+
+
+def check_line(text: str, known: tuple[str, ...], what: str) -> str:
+    """A `{name}` line of the config (`what`: a digest's subject or intro) reads only `known`
+    (an unknown name was left in every message as written)."""
+    _no_jinja(text, known, what, "")
+    for name in placeholders(text):
+        if name not in known:
+            raise ValueError(
+                f"unknown placeholder {{{name}}}{closest(name, known)}; {what} may read"
+                f" {', '.join('{' + n + '}' for n in known)} (use {{{{ and }}}} for literal braces)")
     return text
