@@ -205,8 +205,16 @@ def test_snoozes_hold_findings_until_they_expire(workspace_factory: Callable[...
     bad = ws.cli("snooze", "add", "--rule", "KAM-NOPE-001", "--reason", "x", "--by", "y",
                  "--days", "3", check=False)
     assert bad.returncode == 2 and "no rule 'KAM-NOPE-001'" in bad.stderr
-    listed = ws.cli("snooze", "list").stdout
-    assert "#1 active" in listed and "Reorganisation" in listed
+    ws.cli("snooze", "add", "--account", "ACC-000002", "--reason", "Merger talks,\nall on hold",
+           "--by", "alma", "--days", "3")
+    listed = ws.cli("snooze", "list").stdout.splitlines()
+    # what each holds, in words; a reason written over lines on its own line
+    assert listed[0].startswith("#1 active") and listed[0].endswith(
+        f"snoozed (KAM-REL-004 for ACC-000002) until {until} by alma: Reorganisation at the customer")
+    assert "snoozed (KAM-DO-002 for every account) until" in listed[1]
+    assert listed[2].endswith(": Merger talks, all on hold") and "(every rule for ACC-000002)" in listed[2]
+    assert len(listed) == 3
+    ws.cli("snooze", "remove", "3")
     today = date.today().isoformat()
     report = json.loads(ws.cli("run", "--as-of", today, "--json").stdout)
     snoozed = {c["fingerprint"]: c["reason"] for c in report["changes"] if c["action"] == "snoozed"}

@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 
 from kamrules.errors import Problem, ValidationFailed
 from kamrules.inputs.environment import failure, write_whole
+from kamrules.inputs.sanitize import one_line
 from kamrules.inputs.yamlsrc import load_yaml, locate, problems_from
 from kamrules.language.pack import UserModel
 from kamrules.model import RecordWarning
@@ -48,8 +49,13 @@ class Snooze(UserModel):
         return not self.rule or self.rule in (rule, f"{pack}/{rule}")
 
     def describe(self) -> str:
-        target = " ".join(x for x in (self.rule, self.account) if x)
-        return f"snoozed ({target}) until {self.until} by {self.requested_by}: {self.reason}"
+        """One line: what it holds (a rule, an account, or one rule for one account), until
+        when, who asked and why (a reason written over lines is shown on one)."""
+        target = (f"{self.rule} for {self.account}" if self.rule and self.account
+                  else f"{self.rule} for every account" if self.rule
+                  else f"every rule for {self.account}")
+        return (f"snoozed ({target}) until {self.until} by {one_line(self.requested_by)}:"
+                f" {one_line(self.reason)}")
 
 
 class SnoozeFile(UserModel):
