@@ -35,10 +35,10 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     from kamrules.protocol.connector import task_url
     from kamrules.report.html import render_html
     from kamrules.report.portfolio import build_report
-    from kamrules.run.cleaning import clean
+    from kamrules.run.findings_only import findings_of
     from kamrules.run.snooze import load_snoozes
     from kamrules.run.state import StateStore
-    from kamrules.run.sync import evaluate, now_iso
+    from kamrules.run.sync import now_iso
 
     path = Path(output or f"kamrules-report.{fmt}")
     if output != "-" and not os.access(path.parent, os.W_OK):  # before the long part
@@ -58,8 +58,7 @@ def report_cmd(ctx: click.Context, as_of: str | None, fmt: str, output: str | No
     connector = open_connector(loaded)
     try:
         with progress_display(output != "-") as progress:
-            snapshot = clean(connector.pull(day, progress))
-            findings, _ = evaluate(snapshot, packs, progress, loaded.config.engine)
+            findings, snapshot = findings_of(connector, day, packs, loaded.config.engine, progress)
         tasks = connector.list_tasks(since)
         oldest = oldest_open_start(tasks)  # a running play's earlier steps, as `run` reads them
         if oldest is not None and oldest < since:
