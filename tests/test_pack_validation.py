@@ -228,3 +228,29 @@ def test_yml_files_are_read_as_yaml_files_are(tmp_path: Path) -> None:
     (pack / "translations" / "ru.yaml").write_text("rules: {}\n")
     with pytest.raises(ValidationFailed, match="ru.yml: a second translation for ru; keep one file"):
         load_pack(pack)
+
+
+@pytest.mark.parametrize(("lines", "expected"), [
+    # a param straight under its pack: where it goes, not only "valid keys: disable, params, tasks"
+    ("overrides:\n  kam-core: {min_contacts: 4}\n",
+     "kamrules.yaml:3:14: overrides.kam-core.min_contacts: unknown key 'min_contacts'; valid keys:"
+     " disable, params, tasks; a param goes under params: (kam-core: {params: {min_contacts: ...}})"),
+    ("overrides:\n  kam-core: {disabel: [KAM-REL-004]}\n",  # a typo: the did-you-mean alone
+     "unknown key 'disabel'; valid keys: disable, params, tasks (did you mean 'disable'?)\n"),
+    ("overrides:\n  kam-core: {disable: [PLAY-RENEWL]}\n",
+     "pack 'kam-core' has no rule or play 'PLAY-RENEWL' (did you mean 'PLAY-RENEWAL'?)"),
+    ("currency: eur\n", "currency: unknown currency 'eur'; write an ISO 4217 code such as EUR, USD"
+                        " or RSD (in capitals: EUR)"),
+    ("report: {currency: euro}\n", "unknown currency 'euro'; write an ISO 4217 code such as EUR,"
+                                   " USD or RSD\n"),
+    ("locale: xx\n", "locale: unknown locale 'xx'; write a language code such as en, de, ru, sr or"
+                     " sr_Latn"),
+])
+def test_config_mistakes_say_how_to_write_it(tmp_path: Path, lines: str, expected: str) -> None:
+    from kamrules.run.config import load_config, load_configured_packs
+
+    config = tmp_path / "kamrules.yaml"
+    config.write_text("crm: {type: local, path: crm.sqlite, seed: empty}\n" + lines)
+    with pytest.raises(ValidationFailed) as caught:
+        load_configured_packs(load_config(config))
+    assert expected in str(caught.value) + "\n", str(caught.value)

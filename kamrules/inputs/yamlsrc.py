@@ -164,8 +164,12 @@ def problems_from(
             if valid:
                 message += f"; valid keys: {', '.join(valid)}"
                 close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+                # else what a model knows of the keys written in its place by mistake
+                explain = None if close else getattr(parent, "unknown_key_hint", None)
                 if close:
                     message += f" (did you mean {close[0]!r}?)"
+                elif explain is not None:
+                    message += explain(loc)
         elif err["type"] == "missing":
             message = f"missing required key {loc[-1]!r}"
         elif err["type"] == "literal_error":

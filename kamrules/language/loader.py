@@ -394,7 +394,8 @@ def override_problems(
             continue
         if rule_id not in rule_ids:
             what = "rule or play" if plays else "rule"
-            errors.append((("disable", i), f"pack {pack.id!r} has no {what} {rule_id!r}"))
+            errors.append((("disable", i), f"pack {pack.id!r} has no {what} {rule_id!r}"
+                           f"{closest(rule_id, rule_ids | set(plays))}"))
         pack.disabled.add(rule_id)
     return errors
 

@@ -72,7 +72,9 @@ def parse_locale(name: str) -> Locale:
     try:
         return Locale.parse(name.replace("-", "_"))
     except Exception as exc:  # babel raises several types for unknown identifiers
-        raise ValueError(f"unknown locale {name!r} ({exc})") from None
+        raise ValueError(f"unknown locale {name!r} ({exc})" if str(exc) != f"unknown locale {name!r}"
+                         else f"unknown locale {name!r}; write a language code such as en, de,"
+                              " ru, sr or sr_Latn") from None
 
 
 class People:

@@ -36,6 +36,12 @@ class PackOverride(UserModel):
     # one task per finding, or one checklist task per account and bundle (the pack's default)
     tasks: TaskMode | None = None
 
+    @staticmethod
+    def unknown_key_hint(loc: tuple[Any, ...]) -> str:
+        """A param written straight under its pack (`kam-core: {min_contacts: 4}`)."""
+        pack, key = (loc[-2], loc[-1]) if len(loc) > 1 else ("PACK", loc[-1])
+        return f"; a param goes under params: ({pack}: {{params: {{{key}: ...}}}})"
+
 
 class LifecycleSettings(UserModel):
     close_resolved: bool = True
@@ -62,8 +68,11 @@ def known_currency(value: str | None) -> str | None:
     """An ISO 4217 code Babel knows: a typo (`EUT`) showed every amount as "EUT560,400"."""
     from babel.numbers import is_currency
 
-    if value is not None and not is_currency(value):
-        raise ValueError(f"unknown currency {value!r}; write an ISO 4217 code such as EUR, USD or RSD")
+    if value is not None and not (len(value) == 3 and value.isascii() and value.isupper()
+                                  and is_currency(value)):
+        capitals = f" (in capitals: {value.upper()})" if is_currency(value.upper()) else ""
+        raise ValueError(f"unknown currency {value!r}; write an ISO 4217 code such as EUR, USD"
+                         f" or RSD{capitals}")
     return value
 
 
@@ -72,7 +81,7 @@ class ReportSettings(UserModel):
 
     health_weights: HealthWeights = Field(default_factory=HealthWeights)
     # the report's own money and number settings; unset, the top-level `currency` and `locale`
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$",
+    currency: str | None = Field(default=None,
                                  description="ISO 4217 code of the CRM's amounts, e.g. EUR")
     locale: str | None = Field(
         default=None, pattern=r"^(en|de|fr|ru|sr)$",
@@ -116,7 +125,7 @@ class Config(UserModel):
     digest: DigestSettings | None = None
     # the language of task text (a pack's translations) and of numbers, money and dates
     locale: str = "en"
-    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    currency: str = "EUR"  # an ISO 4217 code (`known_currency`)
 
     @field_validator("currency")
     @classmethod
