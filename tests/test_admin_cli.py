@@ -389,3 +389,30 @@ def test_a_command_stopped_by_an_error_still_prints_json(workspace_factory: Call
     bad = kamrules(ws.root, "rules", "--json")
     problem = json.loads(bad.stdout)["problems"][0]
     assert bad.returncode == 2 and problem["line"] == 2 and "lifecycl" in problem["message"]
+
+
+def test_explain_reads_only_the_chunk_of_its_account_with_the_facts_of_the_whole_pull(
+        tmp_path: Path, demo_records: dict[str, list[dict[str, object]]]) -> None:
+    """On a streaming CRM explain reads the accounts' few fields, then chunk after chunk until
+    its account's (at 100,000 accounts it held the whole pull: 714 MB, now 126-139 MB): the
+    facts are those of the whole pull, whichever chunk the account is in."""
+    from kamrules.cli.explain import account_view
+    from kamrules.connectors.local.crm import LocalCrm
+    from kamrules.evaluation.facts import account_views, facts_for
+    from kamrules.run.cleaning import clean
+
+    crm = LocalCrm(tmp_path / "crm.sqlite")
+    for kind, rows in demo_records.items():
+        crm.insert_records(kind, rows)  # type: ignore[arg-type]
+    whole = clean(crm.pull(ANCHOR))
+    views = {v.account.id: v for v in account_views(whole)}
+    ids = [a.id for a in whole.accounts]
+    other = next(a.id for a in whole.accounts if not a.is_key)
+    for account_id in dict.fromkeys((ids[0], ids[len(ids) // 2], ids[-1], other)):
+        view, chunk = account_view(crm, ANCHOR, account_id, size=37)
+        assert view.account.id == account_id and len(chunk.accounts) <= 37
+        assert facts_for(view) == facts_for(views[account_id]), account_id
+    last = whole.accounts[-1]
+    view, _ = account_view(crm, ANCHOR, f"  {last.name.upper()} ", size=37)  # by name, any case
+    assert view.account.id == last.id
+    crm.close()
