@@ -113,7 +113,7 @@ def evaluate(
 ) -> tuple[list[Finding], set[str]]:
     """Findings of all active rules over every account; also the ids that were evaluated.
     Each account's facts are computed as its rules read them (`LazyFacts`, as a run's are):
-    most accounts are read by a few rules (`kamrules report` at 100,000 accounts 12.3 -> 4 s)."""
+    most accounts are read by a few rules (at 100,000 accounts 12.3 s with every fact, 5.7 s)."""
     engine = Engine(packs, engine_kind)
     findings: list[Finding] = []
     evaluated: set[str] = set()
