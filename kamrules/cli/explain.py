@@ -99,7 +99,7 @@ def explain_cmd(ctx: click.Context, account: str, as_of: str | None, fmt: str) -
     finally:
         connector.close()
     facts = facts_for(view)
-    holding = set(Engine(packs, loaded_config(ctx).config.engine).matches(facts))
+    holding = set(Engine(packs, loaded.config.engine).matches(facts))
     rows = []
     for pack in packs:
         for rule in sorted(pack.active_rules, key=lambda r: r.id):
