@@ -119,11 +119,14 @@ def _cached(name: str, load: Callable[[], Any], folders_of: Callable[[Any], list
     with contextlib.suppress(Exception):
         folders = [(str(f), folder_digest(f)) for f in folders_of(made)]
         if all(d is not None for _, d in folders):
-            _write(where, entry, pickle.dumps((folders, made), protocol=pickle.HIGHEST_PROTOCOL))
+            write_entry(where, entry, pickle.dumps((folders, made), protocol=pickle.HIGHEST_PROTOCOL))
     return made
 
 
-def _write(where: Path, entry: Path, data: bytes) -> None:
+def write_entry(where: Path, entry: Path, data: bytes, pattern: str = "*.pickle",
+                keep: int = KEEP) -> None:
+    """Write `entry` whole or not at all, then drop the oldest entries matching `pattern` past
+    the newest `keep`."""
     where.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=where, suffix=".tmp")
     try:
@@ -133,7 +136,7 @@ def _write(where: Path, entry: Path, data: bytes) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    entries = sorted(where.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
-    for old in entries[:-KEEP]:
+    entries = sorted(where.glob(pattern), key=lambda p: p.stat().st_mtime)
+    for old in entries[:-keep]:
         with contextlib.suppress(OSError):
             old.unlink()

@@ -24,6 +24,7 @@ from jinja2 import StrictUndefined, TemplateError, meta
 
 from kamrules.inputs.days import shifted
 from kamrules.language.bounded import COLLECTIONS, BoundedSandbox, printed, refuse_past
+from kamrules.language.template_code import code_of
 from kamrules.language.textnames import PLACEHOLDER
 from kamrules.memo import BoundedMemo
 
@@ -245,8 +246,15 @@ def _not_too_deep() -> Iterator[None]:
 
 @lru_cache(maxsize=4096)
 def _compiled(locale: str, currency: str, as_of: date, source: str) -> Any:
-    with _not_too_deep():
-        template = _env(locale, currency, as_of).from_string(source)
+    env = _env(locale, currency, as_of)
+
+    def compile_text() -> Any:
+        with _not_too_deep():
+            return env.compile(source)
+
+    # what Environment.from_string does, with the code kept on disk for the next command
+    code = code_of(f"{locale}|{currency}|{as_of.isoformat()}", source, compile_text)
+    template = env.template_class.from_code(env, code, env.make_globals(None), None)
     # Jinja chains the template's globals to the environment's (a ChainMap) and copies them
     # into every render's context; the environment is never changed after it is made, so one
     # plain dict is the same names and costs a third of a render less (issue #18)
