@@ -129,3 +129,40 @@ def test_a_cached_pack_brings_the_names_its_texts_read(tmp_path: Path, parses: l
     for locale in locales:
         second.locale = locale
         assert {r.id: template_facts(second, r) for r in second.rules} == expected[locale]
+
+
+def test_cached_plays_bring_the_names_their_steps_read(tmp_path: Path, parses: list[Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run looks up what every play step's text reads, in the run's locale: a process that
+    reads the pack and its plays from the cache parses none of those texts again (it parsed
+    kam-core's 49 step texts, subject and body, on every run)."""
+    from kamrules.language import template
+    from kamrules.playbooks import loader as plays_loader
+    from kamrules.playbooks.advance import Plays
+    from kamrules.playbooks.loader import plays_of
+    from kamrules.writeback.tasks import text_names
+
+    locales = ("en", "ru", "sr")
+    pack = _copy(tmp_path)
+    first = load_pack(pack)
+    expected = {}
+    for locale in locales:
+        first.locale = locale
+        expected[locale] = Plays(plays_of([first])).names
+    assert expected["en"] and expected["en"] == expected["ru"]
+    monkeypatch.setattr(template, "_NAMES", {})  # as in a fresh process
+    monkeypatch.setattr(plays_loader, "_CACHE", {})
+    text_names.cache_clear()
+
+    def refused(source: str) -> None:
+        raise AssertionError(f"checked again: {source[:40]!r}")
+
+    monkeypatch.setattr(template._CHECKER, "parse", refused)
+    try:
+        second = load_pack(pack)
+        for locale in locales:
+            second.locale = locale
+            assert Plays(plays_of([second])).names == expected[locale]
+    finally:
+        text_names.cache_clear()
+    assert len(parses) == 1

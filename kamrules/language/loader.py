@@ -302,6 +302,8 @@ def _names_by_text(syntax: str, rules: list[Rule],
     sources = [t for r in rules for t in (r.task.subject, r.task.body)]
     sources += [t for tr in translations.values() for text in tr.rules.values()
                 for t in (text.subject, text.body)]
+    sources += [t for tr in translations.values() for play in tr.plays.values()
+                for text in play.steps.values() for t in (text.subject, text.body)]
     out = {}
     for source in sources:
         with contextlib.suppress(TemplateError):  # its rule failed to load: never rendered
