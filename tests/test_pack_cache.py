@@ -4,6 +4,8 @@ unchanged (kamrules/language/pack_cache.py); a damaged or unwritable cache only 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,56 +104,26 @@ def test_a_change_in_kamrules_code_is_a_miss(tmp_path: Path, parses: list[Path],
     assert len(parses) == 2
 
 
-def test_a_cached_pack_brings_the_names_its_texts_read(tmp_path: Path, parses: list[Path],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A process that reads kam-core from the cache (a run's workers and renderers) checks none
-    of its ~300 task texts again: the load that wrote the entry found their names."""
+LOCALES = ("en", "ru", "sr")
+
+
+def _per_locale(pack: Any, what: Callable[[Any], Any]) -> dict[str, Any]:
+    """`what(pack)` with the pack set to each locale in turn."""
+    out = {}
+    for locale in LOCALES:
+        pack.locale = locale
+        out[locale] = what(pack)
+    return out
+
+
+@contextmanager
+def _a_fresh_process_parsing_no_text(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As in a process that did not load the pack: no text's names known, and parsing a Jinja
+    text again fails the test."""
     from kamrules.language import template
-    from kamrules.writeback.tasks import template_facts, text_names
-
-    locales = ("en", "ru", "sr")
-    pack = _copy(tmp_path)
-    first = load_pack(pack)
-    expected = {}
-    for locale in locales:
-        first.locale = locale
-        expected[locale] = {r.id: template_facts(first, r) for r in first.rules}
-    assert expected["en"]["KAM-DONT-002"] == expected["ru"]["KAM-DONT-002"] != ()
-    monkeypatch.setattr(template, "_NAMES", {})  # as in a fresh process
-    text_names.cache_clear()
-
-    def refused(source: str) -> None:
-        raise AssertionError(f"checked again: {source[:40]!r}")
-
-    monkeypatch.setattr(template._CHECKER, "parse", refused)
-    second = load_pack(pack)
-    assert len(parses) == 1
-    for locale in locales:
-        second.locale = locale
-        assert {r.id: template_facts(second, r) for r in second.rules} == expected[locale]
-
-
-def test_cached_plays_bring_the_names_their_steps_read(tmp_path: Path, parses: list[Path],
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run looks up what every play step's text reads, in the run's locale: a process that
-    reads the pack and its plays from the cache parses none of those texts again (it parsed
-    kam-core's 49 step texts, subject and body, on every run)."""
-    from kamrules.language import template
-    from kamrules.playbooks import loader as plays_loader
-    from kamrules.playbooks.advance import Plays
-    from kamrules.playbooks.loader import plays_of
     from kamrules.writeback.tasks import text_names
 
-    locales = ("en", "ru", "sr")
-    pack = _copy(tmp_path)
-    first = load_pack(pack)
-    expected = {}
-    for locale in locales:
-        first.locale = locale
-        expected[locale] = Plays(plays_of([first])).names
-    assert expected["en"] and expected["en"] == expected["ru"]
-    monkeypatch.setattr(template, "_NAMES", {})  # as in a fresh process
-    monkeypatch.setattr(plays_loader, "_CACHE", {})
+    monkeypatch.setattr(template, "_NAMES", {})
     text_names.cache_clear()
 
     def refused(source: str) -> None:
@@ -159,10 +131,44 @@ def test_cached_plays_bring_the_names_their_steps_read(tmp_path: Path, parses: l
 
     monkeypatch.setattr(template._CHECKER, "parse", refused)
     try:
-        second = load_pack(pack)
-        for locale in locales:
-            second.locale = locale
-            assert Plays(plays_of([second])).names == expected[locale]
+        yield
     finally:
-        text_names.cache_clear()
+        text_names.cache_clear()  # holds names found while parsing was refused
+
+
+def test_a_cached_pack_brings_the_names_its_texts_read(tmp_path: Path, parses: list[Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that reads kam-core from the cache (a run's workers and renderers) checks none
+    of its ~300 task texts again: the load that wrote the entry found their names."""
+    from kamrules.writeback.tasks import template_facts
+
+    def facts(pack: Any) -> dict[str, Any]:
+        return {r.id: template_facts(pack, r) for r in pack.rules}
+
+    pack = _copy(tmp_path)
+    expected = _per_locale(load_pack(pack), facts)
+    assert expected["en"]["KAM-DONT-002"] == expected["ru"]["KAM-DONT-002"] != ()
+    with _a_fresh_process_parsing_no_text(monkeypatch):
+        assert _per_locale(load_pack(pack), facts) == expected
+    assert len(parses) == 1
+
+
+def test_cached_plays_bring_the_names_their_steps_read(tmp_path: Path, parses: list[Path],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run looks up what every play step's text reads, in the run's locale: a process that
+    reads the pack and its plays from the cache parses none of those texts again (it parsed
+    kam-core's 49 step texts, subject and body, on every run)."""
+    from kamrules.playbooks import loader as plays_loader
+    from kamrules.playbooks.advance import Plays
+    from kamrules.playbooks.loader import plays_of
+
+    def facts(pack: Any) -> tuple[str, ...]:
+        return Plays(plays_of([pack])).names
+
+    pack = _copy(tmp_path)
+    expected = _per_locale(load_pack(pack), facts)
+    assert expected["en"] and expected["en"] == expected["ru"]
+    monkeypatch.setattr(plays_loader, "_CACHE", {})  # parsed plays a process keeps
+    with _a_fresh_process_parsing_no_text(monkeypatch):
+        assert _per_locale(load_pack(pack), facts) == expected
     assert len(parses) == 1

@@ -11,6 +11,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from jinja2 import TemplateError
 from pydantic import TypeAdapter, ValidationError
 
 from kamrules.errors import Location, Problem, ValidationFailed
@@ -99,8 +100,6 @@ def _with_names(pack: LoadedPack, plays: list[Playbook]) -> tuple[list[Playbook]
     checked), kept with them: a run looks them up for every step (~0.03 s a process)."""
     names: dict[str, frozenset[str]] = {}
     if pack.template_syntax == "jinja":
-        from jinja2 import TemplateError
-
         for source in (t for play in plays for step in play.steps
                        for t in (step.task.subject, step.task.body)):
             with contextlib.suppress(TemplateError):
