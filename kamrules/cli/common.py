@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
@@ -152,19 +153,27 @@ def packs_for(ctx: click.Context, refs: tuple[str, ...]) -> list[LoadedPack]:
 
 @contextmanager
 def progress_display(enabled: bool) -> Iterator[Callable[[str, int, int | None], None]]:
-    """A progress bar on stderr when it is a terminal; silent otherwise."""
+    """A progress bar on stderr when it is a terminal; silent otherwise.
+
+    Drawn as the work reports, at most ten times a second, never by a thread of its own (rich's
+    auto-refresh): a run forks its workers while the bar is up, and a process forked while
+    another thread holds a lock (the console's, mid-refresh) hands the child that lock held."""
     if not enabled or not err.is_terminal:
         yield lambda step, done, total: None
         return
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     bars: dict[str, Any] = {}
+    drawn = [0.0]
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), TaskProgressColumn(),
-                  console=err, transient=True) as progress:
+                  console=err, transient=True, auto_refresh=False) as progress:
         def update(step: str, done: int, total: int | None) -> None:
             if step not in bars:
                 bars[step] = progress.add_task(step, total=total)
             progress.update(bars[step], completed=done, total=total)
+            if time.monotonic() - drawn[0] >= 0.1 or done == total:
+                drawn[0] = time.monotonic()
+                progress.refresh()
 
         yield update
 
