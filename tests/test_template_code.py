@@ -94,7 +94,7 @@ def test_a_damaged_entry_is_compiled_past_and_written_anew(cache: Path, damage: 
     assert log == ["compiled"]
     template_code._write_new()  # noqa: SLF001
     _later_process()
-    assert template_code._read(entry.name) and TEXT in template_code._read(entry.name)  # noqa: SLF001
+    assert TEXT in template_code._read(entry)  # noqa: SLF001
 
 
 def test_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -29,19 +29,19 @@ MAX_TEXTS = 4096  # texts one entry holds
 MAX_ENTRY_BYTES = 16_000_000
 _DIGEST = hashlib.sha256().digest_size
 
-_held: dict[str, dict[str, CodeType]] = {}  # entry name -> the codes read or compiled
-_new: set[str] = set()  # entries with codes compiled in this process, written at exit
+_held: dict[Path, dict[str, CodeType]] = {}  # entry -> the codes read or compiled
+_new: set[Path] = set()  # entries with codes compiled in this process, written at exit
 
 
 def code_of(setting: str, source: str, compile_text: Callable[[], CodeType]) -> CodeType:
     """The code of `source` compiled in the environment `setting` names, from the entry an
     earlier process wrote, else `compile_text()` (kept for the next process)."""
-    name = _entry_name(setting)
-    if name is None:
+    entry = _entry(setting)
+    if entry is None:
         return compile_text()
-    codes = _held.get(name)
+    codes = _held.get(entry)
     if codes is None:
-        codes = _held[name] = _read(name)
+        codes = _held[entry] = _read(entry)
     code = codes.get(source)
     if code is None:
         code = compile_text()
@@ -49,27 +49,27 @@ def code_of(setting: str, source: str, compile_text: Callable[[], CodeType]) -> 
             codes[source] = code
             if not _new:
                 atexit.register(_write_new)
-            _new.add(name)
+            _new.add(entry)
     return code
 
 
-def _entry_name(setting: str) -> str | None:
-    if cache_dir() is None:
+def _entry(setting: str) -> Path | None:
+    """The file of the entry for `setting`; None when the cache is off."""
+    where = cache_dir()
+    if where is None:
         return None
     import babel
     import jinja2
 
     key = f"{code_fingerprint()}|jinja {jinja2.__version__}|babel {babel.__version__}|{setting}"
-    return hashlib.sha256(key.encode()).hexdigest() + SUFFIX
+    return where / (hashlib.sha256(key.encode()).hexdigest() + SUFFIX)
 
 
-def _read(name: str) -> dict[str, CodeType]:
-    """The codes of entry `name`; none when it is missing or not what this module wrote."""
-    where = cache_dir()
+def _read(entry: Path) -> dict[str, CodeType]:
+    """The codes of `entry`; none when it is missing or not what this module wrote."""
     with contextlib.suppress(Exception):
-        path = (where or Path()) / name
-        if path.stat().st_size <= MAX_ENTRY_BYTES:
-            data = path.read_bytes()
+        if entry.stat().st_size <= MAX_ENTRY_BYTES:
+            data = entry.read_bytes()
             body = data[_DIGEST:]
             if hashlib.sha256(body).digest() == data[:_DIGEST]:
                 codes = marshal.loads(body)  # noqa: S302 (the user's own cache, checksummed)
@@ -81,11 +81,10 @@ def _read(name: str) -> dict[str, CodeType]:
 
 def _write_new() -> None:
     """Write the entries this process added codes to (at exit: once, whatever it compiled)."""
-    where = cache_dir()
-    for name in sorted(_new):
+    for entry in sorted(_new):
         with contextlib.suppress(Exception):  # a cache can only save time, never fail a command
-            body = marshal.dumps(_held[name])
-            if where is not None and len(body) <= MAX_ENTRY_BYTES:
-                write_entry(where, where / name, hashlib.sha256(body).digest() + body,
+            body = marshal.dumps(_held[entry])
+            if len(body) <= MAX_ENTRY_BYTES:
+                write_entry(entry.parent, entry, hashlib.sha256(body).digest() + body,
                             f"*{SUFFIX}", KEEP)
     _new.clear()
