@@ -6,7 +6,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from kamrules.connectors.local.crm import LocalCrm
 from kamrules.connectors.local.demo import demo_portfolio
 from kamrules.language.loader import LoadedPack, builtin_dir, load_pack
 from kamrules.model import Snapshot
+from tests import kamrules_process
 
 ANCHOR = date(2026, 11, 1)
 # loaded packs cached per test session, not in the user's ~/.cache (language/pack_cache.py)
@@ -100,10 +100,7 @@ class Workspace:
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.run(
-            [sys.executable, "-m", "kamrules", *args], cwd=self.root, env=env,
-            capture_output=True, text=True, timeout=300,
-        )
+        proc = kamrules_process.run(args, cwd=self.root, env=env)
         if check and proc.returncode != 0:
             raise AssertionError(f"kamrules {' '.join(args)} exited {proc.returncode}:\n"
                                  f"{proc.stdout}\n{proc.stderr}")

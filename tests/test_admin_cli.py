@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kamrules.connectors.local.demo import demo_portfolio
+from tests import kamrules_process
 from tests.conftest import ANCHOR, ROOT, Workspace
 
 SMALL = demo_portfolio(ANCHOR, accounts=80)
@@ -23,8 +23,7 @@ def kamrules(cwd: Path, *args: str, env: dict[str, str] | None = None
     """`kamrules ARGS` typed in `cwd`, with the environment a shell would have."""
     full = {k: v for k, v in os.environ.items() if k != "KAMRULES_CONFIG"}
     full |= {"PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "kamrules", *args], cwd=cwd, env=full,
-                          capture_output=True, text=True, timeout=300)
+    return kamrules_process.run(args, cwd=cwd, env=full)
 
 
 # --- 1. validate checks the whole config offline ------------------------------------------------

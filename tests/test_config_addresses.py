@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kamrules.inputs.addresses import host_name, http_url
+from tests import kamrules_process
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG_LABEL = "a" * 64
@@ -28,8 +28,7 @@ SMTP = ("crm: {{type: local, path: crm.sqlite, seed: empty}}\ndigest:\n  email: 
 
 def _kamrules(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT), SF_SID="00Dxx!abc", HS_TOKEN="pat-na1-abcdef")
-    return subprocess.run([sys.executable, "-m", "kamrules", *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return kamrules_process.run(args, cwd=root, env=env, timeout=120)
 
 
 @pytest.mark.parametrize("url", ["https://acme.my.salesforce.com", "http://127.0.0.1:8443/",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from kamrules.protocol.marker import read_marker
+from tests import kamrules_process
 from tests.conftest import ANCHOR, ROOT
 from tests.support.hubspot_workspace import TOKEN as HS_TOKEN
 from tests.support.hubspot_workspace import TOKEN_ENV as HS_ENV
@@ -67,8 +67,8 @@ def kamrules(root: Path, env: dict[str, str],
     full.pop("KAMRULES_CRASH_AT", None)
     if crash_at:
         full["KAMRULES_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", ANCHOR.isoformat(),
-                           "--json"], cwd=root, env=full, capture_output=True, text=True, timeout=300)
+    return kamrules_process.run(["run", "--as-of", ANCHOR.isoformat(), "--json"], cwd=root,
+                                env=full)
 
 
 @pytest.mark.parametrize("crm", [salesforce, hubspot], ids=["salesforce", "hubspot"])

@@ -8,20 +8,20 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kamrules.connectors.cache import RecordCache
 from kamrules.errors import EnvironmentFailure
+from tests import kamrules_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _plan(root: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kamrules", "plan"], cwd=root, capture_output=True,
-                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return kamrules_process.run(["plan"], cwd=root, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                                timeout=120)
 
 
 def _config(root: Path, crm: str) -> None:

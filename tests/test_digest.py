@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from click.testing import CliRunner
 
 from kamrules.cli.main import cli
 from kamrules.connectors.local.crm import LocalCrm
+from tests import kamrules_process
 from tests.conftest import ROOT
 from tests.support import plays_sim as sim
 from tests.support.receivers import SmtpServer, Webhook
@@ -52,8 +51,8 @@ def _cli(root: Path, night: int, crash: str | None = None) -> int:
     env.pop("KAMRULES_CRASH_AT", None)
     if crash:
         env["KAMRULES_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", sim.day(night).isoformat(),
-                           "--json"], cwd=root, env=env, capture_output=True, timeout=120).returncode
+    return kamrules_process.run(["run", "--as-of", sim.day(night).isoformat(), "--json"], cwd=root,
+                                env=env, timeout=120).returncode
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from kamrules.evaluation.engine import Engine, durable_problem
 from kamrules.language.conditions import MAX_CONJUNCTIONS
 from kamrules.language.loader import LoadedPack
 from kamrules.language.pack import Rule
+from tests import kamrules_process
 from tests.reference import holds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,8 +106,7 @@ def _write_pack(folder: Path, whens: list[dict[str, Any]]) -> Path:
 
 def _cli(cwd: Path, *args: str, engine: str = "") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KAMRULES_ENGINE": engine}
-    return subprocess.run([sys.executable, "-m", "kamrules", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return kamrules_process.run(args, cwd=cwd, env=env, timeout=120)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import kamrules_process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,9 +35,8 @@ def mount(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
 
 
 def kamrules(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kamrules", *args, "--as-of", "2026-11-01"],
-                          cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    return kamrules_process.run([*args, "--as-of", "2026-11-01"], cwd=folder,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
 
 
 def test_disk_full_while_seeding_is_named_and_leaves_no_crm(tmp_path: Path, mount: Path) -> None:

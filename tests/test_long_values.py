@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kamrules.inputs.sanitize import CLIP_HEAD, CLIP_TAIL, LONG_MESSAGE, LONG_RUN, clipped
+from tests import kamrules_process
 
 ROOT = Path(__file__).resolve().parent.parent
 LONG = "Q" * 50_000 + "Z" * 50_000  # its start and its end differ, so both can be checked
@@ -19,8 +19,7 @@ LONG = "Q" * 50_000 + "Z" * 50_000  # its start and its end differ, so both can 
 
 def _kamrules(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "kamrules", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return kamrules_process.run(args, cwd=tmp_path, env=env, timeout=120)
 
 
 def test_clipped_keeps_short_values_and_shows_a_long_ones_ends() -> None:

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 
 from kamrules.connectors.local.crm import LocalCrm
 from kamrules.protocol.marker import read_marker
+from tests import kamrules_process
 from tests.conftest import ROOT
 from tests.support import plays_sim as sim
 
@@ -34,8 +34,8 @@ def _cli(root: Path, night: int, crash: str | None = None, env: dict[str, str] |
     full.pop("KAMRULES_CRASH_AT", None)
     if crash:
         full["KAMRULES_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", sim.day(night).isoformat(),
-                           "--json"], cwd=root, env=full, capture_output=True, text=True, timeout=120)
+    return kamrules_process.run(["run", "--as-of", sim.day(night).isoformat(), "--json"], cwd=root,
+                                env=full, timeout=120)
 
 
 def _state(root: Path) -> list[tuple[str, str, str, str]]:

@@ -8,7 +8,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from kamrules.connectors.salesforce.account_fields import normal
+from tests import kamrules_process
 from tests.conftest import ANCHOR, ROOT, Workspace
 from tests.support.salesforce import FakeServer, sf_time
 from tests.support.salesforce_fields import HEALTH, add_health_fields
@@ -117,8 +117,7 @@ def kamrules_run(root: Path, crash_at: str | None = None) -> subprocess.Complete
     env.pop("KAMRULES_CRASH_AT", None)
     if crash_at:
         env["KAMRULES_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", ANCHOR.isoformat(),
-                           "--json"], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    return kamrules_process.run(["run", "--as-of", ANCHOR.isoformat(), "--json"], cwd=root, env=env)
 
 
 def test_killed_between_batches_a_rerun_writes_only_what_is_still_different(

@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, quote_plus
+
+from tests import kamrules_process
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "pat-na1-6f1c2b7e/+x=9"  # characters that URL-encoding and base64 change
@@ -55,8 +55,7 @@ def test_no_form_of_the_token_reaches_output_or_state(tmp_path: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HS_TOKEN": f"  {TOKEN}\n"}
         outputs = []
         for args in (["plan", "--json"], ["run"], ["history", "--json"]):
-            proc = subprocess.run([sys.executable, "-m", "kamrules", *args], cwd=tmp_path, env=env,
-                                  capture_output=True, text=True, timeout=120)
+            proc = kamrules_process.run(args, cwd=tmp_path, env=env, timeout=120)
             outputs += [proc.stdout, proc.stderr]
             if args[0] != "history":
                 assert proc.returncode == 4, proc.stderr

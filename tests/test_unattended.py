@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from kamrules.connectors.local.demo import demo_portfolio
+from tests import kamrules_process
 from tests.conftest import ANCHOR, ROOT, Workspace
 
 SMALL = demo_portfolio(ANCHOR, accounts=80)
@@ -49,8 +50,7 @@ def test_killed_anywhere_then_rerun_leaves_each_task_exactly_once(
 ) -> None:
     ws = workspace_factory(SMALL)
     env_run = dict(os.environ, PYTHONPATH=str(ROOT), KAMRULES_CRASH_AT=point)
-    crashed = subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", "2026-11-01"],
-                             cwd=ws.root, env=env_run, capture_output=True, text=True)
+    crashed = kamrules_process.run(["run", "--as-of", "2026-11-01"], cwd=ws.root, env=env_run)
     assert crashed.returncode == 137, crashed.stderr
     written = sum(open_tasks(ws).values())
     if point.startswith("write:"):  # writes are committed in batches of 200
@@ -65,8 +65,7 @@ def test_killed_anywhere_then_rerun_leaves_each_task_exactly_once(
 def test_killed_between_committed_batches(workspace_factory: Callable[..., Workspace]) -> None:
     ws = workspace_factory(demo_portfolio(ANCHOR, accounts=600))
     env = dict(os.environ, PYTHONPATH=str(ROOT), KAMRULES_CRASH_AT="write:250")
-    crashed = subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", "2026-11-01"],
-                             cwd=ws.root, env=env, capture_output=True, text=True)
+    crashed = kamrules_process.run(["run", "--as-of", "2026-11-01"], cwd=ws.root, env=env)
     assert crashed.returncode == 137
     # whole batches of at most 200 (a part of the texts at a time) were committed before it
     committed = sum(open_tasks(ws).values())

@@ -1,0 +1,217 @@
+"""`python -m kamrules ARGS` for the tests, forked from a process that has imported kamrules.
+
+Most command tests ask what a command prints and returns, not how Python starts, and a start
+is ~0.5 CPU s of imports: the suite's 799 `kamrules` processes were 60% of its CPU (bench/
+RESULTS.md, eighteenth pass). A fork server per test process imports `kamrules.cli.main` once;
+each command is a fork of it given the test's arguments, environment, working folder and
+stdio, which runs `kamrules` as `python -m` does (runpy) and ends as its own process (exit
+handlers, flushes, its exit code or signal). What Python reads only while starting (PYTHON*
+but PYTHONPATH, the locale, the terminal's variables, TZ) cannot be handed to a fork: a command
+whose environment differs there starts a new interpreter, as every command does with
+KAMRULES_TEST_PROCESSES=new. Tests about the process itself (kills, memory, start-up) start
+their own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import locale
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# read by Python or by a library while the process starts (rich's consoles are made at import)
+AT_START = ("PYTHON", "LC_", "LD_", "MALLOC_", "JUPYTER_", "TTY_")
+AT_START_NAMES = frozenset({"LANG", "LANGUAGE", "TERM", "COLORTERM", "FORCE_COLOR", "NO_COLOR",
+                            "COLUMNS", "LINES", "TZ", "TMPDIR"})
+HEADER = struct.Struct("!Q")
+FORKED = [0]  # commands run by a fork, in this process (its test reads it)
+
+
+def run(args: list[str] | tuple[str, ...], *, cwd: Path | str, env: dict[str, str],
+        timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """What `subprocess.run([python, -m, kamrules, *args], capture_output=True, text=True)`
+    returns, from a fork of the server when the environment allows it. No command reads stdin:
+    a fork's is /dev/null."""
+    argv = [str(a) for a in args]
+    server = _server()
+    # one command at a time per server: one a thread starts meanwhile is a new interpreter
+    if server is not None and server.can_fork(env) and server.busy.acquire(blocking=False):
+        try:
+            return server.run(argv, str(cwd), env, timeout)
+        finally:
+            server.busy.release()
+    return subprocess.run([sys.executable, "-m", "kamrules", *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+class _Server:
+    """The fork server, one per test process, and the socket it takes commands on."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115  the server's stderr, for its life
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", f"from tests.kamrules_process import serve; serve({theirs.fileno()})"],
+            cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=self.log, pass_fds=[theirs.fileno()])
+        theirs.close()
+        self.channel = ours
+        self.replies = ours.makefile("rb")
+        self.busy = threading.Lock()
+
+    def can_fork(self, env: dict[str, str]) -> bool:
+        differ = {k for k in env.keys() | self.env.keys() if env.get(k) != self.env.get(k)}
+        if any(k in AT_START_NAMES or (k.startswith(AT_START) and k != "PYTHONPATH")
+               for k in differ):
+            return False
+        # another kamrules tree on the path could not be the one already imported
+        return not any((Path(p) / "kamrules").is_dir() and Path(p).resolve() != ROOT
+                       for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
+
+    def run(self, argv: list[str], cwd: str, env: dict[str, str],
+            timeout: float) -> subprocess.CompletedProcess[str]:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        in_r = os.open(os.devnull, os.O_RDONLY)
+        ask = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
+        data = HEADER.pack(len(ask)) + ask
+        try:
+            sent = socket.send_fds(self.channel, [data], [in_r, out_w, err_w])
+            self.channel.sendall(data[sent:])
+        finally:
+            for fd in (in_r, out_w, err_w):
+                os.close(fd)
+        pid = json.loads(self._reply())["pid"]
+        FORKED[0] += 1
+        deadline = time.monotonic() + timeout
+        out, err = _drain(out_r, err_r, deadline)
+        if out is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            self._reply()
+            raise subprocess.TimeoutExpired(["kamrules", *argv], timeout)
+        code = json.loads(self._reply())["exit"]
+        return subprocess.CompletedProcess([sys.executable, "-m", "kamrules", *argv], code,
+                                           _text(out), _text(err or b""))
+
+    def _reply(self) -> bytes:
+        line = self.replies.readline()
+        if not line:
+            self.log.seek(0)
+            raise RuntimeError("the kamrules fork server ended:\n"
+                               + self.log.read().decode(errors="replace"))
+        return line
+
+    def close(self) -> None:
+        self.replies.close()
+        self.channel.close()
+        self.proc.wait(timeout=30)
+
+
+_SERVER: list[_Server | None] = []
+
+
+def _server() -> _Server | None:
+    if os.environ.get("KAMRULES_TEST_PROCESSES") == "new":
+        return None
+    if not _SERVER:
+        _SERVER.append(_Server())
+        atexit.register(_SERVER[0].close)  # type: ignore[union-attr]
+    return _SERVER[0]
+
+
+def _drain(out_fd: int, err_fd: int, deadline: float) -> tuple[bytes | None, bytes | None]:
+    """Both pipes read to their end (None, None past the deadline)."""
+    got: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    with selectors.DefaultSelector() as sel:
+        for fd in got:
+            sel.register(fd, selectors.EVENT_READ)
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                for fd in got:
+                    os.close(fd)
+                return None, None
+            for key, _ in sel.select(left):
+                chunk = os.read(key.fd, 1 << 16)
+                if chunk:
+                    got[key.fd].append(chunk)
+                else:
+                    sel.unregister(key.fd)
+                    os.close(key.fd)
+    return b"".join(got[out_fd]), b"".join(got[err_fd])
+
+
+def _encoding() -> str:
+    return "utf-8" if sys.flags.utf8_mode else locale.getencoding()
+
+
+def _text(data: bytes) -> str:
+    """As `subprocess.run(text=True)` decodes: the locale's encoding, universal newlines."""
+    return data.decode(_encoding()).replace("\r\n", "\n").replace("\r", "\n")
+
+
+# --- the server's side ----------------------------------------------------------------------
+
+
+def serve(fd: int) -> None:
+    """Take commands until the test process closes the socket; each runs in a fork."""
+    import kamrules.cli.main  # noqa: F401  what every command imports first
+
+    channel = socket.socket(fileno=fd)
+    # '' (python -c's folder), then PYTHONPATH's entries, then the interpreter's own
+    base = sys.path[1 + len(os.environ.get("PYTHONPATH", "").split(os.pathsep)):]
+    while True:
+        try:
+            first, fds, _flags, _addr = socket.recv_fds(channel, 1 << 16, 3)
+        except OSError:
+            return
+        if not first:
+            return
+        size = HEADER.unpack_from(first)[0]
+        ask = first[HEADER.size:]
+        while len(ask) < size:
+            ask += channel.recv(size - len(ask))
+        pid = os.fork()
+        if pid == 0:
+            channel.close()
+            _become(json.loads(ask), fds, base)
+            import runpy
+
+            runpy._run_module_as_main("kamrules")  # as `python -m kamrules` does
+            return
+        for f in fds:
+            os.close(f)
+        channel.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        _, status = os.waitpid(pid, 0)
+        channel.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+
+
+def _become(ask: dict[str, object], fds: list[int], base: list[str]) -> None:
+    """The fork takes the command's stdio, folder, environment, path and arguments."""
+    for fd, std in zip(fds, (0, 1, 2), strict=True):
+        os.dup2(fd, std)
+        os.close(fd)
+    os.chdir(str(ask["cwd"]))
+    env = ask["env"]
+    assert isinstance(env, dict)
+    os.environ.clear()
+    os.environ.update(env)
+    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[:] = [os.getcwd(), *extra, *base]
+    argv = ask["argv"]
+    assert isinstance(argv, list)
+    sys.argv = ["-m", *argv]
