@@ -44,6 +44,10 @@ def refused(text: str) -> str:
     # a value map of a checkbox: one key to YAML, as True == 1 (it said only "duplicate key")
     ("values: {true: x, 1: y}\n", "f.yaml:1:", "quote them to keep both as text"),
     ("values:\n  false: x\n  0: y\n", "f.yaml:3:", "quote them to keep both as text"),
+    # a block copied with its anchor: YAML takes the second, ruamel only warned on stderr
+    ("a: &x {b: 1}\nc: &x [2]\nd: *x\n", "f.yaml:2:4",
+     "the anchor &x is defined again (first at line 1, column 4)"),
+    ("a: &x 1\nb: [&x 2]\n", "f.yaml:2:5", "the anchor &x is defined again"),
 ])
 def test_yaml_refusals_are_located(text: str, where: str, words: str) -> None:
     message = refused(text)

@@ -150,6 +150,7 @@ def _scan(text: str, where: str) -> None:
     """Walk the event stream once: depth, alias expansion and tags, each refused where it is."""
     sizes: dict[Any, tuple[int, int]] = {}  # anchor -> (expanded nodes, height)
     open_: list[tuple[Any, int, int]] = []  # (anchor, nodes before it, tallest child)
+    defined: dict[Any, Any] = {}  # anchor -> where it was first defined
     total = 0
 
     def grew(height: int) -> None:
@@ -159,6 +160,8 @@ def _scan(text: str, where: str) -> None:
 
     for event in YAML(typ="rt").parse(text):
         mark = event.start_mark
+        if isinstance(event, CollectionStartEvent | ScalarEvent) and event.anchor is not None:
+            _define(event.anchor, mark, defined, where)
         tag = getattr(event, "tag", None)
         if tag is not None and str(tag) not in ALLOWED_TAGS:
             raise ValidationFailed([Problem(_where(mark, where), "",
@@ -197,6 +200,20 @@ def _scan(text: str, where: str) -> None:
             raise ValidationFailed([Problem(_where(mark, where), "",
                                             f"{what} past {MAX_NODES:,} values")])
         grew(height)
+
+
+def _define(anchor: Any, mark: Any, defined: dict[Any, Any], where: str) -> None:
+    """YAML lets a later `&a` replace an earlier one, and every `*a` after it silently means
+    the second: almost always a block copied without renaming its anchor (ruamel only warned,
+    on stderr, with its own source line)."""
+    if anchor in defined:
+        first = defined[anchor]
+        raise ValidationFailed([Problem(
+            _where(mark, where), "",
+            f"the anchor &{anchor} is defined again (first at line {first.line + 1}, column"
+            f" {first.column + 1}); an alias *{anchor} after this would mean this one: give it"
+            " another name")])
+    defined[anchor] = mark
 
 
 def _half(found: re.Match[str]) -> str:
