@@ -198,3 +198,33 @@ def test_the_plan_is_the_plan_when_the_context_part_was_not_taken(crm: LocalCrm)
     aside = PlanAside(crm, AS_OF, 17, start)
     assert _shape(aside.result()) == _shape(crm.chunk_plan(AS_OF, 17))
     assert aside.portfolio() == _context(crm)
+
+
+def test_a_portfolio_of_one_chunk_starts_no_child(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its plan is never used and its part of the context is a few accounts: the fork would
+    cost more than it saves. A run over more than one chunk still starts it, with the same
+    tasks."""
+    import kamrules.run.sync as sync
+    from tests.conftest import run_on_demo
+
+    started: list[int] = []
+
+    class Counted(PlanAside):
+        def __init__(self, *args: Any) -> None:
+            started.append(1)
+            super().__init__(*args)
+
+    monkeypatch.setattr(sync, "PlanAside", Counted)
+    one, one_tasks = run_on_demo(tmp_path / "one", AS_OF, 120, workers=2, chunk_size=120)
+    assert started == []
+    many, many_tasks = run_on_demo(tmp_path / "many", AS_OF, 120, workers=2, chunk_size=17)
+    assert started == [1]
+    assert [t.fingerprint for t in one_tasks] == [t.fingerprint for t in many_tasks]
+    assert one.counts == many.counts
+
+
+def test_the_split_is_none_for_no_more_accounts_than_asked(crm: LocalCrm) -> None:
+    count = len(_context(crm).sorted_revenue)
+    assert crm.context_split(0.55, count) is None
+    assert crm.context_split(0.55, count - 1) is not None

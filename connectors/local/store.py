@@ -168,8 +168,9 @@ class RecordStore:
         the account keys from `start` to before `stop` where given."""
         return account_summaries(self.db, start, stop)
 
-    def context_split(self, share: float) -> str | None:  # protocol.connector.SplitConnector
-        return context_split(self.db, share) if self._file() else None  # in memory: no other reader
+    def context_split(self, share: float, more_than: int = 0) -> str | None:  # SplitConnector's
+        # in memory: no other reader
+        return context_split(self.db, share, more_than) if self._file() else None
 
     def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
                     key_only: frozenset[str] = frozenset(), records: int | None = None

@@ -66,12 +66,12 @@ def account_summaries(db: sqlite3.Connection, start: str | None = None,
                                 {"start": start, "stop": stop}))
 
 
-def context_split(db: sqlite3.Connection, share: float) -> str | None:
+def context_split(db: sqlite3.Connection, share: float, more_than: int = 0) -> str | None:
     """The key after the first `share` of the accounts in key order (where a second process
     may begin reading the portfolio context's part: kamrules/run/planning.py); None when a
-    part would be empty."""
+    part would be empty or there are no more than `more_than` accounts."""
     count = db.execute("SELECT COUNT(*) FROM accounts").fetchone()[0]
     at = int(count * share)
-    if at < 1 or at >= count:
+    if at < 1 or at >= count or count <= more_than:
         return None
     return db.execute('SELECT "key" FROM accounts ORDER BY "key" LIMIT 1 OFFSET ?', (at,)).fetchone()[0]

@@ -172,7 +172,8 @@ class SplitConnector(StreamingConnector, Protocol):
         (the portfolio context read in two parts at once: kamrules/run/planning.py)."""
         ...
 
-    def context_split(self, share: float) -> str | None:
-        """The account key after the first `share` of the accounts in key order (None: a part
-        would be empty), where the second part of the portfolio context begins."""
+    def context_split(self, share: float, more_than: int = 0) -> str | None:
+        """The account key after the first `share` of the accounts in key order, where the
+        second part of the portfolio context begins (None: a part would be empty, or there are
+        no more than `more_than` accounts)."""
         ...

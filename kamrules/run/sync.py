@@ -236,9 +236,10 @@ def run(
         check_supported(connector)
     workers = workers or loaded.config.workers or default_workers()
     split = workers > 1 and can_fork() and isinstance(connector, SplitConnector)
-    # the context's second part and the chunk plan made beside its first (run/planning.py)
-    aside = PlanAside(connector, as_of, chunk_size, connector.context_split(CONTEXT_SHARE)
-                      ) if split else None
+    # the context's second part and the chunk plan made beside its first (run/planning.py);
+    # not for one chunk's accounts, where the child's fork costs more than its reading saves
+    start = connector.context_split(CONTEXT_SHARE, chunk_size) if split else None
+    aside = PlanAside(connector, as_of, chunk_size, start) if start is not None else None
     found = Evaluation(packs, loaded, as_of, lazy_text=True)
     found.workers = workers
     key_only = key_only_kinds(packs, found.plays)
@@ -246,7 +247,9 @@ def run(
         portfolio, chunks = pulled(connector, as_of, progress, chunk_size, aside, key_only)
         checkpoint("pulled")
         many = isinstance(connector, StreamingConnector) and len(portfolio.sorted_revenue) > chunk_size
-        plan = aside.result() if aside is not None and many else None
+        plan = None
+        if split and many:
+            plan = aside.result() if aside is not None else connector.chunk_plan(as_of, chunk_size)
     finally:
         if aside is not None:
             aside.close()
