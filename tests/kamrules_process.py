@@ -5,9 +5,10 @@ is ~0.5 CPU s of imports: the suite's 799 `kamrules` processes were 60% of its C
 RESULTS.md, eighteenth pass). A fork server per test process imports `kamrules.cli.main` once;
 each command is a fork of it given the test's arguments, environment, working folder and
 stdio, which runs `kamrules` as `python -m` does (runpy) and ends as its own process (exit
-handlers, flushes, its exit code or signal). What Python reads only while starting (PYTHON*
-but PYTHONPATH, the locale, the terminal's variables, TZ) cannot be handed to a fork: a command
-whose environment differs there starts a new interpreter, as every command does with
+handlers, flushes, its exit code or signal). What Python reads only while starting (PYTHON*,
+the locale, the terminal's variables, TZ) cannot be handed to a fork: a command whose
+environment differs there (a PYTHONPATH but the repository's included: a folder on it could
+shadow a library the server imported) starts a new interpreter, as every command does with
 KAMRULES_TEST_PROCESSES=new. Tests about the process itself (kills, memory, start-up) start
 their own.
 """
@@ -74,12 +75,8 @@ class _Server:
 
     def can_fork(self, env: dict[str, str]) -> bool:
         differ = {k for k in env.keys() | self.env.keys() if env.get(k) != self.env.get(k)}
-        if any(k in AT_START_NAMES or (k.startswith(AT_START) and k != "PYTHONPATH")
-               for k in differ):
-            return False
-        # another kamrules tree on the path could not be the one already imported
-        return not any((Path(p) / "kamrules").is_dir() and Path(p).resolve() != ROOT
-                       for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)
+        # PYTHONPATH too: a folder on it could shadow a library the server has imported
+        return not any(k in AT_START_NAMES or k.startswith(AT_START) for k in differ)
 
     def run(self, argv: list[str], cwd: str, env: dict[str, str],
             timeout: float) -> subprocess.CompletedProcess[str]:

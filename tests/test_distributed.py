@@ -21,6 +21,7 @@ import pytest
 from kamrules.connectors.local.crm import LocalCrm
 from kamrules.connectors.local.demo import demo_portfolio
 from kamrules.protocol.marker import read_marker
+from tests import kamrules_process
 from tests.conftest import ANCHOR, ROOT, make_workspace
 from tests.support.cluster import (
     RedisServer,
@@ -188,9 +189,8 @@ def test_three_tenants_on_two_workers_give_the_tasks_of_three_single_runs(
     assert status.returncode == 0, status.stderr
     shown = {t["tenant"]: t for t in json.loads(status.stdout)["tenants"]}
     assert shown["hubspot"]["last"]["outcome"] == "ok" and shown["hubspot"]["running"] is None
-    history = subprocess.run([sys.executable, "-m", "kamrules", "history", "--tenant", "local",
-                              "--json"], cwd=d.root, capture_output=True, text=True, timeout=60,
-                             env={**d.env, "KAMRULES_TENANTS": str(d.tenants)})
+    history = kamrules_process.run(["history", "--tenant", "local", "--json"], cwd=d.root,
+                                   env={**d.env, "KAMRULES_TENANTS": str(d.tenants)}, timeout=60)
     assert history.returncode == 0, history.stderr
     assert json.loads(history.stdout)[0]["request_id"] == runs["local"]["request_id"]
 

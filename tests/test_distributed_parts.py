@@ -22,6 +22,7 @@ from kamrules.distributed.fenced import fenced
 from kamrules.distributed.lease import FencedOut, Lease
 from kamrules.model import Task
 from kamrules.protocol.changes import Change
+from tests import kamrules_process
 from tests.conftest import ROOT
 from tests.support.cluster import RedisServer, environment, free_port, redis_binary
 
@@ -154,9 +155,7 @@ def test_the_redis_password_is_used_and_never_printed(tmp_path: Path) -> None:
         time.sleep(0.3)
 
         def cli(*args: str, **extra: Any) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-m", "kamrules", *args], cwd=tmp_path,
-                                  env={**env, **extra}, capture_output=True, text=True,
-                                  timeout=60)
+            return kamrules_process.run(args, cwd=tmp_path, env={**env, **extra}, timeout=60)
 
         queued = cli("enqueue", "a")
         assert queued.returncode == 0, queued.stderr
@@ -204,9 +203,8 @@ def test_a_worker_runs_a_tenant_over_tls(tmp_path: Path) -> None:
         env = environment(f"rediss://127.0.0.1:{port}/0")
         worker = start_worker(tmp_path / "tenants.yaml", "tls", env)
         wait_for(worker.ready, 60, "worker ready over TLS")
-        queued = subprocess.run([sys.executable, "-m", "kamrules", "enqueue", "a", "--tenants",
-                                 "tenants.yaml"], cwd=tmp_path, env=env, capture_output=True,
-                                text=True, timeout=60)
+        queued = kamrules_process.run(["enqueue", "a", "--tenants", "tenants.yaml"], cwd=tmp_path,
+                                      env=env, timeout=60)
         assert queued.returncode == 0, queued.stderr
 
         import redis as redis_py
@@ -215,9 +213,8 @@ def test_a_worker_runs_a_tenant_over_tls(tmp_path: Path) -> None:
                                          decode_responses=True)
         entry = wait_for(lambda: client.lindex("kamrules:history:a", 0), 60, "the run")
         assert '"outcome": "ok"' in entry
-        shown = subprocess.run([sys.executable, "-m", "kamrules", "history", "--tenant", "a",
-                                "--json"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                               timeout=60)
+        shown = kamrules_process.run(["history", "--tenant", "a", "--json"], cwd=tmp_path,
+                                     env=env, timeout=60)
         assert shown.returncode == 0 and '"outcome": "ok"' in shown.stdout, shown.stderr
     finally:
         if worker is not None:
@@ -242,9 +239,8 @@ def test_status_shows_queued_running_and_last_runs(redis: RedisServer, tmp_path:
     shared.record("b", {"request_id": "r0", "outcome": "ok", "finished": "2026-11-30T02:01:00",
                         "counts": {"created": 3}})
     try:
-        proc = subprocess.run([sys.executable, "-m", "kamrules", "status", "--json", "--tenants",
-                               "tenants.yaml"], cwd=tmp_path, env=environment(redis.url),
-                              capture_output=True, text=True, timeout=60)
+        proc = kamrules_process.run(["status", "--json", "--tenants", "tenants.yaml"],
+                                    cwd=tmp_path, env=environment(redis.url), timeout=60)
     finally:
         lease.release()
     assert proc.returncode == 0, proc.stderr
@@ -275,18 +271,15 @@ def test_damaged_history_and_lock_values_in_redis_are_shown_not_fatal(
         client.lpush("dm:history:a", damaged)
     client.set("dm:lock:a", "x7|[1]", px=30_000)
     env = environment(redis.url)
-    status = subprocess.run([sys.executable, "-m", "kamrules", "status", "--json", "--tenants",
-                             "tenants.yaml"], cwd=tmp_path, env=env, capture_output=True,
-                            text=True, timeout=60)
+    status = kamrules_process.run(["status", "--json", "--tenants", "tenants.yaml"], cwd=tmp_path,
+                                  env=env, timeout=60)
     assert status.returncode == 0, status.stderr
     shown = json.loads(status.stdout)["tenants"][0]
     assert shown["running"]["worker"] == "[1]" and shown["running"]["token"] is None
     # the newest entry is a run's record with unreadable counts: shown without them
     assert shown["last"] == {"outcome": "ok", "counts": None}
-    listed = subprocess.run([sys.executable, "-m", "kamrules", "history", "--tenant", "a",
-                             "--json"], cwd=tmp_path, env={**env, "KAMRULES_TENANTS":
-                                                           "tenants.yaml"},
-                            capture_output=True, text=True, timeout=60)
+    listed = kamrules_process.run(["history", "--tenant", "a", "--json"], cwd=tmp_path,
+                                  env={**env, "KAMRULES_TENANTS": "tenants.yaml"}, timeout=60)
     assert listed.returncode == 0, listed.stderr
     runs = json.loads(listed.stdout)
     assert [r["outcome"] for r in runs] == ["ok", "unreadable", "unreadable", "unreadable", "ok"]

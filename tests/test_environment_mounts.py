@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,14 +70,13 @@ def test_a_run_whose_end_could_not_be_written_shows_as_interrupted(tmp_path: Pat
     assert kamrules(tmp_path, "run").returncode == 0
     free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
     (mount / "filler").write_bytes(b"\0" * (free - 32768))  # room to begin the row, not to end it
-    proc = subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", "2026-11-20"],
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    proc = kamrules_process.run(["run", "--as-of", "2026-11-20"], cwd=tmp_path,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert proc.returncode == 7 and "disk is full" in proc.stderr, proc.stderr
     (mount / "filler").unlink()
-    history = subprocess.run([sys.executable, "-m", "kamrules", "history", "--json"], cwd=tmp_path,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-                             text=True, timeout=120, check=True)
+    history = kamrules_process.run(["history", "--json"], cwd=tmp_path,
+                                   env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert history.returncode == 0, history.stderr
     assert [(r["as_of"], r["outcome"]) for r in json.loads(history.stdout)] == [
         ("2026-11-20", "interrupted"), ("2026-11-01", "ok")]
 
@@ -157,9 +155,8 @@ def test_an_import_onto_a_full_disk_names_the_crm_and_loads_nothing(tmp_path: Pa
     assert kamrules(tmp_path, "plan").returncode == 0  # the CRM made, empty
     free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
     (mount / "filler").write_bytes(b"\0" * (free - 65536))
-    proc = subprocess.run([sys.executable, "-m", "kamrules", "import-csv", str(export)],
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=120)
+    proc = kamrules_process.run(["import-csv", str(export)], cwd=tmp_path,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     assert proc.returncode == 7, proc.stderr
     assert f"local CRM {crm}: the disk is full" in proc.stderr
     db = sqlite3.connect(crm)

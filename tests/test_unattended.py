@@ -144,8 +144,7 @@ def test_a_lock_file_that_is_a_link_to_a_device_is_named_not_read_forever(
 def test_a_lock_left_by_a_killed_run_is_taken_over(workspace_factory: Callable[..., Workspace]) -> None:
     ws = workspace_factory(SMALL)
     env = dict(os.environ, PYTHONPATH=str(ROOT), KAMRULES_CRASH_AT="evaluated")
-    subprocess.run([sys.executable, "-m", "kamrules", "run", "--as-of", "2026-11-01"],
-                   cwd=ws.root, env=env, capture_output=True)
+    kamrules_process.run(["run", "--as-of", "2026-11-01"], cwd=ws.root, env=env)
     proc = ws.cli("run", "--as-of", "2026-11-01", "--lock-wait", "0")
     assert "did not finish; taking over" in proc.stderr
     history = json.loads(ws.cli("history", "--json").stdout)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests import kamrules_process
 from tests.conftest import ROOT
 
 REQUIRE_ENV = "KAMRULES_REQUIRE_REDIS"  # set by .ci/run: the distributed tests must not skip
@@ -142,5 +143,5 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, poll: floa
 
 
 def kamrules(tenants: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kamrules", *args, "--tenants", str(tenants)],
-                          cwd=tenants.parent, env=env, capture_output=True, text=True, timeout=120)
+    return kamrules_process.run([*args, "--tenants", str(tenants)], cwd=tenants.parent, env=env,
+                                timeout=120)

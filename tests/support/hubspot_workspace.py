@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests import kamrules_process
 from tests.conftest import ANCHOR, ROOT
 from tests.support.hubspot import FakeHubSpot
 
@@ -42,14 +42,7 @@ class HsWorkspace:
         self, *args: str, token: str = TOKEN, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         full = {**os.environ, "PYTHONPATH": str(ROOT), TOKEN_ENV: token, **(env or {})}
-        return subprocess.run(
-            [sys.executable, "-m", "kamrules", *args],
-            cwd=self.root,
-            env=full,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return kamrules_process.run(args, cwd=self.root, env=full)
 
     def run_json(self, command: str = "run", **kw: Any) -> tuple[int, dict[str, Any]]:
         proc = self.cli(command, "--as-of", ANCHOR.isoformat(), "--json", **kw)
