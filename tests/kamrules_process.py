@@ -7,8 +7,8 @@ each command is a fork of it given the test's arguments, environment, working fo
 stdio, which runs `kamrules` as `python -m` does (runpy) and ends as its own process (exit
 handlers, flushes, its exit code or signal). What Python reads only while starting (PYTHON*,
 the locale, the terminal's variables, TZ) cannot be handed to a fork: a command whose
-environment differs there (a PYTHONPATH but the repository's included: a folder on it could
-shadow a library the server imported) starts a new interpreter, as every command does with
+environment differs there (PYTHONPATH included: a folder on it could shadow a library the
+server has imported) starts a new interpreter, as every command does with
 KAMRULES_TEST_PROCESSES=new. Tests about the process itself (kills, memory, start-up) start
 their own.
 """
@@ -181,7 +181,10 @@ def serve(fd: int) -> None:
         size = HEADER.unpack_from(first)[0]
         ask = first[HEADER.size:]
         while len(ask) < size:
-            ask += channel.recv(size - len(ask))
+            more = channel.recv(size - len(ask))
+            if not more:  # the test process ended mid-command
+                return
+            ask += more
         pid = os.fork()
         if pid == 0:
             channel.close()
