@@ -169,8 +169,6 @@ def serve(fd: int) -> None:
     import kamrules.cli.main  # noqa: F401  what every command imports first
 
     channel = socket.socket(fileno=fd)
-    # '' (python -c's folder), then PYTHONPATH's entries, then the interpreter's own
-    base = sys.path[1 + len(os.environ.get("PYTHONPATH", "").split(os.pathsep)):]
     while True:
         try:
             first, fds, _flags, _addr = socket.recv_fds(channel, 1 << 16, 3)
@@ -188,7 +186,7 @@ def serve(fd: int) -> None:
         pid = os.fork()
         if pid == 0:
             channel.close()
-            _become(json.loads(ask), fds, base)
+            _become(json.loads(ask), fds)
             import runpy
 
             runpy._run_module_as_main("kamrules")  # as `python -m kamrules` does
@@ -200,8 +198,9 @@ def serve(fd: int) -> None:
         channel.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
 
 
-def _become(ask: dict[str, object], fds: list[int], base: list[str]) -> None:
-    """The fork takes the command's stdio, folder, environment, path and arguments."""
+def _become(ask: dict[str, object], fds: list[int]) -> None:
+    """The fork takes the command's stdio, folder, environment and arguments; its path is the
+    server's (the same PYTHONPATH) with the folder first, as `python -m` puts it."""
     for fd, std in zip(fds, (0, 1, 2), strict=True):
         os.dup2(fd, std)
         os.close(fd)
@@ -210,8 +209,7 @@ def _become(ask: dict[str, object], fds: list[int], base: list[str]) -> None:
     assert isinstance(env, dict)
     os.environ.clear()
     os.environ.update(env)
-    extra = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    sys.path[:] = [os.getcwd(), *extra, *base]
+    sys.path[0] = os.getcwd()  # the server's is '' (python -c)
     argv = ask["argv"]
     assert isinstance(argv, list)
     sys.argv = ["-m", *argv]
