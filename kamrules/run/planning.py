@@ -69,7 +69,7 @@ def _send(out: Connection, value: Any) -> None:
 class PlanAside:
     """`source.chunk_plan(as_of, size)`, and the context's part from the key `start` (None: no
     part), started in a forked child now; taken with `portfolio` (first) and `result`. `close` ends
-    the child if the run did not need the plan (a portfolio of one chunk)."""
+    the child if the run did not take the plan (the run starts none for one chunk's accounts)."""
 
     def __init__(self, source: SplitConnector, as_of: date, size: int,
                  start: str | None = None) -> None:
