@@ -61,7 +61,7 @@ def test_what_if_equals_the_difference_of_two_real_plans(
                                     "removed": 0}]
     if value == 2:  # Baltic Foods has 2 contacts: no longer below the minimum
         assert "kam-core/KAM-REL-004/ACC-000002" in gone
-    assert result["pulls"] == 1
+    assert result["pulls"] == 2  # the local CRM: each plan reads the file (tests/test_whatif_reads.py)
     text = ws.cli("plan", "--as-of", ANCHOR.isoformat(), "--set",
                   f"kam-core.min_contacts={value}").stdout
     assert f"{len(created)} more created, {len(gone)} closed" in text
@@ -83,12 +83,14 @@ def test_after_a_run_the_closed_tasks_are_those_a_real_plan_would_close(
     assert result["rules"][0]["rule"] == "kam-core/KAM-REL-004" and result["rules"][0]["added"] == 0
 
 
-def test_one_pull_of_the_crm_for_both_plans(
+def test_each_plan_reads_the_local_crm_once(
         workspace_factory: Callable[..., Workspace], demo_records: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file is read by each plan as a run reads it (the portfolio context's account fields,
+    then the chunks), and held by neither: no whole pull, no whole accounts."""
     ws = workspace_factory(demo_records)
     calls: list[str] = []
-    for name in ("pull", "pull_chunks", "pull_accounts", "list_tasks"):
+    for name in ("pull", "pull_chunks", "pull_accounts", "pull_account_summaries", "list_tasks"):
         original = getattr(LocalCrm, name)
 
         def counted(self: LocalCrm, *a: Any, _o: Any = original, _n: str = name, **k: Any) -> Any:
@@ -100,7 +102,8 @@ def test_one_pull_of_the_crm_for_both_plans(
                                       "--as-of", ANCHOR.isoformat(), "--json",
                                       "--set", "kam-core.min_contacts=8"])
     assert result.exit_code == 0, result.output
-    assert sorted(calls) == ["list_tasks", "pull_accounts", "pull_chunks"]
+    assert sorted(calls) == sorted(["list_tasks", "pull_account_summaries", "pull_chunks"] * 2)
+    assert json.loads(result.stdout)["pulls"] == 2
 
 
 def test_a_changed_pack_folder_and_bad_changes(
@@ -136,7 +139,7 @@ def test_a_change_that_reads_more_of_the_accounts_that_are_not_key_pulls_them(
         tmp_path: Path) -> None:
     """kam-core reads no contacts of an account that is not key, so the current plan does not
     pull them (kamrules/run/projection.py); a changed pack whose contacts rule covers every
-    account needs them: its plan pulls again, with them, instead of reading what was left out."""
+    account needs them: its plan reads them, instead of reading what was left out."""
     ws = workspace_factory(demo_records)
     copy = tmp_path / "kam-core-every-account"
     shutil.copytree(builtin_dir() / "kam-core", copy)

@@ -157,6 +157,11 @@ class LocalCrm(RecordStore):
         return {a for (a,) in self.db.execute(
             "SELECT DISTINCT account_id FROM tasks WHERE fingerprint GLOB ?", (fingerprints,))}
 
+    def revision(self) -> tuple[int, ...]:
+        """SQLite's count of the commits other connections made (any process), and this
+        connection's own changes (kamrules.protocol.connector.SplitConnector)."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0], self.db.total_changes
+
     def list_tasks(self, completed_since: date) -> list[Task]:
         """Every task but those plainly finished before `completed_since`: a row edited by hand
         into a status kamrules does not know (`done`) or a completion date that is not one

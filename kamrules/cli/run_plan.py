@@ -277,8 +277,8 @@ def plan_cmd(ctx: click.Context, as_of: str | None, fmt: str, limit: int, sets: 
              workers: int | None) -> None:
     """Like run, but write nothing: print every change it would make and digest it would send.
 
-    With --set, --disable or --pack: plan the current and the changed configuration over one
-    pull and print how they differ (findings per rule, tasks per owner, accounts).
+    With --set, --disable or --pack: plan the current and the changed configuration over the
+    same records and print how they differ (findings per rule, tasks per owner, accounts).
     """
     ctx.meta["kamrules.workers"] = workers
     if sets or disable or extra:
@@ -305,7 +305,8 @@ def _what_if(ctx: click.Context, day: date, fmt: str, limit: int, sets: tuple[st
     try:
         with progress_display(fmt != "json") as progress:
             result = what_if(connector, current, changed, loaded, day, said, progress,
-                             load_snoozes(loaded.snoozes_path))
+                             load_snoozes(loaded.snoozes_path),
+                             workers=ctx.meta.get("kamrules.workers"))
     finally:
         connector.close()
     if fmt == "json":

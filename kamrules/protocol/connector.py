@@ -177,3 +177,8 @@ class SplitConnector(StreamingConnector, Protocol):
         second part of the portfolio context begins (None: a part would be empty, or there are
         no more than `more_than` accounts)."""
         ...
+
+    def revision(self) -> tuple[int, ...]:
+        """A value that changes whenever any process writes to the CRM: a what-if, whose two
+        plans read it each for itself, checks that both read the same (kamrules/run/replay.py)."""
+        ...

@@ -1,16 +1,17 @@
 """What-if: the current configuration and a changed one (params set, rules disabled, a pack
-swapped in) planned over ONE pull of the CRM, and the difference between the two plans (two
-pulls where the change reads more of the accounts that are not key: kamrules/run/projection.py).
+swapped in) planned over the same records of the CRM, and the difference between the two plans.
 
 Both plans are real `plan`s (`kamrules.run.sync.run` with nothing written) over a connector
-that replays the first pull, so the difference is exactly what deploying the change would do.
+that gives both the same records (kamrules/run/replay.py: one pull held, or, for the local CRM,
+its file read by each plan and left unwritten in between), so the difference is exactly what
+deploying the change would do.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -20,91 +21,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from kamrules.errors import ExitCode, KamError, Location, Problem, ValidationFailed
+from kamrules.errors import ExitCode, KamError, Location, LockedError, Problem, ValidationFailed
 from kamrules.inputs.boundary import parse_yaml
 from kamrules.inputs.sanitize import SURROGATES, cell, one_line
 from kamrules.inputs.yamlsrc import plain
 from kamrules.language.loader import LoadedPack, load_pack, override_problems, resolve_pack
 from kamrules.language.registry import bases, loaded_twice, unknown_pack
-from kamrules.model import Account, Snapshot, Task
 from kamrules.playbooks.loader import play_ids
-from kamrules.protocol.changes import Change, ChangeResult
-from kamrules.protocol.connector import Connector, Progress, StreamingConnector, no_progress
+from kamrules.protocol.connector import Connector, Progress, no_progress
 from kamrules.run.config import LoadedConfig, load_configured_packs
+from kamrules.run.replay import replay
 from kamrules.run.snooze import Snooze
 from kamrules.run.sync import RunReport, run
 
 # Actions that mean "the finding holds and its task is (or will be) open".
 OPEN_ACTIONS = ("create", "update", "keep")
-
-
-class Replay:
-    """A connector that pulls from the real one once and hands the same records to every plan."""
-
-    def __init__(self, inner: Connector):
-        self.inner = inner
-        self.pulls = 0  # reads of the real CRM's records (a streaming pull's accounts list is
-        # part of its pass over the chunks)
-        self._snapshot: Snapshot | None = None
-        self._tasks: tuple[date, list[Task]] | None = None
-
-    def pull(self, as_of: date, progress: Progress = no_progress) -> Snapshot:
-        if self._snapshot is None:
-            self.pulls += 1
-            self._snapshot = self.inner.pull(as_of, progress)
-        return self._snapshot
-
-    def list_tasks(self, completed_since: date) -> list[Task]:
-        """The tasks listed once; a later call asking for less history filters that list."""
-        if self._tasks is None or completed_since < self._tasks[0]:
-            self._tasks = (completed_since, self.inner.list_tasks(completed_since))
-        return [t for t in self._tasks[1] if t.status == "open" or t.completed is None
-                or t.completed >= completed_since]
-
-    def apply(self, changes: Sequence[Change], progress: Progress = no_progress) -> list[ChangeResult]:
-        raise RuntimeError("a what-if never writes")
-
-    def commit(self) -> None:
-        return None
-
-    @property
-    def api_calls(self) -> int:
-        return int(getattr(self.inner, "api_calls", 0) or 0)
-
-    @property
-    def task_warnings(self) -> list[Any]:
-        return list(getattr(self.inner, "task_warnings", []))
-
-    def close(self) -> None:
-        return None
-
-
-class StreamingReplay(Replay):
-    """Replay for a streaming connector: its accounts and chunks, each pulled once."""
-
-    def __init__(self, inner: StreamingConnector):
-        super().__init__(inner)
-        self._accounts: list[Account] | None = None
-        self._chunks: dict[tuple[int, frozenset[str]], list[Snapshot]] = {}
-
-    def pull_accounts(self, as_of: date) -> Iterator[Account]:
-        if self._accounts is None:
-            self._accounts = list(self.inner.pull_accounts(as_of))  # type: ignore[attr-defined]
-        return iter(self._accounts)
-
-    def pull_chunks(self, as_of: date, size: int, progress: Progress = no_progress,
-                    key_only: frozenset[str] = frozenset()) -> Iterator[Snapshot]:
-        # a change that reads more of the accounts that are not key (a rule over every account
-        # reading contacts) pulls again, with less left out
-        if (size, key_only) not in self._chunks:
-            self.pulls += 1
-            self._chunks[size, key_only] = list(self.inner.pull_chunks(  # type: ignore[attr-defined]
-                as_of, size, progress, key_only))
-        return iter(self._chunks[size, key_only])
-
-
-def replay(connector: Connector) -> Replay:
-    return StreamingReplay(connector) if isinstance(connector, StreamingConnector) else Replay(connector)
+# times both plans are made before a CRM written to during each is given up on
+TRIES = 3
 
 
 class Changes(BaseModel):
@@ -304,14 +237,28 @@ def compare(current: RunReport, changed: RunReport, changes: Changes, pulls: int
 
 def what_if(connector: Connector, current: list[LoadedPack], changed: list[LoadedPack],
             loaded: LoadedConfig, as_of: date, changes: Changes,
-            progress: Progress = no_progress, snoozes: list[Snooze] | None = None) -> WhatIf:
-    """Plan both configurations over one pull and compare them (account health fields aside)."""
+            progress: Progress = no_progress, snoozes: list[Snooze] | None = None,
+            **run_options: Any) -> WhatIf:
+    """Plan both configurations over the same records and compare them (account health fields
+    aside); planned again where something wrote to the CRM while they read it. `run_options`:
+    `run`'s `workers` and `chunk_size`."""
     loaded = replace(loaded, config=loaded.config.model_copy(update={"health_fields": None}))
     source = replay(connector)
-    first = run(source, current, loaded, as_of, True, progress, snoozes,  # type: ignore[arg-type]
-                digest=False)
-    second = run(source, changed, loaded, as_of, True, progress, snoozes,  # type: ignore[arg-type]
-                 digest=False)
+    for _ in range(TRIES):
+        before = source.revision()
+        reports = []
+        for packs in (current, changed):
+            source.begin()
+            reports.append(run(source, packs, loaded, as_of, True, progress,  # type: ignore[arg-type]
+                               snoozes, digest=False, **run_options))
+        if source.revision() == before:
+            break
+    else:
+        raise LockedError(f"the CRM was written to while the what-if read it, in each of {TRIES}"
+                          " tries (a run, an import or another program writing to it): its two"
+                          " plans would not compare the same records; run it again when nothing"
+                          " writes to the CRM")
+    first, second = reports
     for label, report in (("current", first), ("changed", second)):
         if report.exit_code:  # e.g. the data-quality gate: there is no plan to compare
             stopped = KamError(f"the {label} configuration's plan stopped ({report.outcome}):"
