@@ -2,15 +2,16 @@
 
 Most command tests ask what a command prints and returns, not how Python starts, and a start
 is ~0.5 CPU s of imports: the suite's 799 `kamrules` processes were 60% of its CPU (bench/
-RESULTS.md, eighteenth pass). A fork server per test process imports `kamrules.cli.main` once;
-each command is a fork of it given the test's arguments, environment, working folder and
-stdio, which runs `kamrules` as `python -m` does (runpy) and ends as its own process (exit
-handlers, flushes, its exit code or signal). What Python reads only while starting (PYTHON*,
-the locale, the terminal's variables, TZ) cannot be handed to a fork: a command whose
-environment differs there (PYTHONPATH included: a folder on it could shadow a library the
-server has imported) starts a new interpreter, as every command does with
-KAMRULES_TEST_PROCESSES=new. Tests about the process itself (kills, memory, start-up) start
-their own.
+RESULTS.md, eighteenth pass). A fork server per test process imports kamrules once (every
+module of it, and the CRMs' SDKs: a run imports ~0.15 CPU s of them as it goes, a HubSpot or
+Salesforce one ~0.5 s); each command is a fork of it given the test's arguments, environment,
+working folder and stdio, which runs `kamrules` as `python -m` does (runpy) and ends as its own
+process (exit handlers, flushes, its exit code or signal). What Python or a library reads only
+while starting or importing (PYTHON*, HOME, the locale, the terminal's variables, TZ: `at_start`)
+cannot be handed to a fork: a command whose environment differs there (PYTHONPATH included: a
+folder on it could shadow a library the server has imported) starts a new interpreter, as every
+command does with KAMRULES_TEST_PROCESSES=new. Tests about the process itself (kills, memory,
+start-up) start their own.
 """
 
 from __future__ import annotations
@@ -32,10 +33,19 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# read by Python or by a library while the process starts (rich's consoles are made at import)
-AT_START = ("PYTHON", "LC_", "LD_", "MALLOC_", "JUPYTER_", "TTY_")
-AT_START_NAMES = frozenset({"LANG", "LANGUAGE", "TERM", "COLORTERM", "FORCE_COLOR", "NO_COLOR",
-                            "COLUMNS", "LINES", "TZ", "TMPDIR"})
+# read by Python or by a library while the process starts or imports: HOME and _PYTHON_* by
+# `site` and `sysconfig`, the terminal's by rich (its consoles are made at import), the locale
+# by Babel (its default locales), RUAMEL_DEBUG by ruamel.yaml, SPHINX_BUILD by an SDK's
+# dependency; pydantic reads its plugins' switch as models are made
+AT_START = ("PYTHON", "_PYTHON", "LC_", "LD_", "MALLOC_", "JUPYTER_", "TTY_")
+AT_START_NAMES = frozenset({"HOME", "LANG", "LANGUAGE", "TERM", "COLORTERM", "FORCE_COLOR",
+                            "NO_COLOR", "COLUMNS", "LINES", "TZ", "TMPDIR", "RUAMEL_DEBUG",
+                            "PYDANTIC_DISABLE_PLUGINS", "SPHINX_BUILD"})
+# the SDKs' modules the connectors import as they call the CRM's API (the connectors' own and
+# every other kamrules module are found by walking the packages)
+SDK_MODULES = ("hubspot.crm.objects", "hubspot.crm.associations.v4", "hubspot.crm.owners",
+               "hubspot.crm.properties", "hubspot.crm.schemas", "hubspot.crm.pipelines",
+               "hubspot.discovery.discovery_base", "simple_salesforce")
 HEADER = struct.Struct("!Q")
 FORKED = [0]  # commands run by a fork, in this process (its test reads it)
 
@@ -76,7 +86,7 @@ class _Server:
     def can_fork(self, env: dict[str, str]) -> bool:
         differ = {k for k in env.keys() | self.env.keys() if env.get(k) != self.env.get(k)}
         # PYTHONPATH too: a folder on it could shadow a library the server has imported
-        return not any(k in AT_START_NAMES or k.startswith(AT_START) for k in differ)
+        return not any(map(at_start, differ))
 
     def run(self, argv: list[str], cwd: str, env: dict[str, str],
             timeout: float) -> subprocess.CompletedProcess[str]:
@@ -116,6 +126,11 @@ class _Server:
         self.replies.close()
         self.channel.close()
         self.proc.wait(timeout=30)
+
+
+def at_start(name: str) -> bool:
+    """Whether the environment variable `name` is read while a process starts or imports."""
+    return name in AT_START_NAMES or name.startswith(AT_START)
 
 
 _SERVER: list[_Server | None] = []
@@ -164,10 +179,28 @@ def _text(data: bytes) -> str:
 # --- the server's side ----------------------------------------------------------------------
 
 
+def warm() -> None:
+    """Import what the commands import: `kamrules.cli.main` first, then as they run (every
+    kamrules module but `__main__`, which runs the CLI, and the SDKs the connectors call),
+    which a fresh process would import too, later; none of these reads the environment as it
+    is imported but what `at_start` names (tests/test_kamrules_process.py)."""
+    import importlib
+    import pkgutil
+
+    import kamrules.cli.main  # noqa: F401
+    import kamrules.connectors
+
+    for package in (kamrules, kamrules.connectors):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if module.name != "kamrules.__main__":
+                importlib.import_module(module.name)
+    for name in SDK_MODULES:
+        importlib.import_module(name)
+
+
 def serve(fd: int) -> None:
     """Take commands until the test process closes the socket; each runs in a fork."""
-    import kamrules.cli.main  # noqa: F401  what every command imports first
-
+    warm()
     channel = socket.socket(fileno=fd)
     while True:
         try:

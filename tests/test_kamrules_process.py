@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,6 +63,44 @@ def test_what_python_reads_as_it_starts_is_given_to_a_new_interpreter(tmp_path: 
     got = kamrules_process.run(["--version"], cwd=tmp_path, env=env)
     assert kamrules_process.FORKED[0] == forks
     assert got.returncode == 0 and "import time:" in got.stderr and "| kamrules.cli.main" in got.stderr
+
+
+# the server's imports with os.environ watched: every name read (ALL: the whole was read)
+SPY = """
+import json, os
+read = set()
+class Spy(type(os.environ)):
+    def __getitem__(self, key):
+        read.add(key)
+        return super().__getitem__(key)
+    def get(self, key, default=None):
+        read.add(key)
+        return super().get(key, default)
+    def __contains__(self, key):
+        read.add(key)
+        return super().__contains__(key)
+    def __iter__(self):
+        read.add("ALL")
+        return super().__iter__()
+e = os.environ
+os.environ = Spy(e._data, e.encodekey, e.decodekey, e.encodevalue, e.decodevalue)
+from tests.kamrules_process import warm
+warm()
+print(json.dumps(sorted(read)))
+"""
+
+
+def test_what_the_server_imports_reads_only_what_a_fork_is_not_given() -> None:
+    """The server imports what commands import as they run; a module reading the environment
+    as it is imported would keep the server's value in every fork (a test setting it would
+    never see it), unless the variable makes the command a new interpreter (`at_start`)."""
+    proc = subprocess.run([sys.executable, "-c", SPY], cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    read = json.loads(proc.stdout)
+    assert "LC_TIME" in read  # Babel's default locale for dates, read as it is imported
+    assert [name for name in read if not kamrules_process.at_start(name)] == []
 
 
 def test_a_forked_command_past_its_timeout_is_killed_and_the_next_runs(
