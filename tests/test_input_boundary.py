@@ -8,6 +8,7 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from kamrules.inputs.sanitize import cell, json_safe, one_line, terminal_safe
 from kamrules.inputs.secrets import Secret, SecretRef, redact
 from kamrules.run.state import StateStore
 from kamrules.run.sync import RunReport
+from tests.conftest import ROOT
 
 
 def refused(text: str) -> str:
@@ -296,3 +298,36 @@ def test_the_json_report_is_written_whole_and_escaped(
     assert written.startswith("before\n{") and written.endswith("}\n")
     assert "\\u202e" in written and "\u202e" not in written and "\x9b" not in written
     assert json.loads(written[len("before\n"):]) == json.loads(report.model_dump_json())
+
+
+def _shape(value: object) -> object:
+    """A loaded document as plain values with every position ruamel keeps (mappings' and
+    lists' own, each key's and item's), and the Python type of each scalar."""
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if isinstance(value, CommentedMap):
+        return ("map", value.lc.line, value.lc.col, [
+            (_shape(k), value.lc.data.get(k), _shape(v)) for k, v in value.items()])
+    if isinstance(value, CommentedSeq):
+        return ("seq", value.lc.line, value.lc.col, [
+            (i, value.lc.data.get(i), _shape(v)) for i, v in enumerate(value)])
+    return (type(value).__name__, repr(value))
+
+
+YAML_FILES = [ROOT / p for p in subprocess.run(
+    ["git", "ls-files", "*.yaml", "*.yml"], cwd=ROOT, capture_output=True, text=True,
+    check=True).stdout.split()]
+
+
+@pytest.mark.parametrize("text", [
+    *(path.read_text(encoding="utf-8") for path in YAML_FILES),
+    "%YAML 1.1\n---\na: yes\nb: 010\nc: 1:30\n",  # read as YAML 1.1 says, as the parser told it
+    "%TAG !k! tag:yaml.org,2002:\n---\na: !k!str 5\n",
+    "a: &x {b: 1}\nc: *x\nd: [1, 'two', 3.5, null, 2026-11-01, ~]\n",
+], ids=[*(str(p.relative_to(ROOT)) for p in YAML_FILES), "yaml-1.1", "tag-directive", "shapes"])
+def test_a_document_is_composed_from_the_scanned_events_as_from_a_new_parse(text: str) -> None:
+    """The document is composed from the events the boundary's scan parsed (one parse, not
+    two): the same values, types and positions as ruamel's own load."""
+    from ruamel.yaml import YAML
+
+    assert _shape(parse_yaml(text, "f.yaml")) == _shape(YAML(typ="rt").load(text))
