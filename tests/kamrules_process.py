@@ -190,12 +190,13 @@ def warm() -> None:
     import kamrules.cli.main  # noqa: F401
     import kamrules.connectors
 
-    for package in (kamrules, kamrules.connectors):
-        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            if module.name != "kamrules.__main__":
-                importlib.import_module(module.name)
-    for name in SDK_MODULES:
-        importlib.import_module(name)
+    names = [m.name for package in (kamrules, kamrules.connectors)
+             for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+    for name in [n for n in names if n != "kamrules.__main__"] + list(SDK_MODULES):
+        # one needing what this Python lacks (durable_rules on 3.13, an SDK not installed)
+        # fails in a fresh process too, where a command imports it
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def serve(fd: int) -> None:
