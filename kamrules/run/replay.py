@@ -2,7 +2,7 @@
 records. A CRM behind an API is pulled once and its records held for the second plan; a CRM
 every process can read (the local CRM's file) is read by each plan as a run reads it, its
 workers pulling their own chunks, so nothing is held between the plans (a held pull of
-100,000 accounts was 961 MB at its peak), and its `revision` says whether anything wrote to it
+100,000 accounts was 957 MB at its peak), and its `revision` says whether anything wrote to it
 meanwhile.
 """
 
