@@ -108,3 +108,19 @@ def test_off_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert not list(tmp_path.rglob(f"*{template_code.SUFFIX}"))
     finally:
         _later_process()
+
+
+def test_the_next_nights_run_renders_its_own_dates_from_the_entry(
+        cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A nightly run's date changes every night: the codes are kept by locale and currency,
+    and `ago` (the filter reading the date) is never folded into them, even of a constant."""
+    text = "{{ 30|ago }} / {{ n|ago }}"
+    assert template.render_jinja(text, {"n": 1}, "en", "EUR", AS_OF) == "Oct 2, 2026 / Oct 31, 2026"
+    template_code._write_new()  # noqa: SLF001
+    _later_process()
+
+    log: list[str] = []
+    monkeypatch.setattr(template, "code_of", _counting(template_code.code_of, log))
+    next_night = date(2026, 11, 2)
+    assert template.render_jinja(text, {"n": 1}, "en", "EUR", next_night) == "Oct 3, 2026 / Nov 1, 2026"
+    assert log == [], "the next night compiled its texts again"

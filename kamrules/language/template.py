@@ -20,7 +20,7 @@ from typing import Any
 from babel import Locale
 from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
-from jinja2 import StrictUndefined, TemplateError, meta
+from jinja2 import StrictUndefined, TemplateError, meta, pass_context
 
 from kamrules.inputs.days import shifted
 from kamrules.language.bounded import COLLECTIONS, BoundedSandbox, printed, refuse_past
@@ -217,7 +217,10 @@ def _environment(people: People | None) -> BoundedSandbox:
                                finalize=people.finalize if people else None)
     p = people or People()
     env.filters.update(num=p.num, money=p.money, pct=p.pct, plural=p.plural, form=p.form,
-                       date=p.date, ago=p.ago)
+                       date=p.date, ago=pass_context(lambda _context, days: p.ago(days)))
+    # `ago`, the one filter that reads the run's date, takes the render's context so that Jinja
+    # never folds it into the code while compiling (`{{ 30|ago }}`): a text's code is then the
+    # same on every date, and kept for the next night's run (language/template_code.py)
     return env
 
 
@@ -253,7 +256,7 @@ def _compiled(locale: str, currency: str, as_of: date, source: str) -> Any:
             return env.compile(source)
 
     # what Environment.from_string does, with the code kept on disk for the next command
-    code = code_of(f"{locale}|{currency}|{as_of.isoformat()}", source, compile_text)
+    code = code_of(f"{locale}|{currency}", source, compile_text)
     template = env.template_class.from_code(env, code, env.make_globals(None), None)
     # Jinja chains the template's globals to the environment's (a ChainMap) and copies them
     # into every render's context; the environment is never changed after it is made, so one

@@ -5,10 +5,11 @@ Compiling kam-core's ~80 Jinja texts (parse, generate Python, compile it) is 0.1
 ~1 s first run on the demo portfolio, and every `run`, `plan`, `report` or `explain` that
 renders a text paid it again. The code Jinja generates depends on the text, on Jinja's and
 kamrules' code, and on what the environment folds into it while compiling (its `finalize` and
-filters applied to constants: the locale, currency and date), so an entry is keyed by all of
-them. An entry that does not read back as this module wrote it is not used: the text is
-compiled as if there were no entry. Where: `language/pack_cache.py`'s folder
-(`KAMRULES_CACHE_DIR=off` turns both off).
+filters applied to constants: the locale and currency), so an entry is keyed by all of them;
+not by the run's date, which no folded filter reads (`ago` is never folded), so a nightly
+run reads the codes the night before wrote. An entry that does not read back as this module
+wrote it is not used: the text is compiled as if there were no entry. Where:
+`language/pack_cache.py`'s folder (`KAMRULES_CACHE_DIR=off` turns both off).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from types import CodeType
 from kamrules.language.pack_cache import cache_dir, code_fingerprint, write_entry
 
 SUFFIX = ".texts"
-KEEP = 16  # entries kept (one per locale, currency and date in use); the oldest go first
+KEEP = 16  # entries kept (one per locale and currency in use); the oldest go first
 MAX_TEXTS = 4096  # texts one entry holds
 MAX_ENTRY_BYTES = 16_000_000
 _DIGEST = hashlib.sha256().digest_size
