@@ -99,8 +99,7 @@ class Workspace:
         return LocalCrm(self.crm_path)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = kamrules_process.run(args, cwd=self.root, env=env)
+        proc = kamrules_process.run(args, cwd=self.root, env=kamrules_process.environment())
         if check and proc.returncode != 0:
             raise AssertionError(f"kamrules {' '.join(args)} exited {proc.returncode}:\n"
                                  f"{proc.stdout}\n{proc.stderr}")

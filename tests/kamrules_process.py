@@ -72,7 +72,7 @@ class _Server:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.env = environment()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115  the server's stderr, for its life
         self.proc = subprocess.Popen(
             [sys.executable, "-c", f"from tests.kamrules_process import serve; serve({theirs.fileno()})"],
@@ -126,6 +126,13 @@ class _Server:
         self.replies.close()
         self.channel.close()
         self.proc.wait(timeout=30)
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The environment a test gives a command: this process's, with kamrules' folder as
+    PYTHONPATH (the server's own; a command given it plus `extra` is a fork, unless `extra`
+    names what `at_start` does)."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
 
 
 def at_start(name: str) -> bool:

@@ -7,7 +7,6 @@ failed send, not exit 5."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pytest
 from kamrules.inputs.addresses import host_name, http_url
 from tests import kamrules_process
 
-ROOT = Path(__file__).resolve().parent.parent
 LONG_LABEL = "a" * 64
 
 SALESFORCE = ("crm:\n  type: salesforce\n  domain: {domain}\n  auth: {{method: session, session_id:"
@@ -27,7 +25,7 @@ SMTP = ("crm: {{type: local, path: crm.sqlite, seed: empty}}\ndigest:\n  email: 
 
 
 def _kamrules(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), SF_SID="00Dxx!abc", HS_TOKEN="pat-na1-abcdef")
+    env = kamrules_process.environment(SF_SID="00Dxx!abc", HS_TOKEN="pat-na1-abcdef")
     return kamrules_process.run(args, cwd=root, env=env, timeout=120)
 
 

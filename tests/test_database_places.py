@@ -16,11 +16,9 @@ from kamrules.connectors.cache import RecordCache
 from kamrules.errors import EnvironmentFailure
 from tests import kamrules_process
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def _plan(root: Path) -> subprocess.CompletedProcess[str]:
-    return kamrules_process.run(["plan"], cwd=root, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    return kamrules_process.run(["plan"], cwd=root, env=kamrules_process.environment(),
                                 timeout=120)
 
 

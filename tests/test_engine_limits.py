@@ -11,7 +11,6 @@ the one language limit left (alternatives per rule) is refused by `validate` wit
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import time
@@ -27,7 +26,6 @@ from kamrules.language.pack import Rule
 from tests import kamrules_process
 from tests.reference import holds
 
-ROOT = Path(__file__).resolve().parent.parent
 INTS = ["contacts", "departments", "team_size", "open_cases", "touches_90d", "decision_makers",
         "region_count", "team_functions", "risk_measures", "won_deals_12m", "open_deals",
         "days_since_touch"]
@@ -105,7 +103,7 @@ def _write_pack(folder: Path, whens: list[dict[str, Any]]) -> Path:
 
 
 def _cli(cwd: Path, *args: str, engine: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "KAMRULES_ENGINE": engine}
+    env = kamrules_process.environment(KAMRULES_ENGINE=engine)
     return kamrules_process.run(args, cwd=cwd, env=env, timeout=120)
 
 

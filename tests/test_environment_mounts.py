@@ -13,8 +13,6 @@ import pytest
 
 from tests import kamrules_process
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
 def mount(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
@@ -35,7 +33,7 @@ def mount(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
 
 def kamrules(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return kamrules_process.run([*args, "--as-of", "2026-11-01"], cwd=folder,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+                                env=kamrules_process.environment(), timeout=120)
 
 
 def test_disk_full_while_seeding_is_named_and_leaves_no_crm(tmp_path: Path, mount: Path) -> None:
@@ -71,11 +69,11 @@ def test_a_run_whose_end_could_not_be_written_shows_as_interrupted(tmp_path: Pat
     free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
     (mount / "filler").write_bytes(b"\0" * (free - 32768))  # room to begin the row, not to end it
     proc = kamrules_process.run(["run", "--as-of", "2026-11-20"], cwd=tmp_path,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+                                env=kamrules_process.environment(), timeout=120)
     assert proc.returncode == 7 and "disk is full" in proc.stderr, proc.stderr
     (mount / "filler").unlink()
     history = kamrules_process.run(["history", "--json"], cwd=tmp_path,
-                                   env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+                                   env=kamrules_process.environment(), timeout=120)
     assert history.returncode == 0, history.stderr
     assert [(r["as_of"], r["outcome"]) for r in json.loads(history.stdout)] == [
         ("2026-11-20", "interrupted"), ("2026-11-01", "ok")]
@@ -156,7 +154,7 @@ def test_an_import_onto_a_full_disk_names_the_crm_and_loads_nothing(tmp_path: Pa
     free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
     (mount / "filler").write_bytes(b"\0" * (free - 65536))
     proc = kamrules_process.run(["import-csv", str(export)], cwd=tmp_path,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+                                env=kamrules_process.environment(), timeout=120)
     assert proc.returncode == 7, proc.stderr
     assert f"local CRM {crm}: the disk is full" in proc.stderr
     db = sqlite3.connect(crm)

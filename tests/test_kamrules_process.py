@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -31,7 +30,7 @@ def new_process(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.C
 def test_a_forked_command_prints_and_exits_as_a_new_process(
         workspace_factory: Callable[..., Workspace], args: list[str]) -> None:
     ws = workspace_factory(SMALL)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = kamrules_process.environment()
     forks = kamrules_process.FORKED[0]
     forked = kamrules_process.run(args, cwd=ws.root, env=env)
     assert kamrules_process.FORKED[0] == forks + 1  # it was a fork
@@ -45,7 +44,7 @@ def test_a_forked_run_writes_what_a_new_process_writes_and_dies_at_a_crash_point
     crms = []
     for start in (kamrules_process.run, lambda a, cwd, env: new_process(a, cwd, env)):
         ws = workspace_factory(SMALL)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "KAMRULES_CRASH_AT": "write:5"}
+        env = kamrules_process.environment(KAMRULES_CRASH_AT="write:5")
         crashed = start(["run", *AS_OF], cwd=ws.root, env=env)
         assert crashed.returncode == 137, crashed.stderr
         env.pop("KAMRULES_CRASH_AT")
@@ -58,7 +57,7 @@ def test_a_forked_run_writes_what_a_new_process_writes_and_dies_at_a_crash_point
 
 def test_what_python_reads_as_it_starts_is_given_to_a_new_interpreter(tmp_path: Path) -> None:
     # only an interpreter that starts reads PYTHONPROFILEIMPORTTIME (and prints every import)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONPROFILEIMPORTTIME": "1"}
+    env = kamrules_process.environment(PYTHONPROFILEIMPORTTIME="1")
     forks = kamrules_process.FORKED[0]
     got = kamrules_process.run(["--version"], cwd=tmp_path, env=env)
     assert kamrules_process.FORKED[0] == forks
@@ -95,7 +94,7 @@ def test_what_the_server_imports_reads_only_what_a_fork_is_not_given() -> None:
     as it is imported would keep the server's value in every fork (a test setting it would
     never see it), unless the variable makes the command a new interpreter (`at_start`)."""
     proc = subprocess.run([sys.executable, "-c", SPY], cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          env=kamrules_process.environment(), capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     read = json.loads(proc.stdout)
@@ -109,7 +108,7 @@ def test_a_forked_command_past_its_timeout_is_killed_and_the_next_runs(
     from kamrules.run.lock import RunLock, lock_path
 
     ws = workspace_factory(SMALL)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = kamrules_process.environment()
     loaded = load_config(ws.root / "kamrules.yaml")
     with RunLock(lock_path(loaded.state_dir, crm_section(loaded)), 0), \
             pytest.raises(subprocess.TimeoutExpired):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -13,12 +12,11 @@ import pytest
 from kamrules.inputs.sanitize import CLIP_HEAD, CLIP_TAIL, LONG_MESSAGE, LONG_RUN, clipped
 from tests import kamrules_process
 
-ROOT = Path(__file__).resolve().parent.parent
 LONG = "Q" * 50_000 + "Z" * 50_000  # its start and its end differ, so both can be checked
 
 
 def _kamrules(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = kamrules_process.environment()
     return kamrules_process.run(args, cwd=tmp_path, env=env, timeout=120)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +16,6 @@ from urllib.parse import quote, quote_plus
 
 from tests import kamrules_process
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "pat-na1-6f1c2b7e/+x=9"  # characters that URL-encoding and base64 change
 
 
@@ -52,7 +50,7 @@ def test_no_form_of_the_token_reaches_output_or_state(tmp_path: Path) -> None:
             "crm:\n  type: hubspot\n  access_token: {env: HS_TOKEN}\n"
             f"  base_url: http://127.0.0.1:{server.server_address[1]}\n  incremental: false\n"
             "  retry: {attempts: 1}\nstate_dir: state\n")
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "HS_TOKEN": f"  {TOKEN}\n"}
+        env = kamrules_process.environment(HS_TOKEN=f"  {TOKEN}\n")
         outputs = []
         for args in (["plan", "--json"], ["run"], ["history", "--json"]):
             proc = kamrules_process.run(args, cwd=tmp_path, env=env, timeout=120)

@@ -49,7 +49,7 @@ def test_killed_anywhere_then_rerun_leaves_each_task_exactly_once(
     point: str, workspace_factory: Callable[..., Workspace], expected_open: Counter[str]
 ) -> None:
     ws = workspace_factory(SMALL)
-    env_run = dict(os.environ, PYTHONPATH=str(ROOT), KAMRULES_CRASH_AT=point)
+    env_run = kamrules_process.environment(KAMRULES_CRASH_AT=point)
     crashed = kamrules_process.run(["run", "--as-of", "2026-11-01"], cwd=ws.root, env=env_run)
     assert crashed.returncode == 137, crashed.stderr
     written = sum(open_tasks(ws).values())
@@ -64,7 +64,7 @@ def test_killed_anywhere_then_rerun_leaves_each_task_exactly_once(
 
 def test_killed_between_committed_batches(workspace_factory: Callable[..., Workspace]) -> None:
     ws = workspace_factory(demo_portfolio(ANCHOR, accounts=600))
-    env = dict(os.environ, PYTHONPATH=str(ROOT), KAMRULES_CRASH_AT="write:250")
+    env = kamrules_process.environment(KAMRULES_CRASH_AT="write:250")
     crashed = kamrules_process.run(["run", "--as-of", "2026-11-01"], cwd=ws.root, env=env)
     assert crashed.returncode == 137
     # whole batches of at most 200 (a part of the texts at a time) were committed before it
@@ -80,7 +80,7 @@ def test_killed_by_sigkill_at_random_moments(
     workspace_factory: Callable[..., Workspace], expected_open: Counter[str]
 ) -> None:
     ws = workspace_factory(SMALL)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = kamrules_process.environment()
     for delay in (0.3, 0.6, 0.9, 1.2):
         proc = subprocess.Popen([sys.executable, "-m", "kamrules", "run", "--as-of", "2026-11-01"],
                                 cwd=ws.root, env=env, stdout=subprocess.DEVNULL,
@@ -97,7 +97,7 @@ def test_two_runs_started_together_never_duplicate(
     workspace_factory: Callable[..., Workspace], expected_open: Counter[str]
 ) -> None:
     ws = workspace_factory(SMALL)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env = kamrules_process.environment()
     cmd = [sys.executable, "-m", "kamrules", "run", "--as-of", "2026-11-01", "--json"]
     procs = [subprocess.Popen(cmd, cwd=ws.root, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(3)]
@@ -143,7 +143,7 @@ def test_a_lock_file_that_is_a_link_to_a_device_is_named_not_read_forever(
 
 def test_a_lock_left_by_a_killed_run_is_taken_over(workspace_factory: Callable[..., Workspace]) -> None:
     ws = workspace_factory(SMALL)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), KAMRULES_CRASH_AT="evaluated")
+    env = kamrules_process.environment(KAMRULES_CRASH_AT="evaluated")
     kamrules_process.run(["run", "--as-of", "2026-11-01"], cwd=ws.root, env=env)
     proc = ws.cli("run", "--as-of", "2026-11-01", "--lock-wait", "0")
     assert "did not finish; taking over" in proc.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,7 @@ class HsWorkspace:
     def cli(
         self, *args: str, token: str = TOKEN, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
-        full = {**os.environ, "PYTHONPATH": str(ROOT), TOKEN_ENV: token, **(env or {})}
+        full = kamrules_process.environment(**{TOKEN_ENV: token, **(env or {})})
         return kamrules_process.run(args, cwd=self.root, env=full)
 
     def run_json(self, command: str = "run", **kw: Any) -> tuple[int, dict[str, Any]]:
